@@ -1,0 +1,241 @@
+// drfwd: options -> EAL -> ports -> lcores -> control loop. Nothing else lives here.
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/json.hpp"
+#include "config/loader.hpp"
+#include "control/controller.hpp"
+#include "control/publisher.hpp"
+#include "dataplane/port.hpp"
+#include "dataplane/stats.hpp"
+#include "dataplane/worker.hpp"
+#include "drfwd/options.hpp"
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
+
+void on_signal(int) { g_stop.store(true, std::memory_order_relaxed); }
+
+struct EalGuard {
+  bool active = false;
+  ~EalGuard() {
+    if (active) rte_eal_cleanup();
+  }
+};
+
+uint32_t default_mbufs(size_t ports, size_t workers, const drfwd::app::Options& o) {
+  const size_t per_queue = size_t{o.rxd} + o.txd + drfwd::dp::kBurst;
+  const size_t n = ports * workers * per_queue + workers * (256 + 1024 + drfwd::dp::kBurst * (ports + 2)) + 4096;
+  return static_cast<uint32_t>(std::max<size_t>(n, 8192));
+}
+
+int fail(const std::string& msg) {
+  spdlog::critical("{}", msg);
+  return 1;
+}
+
+int run(const drfwd::app::Options& opt, int eal_argc, char** eal_argv) {
+  using namespace drfwd;
+  EalGuard eal;
+  if (rte_eal_init(eal_argc, eal_argv) < 0)
+    return fail(std::string("EAL initialisation failed: ") + rte_strerror(rte_errno));
+  eal.active = true;
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+
+  std::vector<dp::PortInfo> ports;
+  try {
+    ports = dp::discover_ports();
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+  if (ports.size() > lb::kMaxPorts) return fail("too many ports: drfwd handles up to 32");
+
+  std::vector<unsigned> lcores;
+  unsigned lc;
+  RTE_LCORE_FOREACH_WORKER(lc) lcores.push_back(lc);
+  if (lcores.empty())
+    return fail("no worker lcore: the main lcore is the control core, give at least one more (e.g. -l 0,1; "
+                "--lcores 0@0,1@1,2@1 puts two workers on CPU 1)");
+
+  // Configuration before any port is touched: a bad file stops everything here.
+  config::Model model(static_cast<uint16_t>(ports.size()));
+  if (!opt.config_file.empty()) {
+    try {
+      config::load_file(opt.config_file, model);
+    } catch (const config::ConfigError& e) {
+      std::string msg = e.what();
+      if (!e.usage().empty()) msg += "\n  usage: " + e.usage();
+      return fail(msg);
+    }
+    spdlog::info("{}: {} service(s) loaded", opt.config_file, model.services().size());
+  }
+
+  dp::PortSetup setup;
+  setup.queues = static_cast<uint16_t>(lcores.size());
+  setup.rxd = opt.rxd;
+  setup.txd = opt.txd;
+  setup.promiscuous = opt.promiscuous;
+  try {
+    dp::check_ports(ports, setup);
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+
+  const uint32_t nb_mbufs = opt.total_num_mbufs ? opt.total_num_mbufs : default_mbufs(ports.size(), lcores.size(), opt);
+  rte_mempool* pool = rte_pktmbuf_pool_create("drfwd_mbufs", nb_mbufs, 256, 0, static_cast<uint16_t>(opt.mbuf_size),
+                                              static_cast<int>(rte_socket_id()));
+  if (!pool)
+    return fail("cannot create a pool of " + std::to_string(nb_mbufs) + " mbufs: " + rte_strerror(rte_errno) +
+                " (raise -m or lower --total-num-mbufs)");
+  setup.pool = pool;
+
+  int rc = 0;
+  {
+    std::unique_ptr<control::Publisher> publisher;
+    std::vector<std::unique_ptr<dp::Worker>> workers;
+    try {
+      publisher = std::make_unique<control::Publisher>(static_cast<uint32_t>(lcores.size()));
+      dp::WorkerShared shared;
+      shared.snapshot = &publisher->pointer();
+      shared.qsbr = publisher->qsbr();
+      shared.stop = &g_stop;
+      shared.n_ports = static_cast<uint16_t>(ports.size());
+      shared.idle_backoff_us = opt.idle_backoff_us;
+      shared.start_tsc = rte_rdtsc();
+      shared.tsc_hz = rte_get_tsc_hz();
+      for (size_t i = 0; i < lcores.size(); ++i)
+        workers.push_back(std::make_unique<dp::Worker>(static_cast<uint32_t>(i), lcores[i], opt.conn_table_size, shared));
+      for (dp::PortInfo& p : ports) dp::configure_and_start(p, setup);
+    } catch (const std::exception& e) {
+      dp::stop_and_close(ports);
+      workers.clear();
+      publisher.reset();
+      rte_mempool_free(pool);
+      return fail(e.what());
+    }
+
+    control::Controller ctl(std::move(model), ports, workers, *publisher, control::ControllerOptions{opt.stats_period});
+    try {
+      ctl.publish();
+    } catch (const std::exception& e) {
+      dp::stop_and_close(ports);
+      return fail(std::string("cannot build the forwarding tables: ") + e.what());
+    }
+
+    for (auto& w : workers) rte_eal_remote_launch(dp::Worker::main, w.get(), w->lcore());
+    spdlog::info("forwarding on {} port(s) with {} worker(s); Ctrl-C to stop", ports.size(), workers.size());
+
+    try {
+      ctl.run(g_stop);
+    } catch (const std::exception& e) {
+      spdlog::critical("control loop: {}", e.what());
+      rc = 1;
+    }
+    g_stop.store(true);
+    rte_eal_mp_wait_lcore();
+    for (auto& w : workers)
+      if (!w->failure().empty()) rc = 1;
+
+    dp::Totals final_totals = ctl.totals();
+    dp::stop_and_close(ports);
+    ctl.shutdown();
+
+    std::string checks;
+    bool tables_ok = true;
+    for (auto& w : workers) {
+      std::string why = w->conns().check();
+      if (!why.empty()) {
+        spdlog::error("worker {}: connection table inconsistent: {}", w->index(), why);
+        tables_ok = false;
+      }
+    }
+    const unsigned avail = rte_mempool_avail_count(pool);
+    const unsigned size = pool->size;
+    config::JsonWriter extra;
+    extra.begin_object()
+        .field("mbufs", uint64_t{size})
+        .field("mbufs_available", uint64_t{avail})
+        .field("mbufs_leaked", uint64_t{size - avail})
+        .field("conn_tables_consistent", tables_ok)
+        .end_object();
+    std::string extra_fields = extra.str().substr(1, extra.str().size() - 2);
+
+    std::printf("\n  ---------------------- Final statistics ----------------------\n%s",
+                ctl.port_stats(final_totals, nullptr).c_str());
+    std::fflush(stdout);
+    if (size != avail) spdlog::error("{} mbuf(s) not returned to the pool", size - avail);
+    if (!opt.stats_json.empty()) {
+      std::ofstream f(opt.stats_json);
+      f << ctl.stats_json(final_totals, extra_fields);
+      if (!f) {
+        spdlog::error("{}: cannot write statistics", opt.stats_json);
+        rc = 1;
+      }
+    }
+    workers.clear();
+    publisher.reset();
+  }
+  rte_mempool_free(pool);
+  spdlog::info("stopped");
+  return rc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // EAL takes the words before "--", drfwd the words after it (as dpdk-testpmd).
+  int split = -1;
+  for (int i = 1; i < argc; ++i)
+    if (std::strcmp(argv[i], "--") == 0) {
+      split = i;
+      break;
+    }
+  std::vector<std::string> app_args;
+  if (split >= 0) {
+    for (int i = split + 1; i < argc; ++i) app_args.emplace_back(argv[i]);
+  } else {
+    for (int i = 1; i < argc; ++i)
+      if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h") || !std::strcmp(argv[i], "--version"))
+        app_args.emplace_back(argv[i]);
+  }
+
+  auto parsed = drfwd::app::parse_options(app_args);
+  if (!parsed.options) {
+    (parsed.exit_code ? std::cerr : std::cout) << parsed.text;
+    return parsed.exit_code;
+  }
+  if (split < 0 && !app_args.empty()) return 0;
+
+  auto logger = spdlog::stderr_color_mt("drfwd");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e [%^%l%$] %v");
+  spdlog::set_level(spdlog::level::from_str(parsed.options->log_level));
+
+  const int eal_argc = split >= 0 ? split : argc;
+  try {
+    return run(*parsed.options, eal_argc, argv);
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+    return 1;
+  }
+}

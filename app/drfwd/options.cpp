@@ -1,0 +1,98 @@
+#include "drfwd/options.hpp"
+
+#include <boost/program_options.hpp>
+#include <sstream>
+
+namespace po = boost::program_options;
+
+namespace drfwd::app {
+
+namespace {
+
+po::options_description describe(Options& o) {
+  po::options_description general("General");
+  general.add_options()
+      ("help,h", "print this help and exit")
+      ("version,V", "print the version and exit")
+      ("config,f", po::value(&o.config_file)->value_name("FILE"),
+       "run the commands in FILE at start (native or ipvsadm grammar, one per line, # comments); "
+       "an error stops drfwd before any port starts")
+      ("stats-period", po::value(&o.stats_period)->value_name("SEC"),
+       "print per-port statistics every SEC seconds (decimals allowed), in dpdk-testpmd's wording")
+      ("stats-json", po::value(&o.stats_json)->value_name("FILE"), "write every counter to FILE as JSON at exit")
+      ("log-level", po::value(&o.log_level)->value_name("LEVEL"),
+       "trace, debug, info, warn, error, critical or off (default info)");
+  po::options_description dataplane("Data plane");
+  dataplane.add_options()
+      ("conn-table-size", po::value(&o.conn_table_size)->value_name("N"),
+       "connection entries per worker, fixed at start; when full the longest-idle entry is evicted "
+       "(default 1048576)")
+      ("idle-backoff", po::value(&o.idle_backoff_us)->value_name("USEC"),
+       "workers sleep USEC microseconds after a stretch of empty polls (default 0: always busy-poll)")
+      ("rxd", po::value(&o.rxd)->value_name("N"), "RX descriptors per queue (default 1024)")
+      ("txd", po::value(&o.txd)->value_name("N"), "TX descriptors per queue (default 1024)")
+      ("total-num-mbufs", po::value(&o.total_num_mbufs)->value_name("N"),
+       "mbufs in the packet pool (default: enough for every queue and ring)")
+      ("mbuf-size", po::value(&o.mbuf_size)->value_name("N"),
+       "mbuf data room in bytes, headroom included (default 2176)")
+      ("promisc", po::bool_switch(&o.promiscuous), "put every port in promiscuous mode");
+  po::options_description all;
+  all.add(general).add(dataplane);
+  return all;
+}
+
+}  // namespace
+
+std::string help_text() {
+  Options o;
+  std::ostringstream s;
+  s << "Usage: drfwd [EAL options] -- [drfwd options]\n\n"
+       "drfwd is a Direct Routing (LVS -g) layer-4 load balancer on DPDK. EAL options come before\n"
+       "\"--\" (e.g. -l 0,1 --no-huge -m 1024 --vdev net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap);\n"
+       "the main lcore is the control core and every other lcore is a forwarding worker.\n\n"
+    << describe(o);
+  return s.str();
+}
+
+ParseOutcome parse_options(const std::vector<std::string>& args) {
+  ParseOutcome out;
+  Options o;
+  po::options_description desc = describe(o);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(desc).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    out.exit_code = 2;
+    out.text = std::string("drfwd: ") + e.what() + "\nTry 'drfwd -- --help'.\n";
+    return out;
+  }
+  if (vm.count("help")) {
+    out.text = help_text();
+    return out;
+  }
+  if (vm.count("version")) {
+    out.text = "drfwd " DRFWD_VERSION "\n";
+    return out;
+  }
+  auto bad = [&](const std::string& msg) {
+    out.exit_code = 2;
+    out.text = "drfwd: " + msg + "\n";
+    return out;
+  };
+  static const char* levels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+  bool level_ok = false;
+  for (const char* l : levels) level_ok |= o.log_level == l;
+  if (!level_ok) return bad("--log-level '" + o.log_level + "': expected trace, debug, info, warn, error, critical or off");
+  if (o.stats_period < 0 || o.stats_period > 86400) return bad("--stats-period must be between 0 and 86400 seconds");
+  if (o.conn_table_size == 0 || o.conn_table_size > (1u << 30))
+    return bad("--conn-table-size must be between 1 and 1073741824");
+  if (o.idle_backoff_us > 1000000) return bad("--idle-backoff must be at most 1000000 microseconds");
+  if (o.rxd == 0 || o.txd == 0) return bad("--rxd and --txd must be positive");
+  if (o.mbuf_size < 256 + 128 || o.mbuf_size > 65535)
+    return bad("--mbuf-size must be between 384 and 65535 bytes");
+  out.options = o;
+  return out;
+}
+
+}  // namespace drfwd::app

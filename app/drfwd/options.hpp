@@ -1,0 +1,36 @@
+// drfwd's own command-line options: everything after "--" (EAL takes what comes before).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace drfwd::app {
+
+struct Options {
+  std::string config_file;
+  double stats_period = 0;
+  std::string stats_json;
+  std::string log_level = "info";
+  uint32_t conn_table_size = 1u << 20;
+  uint32_t idle_backoff_us = 0;
+  uint16_t rxd = 1024;
+  uint16_t txd = 1024;
+  uint32_t total_num_mbufs = 0;  // 0: computed
+  uint32_t mbuf_size = 2176;     // data room incl. headroom, as testpmd's --mbuf-size
+  bool promiscuous = false;
+};
+
+struct ParseOutcome {
+  std::optional<Options> options;  // empty: exit with `exit_code` after printing `text`
+  int exit_code = 0;
+  std::string text;
+};
+
+// args: the words after "--". Never throws.
+ParseOutcome parse_options(const std::vector<std::string>& args);
+
+std::string help_text();
+
+}  // namespace drfwd::app

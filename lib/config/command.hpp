@@ -1,0 +1,113 @@
+// Commands: what a line of configuration (native grammar or ipvsadm) means.
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "lb/sched.hpp"
+#include "net/addr.hpp"
+
+namespace drfwd::config {
+
+// A refused command or configuration line. The message names what is wrong; `usage`
+// (may be empty) is the valid form of the command.
+class ConfigError : public std::runtime_error {
+ public:
+  explicit ConfigError(const std::string& what, std::string usage = {})
+      : std::runtime_error(what), usage_(std::move(usage)) {}
+  const std::string& usage() const { return usage_; }
+
+ private:
+  std::string usage_;
+};
+
+struct ServiceKey {
+  net::Ipv4 vip;
+  uint8_t proto = 0;  // net::kProtoTcp / kProtoUdp
+  uint16_t port = 0;
+  auto operator<=>(const ServiceKey&) const = default;
+};
+
+std::string_view proto_name(uint8_t proto);       // "tcp" / "udp"
+std::string to_string(const ServiceKey& k);        // "tcp 198.18.0.10:80"
+
+struct ServiceOptions {
+  std::optional<lb::Sched> sched;
+  std::optional<uint32_t> persist;       // seconds, 0 = off
+  std::optional<uint8_t> persist_mask;   // prefix length
+  std::optional<uint32_t> mh_size;
+  std::optional<uint32_t> flags;
+  bool operator==(const ServiceOptions&) const = default;
+};
+
+namespace cmd {
+struct PortAddress {
+  uint16_t port = 0;
+  std::optional<net::Prefix> address;  // nullopt: remove
+};
+struct VipAdd {
+  ServiceKey key;
+  ServiceOptions opts;
+};
+// replace_all: options not given return to their defaults (ipvsadm -E); otherwise only
+// the given options change (native "vip set").
+struct VipEdit {
+  ServiceKey key;
+  ServiceOptions opts;
+  bool replace_all = false;
+};
+struct VipDel {
+  ServiceKey key;
+};
+struct RsAdd {
+  ServiceKey svc;
+  net::Ipv4 rip;
+  std::optional<uint32_t> weight;
+};
+struct RsEdit {
+  ServiceKey svc;
+  net::Ipv4 rip;
+  uint32_t weight = 1;
+};
+struct RsDel {
+  ServiceKey svc;
+  net::Ipv4 rip;
+};
+struct NeighAdd {
+  net::Ipv4 ip;
+  net::Mac mac;
+  std::optional<uint16_t> port;
+};
+struct NeighDel {
+  net::Ipv4 ip;
+};
+// Zero or absent: unchanged (as ipvsadm --set).
+struct SetTimeouts {
+  std::optional<uint32_t> tcp, tcp_fin, udp;
+};
+struct Clear {};  // every service (ipvsadm -C); neighbours and addresses stay
+}  // namespace cmd
+
+using Command = std::variant<cmd::PortAddress, cmd::VipAdd, cmd::VipEdit, cmd::VipDel, cmd::RsAdd,
+                             cmd::RsEdit, cmd::RsDel, cmd::NeighAdd, cmd::NeighDel,
+                             cmd::SetTimeouts, cmd::Clear>;
+
+// Splits a line into whitespace-separated words; '#' starts a comment.
+std::vector<std::string_view> tokenize(std::string_view line);
+
+// One line in either grammar (first word "ipvsadm" selects ipvsadm's). Empty and
+// comment-only lines give std::nullopt. Throws ConfigError.
+std::optional<Command> parse_line(std::string_view line);
+Command parse_native(const std::vector<std::string_view>& words);
+Command parse_ipvsadm(const std::vector<std::string_view>& words);  // words[0] == "ipvsadm"
+
+// The forms of the native grammar, one per line (for help and error messages).
+extern const std::vector<std::pair<std::string_view, std::string_view>> kNativeUsage;
+
+}  // namespace drfwd::config

@@ -1,0 +1,247 @@
+#include "config/model.hpp"
+
+#include <algorithm>
+
+#include "config/values.hpp"
+#include "lb/maglev.hpp"
+#include "net/parse.hpp"
+
+namespace drfwd::config {
+
+std::pair<uint32_t, uint32_t> SlotPool::take() {
+  uint32_t slot;
+  if (!free_.empty()) {
+    slot = free_.back();
+    free_.pop_back();
+  } else {
+    if (gens_.size() >= limit_)
+      throw ConfigError("too many entries: the limit is " + std::to_string(limit_));
+    slot = static_cast<uint32_t>(gens_.size());
+    gens_.push_back(0);
+  }
+  return {slot, ++gens_[slot]};
+}
+
+void SlotPool::give(uint32_t slot) { free_.push_back(slot); }
+
+const RealServer* Service::find(net::Ipv4 ip) const {
+  for (const RealServer& r : rs)
+    if (r.ip == ip) return &r;
+  return nullptr;
+}
+
+const Service* Model::find(const ServiceKey& k) const {
+  for (const Service& s : services_)
+    if (s.key == k) return &s;
+  return nullptr;
+}
+
+Service* Model::find_mut(const ServiceKey& k) { return const_cast<Service*>(find(k)); }
+
+bool Model::is_vip(net::Ipv4 ip) const {
+  return std::any_of(services_.begin(), services_.end(), [&](auto& s) { return s.key.vip == ip; });
+}
+
+bool Model::is_dip(net::Ipv4 ip) const {
+  return std::any_of(port_addr_.begin(), port_addr_.end(), [&](auto& p) { return p.second.addr == ip; });
+}
+
+std::optional<uint16_t> Model::egress_port(net::Ipv4 ip) const {
+  if (auto n = neigh_.find(ip); n != neigh_.end() && n->second.port) return n->second.port;
+  std::optional<uint16_t> best;
+  int best_len = -1;
+  for (auto& [port, prefix] : port_addr_)
+    if (prefix.contains(ip) && prefix.len > best_len) {
+      best = port;
+      best_len = prefix.len;
+    }
+  if (best) return best;
+  if (num_ports_ == 1) return uint16_t{0};
+  return std::nullopt;
+}
+
+void Model::set_options(Service& s, const ServiceOptions& o) {
+  if (o.sched) s.sched = *o.sched;
+  if (o.persist) s.persist = *o.persist;
+  if (o.persist_mask) s.persist_mask = *o.persist_mask;
+  if (o.mh_size) s.mh_size = *o.mh_size;
+  if (o.flags) s.flags = *o.flags;
+}
+
+void Model::check_service(const Service& s) const {
+  if (lb::sched_uses_maglev(s.sched) && s.rs.size() > s.mh_size)
+    throw ConfigError("service " + to_string(s.key) + " has " + std::to_string(s.rs.size()) +
+                      " real servers but a Maglev table of " + std::to_string(s.mh_size) +
+                      ": raise mh-size");
+  if (s.rs.size() > 65535)
+    throw ConfigError("service " + to_string(s.key) + ": at most 65535 real servers");
+}
+
+Applied Model::apply(const Command& c) {
+  Model next = *this;
+  Applied a = next.apply_impl(c);
+  *this = std::move(next);
+  return a;
+}
+
+namespace {
+std::string port_name(uint16_t p) { return "port " + std::to_string(p); }
+}  // namespace
+
+Applied Model::apply_impl(const Command& command) {
+  Applied out;
+  std::visit(
+      [&](auto&& c) {
+        using T = std::decay_t<decltype(c)>;
+        if constexpr (std::is_same_v<T, cmd::PortAddress>) {
+          if (c.port >= num_ports_)
+            throw ConfigError(port_name(c.port) + " does not exist: drfwd has " +
+                              std::to_string(num_ports_) + " port(s), 0-" + std::to_string(num_ports_ - 1));
+          if (!c.address) {
+            port_addr_.erase(c.port);
+            out.summary = port_name(c.port) + ": address removed";
+            return;
+          }
+          if (is_vip(c.address->addr))
+            throw ConfigError(net::to_string(c.address->addr) + " is a VIP; a port address must differ");
+          for (auto& [p, pre] : port_addr_)
+            if (p != c.port && pre.addr == c.address->addr)
+              throw ConfigError(net::to_string(c.address->addr) + " is already the address of " + port_name(p));
+          port_addr_[c.port] = *c.address;
+          out.summary = port_name(c.port) + ": address " + net::to_string(*c.address);
+        } else if constexpr (std::is_same_v<T, cmd::VipAdd>) {
+          if (find(c.key)) throw ConfigError("service " + to_string(c.key) + " already exists");
+          if (is_dip(c.key.vip))
+            throw ConfigError(net::to_string(c.key.vip) + " is a port address (DIP); a VIP must differ");
+          Service s;
+          s.key = c.key;
+          s.sched = kDefaultSched;
+          set_options(s, c.opts);
+          std::tie(s.slot, s.gen) = svc_slots_.take();
+          check_service(s);
+          out.summary = "added service " + to_string(c.key) + " (" + std::string(lb::sched_name(s.sched)) + ")";
+          services_.push_back(std::move(s));
+        } else if constexpr (std::is_same_v<T, cmd::VipEdit>) {
+          Service* s = find_mut(c.key);
+          if (!s) throw ConfigError("service " + to_string(c.key) + " does not exist");
+          if (c.replace_all) {
+            s->sched = kDefaultSched;
+            s->persist = 0;
+            s->persist_mask = 32;
+            s->flags = 0;
+          }
+          set_options(*s, c.opts);
+          check_service(*s);
+          out.summary = "changed service " + to_string(c.key);
+        } else if constexpr (std::is_same_v<T, cmd::VipDel>) {
+          auto it = std::find_if(services_.begin(), services_.end(), [&](auto& s) { return s.key == c.key; });
+          if (it == services_.end()) throw ConfigError("service " + to_string(c.key) + " does not exist");
+          for (auto& r : it->rs) rs_slots_.give(r.slot);
+          svc_slots_.give(it->slot);
+          services_.erase(it);
+          out.summary = "deleted service " + to_string(c.key);
+        } else if constexpr (std::is_same_v<T, cmd::RsAdd>) {
+          Service* s = find_mut(c.svc);
+          if (!s) throw ConfigError("service " + to_string(c.svc) + " does not exist");
+          if (s->find(c.rip))
+            throw ConfigError("real server " + net::to_string(c.rip) + " already exists in service " + to_string(c.svc));
+          if (is_vip(c.rip)) throw ConfigError(net::to_string(c.rip) + " is a VIP; it cannot be a real server");
+          if (is_dip(c.rip)) throw ConfigError(net::to_string(c.rip) + " is a port address (DIP); it cannot be a real server");
+          RealServer r;
+          r.ip = c.rip;
+          r.weight = c.weight.value_or(1);
+          std::tie(r.slot, r.gen) = rs_slots_.take();
+          s->rs.push_back(r);
+          check_service(*s);
+          out.new_rs_slots.emplace_back(r.slot, r.gen);
+          out.summary = "added real server " + net::to_string(c.rip) + " to " + to_string(c.svc) +
+                        " (weight " + std::to_string(r.weight) + ")";
+        } else if constexpr (std::is_same_v<T, cmd::RsEdit>) {
+          Service* s = find_mut(c.svc);
+          if (!s) throw ConfigError("service " + to_string(c.svc) + " does not exist");
+          auto* r = const_cast<RealServer*>(s->find(c.rip));
+          if (!r) throw ConfigError("real server " + net::to_string(c.rip) + " is not in service " + to_string(c.svc));
+          r->weight = c.weight;
+          out.summary = "real server " + net::to_string(c.rip) + " in " + to_string(c.svc) + ": weight " +
+                        std::to_string(c.weight);
+        } else if constexpr (std::is_same_v<T, cmd::RsDel>) {
+          Service* s = find_mut(c.svc);
+          if (!s) throw ConfigError("service " + to_string(c.svc) + " does not exist");
+          auto it = std::find_if(s->rs.begin(), s->rs.end(), [&](auto& r) { return r.ip == c.rip; });
+          if (it == s->rs.end())
+            throw ConfigError("real server " + net::to_string(c.rip) + " is not in service " + to_string(c.svc));
+          rs_slots_.give(it->slot);
+          s->rs.erase(it);
+          out.summary = "deleted real server " + net::to_string(c.rip) + " from " + to_string(c.svc);
+        } else if constexpr (std::is_same_v<T, cmd::NeighAdd>) {
+          if (c.port && *c.port >= num_ports_)
+            throw ConfigError(port_name(*c.port) + " does not exist: drfwd has " + std::to_string(num_ports_) +
+                              " port(s)");
+          if (is_vip(c.ip) || is_dip(c.ip))
+            throw ConfigError(net::to_string(c.ip) + " is one of drfwd's own addresses; it cannot be a neighbour");
+          neigh_[c.ip] = Neighbour{c.mac, c.port};
+          out.summary = "neighbour " + net::to_string(c.ip) + " at " + net::to_string(c.mac);
+        } else if constexpr (std::is_same_v<T, cmd::NeighDel>) {
+          if (!neigh_.erase(c.ip))
+            throw ConfigError("no static neighbour " + net::to_string(c.ip));
+          out.summary = "deleted neighbour " + net::to_string(c.ip);
+        } else if constexpr (std::is_same_v<T, cmd::SetTimeouts>) {
+          if (c.tcp) timeouts_.tcp() = *c.tcp;
+          if (c.tcp_fin) timeouts_.tcp_fin() = *c.tcp_fin;
+          if (c.udp) timeouts_.udp() = *c.udp;
+          out.summary = "timeouts tcp " + std::to_string(timeouts_.tcp()) + " tcpfin " +
+                        std::to_string(timeouts_.tcp_fin()) + " udp " + std::to_string(timeouts_.udp());
+        } else if constexpr (std::is_same_v<T, cmd::Clear>) {
+          for (auto& s : services_) {
+            for (auto& r : s.rs) rs_slots_.give(r.slot);
+            svc_slots_.give(s.slot);
+          }
+          out.summary = "cleared " + std::to_string(services_.size()) + " service(s)";
+          services_.clear();
+        }
+      },
+      command);
+  return out;
+}
+
+lb::SnapshotSpec make_spec(const Model& m, const Runtime& rt) {
+  lb::SnapshotSpec spec;
+  spec.workers = rt.workers;
+  spec.timeouts = m.timeouts();
+  for (uint16_t p = 0; p < m.num_ports(); ++p) {
+    lb::PortSpec ps;
+    if (p < rt.port_macs.size()) ps.mac = rt.port_macs[p];
+    if (auto it = m.port_addresses().find(p); it != m.port_addresses().end()) ps.address = it->second;
+    spec.ports.push_back(ps);
+  }
+  for (const Service& s : m.services()) {
+    lb::ServiceSpec ss;
+    ss.slot = s.slot;
+    ss.gen = s.gen;
+    ss.vip = s.key.vip;
+    ss.proto = s.key.proto;
+    ss.port = s.key.port;
+    ss.sched = s.sched;
+    ss.persist = s.persist;
+    ss.persist_mask = s.persist_mask;
+    ss.mh_size = s.mh_size;
+    ss.flags = s.flags;
+    for (const RealServer& r : s.rs) {
+      lb::RsSpec rs;
+      rs.slot = r.slot;
+      rs.gen = r.gen;
+      rs.ip = r.ip;
+      rs.weight = r.weight;
+      rs.healthy = rt.healthy ? rt.healthy(r.slot) : true;
+      // Static neighbours win over learned ones.
+      if (auto n = m.neighbours().find(r.ip); n != m.neighbours().end()) rs.mac = n->second.mac;
+      else if (rt.learned_mac) rs.mac = rt.learned_mac(r.ip);
+      if (auto port = m.egress_port(r.ip)) rs.port = *port;
+      ss.rs.push_back(rs);
+    }
+    spec.services.push_back(std::move(ss));
+  }
+  return spec;
+}
+
+}  // namespace drfwd::config

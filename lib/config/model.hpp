@@ -1,0 +1,112 @@
+// The running configuration as the control core holds it. Value type: a command is
+// applied to a copy and the copy replaces the model only if the whole command was
+// valid, so a refused command changes nothing.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/command.hpp"
+#include "lb/conn_state.hpp"
+#include "lb/snapshot.hpp"
+
+namespace drfwd::config {
+
+// Stable small integers for services and RSs (they index worker-side arrays). A
+// released slot is reused with its generation bumped, so stale references to the old
+// occupant are recognisable.
+class SlotPool {
+ public:
+  explicit SlotPool(uint32_t limit) : limit_(limit) {}
+  std::pair<uint32_t, uint32_t> take();  // slot, gen; throws ConfigError when exhausted
+  void give(uint32_t slot);
+  uint32_t limit() const { return limit_; }
+
+ private:
+  uint32_t limit_;
+  std::vector<uint32_t> gens_;
+  std::vector<uint32_t> free_;
+};
+
+struct RealServer {
+  net::Ipv4 ip;
+  uint32_t weight = 1;
+  uint32_t slot = 0, gen = 0;
+};
+
+struct Service {
+  ServiceKey key;
+  lb::Sched sched = lb::Sched::kWrr;
+  uint32_t persist = 0;
+  uint8_t persist_mask = 32;
+  uint32_t mh_size = lb::kDefaultMaglevSize;
+  uint32_t flags = 0;
+  uint32_t slot = 0, gen = 0;
+  std::vector<RealServer> rs;  // in the order added
+  const RealServer* find(net::Ipv4 ip) const;
+};
+
+struct Neighbour {
+  net::Mac mac;
+  std::optional<uint16_t> port;
+};
+
+// What a command changed, for the caller's log line and for deciding what to rebuild.
+struct Applied {
+  std::string summary;  // e.g. "added service tcp 198.18.0.10:80 (rr)"
+  std::vector<std::pair<uint32_t, uint32_t>> new_rs_slots;  // (slot, gen) handed out
+};
+
+class Model {
+ public:
+  static constexpr lb::Sched kDefaultSched = lb::Sched::kWrr;
+
+  explicit Model(uint16_t num_ports = 1) : num_ports_(num_ports) {}
+
+  // Validates and applies; throws ConfigError and leaves *this unchanged on error.
+  Applied apply(const Command& c);
+
+  uint16_t num_ports() const { return num_ports_; }
+  const std::map<uint16_t, net::Prefix>& port_addresses() const { return port_addr_; }
+  const std::vector<Service>& services() const { return services_; }
+  const std::map<net::Ipv4, Neighbour>& neighbours() const { return neigh_; }
+  const lb::Timeouts& timeouts() const { return timeouts_; }
+  const Service* find(const ServiceKey& k) const;
+  bool is_vip(net::Ipv4 ip) const;
+  bool is_dip(net::Ipv4 ip) const;
+
+  // The port through which `ip` is reached: its static neighbour's port, else the port
+  // whose address prefix holds it (longest prefix), else the only port there is.
+  std::optional<uint16_t> egress_port(net::Ipv4 ip) const;
+
+ private:
+  Applied apply_impl(const Command& c);
+  Service* find_mut(const ServiceKey& k);
+  static void set_options(Service& s, const ServiceOptions& o);
+  void check_service(const Service& s) const;
+
+  uint16_t num_ports_;
+  std::map<uint16_t, net::Prefix> port_addr_;
+  std::vector<Service> services_;
+  std::map<net::Ipv4, Neighbour> neigh_;
+  lb::Timeouts timeouts_;
+  SlotPool svc_slots_{lb::kMaxServiceSlots};
+  SlotPool rs_slots_{lb::kMaxRsSlots};
+};
+
+// What the control core knows beyond the configuration: MACs learned by ARP and RS
+// health. Empty functions mean "nothing learned" and "all healthy".
+struct Runtime {
+  std::function<std::optional<net::Mac>(net::Ipv4)> learned_mac;
+  std::function<bool(uint32_t rs_slot)> healthy;
+  std::vector<net::Mac> port_macs;
+  uint32_t workers = 1;
+};
+
+lb::SnapshotSpec make_spec(const Model& m, const Runtime& rt);
+
+}  // namespace drfwd::config

@@ -1,0 +1,135 @@
+#include "config/values.hpp"
+
+#include <array>
+#include <utility>
+
+#include "lb/maglev.hpp"
+#include "lb/sched.hpp"
+#include "net/parse.hpp"
+
+namespace drfwd::config {
+
+std::string_view proto_name(uint8_t proto) {
+  return proto == net::kProtoTcp ? "tcp" : proto == net::kProtoUdp ? "udp" : "?";
+}
+
+std::string to_string(const ServiceKey& k) {
+  return std::string(proto_name(k.proto)) + " " + net::to_string(k.vip) + ":" + std::to_string(k.port);
+}
+
+std::string quote(std::string_view word) { return "'" + std::string(word) + "'"; }
+
+net::Ipv4 parse_unicast(std::string_view word, std::string_view what) {
+  auto a = net::parse_ipv4(word);
+  if (!a) throw ConfigError(quote(word) + " is not an IPv4 address (" + std::string(what) + ")");
+  if (a->is_unspecified() || a->is_multicast() || a->is_broadcast() || a->is_loopback() ||
+      (a->value >> 28) == 0xf || (a->value >> 24) == 0)
+    throw ConfigError(quote(word) + " cannot be a " + std::string(what) +
+                      ": it must be a unicast address");
+  return *a;
+}
+
+uint8_t parse_proto(std::string_view word) {
+  if (word == "tcp" || word == "TCP") return net::kProtoTcp;
+  if (word == "udp" || word == "UDP") return net::kProtoUdp;
+  throw ConfigError(quote(word) + " is not a protocol: expected tcp or udp");
+}
+
+namespace {
+// Well-known port names, as ipvsadm prints them without -n (from /etc/services).
+constexpr std::array<std::pair<std::string_view, uint16_t>, 22> kPortNames = {{
+    {"ftp", 21}, {"ssh", 22}, {"telnet", 23}, {"smtp", 25}, {"domain", 53}, {"http", 80},
+    {"pop3", 110}, {"ntp", 123}, {"imap2", 143}, {"imap", 143}, {"snmp", 161}, {"ldap", 389},
+    {"https", 443}, {"submission", 587}, {"ldaps", 636}, {"imaps", 993}, {"pop3s", 995},
+    {"openvpn", 1194}, {"mysql", 3306}, {"postgresql", 5432}, {"http-alt", 8080}, {"www", 80},
+}};
+}  // namespace
+
+uint16_t parse_port_number(std::string_view word, std::string_view what) {
+  if (auto v = net::parse_uint(word, 65535)) {
+    if (*v == 0) throw ConfigError(std::string(what) + " 0 is not allowed: give a port 1-65535");
+    return static_cast<uint16_t>(*v);
+  }
+  for (auto& [name, port] : kPortNames)
+    if (word == name) return port;
+  throw ConfigError(quote(word) + " is not a port (" + std::string(what) + "): expected 1-65535");
+}
+
+uint32_t parse_number(std::string_view word, std::string_view what, uint64_t min, uint64_t max) {
+  auto v = net::parse_uint(word, max);
+  if (!v || *v < min)
+    throw ConfigError(quote(word) + " is not a valid " + std::string(what) + ": expected " +
+                      std::to_string(min) + "-" + std::to_string(max));
+  return static_cast<uint32_t>(*v);
+}
+
+lb::Sched parse_scheduler(std::string_view word) {
+  if (auto s = lb::parse_sched(word)) return *s;
+  throw ConfigError("unknown scheduler " + quote(word) + ": supported schedulers are " +
+                    std::string(lb::kSupportedScheds));
+}
+
+uint8_t parse_mask(std::string_view word) {
+  auto m = net::parse_netmask(word);
+  if (!m || *m == 0)
+    throw ConfigError(quote(word) + " is not a netmask: expected e.g. 255.255.255.0 or 24");
+  return *m;
+}
+
+uint32_t parse_mh_size(std::string_view word) {
+  uint32_t v = parse_number(word, "mh-size", lb::kMinMaglevSize, lb::kMaxMaglevSize);
+  if (!lb::is_prime(v))
+    throw ConfigError("mh-size " + std::string(word) + " is not prime: Maglev needs a prime " +
+                      "table size (e.g. 251, 4093, 65537)");
+  return v;
+}
+
+uint32_t parse_sched_flags(std::string_view word) {
+  uint32_t flags = 0;
+  while (!word.empty()) {
+    size_t comma = word.find(',');
+    std::string_view f = word.substr(0, comma);
+    if (f == "sh-port") flags |= lb::kFlagShPort;
+    else if (f == "sh-fallback") flags |= lb::kFlagShFallback;
+    else if (f == "mh-port") flags |= lb::kFlagMhPort;
+    else if (f == "mh-fallback") flags |= lb::kFlagMhFallback;
+    else
+      throw ConfigError("unknown scheduler flag " + quote(f) +
+                        ": supported flags are sh-port, sh-fallback, mh-port, mh-fallback");
+    if (comma == std::string_view::npos) break;
+    word.remove_prefix(comma + 1);
+  }
+  return flags;
+}
+
+std::string sched_flags_to_string(uint32_t flags) {
+  std::string s;
+  auto add = [&](uint32_t bit, const char* name) {
+    if (flags & bit) s += (s.empty() ? "" : ",") + std::string(name);
+  };
+  add(lb::kFlagShFallback, "sh-fallback");
+  add(lb::kFlagShPort, "sh-port");
+  add(lb::kFlagMhFallback, "mh-fallback");
+  add(lb::kFlagMhPort, "mh-port");
+  return s;
+}
+
+net::Mac parse_neighbour_mac(std::string_view word) {
+  auto m = net::parse_mac(word);
+  if (!m) throw ConfigError(quote(word) + " is not a MAC address: expected e.g. 02:00:00:00:00:01");
+  if (m->is_multicast() || m->is_zero())
+    throw ConfigError(quote(word) + " cannot be a neighbour's MAC: it must be a unicast address");
+  return *m;
+}
+
+std::pair<net::Ipv4, std::optional<uint16_t>> parse_addr_port(std::string_view word,
+                                                              std::string_view what) {
+  if (word.find('[') != std::string_view::npos)
+    throw ConfigError(quote(word) + ": IPv6 services are not supported yet");
+  size_t colon = word.rfind(':');
+  if (colon == std::string_view::npos) return {parse_unicast(word, what), std::nullopt};
+  return {parse_unicast(word.substr(0, colon), what),
+          parse_port_number(word.substr(colon + 1), std::string(what) + " port")};
+}
+
+}  // namespace drfwd::config

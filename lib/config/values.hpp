@@ -1,0 +1,33 @@
+// Parsing of the values commands take, with errors that name the word and the field.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "config/command.hpp"
+
+namespace drfwd::config {
+
+constexpr uint32_t kMaxWeight = 65535;
+constexpr uint32_t kMaxTimeout = 31536000;  // one year, in seconds
+constexpr uint32_t kDefaultPersist = 300;   // ipvsadm -p without a value
+
+std::string quote(std::string_view word);  // 'word'
+
+net::Ipv4 parse_unicast(std::string_view word, std::string_view what);
+uint8_t parse_proto(std::string_view word);
+uint16_t parse_port_number(std::string_view word, std::string_view what);  // 1..65535 or a name
+uint32_t parse_number(std::string_view word, std::string_view what, uint64_t min, uint64_t max);
+lb::Sched parse_scheduler(std::string_view word);
+uint8_t parse_mask(std::string_view word);
+uint32_t parse_mh_size(std::string_view word);
+uint32_t parse_sched_flags(std::string_view word);
+net::Mac parse_neighbour_mac(std::string_view word);
+// "VIP:PORT" (ipvsadm service and real-server addresses); port optional if allowed.
+std::pair<net::Ipv4, std::optional<uint16_t>> parse_addr_port(std::string_view word,
+                                                              std::string_view what);
+
+std::string sched_flags_to_string(uint32_t flags);
+
+}  // namespace drfwd::config

@@ -1,0 +1,41 @@
+#include "control/publisher.hpp"
+
+#include <rte_malloc.h>
+#include <rte_rcu_qsbr.h>
+
+#include <stdexcept>
+
+namespace drfwd::control {
+
+Publisher::Publisher(uint32_t workers) {
+  const size_t sz = rte_rcu_qsbr_get_memsize(workers);
+  qsbr_ = static_cast<rte_rcu_qsbr*>(rte_zmalloc("drfwd_qsbr", sz, RTE_CACHE_LINE_SIZE));
+  if (!qsbr_) throw std::runtime_error("cannot allocate the RCU state (raise -m)");
+  if (rte_rcu_qsbr_init(qsbr_, workers) != 0) {
+    rte_free(qsbr_);
+    throw std::runtime_error("cannot initialise the RCU state");
+  }
+}
+
+Publisher::~Publisher() {
+  current_ptr_.store(nullptr, std::memory_order_release);
+  retired_.clear();
+  current_.reset();
+  rte_free(qsbr_);
+}
+
+void Publisher::publish(std::shared_ptr<const lb::Snapshot> next) {
+  current_ptr_.store(next.get(), std::memory_order_release);
+  if (current_) retired_.push_back({std::move(current_), rte_rcu_qsbr_start(qsbr_)});
+  current_ = std::move(next);
+}
+
+size_t Publisher::reclaim() {
+  while (!retired_.empty() && rte_rcu_qsbr_check(qsbr_, retired_.front().token, false) == 1)
+    retired_.pop_front();
+  return retired_.size();
+}
+
+void Publisher::reclaim_all() { retired_.clear(); }
+
+}  // namespace drfwd::control

@@ -1,0 +1,54 @@
+// Ethernet ports: discovery, configuration (one RX and one TX queue per worker), start,
+// stop and close. Errors are returned as exceptions to main, never rte_exit.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "net/addr.hpp"
+
+struct rte_mempool;
+
+namespace drfwd::dp {
+
+class PortError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct PortInfo {
+  uint16_t id = 0;
+  std::string name;    // e.g. net_pcap0
+  std::string driver;  // e.g. net_pcap
+  net::Mac mac;
+  uint16_t max_rx_queues = 0;
+  uint16_t max_tx_queues = 0;
+  uint64_t rss_offloads = 0;  // flow types the port can hash on
+  uint32_t socket = 0;
+  bool started = false;
+  bool rss = false;        // configured with RSS
+  bool ip_csum = false;    // RX IPv4 checksum offload enabled
+};
+
+struct PortSetup {
+  uint16_t queues = 1;  // RX and TX queues: one per worker
+  uint16_t rxd = 1024;
+  uint16_t txd = 1024;
+  bool promiscuous = false;
+  rte_mempool* pool = nullptr;
+};
+
+// Every port EAL probed, in port-id order. Throws PortError if there is none or the ids
+// are not 0..n-1.
+std::vector<PortInfo> discover_ports();
+
+// Checks what `setup` needs against each port's limits before anything is configured.
+void check_ports(const std::vector<PortInfo>& ports, const PortSetup& setup);
+
+void configure_and_start(PortInfo& port, const PortSetup& setup);
+// Stops and closes every port that was started (pcap output is flushed on close).
+void stop_and_close(std::vector<PortInfo>& ports);
+
+}  // namespace drfwd::dp

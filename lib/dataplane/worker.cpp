@@ -1,0 +1,218 @@
+#include "dataplane/worker.hpp"
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+
+#include <ctime>
+#include <new>
+#include <stdexcept>
+
+namespace drfwd::dp {
+
+namespace {
+
+constexpr unsigned kControlRingSize = 1024;
+constexpr uint32_t kExpireBudget = 32;       // timed-out connections removed per poll
+constexpr uint32_t kIdlePollsBeforeSleep = 1024;
+
+void* zmalloc(size_t bytes, size_t align, void* socket) {
+  return rte_zmalloc_socket("drfwd_conns", bytes, static_cast<unsigned>(align),
+                            static_cast<int>(reinterpret_cast<intptr_t>(socket)));
+}
+void zfree(void* p, void*) { rte_free(p); }
+
+}  // namespace
+
+Worker::Worker(uint32_t index, unsigned lcore, uint32_t conn_capacity, const WorkerShared& shared)
+    : index_(index), lcore_(lcore), shared_(shared) {
+  const int socket = static_cast<int>(rte_lcore_to_socket_id(lcore));
+  counters_ = static_cast<lb::WorkerCounters*>(
+      rte_zmalloc_socket("drfwd_counters", sizeof(lb::WorkerCounters), 64, socket));
+  rs_counters_ = static_cast<lb::RsCounters*>(
+      rte_zmalloc_socket("drfwd_rs_counters", sizeof(lb::RsCounters) * lb::kMaxRsSlots, 64, socket));
+  if (!counters_ || !rs_counters_) {
+    rte_free(counters_);
+    rte_free(rs_counters_);
+    throw std::runtime_error("worker " + std::to_string(index) + ": out of EAL memory for counters (raise -m)");
+  }
+  try {
+    conns_ = std::make_unique<lb::FlowTable>(
+        conn_capacity, lb::FlowMemory{zmalloc, zfree, reinterpret_cast<void*>(intptr_t{socket})});
+  } catch (const std::bad_alloc&) {
+    rte_free(counters_);
+    rte_free(rs_counters_);
+    throw std::runtime_error("worker " + std::to_string(index) + ": out of EAL memory for a connection table of " +
+                             std::to_string(conn_capacity) + " entries (" +
+                             std::to_string(lb::FlowTable::memory_bytes(conn_capacity) >> 20) +
+                             " MiB): raise -m or lower --conn-table-size");
+  }
+  fwd_ = std::make_unique<lb::Forwarder>(index, *conns_, *counters_, rs_counters_);
+  const std::string ring_name = "drfwd_ctl" + std::to_string(index);
+  ring_ = rte_ring_create(ring_name.c_str(), kControlRingSize, socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
+  if (!ring_) {
+    fwd_.reset();
+    conns_.reset();
+    rte_free(counters_);
+    rte_free(rs_counters_);
+    throw std::runtime_error("worker " + std::to_string(index) + ": cannot create its control ring");
+  }
+}
+
+Worker::~Worker() {
+  if (ring_) {
+    void* m;
+    while (rte_ring_dequeue(ring_, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+    rte_ring_free(ring_);
+  }
+  fwd_.reset();
+  conns_.reset();
+  rte_free(counters_);
+  rte_free(rs_counters_);
+}
+
+int Worker::main(void* self) {
+  auto* w = static_cast<Worker*>(self);
+  try {
+    w->run();
+    return 0;
+  } catch (const std::exception& e) {
+    w->failure_ = e.what();
+  } catch (...) {
+    w->failure_ = "unknown exception";
+  }
+  return -1;
+}
+
+void Worker::run() {
+  rte_rcu_qsbr_thread_register(shared_.qsbr, index_);
+  rte_rcu_qsbr_thread_online(shared_.qsbr, index_);
+  const uint64_t hz = shared_.tsc_hz;
+  uint32_t idle = 0;
+  uint64_t polls = 0, busy = 0;
+
+  while (!shared_.stop->load(std::memory_order_relaxed)) {
+    const lb::Snapshot* snap = shared_.snapshot->load(std::memory_order_acquire);
+    const uint32_t now = static_cast<uint32_t>((rte_rdtsc() - shared_.start_tsc) / hz);
+    fwd_->begin(snap, now);
+    uint32_t rx = 0;
+    for (uint16_t p = 0; p < shared_.n_ports; ++p) rx += poll_port(p);
+    fwd_->expire(kExpireBudget);
+    rte_rcu_qsbr_quiescent(shared_.qsbr, index_);
+
+    ++polls;
+    if (rx) {
+      ++busy;
+      idle = 0;
+    } else if (shared_.idle_backoff_us && ++idle >= kIdlePollsBeforeSleep) {
+      // Lab and laptop mode: stop holding the CPU while nothing arrives. Offline first so
+      // the control core's grace periods do not wait for a sleeping worker.
+      rte_rcu_qsbr_thread_offline(shared_.qsbr, index_);
+      timespec ts{0, static_cast<long>(shared_.idle_backoff_us) * 1000};
+      nanosleep(&ts, nullptr);
+      rte_rcu_qsbr_thread_online(shared_.qsbr, index_);
+      lb::bump(counters_->idle_sleeps);
+    }
+    if ((polls & 0xff) == 0) {
+      lb::bump(counters_->polls, polls);
+      lb::bump(counters_->busy_polls, busy);
+      std::atomic_ref<uint64_t>(counters_->conns_in_use).store(conns_->size(), std::memory_order_relaxed);
+      polls = busy = 0;
+    }
+  }
+  std::atomic_ref<uint64_t>(counters_->conns_in_use).store(conns_->size(), std::memory_order_relaxed);
+  lb::bump(counters_->polls, polls);
+  lb::bump(counters_->busy_polls, busy);
+  rte_rcu_qsbr_thread_offline(shared_.qsbr, index_);
+  rte_rcu_qsbr_thread_unregister(shared_.qsbr, index_);
+}
+
+uint16_t Worker::poll_port(uint16_t port) {
+  rte_mbuf* rx[kBurst];
+  const uint16_t n = rte_eth_rx_burst(port, static_cast<uint16_t>(index_), rx, kBurst);
+  if (n == 0) return 0;
+
+  lb::Frame frames[kBurst];
+  lb::Verdict verdicts[kBurst];
+  uint64_t bytes = 0;
+  for (uint16_t i = 0; i < n; ++i) {
+    rte_mbuf* m = rx[i];
+    const uint64_t ck = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
+    frames[i].data = rte_pktmbuf_mtod(m, uint8_t*);
+    frames[i].seg_len = rte_pktmbuf_data_len(m);
+    frames[i].pkt_len = rte_pktmbuf_pkt_len(m);
+    frames[i].rx_port = port;
+    frames[i].ip_csum = ck == RTE_MBUF_F_RX_IP_CKSUM_GOOD  ? net::IpCsum::kGood
+                        : ck == RTE_MBUF_F_RX_IP_CKSUM_BAD ? net::IpCsum::kBad
+                                                           : net::IpCsum::kUnknown;
+    bytes += frames[i].pkt_len;
+  }
+  lb::PortCounters& in = counters_->port[port];
+  lb::bump(in.rx_packets, n);
+  lb::bump(in.rx_bytes, bytes);
+
+  fwd_->process_burst(frames, verdicts, n);
+
+  // Sort the burst by outcome: one TX burst per egress port, one ring burst to control.
+  rte_mbuf* tx[lb::kMaxPorts][kBurst];
+  uint16_t tx_n[lb::kMaxPorts];
+  uint64_t tx_bytes[lb::kMaxPorts];
+  uint32_t tx_ports = 0;  // bitmap of ports with something to send (ports < 32)
+  rte_mbuf* ctl[kBurst];
+  rte_mbuf* drop[kBurst];
+  uint16_t ctl_n = 0, drop_n = 0;
+  for (uint16_t i = 0; i < n; ++i) {
+    switch (verdicts[i].action) {
+      case lb::Verdict::Action::kForward: {
+        const uint16_t out = verdicts[i].port;
+        if (!(tx_ports & (1u << out))) {
+          tx_ports |= 1u << out;
+          tx_n[out] = 0;
+          tx_bytes[out] = 0;
+        }
+        tx[out][tx_n[out]++] = rx[i];
+        tx_bytes[out] += frames[i].pkt_len;
+        break;
+      }
+      case lb::Verdict::Action::kControl:
+        ctl[ctl_n++] = rx[i];
+        break;
+      case lb::Verdict::Action::kDrop:
+        drop[drop_n++] = rx[i];
+        break;
+    }
+  }
+
+  while (tx_ports) {
+    const uint16_t out = static_cast<uint16_t>(__builtin_ctz(tx_ports));
+    tx_ports &= tx_ports - 1;
+    const uint16_t want = tx_n[out];
+    const uint16_t sent = rte_eth_tx_burst(out, static_cast<uint16_t>(index_), tx[out], want);
+    // Sent mbufs belong to the driver now; only the unsent ones may still be read.
+    uint64_t unsent_bytes = 0;
+    for (uint16_t i = sent; i < want; ++i) unsent_bytes += rte_pktmbuf_pkt_len(tx[out][i]);
+    lb::PortCounters& eg = counters_->port[out];
+    lb::bump(eg.tx_packets, sent);
+    lb::bump(eg.tx_bytes, tx_bytes[out] - unsent_bytes);
+    if (sent < want) {
+      lb::bump(in.drops[static_cast<int>(net::Drop::kTxFull)], want - sent);
+      rte_pktmbuf_free_bulk(&tx[out][sent], want - sent);
+    }
+  }
+  if (ctl_n) {
+    const unsigned queued = rte_ring_enqueue_burst(ring_, reinterpret_cast<void**>(ctl), ctl_n, nullptr);
+    lb::bump(in.to_control, queued);
+    if (queued < ctl_n) {
+      lb::bump(in.drops[static_cast<int>(net::Drop::kControlFull)], ctl_n - queued);
+      rte_pktmbuf_free_bulk(&ctl[queued], ctl_n - queued);
+    }
+  }
+  if (drop_n) rte_pktmbuf_free_bulk(drop, drop_n);
+  return n;
+}
+
+}  // namespace drfwd::dp

@@ -1,0 +1,67 @@
+// A worker lcore: polls its RX queue on every port, runs the Forwarder over each burst,
+// sends what it forwards on its own TX queue of the egress port, hands ARP and the
+// appliance's own traffic to the control core through its ring, frees the rest.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "lb/counters.hpp"
+#include "lb/flow_table.hpp"
+#include "lb/forwarder.hpp"
+#include "lb/snapshot.hpp"
+
+struct rte_ring;
+struct rte_rcu_qsbr;
+
+namespace drfwd::dp {
+
+constexpr uint16_t kBurst = 32;
+
+struct WorkerShared {
+  const std::atomic<const lb::Snapshot*>* snapshot = nullptr;
+  rte_rcu_qsbr* qsbr = nullptr;
+  std::atomic<bool>* stop = nullptr;
+  uint16_t n_ports = 0;
+  uint32_t idle_backoff_us = 0;  // 0: busy-poll always
+  uint64_t start_tsc = 0;
+  uint64_t tsc_hz = 0;
+};
+
+class Worker {
+ public:
+  // index: this worker's queue id on every port and its RCU thread id.
+  Worker(uint32_t index, unsigned lcore, uint32_t conn_capacity, const WorkerShared& shared);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // lcore entry point (rte_eal_remote_launch). Never throws.
+  static int main(void* self);
+
+  uint32_t index() const { return index_; }
+  unsigned lcore() const { return lcore_; }
+  rte_ring* control_ring() const { return ring_; }
+  const lb::WorkerCounters& counters() const { return *counters_; }
+  const lb::RsCounters* rs_counters() const { return rs_counters_; }
+  lb::FlowTable& conns() { return *conns_; }
+  const std::string& failure() const { return failure_; }  // set if the loop died
+
+ private:
+  void run();
+  uint16_t poll_port(uint16_t port);  // returns packets received
+
+  uint32_t index_;
+  unsigned lcore_;
+  WorkerShared shared_;
+  lb::WorkerCounters* counters_ = nullptr;  // rte_zmalloc, cache aligned
+  lb::RsCounters* rs_counters_ = nullptr;   // kMaxRsSlots entries
+  std::unique_ptr<lb::FlowTable> conns_;
+  std::unique_ptr<lb::Forwarder> fwd_;
+  rte_ring* ring_ = nullptr;
+  std::string failure_;
+};
+
+}  // namespace drfwd::dp

@@ -1,0 +1,61 @@
+// Counters written by exactly one worker and read (summed) by the control core.
+// Writes are relaxed atomic stores of a plain increment: no locked instructions, no
+// shared cache lines; reads are relaxed atomic loads, so a reader never sees a torn
+// value. Resetting is done by the reader keeping a baseline, never by writing here.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+
+#include "lb/snapshot.hpp"
+#include "net/drop.hpp"
+
+namespace drfwd::lb {
+
+inline void bump(uint64_t& c, uint64_t n = 1) {
+  std::atomic_ref<uint64_t>(c).store(c + n, std::memory_order_relaxed);
+}
+inline void bump(int64_t& c, int64_t n) {
+  std::atomic_ref<int64_t>(c).store(c + n, std::memory_order_relaxed);
+}
+template <class T>
+inline T read(const T& c) {
+  return std::atomic_ref<T>(const_cast<T&>(c)).load(std::memory_order_relaxed);
+}
+
+struct PortCounters {
+  uint64_t rx_packets = 0;
+  uint64_t rx_bytes = 0;
+  uint64_t tx_packets = 0;  // forwarded out of this port (egress)
+  uint64_t tx_bytes = 0;
+  uint64_t to_control = 0;  // handed to the control core (received on this port)
+  std::array<uint64_t, net::kDropCount> drops{};  // by reason, received on this port
+};
+
+struct alignas(64) WorkerCounters {
+  std::array<PortCounters, kMaxPorts> port{};
+  uint64_t conn_new = 0;        // connections scheduled
+  uint64_t conn_resched = 0;    // connections moved off an RS that left or failed
+  uint64_t conn_expired = 0;
+  uint64_t conn_evicted = 0;    // removed to make room (table or bucket full)
+  uint64_t tmpl_new = 0;        // persistence templates created
+  uint64_t frag_forwarded = 0;  // non-first fragments sent after their first fragment
+  uint64_t polls = 0;           // loop iterations
+  uint64_t busy_polls = 0;      // iterations that received something
+  uint64_t idle_sleeps = 0;     // back-off sleeps taken
+  uint64_t conns_in_use = 0;    // connection table occupancy (gauge, refreshed by the worker)
+};
+
+// Per RS slot. Gauges (active, inactive, persist) are this worker's share: they only
+// sum to the RS's count across workers.
+struct alignas(64) RsCounters {
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+  uint64_t conns = 0;     // connections scheduled to this RS
+  int64_t active = 0;     // ESTABLISHED TCP and UDP entries
+  int64_t inactive = 0;   // other TCP states
+  int64_t persist = 0;    // persistence templates pointing here
+};
+
+}  // namespace drfwd::lb

@@ -1,0 +1,133 @@
+#include "lb/flow_table.hpp"
+
+#include <new>
+#include <stdexcept>
+#include <vector>
+
+namespace drfwd::lb {
+
+namespace {
+
+uint32_t bucket_count(uint32_t capacity) {
+  // Two entries per bucket on average at full load: a bucket of 8 overflows with
+  // probability ~2e-4 even then, so eviction is almost always the global LRU choice.
+  uint32_t want = capacity / 2 + 1, n = 1;
+  while (n < want) n <<= 1;
+  return n;
+}
+
+void* default_alloc(size_t bytes, size_t align, void*) {
+  return ::operator new(bytes, std::align_val_t(align));
+}
+void default_release(void* p, void*) { ::operator delete(p, std::align_val_t(64)); }
+
+}  // namespace
+
+size_t FlowTable::memory_bytes(uint32_t capacity) {
+  return size_t{bucket_count(capacity)} * sizeof(Bucket) + size_t{capacity} * sizeof(FlowEntry);
+}
+
+FlowTable::FlowTable(uint32_t capacity, Memory mem) : mem_(mem), capacity_(capacity) {
+  if (capacity == 0 || capacity > kMaxCapacity)
+    throw std::invalid_argument("connection table size must be between 1 and 2^30");
+  if (!mem_.alloc) mem_ = Memory{default_alloc, default_release, nullptr};
+  const uint32_t nb = bucket_count(capacity);
+  mask_ = nb - 1;
+  buckets_ = static_cast<Bucket*>(mem_.alloc(size_t{nb} * sizeof(Bucket), 64, mem_.ctx));
+  entries_ = static_cast<FlowEntry*>(mem_.alloc(size_t{capacity} * sizeof(FlowEntry), 64, mem_.ctx));
+  if (!buckets_ || !entries_) {
+    if (buckets_) mem_.release(buckets_, mem_.ctx);
+    if (entries_) mem_.release(entries_, mem_.ctx);
+    throw std::bad_alloc();
+  }
+  for (uint32_t i = 0; i < nb; ++i) new (&buckets_[i]) Bucket{};
+  for (uint32_t i = 0; i < capacity; ++i) {
+    new (&entries_[i]) FlowEntry{};
+    entries_[i].next = (i + 1 < capacity) ? i + 1 : kNil;
+  }
+  free_head_ = 0;
+  for (int s = 0; s < kStateCount; ++s) heads_[s] = tails_[s] = kNil;
+}
+
+FlowTable::~FlowTable() {
+  mem_.release(buckets_, mem_.ctx);
+  mem_.release(entries_, mem_.ctx);
+}
+
+void FlowTable::erase(uint32_t idx) {
+  FlowEntry& e = entries_[idx];
+  Bucket& b = buckets_[e.bucket];
+  for (uint32_t w = 0; w < kWays; ++w) {
+    if (b.sig[w] != 0 && b.idx[w] == idx) {
+      b.sig[w] = 0;
+      b.idx[w] = kNil;
+      break;
+    }
+  }
+  unlink(idx);
+  e.in_use = 0;
+  e.next = free_head_;
+  free_head_ = idx;
+  --size_;
+}
+
+int FlowTable::oldest_way(const Bucket& b) const {
+  int best = 0;
+  for (uint32_t w = 1; w < kWays; ++w)
+    if (entries_[b.idx[w]].last_seen < entries_[b.idx[best]].last_seen) best = static_cast<int>(w);
+  return best;
+}
+
+uint32_t FlowTable::longest_idle() const {
+  uint32_t best = kNil;
+  for (int s = 0; s < kStateCount; ++s) {
+    const uint32_t t = tails_[s];
+    if (t != kNil && (best == kNil || entries_[t].last_seen < entries_[best].last_seen)) best = t;
+  }
+  return best;
+}
+
+std::string FlowTable::check() const {
+  std::vector<uint8_t> seen(capacity_, 0);
+  uint32_t listed = 0;
+  for (int s = 0; s < kStateCount; ++s) {
+    uint32_t n = 0, prev = kNil;
+    for (uint32_t i = heads_[s]; i != kNil; i = entries_[i].next) {
+      if (i >= capacity_) return "list index out of range";
+      if (seen[i]++) return "entry on two lists";
+      const FlowEntry& e = entries_[i];
+      if (!e.in_use) return "free entry on a state list";
+      if (static_cast<int>(e.state) != s) return "entry on the wrong state list";
+      if (e.prev != prev) return "broken prev link";
+      if (prev != kNil && entries_[prev].last_seen < e.last_seen) return "state list out of order";
+      const Bucket& b = buckets_[e.bucket];
+      uint32_t refs = 0;
+      for (uint32_t w = 0; w < kWays; ++w)
+        if (b.sig[w] != 0 && b.idx[w] == i) ++refs;
+      if (refs != 1) return "entry not indexed exactly once";
+      prev = i;
+      ++n;
+    }
+    if (tails_[s] != prev) return "wrong list tail";
+    if (n != list_len_[s]) return "wrong list length";
+    listed += n;
+  }
+  if (listed != size_) return "size does not match the lists";
+  uint32_t free_n = 0;
+  for (uint32_t i = free_head_; i != kNil; i = entries_[i].next) {
+    if (i >= capacity_) return "free index out of range";
+    if (seen[i]++) return "free entry also in use";
+    if (entries_[i].in_use) return "in-use entry on the free list";
+    ++free_n;
+  }
+  if (listed + free_n != capacity_) return "entries lost: lists + free != capacity";
+  for (uint32_t bi = 0; bi <= mask_; ++bi)
+    for (uint32_t w = 0; w < kWays; ++w)
+      if (buckets_[bi].sig[w] != 0 &&
+          (buckets_[bi].idx[w] >= capacity_ || !entries_[buckets_[bi].idx[w]].in_use ||
+           entries_[buckets_[bi].idx[w]].bucket != bi))
+        return "index points at a free or foreign entry";
+  return {};
+}
+
+}  // namespace drfwd::lb

@@ -1,0 +1,241 @@
+// Per-worker connection table. Single-threaded by design: one worker owns it, nothing
+// else touches it. Capacity is fixed at construction and never grows.
+//
+// Layout: an index of 64-byte buckets (8 ways: 16-bit signatures + entry numbers) over
+// a pool of 64-byte entries. Entries sit on one doubly linked list per state, ordered
+// by last use, so (a) the tail of each list is that state's next entry to time out and
+// expiry is O(1) per entry, and (b) the longest-idle entry in the whole table is the
+// oldest of the list tails, which is what gets evicted when the pool is exhausted.
+// Touching an entry moves it to its list head at most once per clock second, so a busy
+// flow costs one list move per second, not one per packet.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "lb/conn_state.hpp"
+#include "net/parse.hpp"
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+namespace drfwd::lb {
+
+constexpr uint32_t kNil = 0xffffffffu;
+
+struct alignas(64) FlowEntry {
+  net::FlowKey key;           // 16 bytes
+  uint32_t rs_slot = kNil;    // the real server this connection is bound to
+  uint32_t rs_gen = 0;        // that slot's generation when bound
+  uint32_t tmpl = kNil;       // the persistence template this connection follows
+  uint32_t last_seen = 0;     // worker clock, seconds
+  uint32_t timeout = 0;       // idle timeout, seconds
+  uint32_t prev = kNil;       // state list links (free list: next only)
+  uint32_t next = kNil;
+  uint32_t bucket = 0;        // index bucket holding this entry
+  ConnState state = ConnState::kTcpNone;
+  uint8_t in_use = 0;
+  uint8_t counted = 0;        // counted in its RS's active/inactive gauges (see Forwarder)
+  uint8_t pad[9] = {};
+};
+static_assert(sizeof(FlowEntry) == 64, "one cache line per entry");
+
+// Where a table's memory comes from (rte_zmalloc on the dataplane, new in tests).
+struct FlowMemory {
+  void* (*alloc)(size_t bytes, size_t align, void* ctx) = nullptr;
+  void (*release)(void* p, void* ctx) = nullptr;
+  void* ctx = nullptr;
+};
+
+class FlowTable {
+ public:
+  static constexpr uint32_t kWays = 8;
+  static constexpr uint32_t kMaxCapacity = 1u << 30;
+
+  using Memory = FlowMemory;
+
+  // Throws std::invalid_argument for capacity 0 or above kMaxCapacity, std::bad_alloc.
+  explicit FlowTable(uint32_t capacity, Memory mem = {});
+  ~FlowTable();
+  FlowTable(const FlowTable&) = delete;
+  FlowTable& operator=(const FlowTable&) = delete;
+
+  static size_t memory_bytes(uint32_t capacity);
+
+  uint32_t capacity() const { return capacity_; }
+  uint32_t size() const { return size_; }
+  uint32_t state_count(ConnState s) const { return list_len_[static_cast<int>(s)]; }
+
+  FlowEntry& at(uint32_t idx) { return entries_[idx]; }
+  const FlowEntry& at(uint32_t idx) const { return entries_[idx]; }
+
+  void prefetch_bucket(uint64_t hash) const { __builtin_prefetch(&buckets_[hash & mask_]); }
+
+  // The entry for `key`, or kNil. Does not look at expiry: callers decide.
+  uint32_t find(const net::FlowKey& key, uint64_t hash) const {
+    const Bucket& b = buckets_[hash & mask_];
+    uint32_t m = match(b, signature(hash));
+    while (m) {
+      const uint32_t way = static_cast<uint32_t>(__builtin_ctz(m)) >> 1;
+      m &= ~(3u << (way * 2));
+      const uint32_t idx = b.idx[way];
+      if (entries_[idx].key == key) return idx;
+    }
+    return kNil;
+  }
+
+  static bool expired(const FlowEntry& e, uint32_t now) { return now - e.last_seen >= e.timeout; }
+
+  // Adds `key` (which must not be present) and returns its entry. Never fails: when
+  // the key's bucket or the pool is full, the longest-idle entry there is removed first
+  // and handed to on_evict(const FlowEntry&) before it is reused.
+  template <class OnEvict>
+  uint32_t insert(const net::FlowKey& key, uint64_t hash, ConnState state, uint32_t timeout,
+                  uint32_t now, OnEvict&& on_evict) {
+    const uint32_t bi = static_cast<uint32_t>(hash & mask_);
+    Bucket& b = buckets_[bi];
+    int way = free_way(b);
+    if (way < 0) {
+      way = oldest_way(b);
+      const uint32_t victim = b.idx[way];
+      on_evict(static_cast<const FlowEntry&>(entries_[victim]));
+      erase(victim);
+    }
+    if (free_head_ == kNil) {
+      const uint32_t victim = longest_idle();
+      on_evict(static_cast<const FlowEntry&>(entries_[victim]));
+      erase(victim);
+    }
+    const uint32_t idx = free_head_;
+    FlowEntry& e = entries_[idx];
+    free_head_ = e.next;
+    e = FlowEntry{};
+    e.key = key;
+    e.state = state;
+    e.timeout = timeout;
+    e.last_seen = now;
+    e.bucket = bi;
+    e.in_use = 1;
+    push_head(idx);
+    b.sig[way] = signature(hash);
+    b.idx[way] = idx;
+    ++size_;
+    return idx;
+  }
+
+  // Marks use at `now` (monotonic): keeps the state list in last-use order.
+  void touch(uint32_t idx, uint32_t now) {
+    FlowEntry& e = entries_[idx];
+    if (e.last_seen == now) return;
+    e.last_seen = now;
+    if (heads_[static_cast<int>(e.state)] != idx) {
+      unlink(idx);
+      push_head(idx);
+    }
+  }
+
+  // Moves the entry to another state (and timeout), used now.
+  void set_state(uint32_t idx, ConnState state, uint32_t timeout, uint32_t now) {
+    FlowEntry& e = entries_[idx];
+    unlink(idx);
+    e.state = state;
+    e.timeout = timeout;
+    e.last_seen = now;
+    push_head(idx);
+  }
+
+  void erase(uint32_t idx);
+
+  // Removes up to `budget` timed-out entries, oldest first, calling on_expire for each.
+  template <class OnExpire>
+  uint32_t expire(uint32_t now, uint32_t budget, OnExpire&& on_expire) {
+    uint32_t n = 0;
+    for (int s = 0; s < kStateCount && n < budget; ++s) {
+      while (n < budget && tails_[s] != kNil) {
+        const uint32_t idx = tails_[s];
+        if (!expired(entries_[idx], now)) break;
+        on_expire(static_cast<const FlowEntry&>(entries_[idx]));
+        erase(idx);
+        ++n;
+      }
+    }
+    return n;
+  }
+
+  // Visits every entry in use (control and tests; not for the data path).
+  template <class F>
+  void for_each(F&& f) const {
+    for (uint32_t i = 0; i < capacity_; ++i)
+      if (entries_[i].in_use) f(i, entries_[i]);
+  }
+
+  // Checks every structural invariant; returns an empty string or what is wrong.
+  std::string check() const;
+
+ private:
+  struct alignas(64) Bucket {
+    uint16_t sig[kWays];  // 0 = empty way
+    uint32_t idx[kWays];
+    uint8_t pad[16];
+  };
+  static_assert(sizeof(Bucket) == 64);
+
+  static uint16_t signature(uint64_t hash) { return static_cast<uint16_t>(hash >> 48) | 1; }
+
+  // Two bits per matching way (SSE2 byte mask of 16-bit compares).
+  static uint32_t match(const Bucket& b, uint16_t sig) {
+#if defined(__SSE2__)
+    const __m128i s = _mm_load_si128(reinterpret_cast<const __m128i*>(b.sig));
+    return static_cast<uint32_t>(
+        _mm_movemask_epi8(_mm_cmpeq_epi16(s, _mm_set1_epi16(static_cast<short>(sig)))));
+#else
+    uint32_t m = 0;
+    for (uint32_t w = 0; w < kWays; ++w)
+      if (b.sig[w] == sig) m |= 3u << (w * 2);
+    return m;
+#endif
+  }
+
+  static int free_way(const Bucket& b) {
+    for (uint32_t w = 0; w < kWays; ++w)
+      if (b.sig[w] == 0) return static_cast<int>(w);
+    return -1;
+  }
+  int oldest_way(const Bucket& b) const;
+  uint32_t longest_idle() const;
+
+  void push_head(uint32_t idx) {
+    FlowEntry& e = entries_[idx];
+    const int s = static_cast<int>(e.state);
+    e.prev = kNil;
+    e.next = heads_[s];
+    if (heads_[s] != kNil) entries_[heads_[s]].prev = idx;
+    heads_[s] = idx;
+    if (tails_[s] == kNil) tails_[s] = idx;
+    ++list_len_[s];
+  }
+
+  void unlink(uint32_t idx) {
+    FlowEntry& e = entries_[idx];
+    const int s = static_cast<int>(e.state);
+    if (e.prev != kNil) entries_[e.prev].next = e.next; else heads_[s] = e.next;
+    if (e.next != kNil) entries_[e.next].prev = e.prev; else tails_[s] = e.prev;
+    e.prev = e.next = kNil;
+    --list_len_[s];
+  }
+
+  Memory mem_;
+  uint32_t capacity_;
+  uint32_t mask_;
+  uint32_t size_ = 0;
+  uint32_t free_head_ = kNil;
+  Bucket* buckets_ = nullptr;
+  FlowEntry* entries_ = nullptr;
+  uint32_t heads_[kStateCount];
+  uint32_t tails_[kStateCount];
+  uint32_t list_len_[kStateCount] = {};
+};
+
+}  // namespace drfwd::lb

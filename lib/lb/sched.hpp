@@ -1,0 +1,51 @@
+// Scheduler kinds and their names.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace drfwd::lb {
+
+enum class Sched : uint8_t {
+  kRr,    // round robin over the RSs that take new connections
+  kWrr,   // smooth weighted round robin (no bursts on the heaviest RS)
+  kSh,    // source hashing, consistent (Maglev table keyed by source IP)
+  kHash,  // 5-tuple hash over the weighted sequence (not consistent)
+  kMh,    // Maglev consistent hashing of the 5-tuple (NSDI 2016)
+};
+
+// Scheduler flags (ipvsadm -b): sh-port adds the source port to the sh key. The
+// *-fallback flags are accepted for compatibility: tables only ever hold RSs that can
+// take the connection, which is what fallback asks for. mh always hashes the 5-tuple.
+constexpr uint32_t kFlagShPort = 1u << 0;
+constexpr uint32_t kFlagShFallback = 1u << 1;
+constexpr uint32_t kFlagMhPort = 1u << 2;
+constexpr uint32_t kFlagMhFallback = 1u << 3;
+
+constexpr std::string_view sched_name(Sched s) {
+  switch (s) {
+    case Sched::kRr: return "rr";
+    case Sched::kWrr: return "wrr";
+    case Sched::kSh: return "sh";
+    case Sched::kHash: return "hash";
+    case Sched::kMh: return "mh";
+  }
+  return "?";
+}
+
+constexpr std::string_view kSupportedScheds = "rr, wrr, sh, hash, mh";
+
+inline std::optional<Sched> parse_sched(std::string_view s) {
+  for (Sched k : {Sched::kRr, Sched::kWrr, Sched::kSh, Sched::kHash, Sched::kMh})
+    if (s == sched_name(k)) return k;
+  return std::nullopt;
+}
+
+constexpr bool sched_uses_maglev(Sched s) { return s == Sched::kSh || s == Sched::kMh; }
+
+constexpr uint32_t kDefaultMaglevSize = 65537;
+constexpr uint32_t kMinMaglevSize = 7;
+constexpr uint32_t kMaxMaglevSize = 1048573;  // largest prime below 2^20
+
+}  // namespace drfwd::lb

@@ -1,0 +1,161 @@
+#include "lb/snapshot.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+#include <unordered_map>
+
+#include "lb/hash.hpp"
+#include "lb/maglev.hpp"
+#include "lb/wrr.hpp"
+
+namespace drfwd::lb {
+
+const ServiceTable* Snapshot::find(uint32_t vip_be, uint16_t port_be, uint8_t proto) const {
+  if (index.empty()) return nullptr;
+  const uint64_t key = service_key(vip_be, port_be, proto);
+  for (uint64_t i = mix64(key) & index_mask;; i = (i + 1) & index_mask) {
+    const IndexSlot& s = index[i];
+    if (s.key == key) return s.svc;
+    if (s.key == 0) return nullptr;
+  }
+}
+
+namespace {
+
+// Only what the scheduler depends on: RS MACs and egress ports live in RsView, so a
+// neighbour change does not rebuild the table unless it changes who is usable.
+bool same_schedule(const ServiceSpec& a, const ServiceSpec& b) {
+  if (a.slot != b.slot || a.gen != b.gen || a.vip != b.vip || a.proto != b.proto ||
+      a.port != b.port || a.sched != b.sched || a.persist != b.persist ||
+      a.persist_mask != b.persist_mask || a.mh_size != b.mh_size || a.flags != b.flags ||
+      a.rs.size() != b.rs.size())
+    return false;
+  for (size_t i = 0; i < a.rs.size(); ++i) {
+    const RsSpec &x = a.rs[i], &y = b.rs[i];
+    if (x.slot != y.slot || x.gen != y.gen || x.ip != y.ip || x.weight != y.weight ||
+        x.accepting() != y.accepting() || x.reachable() != y.reachable())
+      return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::shared_ptr<ServiceTable> build_service_table(const ServiceSpec& spec, uint32_t workers) {
+  auto t = std::make_shared<ServiceTable>();
+  t->slot = spec.slot;
+  t->gen = spec.gen;
+  t->vip_be = spec.vip.be();
+  t->port_be = __builtin_bswap16(spec.port);
+  t->proto = spec.proto;
+  t->sched = spec.sched;
+  t->persist = spec.persist;
+  t->persist_mask_be = __builtin_bswap32(net::Prefix{spec.vip, spec.persist_mask}.mask());
+  t->flags = spec.flags;
+  t->spec = spec;
+
+  // Canonical order (by address) so tables depend on the RS set, not on add order.
+  std::vector<const RsSpec*> usable;
+  bool any_weighted_healthy = false;
+  for (const RsSpec& r : spec.rs) {
+    if (r.weight > 0 && r.healthy) any_weighted_healthy = true;
+    if (r.accepting()) usable.push_back(&r);
+  }
+  std::sort(usable.begin(), usable.end(), [](auto* a, auto* b) { return a->ip < b->ip; });
+  t->empty_reason = any_weighted_healthy ? net::Drop::kNoNeighbour : net::Drop::kNoRs;
+  for (const RsSpec* r : usable) t->usable.push_back(r->slot);
+
+  const size_t n = usable.size();
+  if (n > 0) {
+    switch (spec.sched) {
+      case Sched::kRr:
+        for (size_t i = 0; i < n; ++i) t->table.push_back(static_cast<uint16_t>(i));
+        break;
+      case Sched::kWrr:
+      case Sched::kHash: {
+        std::vector<uint32_t> w;
+        for (const RsSpec* r : usable) w.push_back(r->weight);
+        t->table = wrr_sequence(w);
+        break;
+      }
+      case Sched::kSh:
+      case Sched::kMh: {
+        std::vector<MaglevBackend> b;
+        for (const RsSpec* r : usable)
+          b.push_back({uint64_t{r->ip.value} << 16 | spec.port, r->weight});
+        t->table = maglev_build(b, spec.mh_size);
+        break;
+      }
+    }
+  }
+
+  // Spread the workers' round-robin starting points over the sequence.
+  t->cursors = std::make_unique<SchedCursor[]>(workers);
+  const size_t len = t->table.size();
+  for (uint32_t w = 0; w < workers; ++w)
+    t->cursors[w].pos = len ? static_cast<uint32_t>((uint64_t{w} * len) / workers) : 0;
+  return t;
+}
+
+std::shared_ptr<Snapshot> build_snapshot(const SnapshotSpec& spec, const Snapshot* prev) {
+  if (spec.ports.size() > kMaxPorts) throw std::invalid_argument("too many ports");
+  if (spec.workers == 0) throw std::invalid_argument("no workers");
+  auto snap = std::make_shared<Snapshot>();
+  snap->version = prev ? prev->version + 1 : 1;
+  snap->workers = spec.workers;
+  snap->timeouts = spec.timeouts;
+  snap->n_ports = static_cast<uint32_t>(spec.ports.size());
+  for (size_t p = 0; p < spec.ports.size(); ++p) {
+    std::copy(spec.ports[p].mac.bytes.begin(), spec.ports[p].mac.bytes.end(), snap->ports[p].mac);
+    snap->ports[p].dip_be = spec.ports[p].address ? spec.ports[p].address->addr.be() : 0;
+  }
+
+  std::unordered_map<uint32_t, const std::shared_ptr<const ServiceTable>*> previous;
+  if (prev)
+    for (const auto& s : prev->services) previous.emplace(s->slot, &s);
+
+  uint32_t max_rs_slot = 0;
+  for (const ServiceSpec& s : spec.services)
+    for (const RsSpec& r : s.rs) max_rs_slot = std::max(max_rs_slot, r.slot + 1);
+  if (max_rs_slot > kMaxRsSlots) throw std::invalid_argument("RS slot out of range");
+  snap->rs.resize(max_rs_slot);
+
+  size_t index_size = 16;
+  while (index_size < spec.services.size() * 2) index_size <<= 1;
+  snap->index.resize(index_size);
+  snap->index_mask = index_size - 1;
+
+  for (const ServiceSpec& s : spec.services) {
+    std::shared_ptr<const ServiceTable> table;
+    auto it = previous.find(s.slot);
+    if (it != previous.end() && prev->workers == spec.workers &&
+        same_schedule((*it->second)->spec, s))
+      table = *it->second;
+    else
+      table = build_service_table(s, spec.workers);
+    snap->services.push_back(table);
+
+    const uint64_t key = Snapshot::service_key(table->vip_be, table->port_be, table->proto);
+    uint64_t i = mix64(key) & snap->index_mask;
+    while (snap->index[i].key != 0) {
+      if (snap->index[i].key == key) throw std::invalid_argument("duplicate service in spec");
+      i = (i + 1) & snap->index_mask;
+    }
+    snap->index[i] = {key, table.get()};
+
+    for (const RsSpec& r : s.rs) {
+      RsView& v = snap->rs[r.slot];
+      if (v.service != RsView::kNil32) throw std::invalid_argument("RS slot used twice");
+      if (r.mac) std::copy(r.mac->bytes.begin(), r.mac->bytes.end(), v.mac);
+      v.port = r.port;
+      v.gen = r.gen;
+      v.ip_be = r.ip.be();
+      v.service = s.slot;
+      v.reachable = r.reachable() ? 1 : 0;
+      v.accepting = r.accepting() ? 1 : 0;
+    }
+  }
+  return snap;
+}
+
+}  // namespace drfwd::lb

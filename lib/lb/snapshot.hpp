@@ -1,0 +1,152 @@
+// The read-only tables the workers forward with. The control core builds a Snapshot
+// from a SnapshotSpec, publishes it with one atomic pointer store and frees the old
+// one after an RCU grace period. A service whose scheduling inputs did not change
+// keeps its table object: snapshots share it, nothing is rebuilt.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "lb/conn_state.hpp"
+#include "lb/sched.hpp"
+#include "net/addr.hpp"
+#include "net/drop.hpp"
+
+namespace drfwd::lb {
+
+constexpr uint32_t kMaxPorts = 32;
+constexpr uint16_t kNoPort = 0xffff;
+constexpr uint32_t kMaxRsSlots = 65536;
+constexpr uint32_t kMaxServiceSlots = 65536;
+
+// ---- Inputs (control side) ------------------------------------------------------------
+
+struct RsSpec {
+  uint32_t slot = 0;            // stable while the RS exists; reused with a new gen
+  uint32_t gen = 0;
+  net::Ipv4 ip;
+  uint32_t weight = 1;          // 0: drain (existing connections stay, no new ones)
+  bool healthy = true;
+  std::optional<net::Mac> mac;  // resolved neighbour, if any
+  uint16_t port = kNoPort;      // egress port, if known
+  bool operator==(const RsSpec&) const = default;
+  bool reachable() const { return healthy && mac.has_value() && port != kNoPort; }
+  bool accepting() const { return weight > 0 && reachable(); }
+};
+
+struct ServiceSpec {
+  uint32_t slot = 0;
+  uint32_t gen = 0;
+  net::Ipv4 vip;
+  uint8_t proto = 0;  // net::kProtoTcp or kProtoUdp
+  uint16_t port = 0;
+  Sched sched = Sched::kWrr;
+  uint32_t persist = 0;       // seconds; 0 = no persistence
+  uint8_t persist_mask = 32;  // prefix length applied to the client address
+  uint32_t mh_size = kDefaultMaglevSize;
+  uint32_t flags = 0;
+  std::vector<RsSpec> rs;
+  bool operator==(const ServiceSpec&) const = default;
+};
+
+struct PortSpec {
+  net::Mac mac;
+  std::optional<net::Prefix> address;  // the director IP (DIP) of this port
+};
+
+struct SnapshotSpec {
+  std::vector<ServiceSpec> services;
+  std::vector<PortSpec> ports;
+  Timeouts timeouts;
+  uint32_t workers = 1;
+};
+
+// ---- What the workers read ------------------------------------------------------------
+
+// One per RS slot. A connection bound to (slot, gen) may keep using the RS while
+// `reachable`; new connections also need `accepting` (weight > 0).
+struct RsView {
+  uint8_t mac[6] = {};
+  uint16_t port = kNoPort;
+  uint32_t gen = 0;
+  uint32_t ip_be = 0;
+  uint32_t service = kNil32;
+  uint8_t reachable = 0;
+  uint8_t accepting = 0;
+  uint8_t pad[2] = {};
+  static constexpr uint32_t kNil32 = 0xffffffffu;
+};
+static_assert(sizeof(RsView) == 24);
+
+// Per-worker scheduler position, on its own cache line.
+struct alignas(64) SchedCursor {
+  uint32_t pos = 0;
+};
+
+struct ServiceTable {
+  // identity and parameters (network byte order where the data path compares)
+  uint32_t slot = 0, gen = 0;
+  uint32_t vip_be = 0;
+  uint16_t port_be = 0;
+  uint8_t proto = 0;
+  Sched sched = Sched::kWrr;
+  uint32_t persist = 0;
+  uint32_t persist_mask_be = 0xffffffffu;
+  uint32_t flags = 0;
+  net::Drop empty_reason = net::Drop::kNoRs;  // why nothing is usable, when nothing is
+  std::vector<uint32_t> usable;  // RS slots taking new connections, canonical order
+  std::vector<uint16_t> table;   // rr/wrr/hash: sequence; sh/mh: Maglev table (index usable)
+  mutable std::unique_ptr<SchedCursor[]> cursors;  // one per worker, written by that worker only
+  ServiceSpec spec;              // what this table was built from (reuse test)
+};
+
+struct PortView {
+  uint8_t mac[6] = {};
+  uint16_t pad = 0;
+  uint32_t dip_be = 0;  // 0: no address
+};
+
+struct Snapshot {
+  uint64_t version = 0;
+  uint32_t workers = 1;
+  uint32_t n_ports = 0;
+  std::array<PortView, kMaxPorts> ports{};
+  Timeouts timeouts;
+  std::vector<RsView> rs;  // by RS slot
+
+  // Service index: open addressing on (vip, port, proto); key 0 is empty (VIP 0.0.0.0
+  // is refused by the configuration).
+  struct IndexSlot {
+    uint64_t key = 0;
+    const ServiceTable* svc = nullptr;
+  };
+  std::vector<IndexSlot> index;
+  uint64_t index_mask = 0;
+
+  std::vector<std::shared_ptr<const ServiceTable>> services;  // ownership, by spec order
+
+  static uint64_t service_key(uint32_t vip_be, uint16_t port_be, uint8_t proto) {
+    return uint64_t{vip_be} << 32 | uint64_t{port_be} << 16 | proto;
+  }
+
+  const ServiceTable* find(uint32_t vip_be, uint16_t port_be, uint8_t proto) const;
+
+  // True for a destination the appliance owns itself (a port's DIP).
+  bool is_local(uint32_t dst_be) const {
+    for (uint32_t p = 0; p < n_ports; ++p)
+      if (ports[p].dip_be == dst_be && dst_be != 0) return true;
+    return false;
+  }
+};
+
+// Builds a snapshot; reuses `prev`'s service tables whose spec is unchanged.
+// Throws std::invalid_argument on an inconsistent spec (a configuration bug).
+std::shared_ptr<Snapshot> build_snapshot(const SnapshotSpec& spec, const Snapshot* prev);
+
+// The (unpublished) table for one service; exposed for tests.
+std::shared_ptr<ServiceTable> build_service_table(const ServiceSpec& spec, uint32_t workers);
+
+}  // namespace drfwd::lb

@@ -1,0 +1,56 @@
+// IPv4 and MAC addresses as values, with text parsing and formatting (control side).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace drfwd::net {
+
+// An IPv4 address in host byte order (so it sorts and prints naturally).
+struct Ipv4 {
+  uint32_t value = 0;
+  constexpr auto operator<=>(const Ipv4&) const = default;
+  constexpr uint32_t be() const { return __builtin_bswap32(value); }
+  static constexpr Ipv4 from_be(uint32_t be) { return Ipv4{__builtin_bswap32(be)}; }
+  constexpr bool is_multicast() const { return (value >> 28) == 0xe; }
+  constexpr bool is_broadcast() const { return value == 0xffffffffu; }
+  constexpr bool is_unspecified() const { return value == 0; }
+  constexpr bool is_loopback() const { return (value >> 24) == 127; }
+};
+
+struct Mac {
+  std::array<uint8_t, 6> bytes{};
+  constexpr auto operator<=>(const Mac&) const = default;
+  constexpr bool is_multicast() const { return (bytes[0] & 1) != 0; }  // includes broadcast
+  constexpr bool is_zero() const {
+    return (bytes[0] | bytes[1] | bytes[2] | bytes[3] | bytes[4] | bytes[5]) == 0;
+  }
+  static constexpr Mac broadcast() { return Mac{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}; }
+};
+
+// An address with its prefix length, as in "198.18.0.1/24".
+struct Prefix {
+  Ipv4 addr;
+  uint8_t len = 32;
+  constexpr auto operator<=>(const Prefix&) const = default;
+  constexpr uint32_t mask() const { return len == 0 ? 0 : ~uint32_t{0} << (32 - len); }
+  constexpr bool contains(Ipv4 a) const { return ((a.value ^ addr.value) & mask()) == 0; }
+};
+
+std::optional<Ipv4> parse_ipv4(std::string_view s);
+std::optional<Mac> parse_mac(std::string_view s);
+std::optional<Prefix> parse_prefix(std::string_view s);  // "a.b.c.d/len" (len required)
+// A netmask in dotted form ("255.255.255.0") or as a prefix length ("24"); contiguous only.
+std::optional<uint8_t> parse_netmask(std::string_view s);
+
+std::string to_string(Ipv4 a);
+std::string to_string(const Mac& m);
+std::string to_string(const Prefix& p);
+
+// Decimal parsing with range checks; no signs, no spaces, no trailing text.
+std::optional<uint64_t> parse_uint(std::string_view s, uint64_t max);
+
+}  // namespace drfwd::net

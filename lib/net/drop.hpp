@@ -1,0 +1,74 @@
+// Every reason a frame can be dropped on the forwarding path. Each has its own counter;
+// "malformed" in summaries is the sum of the header-validation reasons.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace drfwd::net {
+
+enum class Drop : uint8_t {
+  kNone = 0,
+  // Ethernet
+  kRunt,           // shorter than an Ethernet header
+  kNotOurMac,      // unicast to another host's MAC
+  kBadSrcMac,      // multicast, broadcast or zero source MAC
+  kVlan,           // 802.1Q / 802.1ad tagged (VLAN ports are not configured)
+  kNotIpv4,        // another EtherType (IPv6, LLDP, ...)
+  // IPv4 header
+  kIpTruncated,    // frame ends inside the IPv4 header
+  kIpBadVersion,   // version field is not 4
+  kIpBadIhl,       // IHL < 5, or the header runs past the frame
+  kIpBadLength,    // total length below the header length or beyond the frame
+  kIpBadChecksum,  // IPv4 header checksum wrong
+  kIpBadSrc,       // source is 0.0.0.0, loopback, multicast or broadcast
+  // TCP / UDP header
+  kL4Truncated,    // TCP or UDP header cut short (also tiny first fragments)
+  kTcpBadDoff,     // TCP data offset < 5 or beyond the segment
+  kUdpBadLength,   // UDP length < 8 or beyond the datagram
+  // Forwarding decisions
+  kNoService,      // IPv4 not for a configured service nor for the appliance
+  kNoRs,           // the service has no real server that can take traffic
+  kNoNeighbour,    // the service has real servers, but none with a known MAC
+  kFragOrphan,     // a non-first fragment whose first fragment was not seen
+  kTxFull,         // the TX queue refused the packet
+  kControlFull,    // the exception path to the control core was full or rate-limited
+  kCount
+};
+
+constexpr int kDropCount = static_cast<int>(Drop::kCount);
+
+constexpr std::string_view drop_name(Drop d) {
+  switch (d) {
+    case Drop::kNone: return "none";
+    case Drop::kRunt: return "runt";
+    case Drop::kNotOurMac: return "not-our-mac";
+    case Drop::kBadSrcMac: return "bad-src-mac";
+    case Drop::kVlan: return "vlan";
+    case Drop::kNotIpv4: return "not-ipv4";
+    case Drop::kIpTruncated: return "ip-truncated";
+    case Drop::kIpBadVersion: return "ip-bad-version";
+    case Drop::kIpBadIhl: return "ip-bad-ihl";
+    case Drop::kIpBadLength: return "ip-bad-length";
+    case Drop::kIpBadChecksum: return "ip-bad-checksum";
+    case Drop::kIpBadSrc: return "ip-bad-src";
+    case Drop::kL4Truncated: return "l4-truncated";
+    case Drop::kTcpBadDoff: return "tcp-bad-doff";
+    case Drop::kUdpBadLength: return "udp-bad-length";
+    case Drop::kNoService: return "no-service";
+    case Drop::kNoRs: return "no-rs";
+    case Drop::kNoNeighbour: return "no-neighbour";
+    case Drop::kFragOrphan: return "frag-orphan";
+    case Drop::kTxFull: return "tx-full";
+    case Drop::kControlFull: return "control-full";
+    case Drop::kCount: break;
+  }
+  return "?";
+}
+
+// Header-validation failures: the frame itself is broken.
+constexpr bool is_malformed(Drop d) {
+  return d == Drop::kRunt || (d >= Drop::kIpTruncated && d <= Drop::kUdpBadLength);
+}
+
+}  // namespace drfwd::net

@@ -1,0 +1,164 @@
+// Ethernet -> IPv4 -> TCP/UDP parsing to a flow key. Inline: this runs per packet.
+// Checks every length before reading; never reads past seg_len.
+#pragma once
+
+#include <cstdint>
+
+#include "net/bytes.hpp"
+#include "net/checksum.hpp"
+#include "net/drop.hpp"
+
+namespace drfwd::net {
+
+constexpr uint16_t kEtherIpv4 = 0x0800;
+constexpr uint16_t kEtherArp = 0x0806;
+constexpr uint16_t kEtherVlan = 0x8100;
+constexpr uint16_t kEtherQinQ = 0x88a8;
+constexpr uint32_t kEtherHdrLen = 14;
+constexpr uint32_t kIpv4MinHdrLen = 20;
+constexpr uint32_t kTcpMinHdrLen = 20;
+constexpr uint32_t kUdpHdrLen = 8;
+
+constexpr uint8_t kProtoIcmp = 1;
+constexpr uint8_t kProtoTcp = 6;
+constexpr uint8_t kProtoUdp = 17;
+
+constexpr uint8_t kTcpFin = 0x01;
+constexpr uint8_t kTcpSyn = 0x02;
+constexpr uint8_t kTcpRst = 0x04;
+constexpr uint8_t kTcpAck = 0x10;
+
+// A connection's identity. Addresses and ports in network byte order, as on the wire.
+// `kind` separates connections (0) from persistence templates (1) in the flow table.
+struct FlowKey {
+  uint32_t src = 0;
+  uint32_t dst = 0;
+  uint16_t sport = 0;
+  uint16_t dport = 0;
+  uint8_t proto = 0;
+  uint8_t kind = 0;
+  uint16_t pad = 0;
+  bool operator==(const FlowKey&) const = default;
+};
+static_assert(sizeof(FlowKey) == 16, "FlowKey is compared and hashed as two 64-bit words");
+
+inline uint64_t key_word0(const FlowKey& k) {
+  uint64_t w;
+  __builtin_memcpy(&w, &k, 8);
+  return w;
+}
+inline uint64_t key_word1(const FlowKey& k) {
+  uint64_t w;
+  __builtin_memcpy(&w, reinterpret_cast<const uint8_t*>(&k) + 8, 8);
+  return w;
+}
+
+enum class FrameKind : uint8_t {
+  kDrop,       // see Parsed::drop
+  kArp,        // EtherType ARP (validated by the control core)
+  kIpv4L4,     // TCP or UDP with ports: unfragmented or first fragment
+  kIpv4Frag,   // non-first fragment of TCP or UDP: no ports
+  kIpv4Other,  // another IP protocol (ICMP, ...), or a fragment of one
+};
+
+struct Parsed {
+  FrameKind kind = FrameKind::kDrop;
+  Drop drop = Drop::kNone;
+  uint8_t tcp_flags = 0;
+  bool fragment = false;  // MF set or offset != 0
+  uint16_t ip_id = 0;     // network order; identifies the fragments of one datagram
+  FlowKey key;            // ports are zero for kIpv4Frag and kIpv4Other
+};
+
+// Offsets within the Ethernet header.
+constexpr uint32_t kEthDst = 0;
+constexpr uint32_t kEthSrc = 6;
+constexpr uint32_t kEthType = 12;
+
+inline Parsed parse_drop(Drop d) {
+  Parsed p;
+  p.kind = FrameKind::kDrop;
+  p.drop = d;
+  return p;
+}
+
+// What the NIC said about the IPv4 header checksum (mbuf RX offload flags).
+enum class IpCsum : uint8_t { kUnknown, kGood, kBad };
+
+// seg_len: bytes readable at `f` (the first segment); pkt_len: the whole frame.
+inline Parsed parse_frame(const uint8_t* f, uint32_t seg_len, uint32_t pkt_len,
+                          IpCsum hw_csum = IpCsum::kUnknown) {
+  if (__builtin_expect(seg_len < kEtherHdrLen, 0)) return parse_drop(Drop::kRunt);
+  const uint16_t type = ntoh16(load16(f + kEthType));
+  if (__builtin_expect(type != kEtherIpv4, 0)) {
+    if (type == kEtherArp) {
+      Parsed p;
+      p.kind = FrameKind::kArp;
+      return p;
+    }
+    if (type == kEtherVlan || type == kEtherQinQ) return parse_drop(Drop::kVlan);
+    return parse_drop(Drop::kNotIpv4);
+  }
+
+  const uint8_t* ip = f + kEtherHdrLen;
+  const uint32_t ip_avail = seg_len - kEtherHdrLen;
+  if (__builtin_expect(ip_avail < kIpv4MinHdrLen, 0)) return parse_drop(Drop::kIpTruncated);
+  const uint8_t ver_ihl = ip[0];
+  if (__builtin_expect((ver_ihl >> 4) != 4, 0)) return parse_drop(Drop::kIpBadVersion);
+  const uint32_t ihl = (ver_ihl & 0x0f) * 4u;
+  if (__builtin_expect(ihl < kIpv4MinHdrLen || ihl > ip_avail, 0)) return parse_drop(Drop::kIpBadIhl);
+  const uint32_t tot_len = ntoh16(load16(ip + 2));
+  if (__builtin_expect(tot_len < ihl || tot_len > pkt_len - kEtherHdrLen, 0))
+    return parse_drop(Drop::kIpBadLength);
+  if (__builtin_expect(hw_csum == IpCsum::kBad ||
+                           (hw_csum == IpCsum::kUnknown && !ipv4_header_checksum_ok(ip, ihl)),
+                       0))
+    return parse_drop(Drop::kIpBadChecksum);
+
+  Parsed p;
+  p.key.src = load32(ip + 12);
+  p.key.dst = load32(ip + 16);
+  const uint32_t src_h = ntoh32(p.key.src);
+  // Martian sources: 0/8 ("this network"), 127/8, multicast/class E and broadcast.
+  if (__builtin_expect((src_h >> 24) == 0 || (src_h >> 24) == 127 || (src_h >> 28) >= 0xe, 0))
+    return parse_drop(Drop::kIpBadSrc);
+  p.key.proto = ip[9];
+  p.ip_id = load16(ip + 4);
+  const uint16_t frag = ntoh16(load16(ip + 6));
+  const uint16_t frag_off = frag & 0x1fff;
+  p.fragment = (frag & 0x2000) != 0 || frag_off != 0;
+
+  if (p.key.proto != kProtoTcp && p.key.proto != kProtoUdp) {
+    p.kind = FrameKind::kIpv4Other;
+    return p;
+  }
+  if (frag_off != 0) {
+    p.kind = FrameKind::kIpv4Frag;
+    return p;
+  }
+
+  // TCP/UDP header: inside the datagram (tot_len) and inside the first segment.
+  const uint32_t l4_len = tot_len - ihl;
+  const uint8_t* l4 = ip + ihl;
+  const uint32_t l4_avail = ip_avail - ihl;
+  if (p.key.proto == kProtoTcp) {
+    if (__builtin_expect(l4_len < kTcpMinHdrLen || l4_avail < kTcpMinHdrLen, 0))
+      return parse_drop(Drop::kL4Truncated);
+    const uint32_t doff = (l4[12] >> 4) * 4u;
+    if (__builtin_expect(doff < kTcpMinHdrLen || doff > l4_len, 0)) return parse_drop(Drop::kTcpBadDoff);
+    p.tcp_flags = l4[13];
+  } else {
+    if (__builtin_expect(l4_len < kUdpHdrLen || l4_avail < kUdpHdrLen, 0))
+      return parse_drop(Drop::kL4Truncated);
+    // A first fragment carries the length of the whole datagram, not of this fragment.
+    const uint32_t ulen = ntoh16(load16(l4 + 4));
+    if (__builtin_expect(ulen < kUdpHdrLen || (!p.fragment && ulen > l4_len), 0))
+      return parse_drop(Drop::kUdpBadLength);
+  }
+  p.key.sport = load16(l4);
+  p.key.dport = load16(l4 + 2);
+  p.kind = FrameKind::kIpv4L4;
+  return p;
+}
+
+}  // namespace drfwd::net

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Install every Debian 12 package drfwd needs to build, test, benchmark and run its lab.
+# Idempotent: packages already present are left alone. Run as root.
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential pkg-config meson ninja-build
+  dpdk dpdk-dev libdpdk-dev
+  libboost-program-options-dev libspdlog-dev libfmt-dev libgtest-dev
+  # sanitizers and fuzzing
+  clang-14 libclang-rt-14-dev libfuzzer-14-dev
+  # pcap and e2e tiers, lab, benchmarks
+  python3 python3-scapy libpcap-dev
+  iproute2 ethtool tcpdump iputils-ping iputils-arping procps
+  nginx-light curl socat
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps.sh: must run as root (apt-get)" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps.sh: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"
+
+# nginx-light's package starts a system nginx on :80 in the root namespace; drfwd's lab
+# runs its own nginx instances inside namespaces, so keep the system one stopped.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nginx 2>/dev/null; then
+  systemctl stop nginx || true
+  systemctl disable nginx 2>/dev/null || true
+fi
