@@ -1,0 +1,320 @@
+// lib/config: every grammar form (native and ipvsadm) and every refusal.
+#include <gtest/gtest.h>
+
+#include "config/command.hpp"
+#include "config/json.hpp"
+#include "config/loader.hpp"
+#include "config/model.hpp"
+#include "frames.hpp"
+#include "lb/sched.hpp"
+#include "net/parse.hpp"
+
+using namespace drfwd;
+using namespace drfwd::config;
+using drfwd::test::ip;
+
+namespace {
+
+Command parse(const std::string& line) {
+  auto c = parse_line(line);
+  EXPECT_TRUE(c.has_value()) << line;
+  return *c;
+}
+
+// The error text a line produces (parse and apply), or "" if it is accepted.
+std::string refusal(const std::string& line, Model m = Model(2)) {
+  try {
+    if (auto c = parse_line(line)) m.apply(*c);
+    return "";
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+}
+
+Model model_with(const std::vector<std::string>& lines, uint16_t ports = 2) {
+  Model m(ports);
+  for (auto& l : lines) m.apply(parse(l));
+  return m;
+}
+
+const ServiceKey kWeb{ip("198.18.1.10"), net::kProtoTcp, 80};
+
+}  // namespace
+
+TEST(Grammar, CommentsAndBlankLines) {
+  EXPECT_FALSE(parse_line(""));
+  EXPECT_FALSE(parse_line("   \t "));
+  EXPECT_FALSE(parse_line("# a comment"));
+  auto c = parse_line("vip add 198.18.1.10 tcp 80   # trailing comment");
+  ASSERT_TRUE(c);
+  EXPECT_TRUE(std::holds_alternative<cmd::VipAdd>(*c));
+}
+
+TEST(Grammar, NativeVipAdd) {
+  auto c = std::get<cmd::VipAdd>(parse("vip add 198.18.1.10 tcp 80 sched mh persist 60 netmask 255.255.255.0 mh-size 251 flags sh-port"));
+  EXPECT_EQ(c.key, kWeb);
+  EXPECT_EQ(*c.opts.sched, lb::Sched::kMh);
+  EXPECT_EQ(*c.opts.persist, 60u);
+  EXPECT_EQ(*c.opts.persist_mask, 24);
+  EXPECT_EQ(*c.opts.mh_size, 251u);
+  EXPECT_EQ(*c.opts.flags, lb::kFlagShPort);
+  auto d = std::get<cmd::VipAdd>(parse("vip add 198.18.1.10 udp 53"));
+  EXPECT_EQ(d.key.proto, net::kProtoUdp);
+  EXPECT_FALSE(d.opts.sched);
+  EXPECT_EQ(std::get<cmd::VipAdd>(parse("vip add 198.18.1.10 tcp http")).key.port, 80);
+}
+
+TEST(Grammar, NativeOtherForms) {
+  EXPECT_EQ(std::get<cmd::VipDel>(parse("vip del 198.18.1.10 tcp 80")).key, kWeb);
+  auto e = std::get<cmd::VipEdit>(parse("vip set 198.18.1.10 tcp 80 sched wrr"));
+  EXPECT_FALSE(e.replace_all);
+  EXPECT_EQ(*e.opts.sched, lb::Sched::kWrr);
+  auto a = std::get<cmd::RsAdd>(parse("rs add 198.18.1.10 tcp 80 198.18.0.11 weight 5"));
+  EXPECT_EQ(a.rip, ip("198.18.0.11"));
+  EXPECT_EQ(*a.weight, 5u);
+  EXPECT_FALSE(std::get<cmd::RsAdd>(parse("rs add 198.18.1.10 tcp 80 198.18.0.11:80")).weight);
+  EXPECT_EQ(std::get<cmd::RsEdit>(parse("rs set 198.18.1.10 tcp 80 198.18.0.11 weight 0")).weight, 0u);
+  EXPECT_EQ(std::get<cmd::RsDel>(parse("rs del 198.18.1.10 tcp 80 198.18.0.11")).rip, ip("198.18.0.11"));
+  auto n = std::get<cmd::NeighAdd>(parse("neigh add 198.18.0.11 02:00:00:00:00:11 port 1"));
+  EXPECT_EQ(*n.port, 1);
+  EXPECT_EQ(net::to_string(n.mac), "02:00:00:00:00:11");
+  EXPECT_EQ(std::get<cmd::NeighDel>(parse("neigh del 198.18.0.11")).ip, ip("198.18.0.11"));
+  auto p = std::get<cmd::PortAddress>(parse("port 1 address 198.18.0.2/24"));
+  EXPECT_EQ(p.port, 1);
+  EXPECT_EQ(p.address->len, 24);
+  EXPECT_FALSE(std::get<cmd::PortAddress>(parse("port 1 address none")).address);
+  auto t = std::get<cmd::SetTimeouts>(parse("set timeout tcp 600 udp 30"));
+  EXPECT_EQ(*t.tcp, 600u);
+  EXPECT_FALSE(t.tcp_fin);
+  EXPECT_EQ(*t.udp, 30u);
+  EXPECT_TRUE(std::holds_alternative<cmd::Clear>(parse("clear")));
+}
+
+TEST(Grammar, IpvsadmServiceForms) {
+  auto a = std::get<cmd::VipAdd>(parse("ipvsadm -A -t 198.18.1.10:80 -s rr"));
+  EXPECT_EQ(a.key, kWeb);
+  EXPECT_EQ(*a.opts.sched, lb::Sched::kRr);
+  auto b = std::get<cmd::VipAdd>(parse("ipvsadm -At 198.18.1.10:80 -s wrr -p"));
+  EXPECT_EQ(*b.opts.persist, 300u);  // ipvsadm's default persistence
+  auto c = std::get<cmd::VipAdd>(parse("ipvsadm --add-service --udp-service 198.18.1.10:53 --scheduler=sh --persistent 120 --netmask 255.255.0.0"));
+  EXPECT_EQ(c.key.proto, net::kProtoUdp);
+  EXPECT_EQ(*c.opts.persist, 120u);
+  EXPECT_EQ(*c.opts.persist_mask, 16);
+  auto d = std::get<cmd::VipAdd>(parse("ipvsadm -A -t198.18.1.10:80 -p60"));
+  EXPECT_EQ(*d.opts.persist, 60u);
+  auto e = std::get<cmd::VipEdit>(parse("ipvsadm -E -t 198.18.1.10:80 -s mh -b mh-port,mh-fallback"));
+  EXPECT_TRUE(e.replace_all);
+  EXPECT_EQ(*e.opts.flags, lb::kFlagMhPort | lb::kFlagMhFallback);
+  EXPECT_EQ(std::get<cmd::VipDel>(parse("ipvsadm -D -t 198.18.1.10:80")).key, kWeb);
+  EXPECT_TRUE(std::holds_alternative<cmd::Clear>(parse("ipvsadm -C")));
+  EXPECT_TRUE(std::holds_alternative<cmd::Clear>(parse("ipvsadm --clear")));
+  EXPECT_EQ(std::get<cmd::VipAdd>(parse("ipvsadm -A -t 198.18.1.10:http")).key.port, 80);
+}
+
+TEST(Grammar, IpvsadmServerForms) {
+  auto a = std::get<cmd::RsAdd>(parse("ipvsadm -a -t 198.18.1.10:80 -r 198.18.0.11:80 -g -w 3"));
+  EXPECT_EQ(a.svc, kWeb);
+  EXPECT_EQ(a.rip, ip("198.18.0.11"));
+  EXPECT_EQ(*a.weight, 3u);
+  auto b = std::get<cmd::RsAdd>(parse("ipvsadm -a -t 198.18.1.10:80 -r 198.18.0.11"));  // DR by default
+  EXPECT_FALSE(b.weight);
+  auto c = std::get<cmd::RsAdd>(parse("ipvsadm --add-server --tcp-service 198.18.1.10:80 --real-server 198.18.0.12 --gatewaying --weight=0"));
+  EXPECT_EQ(*c.weight, 0u);
+  auto d = std::get<cmd::RsAdd>(parse("ipvsadm -at 198.18.1.10:80 -r 198.18.0.13:80 -gw 2"));
+  EXPECT_EQ(*d.weight, 2u);
+  EXPECT_EQ(std::get<cmd::RsEdit>(parse("ipvsadm -e -t 198.18.1.10:80 -r 198.18.0.11 -w 9")).weight, 9u);
+  EXPECT_EQ(std::get<cmd::RsEdit>(parse("ipvsadm -e -t 198.18.1.10:80 -r 198.18.0.11")).weight, 1u);
+  EXPECT_EQ(std::get<cmd::RsDel>(parse("ipvsadm -d -t 198.18.1.10:80 -r 198.18.0.11:80")).rip, ip("198.18.0.11"));
+  auto s = std::get<cmd::SetTimeouts>(parse("ipvsadm --set 900 0 60"));
+  EXPECT_EQ(*s.tcp, 900u);
+  EXPECT_FALSE(s.tcp_fin);
+  EXPECT_EQ(*s.udp, 60u);
+  // Thresholds of zero (as ipvsadm-save can print) are accepted.
+  EXPECT_TRUE(std::holds_alternative<cmd::RsAdd>(parse("ipvsadm -a -t 198.18.1.10:80 -r 198.18.0.11 -x 0 -y 0")));
+}
+
+struct Refused {
+  const char* line;
+  const char* says;  // a phrase the message must contain
+};
+
+class Refusals : public ::testing::TestWithParam<Refused> {};
+
+TEST_P(Refusals, NameTheProblem) {
+  Model m = model_with({"port 0 address 198.18.0.2/24", "vip add 198.18.1.10 tcp 80",
+                        "rs add 198.18.1.10 tcp 80 198.18.0.11", "vip add 198.18.1.20 tcp 80 sched mh mh-size 7"});
+  const std::string why = refusal(GetParam().line, m);
+  EXPECT_NE(why.find(GetParam().says), std::string::npos)
+      << "line: " << GetParam().line << "\nmessage: " << (why.empty() ? "(accepted)" : why);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Grammar, Refusals,
+    ::testing::Values(
+        Refused{"bogus", "unknown command 'bogus'"},
+        Refused{"vip frob 198.18.1.10 tcp 80", "unknown command 'vip' 'frob'"},
+        Refused{"vip add 198.18.1.10 sctp 80", "'sctp' is not a protocol"},
+        Refused{"vip add 198.18.1.300 tcp 80", "is not an IPv4 address"},
+        Refused{"vip add 224.0.0.1 tcp 80", "must be a unicast address"},
+        Refused{"vip add 0.0.0.0 tcp 80", "must be a unicast address"},
+        Refused{"vip add 198.18.1.10 tcp 0", "0 is not allowed"},
+        Refused{"vip add 198.18.1.10 tcp 70000", "is not a port"},
+        Refused{"vip add 198.18.1.10 tcp", "missing <port>"},
+        Refused{"vip add 198.18.1.11 tcp 80 sched wlc", "unknown scheduler 'wlc': supported schedulers are rr, wrr, sh, hash, mh"},
+        Refused{"vip add 198.18.1.11 tcp 80 mh-size 65536", "not prime"},
+        Refused{"vip add 198.18.1.11 tcp 80 mh-size 3", "expected 7-"},
+        Refused{"vip add 198.18.1.11 tcp 80 flags sh-bogus", "unknown scheduler flag"},
+        Refused{"vip add 198.18.1.11 tcp 80 colour blue", "unknown option 'colour'"},
+        Refused{"vip add 198.18.1.11 tcp 80 sched", "missing value for sched"},
+        Refused{"vip add 198.18.1.10 tcp 80", "already exists"},
+        Refused{"vip add 198.18.0.2 tcp 80", "is a port address"},
+        Refused{"vip del 198.18.1.99 tcp 80", "does not exist"},
+        Refused{"vip set 198.18.1.99 tcp 80 sched rr", "does not exist"},
+        Refused{"rs add 198.18.1.10 tcp 80 198.18.0.11", "already exists"},
+        Refused{"rs add 198.18.1.10 tcp 80 198.18.0.12:8080", "differs from the service port 80"},
+        Refused{"rs add 198.18.1.10 tcp 80 198.18.0.12 weight 65536", "weight"},
+        Refused{"rs add 198.18.1.10 tcp 80 198.18.0.12 weight -1", "weight"},
+        Refused{"rs add 198.18.1.10 tcp 80 198.18.1.10", "is a VIP"},
+        Refused{"rs add 198.18.1.10 tcp 80 198.18.0.2", "is a port address"},
+        Refused{"rs add 198.18.1.99 tcp 80 198.18.0.12", "does not exist"},
+        Refused{"rs set 198.18.1.10 tcp 80 198.18.0.12 weight 1", "is not in service"},
+        Refused{"rs set 198.18.1.10 tcp 80 198.18.0.11", "missing weight"},
+        Refused{"rs del 198.18.1.10 tcp 80 198.18.0.12", "is not in service"},
+        Refused{"neigh add 198.18.0.11 ff:ff:ff:ff:ff:ff", "must be a unicast address"},
+        Refused{"neigh add 198.18.0.11 02:00:00:00:00", "is not a MAC address"},
+        Refused{"neigh add 198.18.0.11 02:00:00:00:00:11 port 5", "port 5 does not exist"},
+        Refused{"neigh add 198.18.1.10 02:00:00:00:00:11", "drfwd's own addresses"},
+        Refused{"neigh del 198.18.0.77", "no static neighbour"},
+        Refused{"port 9 address 198.18.0.2/24", "port 9 does not exist"},
+        Refused{"port 0 address 198.18.0.2", "is not an address with a prefix length"},
+        Refused{"port 1 address 198.18.0.2/24", "already the address of port 0"},
+        Refused{"port 1 address 198.18.1.10/24", "is a VIP"},
+        Refused{"set timeout tcp 0", "is not a valid timeout"},
+        Refused{"set timeout", "give at least one"},
+        Refused{"set timeout tcpsyn 5", "unknown timeout"},
+        Refused{"clear all", "unknown command"},
+        Refused{"ipvsadm", "no command given"},
+        Refused{"ipvsadm -A", "needs a service"},
+        Refused{"ipvsadm -A -t 198.18.1.11", "needs a port"},
+        Refused{"ipvsadm -A -t 198.18.1.11:80 -s lc", "unknown scheduler 'lc'"},
+        Refused{"ipvsadm -A -t 198.18.1.11:80 -u 198.18.1.11:80", "not both"},
+        Refused{"ipvsadm -A -f 1", "firewall-mark"},
+        Refused{"ipvsadm -A -t 198.18.1.11:80 -A", "given twice"},
+        Refused{"ipvsadm -A -a -t 198.18.1.11:80", "more than one command"},
+        Refused{"ipvsadm -a -t 198.18.1.10:80 -r 198.18.0.12 -m", "only direct routing"},
+        Refused{"ipvsadm -a -t 198.18.1.10:80 -r 198.18.0.12 -i", "only direct routing"},
+        Refused{"ipvsadm -a -t 198.18.1.10:80 -r 198.18.0.12:81", "cannot translate"},
+        Refused{"ipvsadm -a -t 198.18.1.10:80", "needs a real server"},
+        Refused{"ipvsadm -a -t 198.18.1.10:80 -r 198.18.0.12 -x 100", "thresholds are not supported"},
+        Refused{"ipvsadm -a -t 198.18.1.10:80 -r 198.18.0.12 -s rr", "apply to -A and -E only"},
+        Refused{"ipvsadm -A -t 198.18.1.11:80 -w 2", "apply to -a, -e and -d only"},
+        Refused{"ipvsadm -A -t 198.18.1.11:80 --frobnicate", "unknown option '--frobnicate'"},
+        Refused{"ipvsadm -A -t 198.18.1.11:80 -q", "unknown option -q"},
+        Refused{"ipvsadm -A -t 198.18.1.11:80 extra", "unexpected argument 'extra'"},
+        Refused{"ipvsadm -A -t", "needs a value"},
+        Refused{"ipvsadm --set 1 2", "three values"},
+        Refused{"ipvsadm -A -t [2001:db8::1]:80", "IPv6"},
+        Refused{"rs add 198.18.1.20 tcp 80 198.18.0.21", ""},
+        Refused{"vip set 198.18.1.20 tcp 80 mh-size 7", ""}));
+
+TEST(Grammar, ErrorsCarryTheUsage) {
+  try {
+    parse_line("vip add 198.18.1.10 tcpx 80");
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(e.usage().find("vip add <vip> <tcp|udp> <port>"), std::string::npos);
+  }
+  try {
+    parse_line("ipvsadm -a -t 198.18.1.10:80 -r 198.18.0.11 -m");
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(e.usage().find("ipvsadm -a|-e"), std::string::npos);
+  }
+}
+
+TEST(Model, MaglevSizeBoundsTheRsCount) {
+  Model m = model_with({"vip add 198.18.1.20 tcp 80 sched mh mh-size 7"});
+  for (int i = 1; i <= 7; ++i) m.apply(parse("rs add 198.18.1.20 tcp 80 198.18.0." + std::to_string(i)));
+  EXPECT_NE(refusal("rs add 198.18.1.20 tcp 80 198.18.0.8", m).find("raise mh-size"), std::string::npos);
+}
+
+TEST(Model, RefusedCommandChangesNothing) {
+  Model m = model_with({"vip add 198.18.1.10 tcp 80", "rs add 198.18.1.10 tcp 80 198.18.0.11"});
+  const auto before = m.services().size();
+  EXPECT_THROW(m.apply(parse("rs add 198.18.1.10 tcp 80 198.18.0.11")), ConfigError);
+  EXPECT_EQ(m.services().size(), before);
+  EXPECT_EQ(m.find(kWeb)->rs.size(), 1u);
+}
+
+TEST(Model, EditSemantics) {
+  Model m = model_with({"vip add 198.18.1.10 tcp 80 sched sh persist 60"});
+  m.apply(parse("vip set 198.18.1.10 tcp 80 sched rr"));  // native: only what is given
+  EXPECT_EQ(m.find(kWeb)->sched, lb::Sched::kRr);
+  EXPECT_EQ(m.find(kWeb)->persist, 60u);
+  m.apply(parse("ipvsadm -E -t 198.18.1.10:80 -s mh"));  // ipvsadm: the rest to defaults
+  EXPECT_EQ(m.find(kWeb)->sched, lb::Sched::kMh);
+  EXPECT_EQ(m.find(kWeb)->persist, 0u);
+  m.apply(parse("ipvsadm -E -t 198.18.1.10:80"));
+  EXPECT_EQ(m.find(kWeb)->sched, Model::kDefaultSched);
+}
+
+TEST(Model, SlotsAreReusedWithNewGenerations) {
+  Model m = model_with({"vip add 198.18.1.10 tcp 80", "rs add 198.18.1.10 tcp 80 198.18.0.11"});
+  const auto first = m.find(kWeb)->rs[0];
+  m.apply(parse("rs del 198.18.1.10 tcp 80 198.18.0.11"));
+  m.apply(parse("rs add 198.18.1.10 tcp 80 198.18.0.12"));
+  const auto second = m.find(kWeb)->rs[0];
+  EXPECT_EQ(first.slot, second.slot);
+  EXPECT_NE(first.gen, second.gen);
+  m.apply(parse("ipvsadm -C"));
+  EXPECT_TRUE(m.services().empty());
+}
+
+TEST(Model, EgressPortAndSpec) {
+  Model m = model_with({"port 0 address 198.18.0.2/24", "port 1 address 198.18.8.2/24",
+                        "vip add 198.18.1.10 tcp 80", "rs add 198.18.1.10 tcp 80 198.18.0.11",
+                        "rs add 198.18.1.10 tcp 80 198.18.8.11", "rs add 198.18.1.10 tcp 80 198.18.9.11",
+                        "neigh add 198.18.0.11 02:00:00:00:00:11", "neigh add 198.18.9.11 02:00:00:00:00:12 port 1"});
+  EXPECT_EQ(*m.egress_port(ip("198.18.0.11")), 0);
+  EXPECT_EQ(*m.egress_port(ip("198.18.8.11")), 1);
+  EXPECT_EQ(*m.egress_port(ip("198.18.9.11")), 1);   // static neighbour's port
+  EXPECT_FALSE(m.egress_port(ip("198.18.7.11")));    // two ports, no subnet: unknown
+  Runtime rt;
+  rt.port_macs = {test::mac("02:70:63:61:70:00"), test::mac("02:70:63:61:70:01")};
+  rt.learned_mac = [](net::Ipv4 a) -> std::optional<net::Mac> {
+    if (a == ip("198.18.8.11")) return test::mac("02:00:00:00:00:88");
+    if (a == ip("198.18.0.11")) return test::mac("02:00:00:00:00:99");  // static wins
+    return std::nullopt;
+  };
+  auto spec = make_spec(m, rt);
+  ASSERT_EQ(spec.services.size(), 1u);
+  const auto& r = spec.services[0].rs;
+  EXPECT_EQ(net::to_string(*r[0].mac), "02:00:00:00:00:11");
+  EXPECT_EQ(net::to_string(*r[1].mac), "02:00:00:00:00:88");
+  EXPECT_EQ(r[2].port, 1);
+  EXPECT_EQ(spec.ports[1].address->addr, ip("198.18.8.2"));
+  EXPECT_TRUE(Model(1).egress_port(ip("203.0.113.1")).has_value()) << "one port: always that port";
+}
+
+TEST(Loader, FileLineInErrors) {
+  Model m(1);
+  EXPECT_NO_THROW(load_text("a.conf", "# x\nvip add 198.18.1.10 tcp 80\n\nipvsadm -a -t 198.18.1.10:80 -r 198.18.0.11\n", m));
+  EXPECT_EQ(m.services().size(), 1u);
+  Model n(1);
+  try {
+    load_text("b.conf", "vip add 198.18.1.10 tcp 80\nrs add 198.18.1.10 tcp 80 198.18.0.11\nrs add 198.18.1.10 tcp 8O 198.18.0.12\n", n);
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("b.conf:3: ", 0), 0u) << e.what();
+  }
+  EXPECT_TRUE(n.services().empty()) << "a file with an error applies nothing";
+  EXPECT_THROW(load_file("/nonexistent/drfwd.conf", n), ConfigError);
+}
+
+TEST(Json, Writer) {
+  JsonWriter j;
+  j.begin_object().field("a", uint64_t{1}).field("s", "x\"y\n").key("l").begin_array();
+  j.value(int64_t{-2}).value(true).begin_object().end_object();
+  j.end_array().field("d", 0.5).end_object();
+  EXPECT_EQ(j.str(), R"({"a":1,"s":"x\"y\n","l":[-2,true,{}],"d":0.5})");
+}

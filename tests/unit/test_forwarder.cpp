@@ -1,0 +1,487 @@
+// The per-packet decision against realistic tables, without EAL: each case is a frame
+// in, a verdict and (when forwarded) the rewritten frame out.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+
+#include "frames.hpp"
+#include "lb/forwarder.hpp"
+#include "lb/hash.hpp"
+
+using namespace drfwd;
+using namespace drfwd::lb;
+using namespace drfwd::test;
+using Action = Verdict::Action;
+
+namespace {
+
+const net::Mac kPortMac = mac("02:70:63:61:70:00");
+const net::Mac kPort1Mac = mac("02:70:63:61:70:01");
+
+RsSpec rs(uint32_t slot, const char* addr, uint32_t weight = 1, bool with_mac = true) {
+  RsSpec r;
+  r.slot = slot;
+  r.gen = 1;
+  r.ip = ip(addr);
+  r.weight = weight;
+  if (with_mac) r.mac = net::Mac{{0x02, 0, 0, 0, 0, static_cast<uint8_t>(0x10 + slot)}};
+  r.port = 0;
+  return r;
+}
+
+ServiceSpec service(uint32_t slot, const char* vip, uint8_t proto, uint16_t port, Sched s,
+                    std::vector<RsSpec> servers) {
+  ServiceSpec sv;
+  sv.slot = slot;
+  sv.gen = 1;
+  sv.vip = ip(vip);
+  sv.proto = proto;
+  sv.port = port;
+  sv.sched = s;
+  sv.rs = std::move(servers);
+  return sv;
+}
+
+class Fwd : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    spec.ports = {PortSpec{kPortMac, net::Prefix{ip("198.18.0.2"), 24}}};
+    spec.workers = 1;
+    spec.services = {service(0, "198.18.1.10", net::kProtoTcp, 80, Sched::kRr,
+                             {rs(0, "198.18.0.11"), rs(1, "198.18.0.12")})};
+    rs_counters = std::make_unique<RsCounters[]>(kMaxRsSlots);
+    counters = std::make_unique<WorkerCounters>();
+    table = std::make_unique<FlowTable>(1024);
+    fwd = std::make_unique<Forwarder>(0, *table, *counters, rs_counters.get());
+    publish();
+  }
+  void publish() {
+    snap = build_snapshot(spec, snap.get());
+    fwd->begin(snap.get(), now);
+  }
+  void at(uint32_t t) {
+    now = t;
+    fwd->begin(snap.get(), now);
+  }
+  Verdict send(std::vector<uint8_t>& f, uint16_t port = 0) {
+    Frame fr{f.data(), static_cast<uint32_t>(f.size()), static_cast<uint32_t>(f.size()), port};
+    return fwd->process(fr);
+  }
+  Verdict send(const FrameSpec& s) {
+    last = build(s);
+    return send(last);
+  }
+  // The RS a forwarded frame was sent to (last byte of the RS MAC is 0x10 + slot).
+  int rs_of_last() const { return last[5] - 0x10; }
+  uint64_t dropped(net::Drop d) const { return counters->port[0].drops[static_cast<int>(d)]; }
+
+  SnapshotSpec spec;
+  std::shared_ptr<Snapshot> snap;
+  std::unique_ptr<RsCounters[]> rs_counters;
+  std::unique_ptr<WorkerCounters> counters;
+  std::unique_ptr<FlowTable> table;
+  std::unique_ptr<Forwarder> fwd;
+  std::vector<uint8_t> last;
+  uint32_t now = 0;
+};
+
+FrameSpec syn(uint16_t sport, const char* src = "198.18.2.1") {
+  FrameSpec s;
+  s.saddr = ip(src);
+  s.sport = sport;
+  return s;
+}
+
+}  // namespace
+
+TEST_F(Fwd, RewritesOnlyTheEthernetHeader) {
+  FrameSpec s = syn(1000);
+  auto in = build(s);
+  auto f = in;
+  Verdict v = send(f);
+  ASSERT_EQ(v.action, Action::kForward);
+  EXPECT_EQ(v.port, 0);
+  EXPECT_EQ(std::vector<uint8_t>(f.begin(), f.begin() + 6), std::vector<uint8_t>({2, 0, 0, 0, 0, 0x10}));
+  EXPECT_EQ(std::vector<uint8_t>(f.begin() + 6, f.begin() + 12),
+            std::vector<uint8_t>(kPortMac.bytes.begin(), kPortMac.bytes.end()));
+  EXPECT_EQ(std::vector<uint8_t>(f.begin() + 12, f.end()), std::vector<uint8_t>(in.begin() + 12, in.end()));
+}
+
+TEST_F(Fwd, OneConnectionOneRs) {
+  for (uint16_t p = 0; p < 20; ++p) {
+    ASSERT_EQ(send(syn(1000 + p)).action, Action::kForward);
+    const int first = rs_of_last();
+    FrameSpec ack = syn(1000 + p);
+    ack.tcp_flags = net::kTcpAck;
+    for (int i = 0; i < 5; ++i) {
+      ASSERT_EQ(send(ack).action, Action::kForward);
+      EXPECT_EQ(rs_of_last(), first);
+    }
+  }
+  EXPECT_EQ(counters->conn_new, 20u);
+}
+
+TEST_F(Fwd, RoundRobinAlternates) {
+  std::map<int, int> per_rs;
+  for (uint16_t p = 0; p < 100; ++p) {
+    send(syn(2000 + p));
+    per_rs[rs_of_last()]++;
+  }
+  EXPECT_EQ(per_rs[0], 50);
+  EXPECT_EQ(per_rs[1], 50);
+}
+
+TEST_F(Fwd, WeightedRoundRobinFollowsWeights) {
+  spec.services[0].sched = Sched::kWrr;
+  spec.services[0].rs = {rs(0, "198.18.0.11", 3), rs(1, "198.18.0.12", 1)};
+  publish();
+  std::map<int, int> per_rs;
+  for (uint16_t p = 0; p < 400; ++p) {
+    send(syn(3000 + p));
+    per_rs[rs_of_last()]++;
+  }
+  EXPECT_EQ(per_rs[0], 300);
+  EXPECT_EQ(per_rs[1], 100);
+}
+
+TEST_F(Fwd, HashSchedulersAreDeterministicAndSpread) {
+  for (Sched sch : {Sched::kSh, Sched::kHash, Sched::kMh}) {
+    spec.services[0].sched = sch;
+    spec.services[0].rs = {rs(0, "198.18.0.11"), rs(1, "198.18.0.12"), rs(2, "198.18.0.13")};
+    publish();
+    table = std::make_unique<FlowTable>(4096);  // existing connections would stay on their RS
+    fwd = std::make_unique<Forwarder>(0, *table, *counters, rs_counters.get());
+    fwd->begin(snap.get(), 0);
+    // A second Forwarder with its own empty table (another worker, or another drfwd
+    // instance with the same RSs) must choose the same RS for every new flow.
+    FlowTable t2(4096);
+    WorkerCounters c2;
+    auto r2 = std::make_unique<RsCounters[]>(kMaxRsSlots);
+    Forwarder other(1, t2, c2, r2.get());
+    other.begin(snap.get(), 0);
+    std::map<int, int> per_rs;
+    for (uint32_t c = 0; c < 600; ++c) {
+      const std::string src = "198.18." + std::to_string(2 + c / 200) + "." + std::to_string(1 + c % 200);
+      FrameSpec s = syn(static_cast<uint16_t>(5000 + c), src.c_str());
+      send(s);
+      per_rs[rs_of_last()]++;
+      auto f = build(s);
+      Frame fr{f.data(), static_cast<uint32_t>(f.size()), static_cast<uint32_t>(f.size()), 0};
+      ASSERT_EQ(other.process(fr).action, Action::kForward);
+      EXPECT_EQ(f[5], last[5]) << sched_name(sch);
+    }
+    for (int r = 0; r < 3; ++r) EXPECT_GT(per_rs[r], 120) << sched_name(sch) << " rs " << r;
+  }
+}
+
+TEST_F(Fwd, SourceHashKeepsAClientOnOneRs) {
+  spec.services[0].sched = Sched::kSh;
+  spec.services[0].rs = {rs(0, "198.18.0.11"), rs(1, "198.18.0.12"), rs(2, "198.18.0.13")};
+  publish();
+  for (int c = 1; c < 50; ++c) {
+    const std::string src = "198.18.3." + std::to_string(c);
+    send(syn(100, src.c_str()));
+    const int first = rs_of_last();
+    for (uint16_t p = 101; p < 110; ++p) {
+      send(syn(p, src.c_str()));
+      EXPECT_EQ(rs_of_last(), first);
+    }
+  }
+}
+
+TEST_F(Fwd, WeightZeroDrainsButKeepsConnections) {
+  send(syn(1000));
+  const int a = rs_of_last();
+  send(syn(1001));
+  const int b = rs_of_last();
+  ASSERT_NE(a, b);
+  spec.services[0].rs[a].weight = 0;  // drain RS a
+  publish();
+  FrameSpec ack = syn(1000);
+  ack.tcp_flags = net::kTcpAck;
+  send(ack);
+  EXPECT_EQ(rs_of_last(), a) << "existing connection stays on the drained RS";
+  for (uint16_t p = 0; p < 20; ++p) {
+    send(syn(4000 + p));
+    EXPECT_EQ(rs_of_last(), b) << "no new connection on the drained RS";
+  }
+}
+
+TEST_F(Fwd, RemovedRsConnectionsAreRescheduled) {
+  send(syn(1000));
+  const int a = rs_of_last();
+  spec.services[0].rs.erase(spec.services[0].rs.begin() + a);
+  publish();
+  FrameSpec ack = syn(1000);
+  ack.tcp_flags = net::kTcpAck;
+  ASSERT_EQ(send(ack).action, Action::kForward);
+  EXPECT_NE(rs_of_last(), a);
+  EXPECT_EQ(counters->conn_resched, 1u);
+  EXPECT_EQ(table->size(), 1u);
+}
+
+TEST_F(Fwd, UnhealthyOrUnresolvedRsGetsNothing) {
+  spec.services[0].rs[0].healthy = false;
+  publish();
+  for (uint16_t p = 0; p < 10; ++p) {
+    send(syn(100 + p));
+    EXPECT_EQ(rs_of_last(), 1);
+  }
+  spec.services[0].rs[0].healthy = true;
+  spec.services[0].rs[1].mac.reset();  // neighbour unknown
+  publish();
+  for (uint16_t p = 0; p < 10; ++p) {
+    send(syn(200 + p));
+    EXPECT_EQ(rs_of_last(), 0);
+  }
+}
+
+TEST_F(Fwd, NoRsAndNoNeighbourAreDistinctDrops) {
+  spec.services[0].rs[0].mac.reset();
+  spec.services[0].rs[1].mac.reset();
+  publish();
+  EXPECT_EQ(send(syn(1)).drop, net::Drop::kNoNeighbour);
+  spec.services[0].rs[0].weight = 0;
+  spec.services[0].rs[1].healthy = false;
+  publish();
+  EXPECT_EQ(send(syn(2)).drop, net::Drop::kNoRs);
+  spec.services[0].rs.clear();
+  publish();
+  EXPECT_EQ(send(syn(3)).drop, net::Drop::kNoRs);
+  EXPECT_EQ(table->size(), 0u) << "a dropped packet creates no connection";
+  EXPECT_EQ(dropped(net::Drop::kNoRs), 2u);
+  EXPECT_EQ(dropped(net::Drop::kNoNeighbour), 1u);
+}
+
+TEST_F(Fwd, TrafficThatIsNotForAServiceNeverReachesAnRs) {
+  struct Case {
+    const char* what;
+    FrameSpec spec;
+    Action action;
+    net::Drop drop;
+  };
+  std::vector<Case> cases;
+  auto add = [&](const char* what, auto mutate, Action a, net::Drop d) {
+    FrameSpec s = syn(7);
+    mutate(s);
+    cases.push_back({what, s, a, d});
+  };
+  add("other port of the VIP", [](FrameSpec& s) { s.dport = 81; }, Action::kDrop, net::Drop::kNoService);
+  add("UDP to a TCP service", [](FrameSpec& s) { s.proto = net::kProtoUdp; }, Action::kDrop, net::Drop::kNoService);
+  add("another address", [](FrameSpec& s) { s.daddr = ip("198.18.1.11"); }, Action::kDrop, net::Drop::kNoService);
+  add("ICMP to the VIP", [](FrameSpec& s) { s.proto = net::kProtoIcmp; }, Action::kDrop, net::Drop::kNoService);
+  add("another host's MAC", [](FrameSpec& s) { s.dst = mac("02:00:00:00:00:99"); }, Action::kDrop,
+      net::Drop::kNotOurMac);
+  add("multicast source MAC", [](FrameSpec& s) { s.src = mac("01:00:5e:00:00:01"); }, Action::kDrop,
+      net::Drop::kBadSrcMac);
+  add("zero source MAC", [](FrameSpec& s) { s.src = mac("00:00:00:00:00:00"); }, Action::kDrop,
+      net::Drop::kBadSrcMac);
+  add("to the DIP", [](FrameSpec& s) { s.daddr = ip("198.18.0.2"); }, Action::kControl, net::Drop::kNone);
+  add("ICMP to the DIP", [](FrameSpec& s) { s.daddr = ip("198.18.0.2"); s.proto = net::kProtoIcmp; },
+      Action::kControl, net::Drop::kNone);
+  add("ARP", [](FrameSpec& s) { s.ethertype = net::kEtherArp; s.dst = net::Mac::broadcast(); }, Action::kControl,
+      net::Drop::kNone);
+  add("broadcast to the VIP", [](FrameSpec& s) { s.dst = net::Mac::broadcast(); }, Action::kControl,
+      net::Drop::kNone);
+  add("IPv6", [](FrameSpec& s) { s.ethertype = 0x86dd; }, Action::kDrop, net::Drop::kNotIpv4);
+  add("VLAN", [](FrameSpec& s) { s.ethertype = 0x8100; }, Action::kDrop, net::Drop::kVlan);
+  add("orphan fragment", [](FrameSpec& s) { s.frag = 0x0004; }, Action::kDrop, net::Drop::kFragOrphan);
+  for (auto& c : cases) {
+    auto f = build(c.spec);
+    const auto before = f;
+    Verdict v = send(f);
+    EXPECT_EQ(v.action, c.action) << c.what;
+    EXPECT_EQ(v.drop, c.drop) << c.what << ": " << net::drop_name(v.drop);
+    EXPECT_EQ(f, before) << c.what << ": frame modified";
+  }
+  EXPECT_EQ(table->size(), 0u);
+  for (int s = 0; s < 2; ++s) EXPECT_EQ(rs_counters[s].packets, 0u);
+}
+
+TEST_F(Fwd, FragmentsFollowTheirFirstFragment) {
+  spec.services[0].proto = net::kProtoUdp;
+  spec.services[0].port = 53;
+  publish();
+  for (uint16_t id = 1; id <= 10; ++id) {
+    FrameSpec first = syn(static_cast<uint16_t>(3000 + id));
+    first.proto = net::kProtoUdp;
+    first.dport = 53;
+    first.ip_id = id;
+    first.frag = 0x2000;
+    ASSERT_EQ(send(first).action, Action::kForward);
+    const int rs_first = rs_of_last();
+    FrameSpec rest = first;
+    rest.frag = 0x2000 | 3;  // middle
+    ASSERT_EQ(send(rest).action, Action::kForward);
+    EXPECT_EQ(rs_of_last(), rs_first);
+    rest.frag = 6;  // last
+    ASSERT_EQ(send(rest).action, Action::kForward);
+    EXPECT_EQ(rs_of_last(), rs_first);
+  }
+  EXPECT_EQ(counters->frag_forwarded, 20u);
+  // Too late: the cache entry has aged out.
+  FrameSpec late = syn(3001);
+  late.proto = net::kProtoUdp;
+  late.ip_id = 1;
+  late.frag = 9;
+  at(now + FragCache::kLifetime + 1);
+  EXPECT_EQ(send(late).drop, net::Drop::kFragOrphan);
+}
+
+TEST_F(Fwd, ConnectionsExpireAndCountersFollowState) {
+  send(syn(1000));
+  const int r = rs_of_last();
+  EXPECT_EQ(rs_counters[r].inactive, 1);  // SYN_RECV
+  FrameSpec ack = syn(1000);
+  ack.tcp_flags = net::kTcpAck;
+  send(ack);
+  EXPECT_EQ(rs_counters[r].active, 1);
+  EXPECT_EQ(rs_counters[r].inactive, 0);
+  at(899);
+  EXPECT_EQ(fwd->expire(100), 0u);
+  at(900);
+  EXPECT_EQ(fwd->expire(100), 1u);
+  EXPECT_EQ(rs_counters[r].active, 0);
+  EXPECT_EQ(counters->conn_expired, 1u);
+  // FIN moves it to FIN_WAIT with the 120 s timeout.
+  send(syn(1001));
+  const int r2 = rs_of_last();
+  FrameSpec fin = syn(1001);
+  fin.tcp_flags = net::kTcpAck;
+  send(fin);
+  fin.tcp_flags = net::kTcpFin | net::kTcpAck;
+  send(fin);
+  EXPECT_EQ(rs_counters[r2].inactive, 1);
+  at(900 + 120);
+  EXPECT_EQ(fwd->expire(100), 1u);
+  EXPECT_EQ(table->check(), "");
+}
+
+TEST_F(Fwd, TimeoutsFromTheSnapshotApply) {
+  spec.timeouts.udp() = 5;
+  spec.services[0].proto = net::kProtoUdp;
+  publish();
+  FrameSpec u = syn(1);
+  u.proto = net::kProtoUdp;
+  send(u);
+  at(4);
+  EXPECT_EQ(fwd->expire(10), 0u);
+  at(5);
+  EXPECT_EQ(fwd->expire(10), 1u);
+}
+
+TEST_F(Fwd, ExpiredEntryIsScheduledAfresh) {
+  send(syn(1000));
+  at(2000);  // long past every timeout, before the expiry sweep ran
+  FrameSpec ack = syn(1000);
+  ack.tcp_flags = net::kTcpAck;
+  ASSERT_EQ(send(ack).action, Action::kForward);
+  EXPECT_EQ(counters->conn_new, 2u);
+  EXPECT_EQ(table->size(), 1u);
+}
+
+TEST_F(Fwd, PersistenceKeepsAClientOnItsRs) {
+  spec.services[0].persist = 300;
+  publish();
+  send(syn(1000, "198.18.5.1"));
+  const int first = rs_of_last();
+  for (uint16_t p = 1001; p < 1020; ++p) {
+    send(syn(p, "198.18.5.1"));
+    EXPECT_EQ(rs_of_last(), first) << "rr would alternate; persistence must not";
+  }
+  // Another client is scheduled normally (rr moves on).
+  send(syn(1000, "198.18.5.2"));
+  // The template outlives the connections by the persistence timeout...
+  at(299);
+  send(syn(2000, "198.18.5.1"));
+  EXPECT_EQ(rs_of_last(), first);
+  // ...and a drained RS's template is not honoured.
+  spec.services[0].rs[first].weight = 0;
+  publish();
+  send(syn(2001, "198.18.5.1"));
+  EXPECT_NE(rs_of_last(), first);
+  EXPECT_EQ(table->check(), "");
+}
+
+TEST_F(Fwd, PersistenceNetmaskGroupsClients) {
+  spec.services[0].persist = 300;
+  spec.services[0].persist_mask = 24;
+  publish();
+  send(syn(1, "198.18.6.1"));
+  const int first = rs_of_last();
+  for (int h = 2; h < 30; ++h) {
+    const std::string src = "198.18.6." + std::to_string(h);
+    send(syn(1, src.c_str()));
+    EXPECT_EQ(rs_of_last(), first);
+  }
+}
+
+TEST_F(Fwd, TablePressureEvictsButNeverFails) {
+  table = std::make_unique<FlowTable>(16);
+  fwd = std::make_unique<Forwarder>(0, *table, *counters, rs_counters.get());
+  fwd->begin(snap.get(), 0);
+  for (uint16_t p = 0; p < 1000; ++p) {
+    at(p / 10);
+    ASSERT_EQ(send(syn(p)).action, Action::kForward);
+  }
+  EXPECT_EQ(table->size(), 16u);
+  EXPECT_EQ(counters->conn_evicted, 1000u - 16u);
+  EXPECT_EQ(rs_counters[0].inactive + rs_counters[1].inactive, 16);
+  EXPECT_EQ(table->check(), "");
+}
+
+TEST_F(Fwd, EgressPortFromTheRs) {
+  spec.ports.push_back(PortSpec{kPort1Mac, net::Prefix{ip("198.18.8.2"), 24}});
+  spec.services[0].rs = {rs(0, "198.18.8.11")};
+  spec.services[0].rs[0].port = 1;
+  publish();
+  auto f = build(syn(1));
+  Verdict v = send(f, 0);
+  ASSERT_EQ(v.action, Action::kForward);
+  EXPECT_EQ(v.port, 1);
+  EXPECT_EQ(std::vector<uint8_t>(f.begin() + 6, f.begin() + 12),
+            std::vector<uint8_t>(kPort1Mac.bytes.begin(), kPort1Mac.bytes.end()));
+  // A frame for port 0's MAC arriving on port 1 is not ours.
+  auto g = build(syn(2));
+  EXPECT_EQ(send(g, 1).drop, net::Drop::kNotOurMac);
+}
+
+TEST_F(Fwd, UnchangedServicesShareTables) {
+  spec.services.push_back(service(1, "198.18.1.20", net::kProtoUdp, 53, Sched::kMh, {rs(5, "198.18.0.21")}));
+  publish();
+  auto before = snap;
+  spec.services[0].rs[0].weight = 7;  // change service 0 only
+  publish();
+  EXPECT_NE(snap->find(ip("198.18.1.10").be(), net::hton16(80), net::kProtoTcp),
+            before->find(ip("198.18.1.10").be(), net::hton16(80), net::kProtoTcp));
+  EXPECT_EQ(snap->find(ip("198.18.1.20").be(), net::hton16(53), net::kProtoUdp),
+            before->find(ip("198.18.1.20").be(), net::hton16(53), net::kProtoUdp));
+  // A MAC change does not rebuild a table either (MACs live in the RS view).
+  auto before2 = snap;
+  spec.services[1].rs[0].mac = mac("02:00:00:00:00:77");
+  publish();
+  EXPECT_EQ(snap->find(ip("198.18.1.20").be(), net::hton16(53), net::kProtoUdp),
+            before2->find(ip("198.18.1.20").be(), net::hton16(53), net::kProtoUdp));
+  EXPECT_EQ(snap->rs[5].mac[5], 0x77);
+}
+
+TEST_F(Fwd, ServiceLookupManyServices) {
+  spec.services.clear();
+  uint32_t slot = 0;
+  for (int v = 0; v < 50; ++v)
+    for (uint16_t port : {80, 443, 8080}) {
+      const std::string vip = "198.18.100." + std::to_string(v + 1);
+      spec.services.push_back(
+          service(slot, vip.c_str(), net::kProtoTcp, port, Sched::kRr, {rs(slot, "198.18.0.11")}));
+      ++slot;
+    }
+  publish();
+  for (int v = 0; v < 50; ++v)
+    for (uint16_t port : {80, 443, 8080, 81}) {
+      const std::string vip = "198.18.100." + std::to_string(v + 1);
+      const ServiceTable* t = snap->find(ip(vip.c_str()).be(), net::hton16(port), net::kProtoTcp);
+      EXPECT_EQ(t != nullptr, port != 81);
+      if (t) EXPECT_EQ(t->vip_be, ip(vip.c_str()).be());
+    }
+}

@@ -1,0 +1,192 @@
+// lib/net: address text, frame parsing and every malformation it must refuse.
+#include <gtest/gtest.h>
+
+#include "frames.hpp"
+#include "net/addr.hpp"
+#include "net/parse.hpp"
+
+using namespace drfwd;
+using namespace drfwd::test;
+using net::Drop;
+using net::FrameKind;
+
+TEST(Addr, Ipv4ParseAndFormat) {
+  EXPECT_EQ(net::parse_ipv4("198.18.0.1")->value, 0xc6120001u);
+  EXPECT_EQ(net::to_string(*net::parse_ipv4("255.255.255.255")), "255.255.255.255");
+  for (const char* bad : {"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1..2.3", "01.2.3.4", "1.2.3.4 ", "a.b.c.d",
+                          "1.2.3.-4", "1.2.3.4/24"})
+    EXPECT_FALSE(net::parse_ipv4(bad)) << bad;
+}
+
+TEST(Addr, MacParseAndFormat) {
+  EXPECT_EQ(net::to_string(*net::parse_mac("02:AB:cd:00:00:01")), "02:ab:cd:00:00:01");
+  EXPECT_TRUE(net::parse_mac("02-ab-cd-00-00-01"));
+  for (const char* bad : {"", "02:ab:cd:00:00", "02:ab:cd:00:00:0g", "02:ab-cd:00:00:01", "02ab.cd00.0001"})
+    EXPECT_FALSE(net::parse_mac(bad)) << bad;
+  EXPECT_TRUE(net::parse_mac("ff:ff:ff:ff:ff:ff")->is_multicast());
+  EXPECT_TRUE(net::parse_mac("00:00:00:00:00:00")->is_zero());
+}
+
+TEST(Addr, PrefixAndNetmask) {
+  auto p = *net::parse_prefix("198.18.0.2/24");
+  EXPECT_TRUE(p.contains(ip("198.18.0.200")));
+  EXPECT_FALSE(p.contains(ip("198.18.1.2")));
+  EXPECT_FALSE(net::parse_prefix("198.18.0.2"));
+  EXPECT_FALSE(net::parse_prefix("198.18.0.2/33"));
+  EXPECT_EQ(*net::parse_netmask("255.255.255.0"), 24);
+  EXPECT_EQ(*net::parse_netmask("16"), 16);
+  EXPECT_FALSE(net::parse_netmask("255.0.255.0"));
+  EXPECT_EQ((net::Prefix{ip("1.2.3.4"), 0}.mask()), 0u);
+}
+
+TEST(Parse, TcpSyn) {
+  auto f = build({});
+  auto p = parse(f);
+  ASSERT_EQ(p.kind, FrameKind::kIpv4L4);
+  EXPECT_EQ(p.key.src, ip("198.18.2.1").be());
+  EXPECT_EQ(p.key.dst, ip("198.18.1.10").be());
+  EXPECT_EQ(net::ntoh16(p.key.sport), 40000);
+  EXPECT_EQ(net::ntoh16(p.key.dport), 80);
+  EXPECT_EQ(p.key.proto, net::kProtoTcp);
+  EXPECT_EQ(p.tcp_flags, net::kTcpSyn);
+  EXPECT_FALSE(p.fragment);
+}
+
+TEST(Parse, UdpAndOptionsAndPadding) {
+  FrameSpec s;
+  s.proto = net::kProtoUdp;
+  s.dport = 53;
+  s.ip_options = {1, 1, 1, 0};  // NOP NOP NOP EOL
+  auto f = build(s);
+  f.resize(f.size() + 20, 0);  // Ethernet padding after the datagram is fine
+  auto p = parse(f);
+  ASSERT_EQ(p.kind, FrameKind::kIpv4L4) << net::drop_name(p.drop);
+  EXPECT_EQ(net::ntoh16(p.key.dport), 53);
+}
+
+TEST(Parse, ArpVlanOther) {
+  FrameSpec s;
+  s.ethertype = net::kEtherArp;
+  EXPECT_EQ(parse(build(s)).kind, FrameKind::kArp);
+  s.ethertype = net::kEtherVlan;
+  EXPECT_EQ(parse(build(s)).drop, Drop::kVlan);
+  s.ethertype = 0x88a8;
+  EXPECT_EQ(parse(build(s)).drop, Drop::kVlan);
+  s.ethertype = 0x86dd;
+  EXPECT_EQ(parse(build(s)).drop, Drop::kNotIpv4);
+  FrameSpec icmp;
+  icmp.proto = net::kProtoIcmp;
+  EXPECT_EQ(parse(build(icmp)).kind, FrameKind::kIpv4Other);
+}
+
+TEST(Parse, Fragments) {
+  FrameSpec first;
+  first.frag = 0x2000;  // MF, offset 0: has ports
+  auto p = parse(build(first));
+  EXPECT_EQ(p.kind, FrameKind::kIpv4L4);
+  EXPECT_TRUE(p.fragment);
+  FrameSpec later;
+  later.frag = 0x0003;  // offset 24 bytes, last
+  p = parse(build(later));
+  EXPECT_EQ(p.kind, FrameKind::kIpv4Frag);
+  EXPECT_TRUE(p.fragment);
+  EXPECT_EQ(p.key.sport, 0);
+  // A first fragment too short for its TCP header is refused (tiny-fragment attack).
+  FrameSpec tiny;
+  tiny.frag = 0x2000;
+  auto f = build(tiny);
+  f.resize(14 + 20 + 8);
+  f[16] = 0;
+  f[17] = 28;
+  fix_ip_checksum(f);
+  EXPECT_EQ(parse(f).drop, Drop::kL4Truncated);
+  // A UDP first fragment carries the whole datagram's length: not checked against the fragment.
+  FrameSpec ufirst;
+  ufirst.proto = net::kProtoUdp;
+  ufirst.frag = 0x2000;
+  auto uf = build(ufirst);
+  uf[14 + 20 + 4] = 0x10;  // UDP length 4096 > this fragment
+  EXPECT_EQ(parse(uf).kind, FrameKind::kIpv4L4);
+}
+
+// Each malformation, and the reason it is counted under.
+struct Broken {
+  const char* what;
+  Drop expect;
+  void (*mutate)(std::vector<uint8_t>&);
+};
+
+class Malformed : public ::testing::TestWithParam<Broken> {};
+
+TEST_P(Malformed, IsDroppedWithItsReason) {
+  auto f = build({});
+  GetParam().mutate(f);
+  auto p = parse(f);
+  EXPECT_EQ(p.kind, FrameKind::kDrop) << GetParam().what;
+  EXPECT_EQ(p.drop, GetParam().expect) << GetParam().what << ": got " << net::drop_name(p.drop);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Parse, Malformed,
+    ::testing::Values(
+        Broken{"empty", Drop::kRunt, [](auto& f) { f.clear(); }},
+        Broken{"13 bytes", Drop::kRunt, [](auto& f) { f.resize(13); }},
+        Broken{"ends after Ethernet", Drop::kIpTruncated, [](auto& f) { f.resize(14); }},
+        Broken{"ends inside IPv4", Drop::kIpTruncated, [](auto& f) { f.resize(14 + 19); }},
+        Broken{"version 6 in an IPv4 frame", Drop::kIpBadVersion, [](auto& f) { f[14] = 0x65; fix_ip_checksum(f); }},
+        Broken{"IHL 4", Drop::kIpBadIhl, [](auto& f) { f[14] = 0x44; }},
+        Broken{"IHL 0", Drop::kIpBadIhl, [](auto& f) { f[14] = 0x40; }},
+        Broken{"IHL beyond the frame", Drop::kIpBadIhl, [](auto& f) { f[14] = 0x4f; f.resize(14 + 40); }},
+        Broken{"total length beyond the frame", Drop::kIpBadLength,
+               [](auto& f) { f[16] = 0x05; f[17] = 0xdc; fix_ip_checksum(f); }},
+        Broken{"total length below the header", Drop::kIpBadLength,
+               [](auto& f) { f[16] = 0; f[17] = 19; fix_ip_checksum(f); }},
+        Broken{"bad header checksum", Drop::kIpBadChecksum, [](auto& f) { f[24] ^= 0x55; }},
+        Broken{"source 0.0.0.0", Drop::kIpBadSrc,
+               [](auto& f) { f[26] = f[27] = f[28] = f[29] = 0; fix_ip_checksum(f); }},
+        Broken{"source loopback", Drop::kIpBadSrc, [](auto& f) { f[26] = 127; fix_ip_checksum(f); }},
+        Broken{"source multicast", Drop::kIpBadSrc, [](auto& f) { f[26] = 224; fix_ip_checksum(f); }},
+        Broken{"source broadcast", Drop::kIpBadSrc,
+               [](auto& f) { f[26] = f[27] = f[28] = f[29] = 255; fix_ip_checksum(f); }},
+        Broken{"TCP header cut (datagram)", Drop::kL4Truncated,
+               [](auto& f) { f.resize(14 + 20 + 10); f[16] = 0; f[17] = 30; fix_ip_checksum(f); }},
+        Broken{"TCP data offset 4", Drop::kTcpBadDoff, [](auto& f) { f[14 + 20 + 12] = 4 << 4; }},
+        Broken{"TCP data offset beyond segment", Drop::kTcpBadDoff, [](auto& f) { f[14 + 20 + 12] = 15 << 4; }},
+        Broken{"UDP header cut", Drop::kL4Truncated,
+               [](auto& f) {
+                 f[14 + 9] = net::kProtoUdp;
+                 f.resize(14 + 20 + 6);
+                 f[16] = 0;
+                 f[17] = 26;
+                 fix_ip_checksum(f);
+               }},
+        Broken{"UDP length 7", Drop::kUdpBadLength,
+               [](auto& f) { f[14 + 9] = net::kProtoUdp; fix_ip_checksum(f); f[14 + 24] = 0; f[14 + 25] = 7; }},
+        Broken{"UDP length beyond the datagram", Drop::kUdpBadLength,
+               [](auto& f) { f[14 + 9] = net::kProtoUdp; fix_ip_checksum(f); f[14 + 24] = 0x10; f[14 + 25] = 0; }}));
+
+TEST(Parse, HardwareChecksumVerdictIsUsed) {
+  auto f = build({});
+  f[24] ^= 1;  // wrong, but the NIC says good: trusted
+  EXPECT_EQ(net::parse_frame(f.data(), f.size(), f.size(), net::IpCsum::kGood).kind, FrameKind::kIpv4L4);
+  auto g = build({});
+  EXPECT_EQ(net::parse_frame(g.data(), g.size(), g.size(), net::IpCsum::kBad).drop, Drop::kIpBadChecksum);
+}
+
+TEST(Parse, HeadersMustBeInTheFirstSegment) {
+  auto f = build({});
+  // pkt_len says the whole frame is there, but only 30 bytes are readable here.
+  EXPECT_EQ(net::parse_frame(f.data(), 30, f.size()).drop, Drop::kIpTruncated);
+  EXPECT_EQ(net::parse_frame(f.data(), 14 + 20 + 10, f.size()).drop, Drop::kL4Truncated);
+}
+
+TEST(Parse, NeverReadsPastTheBuffer) {
+  // Every prefix of a valid frame parses without reading beyond it (ASan checks this).
+  auto full = build({});
+  for (size_t n = 0; n <= full.size(); ++n) {
+    std::vector<uint8_t> f(full.begin(), full.begin() + n);
+    f.shrink_to_fit();
+    auto p = net::parse_frame(f.data(), static_cast<uint32_t>(n), static_cast<uint32_t>(n));
+    if (n < full.size()) EXPECT_EQ(p.kind, FrameKind::kDrop) << n;
+  }
+}
