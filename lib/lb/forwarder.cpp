@@ -33,6 +33,7 @@ Verdict Forwarder::process(const Frame& f) {
   if (__builtin_expect(f.rx_port >= snap_->n_ports, 0)) return Verdict{};  // not configured
   PortCounters& pc = counters_.port[f.rx_port];
   if (__builtin_expect(f.seg_len < net::kEtherHdrLen, 0)) return drop(pc, Drop::kRunt);
+  if (__builtin_expect(f.seg_len != f.pkt_len, 0)) return drop(pc, Drop::kOversize);
 
   const uint8_t* d = f.data;
   const bool group = (d[0] & 1) != 0;

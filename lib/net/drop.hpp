@@ -11,6 +11,7 @@ enum class Drop : uint8_t {
   kNone = 0,
   // Ethernet
   kRunt,           // shorter than an Ethernet header
+  kOversize,       // does not fit one mbuf (jumbo frames are not supported)
   kNotOurMac,      // unicast to another host's MAC
   kBadSrcMac,      // multicast, broadcast or zero source MAC
   kVlan,           // 802.1Q / 802.1ad tagged (VLAN ports are not configured)
@@ -42,6 +43,7 @@ constexpr std::string_view drop_name(Drop d) {
   switch (d) {
     case Drop::kNone: return "none";
     case Drop::kRunt: return "runt";
+    case Drop::kOversize: return "oversize";
     case Drop::kNotOurMac: return "not-our-mac";
     case Drop::kBadSrcMac: return "bad-src-mac";
     case Drop::kVlan: return "vlan";
@@ -68,7 +70,8 @@ constexpr std::string_view drop_name(Drop d) {
 
 // Header-validation failures: the frame itself is broken.
 constexpr bool is_malformed(Drop d) {
-  return d == Drop::kRunt || (d >= Drop::kIpTruncated && d <= Drop::kUdpBadLength);
+  return d == Drop::kRunt || d == Drop::kOversize ||
+         (d >= Drop::kIpTruncated && d <= Drop::kUdpBadLength);
 }
 
 }  // namespace drfwd::net

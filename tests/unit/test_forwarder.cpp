@@ -299,6 +299,12 @@ TEST_F(Fwd, TrafficThatIsNotForAServiceNeverReachesAnRs) {
   for (int s = 0; s < 2; ++s) EXPECT_EQ(rs_counters[s].packets, 0u);
 }
 
+TEST_F(Fwd, MultiSegmentFramesAreOversize) {
+  auto f = build(syn(1));
+  Frame fr{f.data(), 40, static_cast<uint32_t>(f.size()), 0};
+  EXPECT_EQ(fwd->process(fr).drop, net::Drop::kOversize);
+}
+
 TEST_F(Fwd, FragmentsFollowTheirFirstFragment) {
   spec.services[0].proto = net::kProtoUdp;
   spec.services[0].port = 53;

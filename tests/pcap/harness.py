@@ -1,0 +1,194 @@
+"""Runs drfwd over net_pcap: scapy frames in, forwarded frames and counters out.
+
+Each run gets its own temporary directory. drfwd is stopped with SIGINT once its
+periodic statistics show every input frame received, so the pcap output is complete
+(ports are closed on the way out) and the exit status is checked.
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from scapy.all import Ether, rdpcap  # noqa: F401  (re-exported for tests)
+
+PORT_MAC = "02:70:63:61:70:00"   # net_pcap's first port
+PORT1_MAC = "02:70:63:61:70:01"
+CLIENT_MAC = "02:00:00:00:01:01"
+EAL = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--log-level", "lib.eal:warning"]
+
+
+class Result:
+    def __init__(self, rc, stdout, stderr, outputs, stats):
+        self.rc = rc
+        self.stdout = stdout
+        self.stderr = stderr
+        self.outputs = outputs          # per port: per queue: list of scapy packets
+        self.stats = stats              # the --stats-json document (None if absent)
+
+    def forwarded(self, port=0):
+        return [p for q in self.outputs[port] for p in q]
+
+    def total(self, key):
+        return self.stats["totals"][key]
+
+    def drops(self):
+        return self.stats["totals"]["drops"]
+
+
+def cleanup(tmp):
+    if not os.environ.get("DRFWD_KEEP_TMP"):
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_pcap(path, frames):
+    """Classic pcap, Ethernet link type; frames are scapy packets or raw bytes (any length)."""
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
+        for i, fr in enumerate(frames):
+            b = bytes(fr)
+            f.write(struct.pack("<IIII", i // 1000000, i % 1000000, len(b), len(b)))
+            f.write(b)
+
+
+def rx_counts(lines):
+    """Latest RX-packets per port from drfwd's periodic statistics."""
+    counts = {}
+    port = None
+    for line in list(lines):
+        m = re.match(r"\s*#+ NIC statistics for port (\d+)", line)
+        if m:
+            port = int(m.group(1))
+            continue
+        m = re.match(r"\s*RX-packets: (\d+)", line)
+        if m and port is not None:
+            counts[port] = int(m.group(1))
+    return counts
+
+
+def drfwd_binary():
+    if len(sys.argv) > 1:
+        return sys.argv[1]
+    return os.path.join(os.path.dirname(__file__), "..", "..", "build", "app", "drfwd")
+
+
+def run(config, inputs, workers=1, ports=1, extra=(), expect_rx=None, timeout=60, name="case"):
+    """inputs: per port, per queue (worker), a list of frames.
+
+    Returns a Result. With workers > 1 the lcores are mapped so two workers share CPU 1.
+    """
+    binary = drfwd_binary()
+    tmp = tempfile.mkdtemp(prefix="drfwd-pcap-%s-" % name)
+    conf = os.path.join(tmp, "drfwd.conf")
+    with open(conf, "w") as f:
+        f.write(config)
+    vdevs = []
+    outs = []
+    total_in = 0
+    for p in range(ports):
+        args = []
+        outs.append([])
+        for q in range(workers):
+            frames = inputs[p][q] if p < len(inputs) and q < len(inputs[p]) else []
+            total_in += len(frames)
+            rx = os.path.join(tmp, "in-p%d-q%d.pcap" % (p, q))
+            tx = os.path.join(tmp, "out-p%d-q%d.pcap" % (p, q))
+            write_pcap(rx, frames)
+            args += ["rx_pcap=" + rx, "tx_pcap=" + tx]
+            outs[p].append(tx)
+        vdevs += ["--vdev", "net_pcap%d,%s" % (p, ",".join(args))]
+    lcores = ["-l", "0,1"] if workers == 1 else ["--lcores", "0@0," + ",".join("%d@1" % (i + 1) for i in range(workers))]
+    stats_json = os.path.join(tmp, "stats.json")
+    cmd = [binary] + lcores + EAL + vdevs + ["--", "-f", conf, "--stats-period", "0.2",
+                                           "--stats-json", stats_json, "--conn-table-size", "65536",
+                                           "--idle-backoff", "200"] + list(extra)
+    expect = total_in if expect_rx is None else expect_rx
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    errors = []
+    t_out = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)
+    t_err = threading.Thread(target=lambda: errors.extend(iter(proc.stderr.readline, "")), daemon=True)
+    t_out.start()
+    t_err.start()
+    try:
+        deadline = time.time() + timeout
+        while True:
+            received = rx_counts(lines)
+            if sum(received.values()) >= expect and len(received) == ports:
+                break
+            if proc.poll() is not None:
+                break
+            if time.time() > deadline:
+                raise AssertionError("drfwd did not receive %d frames within %ds (saw %s)\n%s"
+                                     % (expect, timeout, received, "".join(errors)))
+            time.sleep(0.05)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        t_out.join(5)
+        t_err.join(5)
+    stdout = "".join(lines)
+    err = "".join(errors)
+    outputs = []
+    for p in range(ports):
+        outputs.append([rdpcap(f) if os.path.exists(f) and os.path.getsize(f) > 24 else [] for f in outs[p]])
+    stats = None
+    if os.path.exists(stats_json):
+        with open(stats_json) as f:
+            stats = json.load(f)
+    cleanup(tmp)
+    return Result(proc.returncode, stdout, err, outputs, stats)
+
+
+def run_expect_failure(config, extra=(), eal=None, lcores=("-l", "0,1"), timeout=30):
+    """Runs drfwd expecting it to refuse to start; returns (rc, stdout, stderr).
+
+    config None: no -f option. eal: replaces the EAL arguments entirely."""
+    tmp = tempfile.mkdtemp(prefix="drfwd-pcap-fail-")
+    conf = os.path.join(tmp, "drfwd.conf")
+    if config is not None:
+        with open(conf, "w") as f:
+            f.write(config)
+    rx = os.path.join(tmp, "in.pcap")
+    write_pcap(rx, [Ether(src=CLIENT_MAC, dst=PORT_MAC)])
+    tx = os.path.join(tmp, "out.pcap")
+    eal_args = eal if eal is not None else list(lcores) + EAL + ["--vdev", "net_pcap0,rx_pcap=%s,tx_pcap=%s" % (rx, tx)]
+    cmd = [drfwd_binary()] + eal_args + ["--"] + (["-f", conf] if config is not None else []) + list(extra)
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    finally:
+        cleanup(tmp)
+    return p.returncode, p.stdout, p.stderr
+
+
+def check(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+def l3_bytes(pkt):
+    """Everything after the Ethernet addresses: must be byte-identical after forwarding."""
+    return bytes(pkt)[12:]
+
+
+def main(tests):
+    failed = 0
+    for t in tests:
+        start = time.time()
+        try:
+            t()
+            print("PASS %s (%.1fs)" % (t.__name__, time.time() - start), flush=True)
+        except Exception as e:  # noqa: BLE001  (report every case)
+            failed += 1
+            print("FAIL %s: %s" % (t.__name__, e), flush=True)
+    sys.exit(1 if failed else 0)

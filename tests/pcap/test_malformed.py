@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""pcap tier: hostile and malformed frames, interleaved with live connections.
+
+Each bad frame must be dropped (or handed to the control core) under its documented
+reason, must never reach a real server, and must not disturb the connections around
+it: those keep flowing to the RS they started on.
+"""
+import struct
+from collections import Counter, defaultdict
+
+from scapy.all import ARP, IP, TCP, UDP, Dot1Q, Ether, IPv6, Raw
+
+import harness as h
+
+VIP = "198.18.1.10"
+RS = {"02:00:00:00:00:11": "198.18.0.11", "02:00:00:00:00:12": "198.18.0.12"}
+CONF = ("port 0 address 198.18.0.2/24\n"
+        "ipvsadm -A -t %s:80 -s rr\nipvsadm -a -t %s:80 -r 198.18.0.11\nipvsadm -a -t %s:80 -r 198.18.0.12\n"
+        "ipvsadm -A -u %s:53 -s rr\nipvsadm -a -u %s:53 -r 198.18.0.11\nipvsadm -a -u %s:53 -r 198.18.0.12\n"
+        "neigh add 198.18.0.11 02:00:00:00:00:11\nneigh add 198.18.0.12 02:00:00:00:00:12\n") % ((VIP,) * 6)
+
+E = Ether(src=h.CLIENT_MAC, dst=h.PORT_MAC)
+
+
+def ip(**kw):
+    d = dict(src="198.18.2.1", dst=VIP)
+    d.update(kw)
+    return IP(**d)
+
+
+def raw_ip(pkt, **overrides):
+    """Serialise an IP packet, then overwrite header bytes (checksum recomputed unless given)."""
+    b = bytearray(bytes(pkt))
+    for off, val in overrides.get("set", []):
+        b[off] = val
+    if overrides.get("fix_checksum", True):
+        ihl = (b[0] & 0x0f) * 4
+        b[10:12] = b"\0\0"
+        s = sum(struct.unpack("!%dH" % (min(ihl, len(b)) // 2), bytes(b[:min(ihl, len(b)) // 2 * 2])))
+        while s >> 16:
+            s = (s & 0xffff) + (s >> 16)
+        b[10:12] = struct.pack("!H", ~s & 0xffff)
+    return bytes(b)
+
+
+def frame(l3, eth=E):
+    return bytes(eth)[:12] + b"\x08\x00" + l3
+
+
+SYN = TCP(sport=5555, dport=80, flags="S")
+# (description, frame, expected outcome: a drop reason, "control", or "forward")
+BAD = [
+    ("runt: 10 bytes", bytes(E)[:10], "runt"),
+    ("ends inside the IPv4 header", bytes(E / ip() / SYN)[:14 + 12], "ip-truncated"),
+    ("IHL 4", frame(raw_ip(ip() / SYN, set=[(0, 0x44)])), "ip-bad-ihl"),
+    ("IHL 15 beyond a short frame", frame(raw_ip(ip() / UDP(sport=1, dport=53), set=[(0, 0x4f)])), "ip-bad-ihl"),
+    ("total length beyond the frame", frame(raw_ip(ip(len=1400) / SYN)), "ip-bad-length"),
+    ("total length below the header", frame(raw_ip(ip(len=12) / SYN)), "ip-bad-length"),
+    ("total length far below the frame (no TCP header inside it)", frame(raw_ip(ip(len=24) / SYN)), "l4-truncated"),
+    ("IP version 6 in an IPv4 frame", frame(raw_ip(ip() / SYN, set=[(0, 0x65)])), "ip-bad-version"),
+    ("bad IPv4 header checksum", frame(raw_ip(ip(chksum=0x1234) / SYN, fix_checksum=False)), "ip-bad-checksum"),
+    ("source 0.0.0.0", E / ip(src="0.0.0.0") / SYN, "ip-bad-src"),
+    ("source 127.0.0.1", E / ip(src="127.0.0.1") / SYN, "ip-bad-src"),
+    ("source multicast", E / ip(src="224.0.0.5") / SYN, "ip-bad-src"),
+    ("source broadcast", E / ip(src="255.255.255.255") / SYN, "ip-bad-src"),
+    ("TCP data offset 2", E / ip() / TCP(sport=5556, dport=80, flags="S", dataofs=2), "tcp-bad-doff"),
+    ("TCP data offset past the segment", E / ip() / TCP(sport=5557, dport=80, flags="S", dataofs=15), "tcp-bad-doff"),
+    ("TCP header cut short", frame(raw_ip(ip(len=30) / Raw(bytes(SYN)[:10]), set=[(9, 6)])), "l4-truncated"),
+    ("zero-length UDP", E / ip() / UDP(sport=7, dport=53, len=0), "udp-bad-length"),
+    ("UDP length beyond the datagram", E / ip() / UDP(sport=8, dport=53, len=900) / Raw(b"x"), "udp-bad-length"),
+    ("tiny first fragment (TCP header split)", frame(raw_ip(ip(flags="MF", len=28, proto=6) / Raw(bytes(SYN)[:8]))),
+     "l4-truncated"),
+    ("orphan middle fragment", E / ip(flags="MF", frag=100, id=999, proto=17) / Raw(b"y" * 16), "frag-orphan"),
+    ("orphan last fragment", E / ip(frag=200, id=998, proto=17) / Raw(b"z" * 16), "frag-orphan"),
+    ("broadcast source MAC", Ether(src="ff:ff:ff:ff:ff:ff", dst=h.PORT_MAC) / ip() / SYN, "bad-src-mac"),
+    ("multicast source MAC", Ether(src="01:00:5e:00:00:01", dst=h.PORT_MAC) / ip() / SYN, "bad-src-mac"),
+    ("zero source MAC", Ether(src="00:00:00:00:00:00", dst=h.PORT_MAC) / ip() / SYN, "bad-src-mac"),
+    ("unicast to another host's MAC", Ether(src=h.CLIENT_MAC, dst="02:00:00:00:00:99") / ip() / SYN, "not-our-mac"),
+    ("VLAN-tagged", Ether(src=h.CLIENT_MAC, dst=h.PORT_MAC) / Dot1Q(vlan=10) / ip() / SYN, "vlan"),
+    ("IPv6", Ether(src=h.CLIENT_MAC, dst=h.PORT_MAC) / IPv6(dst="2001:db8::1") / TCP(dport=80), "not-ipv4"),
+    ("jumbo frame beyond one mbuf", E / ip() / TCP(sport=5558, dport=80, flags="PA") / Raw(b"j" * 8000), "oversize"),
+    ("to another address", E / ip(dst="198.18.1.11") / SYN, "no-service"),
+    ("to another port of the VIP", E / ip() / TCP(sport=5559, dport=81, flags="S"), "no-service"),
+    ("ICMP to the VIP", E / ip(proto=1) / Raw(b"\x08\x00\xf7\xff\x00\x00\x00\x00"), "no-service"),
+    ("ARP with bad lengths", Ether(src=h.CLIENT_MAC, dst="ff:ff:ff:ff:ff:ff") / ARP(hwlen=4, plen=9), "control"),
+    ("ARP reply claiming an RS's address", Ether(src=h.CLIENT_MAC, dst=h.PORT_MAC) /
+     ARP(op=2, psrc="198.18.0.11", hwsrc=h.CLIENT_MAC, pdst="198.18.0.2", hwdst=h.PORT_MAC), "control"),
+    ("to the appliance's own address", E / ip(dst="198.18.0.2") / SYN, "control"),
+]
+# Handled as documented, and forwarded: options are carried untouched, a UDP length
+# below the datagram is allowed (trailing bytes), fragments follow their first fragment.
+GOOD_ODD = [
+    ("IPv4 options", E / IP(src="198.18.2.9", dst=VIP, options=b"\x01\x01\x01\x00") / TCP(sport=6001, dport=80, flags="S")),
+    ("UDP length shorter than the datagram", E / ip(src="198.18.2.9") / UDP(sport=6002, dport=53, len=8) / Raw(b"tail")),
+    ("first fragment", E / ip(src="198.18.2.9", flags="MF", id=777) / UDP(sport=6003, dport=53, len=40) / Raw(b"f" * 24)),
+    ("middle fragment", E / ip(src="198.18.2.9", flags="MF", frag=4, id=777, proto=17) / Raw(b"g" * 8)),
+    ("overlapping fragment", E / ip(src="198.18.2.9", flags="MF", frag=3, id=777, proto=17) / Raw(b"o" * 8)),
+    ("last fragment", E / ip(src="198.18.2.9", frag=5, id=777, proto=17) / Raw(b"l" * 8)),
+]
+
+
+def live_connections(n):
+    conns = []
+    for i in range(n):
+        src = "198.18.3.%d" % (i + 1)
+        e = E / IP(src=src, dst=VIP)
+        conns.append([e / TCP(sport=7000 + i, dport=80, flags="S"),
+                      e / TCP(sport=7000 + i, dport=80, flags="A"),
+                      e / TCP(sport=7000 + i, dport=80, flags="PA") / Raw(b"data %d" % i),
+                      e / TCP(sport=7000 + i, dport=80, flags="A")])
+    return conns
+
+
+def test_hostile_frames_are_dropped_by_reason_and_connections_survive():
+    assert len(BAD) >= 20
+    conns = live_connections(30)
+    sent = []
+    # Each round: one packet of every live connection, then a few bad frames.
+    bad_iter = iter(BAD * 3)
+    for r in range(4):
+        sent += [c[r] for c in conns]
+        for _ in range(len(BAD) * 3 // 4 + 1):
+            b = next(bad_iter, None)
+            if b:
+                sent.append(b[1])
+    sent += [g[1] for g in GOOD_ODD]
+    res = h.run(CONF, [[sent]], name="malformed")
+    h.check(res.rc == 0, "exit %d: %s" % (res.rc, res.stderr))
+
+    expected = Counter()
+    for _, _, outcome in BAD:
+        if outcome not in ("control", "forward"):
+            expected[outcome] += 3
+    drops = {k: v for k, v in res.drops().items() if v}
+    h.check(drops == dict(expected), "drops by reason:\n got      %s\n expected %s" % (drops, dict(expected)))
+    n_control = sum(3 for _, _, o in BAD if o == "control")
+    h.check(res.total("to_control") == n_control, "to control %d, expected %d" % (res.total("to_control"), n_control))
+
+    # Exactly the live connections' packets and the odd-but-valid frames came out.
+    out = res.forwarded()
+    want = Counter(bytes(p)[12:] for c in conns for p in c) + Counter(bytes(g[1])[12:] for g in GOOD_ODD)
+    got = Counter(bytes(p)[12:] for p in out)
+    h.check(got == want, "forwarded frames differ: %d extra, %d missing" % (sum((got - want).values()),
+                                                                          sum((want - got).values())))
+    # Every live connection stayed on one RS; the fragments followed their first.
+    per_conn = defaultdict(set)
+    for p in out:
+        if p.haslayer(TCP) and p[IP].src.startswith("198.18.3."):
+            per_conn[p[TCP].sport].add(p[Ether].dst)
+    h.check(len(per_conn) == 30 and all(len(v) == 1 for v in per_conn.values()), "a live connection moved RS")
+    frag_rs = {p[Ether].dst for p in out if p[IP].id == 777}
+    h.check(len(frag_rs) == 1, "fragments of one datagram went to %s" % frag_rs)
+    h.check(res.stats["mbufs_leaked"] == 0, "mbufs leaked")
+
+
+if __name__ == "__main__":
+    h.main([test_hostile_frames_are_dropped_by_reason_and_connections_survive])

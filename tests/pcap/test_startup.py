@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Refusals at start: a bad option, configuration or lcore layout stops drfwd with a
+clear message and a non-zero status before any port is started."""
+import subprocess
+
+import harness as h
+
+GOOD = "vip add 198.18.1.10 tcp 80\n"
+PORT_STARTED = "(net_pcap0): net_pcap MAC"
+
+
+def expect_refusal(config, says, extra=(), eal=None, lcores=("-l", "0,1")):
+    rc, out, err = h.run_expect_failure(config, extra=extra, eal=eal, lcores=lcores)
+    h.check(rc != 0, "accepted (rc 0); stderr: %s" % err)
+    h.check(says in err + out, "message does not say %r:\n%s" % (says, err + out))
+    h.check(PORT_STARTED not in err, "a port was started before the refusal")
+
+
+def test_config_error_names_file_and_line():
+    conf = "# services\nvip add 198.18.1.10 tcp 80\nrs add 198.18.1.10 tcp 80 198.18.0.11 weight heavy\n"
+    rc, out, err = h.run_expect_failure(conf)
+    h.check(rc == 1, "rc %d" % rc)
+    h.check("drfwd.conf:3: " in err and "'heavy' is not a valid weight" in err, err)
+    h.check("usage: rs add" in err, "no usage line:\n" + err)
+    h.check(PORT_STARTED not in err, "a port was started")
+
+
+def test_ipvsadm_nat_is_refused():
+    expect_refusal(GOOD + "ipvsadm -a -t 198.18.1.10:80 -r 198.18.0.11 -m\n", "only direct routing")
+
+
+def test_unknown_scheduler_lists_the_supported_ones():
+    expect_refusal("ipvsadm -A -t 198.18.1.10:80 -s wlc\n", "supported schedulers are rr, wrr, sh, hash, mh")
+
+
+def test_port_that_does_not_exist():
+    expect_refusal("port 3 address 198.18.0.2/24\n", "port 3 does not exist")
+
+
+def test_missing_config_file():
+    rc, out, err = h.run_expect_failure(None, extra=["-f", "/nonexistent/drfwd.conf"])
+    h.check(rc != 0 and "cannot open" in err, err)
+
+
+def test_no_worker_lcore():
+    expect_refusal(GOOD, "no worker lcore", eal=["-l", "0"] + h.EAL + ["--vdev", "net_null0"])
+
+
+def test_more_workers_than_queues():
+    # one rx_pcap gives net_pcap one queue; two workers need two
+    expect_refusal(GOOD, "workers need one each", lcores=["--lcores", "0@0,1@1,2@1"])
+
+
+def test_no_port():
+    expect_refusal(GOOD, "no ports", eal=["-l", "0,1"] + h.EAL)
+
+
+def run_opts(*args):
+    return subprocess.run([h.drfwd_binary(), "--"] + list(args), capture_output=True, text=True, timeout=30)
+
+
+def test_options():
+    p = run_opts("--help")
+    h.check(p.returncode == 0 and "Usage: drfwd [EAL options] -- [drfwd options]" in p.stdout, p.stdout)
+    for opt in ("--config", "--stats-period", "--stats-json", "--log-level", "--conn-table-size", "--idle-backoff",
+                "--version"):
+        h.check(opt in p.stdout, "--help does not list " + opt)
+    p = run_opts("--version")
+    h.check(p.returncode == 0 and p.stdout.startswith("drfwd "), p.stdout)
+    for bad, says in ((["--frobnicate"], "unrecognised option"), (["--log-level", "loud"], "--log-level"),
+                      (["--conn-table-size", "0"], "--conn-table-size"), (["--stats-period", "x"], "stats-period")):
+        p = run_opts(*bad)
+        h.check(p.returncode == 2 and says in p.stderr, "%s: rc %d, %s" % (bad, p.returncode, p.stderr))
+
+
+if __name__ == "__main__":
+    h.main([test_config_error_names_file_and_line, test_ipvsadm_nat_is_refused,
+            test_unknown_scheduler_lists_the_supported_ones, test_port_that_does_not_exist, test_missing_config_file,
+            test_no_worker_lcore, test_more_workers_than_queues, test_no_port, test_options])
