@@ -8,6 +8,9 @@
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
+#include <sys/mman.h>
+
+#include <cstring>
 #include <ctime>
 #include <new>
 #include <stdexcept>
@@ -20,11 +23,38 @@ constexpr unsigned kControlRingSize = 1024;
 constexpr uint32_t kExpireBudget = 32;       // timed-out connections removed per poll
 constexpr uint32_t kIdlePollsBeforeSleep = 1024;
 
-void* zmalloc(size_t bytes, size_t align, void* socket) {
-  return rte_zmalloc_socket("drfwd_conns", bytes, static_cast<unsigned>(align),
-                            static_cast<int>(reinterpret_cast<intptr_t>(socket)));
+// Connection tables are large and accessed at random: page size decides how many TLB
+// misses a lookup costs. With EAL hugepages they come from rte_malloc (hugepage-backed,
+// on the worker's socket). Without (--no-huge), EAL memory is 4 KiB pages, so the table
+// gets its own anonymous mapping advised to use transparent huge pages instead.
+constexpr size_t kHuge = 2u << 20;
+
+void* table_alloc(size_t bytes, size_t align, void* socket) {
+  if (rte_eal_has_hugepages())
+    return rte_zmalloc_socket("drfwd_conns", bytes, static_cast<unsigned>(align),
+                              static_cast<int>(reinterpret_cast<intptr_t>(socket)));
+  const size_t len = (bytes + kHuge - 1) & ~(kHuge - 1);
+  void* p = mmap(nullptr, len + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return nullptr;
+  // Trim to a 2 MiB-aligned region so every page can be a huge page.
+  auto start = reinterpret_cast<uintptr_t>(p);
+  const uintptr_t aligned = (start + kHuge - 1) & ~(kHuge - 1);
+  if (aligned > start) munmap(p, aligned - start);
+  const uintptr_t end = start + len + kHuge, aligned_end = aligned + len;
+  if (end > aligned_end) munmap(reinterpret_cast<void*>(aligned_end), end - aligned_end);
+  madvise(reinterpret_cast<void*>(aligned), len, MADV_HUGEPAGE);
+  std::memset(reinterpret_cast<void*>(aligned), 0, len);  // fault it in now, not on the data path
+  return reinterpret_cast<void*>(aligned);
 }
-void zfree(void* p, void*) { rte_free(p); }
+
+void table_free(void* p, size_t bytes, void*) {
+  if (!p) return;
+  if (rte_eal_has_hugepages()) {
+    rte_free(p);
+    return;
+  }
+  munmap(p, (bytes + kHuge - 1) & ~(kHuge - 1));
+}
 
 }  // namespace
 
@@ -42,7 +72,7 @@ Worker::Worker(uint32_t index, unsigned lcore, uint32_t conn_capacity, const Wor
   }
   try {
     conns_ = std::make_unique<lb::FlowTable>(
-        conn_capacity, lb::FlowMemory{zmalloc, zfree, reinterpret_cast<void*>(intptr_t{socket})});
+        conn_capacity, lb::FlowMemory{table_alloc, table_free, reinterpret_cast<void*>(intptr_t{socket})});
   } catch (const std::bad_alloc&) {
     rte_free(counters_);
     rte_free(rs_counters_);

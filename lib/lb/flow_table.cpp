@@ -19,7 +19,7 @@ uint32_t bucket_count(uint32_t capacity) {
 void* default_alloc(size_t bytes, size_t align, void*) {
   return ::operator new(bytes, std::align_val_t(align));
 }
-void default_release(void* p, void*) { ::operator delete(p, std::align_val_t(64)); }
+void default_release(void* p, size_t, void*) { ::operator delete(p, std::align_val_t(64)); }
 
 }  // namespace
 
@@ -33,11 +33,11 @@ FlowTable::FlowTable(uint32_t capacity, Memory mem) : mem_(mem), capacity_(capac
   if (!mem_.alloc) mem_ = Memory{default_alloc, default_release, nullptr};
   const uint32_t nb = bucket_count(capacity);
   mask_ = nb - 1;
-  buckets_ = static_cast<Bucket*>(mem_.alloc(size_t{nb} * sizeof(Bucket), 64, mem_.ctx));
-  entries_ = static_cast<FlowEntry*>(mem_.alloc(size_t{capacity} * sizeof(FlowEntry), 64, mem_.ctx));
+  buckets_ = static_cast<Bucket*>(mem_.alloc(bucket_bytes(), 64, mem_.ctx));
+  entries_ = static_cast<FlowEntry*>(mem_.alloc(entry_bytes(), 64, mem_.ctx));
   if (!buckets_ || !entries_) {
-    if (buckets_) mem_.release(buckets_, mem_.ctx);
-    if (entries_) mem_.release(entries_, mem_.ctx);
+    if (buckets_) mem_.release(buckets_, bucket_bytes(), mem_.ctx);
+    if (entries_) mem_.release(entries_, entry_bytes(), mem_.ctx);
     throw std::bad_alloc();
   }
   for (uint32_t i = 0; i < nb; ++i) new (&buckets_[i]) Bucket{};
@@ -50,8 +50,8 @@ FlowTable::FlowTable(uint32_t capacity, Memory mem) : mem_(mem), capacity_(capac
 }
 
 FlowTable::~FlowTable() {
-  mem_.release(buckets_, mem_.ctx);
-  mem_.release(entries_, mem_.ctx);
+  mem_.release(buckets_, bucket_bytes(), mem_.ctx);
+  mem_.release(entries_, entry_bytes(), mem_.ctx);
 }
 
 void FlowTable::erase(uint32_t idx) {
@@ -69,6 +69,7 @@ void FlowTable::erase(uint32_t idx) {
   e.next = free_head_;
   free_head_ = idx;
   --size_;
+  ++mutations_;
 }
 
 int FlowTable::oldest_way(const Bucket& b) const {

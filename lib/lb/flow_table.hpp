@@ -44,8 +44,8 @@ static_assert(sizeof(FlowEntry) == 64, "one cache line per entry");
 
 // Where a table's memory comes from (rte_zmalloc on the dataplane, new in tests).
 struct FlowMemory {
-  void* (*alloc)(size_t bytes, size_t align, void* ctx) = nullptr;
-  void (*release)(void* p, void* ctx) = nullptr;
+  void* (*alloc)(size_t bytes, size_t align, void* ctx) = nullptr;  // zeroed memory
+  void (*release)(void* p, size_t bytes, void* ctx) = nullptr;
   void* ctx = nullptr;
 };
 
@@ -72,6 +72,10 @@ class FlowTable {
   const FlowEntry& at(uint32_t idx) const { return entries_[idx]; }
 
   void prefetch_bucket(uint64_t hash) const { __builtin_prefetch(&buckets_[hash & mask_]); }
+  void prefetch_entry(uint32_t idx) const { __builtin_prefetch(&entries_[idx]); }
+
+  // Bumped by every insert and erase: an entry number found before may be stale after.
+  uint64_t mutations() const { return mutations_; }
 
   // The entry for `key`, or kNil. Does not look at expiry: callers decide.
   uint32_t find(const net::FlowKey& key, uint64_t hash) const {
@@ -122,6 +126,7 @@ class FlowTable {
     b.sig[way] = signature(hash);
     b.idx[way] = idx;
     ++size_;
+    ++mutations_;
     return idx;
   }
 
@@ -182,6 +187,9 @@ class FlowTable {
   };
   static_assert(sizeof(Bucket) == 64);
 
+  size_t bucket_bytes() const { return (size_t{mask_} + 1) * sizeof(Bucket); }
+  size_t entry_bytes() const { return size_t{capacity_} * sizeof(FlowEntry); }
+
   static uint16_t signature(uint64_t hash) { return static_cast<uint16_t>(hash >> 48) | 1; }
 
   // Two bits per matching way (SSE2 byte mask of 16-bit compares).
@@ -236,6 +244,7 @@ class FlowTable {
   uint32_t heads_[kStateCount];
   uint32_t tails_[kStateCount];
   uint32_t list_len_[kStateCount] = {};
+  uint64_t mutations_ = 0;
 };
 
 }  // namespace drfwd::lb

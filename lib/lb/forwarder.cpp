@@ -23,82 +23,154 @@ Forwarder::Forwarder(uint32_t worker, FlowTable& conns, WorkerCounters& counters
       rs_counters_(rs_counters),
       frags_(std::make_unique<FragCache>()) {}
 
-void Forwarder::process_burst(const Frame* frames, Verdict* out, uint32_t n) {
-  // Headers of the whole burst first: the driver wrote them, they may not be cached.
-  for (uint32_t i = 0; i < n; ++i) __builtin_prefetch(frames[i].data);
-  for (uint32_t i = 0; i < n; ++i) out[i] = process(frames[i]);
+#define DRFWD_HOT [[gnu::always_inline]] inline
+#define DRFWD_COLD [[gnu::noinline, gnu::cold]]
+
+// Accepts exactly the frames classify() would send to connection() with a 20-byte IPv4
+// header and no fragmentation, producing the same key (the burst-equivalence unit test
+// holds the two together); everything else returns false.
+DRFWD_HOT bool Forwarder::fast_classify(const Frame& f, Pending& pend) {
+  using net::load16;
+  using net::load32;
+  using net::load64;
+  constexpr uint32_t kMin = net::kEtherHdrLen + net::kIpv4MinHdrLen + net::kUdpHdrLen;
+  if (__builtin_expect(f.seg_len != f.pkt_len || f.seg_len < kMin || f.rx_port >= snap_->n_ports, 0)) return false;
+  const uint8_t* d = f.data;
+  // Destination: this port's (unicast) MAC. Then source MAC and EtherType in one load.
+  if ((load64(d) & net::kMac48) != snap_->ports[f.rx_port].mac48) return false;
+  const uint64_t src_type = load64(d + 6);
+  const uint64_t src_mac = src_type & net::kMac48;
+  if ((src_type >> 48) != 0x0008 || src_mac == 0 || (src_mac & 1)) return false;
+  const uint8_t* ip = d + net::kEtherHdrLen;
+  if (ip[0] != 0x45) return false;
+  const uint32_t tot_len = net::ntoh16(load16(ip + 2));
+  if (tot_len < net::kIpv4MinHdrLen + net::kUdpHdrLen || tot_len > f.pkt_len - net::kEtherHdrLen) return false;
+  if ((load16(ip + 6) & net::hton16(0x3fff)) != 0) return false;  // a fragment
+  if (f.ip_csum == net::IpCsum::kBad || (f.ip_csum != net::IpCsum::kGood && !net::ipv4_header_checksum_ok(ip, 20, 0x45)))
+    return false;
+  const uint8_t src_hi = ip[12];
+  if (src_hi == 0 || src_hi == 127 || src_hi >= 224) return false;
+  const uint8_t proto = ip[9];
+  const uint8_t* l4 = ip + net::kIpv4MinHdrLen;
+  const uint32_t l4_len = tot_len - net::kIpv4MinHdrLen;
+  uint8_t flags = 0;
+  if (proto == net::kProtoTcp) {
+    if (l4_len < net::kTcpMinHdrLen || f.seg_len < net::kEtherHdrLen + 40) return false;
+    const uint32_t doff = (l4[12] >> 4) * 4u;
+    if (doff < net::kTcpMinHdrLen || doff > l4_len) return false;
+    flags = l4[13];
+  } else if (proto == net::kProtoUdp) {
+    const uint32_t ulen = net::ntoh16(load16(l4 + 4));
+    if (ulen < net::kUdpHdrLen || ulen > l4_len) return false;
+  } else {
+    return false;
+  }
+  // The key's two words straight from the headers: addresses, then ports and protocol.
+  const uint64_t w0 = load64(ip + 12);
+  const uint64_t w1 = uint64_t{load32(l4)} | uint64_t{proto} << 32;
+  const ServiceTable* svc = snap_->find(static_cast<uint32_t>(w0 >> 32), static_cast<uint16_t>(w1 >> 16), proto);
+  if (!svc) return false;
+  net::Parsed& p = pend.parsed;
+  std::memcpy(&p.key, &w0, 8);
+  std::memcpy(reinterpret_cast<uint8_t*>(&p.key) + 8, &w1, 8);
+  p.kind = FrameKind::kIpv4L4;
+  p.drop = Drop::kNone;
+  p.tcp_flags = flags;
+  p.fragment = false;
+  p.ip_id = 0;
+  pend.svc = svc;
+  pend.hash = flow_hash(p.key);
+  return true;
 }
 
-Verdict Forwarder::process(const Frame& f) {
-  if (__builtin_expect(f.rx_port >= snap_->n_ports, 0)) return Verdict{};  // not configured
+DRFWD_HOT bool Forwarder::classify(const Frame& f, Verdict& out, Pending& pend) {
+  if (__builtin_expect(f.rx_port >= snap_->n_ports, 0)) {
+    out = Verdict{Verdict::Action::kDrop, Drop::kNone, 0};
+    return false;
+  }
   PortCounters& pc = counters_.port[f.rx_port];
-  if (__builtin_expect(f.seg_len < net::kEtherHdrLen, 0)) return drop(pc, Drop::kRunt);
-  if (__builtin_expect(f.seg_len != f.pkt_len, 0)) return drop(pc, Drop::kOversize);
+  if (__builtin_expect(f.seg_len < net::kEtherHdrLen, 0)) return (out = drop(pc, Drop::kRunt)), false;
+  if (__builtin_expect(f.seg_len != f.pkt_len, 0)) return (out = drop(pc, Drop::kOversize)), false;
 
   const uint8_t* d = f.data;
   const bool group = (d[0] & 1) != 0;
-  if (!group && std::memcmp(d, snap_->ports[f.rx_port].mac, 6) != 0)
-    return drop(pc, Drop::kNotOurMac);
-  if ((d[6] & 1) || (d[6] | d[7] | d[8] | d[9] | d[10] | d[11]) == 0)
-    return drop(pc, Drop::kBadSrcMac);
+  const uint8_t* our = snap_->ports[f.rx_port].mac;
+  if (!group && ((net::load32(d) ^ net::load32(our)) | (net::load16(d + 4) ^ net::load16(our + 4))) != 0)
+    return (out = drop(pc, Drop::kNotOurMac)), false;
+  if ((d[6] & 1) || (net::load32(d + 6) | net::load16(d + 10)) == 0)
+    return (out = drop(pc, Drop::kBadSrcMac)), false;
 
-  const net::Parsed p = net::parse_frame(d, f.seg_len, f.pkt_len, f.ip_csum);
+  pend.parsed = net::parse_frame(d, f.seg_len, f.pkt_len, f.ip_csum);
+  const net::Parsed& p = pend.parsed;
   switch (p.kind) {
     case FrameKind::kDrop:
-      return drop(pc, p.drop);
+      return (out = drop(pc, p.drop)), false;
     case FrameKind::kArp:
-      return to_control();
+      return (out = to_control()), false;
     case FrameKind::kIpv4L4:
       if (__builtin_expect(!group, 1)) {
-        if (const ServiceTable* svc = snap_->find(p.key.dst, p.key.dport, p.key.proto))
-          return connection(f, pc, p, *svc);
+        if (const ServiceTable* svc = snap_->find(p.key.dst, p.key.dport, p.key.proto)) {
+          pend.svc = svc;
+          pend.hash = flow_hash(p.key);
+          return true;
+        }
       }
       break;
     case FrameKind::kIpv4Frag:
-      if (!group && !snap_->is_local(p.key.dst)) return fragment(f, pc, p);
+      if (!group && !snap_->is_local(p.key.dst)) {
+        pend.svc = nullptr;  // fragment(): after any first fragment earlier in the burst
+        return true;
+      }
       break;
     case FrameKind::kIpv4Other:
       break;
   }
   // Not for a service: the appliance's own traffic (its DIPs, and IPv4 to a group
   // address) goes to the control core; anything else is dropped.
-  if (group || snap_->is_local(p.key.dst)) return to_control();
-  return drop(pc, Drop::kNoService);
+  if (group || snap_->is_local(p.key.dst)) return (out = to_control()), false;
+  return (out = drop(pc, Drop::kNoService)), false;
 }
 
-Verdict Forwarder::connection(const Frame& f, PortCounters& pc, const net::Parsed& p,
-                              const ServiceTable& svc) {
+// The established path, inline; anything else (new connection, timed out, RS gone)
+// goes to schedule().
+DRFWD_HOT Verdict Forwarder::connection(const Frame& f, PortCounters& pc, const Pending& pend) {
+  const uint32_t idx = pend.idx;
+  if (__builtin_expect(idx == kNil, 0)) return schedule(f, pc, pend);
+  FlowEntry& e = conns_.at(idx);
+  if (__builtin_expect(FlowTable::expired(e, now_) || !bound_ok(e.rs_slot, e.rs_gen), 0))
+    return schedule(f, pc, pend);
+  const net::Parsed& p = pend.parsed;
+  if (e.last_seen != now_ && e.tmpl != kNil) touch_template(e, *pend.svc);
+  const ConnState next = p.key.proto == net::kProtoTcp ? tcp_next_state(e.state, p.tcp_flags) : ConnState::kUdp;
+  if (__builtin_expect(next != e.state, 0)) {
+    if (e.counted && state_is_active(e.state) != state_is_active(next)) {
+      RsCounters& rc = rs_counters_[e.rs_slot];
+      const int64_t to_active = state_is_active(next) ? 1 : -1;
+      bump(rc.active, to_active);
+      bump(rc.inactive, -to_active);
+    }
+    conns_.set_state(idx, next, snap_->timeouts.get(next), now_);
+  } else {
+    e.timeout = snap_->timeouts.get(next);
+    conns_.touch(idx, now_);
+  }
+  if (__builtin_expect(p.fragment, 0)) frags_->record(p, e.rs_slot, e.rs_gen, now_);
+  return send(f, e.rs_slot);
+}
+
+DRFWD_COLD Verdict Forwarder::schedule(const Frame& f, PortCounters& pc, const Pending& pend) {
+  const net::Parsed& p = pend.parsed;
+  const ServiceTable& svc = *pend.svc;
   const net::FlowKey& key = p.key;
-  const uint64_t h = flow_hash(key);
+  const uint64_t h = pend.hash;
   const bool tcp = key.proto == net::kProtoTcp;
   bool resched = false;
-
-  uint32_t idx = conns_.find(key, h);
-  if (idx != kNil) {
-    FlowEntry& e = conns_.at(idx);
-    if (!FlowTable::expired(e, now_) && bound_ok(e.rs_slot, e.rs_gen)) {
-      // Established path: same RS, state and idle timer follow the packet.
-      if (e.last_seen != now_ && e.tmpl != kNil) touch_template(e, svc);
-      const ConnState next = tcp ? tcp_next_state(e.state, p.tcp_flags) : ConnState::kUdp;
-      if (next != e.state) {
-        if (e.counted && state_is_active(e.state) != state_is_active(next)) {
-          RsCounters& rc = rs_counters_[e.rs_slot];
-          const int64_t to_active = state_is_active(next) ? 1 : -1;
-          bump(rc.active, to_active);
-          bump(rc.inactive, -to_active);
-        }
-        conns_.set_state(idx, next, snap_->timeouts.get(next), now_);
-      } else {
-        e.timeout = snap_->timeouts.get(next);
-        conns_.touch(idx, now_);
-      }
-      if (p.fragment) frags_->record(p, e.rs_slot, e.rs_gen, now_);
-      return send(f, e.rs_slot);
-    }
+  if (pend.idx != kNil) {
     // Timed out, or its RS left, failed or lost its neighbour: schedule afresh.
+    const FlowEntry& e = conns_.at(pend.idx);
     resched = !FlowTable::expired(e, now_);
     release(e);
-    conns_.erase(idx);
+    conns_.erase(pend.idx);
   }
 
   uint32_t tmpl = kNil;
@@ -106,7 +178,7 @@ Verdict Forwarder::connection(const Frame& f, PortCounters& pc, const net::Parse
   if (slot == kNil) return drop(pc, svc.empty_reason);
 
   const ConnState state = tcp ? tcp_next_state(ConnState::kTcpNone, p.tcp_flags) : ConnState::kUdp;
-  idx = conns_.insert(key, h, state, snap_->timeouts.get(state), now_, [this](const FlowEntry& v) {
+  const uint32_t idx = conns_.insert(key, h, state, snap_->timeouts.get(state), now_, [this](const FlowEntry& v) {
     release(v);
     bump(counters_.conn_evicted);
   });
@@ -125,14 +197,57 @@ Verdict Forwarder::fragment(const Frame& f, PortCounters& pc, const net::Parsed&
   return send(f, e->rs_slot);
 }
 
-Verdict Forwarder::send(const Frame& f, uint32_t rs_slot) {
-  const RsView& rv = snap_->rs[rs_slot];
+DRFWD_HOT Verdict Forwarder::send(const Frame& f, uint32_t rs_slot) {
+  const RsView& rv = snap_->rs_view[rs_slot];
   std::memcpy(f.data, rv.mac, 6);
   std::memcpy(f.data + 6, snap_->ports[rv.port].mac, 6);
   RsCounters& rc = rs_counters_[rs_slot];
   bump(rc.packets);
   bump(rc.bytes, f.pkt_len);
   return Verdict{Verdict::Action::kForward, Drop::kNone, rv.port};
+}
+
+// Three passes so the memory behind a lookup is on its way while other packets are
+// worked on: (1) parse, find the service, hash, prefetch the table bucket; (2) read the
+// bucket, prefetch the entry; (3) finish each connection. Pass 3 inserts and erases;
+// when it has, lookups made in pass 2 are redone.
+void Forwarder::process_burst(const Frame* frames, Verdict* out, uint32_t n) {
+  Pending pend[kMaxBurst];
+  uint8_t todo[kMaxBurst];
+  uint32_t nt = 0;
+  for (uint32_t i = 0; i < n; ++i) __builtin_prefetch(frames[i].data);
+  for (uint32_t i = 0; i < n; ++i) {
+    if (fast_classify(frames[i], pend[nt]) || classify(frames[i], out[i], pend[nt])) {
+      if (pend[nt].svc) conns_.prefetch_bucket(pend[nt].hash);
+      todo[nt] = static_cast<uint8_t>(i);
+      ++nt;
+    }
+  }
+  for (uint32_t k = 0; k < nt; ++k) {
+    if (!pend[k].svc) continue;
+    pend[k].idx = conns_.find(pend[k].parsed.key, pend[k].hash);
+    if (pend[k].idx != kNil) conns_.prefetch_entry(pend[k].idx);
+  }
+  const uint64_t seen = conns_.mutations();
+  for (uint32_t k = 0; k < nt; ++k) {
+    const uint32_t i = todo[k];
+    PortCounters& pc = counters_.port[frames[i].rx_port];
+    if (__builtin_expect(!pend[k].svc, 0)) {
+      out[i] = fragment(frames[i], pc, pend[k].parsed);
+      continue;
+    }
+    if (conns_.mutations() != seen) pend[k].idx = conns_.find(pend[k].parsed.key, pend[k].hash);
+    out[i] = connection(frames[i], pc, pend[k]);
+  }
+}
+
+Verdict Forwarder::process(const Frame& f) {
+  Verdict v;
+  Pending pend;
+  if (!classify(f, v, pend)) return v;
+  if (!pend.svc) return fragment(f, counters_.port[f.rx_port], pend.parsed);
+  pend.idx = conns_.find(pend.parsed.key, pend.hash);
+  return connection(f, counters_.port[f.rx_port], pend);
 }
 
 uint32_t Forwarder::pick(const ServiceTable& svc, const net::FlowKey& k, uint64_t h) {
@@ -165,7 +280,7 @@ uint32_t Forwarder::pick(const ServiceTable& svc, const net::FlowKey& k, uint64_
 // at a freshly scheduled RS instead.
 uint32_t Forwarder::pick_persistent(const ServiceTable& svc, const net::FlowKey& k, uint64_t h,
                                     uint32_t& tmpl) {
-  net::FlowKey tk;
+  net::FlowKey tk{};
   tk.src = k.src & svc.persist_mask_be;
   tk.dst = k.dst;
   tk.dport = k.dport;
@@ -175,8 +290,8 @@ uint32_t Forwarder::pick_persistent(const ServiceTable& svc, const net::FlowKey&
   uint32_t t = conns_.find(tk, th);
   if (t != kNil) {
     FlowEntry& te = conns_.at(t);
-    const bool live = !FlowTable::expired(te, now_) && te.rs_slot < snap_->rs.size() &&
-                      snap_->rs[te.rs_slot].gen == te.rs_gen && snap_->rs[te.rs_slot].accepting;
+    const bool live = !FlowTable::expired(te, now_) && te.rs_slot < snap_->rs_count &&
+                      snap_->rs_view[te.rs_slot].gen == te.rs_gen && snap_->rs_view[te.rs_slot].accepting;
     if (live) {
       te.timeout = svc.persist;
       conns_.touch(t, now_);
@@ -210,7 +325,7 @@ void Forwarder::touch_template(const FlowEntry& e, const ServiceTable& svc) {
 
 void Forwarder::bind(FlowEntry& e, uint32_t slot) {
   e.rs_slot = slot;
-  e.rs_gen = snap_->rs[slot].gen;
+  e.rs_gen = snap_->rs_view[slot].gen;
   e.counted = 1;
   RsCounters& rc = rs_counters_[slot];
   if (e.key.kind == 1) {
@@ -224,7 +339,7 @@ void Forwarder::bind(FlowEntry& e, uint32_t slot) {
 // Undo bind()'s gauges, if the RS slot still has the generation the entry counted in
 // (a reused slot was re-baselined by the control core when it was handed out again).
 void Forwarder::release(const FlowEntry& e) {
-  if (!e.counted || e.rs_slot >= snap_->rs.size() || snap_->rs[e.rs_slot].gen != e.rs_gen) return;
+  if (!e.counted || e.rs_slot >= snap_->rs_count || snap_->rs_view[e.rs_slot].gen != e.rs_gen) return;
   RsCounters& rc = rs_counters_[e.rs_slot];
   if (e.key.kind == 1)
     bump(rc.persist, -1);

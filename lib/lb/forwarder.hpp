@@ -14,20 +14,21 @@
 
 namespace drfwd::lb {
 
+// Verdict and Frame are trivial so that per-burst arrays of them cost nothing to declare.
 struct Verdict {
   enum class Action : uint8_t { kForward, kControl, kDrop };
-  Action action = Action::kDrop;
-  net::Drop drop = net::Drop::kNone;
-  uint16_t port = 0;  // egress port for kForward
+  Action action;
+  net::Drop drop;
+  uint16_t port;  // egress port for kForward
 };
 
 // A frame as the data path sees it.
 struct Frame {
-  uint8_t* data = nullptr;
-  uint32_t seg_len = 0;  // bytes at `data`
-  uint32_t pkt_len = 0;  // whole frame (multi-segment)
-  uint16_t rx_port = 0;
-  net::IpCsum ip_csum = net::IpCsum::kUnknown;
+  uint8_t* data;
+  uint32_t seg_len;  // bytes at `data`
+  uint32_t pkt_len;  // whole frame (multi-segment)
+  uint16_t rx_port;
+  net::IpCsum ip_csum;
 };
 
 // Remembers which RS took the first fragment of a datagram so the later fragments
@@ -66,6 +67,7 @@ class FragCache {
 
 class Forwarder {
  public:
+  static constexpr uint32_t kMaxBurst = 64;  // process_burst takes at most this many
   // worker: this worker's index (selects its scheduler cursors). rs_counters: an array
   // of kMaxRsSlots owned by the caller.
   Forwarder(uint32_t worker, FlowTable& conns, WorkerCounters& counters, RsCounters* rs_counters);
@@ -77,7 +79,8 @@ class Forwarder {
   }
 
   Verdict process(const Frame& f);
-  // The same for a burst, with the flow-table prefetch staged across packets.
+  // The same for a burst (n <= kMaxBurst), with the flow-table prefetch staged across
+  // packets. Verdicts are identical to calling process() on each frame in order.
   void process_burst(const Frame* frames, Verdict* out, uint32_t n);
 
   // Removes up to `budget` timed-out connections; returns how many.
@@ -93,13 +96,27 @@ class Forwarder {
   }
   // Counted by the caller once the control core has the packet (its ring may be full).
   static Verdict to_control() { return Verdict{Verdict::Action::kControl, net::Drop::kNone, 0}; }
-  Verdict connection(const Frame& f, PortCounters& pc, const net::Parsed& p,
-                     const ServiceTable& svc);
+  // What the first pass learns about a frame headed for a service.
+  struct Pending {  // trivial: a burst's worth is declared per burst
+    net::Parsed parsed;
+    const ServiceTable* svc;  // null: a non-first fragment, decided by the fragment cache
+    uint64_t hash;
+    uint32_t idx;
+  };
+  // Everything that needs no per-worker state; returns true (and fills `pend`) when the
+  // frame belongs to a service or is a fragment that may follow one (both decided in
+  // order, after the lookups), otherwise sets `out`.
+  bool classify(const Frame& f, Verdict& out, Pending& pend);
+  // The common frame, checked and keyed with a few wide loads; false: let classify()
+  // decide (it is the reference and handles every case).
+  bool fast_classify(const Frame& f, Pending& pend);
+  Verdict connection(const Frame& f, PortCounters& pc, const Pending& pend);
+  Verdict schedule(const Frame& f, PortCounters& pc, const Pending& pend);  // cold path
   Verdict fragment(const Frame& f, PortCounters& pc, const net::Parsed& p);
   Verdict send(const Frame& f, uint32_t rs_slot);
 
   bool bound_ok(uint32_t slot, uint32_t gen) const {
-    return slot < snap_->rs.size() && snap_->rs[slot].gen == gen && snap_->rs[slot].reachable;
+    return slot < snap_->rs_count && snap_->rs_view[slot].gen == gen && snap_->rs_view[slot].reachable;
   }
   uint32_t pick(const ServiceTable& svc, const net::FlowKey& k, uint64_t h);
   uint32_t pick_persistent(const ServiceTable& svc, const net::FlowKey& k, uint64_t h,

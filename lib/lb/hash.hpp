@@ -6,6 +6,10 @@
 
 #include "net/parse.hpp"
 
+#if defined(__SSE4_2__)
+#include <nmmintrin.h>
+#endif
+
 namespace drfwd::lb {
 
 // Murmur3's 64-bit finaliser: every input bit affects every output bit.
@@ -19,8 +23,25 @@ constexpr uint64_t mix64(uint64_t x) {
 }
 
 // The connection hash: indexes the flow table and drives the hash and mh schedulers.
+// CRC32C of the key's two words (one instruction each on SSE4.2), spread over 64 bits
+// by a multiply. Low bits pick the flow-table bucket, the top 16 its signature, the
+// high half the scheduler slot. Portable builds use the same CRC in software, so every
+// instance maps a flow to the same slot whatever it runs on.
+inline uint32_t crc32c_u64(uint32_t crc, uint64_t v) {
+#if defined(__SSE4_2__)
+  return static_cast<uint32_t>(_mm_crc32_u64(crc, v));
+#else
+  for (int i = 0; i < 64; ++i) {
+    const uint32_t bit = (crc ^ static_cast<uint32_t>(v >> i)) & 1;
+    crc = (crc >> 1) ^ (bit ? 0x82f63b78u : 0);
+  }
+  return crc;
+#endif
+}
+
 inline uint64_t flow_hash(const net::FlowKey& k) {
-  return mix64(net::key_word0(k) ^ mix64(net::key_word1(k) ^ 0x9e3779b97f4a7c15ULL));
+  const uint32_t c = crc32c_u64(crc32c_u64(0x2545f491u, net::key_word0(k)), net::key_word1(k));
+  return uint64_t{c} * 0x9e3779b97f4a7c15ULL;
 }
 
 // Source-address (and optionally source-port) hash for the sh scheduler.

@@ -1,6 +1,7 @@
 #include "lb/snapshot.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -9,16 +10,6 @@
 #include "lb/wrr.hpp"
 
 namespace drfwd::lb {
-
-const ServiceTable* Snapshot::find(uint32_t vip_be, uint16_t port_be, uint8_t proto) const {
-  if (index.empty()) return nullptr;
-  const uint64_t key = service_key(vip_be, port_be, proto);
-  for (uint64_t i = mix64(key) & index_mask;; i = (i + 1) & index_mask) {
-    const IndexSlot& s = index[i];
-    if (s.key == key) return s.svc;
-    if (s.key == 0) return nullptr;
-  }
-}
 
 namespace {
 
@@ -108,6 +99,9 @@ std::shared_ptr<Snapshot> build_snapshot(const SnapshotSpec& spec, const Snapsho
   for (size_t p = 0; p < spec.ports.size(); ++p) {
     std::copy(spec.ports[p].mac.bytes.begin(), spec.ports[p].mac.bytes.end(), snap->ports[p].mac);
     snap->ports[p].dip_be = spec.ports[p].address ? spec.ports[p].address->addr.be() : 0;
+    uint64_t m = 0;
+    std::memcpy(&m, snap->ports[p].mac, 6);
+    snap->ports[p].mac48 = m;
   }
 
   std::unordered_map<uint32_t, const std::shared_ptr<const ServiceTable>*> previous;
@@ -121,9 +115,14 @@ std::shared_ptr<Snapshot> build_snapshot(const SnapshotSpec& spec, const Snapsho
   snap->rs.resize(max_rs_slot);
 
   size_t index_size = 16;
-  while (index_size < spec.services.size() * 2) index_size <<= 1;
+  uint32_t bits = 4;
+  while (index_size < spec.services.size() * 2) {
+    index_size <<= 1;
+    ++bits;
+  }
   snap->index.resize(index_size);
   snap->index_mask = index_size - 1;
+  snap->index_shift = 64 - bits;
 
   for (const ServiceSpec& s : spec.services) {
     std::shared_ptr<const ServiceTable> table;
@@ -136,7 +135,7 @@ std::shared_ptr<Snapshot> build_snapshot(const SnapshotSpec& spec, const Snapsho
     snap->services.push_back(table);
 
     const uint64_t key = Snapshot::service_key(table->vip_be, table->port_be, table->proto);
-    uint64_t i = mix64(key) & snap->index_mask;
+    uint64_t i = snap->index_slot(key);
     while (snap->index[i].key != 0) {
       if (snap->index[i].key == key) throw std::invalid_argument("duplicate service in spec");
       i = (i + 1) & snap->index_mask;
@@ -155,6 +154,8 @@ std::shared_ptr<Snapshot> build_snapshot(const SnapshotSpec& spec, const Snapsho
       v.accepting = r.accepting() ? 1 : 0;
     }
   }
+  snap->rs_view = snap->rs.data();
+  snap->rs_count = static_cast<uint32_t>(snap->rs.size());
   return snap;
 }
 

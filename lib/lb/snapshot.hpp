@@ -107,6 +107,7 @@ struct PortView {
   uint8_t mac[6] = {};
   uint16_t pad = 0;
   uint32_t dip_be = 0;  // 0: no address
+  uint64_t mac48 = 0;   // mac as loaded from a frame (load64 & kMac48), for one compare
 };
 
 struct Snapshot {
@@ -125,14 +126,28 @@ struct Snapshot {
   };
   std::vector<IndexSlot> index;
   uint64_t index_mask = 0;
+  uint32_t index_shift = 60;  // 64 - log2(index size)
+
+  // Raw views of `rs` for the data path (set once the snapshot is built).
+  const RsView* rs_view = nullptr;
+  uint32_t rs_count = 0;
 
   std::vector<std::shared_ptr<const ServiceTable>> services;  // ownership, by spec order
 
   static uint64_t service_key(uint32_t vip_be, uint16_t port_be, uint8_t proto) {
     return uint64_t{vip_be} << 32 | uint64_t{port_be} << 16 | proto;
   }
+  // Fibonacci hashing: one multiply, the top bits pick the slot.
+  uint64_t index_slot(uint64_t key) const { return (key * 0x9e3779b97f4a7c15ULL) >> index_shift; }
 
-  const ServiceTable* find(uint32_t vip_be, uint16_t port_be, uint8_t proto) const;
+  const ServiceTable* find(uint32_t vip_be, uint16_t port_be, uint8_t proto) const {
+    const uint64_t key = service_key(vip_be, port_be, proto);
+    const IndexSlot* ix = index.data();
+    for (uint64_t i = index_slot(key);; i = (i + 1) & index_mask) {
+      if (ix[i].key == key) return ix[i].svc;
+      if (ix[i].key == 0) return nullptr;
+    }
+  }
 
   // True for a destination the appliance owns itself (a port's DIP).
   bool is_local(uint32_t dst_be) const {

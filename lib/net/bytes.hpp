@@ -20,6 +20,8 @@ constexpr uint32_t ntoh32(uint32_t v) { return bswap32(v); }
 // Unaligned loads: frames start wherever the driver put them.
 inline uint16_t load16(const uint8_t* p) { uint16_t v; std::memcpy(&v, p, 2); return v; }
 inline uint32_t load32(const uint8_t* p) { uint32_t v; std::memcpy(&v, p, 4); return v; }
+inline uint64_t load64(const uint8_t* p) { uint64_t v; std::memcpy(&v, p, 8); return v; }
+constexpr uint64_t kMac48 = 0xffffffffffffULL;  // the 6 bytes of a MAC loaded as the low 48 bits
 inline void store16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }
 inline void store32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
 

@@ -30,15 +30,15 @@ constexpr uint8_t kTcpAck = 0x10;
 
 // A connection's identity. Addresses and ports in network byte order, as on the wire.
 // `kind` separates connections (0) from persistence templates (1) in the flow table.
+// Trivial on purpose (burst arrays of these are not zeroed): value-initialise with {}.
 struct FlowKey {
-  uint32_t src = 0;
-  uint32_t dst = 0;
-  uint16_t sport = 0;
-  uint16_t dport = 0;
-  uint8_t proto = 0;
-  uint8_t kind = 0;
-  uint16_t pad = 0;
-  bool operator==(const FlowKey&) const = default;
+  uint32_t src;
+  uint32_t dst;
+  uint16_t sport;
+  uint16_t dport;
+  uint8_t proto;
+  uint8_t kind;
+  uint16_t pad;
 };
 static_assert(sizeof(FlowKey) == 16, "FlowKey is compared and hashed as two 64-bit words");
 
@@ -52,6 +52,10 @@ inline uint64_t key_word1(const FlowKey& k) {
   __builtin_memcpy(&w, reinterpret_cast<const uint8_t*>(&k) + 8, 8);
   return w;
 }
+// Two word compares (pad and kind included), not six field compares.
+inline bool operator==(const FlowKey& a, const FlowKey& b) {
+  return ((key_word0(a) ^ key_word0(b)) | (key_word1(a) ^ key_word1(b))) == 0;
+}
 
 enum class FrameKind : uint8_t {
   kDrop,       // see Parsed::drop
@@ -61,13 +65,14 @@ enum class FrameKind : uint8_t {
   kIpv4Other,  // another IP protocol (ICMP, ...), or a fragment of one
 };
 
+// Trivial, like FlowKey: parse_frame() sets every field.
 struct Parsed {
-  FrameKind kind = FrameKind::kDrop;
-  Drop drop = Drop::kNone;
-  uint8_t tcp_flags = 0;
-  bool fragment = false;  // MF set or offset != 0
-  uint16_t ip_id = 0;     // network order; identifies the fragments of one datagram
-  FlowKey key;            // ports are zero for kIpv4Frag and kIpv4Other
+  FrameKind kind;
+  Drop drop;
+  uint8_t tcp_flags;
+  bool fragment;    // MF set or offset != 0
+  uint16_t ip_id;   // network order; identifies the fragments of one datagram
+  FlowKey key;      // ports are zero for kIpv4Frag and kIpv4Other
 };
 
 // Offsets within the Ethernet header.
@@ -76,7 +81,7 @@ constexpr uint32_t kEthSrc = 6;
 constexpr uint32_t kEthType = 12;
 
 inline Parsed parse_drop(Drop d) {
-  Parsed p;
+  Parsed p{};
   p.kind = FrameKind::kDrop;
   p.drop = d;
   return p;
@@ -86,13 +91,13 @@ inline Parsed parse_drop(Drop d) {
 enum class IpCsum : uint8_t { kUnknown, kGood, kBad };
 
 // seg_len: bytes readable at `f` (the first segment); pkt_len: the whole frame.
-inline Parsed parse_frame(const uint8_t* f, uint32_t seg_len, uint32_t pkt_len,
+[[gnu::always_inline]] inline Parsed parse_frame(const uint8_t* f, uint32_t seg_len, uint32_t pkt_len,
                           IpCsum hw_csum = IpCsum::kUnknown) {
   if (__builtin_expect(seg_len < kEtherHdrLen, 0)) return parse_drop(Drop::kRunt);
   const uint16_t type = ntoh16(load16(f + kEthType));
   if (__builtin_expect(type != kEtherIpv4, 0)) {
     if (type == kEtherArp) {
-      Parsed p;
+      Parsed p{};
       p.kind = FrameKind::kArp;
       return p;
     }
@@ -111,11 +116,11 @@ inline Parsed parse_frame(const uint8_t* f, uint32_t seg_len, uint32_t pkt_len,
   if (__builtin_expect(tot_len < ihl || tot_len > pkt_len - kEtherHdrLen, 0))
     return parse_drop(Drop::kIpBadLength);
   if (__builtin_expect(hw_csum == IpCsum::kBad ||
-                           (hw_csum == IpCsum::kUnknown && !ipv4_header_checksum_ok(ip, ihl)),
+                           (hw_csum == IpCsum::kUnknown && !ipv4_header_checksum_ok(ip, ihl, ver_ihl)),
                        0))
     return parse_drop(Drop::kIpBadChecksum);
 
-  Parsed p;
+  Parsed p{};
   p.key.src = load32(ip + 12);
   p.key.dst = load32(ip + 16);
   const uint32_t src_h = ntoh32(p.key.src);

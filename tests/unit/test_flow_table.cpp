@@ -14,7 +14,7 @@ using namespace drfwd::lb;
 
 namespace {
 net::FlowKey key(uint32_t i) {
-  net::FlowKey k;
+  net::FlowKey k{};
   k.src = 0xc6120000u + i;
   k.dst = 0xc6120101u;
   k.sport = static_cast<uint16_t>(i * 7);

@@ -4,6 +4,7 @@
 
 #include <map>
 #include <memory>
+#include <random>
 
 #include "frames.hpp"
 #include "lb/forwarder.hpp"
@@ -435,6 +436,77 @@ TEST_F(Fwd, TablePressureEvictsButNeverFails) {
   EXPECT_EQ(counters->conn_evicted, 1000u - 16u);
   EXPECT_EQ(rs_counters[0].inactive + rs_counters[1].inactive, 16);
   EXPECT_EQ(table->check(), "");
+}
+
+// The staged burst path must decide exactly as frame-by-frame processing: same verdicts,
+// same bytes, same table. Bursts repeat flows (a new flow's second packet in the same
+// burst must find the entry the first created) and the tiny table forces evictions.
+TEST_F(Fwd, BurstProcessingEqualsOneByOne) {
+  std::mt19937 rng(3);
+  for (Sched sch : {Sched::kRr, Sched::kMh}) {
+    spec.services[0].sched = sch;
+    spec.services[0].persist = sch == Sched::kRr ? 60 : 0;
+    // Separate snapshots: each forwarder needs its own scheduler cursors.
+    auto sa = build_snapshot(spec, nullptr), sb = build_snapshot(spec, nullptr);
+    FlowTable ta(24), tb(24);
+    WorkerCounters ca, cb;
+    auto ra = std::make_unique<RsCounters[]>(kMaxRsSlots);
+    auto rb = std::make_unique<RsCounters[]>(kMaxRsSlots);
+    Forwarder one(0, ta, ca, ra.get()), burst(0, tb, cb, rb.get());
+    for (uint32_t round = 0; round < 3000; ++round) {
+      one.begin(sa.get(), round / 200);
+      burst.begin(sb.get(), round / 200);
+      const uint32_t n = 1 + rng() % Forwarder::kMaxBurst;
+      std::vector<std::vector<uint8_t>> a, b;
+      for (uint32_t i = 0; i < n; ++i) {
+        FrameSpec s = syn(static_cast<uint16_t>(rng() % 40));
+        s.saddr = ip(("198.18.9." + std::to_string(1 + rng() % 3)).c_str());
+        s.tcp_flags = rng() % 3 ? net::kTcpAck : net::kTcpSyn;
+        switch (rng() % 16) {
+          case 0: s.dport = 81; break;                                 // not a service
+          case 1: s.proto = net::kProtoUdp; break;                     // UDP to a TCP service
+          case 2: s.ip_options = {1, 1, 1, 0}; break;                  // IHL 6: general path
+          case 3: s.frag = 0x2000; break;                              // first fragment
+          case 4: s.frag = 0x0003; break;                              // later fragment
+          case 5: s.daddr = ip("198.18.0.2"); break;                   // the DIP
+          case 6: s.src = mac("01:00:5e:00:00:01"); break;             // multicast source
+          case 7: s.dst = net::Mac::broadcast(); break;                // broadcast
+          case 8: s.ethertype = net::kEtherArp; break;
+          case 9: s.payload = 0; break;                                // smallest TCP
+          default: break;
+        }
+        auto f = build(s);
+        if (rng() % 12 == 0) {  // break one byte of the headers somewhere
+          const size_t at = 12 + rng() % 30;
+          f[at] ^= static_cast<uint8_t>(1 + rng() % 255);
+        }
+        if (rng() % 20 == 0) f.resize(rng() % f.size());               // truncate
+        a.push_back(f);
+      }
+      b = a;
+      std::vector<Frame> fb(n);
+      std::vector<Verdict> vb(n);
+      for (uint32_t i = 0; i < n; ++i)
+        fb[i] = Frame{b[i].data(), static_cast<uint32_t>(b[i].size()), static_cast<uint32_t>(b[i].size()), 0,
+                      net::IpCsum::kUnknown};
+      burst.process_burst(fb.data(), vb.data(), n);
+      for (uint32_t i = 0; i < n; ++i) {
+        Frame fa{a[i].data(), static_cast<uint32_t>(a[i].size()), static_cast<uint32_t>(a[i].size()), 0};
+        Verdict va = one.process(fa);
+        ASSERT_EQ(va.action, vb[i].action) << "round " << round << " frame " << i << " one-by-one " 
+                                            << net::drop_name(va.drop) << " burst " << net::drop_name(vb[i].drop);
+        ASSERT_EQ(va.drop, vb[i].drop);
+        ASSERT_EQ(va.port, vb[i].port);
+        ASSERT_EQ(a[i], b[i]) << "round " << round << " frame " << i;
+      }
+      ASSERT_EQ(ta.size(), tb.size());
+      ASSERT_EQ(tb.check(), "");
+    }
+    EXPECT_GT(cb.conn_evicted, 0u) << "the test should exercise eviction";
+    EXPECT_EQ(ca.conn_evicted, cb.conn_evicted);
+    EXPECT_EQ(ca.conn_new, cb.conn_new);
+    for (int d = 0; d < net::kDropCount; ++d) EXPECT_EQ(ca.port[0].drops[d], cb.port[0].drops[d]) << d;
+  }
 }
 
 TEST_F(Fwd, EgressPortFromTheRs) {
