@@ -142,7 +142,13 @@ int run(const drfwd::app::Options& opt, int eal_argc, char** eal_argv) {
       return fail(std::string("cannot build the forwarding tables: ") + e.what());
     }
 
-    for (auto& w : workers) rte_eal_remote_launch(dp::Worker::main, w.get(), w->lcore());
+    uint32_t csum_ports = 0;
+    for (const dp::PortInfo& p : ports)
+      if (p.ip_csum) csum_ports |= 1u << p.id;
+    for (auto& w : workers) {
+      w->set_ip_csum_ports(csum_ports);
+      rte_eal_remote_launch(dp::Worker::main, w.get(), w->lcore());
+    }
     spdlog::info("forwarding on {} port(s) with {} worker(s); Ctrl-C to stop", ports.size(), workers.size());
 
     try {

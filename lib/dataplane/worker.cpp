@@ -171,14 +171,17 @@ uint16_t Worker::poll_port(uint16_t port) {
   uint64_t bytes = 0;
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = rx[i];
-    const uint64_t ck = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
     frames[i].data = rte_pktmbuf_mtod(m, uint8_t*);
     frames[i].seg_len = rte_pktmbuf_data_len(m);
     frames[i].pkt_len = rte_pktmbuf_pkt_len(m);
     frames[i].rx_port = port;
-    frames[i].ip_csum = ck == RTE_MBUF_F_RX_IP_CKSUM_GOOD  ? net::IpCsum::kGood
-                        : ck == RTE_MBUF_F_RX_IP_CKSUM_BAD ? net::IpCsum::kBad
-                                                           : net::IpCsum::kUnknown;
+    frames[i].ip_csum = net::IpCsum::kUnknown;
+    if (ip_csum_offload_ & (1u << port)) {
+      const uint64_t ck = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
+      frames[i].ip_csum = ck == RTE_MBUF_F_RX_IP_CKSUM_GOOD  ? net::IpCsum::kGood
+                          : ck == RTE_MBUF_F_RX_IP_CKSUM_BAD ? net::IpCsum::kBad
+                                                             : net::IpCsum::kUnknown;
+    }
     bytes += frames[i].pkt_len;
   }
   lb::PortCounters& in = counters_->port[port];
@@ -187,7 +190,28 @@ uint16_t Worker::poll_port(uint16_t port) {
 
   fwd_->process_burst(frames, verdicts, n);
 
-  // Sort the burst by outcome: one TX burst per egress port, one ring burst to control.
+  // The common case: the whole burst forwarded out of one port. Send the RX array as is.
+  {
+    const uint16_t out = verdicts[0].port;
+    bool uniform = verdicts[0].action == lb::Verdict::Action::kForward;
+    for (uint16_t i = 1; i < n && uniform; ++i)
+      uniform = verdicts[i].action == lb::Verdict::Action::kForward && verdicts[i].port == out;
+    if (uniform) {
+      const uint16_t sent = rte_eth_tx_burst(out, static_cast<uint16_t>(index_), rx, n);
+      uint64_t unsent_bytes = 0;
+      for (uint16_t i = sent; i < n; ++i) unsent_bytes += rte_pktmbuf_pkt_len(rx[i]);
+      lb::PortCounters& eg = counters_->port[out];
+      lb::bump(eg.tx_packets, sent);
+      lb::bump(eg.tx_bytes, bytes - unsent_bytes);
+      if (sent < n) {
+        lb::bump(in.drops[static_cast<int>(net::Drop::kTxFull)], n - sent);
+        rte_pktmbuf_free_bulk(&rx[sent], n - sent);
+      }
+      return n;
+    }
+  }
+
+  // Otherwise sort the burst by outcome: one TX burst per egress port, one ring burst to control.
   rte_mbuf* tx[lb::kMaxPorts][kBurst];
   uint16_t tx_n[lb::kMaxPorts];
   uint64_t tx_bytes[lb::kMaxPorts];

@@ -38,6 +38,9 @@ class Worker {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
+  // Ports whose RX IPv4 checksum offload is on (bitmap); set before launch.
+  void set_ip_csum_ports(uint32_t bitmap) { ip_csum_offload_ = bitmap; }
+
   // lcore entry point (rte_eal_remote_launch). Never throws.
   static int main(void* self);
 
@@ -56,6 +59,7 @@ class Worker {
   uint32_t index_;
   unsigned lcore_;
   WorkerShared shared_;
+  uint32_t ip_csum_offload_ = 0;
   lb::WorkerCounters* counters_ = nullptr;  // rte_zmalloc, cache aligned
   lb::RsCounters* rs_counters_ = nullptr;   // kMaxRsSlots entries
   std::unique_ptr<lb::FlowTable> conns_;

@@ -30,17 +30,16 @@ constexpr std::string_view state_name(ConnState s) {
 
 // Next state for a client -> server segment (IPVS tcp_states, INPUT-ONLY rows).
 // Flag priority as in IPVS: RST, then SYN, then FIN, then ACK; none of them -> CLOSE.
-inline ConnState tcp_next_state(ConnState cur, uint8_t tcp_flags) {
+constexpr ConnState tcp_next_state_slow(ConnState cur, uint8_t tcp_flags) {
   using S = ConnState;
-  constexpr S NO = S::kTcpNone, ES = S::kTcpEstablished, SS = S::kTcpSynSent, SR = S::kTcpSynRecv,
-              FW = S::kTcpFinWait, TW = S::kTcpTimeWait, CL = S::kTcpClose, CW = S::kTcpCloseWait,
-              LA = S::kTcpLastAck, LI = S::kTcpListen;
-  (void)NO;
-  //                                 NO  ES  SS  SR  FW  TW  CL  CW  LA  LI  SA
-  static constexpr S syn[11] = {SR, ES, ES, SR, SR, SR, SR, SR, SR, SR, SR};
-  static constexpr S fin[11] = {CL, FW, SS, TW, FW, TW, CL, CW, LA, LI, TW};
-  static constexpr S ack[11] = {CL, ES, SS, ES, FW, TW, CL, CW, CL, LI, ES};
-  static constexpr S rst[11] = {CL, CL, CL, SR, CL, CL, CL, CL, LA, LI, CL};
+  constexpr S ES = S::kTcpEstablished, SS = S::kTcpSynSent, SR = S::kTcpSynRecv, FW = S::kTcpFinWait,
+              TW = S::kTcpTimeWait, CL = S::kTcpClose, CW = S::kTcpCloseWait, LA = S::kTcpLastAck,
+              LI = S::kTcpListen;
+  //                        NO  ES  SS  SR  FW  TW  CL  CW  LA  LI  SA
+  constexpr S syn[11] = {SR, ES, ES, SR, SR, SR, SR, SR, SR, SR, SR};
+  constexpr S fin[11] = {CL, FW, SS, TW, FW, TW, CL, CW, LA, LI, TW};
+  constexpr S ack[11] = {CL, ES, SS, ES, FW, TW, CL, CW, CL, LI, ES};
+  constexpr S rst[11] = {CL, CL, CL, SR, CL, CL, CL, CL, LA, LI, CL};
   const int c = static_cast<int>(cur);
   if (c > static_cast<int>(S::kTcpSynAck)) return cur;
   if (tcp_flags & net::kTcpRst) return rst[c];
@@ -48,6 +47,22 @@ inline ConnState tcp_next_state(ConnState cur, uint8_t tcp_flags) {
   if (tcp_flags & net::kTcpFin) return fin[c];
   if (tcp_flags & net::kTcpAck) return ack[c];
   return CL;
+}
+
+// The same as one table lookup: [state][FIN|SYN|RST|ACK bits of the flags].
+struct TcpTransitions {
+  ConnState next[11][32];
+  constexpr TcpTransitions() : next{} {
+    for (int s = 0; s < 11; ++s)
+      for (int f = 0; f < 32; ++f) next[s][f] = tcp_next_state_slow(static_cast<ConnState>(s), static_cast<uint8_t>(f));
+  }
+};
+inline constexpr TcpTransitions kTcpTransitions{};
+
+inline ConnState tcp_next_state(ConnState cur, uint8_t tcp_flags) {
+  const int c = static_cast<int>(cur);
+  if (__builtin_expect(c > static_cast<int>(ConnState::kTcpSynAck), 0)) return cur;
+  return kTcpTransitions.next[c][tcp_flags & 0x17];  // FIN SYN RST ACK (PSH, URG, ECE, CWR ignored)
 }
 
 // Idle timeouts in seconds per state (IPVS defaults). ESTABLISHED, FIN_WAIT and UDP are

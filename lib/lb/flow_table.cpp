@@ -11,7 +11,8 @@ namespace {
 uint32_t bucket_count(uint32_t capacity) {
   // Two entries per bucket on average at full load: a bucket of 8 overflows with
   // probability ~2e-4 even then, so eviction is almost always the global LRU choice.
-  uint32_t want = capacity / 2 + 1, n = 1;
+  const uint32_t want = (capacity + 1) / 2;
+  uint32_t n = 1;
   while (n < want) n <<= 1;
   return n;
 }

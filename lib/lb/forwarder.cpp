@@ -29,20 +29,21 @@ Forwarder::Forwarder(uint32_t worker, FlowTable& conns, WorkerCounters& counters
 // Accepts exactly the frames classify() would send to connection() with a 20-byte IPv4
 // header and no fragmentation, producing the same key (the burst-equivalence unit test
 // holds the two together); everything else returns false.
-DRFWD_HOT bool Forwarder::fast_classify(const Frame& f, Pending& pend) {
+DRFWD_HOT bool Forwarder::fast_classify(const Frame& f, uint64_t port_mac48, Pending& pend) {
   using net::load16;
   using net::load32;
   using net::load64;
   constexpr uint32_t kMin = net::kEtherHdrLen + net::kIpv4MinHdrLen + net::kUdpHdrLen;
-  if (__builtin_expect(f.seg_len != f.pkt_len || f.seg_len < kMin || f.rx_port >= snap_->n_ports, 0)) return false;
+  if (__builtin_expect(f.seg_len != f.pkt_len || f.seg_len < kMin, 0)) return false;
   const uint8_t* d = f.data;
-  // Destination: this port's (unicast) MAC. Then source MAC and EtherType in one load.
-  if ((load64(d) & net::kMac48) != snap_->ports[f.rx_port].mac48) return false;
-  const uint64_t src_type = load64(d + 6);
-  const uint64_t src_mac = src_type & net::kMac48;
-  if ((src_type >> 48) != 0x0008 || src_mac == 0 || (src_mac & 1)) return false;
+  // Bytes 0-7: destination MAC and the start of the source; bytes 8-15: the rest of
+  // the source, EtherType, IPv4 version/IHL and TOS. Two loads check the destination
+  // (this port's unicast MAC), the source (not group, not zero), IPv4 and a 20-byte header.
+  const uint64_t a = load64(d), b = load64(d + 8);
+  if ((a & net::kMac48) != port_mac48) return false;
+  if (((b >> 32) & 0xffffff) != 0x450008) return false;  // 08 00 45: IPv4, version 4, IHL 5
+  if (((a >> 48) & 1) || ((a >> 48) | (b & 0xffffffff)) == 0) return false;
   const uint8_t* ip = d + net::kEtherHdrLen;
-  if (ip[0] != 0x45) return false;
   const uint32_t tot_len = net::ntoh16(load16(ip + 2));
   if (tot_len < net::kIpv4MinHdrLen + net::kUdpHdrLen || tot_len > f.pkt_len - net::kEtherHdrLen) return false;
   if ((load16(ip + 6) & net::hton16(0x3fff)) != 0) return false;  // a fragment
@@ -73,11 +74,8 @@ DRFWD_HOT bool Forwarder::fast_classify(const Frame& f, Pending& pend) {
   net::Parsed& p = pend.parsed;
   std::memcpy(&p.key, &w0, 8);
   std::memcpy(reinterpret_cast<uint8_t*>(&p.key) + 8, &w1, 8);
-  p.kind = FrameKind::kIpv4L4;
-  p.drop = Drop::kNone;
-  p.tcp_flags = flags;
+  p.tcp_flags = flags;  // kind, drop and ip_id are not read on this path
   p.fragment = false;
-  p.ip_id = 0;
   pend.svc = svc;
   pend.hash = flow_hash(p.key);
   return true;
@@ -150,8 +148,8 @@ DRFWD_HOT Verdict Forwarder::connection(const Frame& f, PortCounters& pc, const 
       bump(rc.inactive, -to_active);
     }
     conns_.set_state(idx, next, snap_->timeouts.get(next), now_);
-  } else {
-    e.timeout = snap_->timeouts.get(next);
+  } else if (e.last_seen != now_) {
+    e.timeout = snap_->timeouts.get(next);  // follows `set timeout` within a second
     conns_.touch(idx, now_);
   }
   if (__builtin_expect(p.fragment, 0)) frags_->record(p, e.rs_slot, e.rs_gen, now_);
@@ -199,8 +197,7 @@ Verdict Forwarder::fragment(const Frame& f, PortCounters& pc, const net::Parsed&
 
 DRFWD_HOT Verdict Forwarder::send(const Frame& f, uint32_t rs_slot) {
   const RsView& rv = snap_->rs_view[rs_slot];
-  std::memcpy(f.data, rv.mac, 6);
-  std::memcpy(f.data + 6, snap_->ports[rv.port].mac, 6);
+  std::memcpy(f.data, rv.l2, 12);
   RsCounters& rc = rs_counters_[rs_slot];
   bump(rc.packets);
   bump(rc.bytes, f.pkt_len);
@@ -212,12 +209,17 @@ DRFWD_HOT Verdict Forwarder::send(const Frame& f, uint32_t rs_slot) {
 // bucket, prefetch the entry; (3) finish each connection. Pass 3 inserts and erases;
 // when it has, lookups made in pass 2 are redone.
 void Forwarder::process_burst(const Frame* frames, Verdict* out, uint32_t n) {
+  if (n == 0) return;
   Pending pend[kMaxBurst];
   uint8_t todo[kMaxBurst];
   uint32_t nt = 0;
+  const uint16_t rx_port = frames[0].rx_port;
+  // A port the snapshot does not know never matches (its MAC is unset): the general path.
+  const uint64_t port_mac48 = rx_port < snap_->n_ports ? snap_->ports[rx_port].mac48 : ~0ull;
+  PortCounters& pc = counters_.port[rx_port < kMaxPorts ? rx_port : 0];
   for (uint32_t i = 0; i < n; ++i) __builtin_prefetch(frames[i].data);
   for (uint32_t i = 0; i < n; ++i) {
-    if (fast_classify(frames[i], pend[nt]) || classify(frames[i], out[i], pend[nt])) {
+    if (fast_classify(frames[i], port_mac48, pend[nt]) || classify(frames[i], out[i], pend[nt])) {
       if (pend[nt].svc) conns_.prefetch_bucket(pend[nt].hash);
       todo[nt] = static_cast<uint8_t>(i);
       ++nt;
@@ -231,7 +233,6 @@ void Forwarder::process_burst(const Frame* frames, Verdict* out, uint32_t n) {
   const uint64_t seen = conns_.mutations();
   for (uint32_t k = 0; k < nt; ++k) {
     const uint32_t i = todo[k];
-    PortCounters& pc = counters_.port[frames[i].rx_port];
     if (__builtin_expect(!pend[k].svc, 0)) {
       out[i] = fragment(frames[i], pc, pend[k].parsed);
       continue;

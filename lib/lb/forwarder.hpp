@@ -79,8 +79,9 @@ class Forwarder {
   }
 
   Verdict process(const Frame& f);
-  // The same for a burst (n <= kMaxBurst), with the flow-table prefetch staged across
-  // packets. Verdicts are identical to calling process() on each frame in order.
+  // The same for a burst (n <= kMaxBurst) received on one port, with the flow-table
+  // prefetch staged across packets. Verdicts are identical to calling process() on
+  // each frame in order.
   void process_burst(const Frame* frames, Verdict* out, uint32_t n);
 
   // Removes up to `budget` timed-out connections; returns how many.
@@ -109,14 +110,14 @@ class Forwarder {
   bool classify(const Frame& f, Verdict& out, Pending& pend);
   // The common frame, checked and keyed with a few wide loads; false: let classify()
   // decide (it is the reference and handles every case).
-  bool fast_classify(const Frame& f, Pending& pend);
+  bool fast_classify(const Frame& f, uint64_t port_mac48, Pending& pend);
   Verdict connection(const Frame& f, PortCounters& pc, const Pending& pend);
   Verdict schedule(const Frame& f, PortCounters& pc, const Pending& pend);  // cold path
   Verdict fragment(const Frame& f, PortCounters& pc, const net::Parsed& p);
   Verdict send(const Frame& f, uint32_t rs_slot);
 
   bool bound_ok(uint32_t slot, uint32_t gen) const {
-    return slot < snap_->rs_count && snap_->rs_view[slot].gen == gen && snap_->rs_view[slot].reachable;
+    return slot < snap_->rs_count && snap_->rs_view[slot].live_gen == gen;
   }
   uint32_t pick(const ServiceTable& svc, const net::FlowKey& k, uint64_t h);
   uint32_t pick_persistent(const ServiceTable& svc, const net::FlowKey& k, uint64_t h,

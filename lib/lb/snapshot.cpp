@@ -145,13 +145,16 @@ std::shared_ptr<Snapshot> build_snapshot(const SnapshotSpec& spec, const Snapsho
     for (const RsSpec& r : s.rs) {
       RsView& v = snap->rs[r.slot];
       if (v.service != RsView::kNil32) throw std::invalid_argument("RS slot used twice");
-      if (r.mac) std::copy(r.mac->bytes.begin(), r.mac->bytes.end(), v.mac);
+      if (r.gen == 0) throw std::invalid_argument("RS generation 0 is reserved");
+      if (r.mac) std::copy(r.mac->bytes.begin(), r.mac->bytes.end(), v.l2);
+      if (r.port != kNoPort && r.port < snap->n_ports) std::memcpy(v.l2 + 6, snap->ports[r.port].mac, 6);
       v.port = r.port;
       v.gen = r.gen;
       v.ip_be = r.ip.be();
       v.service = s.slot;
-      v.reachable = r.reachable() ? 1 : 0;
-      v.accepting = r.accepting() ? 1 : 0;
+      v.reachable = r.reachable() && r.port < snap->n_ports ? 1 : 0;
+      v.accepting = r.accepting() && v.reachable ? 1 : 0;
+      v.live_gen = v.reachable ? r.gen : 0;
     }
   }
   snap->rs_view = snap->rs.data();

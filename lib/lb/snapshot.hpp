@@ -69,17 +69,18 @@ struct SnapshotSpec {
 // One per RS slot. A connection bound to (slot, gen) may keep using the RS while
 // `reachable`; new connections also need `accepting` (weight > 0).
 struct RsView {
-  uint8_t mac[6] = {};
-  uint16_t port = kNoPort;
-  uint32_t gen = 0;
-  uint32_t ip_be = 0;
-  uint32_t service = kNil32;
+  uint8_t l2[12] = {};      // the Ethernet addresses to write: RS MAC, then egress port MAC
+  uint16_t port = kNoPort;  // egress port
   uint8_t reachable = 0;
   uint8_t accepting = 0;
-  uint8_t pad[2] = {};
+  uint32_t gen = 0;
+  uint32_t live_gen = 0;    // gen while reachable, else 0 (generations start at 1): one compare
+  uint32_t ip_be = 0;
+  uint32_t service = kNil32;
   static constexpr uint32_t kNil32 = 0xffffffffu;
+  const uint8_t* mac() const { return l2; }
 };
-static_assert(sizeof(RsView) == 24);
+static_assert(sizeof(RsView) == 32);
 
 // Per-worker scheduler position, on its own cache line.
 struct alignas(64) SchedCursor {

@@ -541,7 +541,7 @@ TEST_F(Fwd, UnchangedServicesShareTables) {
   publish();
   EXPECT_EQ(snap->find(ip("198.18.1.20").be(), net::hton16(53), net::kProtoUdp),
             before2->find(ip("198.18.1.20").be(), net::hton16(53), net::kProtoUdp));
-  EXPECT_EQ(snap->rs[5].mac[5], 0x77);
+  EXPECT_EQ(snap->rs[5].mac()[5], 0x77);
 }
 
 TEST_F(Fwd, ServiceLookupManyServices) {

@@ -144,6 +144,11 @@ TEST(ConnState, InputOnlyTcpTransitions) {
   EXPECT_EQ(tcp_next_state(S::kTcpNone, drfwd::net::kTcpAck), S::kTcpClose);  // mid-stream pick-up
   EXPECT_EQ(tcp_next_state(S::kTcpEstablished, 0), S::kTcpClose);          // no flags
   EXPECT_EQ(tcp_next_state(S::kTcpSynRecv, drfwd::net::kTcpRst), S::kTcpSynRecv);
+  for (int st = 0; st <= static_cast<int>(S::kTcpSynAck); ++st)
+    for (int f = 0; f < 256; ++f)
+      ASSERT_EQ(tcp_next_state(static_cast<S>(st), static_cast<uint8_t>(f)),
+                tcp_next_state_slow(static_cast<S>(st), static_cast<uint8_t>(f)))
+          << "state " << st << " flags " << f;
   Timeouts t;
   EXPECT_EQ(t.tcp(), 900u);
   EXPECT_EQ(t.tcp_fin(), 120u);
