@@ -33,8 +33,9 @@ wrpcap(sys.argv[1], pkts)
 PY
 
 echo "== running drfwd over net_pcap (10 clients, 2 packets each, 1 to an unserved port)"
-"$top/build/app/drfwd" -l 0,1 --no-huge -m 512 --no-pci --no-shconf --log-level lib.eal:warning \
-  --vdev "net_pcap0,rx_pcap=$work/in.pcap,tx_pcap=$work/out.pcap" -- \
+# shellcheck disable=SC2046  # the preset expands to several words
+"$top/build/app/drfwd" $("$top/tools/eal-args" pcap IN="$work/in.pcap" OUT="$work/out.pcap") \
+  --log-level lib.eal:warning -- \
   -f "$work/drfwd.conf" --stats-json "$work/stats.json" --conn-table-size 4096 --idle-backoff 200 \
   > "$work/drfwd.out" 2> "$work/drfwd.err" &
 pid=$!

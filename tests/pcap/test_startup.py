@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Refusals at start: a bad option, configuration or lcore layout stops drfwd with a
 clear message and a non-zero status before any port is started."""
+import os
+import signal
 import subprocess
+import time
 
 import harness as h
 
@@ -55,6 +58,29 @@ def test_no_port():
     expect_refusal(GOOD, "no ports", eal=["-l", "0,1"] + h.EAL)
 
 
+def test_driver_presets():
+    tool = os.path.join(os.path.dirname(h.drfwd_binary()), "..", "..", "tools", "eal-args")
+    tool = os.path.normpath(tool)
+    presets = subprocess.run([tool, "--list"], capture_output=True, text=True, check=True).stdout.split()
+    for want in ("af_packet", "tap", "pcap", "virtio", "mlx5", "ixgbe", "i40e", "ice"):
+        h.check(want in presets, "no %s preset" % want)
+    values = ["IN=a.pcap", "OUT=b.pcap", "IFACE=x", "PCI=0000:00:04.0"]
+    for p in presets:
+        r = subprocess.run([tool, p] + values, capture_output=True, text=True)
+        h.check(r.returncode == 0 and r.stdout.strip(), "preset %s: %s" % (p, r.stderr))
+    r = subprocess.run([tool, "af_packet"], capture_output=True, text=True)
+    h.check(r.returncode == 2 and "IFACE" in r.stderr, "a missing value is not named: " + r.stderr)
+    # The null preset starts drfwd for real; it must stop cleanly on SIGINT.
+    eal = subprocess.run([tool, "null"], capture_output=True, text=True, check=True).stdout.split()
+    p = subprocess.Popen([h.drfwd_binary()] + eal + ["--", "--idle-backoff", "500"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=30)
+    h.check(p.returncode == 0, "null preset run: rc %d %s" % (p.returncode, err))
+    h.check("Final statistics" in out and ("not-ipv4" in out or "not-our-mac" in out), "no drops shown:\n" + out)
+
+
 def run_opts(*args):
     return subprocess.run([h.drfwd_binary(), "--"] + list(args), capture_output=True, text=True, timeout=30)
 
@@ -76,4 +102,4 @@ def test_options():
 if __name__ == "__main__":
     h.main([test_config_error_names_file_and_line, test_ipvsadm_nat_is_refused,
             test_unknown_scheduler_lists_the_supported_ones, test_port_that_does_not_exist, test_missing_config_file,
-            test_no_worker_lcore, test_more_workers_than_queues, test_no_port, test_options])
+            test_no_worker_lcore, test_more_workers_than_queues, test_no_port, test_options, test_driver_presets])
