@@ -120,11 +120,18 @@ def test_source_hash_keeps_clients_together():
     res = h.run(base("sh", rs=("198.18.0.11", "198.18.0.12", "198.18.0.13")), [[sent]], name="sh")
     h.check(res.rc == 0, res.stderr)
     conn_rs, per_rs = check_frames(res, sent)
+    rs_of_client(conn_rs)
+    h.check(all(per_rs[r] > 60 for r in ("198.18.0.11", "198.18.0.12", "198.18.0.13")), "sh spread %s" % dict(per_rs))
+
+
+def rs_of_client(conn_rs):
+    """Each client's single RS; fails if a client's connections were split."""
     by_client = defaultdict(set)
     for (src, _, _), rs in conn_rs.items():
         by_client[src].add(rs)
-    h.check(all(len(v) == 1 for v in by_client.values()), "a client was split across RSs")
-    h.check(all(per_rs[r] > 60 for r in ("198.18.0.11", "198.18.0.12", "198.18.0.13")), "sh spread %s" % dict(per_rs))
+    split = [c for c, v in by_client.items() if len(v) != 1]
+    h.check(not split, "clients split across RSs: %s" % split[:5])
+    return {c: next(iter(v)) for c, v in by_client.items()}
 
 
 def choices(sched, rs, sent, name):
@@ -173,11 +180,7 @@ def test_persistence_overrides_round_robin():
     res = h.run(base("rr", extra_vip="persist 300"), [[sent]], name="persist")
     h.check(res.rc == 0, res.stderr)
     conn_rs, per_rs = check_frames(res, sent)
-    by_client = defaultdict(set)
-    for (src, _, _), rs in conn_rs.items():
-        by_client[src].add(rs)
-    h.check(all(len(v) == 1 for v in by_client.values()), "persistent client split across RSs")
-    h.check(len(set().union(*by_client.values())) == 2, "all clients on one RS")
+    h.check(len(set(rs_of_client(conn_rs).values())) == 2, "all clients on one RS")
 
 
 def test_rs_on_a_second_port():
