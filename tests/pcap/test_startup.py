@@ -81,6 +81,41 @@ def test_driver_presets():
     h.check("Final statistics" in out and ("not-ipv4" in out or "not-our-mac" in out), "no drops shown:\n" + out)
 
 
+def start_stop(cmd, sig=signal.SIGINT, settle=1.5):
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(settle)
+    h.check(p.poll() is None, "exited early: %s" % (p.communicate()[1] if p.poll() is not None else ""))
+    p.send_signal(sig)
+    out, err = p.communicate(timeout=30)
+    h.check(p.returncode == 0, "rc %d after %s: %s" % (p.returncode, signal.Signals(sig).name, err[-2000:]))
+    h.check("Final statistics" in out, "no final statistics")
+    return out, err
+
+
+def test_sigterm_stops_gracefully():
+    out, err = start_stop([h.drfwd_binary(), "-l", "0,1"] + h.EAL + ["--vdev", "net_null0", "--", "--idle-backoff", "500"],
+                          sig=signal.SIGTERM)
+    h.check("stopped" in err, "no clean stop logged")
+
+
+def test_ring_vdev():
+    start_stop([h.drfwd_binary(), "-l", "0,1"] + h.EAL + ["--vdev", "net_ring0", "--", "--idle-backoff", "500"])
+
+
+def test_tap_vdev_in_a_namespace():
+    if os.geteuid() != 0:
+        print("  (skipped: needs root for a network namespace)")
+        return
+    ns = "drfwd-tap-%d" % os.getpid()
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        out, _ = start_stop(["ip", "netns", "exec", ns, h.drfwd_binary(), "-l", "0,1"] + h.EAL +
+                            ["--vdev", "net_tap0,iface=dtap0", "--", "--idle-backoff", "500"], settle=2.5)
+        h.check("port 0" in out or "NIC statistics for port 0" in out, out)
+    finally:
+        subprocess.run(["ip", "netns", "del", ns])
+
+
 def run_opts(*args):
     return subprocess.run([h.drfwd_binary(), "--"] + list(args), capture_output=True, text=True, timeout=30)
 
@@ -102,4 +137,5 @@ def test_options():
 if __name__ == "__main__":
     h.main([test_config_error_names_file_and_line, test_ipvsadm_nat_is_refused,
             test_unknown_scheduler_lists_the_supported_ones, test_port_that_does_not_exist, test_missing_config_file,
-            test_no_worker_lcore, test_more_workers_than_queues, test_no_port, test_options, test_driver_presets])
+            test_no_worker_lcore, test_more_workers_than_queues, test_no_port, test_options, test_driver_presets,
+            test_sigterm_stops_gracefully, test_ring_vdev, test_tap_vdev_in_a_namespace])
