@@ -121,6 +121,7 @@ int run(const drfwd::app::Options& opt, int eal_argc, char** eal_argv) {
       shared.stop = &g_stop;
       shared.n_ports = static_cast<uint16_t>(ports.size());
       shared.idle_backoff_us = opt.idle_backoff_us;
+      shared.exception_pps = opt.exception_pps ? std::max<uint32_t>(1, opt.exception_pps / lcores.size()) : 0;
       shared.start_tsc = rte_rdtsc();
       shared.tsc_hz = rte_get_tsc_hz();
       for (size_t i = 0; i < lcores.size(); ++i)
@@ -134,12 +135,17 @@ int run(const drfwd::app::Options& opt, int eal_argc, char** eal_argv) {
       return fail(e.what());
     }
 
-    control::Controller ctl(std::move(model), ports, workers, *publisher, control::ControllerOptions{opt.stats_period});
+    control::ControllerOptions copt;
+    copt.stats_period = opt.stats_period;
+    copt.kernel_interfaces = opt.kernel_interfaces;
+    copt.kernel_ifname = opt.kernel_ifname;
+    control::Controller ctl(std::move(model), ports, workers, *publisher, pool, copt);
     try {
-      ctl.publish();
+      ctl.start();
     } catch (const std::exception& e) {
+      ctl.shutdown();
       dp::stop_and_close(ports);
-      return fail(std::string("cannot build the forwarding tables: ") + e.what());
+      return fail(e.what());
     }
 
     uint32_t csum_ports = 0;

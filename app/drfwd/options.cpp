@@ -36,8 +36,17 @@ po::options_description describe(Options& o) {
       ("mbuf-size", po::value(&o.mbuf_size)->value_name("N"),
        "mbuf data room in bytes, headroom included (default 2176)")
       ("promisc", po::bool_switch(&o.promiscuous), "put every port in promiscuous mode");
+  po::options_description control("Control path");
+  control.add_options()
+      ("kernel-ifname", po::value(&o.kernel_ifname)->value_name("PREFIX"),
+       "name prefix of the kernel exception interfaces, one per port: PREFIX0, PREFIX1, ... (default drfwd)")
+      ("no-kernel-interfaces", "create no kernel interfaces: traffic for the DIPs is counted and dropped, "
+       "health checks are off (offline tests)")
+      ("exception-pps", po::value(&o.exception_pps)->value_name("N"),
+       "frames per second the workers hand to the control core (ARP, traffic to the DIPs), "
+       "shared among workers; more are dropped and counted (default 20000, 0: no limit)");
   po::options_description all;
-  all.add(general).add(dataplane);
+  all.add(general).add(dataplane).add(control);
   return all;
 }
 
@@ -71,6 +80,7 @@ ParseOutcome parse_options(const std::vector<std::string>& args) {
     out.text = help_text();
     return out;
   }
+  if (vm.count("no-kernel-interfaces")) o.kernel_interfaces = false;
   if (vm.count("version")) {
     out.text = "drfwd " DRFWD_VERSION "\n";
     return out;
@@ -89,6 +99,10 @@ ParseOutcome parse_options(const std::vector<std::string>& args) {
     return bad("--conn-table-size must be between 1 and 1073741824");
   if (o.idle_backoff_us > 1000000) return bad("--idle-backoff must be at most 1000000 microseconds");
   if (o.rxd == 0 || o.txd == 0) return bad("--rxd and --txd must be positive");
+  if (o.kernel_ifname.empty() || o.kernel_ifname.size() > 12 ||
+      o.kernel_ifname.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") !=
+          std::string::npos)
+    return bad("--kernel-ifname '" + o.kernel_ifname + "': 1 to 12 letters, digits, - or _");
   if (o.mbuf_size < 256 + 128 || o.mbuf_size > 65535)
     return bad("--mbuf-size must be between 384 and 65535 bytes");
   out.options = o;

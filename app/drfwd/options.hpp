@@ -20,6 +20,9 @@ struct Options {
   uint32_t total_num_mbufs = 0;  // 0: computed
   uint32_t mbuf_size = 2176;     // data room incl. headroom, as testpmd's --mbuf-size
   bool promiscuous = false;
+  bool kernel_interfaces = true;
+  std::string kernel_ifname = "drfwd";
+  uint32_t exception_pps = 20000;
 };
 
 struct ParseOutcome {

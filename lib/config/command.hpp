@@ -10,6 +10,7 @@
 #include <variant>
 #include <vector>
 
+#include "config/check.hpp"
 #include "lb/sched.hpp"
 #include "net/addr.hpp"
 
@@ -43,6 +44,7 @@ struct ServiceOptions {
   std::optional<uint8_t> persist_mask;   // prefix length
   std::optional<uint32_t> mh_size;
   std::optional<uint32_t> flags;
+  std::optional<CheckOverride> check;
   bool operator==(const ServiceOptions&) const = default;
 };
 
@@ -69,11 +71,13 @@ struct RsAdd {
   ServiceKey svc;
   net::Ipv4 rip;
   std::optional<uint32_t> weight;
+  std::optional<CheckOverride> check;
 };
 struct RsEdit {
   ServiceKey svc;
   net::Ipv4 rip;
-  uint32_t weight = 1;
+  std::optional<uint32_t> weight;
+  std::optional<CheckOverride> check;
 };
 struct RsDel {
   ServiceKey svc;
@@ -92,11 +96,14 @@ struct SetTimeouts {
   std::optional<uint32_t> tcp, tcp_fin, udp;
 };
 struct Clear {};  // every service (ipvsadm -C); neighbours and addresses stay
+struct SetCheck {  // the defaults every service's checks start from
+  CheckOverride check;
+};
 }  // namespace cmd
 
 using Command = std::variant<cmd::PortAddress, cmd::VipAdd, cmd::VipEdit, cmd::VipDel, cmd::RsAdd,
                              cmd::RsEdit, cmd::RsDel, cmd::NeighAdd, cmd::NeighDel,
-                             cmd::SetTimeouts, cmd::Clear>;
+                             cmd::SetTimeouts, cmd::Clear, cmd::SetCheck>;
 
 // Splits a line into whitespace-separated words; '#' starts a comment.
 std::vector<std::string_view> tokenize(std::string_view line);

@@ -259,8 +259,8 @@ Command parse(const std::vector<std::string_view>& w) {
       ServiceKey k = need_service();
       only_service_opts(false);
       net::Ipv4 ip = rip(k);
-      if (command == 'a') return cmd::RsAdd{k, ip, weight};
-      if (command == 'e') return cmd::RsEdit{k, ip, weight.value_or(1)};
+      if (command == 'a') return cmd::RsAdd{k, ip, weight, std::nullopt};
+      if (command == 'e') return cmd::RsEdit{k, ip, weight.value_or(1), std::nullopt};
       if (weight) fail("-w applies to -a and -e only");
       return cmd::RsDel{k, ip};
     }

@@ -60,12 +60,27 @@ std::optional<uint16_t> Model::egress_port(net::Ipv4 ip) const {
   return std::nullopt;
 }
 
+namespace {
+// A level's new check settings: added to what it had, or cleared by "check default".
+void update_check(CheckOverride& level, const CheckOverride& given) {
+  level = given.reset ? CheckOverride{} : merge(level, given);
+}
+}  // namespace
+
+CheckSpec Model::effective_check(const Service& s, const RealServer& r) const {
+  CheckSpec c = resolve(resolve(resolve(CheckSpec{}, check_defaults_), s.check), r.check);
+  if (s.key.proto != net::kProtoTcp && !s.check.kind && !r.check.kind) c.kind = CheckKind::kNone;
+  if (c.timeout_ms > c.interval_ms) c.timeout_ms = c.interval_ms;
+  return c;
+}
+
 void Model::set_options(Service& s, const ServiceOptions& o) {
   if (o.sched) s.sched = *o.sched;
   if (o.persist) s.persist = *o.persist;
   if (o.persist_mask) s.persist_mask = *o.persist_mask;
   if (o.mh_size) s.mh_size = *o.mh_size;
   if (o.flags) s.flags = *o.flags;
+  if (o.check) update_check(s.check, *o.check);
 }
 
 void Model::check_service(const Service& s) const {
@@ -150,6 +165,7 @@ Applied Model::apply_impl(const Command& command) {
           RealServer r;
           r.ip = c.rip;
           r.weight = c.weight.value_or(1);
+          if (c.check) update_check(r.check, *c.check);
           std::tie(r.slot, r.gen) = rs_slots_.take();
           s->rs.push_back(r);
           check_service(*s);
@@ -161,9 +177,10 @@ Applied Model::apply_impl(const Command& command) {
           if (!s) throw ConfigError("service " + to_string(c.svc) + " does not exist");
           auto* r = const_cast<RealServer*>(s->find(c.rip));
           if (!r) throw ConfigError("real server " + net::to_string(c.rip) + " is not in service " + to_string(c.svc));
-          r->weight = c.weight;
+          if (c.weight) r->weight = *c.weight;
+          if (c.check) update_check(r->check, *c.check);
           out.summary = "real server " + net::to_string(c.rip) + " in " + to_string(c.svc) + ": weight " +
-                        std::to_string(c.weight);
+                        std::to_string(r->weight) + (c.check ? ", check " + to_string(r->check) : "");
         } else if constexpr (std::is_same_v<T, cmd::RsDel>) {
           Service* s = find_mut(c.svc);
           if (!s) throw ConfigError("service " + to_string(c.svc) + " does not exist");
@@ -191,6 +208,9 @@ Applied Model::apply_impl(const Command& command) {
           if (c.udp) timeouts_.udp() = *c.udp;
           out.summary = "timeouts tcp " + std::to_string(timeouts_.tcp()) + " tcpfin " +
                         std::to_string(timeouts_.tcp_fin()) + " udp " + std::to_string(timeouts_.udp());
+        } else if constexpr (std::is_same_v<T, cmd::SetCheck>) {
+          update_check(check_defaults_, c.check);
+          out.summary = "check defaults: " + to_string(check_defaults_);
         } else if constexpr (std::is_same_v<T, cmd::Clear>) {
           for (auto& s : services_) {
             for (auto& r : s.rs) rs_slots_.give(r.slot);

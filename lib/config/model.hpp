@@ -36,6 +36,7 @@ struct RealServer {
   net::Ipv4 ip;
   uint32_t weight = 1;
   uint32_t slot = 0, gen = 0;
+  CheckOverride check;  // this RS's own check settings
 };
 
 struct Service {
@@ -46,6 +47,7 @@ struct Service {
   uint32_t mh_size = lb::kDefaultMaglevSize;
   uint32_t flags = 0;
   uint32_t slot = 0, gen = 0;
+  CheckOverride check;         // the service's check settings
   std::vector<RealServer> rs;  // in the order added
   const RealServer* find(net::Ipv4 ip) const;
 };
@@ -75,6 +77,10 @@ class Model {
   const std::vector<Service>& services() const { return services_; }
   const std::map<net::Ipv4, Neighbour>& neighbours() const { return neigh_; }
   const lb::Timeouts& timeouts() const { return timeouts_; }
+  const CheckOverride& check_defaults() const { return check_defaults_; }
+  // The check that applies to `r` in `s`: built-in defaults <- set check <- service <-
+  // RS. A UDP service checks nothing unless the service or RS names a kind of check.
+  CheckSpec effective_check(const Service& s, const RealServer& r) const;
   const Service* find(const ServiceKey& k) const;
   bool is_vip(net::Ipv4 ip) const;
   bool is_dip(net::Ipv4 ip) const;
@@ -94,6 +100,7 @@ class Model {
   std::vector<Service> services_;
   std::map<net::Ipv4, Neighbour> neigh_;
   lb::Timeouts timeouts_;
+  CheckOverride check_defaults_;
   SlotPool svc_slots_{lb::kMaxServiceSlots};
   SlotPool rs_slots_{lb::kMaxRsSlots};
 };

@@ -11,17 +11,19 @@ const std::vector<std::pair<std::string_view, std::string_view>> kNativeUsage = 
     {"port address", "port <id> address <ip>/<len>|none"},
     {"vip add",
      "vip add <vip> <tcp|udp> <port> [sched rr|wrr|sh|hash|mh] [persist <sec>] "
-     "[netmask <mask>] [mh-size <prime>] [flags <sh-port,...>]"},
+     "[netmask <mask>] [mh-size <prime>] [flags <sh-port,...>] [check ...]"},
     {"vip set",
      "vip set <vip> <tcp|udp> <port> [sched <s>] [persist <sec>] [netmask <mask>] "
-     "[mh-size <prime>] [flags <f,...>]"},
+     "[mh-size <prime>] [flags <f,...>] [check ...]"},
     {"vip del", "vip del <vip> <tcp|udp> <port>"},
-    {"rs add", "rs add <vip> <tcp|udp> <port> <rip>[:<port>] [weight <0-65535>]"},
-    {"rs set", "rs set <vip> <tcp|udp> <port> <rip>[:<port>] weight <0-65535>"},
+    {"rs add", "rs add <vip> <tcp|udp> <port> <rip>[:<port>] [weight <0-65535>] [check ...]"},
+    {"rs set", "rs set <vip> <tcp|udp> <port> <rip>[:<port>] [weight <0-65535>] [check ...]"},
     {"rs del", "rs del <vip> <tcp|udp> <port> <rip>[:<port>]"},
     {"neigh add", "neigh add <ip> <mac> [port <id>]"},
     {"neigh del", "neigh del <ip>"},
     {"set timeout", "set timeout [tcp <sec>] [tcpfin <sec>] [udp <sec>]"},
+    {"set check", "set check [none|tcp|http] [port <p>] [path </p>] [expect <code>] [host <name>] "
+                  "[interval <t>] [timeout <t>] [rise <n>] [fall <n>]"},
     {"clear", "clear"},
 };
 
@@ -108,10 +110,19 @@ class Words {
     });
   }
 
+  // "check ..." takes the rest of the line.
+  CheckOverride check() {
+    return guard([&] { return parse_check(w_, i_); });
+  }
+
   ServiceOptions service_options() {
     ServiceOptions o;
     while (!done()) {
       auto key = next("option");
+      if (key == "check") {
+        o.check = check();
+        break;
+      }
       auto val = next(std::string("value for ") + std::string(key));
       guard([&] {
         if (key == "sched") o.sched = parse_scheduler(val);
@@ -179,15 +190,20 @@ Command parse_native(const std::vector<std::string_view>& w) {
       return cmd::RsDel{key, rip};
     }
     std::optional<uint32_t> weight;
+    std::optional<CheckOverride> chk;
     while (!r.done()) {
       auto k = r.next("option");
+      if (k == "check") {
+        chk = r.check();
+        break;
+      }
       if (k != "weight") r.fail("unknown option " + quote(k));
       auto v = r.next("value for weight");
       weight = r.guard([&] { return parse_number(v, "weight", 0, kMaxWeight); });
     }
-    if (sub == "add") return cmd::RsAdd{key, rip, weight};
-    if (!weight) r.fail("missing weight");
-    return cmd::RsEdit{key, rip, *weight};
+    if (sub == "add") return cmd::RsAdd{key, rip, weight, chk};
+    if (!weight && !chk) r.fail("missing weight or check");
+    return cmd::RsEdit{key, rip, weight, chk};
   }
 
   if (verb == "neigh" && (sub == "add" || sub == "del")) {
@@ -222,6 +238,14 @@ Command parse_native(const std::vector<std::string_view>& w) {
       else if (k == "udp") c.udp = secs;
       else r.fail("unknown timeout " + quote(k) + ": expected tcp, tcpfin or udp");
     }
+    return c;
+  }
+
+  if (verb == "set" && sub == "check") {
+    Words r(w, 2, usage_of("set check"));
+    if (r.done()) r.fail("give the check settings to change");
+    cmd::SetCheck c{r.check()};
+    if (c.check.reset) r.fail("set check default: give the settings instead");
     return c;
   }
 

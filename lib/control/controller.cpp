@@ -1,29 +1,120 @@
 #include "control/controller.hpp"
 
+#include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 #include <spdlog/spdlog.h>
 
-#include <chrono>
+#include <algorithm>
+#include <cstring>
 #include <thread>
 
 #include "config/json.hpp"
 #include "lb/sched.hpp"
+#include "net/arp.hpp"
+#include "net/parse.hpp"
 
 namespace drfwd::control {
 
+namespace {
+constexpr unsigned kExceptionBudget = 256;  // frames per ring per round: the loop keeps turning
+}  // namespace
+
 Controller::Controller(config::Model model, std::vector<dp::PortInfo>& ports,
-                       std::vector<std::unique_ptr<dp::Worker>>& workers, Publisher& publisher,
+                       std::vector<std::unique_ptr<dp::Worker>>& workers, Publisher& publisher, rte_mempool* pool,
                        ControllerOptions opts)
-    : model_(std::move(model)), ports_(ports), workers_(workers), publisher_(publisher), opts_(opts) {
+    : model_(std::move(model)),
+      ports_(ports),
+      workers_(workers),
+      publisher_(publisher),
+      pool_(pool),
+      opts_(std::move(opts)),
+      neigh_(opts_.neigh),
+      health_(std::make_unique<SocketProber>()),
+      kernel_(ports.size()) {
   runtime_.workers = static_cast<uint32_t>(workers_.size());
   for (const dp::PortInfo& p : ports_) runtime_.port_macs.push_back(p.mac);
+  runtime_.learned_mac = [this](net::Ipv4 ip) { return neigh_.mac(ip); };
+  runtime_.healthy = [this](uint32_t slot) { return health_.healthy(slot); };
   rs_baseline_.resize(lb::kMaxRsSlots);
+}
+
+Controller::~Controller() {
+  for (auto& k : kernel_)
+    if (k) destroy_kernel_interface(*k);
+}
+
+double Controller::now() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_).count();
+}
+
+std::optional<net::Ipv4> Controller::dip(uint16_t port) const {
+  auto it = model_.port_addresses().find(port);
+  if (it == model_.port_addresses().end()) return std::nullopt;
+  return it->second.addr;
+}
+
+// A VIP is answered on the ports whose subnet holds it, or on every port if none does.
+bool Controller::serves(uint16_t port, net::Ipv4 vip) const {
+  bool any = false;
+  for (auto& [p, prefix] : model_.port_addresses())
+    if (prefix.contains(vip)) {
+      any = true;
+      if (p == port) return true;
+    }
+  return !any;
+}
+
+void Controller::start() {
+  if (opts_.kernel_interfaces) {
+    for (const dp::PortInfo& p : ports_) {
+      kernel_[p.id] = create_kernel_interface(p.id, p.mac, opts_.kernel_ifname + std::to_string(p.id), pool_);
+      if (auto it = model_.port_addresses().find(p.id); it != model_.port_addresses().end())
+        set_kernel_address(*kernel_[p.id], it->second);
+      spdlog::info("port {}: kernel interface {}{}", p.id, kernel_[p.id]->ifname,
+                   dip(p.id) ? " with " + net::to_string(model_.port_addresses().at(p.id)) : "");
+    }
+  }
+  refresh_targets();
+  publish();
+  announce_new_vips();
 }
 
 void Controller::publish() {
   auto spec = config::make_spec(model_, runtime_);
   publisher_.publish(lb::build_snapshot(spec, publisher_.current().get()));
+  ++cc_.publishes;
+  need_publish_ = false;
+}
+
+// What to resolve and what to check, from the model: every RS without a static
+// neighbour is resolved on the port that reaches it; every RS is checked, from the DIP
+// of that port through its kernel interface (no kernel path: unchecked, always up).
+void Controller::refresh_targets() {
+  const double t = now();
+  std::vector<NeighTarget> resolve;
+  std::set<net::Ipv4> seen;
+  std::vector<HealthTarget> checks;
+  for (const config::Service& s : model_.services()) {
+    for (const config::RealServer& r : s.rs) {
+      const auto port = model_.egress_port(r.ip);
+      const auto src = port ? dip(*port) : std::nullopt;
+      if (port && !model_.neighbours().count(r.ip) && seen.insert(r.ip).second)
+        resolve.push_back({r.ip, *port, src.value_or(net::Ipv4{}), ports_[*port].mac});
+      HealthTarget h;
+      h.slot = r.slot;
+      h.gen = r.gen;
+      h.ip = r.ip;
+      h.spec = model_.effective_check(s, r);
+      h.port = h.spec.port ? h.spec.port : s.key.port;
+      h.src = src.value_or(net::Ipv4{});
+      if (!port || !kernel_[*port] || !src) h.spec.kind = config::CheckKind::kNone;
+      h.name = config::to_string(s.key) + " -> " + net::to_string(r.ip);
+      checks.push_back(std::move(h));
+    }
+  }
+  if (neigh_.set_targets(resolve, t)) need_publish_ = true;
+  health_.set_targets(checks, t);
 }
 
 Controller::RsTotals Controller::rs_totals(uint32_t slot) const {
@@ -57,29 +148,164 @@ std::string Controller::execute(std::string_view line) {
   if (!c) return {};
   config::Applied a = model_.apply(*c);
   for (auto [slot, gen] : a.new_rs_slots) baseline_slot(slot);
+  if (auto* pa = std::get_if<config::cmd::PortAddress>(&*c); pa && pa->port < kernel_.size() && kernel_[pa->port]) {
+    try {
+      set_kernel_address(*kernel_[pa->port], pa->address);
+    } catch (const KernelIfError& e) {
+      spdlog::error("{}", e.what());  // the model has it; the kernel side is reported
+    }
+  }
+  refresh_targets();
   publish();
+  announce_new_vips();
   spdlog::info("config: {}", a.summary);
   return a.summary;
 }
 
-void Controller::drain_control_rings() {
-  // Until the control path lands, exception traffic is counted and dropped here.
+// ---- frames in and out ----------------------------------------------------------------
+
+void Controller::transmit(uint16_t port, rte_mbuf* m) {
+  m->port = port;
+  if (workers_.empty() || rte_ring_enqueue(workers_[0]->transmit_ring(), m) != 0) {
+    ++cc_.tx_dropped;
+    rte_pktmbuf_free(m);
+  }
+}
+
+void Controller::send_arp(uint16_t port, const net::Arp& a) {
+  rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+  if (!m) {
+    ++cc_.tx_dropped;
+    return;
+  }
+  auto* buf = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, net::kMinFrameLen));
+  net::build_arp(buf, a);
+  transmit(port, m);
+}
+
+void Controller::to_kernel(uint16_t port, rte_mbuf* m) {
+  if (port < kernel_.size() && kernel_[port] && rte_eth_tx_burst(kernel_[port]->tap_port, 0, &m, 1) == 1) {
+    ++cc_.to_kernel;
+    return;
+  }
+  ++cc_.to_kernel_dropped;
+  rte_pktmbuf_free(m);
+}
+
+void Controller::handle_arp(uint16_t port, rte_mbuf* m) {
+  ++cc_.arp_in;
+  const auto a = net::parse_arp(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m));
+  if (!a) {
+    ++cc_.arp_malformed;
+    rte_pktmbuf_free(m);
+    return;
+  }
+  if (neigh_.on_arp(port, *a, now())) need_publish_ = true;
+  if (a->op == net::kArpRequest && vips_.count(a->tpa) && serves(port, a->tpa)) {
+    send_arp(port, net::arp_reply(ports_[port].mac, a->tpa, a->sha, a->spa));
+    ++cc_.arp_vip_replies;
+    rte_pktmbuf_free(m);
+    return;
+  }
+  // Everything else is the kernel's business: requests for the DIP, replies to its own
+  // requests. It answers only for its own address (arp_ignore=1).
+  to_kernel(port, m);
+}
+
+void Controller::poll_exceptions() {
   for (const auto& w : workers_) {
-    void* pkts[32];
-    unsigned n;
-    while ((n = rte_ring_dequeue_burst(w->control_ring(), pkts, 32, nullptr)) > 0) {
-      control_packets_ += n;
-      rte_pktmbuf_free_bulk(reinterpret_cast<rte_mbuf**>(pkts), n);
+    rte_mbuf* pkts[32];
+    unsigned total = 0, n;
+    while (total < kExceptionBudget &&
+           (n = rte_ring_dequeue_burst(w->control_ring(), reinterpret_cast<void**>(pkts), 32, nullptr)) > 0) {
+      total += n;
+      cc_.exception_in += n;
+      for (unsigned i = 0; i < n; ++i) {
+        rte_mbuf* m = pkts[i];
+        const uint16_t port = m->port;
+        const auto* d = rte_pktmbuf_mtod(m, const uint8_t*);
+        if (port >= ports_.size()) {
+          rte_pktmbuf_free(m);
+          continue;
+        }
+        if (rte_pktmbuf_data_len(m) >= net::kEtherHdrLen && net::ntoh16(net::load16(d + 12)) == net::kEtherArp)
+          handle_arp(port, m);
+        else
+          to_kernel(port, m);
+      }
     }
   }
 }
 
+void Controller::poll_kernel() {
+  for (auto& k : kernel_) {
+    if (!k) continue;
+    rte_mbuf* pkts[32];
+    const uint16_t n = rte_eth_rx_burst(k->tap_port, 0, pkts, 32);
+    for (uint16_t i = 0; i < n; ++i) {
+      ++cc_.from_kernel;
+      transmit(k->data_port, pkts[i]);
+    }
+  }
+}
+
+// ---- VIP announcements ----------------------------------------------------------------
+
+void Controller::announce_new_vips() {
+  std::set<net::Ipv4> current;
+  for (const config::Service& s : model_.services()) current.insert(s.key.vip);
+  const double t = now();
+  for (net::Ipv4 vip : current)
+    if (!vips_.count(vip))
+      for (const dp::PortInfo& p : ports_)
+        if (serves(p.id, vip)) announcements_.push_back({t, p.id, vip, opts_.announce_count});
+  // A VIP that went away is no longer announced (or answered).
+  std::erase_if(announcements_, [&](const Announcement& a) { return !current.count(a.vip); });
+  vips_ = std::move(current);
+}
+
+void Controller::send_due_announcements() {
+  const double t = now();
+  for (Announcement& a : announcements_) {
+    if (a.when > t || a.left == 0) continue;
+    send_arp(a.port, net::arp_announce(ports_[a.port].mac, a.vip));
+    ++cc_.arp_announces;
+    --a.left;
+    a.when = t + opts_.announce_interval;
+  }
+  std::erase_if(announcements_, [](const Announcement& a) { return a.left == 0; });
+}
+
+// ---- the loop -------------------------------------------------------------------------
+
 void Controller::run(const std::atomic<bool>& stop) {
   using clock = std::chrono::steady_clock;
-  auto next_stats = clock::now() + std::chrono::duration<double>(opts_.stats_period);
+  auto next_stats = clock::now() + std::chrono::duration_cast<clock::duration>(
+                                       std::chrono::duration<double>(opts_.stats_period));
   dp::Totals prev = totals();
   while (!stop.load(std::memory_order_relaxed)) {
-    drain_control_rings();
+    poll_exceptions();
+    poll_kernel();
+    const double t = now();
+    auto tick = neigh_.tick(t);
+    for (const ArpOut& o : tick.send) {
+      send_arp(o.port, o.arp);
+      ++cc_.arp_requests;
+    }
+    if (tick.changed) {
+      need_publish_ = true;
+      spdlog::warn("neighbour unreachable: a real server's MAC no longer answers");
+    }
+    send_due_announcements();
+    for (const HealthChecker::Change& c : health_.run(t)) {
+      ++cc_.health_changes;
+      need_publish_ = true;
+      if (c.up)
+        spdlog::info("health: {} is up ({})", c.name, c.detail);
+      else
+        spdlog::warn("health: {} is down ({})", c.name, c.detail);
+    }
+    if (need_publish_) publish();
     publisher_.reclaim();
     for (const auto& w : workers_)
       if (!w->failure().empty()) {
@@ -93,12 +319,30 @@ void Controller::run(const std::atomic<bool>& stop) {
       prev = std::move(cur);
       next_stats += std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(opts_.stats_period));
     }
-    std::this_thread::sleep_for(std::chrono::microseconds(500));
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
 }
 
 void Controller::shutdown() {
-  drain_control_rings();
+  for (const auto& w : workers_) {
+    for (rte_ring* r : {w->control_ring(), w->transmit_ring()}) {
+      void* m;
+      while (rte_ring_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+    }
+  }
+  for (auto& k : kernel_)
+    if (k) {
+      rte_mbuf* pkts[32];
+      uint16_t n;
+      while ((n = rte_eth_rx_burst(k->tap_port, 0, pkts, 32)) > 0) rte_pktmbuf_free_bulk(pkts, n);
+    }
+  // Kernel interfaces hold mbufs in their rings: close them now, so the pool count at
+  // exit is exact.
+  for (auto& k : kernel_)
+    if (k) {
+      destroy_kernel_interface(*k);
+      k.reset();
+    }
   publisher_.reclaim_all();
 }
 
@@ -176,11 +420,46 @@ std::string Controller::stats_json(const dp::Totals& t, const std::string& extra
       .field("received", all.rx_packets)
       .field("forwarded", all.tx_packets)
       .field("to_control", all.to_control)
-      .field("control_processed", control_packets_)
+      .field("exception_in", cc_.exception_in)
       .field("dropped", dropped)
       .field("malformed", malformed(all));
   drops(all);
   j.end_object();
+
+  j.key("control").begin_object()
+      .field("exception_in", cc_.exception_in)
+      .field("arp_in", cc_.arp_in)
+      .field("arp_malformed", cc_.arp_malformed)
+      .field("arp_vip_replies", cc_.arp_vip_replies)
+      .field("arp_announces", cc_.arp_announces)
+      .field("arp_requests", cc_.arp_requests)
+      .field("arp_ignored", neigh_.ignored())
+      .field("to_kernel", cc_.to_kernel)
+      .field("to_kernel_dropped", cc_.to_kernel_dropped)
+      .field("from_kernel", cc_.from_kernel)
+      .field("from_kernel_dropped", cc_.from_kernel_dropped)
+      .field("tx_dropped", cc_.tx_dropped)
+      .field("health_changes", cc_.health_changes)
+      .field("publishes", cc_.publishes)
+      .end_object();
+
+  j.key("neighbours").begin_array();
+  for (auto& [ip, e] : neigh_.entries()) {
+    j.begin_object()
+        .field("ip", net::to_string(ip))
+        .field("port", uint64_t{e.target.port})
+        .field("state", neigh_state_name(e.state))
+        .field("mac", e.mac ? net::to_string(*e.mac) : std::string())
+        .end_object();
+  }
+  for (auto& [ip, n] : model_.neighbours())
+    j.begin_object()
+        .field("ip", net::to_string(ip))
+        .field("port", n.port ? int64_t{*n.port} : int64_t{-1})
+        .field("state", "static")
+        .field("mac", net::to_string(n.mac))
+        .end_object();
+  j.end_array();
 
   j.key("services").begin_array();
   for (const config::Service& s : model_.services()) {
@@ -193,9 +472,11 @@ std::string Controller::stats_json(const dp::Totals& t, const std::string& extra
     j.key("real_servers").begin_array();
     for (const config::RealServer& r : s.rs) {
       RsTotals rt = rs_totals(r.slot);
+      const HealthChecker::Status* hs = health_.status(r.slot);
       j.begin_object()
           .field("ip", net::to_string(r.ip))
           .field("weight", uint64_t{r.weight})
+          .field("health", !hs || !hs->checked ? "unchecked" : hs->up ? "up" : "down")
           .field("packets", rt.packets)
           .field("bytes", rt.bytes)
           .field("conns", rt.conns)

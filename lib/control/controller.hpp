@@ -1,33 +1,68 @@
 // The control core's work, run on the main lcore: applies configuration and publishes
-// snapshots, drains the workers' exception rings, prints periodic statistics. Nothing
-// here runs on a worker.
+// snapshots; answers ARP for VIPs and announces them; resolves real servers' MACs;
+// runs health checks; moves the appliance's own traffic between the ports and the
+// kernel exception interfaces; prints statistics. Nothing here runs on a worker, and
+// nothing here blocks.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "config/model.hpp"
+#include "control/health.hpp"
+#include "control/kernel_if.hpp"
+#include "control/neighbours.hpp"
 #include "control/publisher.hpp"
 #include "dataplane/port.hpp"
 #include "dataplane/stats.hpp"
 #include "dataplane/worker.hpp"
 
+struct rte_mbuf;
+struct rte_mempool;
+
 namespace drfwd::control {
 
 struct ControllerOptions {
-  double stats_period = 0;  // seconds; 0: none
+  double stats_period = 0;          // seconds; 0: none
+  bool kernel_interfaces = true;    // create a TAP per port for the appliance's own traffic
+  std::string kernel_ifname = "drfwd";  // prefix: drfwd0, drfwd1, ...
+  NeighConfig neigh;
+  unsigned announce_count = 3;      // gratuitous ARPs per VIP and port
+  double announce_interval = 1.0;   // seconds between them
+};
+
+// What the control core itself did, for statistics.
+struct ControlCounters {
+  uint64_t exception_in = 0;    // frames taken off the workers' rings
+  uint64_t arp_in = 0;
+  uint64_t arp_malformed = 0;   // not a well-formed Ethernet/IPv4 ARP request or reply
+  uint64_t arp_vip_replies = 0;
+  uint64_t arp_announces = 0;   // gratuitous ARPs sent for VIPs
+  uint64_t arp_requests = 0;    // resolution requests sent for real servers
+  uint64_t to_kernel = 0;
+  uint64_t to_kernel_dropped = 0;  // no kernel interface on that port, or its queue was full
+  uint64_t from_kernel = 0;
+  uint64_t from_kernel_dropped = 0;
+  uint64_t tx_dropped = 0;      // could not hand a frame to the transmitting worker
+  uint64_t health_changes = 0;
+  uint64_t publishes = 0;
 };
 
 class Controller {
  public:
   Controller(config::Model model, std::vector<dp::PortInfo>& ports,
-             std::vector<std::unique_ptr<dp::Worker>>& workers, Publisher& publisher,
+             std::vector<std::unique_ptr<dp::Worker>>& workers, Publisher& publisher, rte_mempool* pool,
              ControllerOptions opts);
+  ~Controller();
 
-  // Builds the snapshot for the current model and publishes it.
-  void publish();
+  // Creates the kernel interfaces, starts resolution and health checks, publishes the
+  // first snapshot and schedules the VIP announcements. Throws on failure.
+  void start();
 
   // Runs one configuration line (either grammar); throws config::ConfigError and
   // changes nothing if it is refused. Returns what changed.
@@ -35,11 +70,15 @@ class Controller {
 
   // The control loop; returns when `stop` becomes true.
   void run(const std::atomic<bool>& stop);
-
   // Called once the workers have stopped: drains rings, frees retired snapshots.
   void shutdown();
 
   const config::Model& model() const { return model_; }
+  const NeighbourTable& neighbours() const { return neigh_; }
+  const HealthChecker& health() const { return health_; }
+  const ControlCounters& counters() const { return cc_; }
+  const std::vector<std::optional<KernelInterface>>& kernel_interfaces() const { return kernel_; }
+
   dp::Totals totals() const { return dp::collect(ports_, workers_); }
   std::string port_stats(const dp::Totals& cur, const dp::Totals* prev) const {
     return dp::format_port_stats(ports_, cur, prev);
@@ -54,17 +93,43 @@ class Controller {
   RsTotals rs_totals(uint32_t slot) const;
 
  private:
-  void drain_control_rings();
+  double now() const;
+  void publish();
+  void refresh_targets();
+  void poll_exceptions();
+  void poll_kernel();
+  void handle_arp(uint16_t port, rte_mbuf* m);
+  void to_kernel(uint16_t port, rte_mbuf* m);
+  void send_arp(uint16_t port, const net::Arp& a);
+  void transmit(uint16_t port, rte_mbuf* m);
+  void announce_new_vips();
+  void send_due_announcements();
+  bool serves(uint16_t port, net::Ipv4 vip) const;
+  std::optional<net::Ipv4> dip(uint16_t port) const;
   void baseline_slot(uint32_t slot);
 
   config::Model model_;
   std::vector<dp::PortInfo>& ports_;
   std::vector<std::unique_ptr<dp::Worker>>& workers_;
   Publisher& publisher_;
+  rte_mempool* pool_;
   ControllerOptions opts_;
   config::Runtime runtime_;
+  NeighbourTable neigh_;
+  HealthChecker health_;
+  std::vector<std::optional<KernelInterface>> kernel_;  // by data port
+  std::set<net::Ipv4> vips_;                            // announced so far
+  struct Announcement {
+    double when;
+    uint16_t port;
+    net::Ipv4 vip;
+    unsigned left;
+  };
+  std::vector<Announcement> announcements_;
+  bool need_publish_ = false;
   std::vector<RsTotals> rs_baseline_;  // by slot: counters at the slot's latest hand-out
-  uint64_t control_packets_ = 0;       // exception packets taken off the rings
+  ControlCounters cc_;
+  std::chrono::steady_clock::time_point epoch_ = std::chrono::steady_clock::now();
 };
 
 }  // namespace drfwd::control

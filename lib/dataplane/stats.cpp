@@ -26,6 +26,7 @@ void add(lb::PortCounters& into, const lb::PortCounters& from) {
   into.tx_packets += lb::read(from.tx_packets);
   into.tx_bytes += lb::read(from.tx_bytes);
   into.to_control += lb::read(from.to_control);
+  into.from_control += lb::read(from.from_control);
   for (int i = 0; i < net::kDropCount; ++i) into.drops[i] += lb::read(from.drops[i]);
 }
 

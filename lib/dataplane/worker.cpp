@@ -10,6 +10,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 #include <new>
@@ -84,7 +85,11 @@ Worker::Worker(uint32_t index, unsigned lcore, uint32_t conn_capacity, const Wor
   fwd_ = std::make_unique<lb::Forwarder>(index, *conns_, *counters_, rs_counters_);
   const std::string ring_name = "drfwd_ctl" + std::to_string(index);
   ring_ = rte_ring_create(ring_name.c_str(), kControlRingSize, socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
-  if (!ring_) {
+  const std::string tx_name = "drfwd_ctx" + std::to_string(index);
+  tx_ring_ = rte_ring_create(tx_name.c_str(), kControlRingSize, socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
+  if (!ring_ || !tx_ring_) {
+    rte_ring_free(ring_);
+    rte_ring_free(tx_ring_);
     fwd_.reset();
     conns_.reset();
     rte_free(counters_);
@@ -94,10 +99,11 @@ Worker::Worker(uint32_t index, unsigned lcore, uint32_t conn_capacity, const Wor
 }
 
 Worker::~Worker() {
-  if (ring_) {
+  for (rte_ring* r : {ring_, tx_ring_}) {
+    if (!r) continue;
     void* m;
-    while (rte_ring_dequeue(ring_, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
-    rte_ring_free(ring_);
+    while (rte_ring_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+    rte_ring_free(r);
   }
   fwd_.reset();
   conns_.reset();
@@ -131,6 +137,7 @@ void Worker::run() {
     fwd_->begin(snap, now);
     uint32_t rx = 0;
     for (uint16_t p = 0; p < shared_.n_ports; ++p) rx += poll_port(p);
+    if (__builtin_expect(!rte_ring_empty(tx_ring_), 0)) send_for_control();
     fwd_->expire(kExpireBudget);
     rte_rcu_qsbr_quiescent(shared_.qsbr, index_);
 
@@ -258,15 +265,49 @@ uint16_t Worker::poll_port(uint16_t port) {
     }
   }
   if (ctl_n) {
-    const unsigned queued = rte_ring_enqueue_burst(ring_, reinterpret_cast<void**>(ctl), ctl_n, nullptr);
+    // Rate-limited first (a flood at the DIP must not crowd out the control core), then
+    // bounded by the ring.
+    const uint32_t allowed = exception_allowance(ctl_n);
+    if (allowed < ctl_n) {
+      lb::bump(in.drops[static_cast<int>(net::Drop::kExceptionLimit)], ctl_n - allowed);
+      rte_pktmbuf_free_bulk(&ctl[allowed], ctl_n - allowed);
+    }
+    const unsigned queued = rte_ring_enqueue_burst(ring_, reinterpret_cast<void**>(ctl), allowed, nullptr);
     lb::bump(in.to_control, queued);
-    if (queued < ctl_n) {
-      lb::bump(in.drops[static_cast<int>(net::Drop::kControlFull)], ctl_n - queued);
-      rte_pktmbuf_free_bulk(&ctl[queued], ctl_n - queued);
+    if (queued < allowed) {
+      lb::bump(in.drops[static_cast<int>(net::Drop::kControlFull)], allowed - queued);
+      rte_pktmbuf_free_bulk(&ctl[queued], allowed - queued);
     }
   }
   if (drop_n) rte_pktmbuf_free_bulk(drop, drop_n);
   return n;
+}
+
+uint32_t Worker::exception_allowance(uint32_t wanted) {
+  const double rate = shared_.exception_pps;
+  if (rate <= 0) return wanted;
+  const uint64_t now = rte_rdtsc();
+  const double burst = std::max(32.0, rate / 20);  // 50 ms worth
+  if (exc_last_tsc_ == 0) exc_tokens_ = burst;
+  exc_tokens_ = std::min(burst, exc_tokens_ + static_cast<double>(now - exc_last_tsc_) * rate /
+                                                  static_cast<double>(shared_.tsc_hz));
+  exc_last_tsc_ = now;
+  const uint32_t allowed = std::min<uint32_t>(wanted, static_cast<uint32_t>(exc_tokens_));
+  exc_tokens_ -= allowed;
+  return allowed;
+}
+
+void Worker::send_for_control() {
+  rte_mbuf* m[kBurst];
+  const unsigned n = rte_ring_dequeue_burst(tx_ring_, reinterpret_cast<void**>(m), kBurst, nullptr);
+  for (unsigned i = 0; i < n; ++i) {
+    const uint16_t port = m[i]->port;
+    if (port >= shared_.n_ports || rte_eth_tx_burst(port, static_cast<uint16_t>(index_), &m[i], 1) != 1) {
+      rte_pktmbuf_free(m[i]);
+      continue;
+    }
+    lb::bump(counters_->port[port].from_control);
+  }
 }
 
 }  // namespace drfwd::dp

@@ -26,6 +26,7 @@ struct WorkerShared {
   std::atomic<bool>* stop = nullptr;
   uint16_t n_ports = 0;
   uint32_t idle_backoff_us = 0;  // 0: busy-poll always
+  uint32_t exception_pps = 0;    // this worker's share of the exception rate limit; 0: none
   uint64_t start_tsc = 0;
   uint64_t tsc_hz = 0;
 };
@@ -47,6 +48,8 @@ class Worker {
   uint32_t index() const { return index_; }
   unsigned lcore() const { return lcore_; }
   rte_ring* control_ring() const { return ring_; }
+  // Frames the control core wants sent (mbuf->port = the data port to send them on).
+  rte_ring* transmit_ring() const { return tx_ring_; }
   const lb::WorkerCounters& counters() const { return *counters_; }
   const lb::RsCounters* rs_counters() const { return rs_counters_; }
   lb::FlowTable& conns() { return *conns_; }
@@ -55,6 +58,8 @@ class Worker {
  private:
   void run();
   uint16_t poll_port(uint16_t port);  // returns packets received
+  void send_for_control();
+  uint32_t exception_allowance(uint32_t wanted);  // token bucket
 
   uint32_t index_;
   unsigned lcore_;
@@ -65,6 +70,9 @@ class Worker {
   std::unique_ptr<lb::FlowTable> conns_;
   std::unique_ptr<lb::Forwarder> fwd_;
   rte_ring* ring_ = nullptr;
+  rte_ring* tx_ring_ = nullptr;
+  double exc_tokens_ = 0;
+  uint64_t exc_last_tsc_ = 0;
   std::string failure_;
 };
 

@@ -30,6 +30,7 @@ struct PortCounters {
   uint64_t tx_packets = 0;  // forwarded out of this port (egress)
   uint64_t tx_bytes = 0;
   uint64_t to_control = 0;  // handed to the control core (received on this port)
+  uint64_t from_control = 0;  // sent for the control core (ARP, kernel traffic) out of this port
   std::array<uint64_t, net::kDropCount> drops{};  // by reason, received on this port
 };
 

@@ -33,7 +33,8 @@ enum class Drop : uint8_t {
   kNoNeighbour,    // the service has real servers, but none with a known MAC
   kFragOrphan,     // a non-first fragment whose first fragment was not seen
   kTxFull,         // the TX queue refused the packet
-  kControlFull,    // the exception path to the control core was full or rate-limited
+  kControlFull,    // the exception path's ring to the control core was full
+  kExceptionLimit, // over the exception path's rate limit (--exception-pps)
   kCount
 };
 
@@ -63,6 +64,7 @@ constexpr std::string_view drop_name(Drop d) {
     case Drop::kFragOrphan: return "frag-orphan";
     case Drop::kTxFull: return "tx-full";
     case Drop::kControlFull: return "control-full";
+    case Drop::kExceptionLimit: return "exception-limit";
     case Drop::kCount: break;
   }
   return "?";

@@ -33,7 +33,12 @@ class Result:
         self.stats = stats              # the --stats-json document (None if absent)
 
     def forwarded(self, port=0):
-        return [p for q in self.outputs[port] for p in q]
+        """IPv4 frames sent out of `port` (forwarded traffic)."""
+        return [p for q in self.outputs[port] for p in q if p.haslayer(Ether) and p[Ether].type == 0x0800]
+
+    def arp(self, port=0):
+        """ARP frames drfwd sent out of `port` (answers, announcements, resolution)."""
+        return [p for q in self.outputs[port] for p in q if p.haslayer(Ether) and p[Ether].type == 0x0806]
 
     def total(self, key):
         return self.stats["totals"][key]
@@ -96,6 +101,8 @@ def run(config, inputs, workers=1, ports=1, extra=(), expect_rx=None, timeout=60
         outs.append([])
         for q in range(workers):
             frames = inputs[p][q] if p < len(inputs) and q < len(inputs[p]) else []
+            if not isinstance(frames, (list, tuple)):
+                raise TypeError("inputs are [port][queue] -> list of frames; got %r" % type(frames))
             total_in += len(frames)
             rx = os.path.join(tmp, "in-p%d-q%d.pcap" % (p, q))
             tx = os.path.join(tmp, "out-p%d-q%d.pcap" % (p, q))
@@ -107,7 +114,7 @@ def run(config, inputs, workers=1, ports=1, extra=(), expect_rx=None, timeout=60
     stats_json = os.path.join(tmp, "stats.json")
     cmd = [binary] + lcores + EAL + vdevs + ["--", "-f", conf, "--stats-period", "0.2",
                                            "--stats-json", stats_json, "--conn-table-size", "65536",
-                                           "--idle-backoff", "200"] + list(extra)
+                                           "--idle-backoff", "200", "--no-kernel-interfaces"] + list(extra)
     expect = total_in if expect_rx is None else expect_rx
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines = []
@@ -163,7 +170,8 @@ def run_expect_failure(config, extra=(), eal=None, lcores=("-l", "0,1"), timeout
     write_pcap(rx, [Ether(src=CLIENT_MAC, dst=PORT_MAC)])
     tx = os.path.join(tmp, "out.pcap")
     eal_args = eal if eal is not None else list(lcores) + EAL + ["--vdev", "net_pcap0,rx_pcap=%s,tx_pcap=%s" % (rx, tx)]
-    cmd = [drfwd_binary()] + eal_args + ["--"] + (["-f", conf] if config is not None else []) + list(extra)
+    cmd = [drfwd_binary()] + eal_args + ["--", "--no-kernel-interfaces"] + \
+        (["-f", conf] if config is not None else []) + list(extra)
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     finally:

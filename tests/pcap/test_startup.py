@@ -72,7 +72,8 @@ def test_driver_presets():
     h.check(r.returncode == 2 and "IFACE" in r.stderr, "a missing value is not named: " + r.stderr)
     # The null preset starts drfwd for real; it must stop cleanly on SIGINT.
     eal = subprocess.run([tool, "null"], capture_output=True, text=True, check=True).stdout.split()
-    p = subprocess.Popen([h.drfwd_binary()] + eal + ["--", "--idle-backoff", "500"], stdout=subprocess.PIPE,
+    p = subprocess.Popen([h.drfwd_binary()] + eal + ["--", "--idle-backoff", "500", "--no-kernel-interfaces"],
+                         stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     time.sleep(1.5)
     p.send_signal(signal.SIGINT)
@@ -93,13 +94,14 @@ def start_stop(cmd, sig=signal.SIGINT, settle=1.5):
 
 
 def test_sigterm_stops_gracefully():
-    out, err = start_stop([h.drfwd_binary(), "-l", "0,1"] + h.EAL + ["--vdev", "net_null0", "--", "--idle-backoff", "500"],
-                          sig=signal.SIGTERM)
+    out, err = start_stop([h.drfwd_binary(), "-l", "0,1"] + h.EAL + ["--vdev", "net_null0", "--", "--idle-backoff", "500",
+                                                                      "--no-kernel-interfaces"], sig=signal.SIGTERM)
     h.check("stopped" in err, "no clean stop logged")
 
 
 def test_ring_vdev():
-    start_stop([h.drfwd_binary(), "-l", "0,1"] + h.EAL + ["--vdev", "net_ring0", "--", "--idle-backoff", "500"])
+    start_stop([h.drfwd_binary(), "-l", "0,1"] + h.EAL + ["--vdev", "net_ring0", "--", "--idle-backoff", "500",
+                                                          "--no-kernel-interfaces"])
 
 
 def test_tap_vdev_in_a_namespace():

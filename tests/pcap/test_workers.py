@@ -30,7 +30,7 @@ def test_two_workers_share_the_load():
     workers = res.stats["workers"]
     h.check(len(workers) == 2, "expected 2 workers, stats show %d" % len(workers))
     h.check(all(w["forwarded"] == 300 for w in workers), "per-worker forwarded %s" % [w["forwarded"] for w in workers])
-    out = [p for q in res.outputs[0] for p in q]
+    out = res.forwarded()
     h.check(len(out) == 600, "forwarded %d of 600" % len(out))
     conn_rs = {}
     for p in out:

@@ -1,0 +1,124 @@
+#include "control/kernel_if.hpp"
+
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <rte_bus_vdev.h>
+#include <rte_ethdev.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+namespace drfwd::control {
+
+namespace {
+
+void write_sysctl(const std::string& path, const char* value) {
+  std::ofstream f(path);
+  f << value;
+  if (!f) throw KernelIfError("cannot write " + path);
+}
+
+struct Sock {
+  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ~Sock() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+ifreq request_for(const std::string& ifname) {
+  ifreq r{};
+  std::strncpy(r.ifr_name, ifname.c_str(), IFNAMSIZ - 1);
+  return r;
+}
+
+void set_addr(int fd, const std::string& ifname, unsigned long op, uint32_t addr_be, const char* what) {
+  ifreq r = request_for(ifname);
+  auto* sin = reinterpret_cast<sockaddr_in*>(&r.ifr_addr);
+  sin->sin_family = AF_INET;
+  sin->sin_addr.s_addr = addr_be;
+  if (::ioctl(fd, op, &r) != 0)
+    throw KernelIfError(ifname + ": cannot set the " + what + ": " + std::strerror(errno));
+}
+
+}  // namespace
+
+KernelInterface create_kernel_interface(uint16_t data_port, const net::Mac& mac, const std::string& ifname,
+                                        rte_mempool* pool) {
+  if (ifname.empty() || ifname.size() >= IFNAMSIZ)
+    throw KernelIfError("kernel interface name '" + ifname + "' must be 1 to 15 characters");
+  KernelInterface k;
+  k.data_port = data_port;
+  k.ifname = ifname;
+  k.vdev = "net_tap_drfwd" + std::to_string(data_port);
+  const std::string args = "iface=" + ifname + ",mac=" + net::to_string(mac);
+  if (rte_vdev_init(k.vdev.c_str(), args.c_str()) != 0)
+    throw KernelIfError("cannot create kernel interface " + ifname + " (" + k.vdev + "," + args +
+                        "): needs root and /dev/net/tun; start with --no-kernel-interfaces to run without");
+  if (rte_eth_dev_get_port_by_name(k.vdev.c_str(), &k.tap_port) != 0) {
+    rte_vdev_uninit(k.vdev.c_str());
+    throw KernelIfError(k.vdev + ": created but not found");
+  }
+  rte_eth_conf conf{};
+  int rc = rte_eth_dev_configure(k.tap_port, 1, 1, &conf);
+  if (rc == 0) rc = rte_eth_rx_queue_setup(k.tap_port, 0, 512, rte_eth_dev_socket_id(k.tap_port), nullptr, pool);
+  if (rc == 0) rc = rte_eth_tx_queue_setup(k.tap_port, 0, 512, rte_eth_dev_socket_id(k.tap_port), nullptr);
+  if (rc == 0) {
+    // The kernel side before it comes up: IPv4 only, and answer ARP only for this
+    // interface's own address, announcing it from this interface.
+    try {
+      write_sysctl("/proc/sys/net/ipv6/conf/" + ifname + "/disable_ipv6", "1");
+      write_sysctl("/proc/sys/net/ipv4/conf/" + ifname + "/arp_ignore", "1");
+      write_sysctl("/proc/sys/net/ipv4/conf/" + ifname + "/arp_announce", "2");
+    } catch (const KernelIfError&) {
+      rte_eth_dev_close(k.tap_port);
+      rte_vdev_uninit(k.vdev.c_str());
+      throw;
+    }
+    rc = rte_eth_dev_start(k.tap_port);
+  }
+  if (rc != 0) {
+    rte_eth_dev_close(k.tap_port);
+    rte_vdev_uninit(k.vdev.c_str());
+    throw KernelIfError(ifname + ": cannot start its TAP port: " + rte_strerror(-rc));
+  }
+  Sock s;
+  ifreq r = request_for(ifname);
+  if (s.fd < 0 || ::ioctl(s.fd, SIOCGIFFLAGS, &r) != 0 || ((r.ifr_flags |= IFF_UP), ::ioctl(s.fd, SIOCSIFFLAGS, &r)) != 0) {
+    destroy_kernel_interface(k);
+    throw KernelIfError(ifname + ": cannot bring it up: " + std::strerror(errno));
+  }
+  return k;
+}
+
+void set_kernel_address(const KernelInterface& k, const std::optional<net::Prefix>& address) {
+  Sock s;
+  if (s.fd < 0) throw KernelIfError(std::string("socket: ") + std::strerror(errno));
+  if (!address) {
+    ifreq r = request_for(k.ifname);
+    auto* sin = reinterpret_cast<sockaddr_in*>(&r.ifr_addr);
+    sin->sin_family = AF_INET;
+    if (::ioctl(s.fd, SIOCSIFADDR, &r) != 0 && errno != EADDRNOTAVAIL)
+      throw KernelIfError(k.ifname + ": cannot remove its address: " + std::strerror(errno));
+    return;
+  }
+  set_addr(s.fd, k.ifname, SIOCSIFADDR, address->addr.be(), "address");
+  set_addr(s.fd, k.ifname, SIOCSIFNETMASK, htonl(address->mask()), "netmask");
+  ifreq r = request_for(k.ifname);
+  if (::ioctl(s.fd, SIOCGIFFLAGS, &r) == 0 && !(r.ifr_flags & IFF_UP)) {
+    r.ifr_flags |= IFF_UP;
+    ::ioctl(s.fd, SIOCSIFFLAGS, &r);
+  }
+}
+
+void destroy_kernel_interface(KernelInterface& k) {
+  rte_eth_dev_stop(k.tap_port);
+  rte_eth_dev_close(k.tap_port);
+  rte_vdev_uninit(k.vdev.c_str());
+}
+
+}  // namespace drfwd::control

@@ -1,0 +1,119 @@
+#include "control/neighbours.hpp"
+
+namespace drfwd::control {
+
+std::string_view neigh_state_name(NeighState s) {
+  switch (s) {
+    case NeighState::kIncomplete: return "incomplete";
+    case NeighState::kReachable: return "reachable";
+    case NeighState::kProbe: return "probe";
+    case NeighState::kFailed: return "failed";
+  }
+  return "?";
+}
+
+bool NeighbourTable::set_targets(const std::vector<NeighTarget>& targets, double now) {
+  std::map<net::Ipv4, Entry> next;
+  bool lost = false;
+  for (const NeighTarget& t : targets) {
+    auto it = entries_.find(t.ip);
+    if (it != entries_.end() && it->second.target == t) {
+      next.emplace(t.ip, it->second);
+      continue;
+    }
+    Entry e;
+    e.target = t;
+    e.next = now;  // resolve right away
+    if (it != entries_.end() && it->second.mac) lost = true;  // moved port: resolve again
+    next.emplace(t.ip, e);
+  }
+  for (auto& [ip, e] : entries_)
+    if (!next.count(ip) && e.mac) lost = true;
+  entries_ = std::move(next);
+  return lost;
+}
+
+net::Arp NeighbourTable::request(const Entry& e, bool unicast) const {
+  return net::arp_request(e.target.port_mac, e.target.src, e.target.ip,
+                          unicast && e.mac ? *e.mac : net::Mac::broadcast());
+}
+
+NeighbourTable::TickResult NeighbourTable::tick(double now) {
+  TickResult r;
+  for (auto& [ip, e] : entries_) {
+    if (e.next > now) continue;
+    switch (e.state) {
+      case NeighState::kIncomplete:
+        if (e.probes < cfg_.max_probes) {
+          r.send.push_back({e.target.port, request(e, false)});
+          ++e.probes;
+          e.outstanding = true;
+          e.next = now + cfg_.retrans_time;
+        } else {
+          e.state = NeighState::kFailed;
+          e.next = now;  // the slow retry starts now
+        }
+        break;
+      case NeighState::kReachable:
+        // Time to confirm: ask the known MAC directly first.
+        e.state = NeighState::kProbe;
+        e.probes = 1;
+        e.outstanding = true;
+        r.send.push_back({e.target.port, request(e, true)});
+        e.next = now + cfg_.retrans_time;
+        break;
+      case NeighState::kProbe:
+        if (e.probes < cfg_.max_probes) {
+          r.send.push_back({e.target.port, request(e, false)});
+          ++e.probes;
+          e.outstanding = true;
+          e.next = now + cfg_.retrans_time;
+        } else {
+          e.state = NeighState::kFailed;
+          e.mac.reset();
+          r.changed = true;
+          e.next = now;
+        }
+        break;
+      case NeighState::kFailed:
+        r.send.push_back({e.target.port, request(e, false)});
+        e.outstanding = true;
+        e.next = now + cfg_.failed_retry;
+        break;
+    }
+  }
+  requests_ += r.send.size();
+  return r;
+}
+
+bool NeighbourTable::on_arp(uint16_t port, const net::Arp& a, double now) {
+  auto it = entries_.find(a.spa);
+  if (it == entries_.end()) return false;  // not a neighbour we resolve: nothing to learn
+  Entry& e = it->second;
+  // Solicited: a reply, on the RS's port, to us, while one of our requests is waiting.
+  const bool solicited = a.op == net::kArpReply && port == e.target.port && e.outstanding &&
+                         !a.gratuitous() && (a.eth_dst == e.target.port_mac) &&
+                         (e.target.src.is_unspecified() || a.tpa == e.target.src);
+  if (!solicited) {
+    // Our own resolution decides; a matching announcement is harmless, a different MAC
+    // is a possible redirection attempt.
+    if (!e.mac || *e.mac != a.sha) ++ignored_;
+    return false;
+  }
+  const bool changed = !e.mac || *e.mac != a.sha;
+  e.mac = a.sha;
+  e.state = NeighState::kReachable;
+  e.confirmed = now;
+  e.next = now + cfg_.reachable_time;
+  e.probes = 0;
+  e.outstanding = false;
+  return changed;
+}
+
+std::optional<net::Mac> NeighbourTable::mac(net::Ipv4 ip) const {
+  auto it = entries_.find(ip);
+  if (it == entries_.end()) return std::nullopt;
+  return it->second.mac;
+}
+
+}  // namespace drfwd::control

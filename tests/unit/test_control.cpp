@@ -1,0 +1,296 @@
+// Control logic without EAL: ARP resolution of real servers and health-check rise/fall.
+#include <gtest/gtest.h>
+
+#include <deque>
+
+#include "config/check.hpp"
+#include "config/command.hpp"
+#include "config/model.hpp"
+#include "control/health.hpp"
+#include "control/neighbours.hpp"
+#include "frames.hpp"
+#include "net/arp.hpp"
+
+using namespace drfwd;
+using namespace drfwd::control;
+using drfwd::test::ip;
+using drfwd::test::mac;
+
+namespace {
+
+const net::Mac kPort = mac("02:70:63:61:70:00");
+const net::Mac kRs = mac("02:00:00:00:00:11");
+const net::Mac kOther = mac("02:00:00:00:00:66");
+
+NeighTarget target(const char* addr = "198.18.0.11") { return {ip(addr), 0, ip("198.18.0.2"), kPort}; }
+
+net::Arp reply_from(const net::Mac& m, const char* addr = "198.18.0.11") {
+  return net::arp_reply(m, ip(addr), kPort, ip("198.18.0.2"));
+}
+
+}  // namespace
+
+TEST(Arp, BuildAndParse) {
+  uint8_t buf[64];
+  const auto req = net::arp_request(kPort, ip("198.18.0.2"), ip("198.18.0.11"));
+  ASSERT_EQ(net::build_arp(buf, req), 60u);
+  auto p = net::parse_arp(buf, 60);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->op, net::kArpRequest);
+  EXPECT_EQ(p->spa, ip("198.18.0.2"));
+  EXPECT_EQ(p->tpa, ip("198.18.0.11"));
+  EXPECT_EQ(p->eth_dst, net::Mac::broadcast());
+  EXPECT_FALSE(net::parse_arp(buf, 41));
+  buf[14 + 5] = 6;  // plen 6: not IPv4 ARP
+  EXPECT_FALSE(net::parse_arp(buf, 60));
+  EXPECT_TRUE(net::arp_announce(kPort, ip("198.18.0.100")).gratuitous());
+}
+
+TEST(Neighbours, ResolvesThenRefreshes) {
+  NeighConfig cfg;
+  NeighbourTable t(cfg);
+  EXPECT_FALSE(t.set_targets({target()}, 0));
+  auto r = t.tick(0);
+  ASSERT_EQ(r.send.size(), 1u);
+  EXPECT_EQ(r.send[0].arp.tpa, ip("198.18.0.11"));
+  EXPECT_EQ(r.send[0].arp.spa, ip("198.18.0.2"));
+  EXPECT_EQ(r.send[0].arp.eth_dst, net::Mac::broadcast());
+  EXPECT_FALSE(t.mac(ip("198.18.0.11")));
+  EXPECT_TRUE(t.on_arp(0, reply_from(kRs), 0.1));
+  EXPECT_EQ(*t.mac(ip("198.18.0.11")), kRs);
+  EXPECT_TRUE(t.tick(10).send.empty());
+  // After reachable_time: a unicast request to the known MAC, MAC still in use.
+  auto probe = t.tick(cfg.reachable_time + 0.2);
+  ASSERT_EQ(probe.send.size(), 1u);
+  EXPECT_EQ(probe.send[0].arp.eth_dst, kRs);
+  EXPECT_EQ(*t.mac(ip("198.18.0.11")), kRs);
+  EXPECT_FALSE(t.on_arp(0, reply_from(kRs), cfg.reachable_time + 0.3));  // same MAC: no change
+  EXPECT_EQ(t.entries().at(ip("198.18.0.11")).state, NeighState::kReachable);
+}
+
+TEST(Neighbours, UnansweredBecomesUnreachableAndRecovers) {
+  NeighConfig cfg;
+  NeighbourTable t(cfg);
+  t.set_targets({target()}, 0);
+  t.tick(0);
+  t.on_arp(0, reply_from(kRs), 0.1);
+  double now = cfg.reachable_time + 1;
+  bool lost = false;
+  unsigned sent = 0;
+  for (int i = 0; i < 10 && !lost; ++i, now += cfg.retrans_time) {
+    auto r = t.tick(now);
+    sent += r.send.size();
+    lost = r.changed;
+  }
+  EXPECT_TRUE(lost);
+  EXPECT_EQ(sent, cfg.max_probes);
+  EXPECT_FALSE(t.mac(ip("198.18.0.11")));
+  EXPECT_EQ(t.entries().at(ip("198.18.0.11")).state, NeighState::kFailed);
+  // Still asked, slowly; an answer brings it back.
+  auto r = t.tick(now + cfg.failed_retry);
+  ASSERT_EQ(r.send.size(), 1u);
+  EXPECT_TRUE(t.on_arp(0, reply_from(kRs), now + cfg.failed_retry + 0.1));
+  EXPECT_TRUE(t.mac(ip("198.18.0.11")));
+}
+
+TEST(Neighbours, UnsolicitedArpChangesNothing) {
+  NeighbourTable t;
+  t.set_targets({target()}, 0);
+  // Before any request: a reply is unsolicited.
+  EXPECT_FALSE(t.on_arp(0, reply_from(kOther), 0));
+  t.tick(0);
+  EXPECT_TRUE(t.on_arp(0, reply_from(kRs), 0.1));
+  // A second reply with another MAC, a gratuitous ARP, a request claiming the address,
+  // a reply on the wrong port: none moves the RS.
+  EXPECT_FALSE(t.on_arp(0, reply_from(kOther), 0.2));
+  EXPECT_FALSE(t.on_arp(0, net::arp_announce(kOther, ip("198.18.0.11")), 0.3));
+  EXPECT_FALSE(t.on_arp(0, net::arp_request(kOther, ip("198.18.0.11"), ip("198.18.0.2")), 0.4));
+  EXPECT_FALSE(t.on_arp(1, reply_from(kOther), 0.5));
+  EXPECT_EQ(*t.mac(ip("198.18.0.11")), kRs);
+  EXPECT_EQ(t.ignored(), 5u);
+  // ARP from hosts that are not resolved targets teaches nothing.
+  EXPECT_FALSE(t.on_arp(0, reply_from(kOther, "198.18.0.99"), 0.6));
+  EXPECT_FALSE(t.mac(ip("198.18.0.99")));
+}
+
+TEST(Neighbours, TargetsComeAndGo) {
+  NeighbourTable t;
+  t.set_targets({target("198.18.0.11"), target("198.18.0.12")}, 0);
+  EXPECT_EQ(t.tick(0).send.size(), 2u);
+  t.on_arp(0, reply_from(kRs, "198.18.0.11"), 0.1);
+  EXPECT_TRUE(t.set_targets({target("198.18.0.12")}, 1)) << "a resolved RS left: publish";
+  EXPECT_FALSE(t.mac(ip("198.18.0.11")));
+  EXPECT_FALSE(t.set_targets({target("198.18.0.12")}, 2)) << "unchanged";
+}
+
+// A prober whose probes finish when the test says, with the result it says.
+class FakeProber : public Prober {
+ public:
+  std::deque<ProbeResult> results;  // consumed in order; empty: probes stay running
+  unsigned started = 0;
+  uint64_t start(const HealthTarget&, double) override {
+    ++started;
+    running.push_back(next_id);
+    return next_id++;
+  }
+  std::vector<std::pair<uint64_t, ProbeResult>> poll(double) override {
+    std::vector<std::pair<uint64_t, ProbeResult>> out;
+    while (!running.empty() && !results.empty()) {
+      out.emplace_back(running.front(), results.front());
+      running.pop_front();
+      results.pop_front();
+    }
+    return out;
+  }
+  void cancel(uint64_t id) override { std::erase(running, id); }
+  std::deque<uint64_t> running;
+  uint64_t next_id = 1;
+};
+
+namespace {
+HealthTarget htarget(uint32_t slot, config::CheckKind kind = config::CheckKind::kTcp) {
+  HealthTarget t;
+  t.slot = slot;
+  t.gen = 1;
+  t.ip = ip("198.18.0.11");
+  t.port = 80;
+  t.spec.kind = kind;
+  t.name = "rs";
+  return t;
+}
+}  // namespace
+
+TEST(Health, FallAndRise) {
+  auto prober = std::make_unique<FakeProber>();
+  FakeProber* p = prober.get();
+  HealthChecker hc(std::move(prober));
+  hc.set_targets({htarget(3)}, 0);
+  EXPECT_TRUE(hc.healthy(3));
+  double t = 0;
+  auto step = [&](bool ok) {
+    p->results.push_back({ok, ok ? "connected" : "refused"});
+    auto c = hc.run(t);  // collects the previous probe's result, starts the next
+    t += 0.5;
+    return c;
+  };
+  hc.run(t);  // first probe starts
+  t += 0.5;
+  EXPECT_TRUE(step(false).empty());
+  EXPECT_TRUE(step(false).empty());
+  auto down = step(false);  // fall = 3
+  ASSERT_EQ(down.size(), 1u);
+  EXPECT_FALSE(down[0].up);
+  EXPECT_FALSE(hc.healthy(3));
+  EXPECT_EQ(hc.status(3)->last, "refused");
+  EXPECT_TRUE(step(true).empty());
+  auto up = step(true);  // rise = 2
+  ASSERT_EQ(up.size(), 1u);
+  EXPECT_TRUE(up[0].up);
+  EXPECT_TRUE(hc.healthy(3));
+  // A failure between successes resets the count: no flapping faster than fall allows.
+  step(false);
+  step(true);
+  step(false);
+  step(false);
+  EXPECT_TRUE(hc.healthy(3));
+  EXPECT_GE(p->started, 10u);
+}
+
+TEST(Health, OneProbeAtATimeAndIntervalHonoured) {
+  auto prober = std::make_unique<FakeProber>();
+  FakeProber* p = prober.get();
+  HealthChecker hc(std::move(prober));
+  hc.set_targets({htarget(1)}, 0);
+  hc.run(0);
+  hc.run(0.1);
+  hc.run(2.0);  // the first probe is still running: no second one
+  EXPECT_EQ(p->started, 1u);
+  p->results.push_back({true, "ok"});
+  hc.run(2.1);  // result in; the next probe was due (interval passed): starts now
+  EXPECT_EQ(p->started, 2u);
+  p->results.push_back({true, "ok"});
+  hc.run(2.2);  // result in, next not due before 2.6
+  EXPECT_EQ(p->started, 2u);
+  hc.run(2.7);
+  EXPECT_EQ(p->started, 3u);
+}
+
+TEST(Health, UncheckedAndChangedTargets) {
+  auto prober = std::make_unique<FakeProber>();
+  FakeProber* p = prober.get();
+  HealthChecker hc(std::move(prober));
+  hc.set_targets({htarget(1, config::CheckKind::kNone)}, 0);
+  hc.run(0);
+  hc.run(5);
+  EXPECT_EQ(p->started, 0u);
+  EXPECT_TRUE(hc.healthy(1));
+  EXPECT_FALSE(hc.status(1)->checked);
+  // A changed target restarts up; its running probe is cancelled.
+  hc.set_targets({htarget(1)}, 6);
+  hc.run(6);
+  EXPECT_EQ(p->running.size(), 1u);
+  auto changed = htarget(1);
+  changed.port = 8080;
+  hc.set_targets({changed}, 7);
+  EXPECT_TRUE(p->running.empty());
+  EXPECT_TRUE(hc.healthy(1));
+  EXPECT_TRUE(hc.healthy(99)) << "unknown slots are not held back";
+}
+
+TEST(CheckGrammar, FormsAndLevels) {
+  using config::CheckKind;
+  auto c = config::parse_line("vip add 198.18.1.10 tcp 80 sched rr check http path /health expect 204 host www interval 2s timeout 500ms rise 1 fall 4");
+  auto& va = std::get<config::cmd::VipAdd>(*c);
+  ASSERT_TRUE(va.opts.check);
+  EXPECT_EQ(*va.opts.check->kind, CheckKind::kHttp);
+  EXPECT_EQ(*va.opts.check->path, "/health");
+  EXPECT_EQ(*va.opts.check->expect, 204);
+  EXPECT_EQ(*va.opts.check->interval_ms, 2000u);
+  EXPECT_EQ(*va.opts.check->timeout_ms, 500u);
+  EXPECT_EQ(config::to_string(*va.opts.check), "http path /health expect 204 host www interval 2s timeout 500ms rise 1 fall 4");
+
+  config::Model m(1);
+  m.apply(*config::parse_line("set check interval 1 fall 2"));
+  m.apply(*config::parse_line("vip add 198.18.1.10 tcp 80"));
+  m.apply(*config::parse_line("vip add 198.18.1.10 udp 53"));
+  m.apply(*config::parse_line("rs add 198.18.1.10 tcp 80 198.18.0.11"));
+  m.apply(*config::parse_line("rs add 198.18.1.10 tcp 80 198.18.0.12 check tcp port 8080"));
+  m.apply(*config::parse_line("rs add 198.18.1.10 udp 53 198.18.0.11"));
+  m.apply(*config::parse_line("rs add 198.18.1.10 udp 53 198.18.0.12 check tcp port 53"));
+  const auto& web = m.services()[0];
+  const auto& dns = m.services()[1];
+  auto c1 = m.effective_check(web, web.rs[0]);
+  EXPECT_EQ(c1.kind, CheckKind::kTcp);  // TCP services: tcp on the service port by default
+  EXPECT_EQ(c1.port, 0);
+  EXPECT_EQ(c1.interval_ms, 1000u);
+  EXPECT_EQ(c1.fall, 2);
+  EXPECT_EQ(c1.rise, 2);
+  EXPECT_EQ(m.effective_check(web, web.rs[1]).port, 8080);
+  EXPECT_EQ(m.effective_check(dns, dns.rs[0]).kind, CheckKind::kNone);  // UDP: none unless named
+  EXPECT_EQ(m.effective_check(dns, dns.rs[1]).kind, CheckKind::kTcp);
+  m.apply(*config::parse_line("rs set 198.18.1.10 tcp 80 198.18.0.12 check default"));
+  EXPECT_EQ(m.effective_check(web, m.services()[0].rs[1]).port, 0);
+  m.apply(*config::parse_line("vip set 198.18.1.10 tcp 80 check none"));
+  EXPECT_EQ(m.effective_check(m.services()[0], m.services()[0].rs[0]).kind, CheckKind::kNone);
+}
+
+TEST(CheckGrammar, Refusals) {
+  for (const char* bad : {"vip add 198.18.1.10 tcp 80 check ping", "vip add 198.18.1.10 tcp 80 check tcp path /x",
+                          "vip add 198.18.1.10 tcp 80 check http path health",
+                          "vip add 198.18.1.10 tcp 80 check http expect 700",
+                          "vip add 198.18.1.10 tcp 80 check tcp interval 1 timeout 2",
+                          "vip add 198.18.1.10 tcp 80 check tcp interval 10ms",
+                          "vip add 198.18.1.10 tcp 80 check tcp interval x",
+                          "vip add 198.18.1.10 tcp 80 check none interval 1",
+                          "vip add 198.18.1.10 tcp 80 check tcp rise 0", "vip add 198.18.1.10 tcp 80 check tcp fall",
+                          "rs set 198.18.1.10 tcp 80 198.18.0.11", "set check", "set check default"}) {
+    EXPECT_THROW(
+        {
+          config::Model m(1);
+          m.apply(*config::parse_line("vip add 198.18.1.20 tcp 80"));
+          m.apply(*config::parse_line(bad));
+        },
+        config::ConfigError)
+        << bad;
+  }
+}
