@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""e2e tier: drfwd as the director of an LVS-DR lab in network namespaces, with real
+nginx and a UDP echo on the real servers (tools/lab.py). Every test builds its own lab
+(its own namespaces) and deletes it, also when it fails."""
+import json
+import os
+import re
+import sys
+import time
+from collections import Counter
+
+TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+sys.path.insert(0, os.path.join(TOP, "tools"))
+import lab as L  # noqa: E402
+
+DRFWD = sys.argv[1] if len(sys.argv) > 1 else os.path.join(TOP, "build", "app", "drfwd")
+_count = [0]
+
+
+def new_lab(two_port=False):
+    _count[0] += 1
+    return L.Lab(prefix="dfe%d-%d" % (os.getpid() % 100000, _count[0]), two_port=two_port, drfwd=DRFWD,
+                 log=lambda *a: None)
+
+
+def check(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+def answers(lab, n):
+    return [lab.curl() for _ in range(n)]
+
+
+def stop_and_check_drfwd(lab):
+    rc = lab.stop_drfwd()
+    check(rc == 0, "drfwd exit status %s\n%s" % (rc, lab.tail_log()))
+    with open(lab.stats_json) as f:
+        stats = json.load(f)
+    check(stats["mbufs_leaked"] == 0, "mbufs leaked: %d" % stats["mbufs_leaked"])
+    check(stats["conn_tables_consistent"], "connection table inconsistent")
+    return stats
+
+
+def test_round_robin():
+    with new_lab() as lab:
+        got = answers(lab, 40)
+        check(Counter(got) == Counter({"RS1": 20, "RS2": 20}), "40 requests: %s" % Counter(got))
+        stats = stop_and_check_drfwd(lab)
+        svc = [s for s in stats["services"] if s["proto"] == "tcp"][0]
+        h = {r["ip"]: r["health"] for r in svc["real_servers"]}
+        check(set(h.values()) == {"up"}, "health %s" % h)
+        states = {n["ip"]: n["state"] for n in stats["neighbours"]}
+        check(states.get("198.18.0.11") == "reachable" and states.get("198.18.0.12") == "reachable",
+              "neighbours %s" % states)
+
+
+def test_failover_and_recovery():
+    with new_lab() as lab:
+        check(set(answers(lab, 4)) == {"RS1", "RS2"}, "not balanced before the test")
+        lab.stop_nginx("rs2")
+        time.sleep(2.0)  # the detection window
+        got = answers(lab, 20)
+        check(got == ["RS1"] * 20, "after RS2 stopped: %s" % Counter(got))
+        lab.start_nginx("rs2")
+        time.sleep(3.0)  # the recovery window
+        got = answers(lab, 20)
+        check(Counter(got) == Counter({"RS1": 10, "RS2": 10}), "after RS2 came back: %s" % Counter(got))
+        log = lab.tail_log(400)
+        check(re.search(r"health: .*198\.18\.0\.12 is down \(refused\)", log), "down not logged")
+        check(re.search(r"health: .*198\.18\.0\.12 is up", log), "up not logged")
+        stop_and_check_drfwd(lab)
+
+
+UDP_CLIENT = r"""
+import json, socket, sys
+out = {}
+for sport in range(41000, 41000 + int(sys.argv[1])):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("198.18.0.1", sport))
+    s.settimeout(2)
+    got = []
+    for i in range(5):
+        s.sendto(b"ping %d" % i, ("198.18.0.100", 5353))
+        data, peer = s.recvfrom(200)
+        assert peer == ("198.18.0.100", 5353), peer
+        got.append(data.decode().split()[0])
+    out[sport] = got
+print(json.dumps(out))
+"""
+
+
+def test_udp_balanced_and_sticky():
+    with new_lab() as lab:
+        r = lab.run("client", L.PY, "-c", UDP_CLIENT, "20", check=True)
+        flows = json.loads(r.stdout)
+        check(all(len(set(v)) == 1 for v in flows.values()), "a UDP flow moved between RSs: %s" % flows)
+        per_rs = Counter(v[0] for v in flows.values())
+        check(per_rs == Counter({"RS1": 10, "RS2": 10}), "UDP flows per RS: %s" % per_rs)
+        stop_and_check_drfwd(lab)
+
+
+def test_exception_path_and_arp():
+    with new_lab() as lab:
+        lb_mac = lab.run("lb", "cat", "/sys/class/net/eth0/address", check=True).stdout.strip().lower()
+        r = lab.run("client", "ping", "-c", "3", "-W", "2", "198.18.0.2")
+        check(r.returncode == 0 and " 0% packet loss" in r.stdout, "ping DIP:\n" + r.stdout)
+        check("duplicates" not in r.stdout, "duplicate ping replies:\n" + r.stdout)
+        for target in ("198.18.0.100", "198.18.0.2"):
+            r = lab.run("client", "arping", "-c", "2", "-w", "3", "-I", "eth0", target)
+            macs = {m.lower() for m in re.findall(r"\[([0-9A-Fa-f:]{17})\]", r.stdout)}
+            check(r.returncode == 0 and macs == {lb_mac}, "arping %s: %s\n%s" % (target, macs, r.stdout))
+            check(len(re.findall(r"reply from", r.stdout)) == 2, "arping %s: not one reply per probe\n%s" % (target, r.stdout))
+        # Neither a VIP nor a DIP: no answer from anyone.
+        r = lab.run("client", "arping", "-c", "2", "-w", "3", "-I", "eth0", "198.18.0.77")
+        check(r.returncode != 0 and "reply from" not in r.stdout, "198.18.0.77 was answered:\n" + r.stdout)
+        stats = stop_and_check_drfwd(lab)
+        check(stats["control"]["to_kernel"] > 0 and stats["control"]["from_kernel"] > 0, "exception path unused")
+
+
+def test_two_ports_replies_bypass_drfwd():
+    with new_lab(two_port=True) as lab:
+        def forwarded():
+            snmp = lab.run("rt", "cat", "/proc/net/snmp", check=True).stdout.splitlines()
+            head, vals = [l.split() for l in snmp if l.startswith("Ip:")][:2]
+            return int(vals[head.index("ForwDatagrams")])
+        before = forwarded()
+        got = answers(lab, 20)
+        check(Counter(got) == Counter({"RS1": 10, "RS2": 10}), "two ports: %s" % Counter(got))
+        check(forwarded() - before >= 20 * 3, "replies did not go through the router (%d)" % (forwarded() - before))
+        stats = stop_and_check_drfwd(lab)
+        ports = {p["id"]: p for p in stats["ports"]}
+        check(ports[0]["forwarded"] == 0 and ports[1]["forwarded"] > 0,
+              "forwarded out of the wrong port: %s" % {i: p["forwarded"] for i, p in ports.items()})
+        check(ports[1]["received"] < ports[0]["received"], "RS replies came back through drfwd")
+
+
+def main():
+    if os.geteuid() != 0:
+        print("e2e tests need root (network namespaces): skipped")
+        sys.exit(77)
+    tests = [test_round_robin, test_failover_and_recovery, test_udp_balanced_and_sticky, test_exception_path_and_arp,
+             test_two_ports_replies_bypass_drfwd]
+    only = os.environ.get("DRFWD_E2E_ONLY")
+    failed = 0
+    for t in tests:
+        if only and only not in t.__name__:
+            continue
+        start = time.time()
+        try:
+            t()
+            print("PASS %s (%.1fs)" % (t.__name__, time.time() - start), flush=True)
+        except Exception as e:  # noqa: BLE001
+            failed += 1
+            print("FAIL %s: %s" % (t.__name__, e), flush=True)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
