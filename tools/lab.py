@@ -215,6 +215,18 @@ http {{
                              start_new_session=True)
         self.pids[role + "-udp"] = p.pid
 
+    @property
+    def socket(self):
+        return os.path.join(self.dir, "ctl", "drfwd.sock")
+
+    def ctl(self, *words, check=False):
+        """Runs drfwdctl against the lab's drfwd; returns the CompletedProcess."""
+        tool = os.path.normpath(os.path.join(os.path.dirname(self.drfwd), "drfwdctl"))
+        r = subprocess.run([tool, "-s", self.socket] + list(words), capture_output=True, text=True, timeout=30)
+        if check and r.returncode != 0:
+            raise RuntimeError("drfwdctl %s: %s" % (" ".join(words), r.stderr))
+        return r
+
     def start_drfwd(self, ifaces):
         vdevs = []
         for i, name in enumerate(ifaces):
@@ -223,7 +235,7 @@ http {{
         cmd = ["ip", "netns", "exec", self.ns("lb"), self.drfwd, "-l", "0,1", "--no-huge", "-m", "512", "--no-pci",
                "--no-shconf", "--log-level", "lib.eal:warning"] + vdevs + \
               ["--", "-f", self.config, "--idle-backoff", "100", "--conn-table-size", "65536",
-               "--stats-json", self.stats_json]
+               "--stats-json", self.stats_json, "--socket", self.socket]
         self.drfwd_log = os.path.join(self.dir, "drfwd.log")
         out = open(self.drfwd_log, "w")
         p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)

@@ -6,10 +6,12 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
+#include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -21,6 +23,10 @@
 
 #include "config/json.hpp"
 #include "config/loader.hpp"
+#include "console/console.hpp"
+#include "console/ctlsock.hpp"
+#include "console/feed.hpp"
+#include "console/telemetry.hpp"
 #include "control/controller.hpp"
 #include "control/publisher.hpp"
 #include "dataplane/port.hpp"
@@ -89,6 +95,16 @@ int run(const drfwd::app::Options& opt, int eal_argc, char** eal_argv) {
     }
     spdlog::info("{}: {} service(s) loaded", opt.config_file, model.services().size());
   }
+  if (!opt.import_ipvsadm.empty()) {
+    try {
+      config::load_ipvsadm_save(opt.import_ipvsadm, model);
+    } catch (const config::ConfigError& e) {
+      std::string msg = e.what();
+      if (!e.usage().empty()) msg += "\n  usage: " + e.usage();
+      return fail(msg);
+    }
+    spdlog::info("{}: ipvsadm rules imported ({} service(s) now)", opt.import_ipvsadm, model.services().size());
+  }
 
   dp::PortSetup setup;
   setup.queues = static_cast<uint16_t>(lcores.size());
@@ -99,6 +115,27 @@ int run(const drfwd::app::Options& opt, int eal_argc, char** eal_argv) {
     dp::check_ports(ports, setup);
   } catch (const std::exception& e) {
     return fail(e.what());
+  }
+
+  // The control socket before any port starts: a socket in use stops drfwd cleanly.
+  std::unique_ptr<console::ControlSocket> socket;
+  control::Controller* controller = nullptr;  // set once it exists; the socket answers only then
+  if (opt.socket_path != "none") {
+    try {
+      socket = std::make_unique<console::ControlSocket>(
+          opt.socket_path,
+          [&controller](std::string_view line) {
+            if (!controller) return console::Answer{false, "starting\n"};
+            return console::handler_for(*controller)(line);
+          },
+          [&controller](const std::vector<std::string>& lines) {
+            if (!controller) return console::Answer{false, "starting\n"};
+            control::Reply r = controller->execute_batch(lines);
+            return console::Answer{r.ok, r.text};
+          });
+    } catch (const std::exception& e) {
+      return fail(e.what());
+    }
   }
 
   const uint32_t nb_mbufs = opt.total_num_mbufs ? opt.total_num_mbufs : default_mbufs(ports.size(), lcores.size(), opt);
@@ -147,6 +184,21 @@ int run(const drfwd::app::Options& opt, int eal_argc, char** eal_argv) {
       dp::stop_and_close(ports);
       return fail(e.what());
     }
+    ctl.set_stop_flag(&g_stop);
+    controller = &ctl;
+    if (socket) {
+      ctl.add_poller([&socket] { socket->poll(); });
+      spdlog::info("control socket {}", socket->path());
+    }
+    if (console::Telemetry::install()) {
+      auto next = std::make_shared<std::chrono::steady_clock::time_point>();
+      ctl.add_poller([&ctl, next] {
+        const auto t = std::chrono::steady_clock::now();
+        if (t < *next) return;
+        *next = t + std::chrono::seconds(1);
+        console::Telemetry::update(console::telemetry_data(ctl));
+      });
+    }
 
     uint32_t csum_ports = 0;
     for (const dp::PortInfo& p : ports)
@@ -156,6 +208,11 @@ int run(const drfwd::app::Options& opt, int eal_argc, char** eal_argv) {
       rte_eal_remote_launch(dp::Worker::main, w.get(), w->lcore());
     }
     spdlog::info("forwarding on {} port(s) with {} worker(s); Ctrl-C to stop", ports.size(), workers.size());
+    std::unique_ptr<console::Console> cons;
+    if (opt.interactive) {
+      cons = std::make_unique<console::Console>(console::handler_for(ctl), [] { g_stop.store(true); });
+      ctl.add_poller([&cons] { cons->poll(); });
+    }
 
     try {
       ctl.run(g_stop);
@@ -168,6 +225,8 @@ int run(const drfwd::app::Options& opt, int eal_argc, char** eal_argv) {
     for (auto& w : workers)
       if (!w->failure().empty()) rc = 1;
 
+    cons.reset();  // the terminal back to normal before the final statistics
+    controller = nullptr;
     dp::Totals final_totals = ctl.totals();
     dp::stop_and_close(ports);
     ctl.shutdown();
@@ -238,8 +297,17 @@ int main(int argc, char** argv) {
   }
   if (split < 0 && !app_args.empty()) return 0;
 
-  auto logger = spdlog::stderr_color_mt("drfwd");
+  std::shared_ptr<spdlog::logger> logger;
+  try {
+    logger = parsed.options->log_file.empty()
+                 ? spdlog::stderr_color_mt("drfwd")
+                 : spdlog::basic_logger_mt("drfwd", parsed.options->log_file);
+  } catch (const spdlog::spdlog_ex& e) {
+    std::cerr << "drfwd: --log-file: " << e.what() << "\n";
+    return 2;
+  }
   spdlog::set_default_logger(logger);
+  spdlog::flush_on(spdlog::level::info);
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e [%^%l%$] %v");
   spdlog::set_level(spdlog::level::from_str(parsed.options->log_level));
 

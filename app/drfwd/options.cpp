@@ -21,7 +21,16 @@ po::options_description describe(Options& o) {
        "print per-port statistics every SEC seconds (decimals allowed), in dpdk-testpmd's wording")
       ("stats-json", po::value(&o.stats_json)->value_name("FILE"), "write every counter to FILE as JSON at exit")
       ("log-level", po::value(&o.log_level)->value_name("LEVEL"),
-       "trace, debug, info, warn, error, critical or off (default info)");
+       "trace, debug, info, warn, error, critical or off (default info); set log-level changes it at runtime")
+      ("log-file", po::value(&o.log_file)->value_name("FILE"), "log to FILE instead of standard error")
+      ("interactive,i", po::bool_switch(&o.interactive),
+       "start the console (prompt drfwd>, tab completion, help); works on a terminal and on a pipe, "
+       "and end of input stops drfwd as quit does")
+      ("socket", po::value(&o.socket_path)->value_name("PATH"),
+       "serve the control socket (drfwdctl) at PATH, mode 0600, root and drfwd's user only "
+       "(default /run/drfwd/drfwd.sock; none: no socket)")
+      ("import-ipvsadm", po::value(&o.import_ipvsadm)->value_name("FILE"),
+       "load an ipvsadm-save (ipvsadm -S) rules file at start, after --config");
   po::options_description dataplane("Data plane");
   dataplane.add_options()
       ("conn-table-size", po::value(&o.conn_table_size)->value_name("N"),

@@ -23,6 +23,10 @@ struct Options {
   bool kernel_interfaces = true;
   std::string kernel_ifname = "drfwd";
   uint32_t exception_pps = 20000;
+  bool interactive = false;
+  std::string socket_path = "/run/drfwd/drfwd.sock";  // "none": no control socket
+  std::string import_ipvsadm;
+  std::string log_file;
 };
 
 struct ParseOutcome {

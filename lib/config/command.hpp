@@ -112,7 +112,7 @@ std::vector<std::string_view> tokenize(std::string_view line);
 // comment-only lines give std::nullopt. Throws ConfigError.
 std::optional<Command> parse_line(std::string_view line);
 Command parse_native(const std::vector<std::string_view>& words);
-Command parse_ipvsadm(const std::vector<std::string_view>& words);  // words[0] == "ipvsadm"
+Command parse_ipvsadm(const std::vector<std::string_view>& words);  // words[0] == "ipvsadm"; commands only
 
 // The forms of the native grammar, one per line (for help and error messages).
 extern const std::vector<std::pair<std::string_view, std::string_view>> kNativeUsage;

@@ -2,6 +2,7 @@
 #include <map>
 
 #include "config/command.hpp"
+#include "config/request.hpp"
 #include "config/values.hpp"
 #include "net/parse.hpp"
 
@@ -15,7 +16,11 @@ constexpr std::string_view kUsage =
     "ipvsadm -a|-e -t|-u VIP:PORT -r RIP[:PORT] [-g] [-w WEIGHT]\n"
     "ipvsadm -d -t|-u VIP:PORT -r RIP[:PORT]\n"
     "ipvsadm -C\n"
-    "ipvsadm --set TCP TCPFIN UDP";
+    "ipvsadm --set TCP TCPFIN UDP\n"
+    "ipvsadm -L|-l [-t|-u VIP:PORT] [-n] [--stats|--rate|--timeout|--connection|--thresholds|--persistent-conn] [--exact]\n"
+    "ipvsadm -Z [-t|-u VIP:PORT]\n"
+    "ipvsadm -S [-n]\n"
+    "ipvsadm -R  (rules follow: drfwdctl -R < rules)";
 
 enum class Arg { kNone, kRequired, kOptional };
 
@@ -137,11 +142,19 @@ Scan scan(const std::vector<std::string_view>& w) {
 }  // namespace
 
 namespace {
-Command parse(const std::vector<std::string_view>& w);
+Request parse(const std::vector<std::string_view>& w);
+}
+
+Command parse_ipvsadm(const std::vector<std::string_view>& w) {
+  Request r = parse_ipvsadm_request(w);
+  if (auto* c = std::get_if<Command>(&r)) return *c;
+  throw ConfigError("ipvsadm: " + std::string(w.size() > 1 ? w[1] : "") +
+                        " reads state; it is not a configuration command",
+                    std::string(kUsage));
 }
 
 // Every refusal reads "ipvsadm: ..." and carries the valid forms.
-Command parse_ipvsadm(const std::vector<std::string_view>& w) {
+Request parse_ipvsadm_request(const std::vector<std::string_view>& w) {
   try {
     return parse(w);
   } catch (const ConfigError& e) {
@@ -153,8 +166,9 @@ Command parse_ipvsadm(const std::vector<std::string_view>& w) {
 
 namespace {
 
-Command parse(const std::vector<std::string_view>& w) {
+Request parse(const std::vector<std::string_view>& w) {
   Scan s = scan(w);
+  query::IpvsList list;  // format switches, used by -L
 
   char command = 0;
   std::string_view command_name;
@@ -176,8 +190,27 @@ Command parse(const std::vector<std::string_view>& w) {
     const std::string_view n = o->long_name;
     {
       if (n == "add-service" || n == "edit-service" || n == "delete-service" || n == "clear" ||
-          n == "add-server" || n == "edit-server" || n == "delete-server" || n == "set") {
+          n == "add-server" || n == "edit-server" || n == "delete-server" || n == "set" || n == "list" || n == "list-alias" ||
+          n == "zero" || n == "save" || n == "restore" || n == "help" || n == "version") {
         set_command(o);
+      } else if (n == "numeric") {
+        list.numeric = true;
+      } else if (n == "stats") {
+        list.stats = true;
+      } else if (n == "rate") {
+        list.rate = true;
+      } else if (n == "timeout") {
+        list.timeout = true;
+      } else if (n == "connection") {
+        list.connection = true;
+      } else if (n == "exact") {
+        list.exact = true;
+      } else if (n == "thresholds") {
+        list.thresholds = true;
+      } else if (n == "persistent-conn") {
+        list.persistent_conn = true;
+      } else if (n == "sort") {
+        // listings are always sorted, as ipvsadm's default
       } else if (n == "tcp-service" || n == "udp-service") {
         if (service) fail("give one service: -t or -u, not both");
         auto [ip, port] = parse_addr_port(*val, "VIP");
@@ -218,7 +251,14 @@ Command parse(const std::vector<std::string_view>& w) {
     }
   }
 
-  if (!command) fail("no command given (e.g. -A, -a, -D, -C)");
+  // -c alone lists connections, as ipvsadm -lc does.
+  if (!command && list.connection) command = 'L', command_name = "list";
+  if (!command) fail("no command given (e.g. -A, -a, -D, -C, -L)");
+  const bool listing_switches = list.numeric || list.stats || list.rate || list.timeout || list.connection ||
+                                list.exact || list.thresholds || list.persistent_conn;
+  if (listing_switches && command != 'L' && !(command == 'S' && list.numeric && !list.stats && !list.rate &&
+                                               !list.timeout && !list.connection && !list.exact))
+    fail("-n, -c, --stats, --rate, --timeout, --exact apply to -L (and -n to -S)");
 
   auto need_service = [&] {
     if (!service) fail(std::string(command_name) + " needs a service: -t VIP:PORT or -u VIP:PORT");
@@ -244,14 +284,14 @@ Command parse(const std::vector<std::string_view>& w) {
     case 'E': {
       ServiceKey k = need_service();
       only_server_opts(false);
-      if (command == 'A') return cmd::VipAdd{k, opts};
-      return cmd::VipEdit{k, opts, true};
+      if (command == 'A') return Command{cmd::VipAdd{k, opts}};
+      return Command{cmd::VipEdit{k, opts, true}};
     }
     case 'D': {
       ServiceKey k = need_service();
       only_service_opts(false);
       only_server_opts(false);
-      return cmd::VipDel{k};
+      return Command{cmd::VipDel{k}};
     }
     case 'a':
     case 'e':
@@ -259,15 +299,40 @@ Command parse(const std::vector<std::string_view>& w) {
       ServiceKey k = need_service();
       only_service_opts(false);
       net::Ipv4 ip = rip(k);
-      if (command == 'a') return cmd::RsAdd{k, ip, weight, std::nullopt};
-      if (command == 'e') return cmd::RsEdit{k, ip, weight.value_or(1), std::nullopt};
+      if (command == 'a') return Command{cmd::RsAdd{k, ip, weight, std::nullopt}};
+      if (command == 'e') return Command{cmd::RsEdit{k, ip, weight.value_or(1), std::nullopt}};
       if (weight) fail("-w applies to -a and -e only");
-      return cmd::RsDel{k, ip};
+      return Command{cmd::RsDel{k, ip}};
     }
     case 'C':
       if (service || real || weight) fail("-C takes no service or server");
       only_service_opts(false);
-      return cmd::Clear{};
+      return Command{cmd::Clear{}};
+    case 'L':
+    case 'l': {
+      only_service_opts(false);
+      only_server_opts(false);
+      if ((list.stats + list.rate + list.timeout + list.connection + list.thresholds + list.persistent_conn) > 1)
+        fail("give one of --stats, --rate, --timeout, --connection, --thresholds, --persistent-conn");
+      list.service = service;
+      return Query{list};
+    }
+    case 'Z':
+      only_service_opts(false);
+      only_server_opts(false);
+      return Query{query::IpvsZero{service}};
+    case 'S':
+      if (service || real || weight) fail("-S takes no service");
+      only_service_opts(false);
+      return Query{query::IpvsSave{list.numeric}};
+    case 'R':
+      if (service || real || weight) fail("-R takes no service: the rules follow on their own lines");
+      only_service_opts(false);
+      return Query{query::IpvsRestore{}};
+    case 'h':
+      return Query{query::Help{"ipvsadm"}};
+    case 'v':
+      return Query{query::Help{"version"}};
     case '=': {
       if (service || real || weight) fail("--set takes only TCP TCPFIN UDP");
       only_service_opts(false);
@@ -277,7 +342,7 @@ Command parse(const std::vector<std::string_view>& w) {
       if (v[0]) c.tcp = v[0];
       if (v[1]) c.tcp_fin = v[1];
       if (v[2]) c.udp = v[2];
-      return c;
+      return Command{c};
     }
   }
   fail("unsupported command");

@@ -21,6 +21,18 @@ void load_text(const std::string& name, const std::string& text, Model& model) {
   model = std::move(next);
 }
 
+void load_ipvsadm_save(const std::string& path, Model& model) {
+  std::ifstream f(path);
+  if (!f) throw ConfigError(path + ": cannot open ipvsadm rules file");
+  std::ostringstream text;
+  std::string line;
+  while (std::getline(f, line)) {
+    const auto words = tokenize(line);
+    text << (words.empty() || words[0] == "ipvsadm" ? "" : "ipvsadm ") << line << "\n";
+  }
+  load_text(path, text.str(), model);
+}
+
 void load_file(const std::string& path, Model& model) {
   std::ifstream f(path);
   if (!f) throw ConfigError(path + ": cannot open configuration file");

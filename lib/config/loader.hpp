@@ -14,4 +14,8 @@ void load_file(const std::string& path, Model& model);
 // The same over text already read (name is used in messages).
 void load_text(const std::string& name, const std::string& text, Model& model);
 
+// An ipvsadm-save (ipvsadm -S) file: lines of ipvsadm options ("-A -t ..."), each read as
+// if it started with "ipvsadm". All or nothing, errors as load_file's.
+void load_ipvsadm_save(const std::string& path, Model& model);
+
 }  // namespace drfwd::config

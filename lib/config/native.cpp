@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "config/command.hpp"
+#include "config/request.hpp"
 #include "config/values.hpp"
 #include "net/parse.hpp"
 
@@ -45,10 +46,12 @@ std::vector<std::string_view> tokenize(std::string_view line) {
 }
 
 std::optional<Command> parse_line(std::string_view line) {
-  auto words = tokenize(line);
-  if (words.empty()) return std::nullopt;
-  if (words[0] == "ipvsadm") return parse_ipvsadm(words);
-  return parse_native(words);
+  auto r = parse_request(line);
+  if (!r) return std::nullopt;
+  if (auto* c = std::get_if<Command>(&*r)) return *c;
+  const auto words = tokenize(line);
+  throw ConfigError(quote(words[0]) + (words.size() > 1 ? " " + quote(words[1]) : "") +
+                    " reads or controls the running drfwd; it is not a configuration command");
 }
 
 namespace {
@@ -258,7 +261,7 @@ Command parse_native(const std::vector<std::string_view>& w) {
     if (k.substr(0, k.find(' ')) == verb) forms += (forms.empty() ? "" : "\n") + std::string(u);
   if (forms.empty())
     for (auto& [k, u] : kNativeUsage) forms += (forms.empty() ? "" : "\n") + std::string(u);
-  throw ConfigError(msg, forms);
+  throw ConfigError(msg, forms + "\n(help lists every command, show and ipvsadm included)");
 }
 
 }  // namespace drfwd::config

@@ -6,7 +6,10 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cinttypes>
+#include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <thread>
 
 #include "config/json.hpp"
@@ -143,12 +146,10 @@ void Controller::baseline_slot(uint32_t slot) {
   rs_baseline_[slot] = rs_totals(slot);
 }
 
-std::string Controller::execute(std::string_view line) {
-  auto c = config::parse_line(line);
-  if (!c) return {};
-  config::Applied a = model_.apply(*c);
+std::string Controller::apply(const config::Command& c) {
+  config::Applied a = model_.apply(c);
   for (auto [slot, gen] : a.new_rs_slots) baseline_slot(slot);
-  if (auto* pa = std::get_if<config::cmd::PortAddress>(&*c); pa && pa->port < kernel_.size() && kernel_[pa->port]) {
+  if (auto* pa = std::get_if<config::cmd::PortAddress>(&c); pa && pa->port < kernel_.size() && kernel_[pa->port]) {
     try {
       set_kernel_address(*kernel_[pa->port], pa->address);
     } catch (const KernelIfError& e) {
@@ -160,6 +161,409 @@ std::string Controller::execute(std::string_view line) {
   announce_new_vips();
   spdlog::info("config: {}", a.summary);
   return a.summary;
+}
+
+namespace {
+Reply refused(const config::ConfigError& e) {
+  std::string text = e.what();
+  if (!e.usage().empty()) text += "\nusage: " + e.usage();
+  return Reply{false, text + "\n"};
+}
+}  // namespace
+
+Reply Controller::execute(std::string_view line) {
+  try {
+    auto r = config::parse_request(line);
+    if (!r) return {};
+    if (auto* c = std::get_if<config::Command>(&*r)) return Reply{true, apply(*c) + "\n"};
+    return query(std::get<config::Query>(*r));
+  } catch (const config::ConfigError& e) {
+    return refused(e);
+  } catch (const std::exception& e) {
+    spdlog::error("command '{}': {}", line, e.what());
+    return Reply{false, std::string("internal error: ") + e.what() + "\n"};
+  }
+}
+
+Reply Controller::execute_batch(const std::vector<std::string>& lines) {
+  config::Model next = model_;
+  std::vector<std::pair<uint32_t, uint32_t>> new_slots;
+  size_t applied = 0;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    try {
+      auto r = config::parse_request(lines[i]);
+      if (!r) continue;
+      auto* c = std::get_if<config::Command>(&*r);
+      if (!c) throw config::ConfigError("only configuration commands can be part of a batch");
+      auto a = next.apply(*c);
+      new_slots.insert(new_slots.end(), a.new_rs_slots.begin(), a.new_rs_slots.end());
+      ++applied;
+    } catch (const config::ConfigError& e) {
+      Reply r = refused(e);
+      r.text = "line " + std::to_string(i + 1) + ": " + r.text + "nothing was applied\n";
+      return r;
+    } catch (const std::exception& e) {
+      return Reply{false, "line " + std::to_string(i + 1) + ": internal error: " + e.what() + "\nnothing was applied\n"};
+    }
+  }
+  std::set<uint16_t> addr_ports;
+  for (auto& [p, a] : next.port_addresses())
+    if (!model_.port_addresses().count(p) || !(model_.port_addresses().at(p) == a)) addr_ports.insert(p);
+  for (auto& [p, a] : model_.port_addresses())
+    if (!next.port_addresses().count(p)) addr_ports.insert(p);
+  model_ = std::move(next);
+  for (auto [slot, gen] : new_slots) baseline_slot(slot);
+  for (uint16_t p : addr_ports)
+    if (p < kernel_.size() && kernel_[p]) {
+      try {
+        auto it = model_.port_addresses().find(p);
+        set_kernel_address(*kernel_[p], it == model_.port_addresses().end() ? std::nullopt
+                                                                            : std::optional<net::Prefix>(it->second));
+      } catch (const KernelIfError& e) {
+        spdlog::error("{}", e.what());
+      }
+    }
+  refresh_targets();
+  publish();
+  announce_new_vips();
+  spdlog::info("config: batch of {} command(s) applied", applied);
+  return Reply{true, std::to_string(applied) + " command(s) applied\n"};
+}
+
+uint64_t Controller::conn_capacity() const {
+  uint64_t c = 0;
+  for (const auto& w : workers_) c += const_cast<dp::Worker&>(*w).conns().capacity();
+  return c;
+}
+
+std::vector<config::ServiceStatus> Controller::service_status() const {
+  std::vector<config::ServiceStatus> out;
+  for (const config::Service& s : model_.services()) {
+    config::ServiceStatus st;
+    st.key = s.key;
+    st.sched = s.sched;
+    st.persist = s.persist;
+    st.persist_mask = s.persist_mask;
+    st.mh_size = s.mh_size;
+    st.flags = s.flags;
+    // The service's own check (a real server may override it; show rs shows each).
+    st.check = config::describe(model_.effective_check(s, config::RealServer{}), s.key.port);
+    if (!opts_.kernel_interfaces) st.check += " (off: no kernel interfaces)";
+    for (const config::RealServer& r : s.rs) {
+      config::RsStatus rs;
+      rs.ip = r.ip;
+      rs.port = s.key.port;
+      rs.weight = r.weight;
+      if (const HealthChecker::Status* h = health_.status(r.slot)) {
+        rs.health = !h->checked ? "unchecked" : h->up ? "up" : "down";
+        rs.health_detail = h->last;
+      } else {
+        rs.health = "unchecked";
+      }
+      rs.egress_port = model_.egress_port(r.ip);
+      if (auto n = model_.neighbours().find(r.ip); n != model_.neighbours().end()) {
+        rs.neigh = "static";
+        rs.mac = n->second.mac;
+      } else if (auto e = neigh_.entries().find(r.ip); e != neigh_.entries().end()) {
+        rs.neigh = std::string(neigh_state_name(e->second.state));
+        rs.mac = e->second.mac;
+      } else {
+        rs.neigh = "none";
+      }
+      const RsTotals t = rs_totals(r.slot);
+      rs.active = t.active;
+      rs.inactive = t.inactive;
+      rs.persist = t.persist;
+      rs.conns = t.conns;
+      rs.packets = t.packets;
+      rs.bytes = t.bytes;
+      if (auto it = rs_rates_.find(r.slot); it != rs_rates_.end()) {
+        rs.cps = it->second.cps;
+        rs.pps = it->second.pps;
+        rs.bps = it->second.bps;
+      }
+      st.rs.push_back(std::move(rs));
+    }
+    out.push_back(std::move(st));
+  }
+  return out;
+}
+
+std::vector<config::ConnStatus> Controller::dump_conns(std::optional<net::Ipv4> vip, uint32_t limit, uint64_t& in_use) {
+  // Ask every worker, then wait (bounded) for all of them: each answers within a few
+  // loops of its own, walking its table a slice at a time.
+  for (auto& w : workers_) {
+    dp::ConnDump& d = w->conn_dump();
+    d.vip_be = vip ? vip->be() : 0;
+    d.limit = limit;
+    d.out.resize(limit);
+    d.request.fetch_add(1, std::memory_order_release);
+  }
+  const double deadline = now() + 2.0;
+  for (auto& w : workers_) {
+    dp::ConnDump& d = w->conn_dump();
+    while (d.done.load(std::memory_order_acquire) != d.request.load(std::memory_order_relaxed) && now() < deadline)
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  std::vector<config::ConnStatus> out;
+  in_use = 0;
+  const auto* snap = publisher_.current().get();
+  for (auto& w : workers_) {
+    dp::ConnDump& d = w->conn_dump();
+    if (d.done.load(std::memory_order_acquire) != d.request.load(std::memory_order_relaxed)) continue;  // late
+    in_use += d.in_use;
+    for (uint32_t i = 0; i < d.count && out.size() < limit; ++i) {
+      const auto& r = d.out[i];
+      config::ConnStatus c;
+      c.proto = r.key.proto;
+      c.client = net::Ipv4::from_be(r.key.src);
+      c.cport = net::ntoh16(r.key.sport);
+      c.vip = net::Ipv4::from_be(r.key.dst);
+      c.vport = net::ntoh16(r.key.dport);
+      if (snap && r.rs_slot < snap->rs_count) c.rs = net::Ipv4::from_be(snap->rs_view[r.rs_slot].ip_be);
+      c.rport = c.vport;  // direct routing: the same port
+      c.state = r.key.kind == 1 ? "NONE" : std::string(lb::state_name(r.state));  // templates as IPVS shows them
+      c.expires = r.expires;
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+void Controller::sample_rates() {
+  const double t = now();
+  if (t - last_sample_time_ < 1.0) return;
+  const double dt = last_sample_time_ > 0 ? t - last_sample_time_ : 0;
+  for (const config::Service& s : model_.services())
+    for (const config::RealServer& r : s.rs) {
+      const RsTotals c = rs_totals(r.slot);
+      Rate& rate = rs_rates_[r.slot];
+      if (dt > 0) {
+        rate.cps = (c.conns - std::min(c.conns, rate.conns)) / dt;
+        rate.pps = (c.packets - std::min(c.packets, rate.packets)) / dt;
+        rate.bps = (c.bytes - std::min(c.bytes, rate.bytes)) * 8 / dt;
+      }
+      rate.conns = c.conns;
+      rate.packets = c.packets;
+      rate.bytes = c.bytes;
+    }
+  dp::Totals cur = totals();
+  if (dt > 0 && last_sample_.ports.size() == cur.ports.size()) {
+    rates_ = cur;
+    for (size_t p = 0; p < cur.ports.size(); ++p) {
+      auto d = [&](uint64_t a, uint64_t b) { return static_cast<uint64_t>((a >= b ? a - b : 0) / dt); };
+      rates_.ports[p].nic.ipackets = d(cur.ports[p].nic.ipackets, last_sample_.ports[p].nic.ipackets);
+      rates_.ports[p].nic.opackets = d(cur.ports[p].nic.opackets, last_sample_.ports[p].nic.opackets);
+      rates_.ports[p].sw.tx_packets = d(cur.ports[p].sw.tx_packets, last_sample_.ports[p].sw.tx_packets);
+    }
+    for (size_t w = 0; w < cur.workers.size() && w < last_sample_.workers.size(); ++w) {
+      rates_.workers[w].sw.rx_packets = static_cast<uint64_t>(
+          (cur.workers[w].sw.rx_packets - last_sample_.workers[w].sw.rx_packets) / dt);
+      rates_.workers[w].sw.tx_packets = static_cast<uint64_t>(
+          (cur.workers[w].sw.tx_packets - last_sample_.workers[w].sw.tx_packets) / dt);
+    }
+  }
+  last_sample_ = std::move(cur);
+  last_sample_time_ = t;
+}
+
+namespace {
+void subtract(lb::PortCounters& a, const lb::PortCounters& b) {
+  a.rx_packets -= std::min(a.rx_packets, b.rx_packets);
+  a.rx_bytes -= std::min(a.rx_bytes, b.rx_bytes);
+  a.tx_packets -= std::min(a.tx_packets, b.tx_packets);
+  a.tx_bytes -= std::min(a.tx_bytes, b.tx_bytes);
+  a.to_control -= std::min(a.to_control, b.to_control);
+  a.from_control -= std::min(a.from_control, b.from_control);
+  for (int i = 0; i < net::kDropCount; ++i) a.drops[i] -= std::min(a.drops[i], b.drops[i]);
+}
+std::string drop_list(const lb::PortCounters& c) {
+  std::string s;
+  for (int d = 1; d < net::kDropCount; ++d)
+    if (c.drops[d]) s += (s.empty() ? "" : ", ") + std::string(net::drop_name(static_cast<net::Drop>(d))) + " " +
+                         std::to_string(c.drops[d]);
+  return s.empty() ? "none" : s;
+}
+}  // namespace
+
+void Controller::clear_stats() {
+  stats_baseline_ = totals();
+  zero_service(std::nullopt);
+}
+
+void Controller::zero_service(const std::optional<config::ServiceKey>& key) {
+  for (const config::Service& s : model_.services()) {
+    if (key && !(s.key == *key)) continue;
+    for (const config::RealServer& r : s.rs) {
+      // Counters only: the connection gauges are state, not history.
+      RsTotals raw;
+      for (const auto& w : workers_) {
+        const lb::RsCounters& c = w->rs_counters()[r.slot];
+        raw.packets += lb::read(c.packets);
+        raw.bytes += lb::read(c.bytes);
+        raw.conns += lb::read(c.conns);
+      }
+      rs_baseline_[r.slot].packets = raw.packets;
+      rs_baseline_[r.slot].bytes = raw.bytes;
+      rs_baseline_[r.slot].conns = raw.conns;
+      rs_rates_.erase(r.slot);
+    }
+  }
+}
+
+std::string Controller::show_stats() const {
+  dp::Totals t = totals();
+  char line[512];
+  std::string out;
+  std::snprintf(line, sizeof line, "%-4s %-16s %12s %10s %12s %10s %10s %10s %10s\n", "PORT", "NAME", "RECEIVED",
+                "RX-PPS", "FORWARDED", "TX-PPS", "TO-CTL", "DROPPED", "MALFORMED");
+  out += line;
+  for (size_t p = 0; p < t.ports.size(); ++p) {
+    lb::PortCounters sw = t.ports[p].sw;
+    if (p < stats_baseline_.ports.size()) subtract(sw, stats_baseline_.ports[p].sw);
+    uint64_t dropped = 0, malformed = 0;
+    for (int d = 1; d < net::kDropCount; ++d) {
+      dropped += sw.drops[d];
+      if (net::is_malformed(static_cast<net::Drop>(d))) malformed += sw.drops[d];
+    }
+    const uint64_t rxpps = p < rates_.ports.size() ? rates_.ports[p].nic.ipackets : 0;
+    const uint64_t txpps = p < rates_.ports.size() ? rates_.ports[p].sw.tx_packets : 0;
+    std::snprintf(line, sizeof line, "%-4zu %-16s %12" PRIu64 " %10" PRIu64 " %12" PRIu64 " %10" PRIu64 " %10" PRIu64
+                  " %10" PRIu64 " %10" PRIu64 "\n", p, ports_[p].name.c_str(), sw.rx_packets, rxpps, sw.tx_packets, txpps,
+                  sw.to_control, dropped, malformed);
+    out += line;
+    out += "     drops: " + drop_list(sw) + "\n";
+  }
+  std::snprintf(line, sizeof line, "\n%-6s %-5s %12s %10s %12s %10s %10s %10s %9s %9s %9s %6s\n", "WORKER", "LCORE",
+                "RECEIVED", "RX-PPS", "FORWARDED", "DROPPED", "CONNS", "NEW", "RESCHED", "EXPIRED", "EVICTED", "BUSY%");
+  out += line;
+  for (size_t w = 0; w < t.workers.size(); ++w) {
+    dp::WorkerTotals wt = t.workers[w];
+    if (w < stats_baseline_.workers.size()) subtract(wt.sw, stats_baseline_.workers[w].sw);
+    const uint64_t rxpps = w < rates_.workers.size() ? rates_.workers[w].sw.rx_packets : 0;
+    const double busy = wt.polls ? 100.0 * wt.busy_polls / wt.polls : 0;
+    std::snprintf(line, sizeof line, "%-6zu %-5u %12" PRIu64 " %10" PRIu64 " %12" PRIu64 " %10" PRIu64 " %10" PRIu64
+                  " %10" PRIu64 " %9" PRIu64 " %9" PRIu64 " %9" PRIu64 " %6.1f\n", w, wt.lcore, wt.sw.rx_packets, rxpps,
+                  wt.sw.tx_packets, wt.dropped(), wt.conns_in_use, wt.conn_new, wt.conn_resched, wt.conn_expired,
+                  wt.conn_evicted, busy);
+    out += line;
+  }
+  std::snprintf(line, sizeof line,
+                "\ncontrol: exception in %" PRIu64 ", to kernel %" PRIu64 " (dropped %" PRIu64 "), from kernel %" PRIu64
+                ", ARP in %" PRIu64 " (malformed %" PRIu64 ", ignored %" PRIu64 "), VIP replies %" PRIu64
+                ", announcements %" PRIu64 ", resolution requests %" PRIu64 "\n",
+                cc_.exception_in, cc_.to_kernel, cc_.to_kernel_dropped, cc_.from_kernel, cc_.arp_in, cc_.arp_malformed,
+                neigh_.ignored(), cc_.arp_vip_replies, cc_.arp_announces, cc_.arp_requests);
+  out += line;
+  return out;
+}
+
+std::string Controller::show_ports() const {
+  std::string out;
+  char line[512];
+  std::snprintf(line, sizeof line, "%-4s %-16s %-14s %-17s %-18s %-6s %-4s %-5s %s\n", "PORT", "NAME", "DRIVER", "MAC",
+                "ADDRESS", "QUEUES", "RSS", "LINK", "KERNEL-IF");
+  out += line;
+  for (const dp::PortInfo& p : ports_) {
+    rte_eth_link link{};
+    rte_eth_link_get_nowait(p.id, &link);
+    auto a = model_.port_addresses().find(p.id);
+    std::snprintf(line, sizeof line, "%-4u %-16s %-14s %-17s %-18s %-6zu %-4s %-5s %s\n", p.id, p.name.c_str(),
+                  p.driver.c_str(), net::to_string(p.mac).c_str(),
+                  a == model_.port_addresses().end() ? "-" : net::to_string(a->second).c_str(), workers_.size(),
+                  p.rss ? "on" : "off", link.link_status ? "up" : "down",
+                  kernel_[p.id] ? kernel_[p.id]->ifname.c_str() : "-");
+    out += line;
+  }
+  return out;
+}
+
+std::string Controller::show_neigh() const {
+  std::string out;
+  char line[256];
+  std::snprintf(line, sizeof line, "%-16s %-4s %-17s %s\n", "ADDRESS", "PORT", "MAC", "STATE");
+  out += line;
+  for (auto& [ip, n] : model_.neighbours()) {
+    const auto port = n.port ? n.port : model_.egress_port(ip);
+    std::snprintf(line, sizeof line, "%-16s %-4s %-17s %s\n", net::to_string(ip).c_str(),
+                  port ? std::to_string(*port).c_str() : "-", net::to_string(n.mac).c_str(), "static");
+    out += line;
+  }
+  for (auto& [ip, e] : neigh_.entries()) {
+    std::snprintf(line, sizeof line, "%-16s %-4u %-17s %s\n", net::to_string(ip).c_str(), e.target.port,
+                  e.mac ? net::to_string(*e.mac).c_str() : "-", std::string(neigh_state_name(e.state)).c_str());
+    out += line;
+  }
+  return out;
+}
+
+Reply Controller::query(const config::Query& q) {
+  using namespace config::query;
+  return std::visit(
+      [&](auto&& x) -> Reply {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, ShowVips>) {
+          return {true, config::format_vips(service_status())};
+        } else if constexpr (std::is_same_v<T, ShowRs>) {
+          auto all = service_status();
+          if (!x.vips.empty())
+            std::erase_if(all, [&](const config::ServiceStatus& s) {
+              return std::find(x.vips.begin(), x.vips.end(), s.key.vip) == x.vips.end();
+            });
+          return {true, config::format_rs(all)};
+        } else if constexpr (std::is_same_v<T, ShowStats>) {
+          return {true, show_stats()};
+        } else if constexpr (std::is_same_v<T, ShowPorts>) {
+          return {true, show_ports()};
+        } else if constexpr (std::is_same_v<T, ShowNeigh>) {
+          return {true, show_neigh()};
+        } else if constexpr (std::is_same_v<T, ShowConns>) {
+          uint64_t in_use = 0;
+          auto conns = dump_conns(x.vip, x.limit, in_use);
+          return {true, config::format_conns(conns, in_use, x.limit)};
+        } else if constexpr (std::is_same_v<T, ShowConfig>) {
+          return {true, config::model_to_commands(model_)};
+        } else if constexpr (std::is_same_v<T, SaveConfig>) {
+          const std::string tmp = x.path + ".tmp";
+          {
+            std::ofstream f(tmp, std::ios::trunc);
+            f << config::model_to_commands(model_);
+            if (!f) return {false, "cannot write " + tmp + "\n"};
+          }
+          if (std::rename(tmp.c_str(), x.path.c_str()) != 0) return {false, "cannot rename " + tmp + " to " + x.path + "\n"};
+          return {true, "saved to " + x.path + "\n"};
+        } else if constexpr (std::is_same_v<T, ClearStats>) {
+          clear_stats();
+          return {true, "statistics cleared\n"};
+        } else if constexpr (std::is_same_v<T, SetLogLevel>) {
+          spdlog::set_level(spdlog::level::from_str(x.level));
+          return {true, "log level " + x.level + "\n"};
+        } else if constexpr (std::is_same_v<T, Quit>) {
+          if (stop_) stop_->store(true);
+          return {true, "stopping\n"};
+        } else if constexpr (std::is_same_v<T, Help>) {
+          return {true, config::help_text(x.topic)};
+        } else if constexpr (std::is_same_v<T, IpvsList>) {
+          std::vector<config::ConnStatus> conns;
+          if (x.connection) {
+            uint64_t in_use = 0;
+            conns = dump_conns(x.service ? std::optional<net::Ipv4>(x.service->vip) : std::nullopt, 100000, in_use);
+          }
+          if (x.service && !model_.find(*x.service))
+            return {false, "ipvsadm: no such service " + config::to_string(*x.service) + "\n"};
+          return {true, config::ipvsadm_list(service_status(), x, conn_capacity(), model_.timeouts(), conns)};
+        } else if constexpr (std::is_same_v<T, IpvsZero>) {
+          if (x.service && !model_.find(*x.service))
+            return {false, "ipvsadm: no such service " + config::to_string(*x.service) + "\n"};
+          zero_service(x.service);
+          return {true, ""};
+        } else if constexpr (std::is_same_v<T, IpvsSave>) {
+          return {true, config::ipvsadm_save(service_status(), x.numeric)};
+        } else {
+          return {false, "ipvsadm -R reads rules that follow it: use drfwdctl -R < rules (applied as one batch)\n"};
+        }
+      },
+      q);
 }
 
 // ---- frames in and out ----------------------------------------------------------------
@@ -307,6 +711,8 @@ void Controller::run(const std::atomic<bool>& stop) {
     }
     if (need_publish_) publish();
     publisher_.reclaim();
+    sample_rates();
+    for (auto& f : pollers_) f();
     for (const auto& w : workers_)
       if (!w->failure().empty()) {
         spdlog::critical("worker {} (lcore {}) stopped: {}", w->index(), w->lcore(), w->failure());

@@ -7,6 +7,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include "config/model.hpp"
+#include "config/views.hpp"
 #include "control/health.hpp"
 #include "control/kernel_if.hpp"
 #include "control/neighbours.hpp"
@@ -53,6 +56,12 @@ struct ControlCounters {
   uint64_t publishes = 0;
 };
 
+// The answer to one request from the console or the control socket.
+struct Reply {
+  bool ok = true;
+  std::string text;
+};
+
 class Controller {
  public:
   Controller(config::Model model, std::vector<dp::PortInfo>& ports,
@@ -64,9 +73,19 @@ class Controller {
   // first snapshot and schedules the VIP announcements. Throws on failure.
   void start();
 
-  // Runs one configuration line (either grammar); throws config::ConfigError and
-  // changes nothing if it is refused. Returns what changed.
-  std::string execute(std::string_view line);
+  // Runs one line of either grammar: a configuration command (applied whole or not at
+  // all) or a query. Never throws; a refusal is a Reply with ok == false.
+  Reply execute(std::string_view line);
+  // Configuration commands applied together: all of them or none.
+  Reply execute_batch(const std::vector<std::string>& lines);
+
+  // What `quit` sets; functions run every round of the loop (console, control socket).
+  void set_stop_flag(std::atomic<bool>* stop) { stop_ = stop; }
+  void add_poller(std::function<void()> f) { pollers_.push_back(std::move(f)); }
+
+  // Status for the operator (also used by telemetry).
+  std::vector<config::ServiceStatus> service_status() const;
+  uint64_t conn_capacity() const;
 
   // The control loop; returns when `stop` becomes true.
   void run(const std::atomic<bool>& stop);
@@ -95,6 +114,15 @@ class Controller {
  private:
   double now() const;
   void publish();
+  std::string apply(const config::Command& c);  // throws ConfigError
+  Reply query(const config::Query& q);
+  std::vector<config::ConnStatus> dump_conns(std::optional<net::Ipv4> vip, uint32_t limit, uint64_t& in_use);
+  std::string show_stats() const;
+  std::string show_ports() const;
+  std::string show_neigh() const;
+  void sample_rates();
+  void clear_stats();
+  void zero_service(const std::optional<config::ServiceKey>& key);
   void refresh_targets();
   void poll_exceptions();
   void poll_kernel();
@@ -130,6 +158,18 @@ class Controller {
   std::vector<RsTotals> rs_baseline_;  // by slot: counters at the slot's latest hand-out
   ControlCounters cc_;
   std::chrono::steady_clock::time_point epoch_ = std::chrono::steady_clock::now();
+  std::atomic<bool>* stop_ = nullptr;
+  std::vector<std::function<void()>> pollers_;
+  // Rates over the last second: per RS slot and per port.
+  struct Rate {
+    uint64_t conns = 0, packets = 0, bytes = 0;  // last sample
+    double cps = 0, pps = 0, bps = 0;
+  };
+  std::map<uint32_t, Rate> rs_rates_;
+  dp::Totals last_sample_;
+  dp::Totals rates_;  // per-second deltas of the last sample period
+  double last_sample_time_ = 0;
+  dp::Totals stats_baseline_;  // clear stats
 };
 
 }  // namespace drfwd::control

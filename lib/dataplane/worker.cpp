@@ -138,6 +138,8 @@ void Worker::run() {
     uint32_t rx = 0;
     for (uint16_t p = 0; p < shared_.n_ports; ++p) rx += poll_port(p);
     if (__builtin_expect(!rte_ring_empty(tx_ring_), 0)) send_for_control();
+    if (__builtin_expect(dump_.request.load(std::memory_order_acquire) != dump_.done.load(std::memory_order_relaxed), 0))
+      dump_step();
     fwd_->expire(kExpireBudget);
     rte_rcu_qsbr_quiescent(shared_.qsbr, index_);
 
@@ -295,6 +297,26 @@ uint32_t Worker::exception_allowance(uint32_t wanted) {
   const uint32_t allowed = std::min<uint32_t>(wanted, static_cast<uint32_t>(exc_tokens_));
   exc_tokens_ -= allowed;
   return allowed;
+}
+
+void Worker::dump_step() {
+  constexpr uint32_t kStep = 512;
+  lb::FlowTable& t = *conns_;
+  const uint32_t now = fwd_->now();
+  if (dump_.cursor == 0) dump_.count = 0;
+  const uint32_t end = std::min(t.capacity(), dump_.cursor + kStep);
+  for (uint32_t i = dump_.cursor; i < end && dump_.count < dump_.limit && dump_.count < dump_.out.size(); ++i) {
+    const lb::FlowEntry& e = t.at(i);
+    if (!e.in_use || lb::FlowTable::expired(e, now)) continue;
+    if (dump_.vip_be && e.key.dst != dump_.vip_be) continue;
+    dump_.out[dump_.count++] = {e.key, e.rs_slot, e.rs_gen, e.state, e.timeout - (now - e.last_seen)};
+  }
+  dump_.cursor = end;
+  if (end == t.capacity() || dump_.count >= dump_.limit || dump_.count >= dump_.out.size()) {
+    dump_.in_use = t.size();
+    dump_.cursor = 0;
+    dump_.done.store(dump_.request.load(std::memory_order_relaxed), std::memory_order_release);
+  }
 }
 
 void Worker::send_for_control() {

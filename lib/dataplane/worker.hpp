@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "lb/counters.hpp"
 #include "lb/flow_table.hpp"
@@ -31,6 +32,29 @@ struct WorkerShared {
   uint64_t tsc_hz = 0;
 };
 
+// A snapshot of some of a worker's connections, for show conns / ipvsadm -lc. The
+// control core sets the filter and sizes `out`, then bumps `request`; the worker walks
+// its table a few hundred entries per loop (forwarding goes on), fills `out` and sets
+// `done` to `request`. Nothing else is shared.
+struct ConnDump {
+  struct Record {
+    net::FlowKey key;
+    uint32_t rs_slot;
+    uint32_t rs_gen;
+    lb::ConnState state;
+    uint32_t expires;  // seconds left
+  };
+  // filter (network order; zero fields match anything)
+  uint32_t vip_be = 0;
+  uint32_t limit = 0;
+  std::vector<Record> out;  // capacity >= limit, set by the control core
+  uint32_t count = 0;
+  uint64_t in_use = 0;
+  std::atomic<uint64_t> request{0};
+  std::atomic<uint64_t> done{0};
+  uint32_t cursor = 0;  // worker's position
+};
+
 class Worker {
  public:
   // index: this worker's queue id on every port and its RCU thread id.
@@ -38,6 +62,8 @@ class Worker {
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
+
+  ConnDump& conn_dump() { return dump_; }
 
   // Ports whose RX IPv4 checksum offload is on (bitmap); set before launch.
   void set_ip_csum_ports(uint32_t bitmap) { ip_csum_offload_ = bitmap; }
@@ -59,6 +85,7 @@ class Worker {
   void run();
   uint16_t poll_port(uint16_t port);  // returns packets received
   void send_for_control();
+  void dump_step();
   uint32_t exception_allowance(uint32_t wanted);  // token bucket
 
   uint32_t index_;
@@ -73,6 +100,7 @@ class Worker {
   rte_ring* tx_ring_ = nullptr;
   double exc_tokens_ = 0;
   uint64_t exc_last_tsc_ = 0;
+  ConnDump dump_;
   std::string failure_;
 };
 

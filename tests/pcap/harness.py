@@ -114,7 +114,8 @@ def run(config, inputs, workers=1, ports=1, extra=(), expect_rx=None, timeout=60
     stats_json = os.path.join(tmp, "stats.json")
     cmd = [binary] + lcores + EAL + vdevs + ["--", "-f", conf, "--stats-period", "0.2",
                                            "--stats-json", stats_json, "--conn-table-size", "65536",
-                                           "--idle-backoff", "200", "--no-kernel-interfaces"] + list(extra)
+                                           "--idle-backoff", "200", "--no-kernel-interfaces",
+                                           "--socket", os.path.join(tmp, "ctl", "drfwd.sock")] + list(extra)
     expect = total_in if expect_rx is None else expect_rx
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines = []
@@ -170,7 +171,7 @@ def run_expect_failure(config, extra=(), eal=None, lcores=("-l", "0,1"), timeout
     write_pcap(rx, [Ether(src=CLIENT_MAC, dst=PORT_MAC)])
     tx = os.path.join(tmp, "out.pcap")
     eal_args = eal if eal is not None else list(lcores) + EAL + ["--vdev", "net_pcap0,rx_pcap=%s,tx_pcap=%s" % (rx, tx)]
-    cmd = [drfwd_binary()] + eal_args + ["--", "--no-kernel-interfaces"] + \
+    cmd = [drfwd_binary()] + eal_args + ["--", "--no-kernel-interfaces", "--socket", "none"] + \
         (["-f", conf] if config is not None else []) + list(extra)
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)

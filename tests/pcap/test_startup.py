@@ -72,7 +72,7 @@ def test_driver_presets():
     h.check(r.returncode == 2 and "IFACE" in r.stderr, "a missing value is not named: " + r.stderr)
     # The null preset starts drfwd for real; it must stop cleanly on SIGINT.
     eal = subprocess.run([tool, "null"], capture_output=True, text=True, check=True).stdout.split()
-    p = subprocess.Popen([h.drfwd_binary()] + eal + ["--", "--idle-backoff", "500", "--no-kernel-interfaces"],
+    p = subprocess.Popen([h.drfwd_binary()] + eal + ["--", "--idle-backoff", "500", "--no-kernel-interfaces", "--socket", "none"],
                          stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     time.sleep(1.5)
@@ -95,13 +95,14 @@ def start_stop(cmd, sig=signal.SIGINT, settle=1.5):
 
 def test_sigterm_stops_gracefully():
     out, err = start_stop([h.drfwd_binary(), "-l", "0,1"] + h.EAL + ["--vdev", "net_null0", "--", "--idle-backoff", "500",
-                                                                      "--no-kernel-interfaces"], sig=signal.SIGTERM)
+                                                                      "--no-kernel-interfaces", "--socket", "none"],
+                          sig=signal.SIGTERM)
     h.check("stopped" in err, "no clean stop logged")
 
 
 def test_ring_vdev():
     start_stop([h.drfwd_binary(), "-l", "0,1"] + h.EAL + ["--vdev", "net_ring0", "--", "--idle-backoff", "500",
-                                                          "--no-kernel-interfaces"])
+                                                          "--no-kernel-interfaces", "--socket", "none"])
 
 
 def test_tap_vdev_in_a_namespace():
@@ -112,7 +113,8 @@ def test_tap_vdev_in_a_namespace():
     subprocess.run(["ip", "netns", "add", ns], check=True)
     try:
         out, _ = start_stop(["ip", "netns", "exec", ns, h.drfwd_binary(), "-l", "0,1"] + h.EAL +
-                            ["--vdev", "net_tap0,iface=dtap0", "--", "--idle-backoff", "500"], settle=2.5)
+                            ["--vdev", "net_tap0,iface=dtap0", "--", "--idle-backoff", "500", "--socket", "none"],
+                            settle=2.5)
         h.check("port 0" in out or "NIC statistics for port 0" in out, out)
     finally:
         subprocess.run(["ip", "netns", "del", ns])

@@ -1,0 +1,78 @@
+// Everything an operator can send: configuration commands (which change the model) and
+// queries (which read state). One parser serves the console, the control socket and
+// configuration files (files take commands only).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "config/command.hpp"
+
+namespace drfwd::config {
+
+namespace query {
+struct ShowVips {};
+struct ShowRs {
+  std::vector<net::Ipv4> vips;  // empty: all
+};
+struct ShowStats {};
+struct ShowPorts {};
+struct ShowNeigh {};
+struct ShowConns {
+  std::optional<net::Ipv4> vip;
+  uint32_t limit = 100;
+};
+struct ShowConfig {};
+struct SaveConfig {
+  std::string path;
+};
+struct ClearStats {};
+struct SetLogLevel {
+  std::string level;
+};
+struct Quit {};
+struct Help {
+  std::string topic;  // empty: everything
+};
+// ipvsadm -L / -l / -c and its format switches.
+struct IpvsList {
+  bool numeric = false;
+  bool stats = false;
+  bool rate = false;
+  bool timeout = false;
+  bool connection = false;
+  bool exact = false;
+  bool thresholds = false;
+  bool persistent_conn = false;
+  std::optional<ServiceKey> service;
+};
+struct IpvsZero {  // -Z: zero the service (or every service's) counters
+  std::optional<ServiceKey> service;
+};
+struct IpvsSave {  // -S: rules ipvsadm -R restores
+  bool numeric = false;
+};
+struct IpvsRestore {};  // -R: the rules follow (drfwdctl -R sends them as one batch)
+}  // namespace query
+
+using Query = std::variant<query::ShowVips, query::ShowRs, query::ShowStats, query::ShowPorts, query::ShowNeigh,
+                           query::ShowConns, query::ShowConfig, query::SaveConfig, query::ClearStats,
+                           query::SetLogLevel, query::Quit, query::Help, query::IpvsList, query::IpvsZero,
+                           query::IpvsSave, query::IpvsRestore>;
+
+using Request = std::variant<Command, Query>;
+
+// Parses one line. Empty and comment-only lines give std::nullopt. Throws ConfigError.
+std::optional<Request> parse_request(std::string_view line);
+Request parse_ipvsadm_request(const std::vector<std::string_view>& words);  // words[0] == "ipvsadm"
+
+// Help text: every command with its form, or the commands whose name starts with topic.
+std::string help_text(std::string_view topic = {});
+
+// Words that can follow `words` (the complete words of a partial line), for completion.
+std::vector<std::string> completions(const std::vector<std::string_view>& words);
+
+}  // namespace drfwd::config

@@ -1,0 +1,57 @@
+// The control socket: a unix stream socket served by the control core, without
+// blocking. Only root and drfwd's own user may talk to it (SO_PEERCRED); the socket file
+// is mode 0600 in a directory only its owner can enter.
+//
+// Protocol (drfwdctl speaks it): a request is "CMD <line>\n", or "BATCH <n>\n" followed
+// by n lines applied all or none; each answer is "OK <len>\n" or "ERR <len>\n" followed
+// by <len> bytes of text.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "console/console.hpp"
+
+namespace drfwd::console {
+
+class ControlSocket {
+ public:
+  using BatchHandler = std::function<Answer(const std::vector<std::string>& lines)>;
+
+  // Throws std::runtime_error (in use, no permission, path too long).
+  ControlSocket(std::string path, Handler handler, BatchHandler batch);
+  ~ControlSocket();
+  ControlSocket(const ControlSocket&) = delete;
+  ControlSocket& operator=(const ControlSocket&) = delete;
+
+  void poll();
+  const std::string& path() const { return path_; }
+  uint64_t refused_peers() const { return refused_; }
+
+  static constexpr size_t kMaxLine = 65536;
+  static constexpr size_t kMaxBatch = 1000000;
+  static constexpr size_t kMaxConnections = 32;
+
+ private:
+  struct Conn {
+    int fd = -1;
+    std::string in;
+    std::string out;
+    bool closing = false;         // close once `out` is written
+    size_t batch_left = 0;
+    std::vector<std::string> batch;
+  };
+  void accept_new();
+  void serve(Conn& c);
+  void answer(Conn& c, const Answer& a);
+
+  std::string path_;
+  Handler handler_;
+  BatchHandler batch_;
+  int fd_ = -1;
+  std::vector<Conn> conns_;
+  uint64_t refused_ = 0;
+};
+
+}  // namespace drfwd::console

@@ -1,0 +1,49 @@
+#include "console/feed.hpp"
+
+#include "config/values.hpp"
+
+namespace drfwd::console {
+
+TelemetryData telemetry_data(const control::Controller& c) {
+  TelemetryData d;
+  for (const config::ServiceStatus& s : c.service_status()) {
+    TelemetryData::Vip v;
+    v.name = config::addr_port(s.key.vip, s.key.port, true) + "/" + std::string(config::proto_name(s.key.proto));
+    v.sched = std::string(lb::sched_name(s.sched));
+    v.persist = s.persist;
+    v.rs = s.rs.size();
+    for (const config::RsStatus& r : s.rs) {
+      v.rs_up += r.health != "down" && r.weight > 0 && r.mac.has_value();
+      v.conns += r.conns;
+      v.packets += r.packets;
+      v.bytes += r.bytes;
+      TelemetryData::Rs t;
+      t.name = v.name + " " + net::to_string(r.ip);
+      t.weight = r.weight;
+      t.health = r.health;
+      t.neigh = r.neigh;
+      t.mac = r.mac ? net::to_string(*r.mac) : "";
+      t.active = r.active;
+      t.inactive = r.inactive;
+      t.conns = r.conns;
+      t.packets = r.packets;
+      t.bytes = r.bytes;
+      t.pps = static_cast<uint64_t>(r.pps);
+      d.rs.push_back(std::move(t));
+    }
+    d.vips.push_back(std::move(v));
+  }
+  const dp::Totals t = c.totals();
+  lb::PortCounters all;
+  for (const auto& p : t.ports) dp::add(all, p.sw);
+  uint64_t dropped = 0, conns = 0;
+  for (uint64_t v : all.drops) dropped += v;
+  for (const auto& w : t.workers) conns += w.conns_in_use;
+  d.stats = {{"received", all.rx_packets}, {"forwarded", all.tx_packets}, {"to_control", all.to_control},
+             {"dropped", dropped}, {"conns_in_use", conns}};
+  for (int i = 1; i < net::kDropCount; ++i)
+    d.stats.emplace_back("drop_" + std::string(net::drop_name(static_cast<net::Drop>(i))), all.drops[i]);
+  return d;
+}
+
+}  // namespace drfwd::console

@@ -1,0 +1,82 @@
+#include "console/telemetry.hpp"
+
+#include <rte_telemetry.h>
+
+namespace drfwd::console {
+
+std::mutex Telemetry::mu_;
+TelemetryData Telemetry::data_;
+
+struct TelemetryCallbacks {
+  static int vips(const char*, const char*, rte_tel_data* d) {
+    std::lock_guard<std::mutex> g(Telemetry::mu_);
+    rte_tel_data_start_dict(d);
+    for (const auto& v : Telemetry::data_.vips) {
+      rte_tel_data* c = rte_tel_data_alloc();
+      if (!c) break;
+      rte_tel_data_start_dict(c);
+      rte_tel_data_add_dict_string(c, "sched", v.sched.c_str());
+      rte_tel_data_add_dict_u64(c, "persist", v.persist);
+      rte_tel_data_add_dict_u64(c, "real_servers", v.rs);
+      rte_tel_data_add_dict_u64(c, "real_servers_up", v.rs_up);
+      rte_tel_data_add_dict_u64(c, "conns", v.conns);
+      rte_tel_data_add_dict_u64(c, "packets", v.packets);
+      rte_tel_data_add_dict_u64(c, "bytes", v.bytes);
+      if (rte_tel_data_add_dict_container(d, v.name.c_str(), c, 0) != 0) {
+        rte_tel_data_free(c);
+        break;  // more services than one reply holds (256)
+      }
+    }
+    return 0;
+  }
+  static int rs(const char*, const char*, rte_tel_data* d) {
+    std::lock_guard<std::mutex> g(Telemetry::mu_);
+    rte_tel_data_start_dict(d);
+    for (const auto& r : Telemetry::data_.rs) {
+      rte_tel_data* c = rte_tel_data_alloc();
+      if (!c) break;
+      rte_tel_data_start_dict(c);
+      rte_tel_data_add_dict_u64(c, "weight", r.weight);
+      rte_tel_data_add_dict_string(c, "health", r.health.c_str());
+      rte_tel_data_add_dict_string(c, "neighbour", r.neigh.c_str());
+      rte_tel_data_add_dict_string(c, "mac", r.mac.c_str());
+      rte_tel_data_add_dict_int(c, "active", static_cast<int>(r.active));
+      rte_tel_data_add_dict_int(c, "inactive", static_cast<int>(r.inactive));
+      rte_tel_data_add_dict_u64(c, "conns", r.conns);
+      rte_tel_data_add_dict_u64(c, "packets", r.packets);
+      rte_tel_data_add_dict_u64(c, "bytes", r.bytes);
+      rte_tel_data_add_dict_u64(c, "pps", r.pps);
+      if (rte_tel_data_add_dict_container(d, r.name.c_str(), c, 0) != 0) {
+        rte_tel_data_free(c);
+        break;
+      }
+    }
+    return 0;
+  }
+  static int stats(const char*, const char*, rte_tel_data* d) {
+    std::lock_guard<std::mutex> g(Telemetry::mu_);
+    rte_tel_data_start_dict(d);
+    for (const auto& [k, v] : Telemetry::data_.stats) rte_tel_data_add_dict_u64(d, k.c_str(), v);
+    return 0;
+  }
+};
+
+bool Telemetry::install() {
+  static bool done = false;
+  if (done) return true;
+  bool ok = rte_telemetry_register_cmd("/drfwd/vips", TelemetryCallbacks::vips,
+                                       "Services: scheduler, persistence, real servers up, counters") == 0;
+  ok &= rte_telemetry_register_cmd("/drfwd/rs", TelemetryCallbacks::rs,
+                                   "Real servers: weight, health, neighbour, connections, counters, pps") == 0;
+  ok &= rte_telemetry_register_cmd("/drfwd/stats", TelemetryCallbacks::stats,
+                                   "Totals: received, forwarded, dropped by reason, connections") == 0;
+  done = ok;
+  return ok;
+}
+
+void Telemetry::update(TelemetryData data) {
+  std::lock_guard<std::mutex> g(mu_);
+  data_ = std::move(data);
+}
+
+}  // namespace drfwd::console
