@@ -39,6 +39,7 @@ constexpr OptDef kOpts[] = {
     {"add-server", 'a', Arg::kNone},       {"edit-server", 'e', Arg::kNone},
     {"delete-server", 'd', Arg::kNone},    {"list", 'L', Arg::kNone},
     {"zero", 'Z', Arg::kNone},             {"set", 0, Arg::kNone},
+    {"list-lower", 'l', Arg::kNone},  // ipvsadm -l is -L
     {"start-daemon", 0, Arg::kRequired},   {"stop-daemon", 0, Arg::kRequired},
     {"help", 'h', Arg::kNone},             {"version", 'v', Arg::kNone},
     {"tcp-service", 't', Arg::kRequired},  {"udp-service", 'u', Arg::kRequired},
@@ -181,7 +182,7 @@ Request parse(const std::vector<std::string_view>& w) {
   auto set_command = [&](const OptDef* o) {
     if (command) fail("more than one command given (" + std::string(command_name) + " and " +
                       std::string(o->long_name) + ")");
-    command = o->short_name ? o->short_name : '=';
+    command = o->short_name == 'l' ? 'L' : o->short_name ? o->short_name : '=';  // -l is -L
     command_name = o->long_name;
   };
 
@@ -190,7 +191,7 @@ Request parse(const std::vector<std::string_view>& w) {
     const std::string_view n = o->long_name;
     {
       if (n == "add-service" || n == "edit-service" || n == "delete-service" || n == "clear" ||
-          n == "add-server" || n == "edit-server" || n == "delete-server" || n == "set" || n == "list" || n == "list-alias" ||
+          n == "add-server" || n == "edit-server" || n == "delete-server" || n == "set" || n == "list" || n == "list-lower" ||
           n == "zero" || n == "save" || n == "restore" || n == "help" || n == "version") {
         set_command(o);
       } else if (n == "numeric") {

@@ -1,5 +1,7 @@
 #include "console/feed.hpp"
 
+#include <algorithm>
+
 #include "config/values.hpp"
 
 namespace drfwd::console {
@@ -18,7 +20,8 @@ TelemetryData telemetry_data(const control::Controller& c) {
       v.packets += r.packets;
       v.bytes += r.bytes;
       TelemetryData::Rs t;
-      t.name = v.name + " " + net::to_string(r.ip);
+      t.service = v.name;
+      t.ip = net::to_string(r.ip);
       t.weight = r.weight;
       t.health = r.health;
       t.neigh = r.neigh;
@@ -41,8 +44,11 @@ TelemetryData telemetry_data(const control::Controller& c) {
   for (const auto& w : t.workers) conns += w.conns_in_use;
   d.stats = {{"received", all.rx_packets}, {"forwarded", all.tx_packets}, {"to_control", all.to_control},
              {"dropped", dropped}, {"conns_in_use", conns}};
-  for (int i = 1; i < net::kDropCount; ++i)
-    d.stats.emplace_back("drop_" + std::string(net::drop_name(static_cast<net::Drop>(i))), all.drops[i]);
+  for (int i = 1; i < net::kDropCount; ++i) {
+    std::string key = "drop_" + std::string(net::drop_name(static_cast<net::Drop>(i)));
+    std::replace(key.begin(), key.end(), '-', '_');
+    d.stats.emplace_back(std::move(key), all.drops[i]);
+  }
   return d;
 }
 

@@ -2,6 +2,8 @@
 
 #include <rte_telemetry.h>
 
+#include <string>
+
 namespace drfwd::console {
 
 std::mutex Telemetry::mu_;
@@ -10,11 +12,15 @@ TelemetryData Telemetry::data_;
 struct TelemetryCallbacks {
   static int vips(const char*, const char*, rte_tel_data* d) {
     std::lock_guard<std::mutex> g(Telemetry::mu_);
+    // A dict keyed by position: DPDK allows only [A-Za-z0-9_/] in keys (and no dicts in
+    // arrays), so addresses are values.
     rte_tel_data_start_dict(d);
+    unsigned i = 0;
     for (const auto& v : Telemetry::data_.vips) {
       rte_tel_data* c = rte_tel_data_alloc();
       if (!c) break;
       rte_tel_data_start_dict(c);
+      rte_tel_data_add_dict_string(c, "service", v.name.c_str());
       rte_tel_data_add_dict_string(c, "sched", v.sched.c_str());
       rte_tel_data_add_dict_u64(c, "persist", v.persist);
       rte_tel_data_add_dict_u64(c, "real_servers", v.rs);
@@ -22,7 +28,7 @@ struct TelemetryCallbacks {
       rte_tel_data_add_dict_u64(c, "conns", v.conns);
       rte_tel_data_add_dict_u64(c, "packets", v.packets);
       rte_tel_data_add_dict_u64(c, "bytes", v.bytes);
-      if (rte_tel_data_add_dict_container(d, v.name.c_str(), c, 0) != 0) {
+      if (rte_tel_data_add_dict_container(d, std::to_string(i++).c_str(), c, 0) != 0) {
         rte_tel_data_free(c);
         break;  // more services than one reply holds (256)
       }
@@ -32,10 +38,13 @@ struct TelemetryCallbacks {
   static int rs(const char*, const char*, rte_tel_data* d) {
     std::lock_guard<std::mutex> g(Telemetry::mu_);
     rte_tel_data_start_dict(d);
+    unsigned i = 0;
     for (const auto& r : Telemetry::data_.rs) {
       rte_tel_data* c = rte_tel_data_alloc();
       if (!c) break;
       rte_tel_data_start_dict(c);
+      rte_tel_data_add_dict_string(c, "service", r.service.c_str());
+      rte_tel_data_add_dict_string(c, "ip", r.ip.c_str());
       rte_tel_data_add_dict_u64(c, "weight", r.weight);
       rte_tel_data_add_dict_string(c, "health", r.health.c_str());
       rte_tel_data_add_dict_string(c, "neighbour", r.neigh.c_str());
@@ -46,7 +55,7 @@ struct TelemetryCallbacks {
       rte_tel_data_add_dict_u64(c, "packets", r.packets);
       rte_tel_data_add_dict_u64(c, "bytes", r.bytes);
       rte_tel_data_add_dict_u64(c, "pps", r.pps);
-      if (rte_tel_data_add_dict_container(d, r.name.c_str(), c, 0) != 0) {
+      if (rte_tel_data_add_dict_container(d, std::to_string(i++).c_str(), c, 0) != 0) {
         rte_tel_data_free(c);
         break;
       }

@@ -22,7 +22,8 @@ struct TelemetryData {
     uint64_t conns = 0, packets = 0, bytes = 0;
   };
   struct Rs {
-    std::string name;  // "198.18.0.100:80/tcp 198.18.0.11"
+    std::string service;  // "198.18.0.100:80/tcp"
+    std::string ip;
     uint64_t weight = 0;
     std::string health, neigh, mac;
     int64_t active = 0, inactive = 0;
@@ -30,7 +31,7 @@ struct TelemetryData {
   };
   std::vector<Vip> vips;
   std::vector<Rs> rs;
-  std::vector<std::pair<std::string, uint64_t>> stats;
+  std::vector<std::pair<std::string, uint64_t>> stats;  // keys: [A-Za-z0-9_] only
 };
 
 class Telemetry {

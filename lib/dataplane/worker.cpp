@@ -132,12 +132,11 @@ void Worker::run() {
   uint64_t polls = 0, busy = 0;
 
   while (!shared_.stop->load(std::memory_order_relaxed)) {
-    const lb::Snapshot* snap = shared_.snapshot->load(std::memory_order_acquire);
-    const uint32_t now = static_cast<uint32_t>((rte_rdtsc() - shared_.start_tsc) / hz);
-    fwd_->begin(snap, now);
+    now_ = static_cast<uint32_t>((rte_rdtsc() - shared_.start_tsc) / hz);
     uint32_t rx = 0;
     for (uint16_t p = 0; p < shared_.n_ports; ++p) rx += poll_port(p);
     if (__builtin_expect(!rte_ring_empty(tx_ring_), 0)) send_for_control();
+    fwd_->begin(shared_.snapshot->load(std::memory_order_acquire), now_);
     if (__builtin_expect(dump_.request.load(std::memory_order_acquire) != dump_.done.load(std::memory_order_relaxed), 0))
       dump_step();
     fwd_->expire(kExpireBudget);
@@ -174,6 +173,8 @@ uint16_t Worker::poll_port(uint16_t port) {
   rte_mbuf* rx[kBurst];
   const uint16_t n = rte_eth_rx_burst(port, static_cast<uint16_t>(index_), rx, kBurst);
   if (n == 0) return 0;
+  // The tables as published now: frames received after a change use it.
+  fwd_->begin(shared_.snapshot->load(std::memory_order_acquire), now_);
 
   lb::Frame frames[kBurst];
   lb::Verdict verdicts[kBurst];

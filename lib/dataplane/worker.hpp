@@ -98,6 +98,7 @@ class Worker {
   std::unique_ptr<lb::Forwarder> fwd_;
   rte_ring* ring_ = nullptr;
   rte_ring* tx_ring_ = nullptr;
+  uint32_t now_ = 0;  // worker clock, seconds since start
   double exc_tokens_ = 0;
   uint64_t exc_last_tsc_ = 0;
   ConnDump dump_;

@@ -201,3 +201,96 @@ def main(tests):
             failed += 1
             print("FAIL %s: %s" % (t.__name__, e), flush=True)
     sys.exit(1 if failed else 0)
+
+
+def drfwdctl_binary():
+    return os.path.join(os.path.dirname(drfwd_binary()), "drfwdctl")
+
+
+class Drfwd:
+    """A drfwd kept running over net_pcap while a test talks to it.
+
+    rx: a list of frames (written to a pcap file) or a path (e.g. a FIFO the test
+    writes). Use as a context manager; stop() returns the exit status."""
+
+    def __init__(self, config, rx=(), extra=(), eal_extra=(), stdin=None, name="drfwd"):
+        self.tmp = tempfile.mkdtemp(prefix="drfwd-op-%s-" % name)
+        self.conf = os.path.join(self.tmp, "drfwd.conf")
+        with open(self.conf, "w") as f:
+            f.write(config)
+        if isinstance(rx, str):
+            self.rx = rx
+        else:
+            self.rx = os.path.join(self.tmp, "in.pcap")
+            write_pcap(self.rx, rx)
+        self.out = os.path.join(self.tmp, "out.pcap")
+        self.socket = os.path.join(self.tmp, "ctl", "drfwd.sock")
+        self.stats_json = os.path.join(self.tmp, "stats.json")
+        self.cmd = [drfwd_binary(), "-l", "0,1"] + EAL + list(eal_extra) + [
+            "--vdev", "net_pcap0,rx_pcap=%s,tx_pcap=%s" % (self.rx, self.out), "--",
+            "-f", self.conf, "--stats-period", "0.2", "--stats-json", self.stats_json,
+            "--conn-table-size", "65536", "--idle-backoff", "200", "--no-kernel-interfaces",
+            "--socket", self.socket] + list(extra)
+        self.stdin = stdin
+        self.proc = None
+        self.lines = []
+        self.errors = []
+
+    def start(self):
+        self.proc = subprocess.Popen(self.cmd, stdin=self.stdin if self.stdin is not None else subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        threading.Thread(target=lambda: self.lines.extend(iter(self.proc.stdout.readline, "")), daemon=True).start()
+        threading.Thread(target=lambda: self.errors.extend(iter(self.proc.stderr.readline, "")), daemon=True).start()
+        return self
+
+    def wait_socket(self, timeout=20):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if os.path.exists(self.socket) and "forwarding on" in "".join(self.errors):
+                return
+            if self.proc.poll() is not None:
+                raise AssertionError("drfwd exited: %s" % "".join(self.errors))
+            time.sleep(0.05)
+        raise AssertionError("no control socket after %ds" % timeout)
+
+    def wait_rx(self, n, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if sum(rx_counts(self.lines).values()) >= n:
+                return
+            if self.proc.poll() is not None:
+                raise AssertionError("drfwd exited: %s" % "".join(self.errors))
+            time.sleep(0.05)
+        raise AssertionError("drfwd did not receive %d frames (saw %s)" % (n, rx_counts(self.lines)))
+
+    def ctl(self, *words, stdin_text=None, user=None):
+        cmd = [drfwdctl_binary(), "-s", self.socket] + list(words)
+        if user:
+            cmd = ["setpriv", "--reuid=%d" % user, "--regid=%d" % user, "--clear-groups"] + cmd
+        return subprocess.run(cmd, capture_output=True, text=True, input=stdin_text, timeout=30)
+
+    def stop(self, sig=signal.SIGINT, timeout=30):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        time.sleep(0.1)
+        return self.proc.returncode
+
+    def stats(self):
+        with open(self.stats_json) as f:
+            return json.load(f)
+
+    def output(self):
+        return rdpcap(self.out) if os.path.exists(self.out) and os.path.getsize(self.out) > 24 else []
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        if self.proc and self.proc.poll() is None:
+            self.stop()
+        cleanup(self.tmp)

@@ -1,0 +1,337 @@
+// Queries, help and completion; ipvsadm's layouts line by line; show config round trip.
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "config/loader.hpp"
+#include "config/request.hpp"
+#include "config/views.hpp"
+#include "frames.hpp"
+#include "net/parse.hpp"
+
+using namespace drfwd;
+using namespace drfwd::config;
+using drfwd::test::ip;
+
+namespace {
+
+Query query_of(const std::string& line) {
+  auto r = parse_request(line);
+  EXPECT_TRUE(r) << line;
+  EXPECT_TRUE(std::holds_alternative<Query>(*r)) << line;
+  return std::get<Query>(*r);
+}
+
+std::string refusal(const std::string& line) {
+  try {
+    parse_request(line);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+std::vector<std::string> lines(const std::string& s) {
+  std::vector<std::string> out;
+  std::istringstream in(s);
+  std::string l;
+  while (std::getline(in, l)) out.push_back(l);
+  return out;
+}
+
+// Two services as LVS operators know them: web (rr, two RSs) and dns (sh, persistent).
+std::vector<ServiceStatus> sample() {
+  ServiceStatus web;
+  web.key = {ip("198.18.0.100"), net::kProtoTcp, 80};
+  web.sched = lb::Sched::kRr;
+  RsStatus a;
+  a.ip = ip("198.18.0.12");
+  a.port = 80;
+  a.weight = 1;
+  a.active = 3;
+  a.inactive = 7;
+  a.conns = 120;
+  a.packets = 4567;
+  a.bytes = 1234567;
+  RsStatus b = a;
+  b.ip = ip("198.18.0.11");
+  b.weight = 2;
+  b.active = 10;
+  b.inactive = 0;
+  b.conns = 250;
+  b.packets = 123456789;  // past 100 million: shown in K
+  b.bytes = 98765432100ULL;
+  web.rs = {a, b};  // out of order on purpose: ipvsadm sorts
+  ServiceStatus dns;
+  dns.key = {ip("198.18.0.100"), net::kProtoUdp, 53};
+  dns.sched = lb::Sched::kSh;
+  dns.flags = lb::kFlagShPort;
+  dns.persist = 300;
+  dns.persist_mask = 24;
+  RsStatus c;
+  c.ip = ip("198.18.0.11");
+  c.port = 53;
+  c.weight = 1;
+  c.persist = 4;
+  dns.rs = {c};
+  return {dns, web};  // UDP first on purpose: ipvsadm lists TCP first
+}
+
+}  // namespace
+
+TEST(Requests, EveryQueryForm) {
+  EXPECT_TRUE(std::holds_alternative<query::ShowVips>(query_of("show vips")));
+  EXPECT_EQ(std::get<query::ShowRs>(query_of("show rs 198.18.0.100 198.18.0.101")).vips.size(), 2u);
+  EXPECT_TRUE(std::get<query::ShowRs>(query_of("show rs")).vips.empty());
+  EXPECT_TRUE(std::holds_alternative<query::ShowStats>(query_of("show stats")));
+  EXPECT_TRUE(std::holds_alternative<query::ShowPorts>(query_of("show ports")));
+  EXPECT_TRUE(std::holds_alternative<query::ShowNeigh>(query_of("show neigh")));
+  auto c = std::get<query::ShowConns>(query_of("show conns 198.18.0.100 limit 5"));
+  EXPECT_EQ(*c.vip, ip("198.18.0.100"));
+  EXPECT_EQ(c.limit, 5u);
+  EXPECT_EQ(std::get<query::ShowConns>(query_of("show conns")).limit, 100u);
+  EXPECT_TRUE(std::holds_alternative<query::ShowConfig>(query_of("show config")));
+  EXPECT_EQ(std::get<query::SaveConfig>(query_of("save config /tmp/x.conf")).path, "/tmp/x.conf");
+  EXPECT_TRUE(std::holds_alternative<query::ClearStats>(query_of("clear stats")));
+  EXPECT_EQ(std::get<query::SetLogLevel>(query_of("set log-level debug")).level, "debug");
+  EXPECT_TRUE(std::holds_alternative<query::Quit>(query_of("quit")));
+  EXPECT_TRUE(std::holds_alternative<query::Quit>(query_of("exit")));
+  EXPECT_EQ(std::get<query::Help>(query_of("help show")).topic, "show");
+  auto l = std::get<query::IpvsList>(query_of("ipvsadm -L -n"));
+  EXPECT_TRUE(l.numeric);
+  EXPECT_FALSE(l.stats);
+  l = std::get<query::IpvsList>(query_of("ipvsadm -ln --stats --exact"));
+  EXPECT_TRUE(l.numeric && l.stats && l.exact);
+  l = std::get<query::IpvsList>(query_of("ipvsadm -L -t 198.18.0.100:80 --rate"));
+  EXPECT_TRUE(l.rate);
+  EXPECT_EQ(l.service->port, 80);
+  EXPECT_TRUE(std::get<query::IpvsList>(query_of("ipvsadm -lnc")).connection);
+  EXPECT_TRUE(std::get<query::IpvsList>(query_of("ipvsadm -L --timeout")).timeout);
+  EXPECT_TRUE(std::get<query::IpvsList>(query_of("ipvsadm --list --numeric --persistent-conn")).persistent_conn);
+  EXPECT_FALSE(std::get<query::IpvsZero>(query_of("ipvsadm -Z")).service);
+  EXPECT_TRUE(std::get<query::IpvsZero>(query_of("ipvsadm -Z -u 198.18.0.100:53")).service);
+  EXPECT_TRUE(std::get<query::IpvsSave>(query_of("ipvsadm -S -n")).numeric);
+  EXPECT_FALSE(std::get<query::IpvsSave>(query_of("ipvsadm --save")).numeric);
+  EXPECT_TRUE(std::holds_alternative<query::IpvsRestore>(query_of("ipvsadm -R")));
+}
+
+TEST(Requests, Refusals) {
+  EXPECT_NE(refusal("show").find("show what?"), std::string::npos);
+  EXPECT_NE(refusal("show vipz").find("unknown: show 'vipz'"), std::string::npos);
+  EXPECT_NE(refusal("show vips now").find("unexpected 'now'"), std::string::npos);
+  EXPECT_NE(refusal("show rs 198.18.0.300").find("is not an IPv4 address"), std::string::npos);
+  EXPECT_NE(refusal("show conns limit 0").find("limit"), std::string::npos);
+  EXPECT_NE(refusal("show conns limit").find("missing value for limit"), std::string::npos);
+  EXPECT_NE(refusal("save config").find("give one file name"), std::string::npos);
+  EXPECT_NE(refusal("set log-level loud").find("unknown log level 'loud'"), std::string::npos);
+  EXPECT_NE(refusal("clear stats now").find("unexpected 'now'"), std::string::npos);
+  EXPECT_NE(refusal("ipvsadm -L --stats --rate").find("give one of"), std::string::npos);
+  EXPECT_NE(refusal("ipvsadm -A -t 198.18.0.100:80 -n").find("apply to -L"), std::string::npos);
+  EXPECT_NE(refusal("ipvsadm -S -t 198.18.0.100:80").find("-S takes no service"), std::string::npos);
+  // Queries are not configuration.
+  Model m(1);
+  EXPECT_THROW(load_text("c.conf", "show vips\n", m), ConfigError);
+  try {
+    load_text("c.conf", "vip add 198.18.0.100 tcp 80\nipvsadm -L -n\n", m);
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("c.conf:2: "), std::string::npos) << e.what();
+  }
+}
+
+TEST(Requests, HelpAndCompletion) {
+  const std::string all = help_text();
+  for (const char* form : {"vip add", "rs set", "neigh add", "set timeout", "set check", "show vips", "show conns",
+                           "save config", "clear stats", "set log-level", "quit", "ipvsadm"})
+    EXPECT_NE(all.find(form), std::string::npos) << form;
+  EXPECT_NE(help_text("show").find("show neigh"), std::string::npos);
+  EXPECT_EQ(help_text("show").find("vip add"), std::string::npos);
+  EXPECT_NE(help_text("ipvsadm").find("ipvsadm -L|-l"), std::string::npos);
+  EXPECT_NE(help_text("nothing").find("no command starts with"), std::string::npos);
+  using V = std::vector<std::string_view>;
+  auto has = [](const std::vector<std::string>& v, const char* w) { return std::find(v.begin(), v.end(), w) != v.end(); };
+  EXPECT_TRUE(has(completions(V{}), "show"));
+  EXPECT_TRUE(has(completions(V{"show"}), "conns"));
+  EXPECT_TRUE(has(completions(V{"vip"}), "add"));
+  EXPECT_TRUE(has(completions(V{"set", "log-level"}), "debug"));
+  EXPECT_TRUE(has(completions(V{"vip", "add", "198.18.0.100", "tcp", "80"}), "sched"));
+  EXPECT_TRUE(has(completions(V{"rs", "add", "198.18.0.100", "tcp", "80", "198.18.0.11"}), "weight"));
+  EXPECT_TRUE(completions(V{"quit"}).empty());
+}
+
+// ipvsadm -L -n: header, titles, "%s %s" service lines, "  -> %-28s %-7s %-6d %-10u %-10u".
+TEST(IpvsadmLayout, ListNumeric) {
+  query::IpvsList o;
+  o.numeric = true;
+  auto got = lines(ipvsadm_list(sample(), o, 4096, lb::Timeouts{}, {}));
+  std::vector<std::string> want = {
+      "IP Virtual Server version 1.2.1 (size=4096)",
+      "Prot LocalAddress:Port Scheduler Flags",
+      "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn",
+      "TCP  198.18.0.100:80 rr",
+      "  -> 198.18.0.11:80               Route   2      10         0         ",
+      "  -> 198.18.0.12:80               Route   1      3          7         ",
+      "UDP  198.18.0.100:53 sh (sh-port) persistent 300 mask 255.255.255.0",
+      "  -> 198.18.0.11:53               Route   1      0          0         ",
+  };
+  EXPECT_EQ(got, want);
+}
+
+TEST(IpvsadmLayout, ListWithPortNamesAndOneService) {
+  query::IpvsList o;
+  o.service = ServiceKey{ip("198.18.0.100"), net::kProtoTcp, 80};
+  auto got = lines(ipvsadm_list(sample(), o, 4096, lb::Timeouts{}, {}));
+  ASSERT_EQ(got.size(), 5u);  // no version header for one service, as ipvsadm
+  EXPECT_EQ(got[0], "Prot LocalAddress:Port Scheduler Flags");
+  EXPECT_EQ(got[2], "TCP  198.18.0.100:http rr");
+  EXPECT_EQ(got[3], "  -> 198.18.0.11:http             Route   2      10         0         ");
+}
+
+// ipvsadm -L -n --stats: "%-33s" + five print_largenum columns ("%9llu", K/M/G beyond).
+TEST(IpvsadmLayout, Stats) {
+  query::IpvsList o;
+  o.numeric = true;
+  o.stats = true;
+  auto got = lines(ipvsadm_list(sample(), o, 4096, lb::Timeouts{}, {}));
+  std::vector<std::string> want = {
+      "IP Virtual Server version 1.2.1 (size=4096)",
+      "Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes",
+      "  -> RemoteAddress:Port",
+      "TCP  198.18.0.100:80                   370  123461K        0   98766M        0",
+      "  -> 198.18.0.11:80                    250  123456K        0   98765M        0",
+      "  -> 198.18.0.12:80                    120     4567        0  1234567        0",
+      "UDP  198.18.0.100:53                     0        0        0        0        0",
+      "  -> 198.18.0.11:53                      0        0        0        0        0",
+  };
+  EXPECT_EQ(got, want);
+  o.exact = true;
+  got = lines(ipvsadm_list(sample(), o, 4096, lb::Timeouts{}, {}));
+  EXPECT_EQ(got[3], "TCP  198.18.0.100:80                   370 123461356        0 98766666667        0");
+}
+
+TEST(IpvsadmLayout, RateThresholdsPersistentTimeoutConnections) {
+  auto s = sample();
+  s[1].rs[0].cps = 12;
+  s[1].rs[0].pps = 3400;
+  s[1].rs[0].bps = 2720000;
+  query::IpvsList o;
+  o.numeric = true;
+  o.rate = true;
+  auto got = lines(ipvsadm_list(s, o, 4096, lb::Timeouts{}, {}));
+  EXPECT_EQ(got[1], "Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS");
+  EXPECT_EQ(got[5], "  -> 198.18.0.12:80                     12     3400        0  2720000        0");
+  o = {};
+  o.numeric = true;
+  o.thresholds = true;
+  got = lines(ipvsadm_list(s, o, 4096, lb::Timeouts{}, {}));
+  EXPECT_EQ(got[1], "Prot LocalAddress:Port            Uthreshold Lthreshold ActiveConn InActConn ");
+  EXPECT_EQ(got[4], "  -> 198.18.0.11:80               0          0          10         0         ");
+  o = {};
+  o.numeric = true;
+  o.persistent_conn = true;
+  got = lines(ipvsadm_list(s, o, 4096, lb::Timeouts{}, {}));
+  EXPECT_EQ(got[1], "Prot LocalAddress:Port            Weight    PersistConn ActiveConn InActConn ");
+  EXPECT_EQ(got[7], "  -> 198.18.0.11:53               1         4           0          0         ");
+  o = {};
+  o.timeout = true;
+  lb::Timeouts t;
+  t.tcp() = 600;
+  EXPECT_EQ(ipvsadm_list(s, o, 4096, t, {}), "Timeout (tcp tcpfin udp): 600 120 300\n");
+  o = {};
+  o.numeric = true;
+  o.connection = true;
+  ConnStatus c;
+  c.proto = net::kProtoTcp;
+  c.client = ip("198.18.2.1");
+  c.cport = 40000;
+  c.vip = ip("198.18.0.100");
+  c.vport = 80;
+  c.rs = ip("198.18.0.11");
+  c.rport = 80;
+  c.state = "ESTABLISHED";
+  c.expires = 899;
+  got = lines(ipvsadm_list(s, o, 4096, t, {c}));
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0], "IPVS connection entries");
+  EXPECT_EQ(got[1], "pro expire state       source             virtual            destination");
+  EXPECT_EQ(got[2], "TCP 14:59  ESTABLISHED 198.18.2.1:40000   198.18.0.100:80    198.18.0.11:80");
+}
+
+// ipvsadm -S: "-A %s -s %s" [-b] [-p [-M]], then "-a %s -r %s %s -w %d".
+TEST(IpvsadmLayout, Save) {
+  auto got = lines(ipvsadm_save(sample(), true));
+  std::vector<std::string> want = {
+      "-A -t 198.18.0.100:80 -s rr",
+      "-a -t 198.18.0.100:80 -r 198.18.0.11:80 -g -w 2",
+      "-a -t 198.18.0.100:80 -r 198.18.0.12:80 -g -w 1",
+      "-A -u 198.18.0.100:53 -s sh -b sh-port -p 300 -M 255.255.255.0",
+      "-a -u 198.18.0.100:53 -r 198.18.0.11:53 -g -w 1",
+  };
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(lines(ipvsadm_save(sample(), false))[0], "-A -t 198.18.0.100:http -s rr");
+  // What -S prints, -R (ipvsadm lines) restores to the same rules.
+  Model m(1);
+  std::string restore;
+  for (auto& l : want) restore += "ipvsadm " + l + "\n";
+  load_text("rules", restore, m);
+  ASSERT_EQ(m.services().size(), 2u);
+  EXPECT_EQ(m.find({ip("198.18.0.100"), net::kProtoUdp, 53})->persist_mask, 24);
+  EXPECT_EQ(m.find({ip("198.18.0.100"), net::kProtoTcp, 80})->rs.size(), 2u);
+}
+
+TEST(ShowConfig, RebuildsTheModelExactly) {
+  Model m(2);
+  load_text("a", R"(port 0 address 198.18.0.2/24
+port 1 address 198.18.1.2/24
+set timeout tcp 600 udp 60
+set check interval 1s fall 2
+neigh add 198.18.1.11 02:00:00:00:00:11 port 1
+vip add 198.18.0.100 tcp 80 sched mh mh-size 251 check http path /health expect 204
+vip add 198.18.0.100 udp 53 sched sh persist 60 netmask 24 flags sh-port,sh-fallback
+rs add 198.18.0.100 tcp 80 198.18.1.11 weight 3 check tcp port 8080 rise 3
+rs add 198.18.0.100 tcp 80 198.18.1.12 weight 0
+rs add 198.18.0.100 udp 53 198.18.1.11
+ipvsadm -A -t 198.18.0.101:443 -s wrr -p 120
+)",
+            m);
+  const std::string text = model_to_commands(m);
+  Model again(2);
+  load_text("show config", text, again);
+  EXPECT_EQ(model_to_commands(again), text);
+  EXPECT_NE(text.find("rs add 198.18.0.100 tcp 80 198.18.1.11 weight 3 check tcp port 8080 rise 3"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("set check interval 1s fall 2"), std::string::npos) << text;
+  EXPECT_NE(text.find("set timeout tcp 600 tcpfin 120 udp 60"), std::string::npos) << text;
+  // Same services, RSs, weights, options and checks.
+  ASSERT_EQ(again.services().size(), m.services().size());
+  for (size_t i = 0; i < m.services().size(); ++i) {
+    const auto &a = m.services()[i], &b = again.services()[i];
+    EXPECT_EQ(a.key, b.key);
+    EXPECT_EQ(a.sched, b.sched);
+    EXPECT_EQ(a.persist, b.persist);
+    EXPECT_EQ(a.persist_mask, b.persist_mask);
+    EXPECT_EQ(a.mh_size, b.mh_size);
+    EXPECT_EQ(a.flags, b.flags);
+    EXPECT_EQ(a.check, b.check);
+    ASSERT_EQ(a.rs.size(), b.rs.size());
+    for (size_t r = 0; r < a.rs.size(); ++r) {
+      EXPECT_EQ(a.rs[r].ip, b.rs[r].ip);
+      EXPECT_EQ(a.rs[r].weight, b.rs[r].weight);
+      EXPECT_EQ(a.rs[r].check, b.rs[r].check);
+    }
+  }
+}
+
+TEST(Views, DrfwdTables) {
+  auto s = sample();
+  s[1].check = "tcp :80 every 500ms timeout 400ms rise 2 fall 3";
+  s[1].rs[0].health = "down";
+  s[1].rs[0].health_detail = "refused";
+  const std::string vips = format_vips(s);
+  EXPECT_NE(vips.find("198.18.0.100:80        tcp   rr     -         1/2"), std::string::npos) << vips;
+  EXPECT_NE(vips.find("198.18.0.100:53        udp   sh     300s/24"), std::string::npos) << vips;
+  const std::string rs = format_rs(s);
+  EXPECT_NE(rs.find("last check: refused"), std::string::npos) << rs;
+  EXPECT_EQ(format_vips({}), "no services\n");
+  EXPECT_NE(format_conns({}, 7, 100).find("0 shown, 7 entries"), std::string::npos);
+}
