@@ -1,7 +1,21 @@
 #!/usr/bin/env bash
-# Sets everything up and runs the whole test suite (unit, pcap and, as root, e2e tiers).
-# This is what .ci/run calls on a fresh clone. Usage: tools/test.sh
+# Sets everything up and runs the whole test suite. This is what .ci/run calls on a
+# fresh clone. Usage: tools/test.sh [--quick]
+#   1. build/      release build (g++): unit, pcap and, as root, e2e tiers
+#   2. build-san/  clang, AddressSanitizer + UndefinedBehaviorSanitizer, libFuzzer:
+#                  unit and pcap tiers again, then each fuzz target for a fixed number
+#                  of inputs from its seed corpus
+# --quick runs step 1 only.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/tools/build.sh" "$top/build"
 meson test -C "$top/build" --print-errorlogs --num-processes 1
+[ "${1:-}" = "--quick" ] && exit 0
+
+san=$top/build-san
+if [ ! -f "$san/build.ninja" ]; then
+  CC=clang-14 CXX=clang++-14 meson setup "$san" "$top" --buildtype=debugoptimized \
+    -Db_sanitize=address,undefined -Dfuzz=true
+fi
+ninja -C "$san"
+meson test -C "$san" --print-errorlogs --num-processes 1 --suite unit --suite pcap --suite fuzz

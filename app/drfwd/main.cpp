@@ -36,6 +36,10 @@
 
 namespace {
 
+// Exit status when drfwd ran and stopped, but an mbuf or a connection entry was not
+// accounted for at exit (1: failure, 2: bad command line).
+constexpr int kExitAccounting = 3;
+
 std::atomic<bool> g_stop{false};
 static_assert(std::atomic<bool>::is_always_lock_free);
 
@@ -231,15 +235,10 @@ int run(const drfwd::app::Options& opt, int eal_argc, char** eal_argv) {
     dp::stop_and_close(ports);
     ctl.shutdown();
 
-    std::string checks;
-    bool tables_ok = true;
-    for (auto& w : workers) {
-      std::string why = w->conns().check();
-      if (!why.empty()) {
-        spdlog::error("worker {}: connection table inconsistent: {}", w->index(), why);
-        tables_ok = false;
-      }
-    }
+    // Accounting at exit: every connection entry and every mbuf. A failure is logged
+    // and makes the exit status 3, so tests and supervisors see it.
+    const std::vector<std::string> conn_problems = ctl.conn_accounting();
+    for (const std::string& p : conn_problems) spdlog::error("at exit: {}", p);
     const unsigned avail = rte_mempool_avail_count(pool);
     const unsigned size = pool->size;
     config::JsonWriter extra;
@@ -247,14 +246,15 @@ int run(const drfwd::app::Options& opt, int eal_argc, char** eal_argv) {
         .field("mbufs", uint64_t{size})
         .field("mbufs_available", uint64_t{avail})
         .field("mbufs_leaked", uint64_t{size - avail})
-        .field("conn_tables_consistent", tables_ok)
+        .field("conn_tables_consistent", conn_problems.empty())
         .end_object();
     std::string extra_fields = extra.str().substr(1, extra.str().size() - 2);
+    if (size != avail) spdlog::error("at exit: {} mbuf(s) not returned to the pool", size - avail);
+    if ((size != avail || !conn_problems.empty()) && rc == 0) rc = kExitAccounting;
 
     std::printf("\n  ---------------------- Final statistics ----------------------\n%s",
                 ctl.port_stats(final_totals, nullptr).c_str());
     std::fflush(stdout);
-    if (size != avail) spdlog::error("{} mbuf(s) not returned to the pool", size - avail);
     if (!opt.stats_json.empty()) {
       std::ofstream f(opt.stats_json);
       f << ctl.stats_json(final_totals, extra_fields);

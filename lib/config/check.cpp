@@ -28,6 +28,10 @@ CheckOverride merge(const CheckOverride& base, const CheckOverride& over) {
     return r;
   }
   CheckOverride r = base;
+  // A new kind drops the settings that do not apply to it: "check none" after
+  // "check http path /x" is none, "check tcp" after it keeps port and timings only.
+  if (over.kind == CheckKind::kNone) r = CheckOverride{};
+  if (over.kind == CheckKind::kTcp) r.path.reset(), r.expect.reset(), r.host.reset();
   if (over.kind) r.kind = over.kind;
   if (over.port) r.port = over.port;
   if (over.path) r.path = over.path;
@@ -115,14 +119,21 @@ CheckOverride parse_check(const std::vector<std::string_view>& w, size_t& i) {
       throw ConfigError(e.what(), std::string(kCheckUsage));
     }
   }
+  validate(c, "");
+  return c;
+}
+
+void validate(const CheckOverride& c, std::string_view context) {
+  const std::string ctx(context);
   if (c.interval_ms && c.timeout_ms && *c.timeout_ms > *c.interval_ms)
-    throw ConfigError("check timeout must not exceed its interval", std::string(kCheckUsage));
+    throw ConfigError(ctx + "check timeout " + format_duration_ms(*c.timeout_ms) + " must not exceed its interval " +
+                          format_duration_ms(*c.interval_ms),
+                      std::string(kCheckUsage));
   if (c.kind == CheckKind::kNone && (c.port || c.path || c.expect || c.host || c.interval_ms || c.timeout_ms ||
                                      c.rise || c.fall))
-    throw ConfigError("check none takes no settings", std::string(kCheckUsage));
+    throw ConfigError(ctx + "check none takes no settings", std::string(kCheckUsage));
   if (c.kind == CheckKind::kTcp && (c.path || c.expect || c.host))
-    throw ConfigError("path, expect and host apply to http checks", std::string(kCheckUsage));
-  return c;
+    throw ConfigError(ctx + "path, expect and host apply to http checks", std::string(kCheckUsage));
 }
 
 std::string format_duration_ms(uint32_t ms) {

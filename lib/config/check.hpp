@@ -50,6 +50,10 @@ CheckSpec resolve(const CheckSpec& base, const CheckOverride& over);
 // (port, path, expect, host, interval, timeout, rise, fall). Throws ConfigError.
 CheckOverride parse_check(const std::vector<std::string_view>& words, size_t& i);
 
+// Throws ConfigError (message prefixed with context) if c's settings contradict each
+// other: timeout above interval, settings on a none check, http settings on tcp.
+void validate(const CheckOverride& c, std::string_view context);
+
 // "tcp port 8080 interval 1s" (only what is set), for show config.
 std::string to_string(const CheckOverride& c);
 std::string format_duration_ms(uint32_t ms);

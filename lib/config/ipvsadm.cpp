@@ -71,6 +71,7 @@ const OptDef* find_long(std::string_view name) {
   return nullptr;
 }
 const OptDef* find_short(char c) {
+  if (c == 0) return nullptr;  // long-only options have short_name 0: "-\0" is no option
   for (const OptDef& o : kOpts)
     if (o.short_name == c) return &o;
   return nullptr;
@@ -339,6 +340,7 @@ Request parse(const std::vector<std::string_view>& w) {
       only_service_opts(false);
       cmd::SetTimeouts c;
       uint32_t v[3];
+      if (s.set_args.size() != 3) fail("--set needs three values: TCP TCPFIN UDP (seconds, 0 = unchanged)");
       for (int i = 0; i < 3; ++i) v[i] = parse_number(s.set_args[i], "timeout", 0, kMaxTimeout);
       if (v[0]) c.tcp = v[0];
       if (v[1]) c.tcp_fin = v[1];

@@ -15,14 +15,34 @@ std::pair<uint32_t, uint32_t> SlotPool::take() {
     free_.pop_back();
   } else {
     if (gens_.size() >= limit_)
-      throw ConfigError("too many entries: the limit is " + std::to_string(limit_));
+      throw ConfigError("too many entries: the limit is " + std::to_string(limit_) +
+                        (held_.empty() ? std::string()
+                                       : " (" + std::to_string(held_.size()) +
+                                             " just removed become free once every worker has moved on: retry)"));
     slot = static_cast<uint32_t>(gens_.size());
     gens_.push_back(0);
   }
   return {slot, ++gens_[slot]};
 }
 
-void SlotPool::give(uint32_t slot) { free_.push_back(slot); }
+void SlotPool::give(uint32_t slot, uint64_t epoch) {
+  if (epoch == 0)
+    free_.push_back(slot);
+  else
+    held_.emplace_back(slot, epoch);
+}
+
+void SlotPool::reclaim(uint64_t seen) {
+  auto ready = [seen](const std::pair<uint32_t, uint64_t>& h) { return h.second <= seen; };
+  for (const auto& h : held_)
+    if (ready(h)) free_.push_back(h.first);
+  std::erase_if(held_, ready);
+}
+
+void Model::reclaim_slots(uint64_t seen) {
+  svc_slots_.reclaim(seen);
+  rs_slots_.reclaim(seen);
+}
 
 const RealServer* Service::find(net::Ipv4 ip) const {
   for (const RealServer& r : rs)
@@ -62,8 +82,12 @@ std::optional<uint16_t> Model::egress_port(net::Ipv4 ip) const {
 
 namespace {
 // A level's new check settings: added to what it had, or cleared by "check default".
+// The merged settings must be consistent on their own (show config prints them as one
+// check clause), so a change that would contradict what the level holds is refused.
 void update_check(CheckOverride& level, const CheckOverride& given) {
-  level = given.reset ? CheckOverride{} : merge(level, given);
+  CheckOverride merged = merge(level, given);
+  validate(merged, "with the check settings already given here (" + to_string(level) + "), ");
+  level = std::move(merged);
 }
 }  // namespace
 
@@ -151,8 +175,8 @@ Applied Model::apply_impl(const Command& command) {
         } else if constexpr (std::is_same_v<T, cmd::VipDel>) {
           auto it = std::find_if(services_.begin(), services_.end(), [&](auto& s) { return s.key == c.key; });
           if (it == services_.end()) throw ConfigError("service " + to_string(c.key) + " does not exist");
-          for (auto& r : it->rs) rs_slots_.give(r.slot);
-          svc_slots_.give(it->slot);
+          for (auto& r : it->rs) rs_slots_.give(r.slot, epoch_);
+          svc_slots_.give(it->slot, epoch_);
           services_.erase(it);
           out.summary = "deleted service " + to_string(c.key);
         } else if constexpr (std::is_same_v<T, cmd::RsAdd>) {
@@ -187,7 +211,7 @@ Applied Model::apply_impl(const Command& command) {
           auto it = std::find_if(s->rs.begin(), s->rs.end(), [&](auto& r) { return r.ip == c.rip; });
           if (it == s->rs.end())
             throw ConfigError("real server " + net::to_string(c.rip) + " is not in service " + to_string(c.svc));
-          rs_slots_.give(it->slot);
+          rs_slots_.give(it->slot, epoch_);
           s->rs.erase(it);
           out.summary = "deleted real server " + net::to_string(c.rip) + " from " + to_string(c.svc);
         } else if constexpr (std::is_same_v<T, cmd::NeighAdd>) {
@@ -213,8 +237,8 @@ Applied Model::apply_impl(const Command& command) {
           out.summary = "check defaults: " + to_string(check_defaults_);
         } else if constexpr (std::is_same_v<T, cmd::Clear>) {
           for (auto& s : services_) {
-            for (auto& r : s.rs) rs_slots_.give(r.slot);
-            svc_slots_.give(s.slot);
+            for (auto& r : s.rs) rs_slots_.give(r.slot, epoch_);
+            svc_slots_.give(s.slot, epoch_);
           }
           out.summary = "cleared " + std::to_string(services_.size()) + " service(s)";
           services_.clear();

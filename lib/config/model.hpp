@@ -18,18 +18,25 @@ namespace drfwd::config {
 
 // Stable small integers for services and RSs (they index worker-side arrays). A
 // released slot is reused with its generation bumped, so stale references to the old
-// occupant are recognisable.
+// occupant are recognisable. Under a control core that publishes to workers, a released
+// slot is also held back until every worker has moved past the snapshot that dropped it
+// (epochs: see Model::set_epoch), so no worker still counting into the slot for the old
+// occupant overlaps with the new one (the per-RS counters are baselined at reuse).
 class SlotPool {
  public:
   explicit SlotPool(uint32_t limit) : limit_(limit) {}
   std::pair<uint32_t, uint32_t> take();  // slot, gen; throws ConfigError when exhausted
-  void give(uint32_t slot);
+  // epoch 0: reusable at once; else reusable after reclaim(seen >= epoch).
+  void give(uint32_t slot, uint64_t epoch);
+  void reclaim(uint64_t seen);
   uint32_t limit() const { return limit_; }
+  size_t held_back() const { return held_.size(); }
 
  private:
   uint32_t limit_;
   std::vector<uint32_t> gens_;
   std::vector<uint32_t> free_;
+  std::vector<std::pair<uint32_t, uint64_t>> held_;  // slot, epoch
 };
 
 struct RealServer {
@@ -85,6 +92,13 @@ class Model {
   bool is_vip(net::Ipv4 ip) const;
   bool is_dip(net::Ipv4 ip) const;
 
+  // Slots released from now on are reusable once reclaim_slots(seen) reports that the
+  // workers have seen snapshot `epoch` (the one that will carry this change). 0, the
+  // default for a model with no workers (config checks, tests): reusable at once.
+  void set_epoch(uint64_t epoch) { epoch_ = epoch; }
+  void reclaim_slots(uint64_t seen);
+  size_t slots_held_back() const { return svc_slots_.held_back() + rs_slots_.held_back(); }
+
   // The port through which `ip` is reached: its static neighbour's port, else the port
   // whose address prefix holds it (longest prefix), else the only port there is.
   std::optional<uint16_t> egress_port(net::Ipv4 ip) const;
@@ -103,6 +117,7 @@ class Model {
   CheckOverride check_defaults_;
   SlotPool svc_slots_{lb::kMaxServiceSlots};
   SlotPool rs_slots_{lb::kMaxRsSlots};
+  uint64_t epoch_ = 0;
 };
 
 // What the control core knows beyond the configuration: MACs learned by ARP and RS

@@ -2,12 +2,14 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <stdexcept>
 
@@ -79,6 +81,14 @@ void ControlSocket::accept_new() {
     c.fd = fd;
     if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || (cred.uid != 0 && cred.uid != ::geteuid())) {
       ++refused_;
+      // Logged, but at most every 10 s: an unprivileged local user must not be able to
+      // fill the log.
+      const auto t = std::chrono::steady_clock::now();
+      if (refused_ == 1 || t - last_refusal_log_ >= std::chrono::seconds(10)) {
+        spdlog::warn("control socket: refused a peer (uid {}, pid {}): not root or drfwd's user; {} refused so far",
+                     cred.uid, cred.pid, refused_);
+        last_refusal_log_ = t;
+      }
       answer(c, Answer{false, "refused: only root or drfwd's user may use this socket\n"});
       c.closing = true;
     } else if (conns_.size() >= kMaxConnections) {

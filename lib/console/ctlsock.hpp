@@ -7,6 +7,7 @@
 // by <len> bytes of text.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <string>
 #include <vector>
@@ -52,6 +53,7 @@ class ControlSocket {
   int fd_ = -1;
   std::vector<Conn> conns_;
   uint64_t refused_ = 0;
+  std::chrono::steady_clock::time_point last_refusal_log_{};
 };
 
 }  // namespace drfwd::console

@@ -147,6 +147,8 @@ void Controller::baseline_slot(uint32_t slot) {
 }
 
 std::string Controller::apply(const config::Command& c) {
+  model_.reclaim_slots(publisher_.seen());
+  model_.set_epoch(publisher_.published() + 1);  // the snapshot this change goes out in
   config::Applied a = model_.apply(c);
   for (auto [slot, gen] : a.new_rs_slots) baseline_slot(slot);
   if (auto* pa = std::get_if<config::cmd::PortAddress>(&c); pa && pa->port < kernel_.size() && kernel_[pa->port]) {
@@ -178,6 +180,7 @@ Reply Controller::execute(std::string_view line) {
     if (auto* c = std::get_if<config::Command>(&*r)) return Reply{true, apply(*c) + "\n"};
     return query(std::get<config::Query>(*r));
   } catch (const config::ConfigError& e) {
+    spdlog::info("refused '{}': {}", line, e.what());
     return refused(e);
   } catch (const std::exception& e) {
     spdlog::error("command '{}': {}", line, e.what());
@@ -186,6 +189,8 @@ Reply Controller::execute(std::string_view line) {
 }
 
 Reply Controller::execute_batch(const std::vector<std::string>& lines) {
+  model_.reclaim_slots(publisher_.seen());
+  model_.set_epoch(publisher_.published() + 1);
   config::Model next = model_;
   std::vector<std::pair<uint32_t, uint32_t>> new_slots;
   size_t applied = 0;
@@ -604,7 +609,10 @@ void Controller::handle_arp(uint16_t port, rte_mbuf* m) {
     rte_pktmbuf_free(m);
     return;
   }
-  if (neigh_.on_arp(port, *a, now())) need_publish_ = true;
+  if (neigh_.on_arp(port, *a, now())) {
+    need_publish_ = true;
+    spdlog::info("neighbour {} is at {} (port {})", net::to_string(a->spa), net::to_string(a->sha), port);
+  }
   if (a->op == net::kArpRequest && vips_.count(a->tpa) && serves(port, a->tpa)) {
     send_arp(port, net::arp_reply(ports_[port].mac, a->tpa, a->sha, a->spa));
     ++cc_.arp_vip_replies;
@@ -696,10 +704,10 @@ void Controller::run(const std::atomic<bool>& stop) {
       send_arp(o.port, o.arp);
       ++cc_.arp_requests;
     }
-    if (tick.changed) {
-      need_publish_ = true;
-      spdlog::warn("neighbour unreachable: a real server's MAC no longer answers");
-    }
+    if (tick.changed) need_publish_ = true;
+    for (net::Ipv4 ip : tick.lost)
+      spdlog::warn("neighbour {}: no answer to {} ARP requests, unreachable (no traffic until it answers)",
+                   net::to_string(ip), neigh_.config().max_probes);
     send_due_announcements();
     for (const HealthChecker::Change& c : health_.run(t)) {
       ++cc_.health_changes;
@@ -711,6 +719,7 @@ void Controller::run(const std::atomic<bool>& stop) {
     }
     if (need_publish_) publish();
     publisher_.reclaim();
+    model_.reclaim_slots(publisher_.seen());
     sample_rates();
     for (auto& f : pollers_) f();
     for (const auto& w : workers_)
@@ -750,6 +759,38 @@ void Controller::shutdown() {
       k.reset();
     }
   publisher_.reclaim_all();
+}
+
+std::vector<std::string> Controller::conn_accounting() const {
+  std::vector<std::string> problems;
+  std::map<std::pair<uint32_t, uint32_t>, lb::BoundCounts> counted;  // (slot, gen) -> entries
+  for (const auto& w : workers_) {
+    const lb::FlowTable& t = w->conns();
+    if (std::string why = t.check(); !why.empty())
+      problems.push_back("worker " + std::to_string(w->index()) + ": connection table: " + why);
+    uint64_t unbound = 0;
+    for (const auto& [key, c] : lb::count_bound(t, unbound)) {
+      lb::BoundCounts& sum = counted[key];
+      sum.active += c.active;
+      sum.inactive += c.inactive;
+      sum.persist += c.persist;
+    }
+    if (unbound)
+      problems.push_back("worker " + std::to_string(w->index()) + ": " + std::to_string(unbound) +
+                         " connection entries bound to no real server");
+  }
+  for (const config::Service& s : model_.services())
+    for (const config::RealServer& r : s.rs) {
+      const RsTotals g = rs_totals(r.slot);
+      const auto it = counted.find({r.slot, r.gen});
+      const lb::BoundCounts c = it == counted.end() ? lb::BoundCounts{} : it->second;
+      if (g.active != c.active || g.inactive != c.inactive || g.persist != c.persist)
+        problems.push_back(fmt::format("real server {} in {}: counters say {}/{}/{} active/inactive/persistent, "
+                                       "the tables hold {}/{}/{}",
+                                       net::to_string(r.ip), config::to_string(s.key), g.active, g.inactive,
+                                       g.persist, c.active, c.inactive, c.persist));
+    }
+  return problems;
 }
 
 std::string Controller::stats_json(const dp::Totals& t, const std::string& extra_fields) const {

@@ -91,6 +91,11 @@ class Controller {
   void run(const std::atomic<bool>& stop);
   // Called once the workers have stopped: drains rings, frees retired snapshots.
   void shutdown();
+  // Once the workers have stopped: checks every worker's connection table (structure,
+  // every entry bound to an RS) and that each RS's connection gauges (active, inactive,
+  // persistence templates; summed over workers) equal the entries in the tables that
+  // point at it. Returns what is wrong, one line each; empty when all is accounted for.
+  std::vector<std::string> conn_accounting() const;
 
   const config::Model& model() const { return model_; }
   const NeighbourTable& neighbours() const { return neigh_; }

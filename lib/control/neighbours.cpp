@@ -72,6 +72,7 @@ NeighbourTable::TickResult NeighbourTable::tick(double now) {
           e.state = NeighState::kFailed;
           e.mac.reset();
           r.changed = true;
+          r.lost.push_back(e.target.ip);
           e.next = now;
         }
         break;

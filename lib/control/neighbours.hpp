@@ -60,6 +60,7 @@ class NeighbourTable {
   struct TickResult {
     std::vector<ArpOut> send;
     bool changed = false;  // a usable MAC disappeared
+    std::vector<net::Ipv4> lost;  // whose (for the log)
   };
 
   explicit NeighbourTable(NeighConfig cfg = {}) : cfg_(cfg) {}

@@ -24,18 +24,28 @@ Publisher::~Publisher() {
   rte_free(qsbr_);
 }
 
-void Publisher::publish(std::shared_ptr<const lb::Snapshot> next) {
+uint64_t Publisher::publish(std::shared_ptr<const lb::Snapshot> next) {
   current_ptr_.store(next.get(), std::memory_order_release);
-  if (current_) retired_.push_back({std::move(current_), rte_rcu_qsbr_start(qsbr_)});
+  ++published_;
+  if (current_)
+    retired_.push_back({std::move(current_), rte_rcu_qsbr_start(qsbr_), published_});
+  else
+    seen_ = published_;  // the first: there is nothing older for a worker to hold
   current_ = std::move(next);
+  return published_;
 }
 
 size_t Publisher::reclaim() {
-  while (!retired_.empty() && rte_rcu_qsbr_check(qsbr_, retired_.front().token, false) == 1)
+  while (!retired_.empty() && rte_rcu_qsbr_check(qsbr_, retired_.front().token, false) == 1) {
+    seen_ = retired_.front().replaced_by;
     retired_.pop_front();
+  }
   return retired_.size();
 }
 
-void Publisher::reclaim_all() { retired_.clear(); }
+void Publisher::reclaim_all() {
+  retired_.clear();
+  seen_ = published_;
+}
 
 }  // namespace drfwd::control

@@ -25,7 +25,12 @@ class Publisher {
   const std::atomic<const lb::Snapshot*>& pointer() const { return current_ptr_; }
   const std::shared_ptr<const lb::Snapshot>& current() const { return current_; }
 
-  void publish(std::shared_ptr<const lb::Snapshot> next);
+  // Returns the snapshot's sequence number (1, 2, ...).
+  uint64_t publish(std::shared_ptr<const lb::Snapshot> next);
+  uint64_t published() const { return published_; }
+  // The highest sequence number every worker has moved to (or beyond): nothing older
+  // is in use. Advanced by reclaim().
+  uint64_t seen() const { return seen_; }
   // Frees retired snapshots whose grace period is over; returns how many remain.
   size_t reclaim();
   // After the workers have stopped: free everything retired.
@@ -36,7 +41,10 @@ class Publisher {
   struct Retired {
     std::shared_ptr<const lb::Snapshot> snap;
     uint64_t token;
+    uint64_t replaced_by;  // the sequence number published when this one retired
   };
+  uint64_t published_ = 0;
+  uint64_t seen_ = 0;
   rte_rcu_qsbr* qsbr_ = nullptr;
   std::atomic<const lb::Snapshot*> current_ptr_{nullptr};
   std::shared_ptr<const lb::Snapshot> current_;

@@ -132,4 +132,20 @@ std::string FlowTable::check() const {
   return {};
 }
 
+std::map<std::pair<uint32_t, uint32_t>, BoundCounts> count_bound(const FlowTable& t, uint64_t& unbound) {
+  std::map<std::pair<uint32_t, uint32_t>, BoundCounts> out;
+  t.for_each([&](uint32_t, const FlowEntry& e) {
+    if (!e.counted) {
+      ++unbound;
+      return;
+    }
+    BoundCounts& c = out[{e.rs_slot, e.rs_gen}];
+    if (e.key.kind == 1)
+      ++c.persist;
+    else
+      ++(state_is_active(e.state) ? c.active : c.inactive);
+  });
+  return out;
+}
+
 }  // namespace drfwd::lb

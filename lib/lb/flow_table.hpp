@@ -12,7 +12,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <string>
+#include <utility>
 
 #include "lb/conn_state.hpp"
 #include "net/parse.hpp"
@@ -246,5 +248,14 @@ class FlowTable {
   uint32_t list_len_[kStateCount] = {};
   uint64_t mutations_ = 0;
 };
+
+// The per-RS connection gauges recomputed from a table (control side after the workers
+// stopped, and tests): per (RS slot, generation), the entries bound to it: connections
+// by activity, persistence templates. Entries bound to no RS are counted in `unbound`.
+struct BoundCounts {
+  int64_t active = 0, inactive = 0, persist = 0;
+  bool operator==(const BoundCounts&) const = default;
+};
+std::map<std::pair<uint32_t, uint32_t>, BoundCounts> count_bound(const FlowTable& t, uint64_t& unbound);
 
 }  // namespace drfwd::lb

@@ -23,6 +23,18 @@ PORT1_MAC = "02:70:63:61:70:01"
 CLIENT_MAC = "02:00:00:00:01:01"
 EAL = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--log-level", "lib.eal:warning"]
 
+# Sanitizer builds (meson -Db_sanitize=...) set DRFWD_SANITIZER_DIR for this tier: every
+# drfwd a test starts then writes any AddressSanitizer, LeakSanitizer or UBSan report
+# there (UBSan halting on the first), and main() fails the test if a report appeared,
+# whatever the test itself checked (exit status, output, expected refusals).
+SANITIZER_DIR = os.environ.get("DRFWD_SANITIZER_DIR")
+if SANITIZER_DIR:
+    shutil.rmtree(SANITIZER_DIR, ignore_errors=True)
+    os.makedirs(SANITIZER_DIR)
+    _log = os.path.join(SANITIZER_DIR, "report")
+    os.environ["ASAN_OPTIONS"] = "detect_leaks=1:log_path=%s" % _log
+    os.environ["UBSAN_OPTIONS"] = "halt_on_error=1:print_stacktrace=1:log_path=%s" % _log
+
 
 class Result:
     def __init__(self, rc, stdout, stderr, outputs, stats):
@@ -155,6 +167,7 @@ def run(config, inputs, workers=1, ports=1, extra=(), expect_rx=None, timeout=60
         with open(stats_json) as f:
             stats = json.load(f)
     cleanup(tmp)
+    check_accounting(proc.returncode, err)
     return Result(proc.returncode, stdout, err, outputs, stats)
 
 
@@ -180,6 +193,17 @@ def run_expect_failure(config, extra=(), eal=None, lcores=("-l", "0,1"), timeout
     return p.returncode, p.stdout, p.stderr
 
 
+EXIT_ACCOUNTING = 3  # drfwd stopped, but an mbuf or a connection entry was unaccounted
+
+
+def check_accounting(rc, stderr):
+    """Every run, whatever the test: at exit every mbuf is back in its pool and every
+    connection entry and per-RS connection gauge is accounted for."""
+    if rc == EXIT_ACCOUNTING:
+        raise AssertionError("accounting at exit failed:\n" +
+                             "".join(l for l in stderr.splitlines(True) if "at exit" in l))
+
+
 def check(cond, msg):
     if not cond:
         raise AssertionError(msg)
@@ -200,6 +224,11 @@ def main(tests):
         except Exception as e:  # noqa: BLE001  (report every case)
             failed += 1
             print("FAIL %s: %s" % (t.__name__, e), flush=True)
+    if SANITIZER_DIR:
+        for f in sorted(os.listdir(SANITIZER_DIR)):
+            failed += 1
+            with open(os.path.join(SANITIZER_DIR, f)) as r:
+                print("FAIL sanitizer report %s:\n%s" % (f, r.read()), flush=True)
     sys.exit(1 if failed else 0)
 
 
@@ -278,6 +307,8 @@ class Drfwd:
             self.proc.kill()
             self.proc.wait()
         time.sleep(0.1)
+        if self.proc.returncode == EXIT_ACCOUNTING:
+            check_accounting(self.proc.returncode, "".join(self.errors))
         return self.proc.returncode
 
     def stats(self):

@@ -59,7 +59,7 @@ def test_no_port():
 
 
 def test_driver_presets():
-    tool = os.path.join(os.path.dirname(h.drfwd_binary()), "..", "..", "tools", "eal-args")
+    tool = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools", "eal-args")
     tool = os.path.normpath(tool)
     presets = subprocess.run([tool, "--list"], capture_output=True, text=True, check=True).stdout.split()
     for want in ("af_packet", "tap", "pcap", "virtio", "mlx5", "ixgbe", "i40e", "ice"):

@@ -5,6 +5,7 @@
 #include "config/json.hpp"
 #include "config/loader.hpp"
 #include "config/model.hpp"
+#include "config/request.hpp"
 #include "frames.hpp"
 #include "lb/sched.hpp"
 #include "net/parse.hpp"
@@ -217,6 +218,18 @@ INSTANTIATE_TEST_SUITE_P(
         Refused{"rs add 198.18.1.20 tcp 80 198.18.0.21", ""},
         Refused{"vip set 198.18.1.20 tcp 80 mh-size 7", ""}));
 
+// Found by fuzz-grammar: "-" followed by a NUL byte matched --set (a long-only option,
+// short name 0) and read its missing values.
+TEST(Grammar, NulAfterDashIsNoOption) {
+  const std::string line("ipvsadm -\0", 10);
+  try {
+    parse_request(line);
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown option"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Grammar, ErrorsCarryTheUsage) {
   try {
     parse_line("vip add 198.18.1.10 tcpx 80");
@@ -268,6 +281,30 @@ TEST(Model, SlotsAreReusedWithNewGenerations) {
   EXPECT_NE(first.gen, second.gen);
   m.apply(parse("ipvsadm -C"));
   EXPECT_TRUE(m.services().empty());
+}
+
+// Under a control core a released slot waits until the workers have moved past the
+// snapshot that dropped it (the epoch), so counters for the old and the new occupant
+// never mix; a refused command releases nothing.
+TEST(Model, ReleasedSlotsWaitForTheirEpoch) {
+  Model m = model_with({"vip add 198.18.1.10 tcp 80", "rs add 198.18.1.10 tcp 80 198.18.0.11"});
+  const auto first = m.find(kWeb)->rs[0];
+  m.set_epoch(5);
+  m.apply(parse("rs del 198.18.1.10 tcp 80 198.18.0.11"));
+  EXPECT_EQ(m.slots_held_back(), 1u);
+  m.apply(parse("rs add 198.18.1.10 tcp 80 198.18.0.12"));
+  EXPECT_NE(m.find(kWeb)->rs[0].slot, first.slot) << "reused before the workers moved on";
+  m.reclaim_slots(4);
+  EXPECT_EQ(m.slots_held_back(), 1u);
+  m.reclaim_slots(5);
+  EXPECT_EQ(m.slots_held_back(), 0u);
+  m.apply(parse("rs add 198.18.1.10 tcp 80 198.18.0.13"));
+  EXPECT_EQ(m.find(kWeb)->rs[1].slot, first.slot);
+  EXPECT_NE(m.find(kWeb)->rs[1].gen, first.gen);
+  EXPECT_THROW(m.apply(parse("vip del 198.18.1.99 tcp 80")), ConfigError);
+  EXPECT_EQ(m.slots_held_back(), 0u);
+  m.apply(parse("vip del 198.18.1.10 tcp 80"));
+  EXPECT_EQ(m.slots_held_back(), 3u) << "the service and its two RSs";
 }
 
 TEST(Model, EgressPortAndSpec) {

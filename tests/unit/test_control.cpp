@@ -5,7 +5,9 @@
 
 #include "config/check.hpp"
 #include "config/command.hpp"
+#include "config/loader.hpp"
 #include "config/model.hpp"
+#include "config/views.hpp"
 #include "control/health.hpp"
 #include "control/neighbours.hpp"
 #include "frames.hpp"
@@ -269,9 +271,34 @@ TEST(CheckGrammar, FormsAndLevels) {
   EXPECT_EQ(m.effective_check(dns, dns.rs[0]).kind, CheckKind::kNone);  // UDP: none unless named
   EXPECT_EQ(m.effective_check(dns, dns.rs[1]).kind, CheckKind::kTcp);
   m.apply(*config::parse_line("rs set 198.18.1.10 tcp 80 198.18.0.12 check default"));
-  EXPECT_EQ(m.effective_check(web, m.services()[0].rs[1]).port, 0);
+  EXPECT_EQ(m.effective_check(m.services()[0], m.services()[0].rs[1]).port, 0);  // apply replaced the services: no stale references
   m.apply(*config::parse_line("vip set 198.18.1.10 tcp 80 check none"));
   EXPECT_EQ(m.effective_check(m.services()[0], m.services()[0].rs[0]).kind, CheckKind::kNone);
+}
+
+// Found by fuzz-grammar: a level's settings, merged over several commands, must stay
+// consistent, or show config prints a check clause that does not load back.
+TEST(CheckGrammar, LevelsStayConsistentAcrossCommands) {
+  config::Model m(1);
+  m.apply(*config::parse_line("vip add 198.18.1.10 tcp 80 check http path /h expect 204 interval 500ms"));
+  m.apply(*config::parse_line("rs add 198.18.1.10 tcp 80 198.18.0.11"));
+  const std::string before = config::model_to_commands(m);
+  try {
+    m.apply(*config::parse_line("vip set 198.18.1.10 tcp 80 check timeout 2s"));
+    FAIL() << "timeout above the level's interval accepted";
+  } catch (const config::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("must not exceed its interval 500ms"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(config::model_to_commands(m), before) << "a refused command changed nothing";
+  m.apply(*config::parse_line("vip set 198.18.1.10 tcp 80 check timeout 2s interval 3s"));
+  m.apply(*config::parse_line("vip set 198.18.1.10 tcp 80 check tcp port 8080"));  // http settings go
+  EXPECT_EQ(config::to_string(m.services()[0].check), "tcp port 8080 interval 3s timeout 2s");
+  m.apply(*config::parse_line("vip set 198.18.1.10 tcp 80 check none"));  // everything goes
+  EXPECT_EQ(config::to_string(m.services()[0].check), "none");
+  EXPECT_THROW(m.apply(*config::parse_line("vip set 198.18.1.10 tcp 80 check port 81")), config::ConfigError);
+  config::Model again(1);
+  config::load_text("show config", config::model_to_commands(m), again);
+  EXPECT_EQ(config::model_to_commands(again), config::model_to_commands(m));
 }
 
 TEST(CheckGrammar, Refusals) {

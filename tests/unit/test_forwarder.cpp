@@ -563,3 +563,88 @@ TEST_F(Fwd, ServiceLookupManyServices) {
       if (t) EXPECT_EQ(t->vip_be, ip(vip.c_str()).be());
     }
 }
+
+// The per-RS connection gauges (active, inactive, persistence templates) are kept by
+// increments on the data path; the control core shows them and checks them at exit
+// against the tables (count_bound). Under random traffic, expiry, eviction and churn
+// of the RS set (removal, slot reuse with a new generation as the model does it after
+// a grace period, drain, failure, lost neighbour) they must equal the table exactly.
+TEST_F(Fwd, ConnectionGaugesEqualTheTableUnderChurn) {
+  std::mt19937 rng(11);
+  table = std::make_unique<FlowTable>(256);
+  fwd = std::make_unique<Forwarder>(0, *table, *counters, rs_counters.get());
+  struct Slot {
+    bool live = false;
+    uint32_t gen = 0;
+    BoundCounts baseline;  // the gauges when the slot was handed to its current occupant
+  };
+  std::vector<Slot> slots(8);
+  auto gauges = [&](uint32_t s) {
+    return BoundCounts{rs_counters[s].active, rs_counters[s].inactive, rs_counters[s].persist};
+  };
+  auto rebuild = [&] {
+    spec.services = {service(0, "198.18.1.10", net::kProtoTcp, 80, Sched::kRr, {}),
+                     service(1, "198.18.1.10", net::kProtoUdp, 53, Sched::kMh, {})};
+    spec.services[0].persist = 7;
+    for (uint32_t s = 0; s < slots.size(); ++s) {
+      if (!slots[s].live) continue;
+      RsSpec r = rs(s, ("198.18.0." + std::to_string(20 + s)).c_str(), 1 + rng() % 3, rng() % 8 != 0);
+      r.gen = slots[s].gen;
+      r.healthy = rng() % 8 != 0;
+      if (rng() % 8 == 0) r.weight = 0;
+      spec.services[s % 2].rs.push_back(r);
+    }
+    publish();
+  };
+  auto verify = [&](int step) {
+    uint64_t unbound = 0;
+    const auto counted = count_bound(*table, unbound);
+    ASSERT_EQ(unbound, 0u) << "step " << step;
+    for (uint32_t s = 0; s < slots.size(); ++s) {
+      if (!slots[s].live) continue;
+      const auto it = counted.find({s, slots[s].gen});
+      const BoundCounts want = it == counted.end() ? BoundCounts{} : it->second;
+      const BoundCounts g = gauges(s);
+      const BoundCounts have{g.active - slots[s].baseline.active, g.inactive - slots[s].baseline.inactive,
+                             g.persist - slots[s].baseline.persist};
+      ASSERT_EQ(have, want) << "slot " << s << " step " << step << ": gauges " << have.active << "/"
+                            << have.inactive << "/" << have.persist << ", table " << want.active << "/"
+                            << want.inactive << "/" << want.persist;
+    }
+    ASSERT_EQ(table->check(), "") << "step " << step;
+  };
+  for (uint32_t s = 0; s < slots.size(); ++s) slots[s] = Slot{true, 1, {}};
+  rebuild();
+  const uint8_t flags[] = {net::kTcpSyn, net::kTcpAck, net::kTcpAck, net::kTcpFin | net::kTcpAck, net::kTcpRst};
+  uint64_t forwarded = 0;
+  for (int step = 0; step < 40000; ++step) {
+    if (step % 97 == 0) {  // churn: remove one RS, or give a free slot to a new one
+      const uint32_t s = rng() % slots.size();
+      if (slots[s].live) {
+        slots[s].live = false;
+      } else {
+        ++slots[s].gen;
+        slots[s].live = true;
+        slots[s].baseline = gauges(s);
+      }
+      rebuild();
+    }
+    if (step % 13 == 0) at(now + rng() % 3);
+    FrameSpec f = syn(static_cast<uint16_t>(1000 + rng() % 24),
+                      ("198.18.2." + std::to_string(1 + rng() % 40)).c_str());
+    if (rng() % 3 == 0) {
+      f.proto = net::kProtoUdp;
+      f.dport = 53;
+    } else {
+      f.tcp_flags = flags[rng() % 5];
+    }
+    forwarded += send(f).action == Action::kForward;
+    if (step % 7 == 0) fwd->expire(8);
+    if (step % 500 == 0) verify(step);
+    if (HasFatalFailure()) return;
+  }
+  verify(-1);
+  EXPECT_GT(forwarded, 10000u);
+  EXPECT_GT(counters->conn_evicted + counters->conn_expired, 100u) << "the table must turn over";
+  EXPECT_GT(counters->conn_resched, 100u) << "churn must move connections";
+}

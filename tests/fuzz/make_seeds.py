@@ -1,0 +1,181 @@
+#!/usr/bin/python3
+"""Writes the seed corpora for the libFuzzer targets into tests/fuzz/corpus/.
+
+The files are committed; rerun this after a grammar or packet-path change that
+the seeds should cover (it overwrites the seed-* files and leaves files the
+fuzzer added alone). Packet seeds use the framing fuzz_packet.cpp reads: each
+frame is a 2-byte little-endian length followed by the frame, and the last
+byte of the input chooses burst/one-by-one (bit 0) and the receiving port
+(bit 1).
+"""
+import os
+import struct
+import sys
+
+from scapy.all import (ARP, IP, TCP, UDP, Dot1Q, Ether, ICMP, IPOption_RR, Raw,
+                       fragment)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PORT0 = "02:70:63:61:70:00"
+CLIENT = "02:00:00:00:00:99"
+VIP, VIP2, VIP3 = "198.18.1.10", "198.18.1.11", "198.18.1.12"
+DIP = "198.18.0.2"
+
+GRAMMAR = {
+    "native-basic": """port 0 address 198.18.0.2/24
+vip add 198.18.1.10 tcp 80 sched rr
+rs add 198.18.1.10 tcp 80 198.18.0.11 weight 3
+rs add 198.18.1.10 tcp 80 198.18.0.12:80 weight 0
+rs set 198.18.1.10 tcp 80 198.18.0.12 weight 7
+rs del 198.18.1.10 tcp 80 198.18.0.11
+vip del 198.18.1.10 tcp 80
+""",
+    "native-options": """vip add 198.18.1.10 udp 53 sched mh mh-size 251 flags sh-port,sh-fallback
+vip add 198.18.1.11 tcp 443 sched sh persist 300 netmask 255.255.255.0
+vip set 198.18.1.11 tcp 443 sched wrr persist 0
+rs add 198.18.1.11 tcp 443 198.18.0.13 weight 65535 check http path /health expect 204 host lb.example
+rs set 198.18.1.11 tcp 443 198.18.0.13 check tcp port 8443 interval 200ms timeout 1s rise 1 fall 5
+vip add 198.18.1.12 tcp 8080 check none
+""",
+    "native-global": """set timeout tcp 900 tcpfin 120 udp 300
+set check http path / expect 200 interval 500ms timeout 400ms rise 2 fall 3
+neigh add 198.18.0.11 02:00:00:00:00:0b port 1
+neigh del 198.18.0.11
+port 1 address none
+clear
+""",
+    "ipvsadm-rules": """ipvsadm -A -t 198.18.1.10:80 -s rr
+ipvsadm -a -t 198.18.1.10:80 -r 198.18.0.11:80 -g -w 1
+ipvsadm -a -t 198.18.1.10:80 -r 198.18.0.12 -g
+ipvsadm -e -t 198.18.1.10:80 -r 198.18.0.12:80 -g -w 5
+ipvsadm -E -t 198.18.1.10:80 -s wlc
+ipvsadm -E -t 198.18.1.10:80 -s mh -b mh-port
+ipvsadm -d -t 198.18.1.10:80 -r 198.18.0.11
+ipvsadm -D -t 198.18.1.10:80
+ipvsadm -C
+""",
+    "ipvsadm-long": """ipvsadm --add-service --udp-service 198.18.1.10:53 --scheduler sh --persistent 60 --netmask 255.255.255.0
+ipvsadm --add-server --udp-service 198.18.1.10:53 --real-server 198.18.0.11:53 --gatewaying --weight 2
+ipvsadm -At 198.18.1.11:443 -s wrr -p
+ipvsadm -at 198.18.1.11:443 -r 198.18.0.12:443 -m
+ipvsadm -at 198.18.1.11:443 -r 198.18.0.12:443 -i
+ipvsadm --set 900 120 300
+ipvsadm -f 1 -A
+""",
+    "queries": """show vips
+show rs 198.18.1.10 198.18.1.11
+show stats
+show ports
+show neigh
+show conns 198.18.1.10 limit 5
+show config
+save config /nonexistent/x
+clear stats
+set log-level debug
+help
+help rs add
+help ipvsadm
+ipvsadm -L -n --stats
+ipvsadm -l --rate
+ipvsadm -Ln --timeout
+ipvsadm -L -n -c
+ipvsadm -S -n
+ipvsadm -Z
+quit
+""",
+    "errors": """vip add 198.18.1.10 sctp 80
+vip add 198.18.1.10 tcp 70000
+vip add 300.1.1.1 tcp 80
+vip add 198.18.1.10 tcp 80 sched lc
+vip add 198.18.1.10 tcp 80 mh-size 100
+rs add 198.18.1.10 tcp 80 198.18.0.11:81
+rs add 198.18.1.10 tcp 80 198.18.0.11 weight -1
+rs add 198.18.1.10 tcp 80 198.18.0.11 weight
+neigh add 198.18.0.11 zz:00:00:00:00:00
+port 9 address 198.18.0.2/33
+ipvsadm -A -t 198.18.1.10 -s rr
+ipvsadm -a -t 198.18.1.10:80
+ipvsadm -A -t -u 198.18.1.10:80
+ipvsadm --bogus
+set timeout tcp 0 udp x
+# comment only
+\t  
+show conns limit 0
+frobnicate
+""",
+}
+
+
+def tcp(sport, dport=80, flags="S", dst=VIP, payload=b""):
+    return Ether(src=CLIENT, dst=PORT0) / IP(src=f"198.18.2.{sport % 250 + 1}", dst=dst) / \
+        TCP(sport=sport, dport=dport, flags=flags) / Raw(payload)
+
+
+def udp(sport, dport=53, dst=VIP, payload=b"q"):
+    return Ether(src=CLIENT, dst=PORT0) / IP(src=f"198.18.2.{sport % 250 + 1}", dst=dst) / \
+        UDP(sport=sport, dport=dport) / Raw(payload)
+
+
+def frame_bytes(f):
+    return f if isinstance(f, bytes) else bytes(f)
+
+
+def packet_seeds():
+    big = udp(5000, payload=b"x" * 3000)
+    frags = fragment(big[IP], fragsize=1200)
+    frag_frames = [Ether(src=CLIENT, dst=PORT0) / f for f in frags]
+    ok = tcp(1234)
+    raw_ok = bytes(ok)
+    seeds = {
+        "tcp-conn": ([tcp(1000), tcp(1000, flags="A", payload=b"GET /"),
+                      tcp(1000, flags="FA"), tcp(1000, flags="R")], 1),
+        "tcp-many": ([tcp(2000 + i, dst=[VIP, VIP2][i % 2], dport=[80, 443][i % 2]) for i in range(16)], 1),
+        "udp-mh": ([udp(3000 + i) for i in range(8)], 0),
+        "no-service": ([tcp(4000, dport=81), udp(4001, dport=54), tcp(4002, dst=VIP3, dport=8080),
+                        Ether(src=CLIENT, dst=PORT0) / IP(src="198.18.2.1", dst=VIP) / ICMP()], 1),
+        "fragments": (frag_frames + [frag_frames[1]], 1),
+        "arp": ([Ether(src=CLIENT, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, psrc="198.18.2.1", pdst=VIP),
+                 Ether(src=CLIENT, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, psrc="198.18.2.1", pdst=DIP),
+                 Ether(src="02:00:00:00:00:66", dst=PORT0) / ARP(op=2, psrc="198.18.0.11", pdst=DIP)], 0),
+        "dip": ([Ether(src=CLIENT, dst=PORT0) / IP(src="198.18.2.1", dst=DIP) / ICMP(),
+                 Ether(src=CLIENT, dst=PORT0) / IP(src="198.18.2.1", dst=DIP) / TCP(dport=22)], 1),
+        "vlan-options": ([Ether(src=CLIENT, dst=PORT0) / Dot1Q(vlan=5) / IP(src="198.18.2.1", dst=VIP) / TCP(dport=80),
+                          Ether(src=CLIENT, dst=PORT0) / IP(src="198.18.2.1", dst=VIP, options=[IPOption_RR()]) /
+                          TCP(dport=80)], 1),
+        "malformed": ([raw_ok[:13], raw_ok[:14], raw_ok[:33], raw_ok[:34 + 12],
+                       raw_ok[:14] + bytes([0x44]) + raw_ok[15:],  # IHL 4
+                       raw_ok[:14] + bytes([0x4f]) + raw_ok[15:],  # IHL 15 > frame
+                       raw_ok[:16] + b"\xff\xff" + raw_ok[18:],  # total length beyond the frame
+                       raw_ok[:16] + b"\x00\x10" + raw_ok[18:],  # total length below the headers
+                       raw_ok[:46] + b"\x20" + raw_ok[47:],  # TCP data offset 2
+                       raw_ok[:24] + b"\x00\x00" + raw_ok[26:],  # bad IP checksum
+                       bytes(udp(6000))[:14] + bytes(IP(src="198.18.2.1", dst=VIP) / UDP(dport=53, len=0)),
+                       Ether(src="ff:ff:ff:ff:ff:ff", dst=PORT0) / IP(src="198.18.2.1", dst=VIP) / TCP(dport=80),
+                       Ether(src="01:00:5e:00:00:01", dst=PORT0) / IP(src="198.18.2.1", dst=VIP) / TCP(dport=80),
+                       Ether(src=CLIENT, dst=PORT0) / ARP(op=1, hwlen=8, plen=4, psrc="198.18.2.1", pdst=VIP)], 1),
+        "port1": ([tcp(7000), udp(7001)], 3),
+    }
+    for name, (frames, tail) in seeds.items():
+        out = b""
+        for f in frames:
+            b = frame_bytes(f)
+            out += struct.pack("<H", len(b)) + b
+        yield name, out + bytes([tail])
+
+
+def main():
+    gdir = os.path.join(HERE, "corpus", "grammar")
+    pdir = os.path.join(HERE, "corpus", "packet")
+    os.makedirs(gdir, exist_ok=True)
+    os.makedirs(pdir, exist_ok=True)
+    for name, text in GRAMMAR.items():
+        with open(os.path.join(gdir, "seed-" + name), "w") as f:
+            f.write(text.replace("\\t", "\t"))
+    for name, data in packet_seeds():
+        with open(os.path.join(pdir, "seed-" + name), "wb") as f:
+            f.write(data)
+    print(f"wrote {len(GRAMMAR)} grammar seeds to {gdir}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
