@@ -8,6 +8,7 @@
 #include <rte_mempool.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -64,6 +65,14 @@ int fail(const std::string& msg) {
 }
 
 int run(const drfwd::app::Options& opt, int eal_argc, char** eal_argv) {
+  // The control core allocates and frees whole tables (a Maglev table is 256 KiB) on
+  // every change. From the heap, never mmap/munmap: an munmap would shoot down TLB
+  // entries on the worker cores too (an interrupt to each), and returning memory to the
+  // kernel buys nothing on an appliance. (tools/reconfig-bench could not tell the
+  // difference on the 2-vCPU lab machines, whose preemption noise is larger: see
+  // docs/hardening.md. This follows the rule, not a measurement.)
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
   using namespace drfwd;
   EalGuard eal;
   if (rte_eal_init(eal_argc, eal_argv) < 0)

@@ -34,8 +34,8 @@ po::options_description describe(Options& o) {
   po::options_description dataplane("Data plane");
   dataplane.add_options()
       ("conn-table-size", po::value(&o.conn_table_size)->value_name("N"),
-       "connection entries per worker, fixed at start; when full the longest-idle entry is evicted "
-       "(default 1048576)")
+       "connection entries per worker, fixed at start; when full the longest-idle half-open or "
+       "closing TCP entry is evicted, else the longest-idle of all (default 1048576)")
       ("idle-backoff", po::value(&o.idle_backoff_us)->value_name("USEC"),
        "workers sleep USEC microseconds after a stretch of empty polls (default 0: always busy-poll)")
       ("rxd", po::value(&o.rxd)->value_name("N"), "RX descriptors per queue (default 1024)")
@@ -52,7 +52,8 @@ po::options_description describe(Options& o) {
       ("no-kernel-interfaces", "create no kernel interfaces: traffic for the DIPs is counted and dropped, "
        "health checks are off (offline tests)")
       ("exception-pps", po::value(&o.exception_pps)->value_name("N"),
-       "frames per second the workers hand to the control core (ARP, traffic to the DIPs), "
+       "frames per second the workers hand to the control core, in each of three classes "
+       "limited apart (from real servers; other ARP; the rest: traffic to the DIPs, broadcast), "
        "shared among workers; more are dropped and counted (default 20000, 0: no limit)");
   po::options_description all;
   all.add(general).add(dataplane).add(control);

@@ -1,5 +1,6 @@
 #include "control/controller.hpp"
 
+#include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
@@ -455,10 +456,10 @@ std::string Controller::show_stats() const {
   }
   std::snprintf(line, sizeof line,
                 "\ncontrol: exception in %" PRIu64 ", to kernel %" PRIu64 " (dropped %" PRIu64 "), from kernel %" PRIu64
-                ", ARP in %" PRIu64 " (malformed %" PRIu64 ", ignored %" PRIu64 "), VIP replies %" PRIu64
-                ", announcements %" PRIu64 ", resolution requests %" PRIu64 "\n",
+                ", ARP in %" PRIu64 " (malformed %" PRIu64 ", ignored %" PRIu64 ", conflicting %" PRIu64
+                "), VIP replies %" PRIu64 ", announcements %" PRIu64 ", resolution requests %" PRIu64 "\n",
                 cc_.exception_in, cc_.to_kernel, cc_.to_kernel_dropped, cc_.from_kernel, cc_.arp_in, cc_.arp_malformed,
-                neigh_.ignored(), cc_.arp_vip_replies, cc_.arp_announces, cc_.arp_requests);
+                neigh_.ignored(), cc_.arp_conflicting, cc_.arp_vip_replies, cc_.arp_announces, cc_.arp_requests);
   out += line;
   return out;
 }
@@ -601,6 +602,11 @@ void Controller::to_kernel(uint16_t port, rte_mbuf* m) {
   rte_pktmbuf_free(m);
 }
 
+std::optional<net::Mac> Controller::known_mac(net::Ipv4 ip) const {
+  if (auto n = model_.neighbours().find(ip); n != model_.neighbours().end()) return n->second.mac;
+  return neigh_.mac(ip);
+}
+
 void Controller::handle_arp(uint16_t port, rte_mbuf* m) {
   ++cc_.arp_in;
   const auto a = net::parse_arp(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m));
@@ -612,6 +618,19 @@ void Controller::handle_arp(uint16_t port, rte_mbuf* m) {
   if (neigh_.on_arp(port, *a, now())) {
     need_publish_ = true;
     spdlog::info("neighbour {} is at {} (port {})", net::to_string(a->spa), net::to_string(a->sha), port);
+  }
+  // ARP that claims a real server's address for a MAC other than the one drfwd knows
+  // (static, or resolved by its own solicited requests) goes no further: the kernel
+  // would otherwise take it, and health checks, which leave from the kernel, would
+  // follow the redirection. A real change of MAC reaches drfwd's table through its own
+  // requests first (on_arp above), and passes from then on.
+  if (auto known = known_mac(a->spa); known && *known != a->sha) {
+    if (cc_.arp_conflicting++ % 1000 == 0)
+      spdlog::warn("ARP from {} claims {} is at {}; drfwd knows it at {}: ignored ({} so far)",
+                   net::to_string(a->eth_src), net::to_string(a->spa), net::to_string(a->sha),
+                   net::to_string(*known), cc_.arp_conflicting);
+    rte_pktmbuf_free(m);
+    return;
   }
   if (a->op == net::kArpRequest && vips_.count(a->tpa) && serves(port, a->tpa)) {
     send_arp(port, net::arp_reply(ports_[port].mac, a->tpa, a->sha, a->spa));
@@ -809,6 +828,7 @@ std::string Controller::stats_json(const dp::Totals& t, const std::string& extra
 
   j.begin_object();
   j.field("version", DRFWD_VERSION);
+  j.field("tsc_hz", uint64_t{rte_get_tsc_hz()});
   j.key("ports").begin_array();
   lb::PortCounters all;
   for (size_t p = 0; p < ports_.size(); ++p) {
@@ -855,7 +875,25 @@ std::string Controller::stats_json(const dp::Totals& t, const std::string& extra
         .field("conns_in_use", w.conns_in_use)
         .field("polls", w.polls)
         .field("busy_polls", w.busy_polls)
-        .field("idle_sleeps", w.idle_sleeps);
+        .field("idle_sleeps", w.idle_sleeps)
+        .field("exception_limited_other", w.exc_limited[static_cast<int>(lb::ExcClass::kOther)])
+        .field("exception_limited_arp", w.exc_limited[static_cast<int>(lb::ExcClass::kArp)])
+        .field("exception_limited_server", w.exc_limited[static_cast<int>(lb::ExcClass::kServer)])
+        .field("busy_loop_max_us", static_cast<double>(w.busy_loop_max) * 1e6 / static_cast<double>(rte_get_tsc_hz()))
+        .field("new_snapshot_loop_max_us",
+               static_cast<double>(w.new_snapshot_max) * 1e6 / static_cast<double>(rte_get_tsc_hz()));
+    // Busy loop iterations by duration in TSC cycles, quarter octaves: element b counts
+    // durations d with lb::loop_hist_bucket(d) == b, i.e. from 2^(b/4) (roughly).
+    auto hist = [&](std::string_view name, const uint64_t* h) {
+      int last = 0;
+      for (int b = 0; b < lb::kLoopHistBuckets; ++b)
+        if (h[b]) last = b + 1;
+      j.key(name).begin_array();
+      for (int b = 0; b < last; ++b) j.value(h[b]);
+      j.end_array();
+    };
+    hist("busy_loop_cycles", w.busy_loop_hist);
+    hist("new_snapshot_loop_cycles", w.new_snapshot_hist);
     drops(w.sw);
     j.end_object();
   }
@@ -877,6 +915,7 @@ std::string Controller::stats_json(const dp::Totals& t, const std::string& extra
       .field("exception_in", cc_.exception_in)
       .field("arp_in", cc_.arp_in)
       .field("arp_malformed", cc_.arp_malformed)
+      .field("arp_conflicting", cc_.arp_conflicting)
       .field("arp_vip_replies", cc_.arp_vip_replies)
       .field("arp_announces", cc_.arp_announces)
       .field("arp_requests", cc_.arp_requests)

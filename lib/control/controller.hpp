@@ -44,6 +44,7 @@ struct ControlCounters {
   uint64_t exception_in = 0;    // frames taken off the workers' rings
   uint64_t arp_in = 0;
   uint64_t arp_malformed = 0;   // not a well-formed Ethernet/IPv4 ARP request or reply
+  uint64_t arp_conflicting = 0; // claimed a real server's address for another MAC: not passed on
   uint64_t arp_vip_replies = 0;
   uint64_t arp_announces = 0;   // gratuitous ARPs sent for VIPs
   uint64_t arp_requests = 0;    // resolution requests sent for real servers
@@ -131,6 +132,8 @@ class Controller {
   void refresh_targets();
   void poll_exceptions();
   void poll_kernel();
+  // The MAC drfwd holds for a neighbour: static, else resolved; none if neither.
+  std::optional<net::Mac> known_mac(net::Ipv4 ip) const;
   void handle_arp(uint16_t port, rte_mbuf* m);
   void to_kernel(uint16_t port, rte_mbuf* m);
   void send_arp(uint16_t port, const net::Arp& a);

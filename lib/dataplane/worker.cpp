@@ -130,9 +130,11 @@ void Worker::run() {
   const uint64_t hz = shared_.tsc_hz;
   uint32_t idle = 0;
   uint64_t polls = 0, busy = 0;
+  const lb::Snapshot* seen = nullptr;  // the snapshot of the last busy iteration
 
   while (!shared_.stop->load(std::memory_order_relaxed)) {
-    now_ = static_cast<uint32_t>((rte_rdtsc() - shared_.start_tsc) / hz);
+    const uint64_t loop_start = rte_rdtsc();
+    now_ = static_cast<uint32_t>((loop_start - shared_.start_tsc) / hz);
     uint32_t rx = 0;
     for (uint16_t p = 0; p < shared_.n_ports; ++p) rx += poll_port(p);
     if (__builtin_expect(!rte_ring_empty(tx_ring_), 0)) send_for_control();
@@ -146,6 +148,19 @@ void Worker::run() {
     if (rx) {
       ++busy;
       idle = 0;
+      const uint64_t took = rte_rdtsc() - loop_start;
+      const int b = lb::loop_hist_bucket(took);
+      lb::bump(counters_->busy_loop_hist[b]);
+      if (took > counters_->busy_loop_max)
+        std::atomic_ref<uint64_t>(counters_->busy_loop_max).store(took, std::memory_order_relaxed);
+      if (__builtin_expect(fwd_->snapshot() != seen, 0)) {
+        if (seen) {
+          lb::bump(counters_->new_snapshot_hist[b]);
+          if (took > counters_->new_snapshot_max)
+            std::atomic_ref<uint64_t>(counters_->new_snapshot_max).store(took, std::memory_order_relaxed);
+        }
+        seen = fwd_->snapshot();
+      }
     } else if (shared_.idle_backoff_us && ++idle >= kIdlePollsBeforeSleep) {
       // Lab and laptop mode: stop holding the CPU while nothing arrives. Offline first so
       // the control core's grace periods do not wait for a sleeping worker.
@@ -227,6 +242,7 @@ uint16_t Worker::poll_port(uint16_t port) {
   uint64_t tx_bytes[lb::kMaxPorts];
   uint32_t tx_ports = 0;  // bitmap of ports with something to send (ports < 32)
   rte_mbuf* ctl[kBurst];
+  uint8_t ctl_cls[kBurst];
   rte_mbuf* drop[kBurst];
   uint16_t ctl_n = 0, drop_n = 0;
   for (uint16_t i = 0; i < n; ++i) {
@@ -243,6 +259,7 @@ uint16_t Worker::poll_port(uint16_t port) {
         break;
       }
       case lb::Verdict::Action::kControl:
+        ctl_cls[ctl_n] = static_cast<uint8_t>(verdicts[i].exc);
         ctl[ctl_n++] = rx[i];
         break;
       case lb::Verdict::Action::kDrop:
@@ -268,12 +285,23 @@ uint16_t Worker::poll_port(uint16_t port) {
     }
   }
   if (ctl_n) {
-    // Rate-limited first (a flood at the DIP must not crowd out the control core), then
-    // bounded by the ring.
-    const uint32_t allowed = exception_allowance(ctl_n);
-    if (allowed < ctl_n) {
-      lb::bump(in.drops[static_cast<int>(net::Drop::kExceptionLimit)], ctl_n - allowed);
-      rte_pktmbuf_free_bulk(&ctl[allowed], ctl_n - allowed);
+    // Rate-limited first, each class on its own (a flood at the DIP must crowd out
+    // neither the control core nor the real servers' health-check and ARP replies),
+    // then bounded by the ring. Order within the burst is kept.
+    uint32_t left[lb::kExcClasses] = {};
+    for (uint16_t i = 0; i < ctl_n; ++i) ++left[ctl_cls[i]];
+    for (int c = 0; c < lb::kExcClasses; ++c)
+      if (left[c]) left[c] = exception_allowance(c, left[c]);
+    uint16_t allowed = 0;
+    for (uint16_t i = 0; i < ctl_n; ++i) {
+      if (left[ctl_cls[i]]) {
+        --left[ctl_cls[i]];
+        ctl[allowed++] = ctl[i];
+      } else {
+        lb::bump(in.drops[static_cast<int>(net::Drop::kExceptionLimit)]);
+        lb::bump(counters_->exc_limited[ctl_cls[i]]);
+        drop[drop_n++] = ctl[i];
+      }
     }
     const unsigned queued = rte_ring_enqueue_burst(ring_, reinterpret_cast<void**>(ctl), allowed, nullptr);
     lb::bump(in.to_control, queued);
@@ -286,17 +314,18 @@ uint16_t Worker::poll_port(uint16_t port) {
   return n;
 }
 
-uint32_t Worker::exception_allowance(uint32_t wanted) {
+uint32_t Worker::exception_allowance(int cls, uint32_t wanted) {
   const double rate = shared_.exception_pps;
   if (rate <= 0) return wanted;
+  Bucket& b = exc_[cls];
   const uint64_t now = rte_rdtsc();
   const double burst = std::max(32.0, rate / 20);  // 50 ms worth
-  if (exc_last_tsc_ == 0) exc_tokens_ = burst;
-  exc_tokens_ = std::min(burst, exc_tokens_ + static_cast<double>(now - exc_last_tsc_) * rate /
-                                                  static_cast<double>(shared_.tsc_hz));
-  exc_last_tsc_ = now;
-  const uint32_t allowed = std::min<uint32_t>(wanted, static_cast<uint32_t>(exc_tokens_));
-  exc_tokens_ -= allowed;
+  if (b.last_tsc == 0) b.tokens = burst;
+  b.tokens = std::min(burst, b.tokens + static_cast<double>(now - b.last_tsc) * rate /
+                                            static_cast<double>(shared_.tsc_hz));
+  b.last_tsc = now;
+  const uint32_t allowed = std::min<uint32_t>(wanted, static_cast<uint32_t>(b.tokens));
+  b.tokens -= allowed;
   return allowed;
 }
 

@@ -86,7 +86,7 @@ class Worker {
   uint16_t poll_port(uint16_t port);  // returns packets received
   void send_for_control();
   void dump_step();
-  uint32_t exception_allowance(uint32_t wanted);  // token bucket
+  uint32_t exception_allowance(int cls, uint32_t wanted);  // token bucket per class
 
   uint32_t index_;
   unsigned lcore_;
@@ -99,8 +99,11 @@ class Worker {
   rte_ring* ring_ = nullptr;
   rte_ring* tx_ring_ = nullptr;
   uint32_t now_ = 0;  // worker clock, seconds since start
-  double exc_tokens_ = 0;
-  uint64_t exc_last_tsc_ = 0;
+  struct Bucket {
+    double tokens = 0;
+    uint64_t last_tsc = 0;
+  };
+  Bucket exc_[lb::kExcClasses];
   ConnDump dump_;
   std::string failure_;
 };

@@ -90,4 +90,9 @@ constexpr bool state_is_active(ConnState s) {
   return s == ConnState::kTcpEstablished || s == ConnState::kUdp;
 }
 
+// Entries given up first when the table (or a bucket) is full: TCP connections that are
+// not established (half-open, closing). A SYN flood then evicts its own entries, never
+// an established connection, a UDP flow or a persistence template.
+constexpr bool state_is_expendable(ConnState s) { return !state_is_active(s) && s != ConnState::kTemplate; }
+
 }  // namespace drfwd::lb

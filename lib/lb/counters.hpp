@@ -34,6 +34,17 @@ struct PortCounters {
   std::array<uint64_t, net::kDropCount> drops{};  // by reason, received on this port
 };
 
+inline constexpr int kLoopHistBuckets = 160;  // quarter octaves up to 2^40 cycles (minutes)
+
+// Histogram bucket of a duration in cycles: four per power of two (the most significant
+// bit and the two bits after it), so a bucket is at most 19% wide.
+inline int loop_hist_bucket(uint64_t cycles) {
+  const int msb = 63 - __builtin_clzll(cycles | 1);
+  const int frac = msb >= 2 ? static_cast<int>((cycles >> (msb - 2)) & 3) : 0;
+  const int b = msb * 4 + frac;
+  return b < kLoopHistBuckets ? b : kLoopHistBuckets - 1;
+}
+
 struct alignas(64) WorkerCounters {
   std::array<PortCounters, kMaxPorts> port{};
   uint64_t conn_new = 0;        // connections scheduled
@@ -46,6 +57,16 @@ struct alignas(64) WorkerCounters {
   uint64_t busy_polls = 0;      // iterations that received something
   uint64_t idle_sleeps = 0;     // back-off sleeps taken
   uint64_t conns_in_use = 0;    // connection table occupancy (gauge, refreshed by the worker)
+  uint64_t exc_limited[3] = {};  // frames for the control core over the limit, by ExcClass
+  // Duration of each loop iteration that received something (poll every port, process,
+  // transmit), as a histogram (loop_hist_bucket); and the longest. A stall of the worker
+  // (a slow burst after a table change, preemption) shows up here.
+  uint64_t busy_loop_hist[kLoopHistBuckets] = {};
+  uint64_t busy_loop_max = 0;
+  // The same for the first busy iteration on each newly published snapshot: what a
+  // configuration change costs the worker.
+  uint64_t new_snapshot_hist[kLoopHistBuckets] = {};
+  uint64_t new_snapshot_max = 0;
 };
 
 // Per RS slot. Gauges (active, inactive, persist) are this worker's share: they only

@@ -73,20 +73,34 @@ void FlowTable::erase(uint32_t idx) {
   ++mutations_;
 }
 
+// Victims: the longest idle among expendable entries (not established), and only when
+// there are none the longest idle of all.
 int FlowTable::oldest_way(const Bucket& b) const {
-  int best = 0;
-  for (uint32_t w = 1; w < kWays; ++w)
-    if (entries_[b.idx[w]].last_seen < entries_[b.idx[best]].last_seen) best = static_cast<int>(w);
+  int best = -1;
+  bool best_exp = false;
+  for (uint32_t w = 0; w < kWays; ++w) {
+    const FlowEntry& e = entries_[b.idx[w]];
+    const bool exp = state_is_expendable(e.state);
+    if (best < 0 || (exp && !best_exp) ||
+        (exp == best_exp && e.last_seen < entries_[b.idx[best]].last_seen)) {
+      best = static_cast<int>(w);
+      best_exp = exp;
+    }
+  }
   return best;
 }
 
 uint32_t FlowTable::longest_idle() const {
-  uint32_t best = kNil;
-  for (int s = 0; s < kStateCount; ++s) {
-    const uint32_t t = tails_[s];
-    if (t != kNil && (best == kNil || entries_[t].last_seen < entries_[best].last_seen)) best = t;
+  for (bool expendable_only : {true, false}) {
+    uint32_t best = kNil;
+    for (int s = 0; s < kStateCount; ++s) {
+      if (expendable_only && !state_is_expendable(static_cast<ConnState>(s))) continue;
+      const uint32_t t = tails_[s];
+      if (t != kNil && (best == kNil || entries_[t].last_seen < entries_[best].last_seen)) best = t;
+    }
+    if (best != kNil) return best;
   }
-  return best;
+  return kNil;
 }
 
 std::string FlowTable::check() const {

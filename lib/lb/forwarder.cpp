@@ -103,8 +103,12 @@ DRFWD_HOT bool Forwarder::classify(const Frame& f, Verdict& out, Pending& pend) 
   switch (p.kind) {
     case FrameKind::kDrop:
       return (out = drop(pc, p.drop)), false;
-    case FrameKind::kArp:
-      return (out = to_control()), false;
+    case FrameKind::kArp: {
+      // Sender protocol address: Ethernet 14 + ARP fixed part 8 + sender MAC 6.
+      constexpr uint32_t kSpa = net::kEtherHdrLen + 14;
+      const bool server = f.seg_len >= kSpa + 4 && snap_->is_server(net::load32(d + kSpa));
+      return (out = to_control(server ? ExcClass::kServer : ExcClass::kArp)), false;
+    }
     case FrameKind::kIpv4L4:
       if (__builtin_expect(!group, 1)) {
         if (const ServiceTable* svc = snap_->find(p.key.dst, p.key.dport, p.key.proto)) {
@@ -125,7 +129,8 @@ DRFWD_HOT bool Forwarder::classify(const Frame& f, Verdict& out, Pending& pend) 
   }
   // Not for a service: the appliance's own traffic (its DIPs, and IPv4 to a group
   // address) goes to the control core; anything else is dropped.
-  if (group || snap_->is_local(p.key.dst)) return (out = to_control()), false;
+  if (group || snap_->is_local(p.key.dst))
+    return (out = to_control(snap_->is_server(p.key.src) ? ExcClass::kServer : ExcClass::kOther)), false;
   return (out = drop(pc, Drop::kNoService)), false;
 }
 

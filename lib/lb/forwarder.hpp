@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <type_traits>
 
 #include "lb/counters.hpp"
 #include "lb/flow_table.hpp"
@@ -15,12 +16,26 @@
 namespace drfwd::lb {
 
 // Verdict and Frame are trivial so that per-burst arrays of them cost nothing to declare.
+// Frames for the control core come in classes, each rate-limited on its own (worker),
+// so a flood of one kind cannot crowd out the others: above all, a flood at the DIP must
+// not starve the health-check replies and ARP replies of the real servers.
+enum class ExcClass : uint8_t {
+  kOther,   // IPv4 to a DIP, broadcast and multicast IPv4 (0: what a Verdict{} holds)
+  kArp,     // other ARP (clients resolving VIPs and DIPs)
+  kServer,  // from a real server's address: health-check replies, its ARP
+};
+inline constexpr int kExcClasses = 3;
+static_assert(sizeof(WorkerCounters::exc_limited) / sizeof(uint64_t) == kExcClasses);
+
 struct Verdict {
   enum class Action : uint8_t { kForward, kControl, kDrop };
   Action action;
   net::Drop drop;
   uint16_t port;  // egress port for kForward
+  ExcClass exc;  // for kControl (no initialiser: Verdict stays trivial)
 };
+
+static_assert(std::is_trivial_v<Verdict>);
 
 // A frame as the data path sees it.
 struct Frame {
@@ -77,6 +92,7 @@ class Forwarder {
     snap_ = snap;
     now_ = now;
   }
+  const Snapshot* snapshot() const { return snap_; }
 
   Verdict process(const Frame& f);
   // The same for a burst (n <= kMaxBurst) received on one port, with the flow-table
@@ -96,7 +112,7 @@ class Forwarder {
     return Verdict{Verdict::Action::kDrop, d, 0};
   }
   // Counted by the caller once the control core has the packet (its ring may be full).
-  static Verdict to_control() { return Verdict{Verdict::Action::kControl, net::Drop::kNone, 0}; }
+  static Verdict to_control(ExcClass c) { return Verdict{Verdict::Action::kControl, net::Drop::kNone, 0, c}; }
   // What the first pass learns about a frame headed for a service.
   struct Pending {  // trivial: a burst's worth is declared per burst
     net::Parsed parsed;

@@ -157,6 +157,23 @@ std::shared_ptr<Snapshot> build_snapshot(const SnapshotSpec& spec, const Snapsho
       v.live_gen = v.reachable ? r.gen : 0;
     }
   }
+  // The RS address set, at most half full.
+  size_t server_slots = 16;
+  uint32_t server_bits = 4;
+  while (server_slots < snap->rs.size() * 2) {
+    server_slots <<= 1;
+    ++server_bits;
+  }
+  snap->servers.assign(server_slots, 0);
+  snap->servers_mask = server_slots - 1;
+  snap->servers_shift = 64 - server_bits;
+  for (const RsView& v : snap->rs) {
+    if (v.service == RsView::kNil32 || v.ip_be == 0) continue;
+    uint64_t i = (uint64_t{v.ip_be} * 0x9e3779b97f4a7c15ULL) >> snap->servers_shift;
+    while (snap->servers[i] != 0 && snap->servers[i] != v.ip_be) i = (i + 1) & snap->servers_mask;
+    snap->servers[i] = v.ip_be;
+  }
+
   snap->rs_view = snap->rs.data();
   snap->rs_count = static_cast<uint32_t>(snap->rs.size());
   return snap;

@@ -150,6 +150,20 @@ struct Snapshot {
     }
   }
 
+  // Real-server addresses (every configured RS, whatever its state): open addressing on
+  // the address, 0 empty. For classifying frames to the control core.
+  std::vector<uint32_t> servers;
+  uint64_t servers_mask = 0;
+  uint32_t servers_shift = 60;
+  bool is_server(uint32_t addr_be) const {
+    if (addr_be == 0) return false;
+    const uint32_t* s = servers.data();
+    for (uint64_t i = (uint64_t{addr_be} * 0x9e3779b97f4a7c15ULL) >> servers_shift;; i = (i + 1) & servers_mask) {
+      if (s[i] == addr_be) return true;
+      if (s[i] == 0) return false;
+    }
+  }
+
   // True for a destination the appliance owns itself (a port's DIP).
   bool is_local(uint32_t dst_be) const {
     for (uint32_t p = 0; p < n_ports; ++p)

@@ -120,6 +120,50 @@ TEST(FlowTable, FullBucketEvictsItsOldestWay) {
   EXPECT_EQ(t.check(), "");
 }
 
+// Under a SYN flood the half-open entries go first: established connections, UDP flows
+// and templates survive any number of SYNs, in the whole table and in a full bucket.
+TEST(FlowTable, FloodEvictsHalfOpenEntriesFirst) {
+  FlowTable t(256);
+  const ConnState keep[] = {ConnState::kTcpEstablished, ConnState::kUdp, ConnState::kTemplate};
+  for (uint32_t i = 0; i < 96; ++i) t.insert(key(i), flow_hash(key(i)), keep[i % 3], 900, 0, nop);
+  uint64_t evicted_kept = 0, evicted = 0;
+  auto rec = [&](const FlowEntry& e) {
+    ++evicted;
+    evicted_kept += !state_is_expendable(e.state);
+  };
+  std::mt19937 rng(5);
+  for (uint32_t n = 0; n < 100000; ++n) {
+    net::FlowKey k = key(1000 + n);
+    k.src = rng();
+    t.insert(k, flow_hash(k), ConnState::kTcpSynRecv, 60, 1 + n / 1000, rec);
+  }
+  EXPECT_GT(evicted, 90000u);
+  EXPECT_EQ(evicted_kept, 0u);
+  for (uint32_t i = 0; i < 96; ++i) EXPECT_NE(t.find(key(i), flow_hash(key(i))), kNil) << i;
+  EXPECT_EQ(t.check(), "");
+  // With nothing expendable left, the longest idle of the rest goes.
+  FlowTable u(8);
+  for (uint32_t i = 0; i < 8; ++i) u.insert(key(i), flow_hash(key(i)), ConnState::kTcpEstablished, 900, i, nop);
+  std::vector<uint32_t> gone;
+  u.insert(key(9), flow_hash(key(9)), ConnState::kTcpSynRecv, 60, 20,
+           [&](const FlowEntry& e) { gone.push_back(e.key.src & 0xffff); });
+  ASSERT_EQ(gone.size(), 1u);
+  EXPECT_EQ(gone[0], 0u);
+}
+
+TEST(FlowTable, FullBucketGivesUpAHalfOpenWayFirst) {
+  FlowTable t(1024);
+  std::vector<uint32_t> evicted;
+  auto rec = [&](const FlowEntry& e) { evicted.push_back(e.key.src & 0xffff); };
+  for (uint32_t i = 0; i < FlowTable::kWays; ++i)  // way 5 is the only half-open one, and the newest
+    t.insert(key(i), uint64_t{i + 1} << 48, i == 5 ? ConnState::kTcpSynRecv : ConnState::kTcpEstablished, 900,
+             10 + i, rec);
+  t.insert(key(50), uint64_t{77} << 48, ConnState::kTcpSynRecv, 60, 30, rec);
+  ASSERT_EQ(evicted.size(), 1u);
+  EXPECT_EQ(evicted[0], 5u);
+  EXPECT_EQ(t.check(), "");
+}
+
 TEST(FlowTable, StateChangesMoveBetweenLists) {
   FlowTable t(16);
   uint32_t idx = t.insert(key(1), flow_hash(key(1)), ConnState::kTcpSynRecv, 60, 0, nop);

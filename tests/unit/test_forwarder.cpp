@@ -9,6 +9,7 @@
 #include "frames.hpp"
 #include "lb/forwarder.hpp"
 #include "lb/hash.hpp"
+#include "net/arp.hpp"
 
 using namespace drfwd;
 using namespace drfwd::lb;
@@ -298,6 +299,49 @@ TEST_F(Fwd, TrafficThatIsNotForAServiceNeverReachesAnRs) {
   }
   EXPECT_EQ(table->size(), 0u);
   for (int s = 0; s < 2; ++s) EXPECT_EQ(rs_counters[s].packets, 0u);
+}
+
+// Frames for the control core carry their rate-limit class: what comes from a real
+// server's address (health-check replies, its ARP) is limited apart from other ARP and
+// from other traffic to the DIP, so a flood of those cannot starve it.
+TEST_F(Fwd, ControlFramesAreClassed) {
+  auto arp_from = [](const char* spa) {
+    std::vector<uint8_t> f(64);
+    const net::Arp a = net::arp_request(mac("02:00:00:00:00:77"), ip(spa), ip("198.18.0.2"));
+    f.resize(net::build_arp(f.data(), a));
+    return f;
+  };
+  struct Case {
+    const char* what;
+    std::vector<uint8_t> frame;
+    ExcClass cls;
+  };
+  FrameSpec from_rs = syn(9, "198.18.0.11");
+  from_rs.daddr = ip("198.18.0.2");
+  from_rs.tcp_flags = net::kTcpSyn | net::kTcpAck;
+  FrameSpec to_dip = syn(9);
+  to_dip.daddr = ip("198.18.0.2");
+  to_dip.proto = net::kProtoUdp;
+  FrameSpec bcast = syn(9);
+  bcast.dst = net::Mac::broadcast();
+  std::vector<Case> cases = {
+      {"health-check reply from an RS", build(from_rs), ExcClass::kServer},
+      {"ARP from an RS", arp_from("198.18.0.12"), ExcClass::kServer},
+      {"ARP from a client", arp_from("198.18.2.1"), ExcClass::kArp},
+      {"UDP from a client to the DIP", build(to_dip), ExcClass::kOther},
+      {"broadcast IPv4", build(bcast), ExcClass::kOther},
+      {"ARP cut before the sender address", arp_from("198.18.0.11"), ExcClass::kArp},
+  };
+  cases.back().frame.resize(30);
+  for (auto& c : cases) {
+    Verdict v = send(c.frame);
+    EXPECT_EQ(v.action, Action::kControl) << c.what;
+    EXPECT_EQ(v.exc, c.cls) << c.what;
+  }
+  spec.services[0].rs.pop_back();  // 198.18.0.12 is no longer a real server
+  publish();
+  auto f = arp_from("198.18.0.12");
+  EXPECT_EQ(send(f).exc, ExcClass::kArp);
 }
 
 TEST_F(Fwd, MultiSegmentFramesAreOversize) {
