@@ -40,6 +40,50 @@ def ip_bytes(a):
     return bytes(int(x) for x in a.split("."))
 
 
+PCAP_HEADER = struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1)
+RECORD = struct.Struct("<IIII")
+
+
+def frame(eth, src, dst, sport, dport, proto="tcp", flags=2, seq=1, ident=0, body=b"", l4_csum=True):
+    """One Ethernet/IPv4/TCP-or-UDP frame. eth: 14 header bytes; src: int; dst: 4 bytes.
+    l4_csum=False leaves the TCP/UDP checksum 0 (faster; drfwd does not read it)."""
+    l4len = 20 if proto == "tcp" else 8
+    srcb = struct.pack("!I", src)
+    hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + l4len + len(body), ident & 0xffff, 0, 64,
+                      6 if proto == "tcp" else 17, 0, srcb, dst)
+    hdr = hdr[:10] + struct.pack("!H", ip_checksum(hdr)) + hdr[12:]
+    if proto == "tcp":
+        l4 = struct.pack("!HHIIBBHHH", sport, dport, seq, 1, 5 << 4, flags, 65535, 0, 0)
+        ck_off = 16
+    else:
+        l4 = struct.pack("!HHHH", sport, dport, 8 + len(body), 0)
+        ck_off = 6
+    seg = l4 + body
+    if l4_csum:
+        ck = l4_checksum(srcb, dst, 6 if proto == "tcp" else 17, seg)
+        seg = seg[:ck_off] + struct.pack("!H", ck) + seg[ck_off + 2:]
+    return eth + hdr + seg
+
+
+class PcapWriter:
+    def __init__(self, path):
+        self.f = open(path, "wb")
+        self.f.write(PCAP_HEADER)
+        self.n = 0
+
+    def write(self, fr):
+        self.f.write(RECORD.pack(self.n // 1000000, self.n % 1000000, len(fr), len(fr)))
+        self.f.write(fr)
+        self.n += 1
+
+    def close(self):
+        self.f.close()
+
+
+def flag_bits(flags):
+    return sum({"F": 1, "S": 2, "R": 4, "P": 8, "A": 16}[c] for c in flags.upper())
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
@@ -60,16 +104,13 @@ def main():
     payload = a.size - 14 - 20 - l4len
     if payload < 0:
         sys.exit("gen_pcap: --size too small")
-    flags = sum({"F": 1, "S": 2, "R": 4, "P": 8, "A": 16}[c] for c in a.flags.upper())
+    flags = flag_bits(a.flags)
     eth = mac_bytes(a.dst_mac) + mac_bytes(a.src_mac) + b"\x08\x00"
     dst = ip_bytes(a.vip)
     rng = random.Random(a.seed)
     base = struct.unpack("!I", ip_bytes("198.18.128.0"))[0]
-    out = open(a.out, "wb")
-    out.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
-    rec = struct.Struct("<IIII")
+    out = PcapWriter(a.out)
     body = bytes(payload)
-    n = 0
     for rep in range(a.packets_per_flow):
         for i in range(a.flows):
             if a.random_sources:
@@ -78,23 +119,7 @@ def main():
             else:
                 src = base + 1 + i // 16384
                 sport = 1024 + i % 16384
-            srcb = struct.pack("!I", src)
-            hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + l4len + payload, (i + rep) & 0xffff, 0, 64,
-                              6 if a.proto == "tcp" else 17, 0, srcb, dst)
-            hdr = hdr[:10] + struct.pack("!H", ip_checksum(hdr)) + hdr[12:]
-            if a.proto == "tcp":
-                l4 = struct.pack("!HHIIBBHHH", sport, a.port, 1 + rep, 1, 5 << 4, flags, 65535, 0, 0)
-                ck_off = 16
-            else:
-                l4 = struct.pack("!HHHH", sport, a.port, 8 + payload, 0)
-                ck_off = 6
-            seg = l4 + body
-            ck = l4_checksum(srcb, dst, 6 if a.proto == "tcp" else 17, seg)
-            seg = seg[:ck_off] + struct.pack("!H", ck) + seg[ck_off + 2:]
-            frame = eth + hdr + seg
-            out.write(rec.pack(n // 1000000, n % 1000000, len(frame), len(frame)))
-            out.write(frame)
-            n += 1
+            out.write(frame(eth, src, dst, sport, a.port, a.proto, flags, 1 + rep, i + rep, body))
     out.close()
 
 

@@ -45,7 +45,10 @@ def sh(*cmd, check=True, capture=False, ns=None, timeout=30):
 
 
 class Lab:
-    def __init__(self, prefix="drfwd", two_port=False, workdir=None, drfwd=None, log=print):
+    def __init__(self, prefix="drfwd", two_port=False, workdir=None, drfwd=None, log=print, drfwd_args=(),
+                 console=False, nginx_extra=None):
+        """drfwd_args: more drfwd options; console: run drfwd with -i on a pipe (see
+        console()); nginx_extra: role -> extra nginx config inside the server block."""
         self.prefix = prefix
         self.two_port = two_port
         self.dir = workdir or tempfile.mkdtemp(prefix="drfwd-lab-")
@@ -53,6 +56,9 @@ class Lab:
         self.drfwd = drfwd or os.path.join(TOP, "build", "app", "drfwd")
         self.log = log
         self.pids = {}          # role -> PID of a process the lab started
+        self.drfwd_args = list(drfwd_args)
+        self.use_console = console
+        self.nginx_extra = dict(nginx_extra or {})
         self.namespaces = []
         self.rs = {"rs1": "198.18.0.11", "rs2": "198.18.0.12"} if not two_port else \
             {"rs1": "198.18.1.11", "rs2": "198.18.1.12"}
@@ -192,9 +198,10 @@ http {{
     listen 80 reuseport;
     root {www};
     location / {{ }}
+    {extra}
   }}
 }}
-""".format(d=d, www=www))
+""".format(d=d, www=www, extra=self.nginx_extra.get(role, "")))
         pidfile = os.path.join(d, "nginx.pid")
         if os.path.exists(pidfile):
             os.unlink(pidfile)
@@ -235,10 +242,13 @@ http {{
         cmd = ["ip", "netns", "exec", self.ns("lb"), self.drfwd, "-l", "0,1", "--no-huge", "-m", "512", "--no-pci",
                "--no-shconf", "--log-level", "lib.eal:warning"] + vdevs + \
               ["--", "-f", self.config, "--idle-backoff", "100", "--conn-table-size", "65536",
-               "--stats-json", self.stats_json, "--socket", self.socket]
+               "--stats-json", self.stats_json, "--socket", self.socket] + self.drfwd_args
+        if self.use_console:
+            cmd.append("-i")
         self.drfwd_log = os.path.join(self.dir, "drfwd.log")
         out = open(self.drfwd_log, "w")
-        p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                             stdin=subprocess.PIPE if self.use_console else subprocess.DEVNULL)
         self.pids["drfwd"] = p.pid
         self._drfwd_proc = p
 
@@ -268,6 +278,12 @@ http {{
             except ProcessLookupError:
                 pass
         self.save()
+
+    def console(self, line):
+        """Types a line at drfwd's console (lab built with console=True); the answer goes
+        to drfwd's log."""
+        self._drfwd_proc.stdin.write((line + "\n").encode())
+        self._drfwd_proc.stdin.flush()
 
     def stop_drfwd(self):
         """SIGINT, as an operator would; returns drfwd's exit status when the lab started it."""

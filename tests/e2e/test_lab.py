@@ -12,6 +12,7 @@ from collections import Counter
 TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 sys.path.insert(0, os.path.join(TOP, "tools"))
 import lab as L  # noqa: E402
+import runner  # noqa: E402
 
 DRFWD = sys.argv[1] if len(sys.argv) > 1 else os.path.join(TOP, "build", "app", "drfwd")
 _count = [0]
@@ -136,24 +137,8 @@ def test_two_ports_replies_bypass_drfwd():
 
 
 def main():
-    if os.geteuid() != 0:
-        print("e2e tests need root (network namespaces): skipped")
-        sys.exit(77)
-    tests = [test_round_robin, test_failover_and_recovery, test_udp_balanced_and_sticky, test_exception_path_and_arp,
-             test_two_ports_replies_bypass_drfwd]
-    only = os.environ.get("DRFWD_E2E_ONLY")
-    failed = 0
-    for t in tests:
-        if only and only not in t.__name__:
-            continue
-        start = time.time()
-        try:
-            t()
-            print("PASS %s (%.1fs)" % (t.__name__, time.time() - start), flush=True)
-        except Exception as e:  # noqa: BLE001
-            failed += 1
-            print("FAIL %s: %s" % (t.__name__, e), flush=True)
-    sys.exit(1 if failed else 0)
+    runner.run([test_round_robin, test_failover_and_recovery, test_udp_balanced_and_sticky,
+                test_exception_path_and_arp, test_two_ports_replies_bypass_drfwd])
 
 
 if __name__ == "__main__":

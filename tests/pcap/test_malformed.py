@@ -153,5 +153,47 @@ def test_hostile_frames_are_dropped_by_reason_and_connections_survive():
     h.check(res.stats["mbufs_leaked"] == 0, "mbufs leaked")
 
 
+def fix_length(b):
+    """An Ethernet/IPv4 frame whose IP total length (and checksum) match its size."""
+    b = bytearray(b)
+    b[16:18] = struct.pack("!H", len(b) - 14)
+    return frame(raw_ip(bytes(b[14:])), eth=E)
+
+
+def test_truncated_at_every_byte():
+    """A TCP and a UDP frame cut at every byte, as sent (the IP header still claims the
+    whole datagram) and with the IP total length fixed to the cut. Each cut lands in the
+    reason for the header it ends in; a TCP segment cut inside its payload with a
+    matching IP length is a shorter, valid segment and is forwarded."""
+    tcp = bytes(E / ip(src="198.18.4.1") / TCP(sport=5600, dport=80, flags="S") / Raw(b"0123456789"))
+    udp = bytes(E / ip(src="198.18.4.2") / UDP(sport=5601, dport=53) / Raw(b"0123456789"))
+    sent, expected, forward = [], Counter(), []
+    for whole, l4_hdr, over_reason in ((tcp, 20, None), (udp, 8, "udp-bad-length")):
+        for cut in range(len(whole)):
+            b = whole[:cut]
+            sent.append(b)
+            expected["runt" if cut < 14 else "ip-truncated" if cut < 34 else "ip-bad-length"] += 1
+            if cut >= 34:
+                fixed = fix_length(b)
+                sent.append(fixed)
+                if cut < 34 + l4_hdr:
+                    expected["l4-truncated"] += 1
+                elif over_reason:
+                    expected[over_reason] += 1  # the UDP length claims more than the datagram
+                else:
+                    forward.append(fixed)
+    conns = live_connections(10)
+    frames = [c[0] for c in conns] + [c[1] for c in conns] + sent + [c[2] for c in conns] + [c[3] for c in conns]
+    res = h.run(CONF, [[frames]], name="truncated")
+    h.check(res.rc == 0, "exit %d: %s" % (res.rc, res.stderr))
+    drops = {k: v for k, v in res.drops().items() if v}
+    h.check(drops == dict(expected), "drops by reason:\n got      %s\n expected %s" % (drops, dict(expected)))
+    got = Counter(bytes(p)[12:] for p in res.forwarded())
+    want = Counter(bytes(p)[12:] for c in conns for p in c) + Counter(bytes(f)[12:] for f in forward)
+    h.check(got == want, "forwarded frames differ: %d extra, %d missing" % (sum((got - want).values()),
+                                                                          sum((want - got).values())))
+    print("  %d cuts: %s, forwarded %d" % (len(sent), dict(expected), len(forward)))
+
+
 if __name__ == "__main__":
-    h.main([test_hostile_frames_are_dropped_by_reason_and_connections_survive])
+    h.main([test_hostile_frames_are_dropped_by_reason_and_connections_survive, test_truncated_at_every_byte])

@@ -182,6 +182,10 @@ def test_socket_only_for_root_and_drfwds_user():
         os.chmod(d.socket, 0o666)
         r = d.ctl("show", "vips", user=65534)
         h.check(r.returncode == 1 and "only root or drfwd's user" in r.stderr, "nobody served: %s %s" % (r.stdout, r.stderr))
+        before = d.ctl("show", "config").stdout
+        r = d.ctl("vip", "del", "198.18.1.10", "tcp", "80", user=65534)
+        h.check(r.returncode == 1 and "only root or drfwd's user" in r.stderr, "nobody's change: %s" % r.stderr)
+        h.check(d.ctl("show", "config").stdout == before, "a refused peer changed the configuration")
         h.check(d.ctl("show", "vips").returncode == 0, "root refused")
 
 
