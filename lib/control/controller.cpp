@@ -102,17 +102,18 @@ void Controller::refresh_targets() {
   for (const config::Service& s : model_.services()) {
     for (const config::RealServer& r : s.rs) {
       const auto port = model_.egress_port(r.ip);
-      const auto src = port ? dip(*port) : std::nullopt;
+      const std::optional<net::Ipv4> src_dip = port ? dip(*port) : std::nullopt;
+      const net::Ipv4 src = src_dip ? *src_dip : net::Ipv4{};  // 0.0.0.0: the port has no DIP
       if (port && !model_.neighbours().count(r.ip) && seen.insert(r.ip).second)
-        resolve.push_back({r.ip, *port, src.value_or(net::Ipv4{}), ports_[*port].mac});
+        resolve.push_back({r.ip, *port, src, ports_[*port].mac});
       HealthTarget h;
       h.slot = r.slot;
       h.gen = r.gen;
       h.ip = r.ip;
       h.spec = model_.effective_check(s, r);
       h.port = h.spec.port ? h.spec.port : s.key.port;
-      h.src = src.value_or(net::Ipv4{});
-      if (!port || !kernel_[*port] || !src) h.spec.kind = config::CheckKind::kNone;
+      h.src = src;
+      if (!port || !kernel_[*port] || !src_dip) h.spec.kind = config::CheckKind::kNone;
       h.name = config::to_string(s.key) + " -> " + net::to_string(r.ip);
       checks.push_back(std::move(h));
     }
@@ -457,9 +458,11 @@ std::string Controller::show_stats() const {
   std::snprintf(line, sizeof line,
                 "\ncontrol: exception in %" PRIu64 ", to kernel %" PRIu64 " (dropped %" PRIu64 "), from kernel %" PRIu64
                 ", ARP in %" PRIu64 " (malformed %" PRIu64 ", ignored %" PRIu64 ", conflicting %" PRIu64
-                "), VIP replies %" PRIu64 ", announcements %" PRIu64 ", resolution requests %" PRIu64 "\n",
+                "), VIP replies %" PRIu64 ", announcements %" PRIu64 ", resolution requests %" PRIu64
+                " (answered by two MACs %" PRIu64 ")\n",
                 cc_.exception_in, cc_.to_kernel, cc_.to_kernel_dropped, cc_.from_kernel, cc_.arp_in, cc_.arp_malformed,
-                neigh_.ignored(), cc_.arp_conflicting, cc_.arp_vip_replies, cc_.arp_announces, cc_.arp_requests);
+                neigh_.ignored(), cc_.arp_conflicting, cc_.arp_vip_replies, cc_.arp_announces, cc_.arp_requests,
+                neigh_.conflicts());
   out += line;
   return out;
 }
@@ -617,8 +620,10 @@ void Controller::handle_arp(uint16_t port, rte_mbuf* m) {
   }
   if (neigh_.on_arp(port, *a, now())) {
     need_publish_ = true;
-    spdlog::info("neighbour {} is at {} (port {})", net::to_string(a->spa), net::to_string(a->sha), port);
+    if (auto mac = neigh_.mac(a->spa))
+      spdlog::info("neighbour {} is at {} (port {})", net::to_string(a->spa), net::to_string(*mac), port);
   }
+  log_neigh_events();
   // ARP that claims a real server's address for a MAC other than the one drfwd knows
   // (static, or resolved by its own solicited requests) goes no further: the kernel
   // would otherwise take it, and health checks, which leave from the kernel, would
@@ -641,6 +646,25 @@ void Controller::handle_arp(uint16_t port, rte_mbuf* m) {
   // Everything else is the kernel's business: requests for the DIP, replies to its own
   // requests. It answers only for its own address (arp_ignore=1).
   to_kernel(port, m);
+}
+
+void Controller::log_neigh_events() {
+  for (const NeighEvent& ev : neigh_.take_events()) {
+    const std::string ip = net::to_string(ev.ip), a = net::to_string(ev.mac), b = net::to_string(ev.other);
+    switch (ev.kind) {
+      case NeighEvent::Kind::kConflictKept:
+        spdlog::warn("neighbour {}: {} answered for it besides {}: kept {} (another host claims the address?)", ip,
+                     b, a, a);
+        break;
+      case NeighEvent::Kind::kConflictDropped:
+        spdlog::warn("neighbour {}: both {} and {} answered: neither used, retried in {}s (another host claims the "
+                     "address? a static `neigh add` decides)", ip, a, b, neigh_.config().failed_retry);
+        break;
+      case NeighEvent::Kind::kMoved:
+        spdlog::warn("neighbour {}: moved from {} to {} ({} stopped answering)", ip, a, b, a);
+        break;
+    }
+  }
 }
 
 void Controller::poll_exceptions() {
@@ -727,6 +751,7 @@ void Controller::run(const std::atomic<bool>& stop) {
     for (net::Ipv4 ip : tick.lost)
       spdlog::warn("neighbour {}: no answer to {} ARP requests, unreachable (no traffic until it answers)",
                    net::to_string(ip), neigh_.config().max_probes);
+    log_neigh_events();
     send_due_announcements();
     for (const HealthChecker::Change& c : health_.run(t)) {
       ++cc_.health_changes;
@@ -920,6 +945,7 @@ std::string Controller::stats_json(const dp::Totals& t, const std::string& extra
       .field("arp_announces", cc_.arp_announces)
       .field("arp_requests", cc_.arp_requests)
       .field("arp_ignored", neigh_.ignored())
+      .field("neigh_conflicts", neigh_.conflicts())
       .field("to_kernel", cc_.to_kernel)
       .field("to_kernel_dropped", cc_.to_kernel_dropped)
       .field("from_kernel", cc_.from_kernel)

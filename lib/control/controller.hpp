@@ -135,6 +135,7 @@ class Controller {
   // The MAC drfwd holds for a neighbour: static, else resolved; none if neither.
   std::optional<net::Mac> known_mac(net::Ipv4 ip) const;
   void handle_arp(uint16_t port, rte_mbuf* m);
+  void log_neigh_events();
   void to_kernel(uint16_t port, rte_mbuf* m);
   void send_arp(uint16_t port, const net::Arp& a);
   void transmit(uint16_t port, rte_mbuf* m);

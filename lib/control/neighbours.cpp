@@ -68,12 +68,13 @@ NeighbourTable::TickResult NeighbourTable::tick(double now) {
           ++e.probes;
           e.outstanding = true;
           e.next = now + cfg_.retrans_time;
+        } else if (end_round(e, now)) {
+          r.changed = true;  // replaced by the one MAC that answered in its place
         } else {
-          e.state = NeighState::kFailed;
-          e.mac.reset();
+          fail(e, now);
+          e.next = now;  // the slow retry starts now
           r.changed = true;
           r.lost.push_back(e.target.ip);
-          e.next = now;
         }
         break;
       case NeighState::kFailed:
@@ -87,28 +88,81 @@ NeighbourTable::TickResult NeighbourTable::tick(double now) {
   return r;
 }
 
+void NeighbourTable::fail(Entry& e, double now) {
+  e.state = NeighState::kFailed;
+  e.mac.reset();
+  e.probes = 0;
+  e.outstanding = false;
+  e.guard_until = 0;
+  e.candidate.reset();
+  e.candidates = false;
+  e.next = now + cfg_.failed_retry;
+}
+
+bool NeighbourTable::end_round(Entry& e, double now) {
+  if (!e.mac || !e.candidate || e.candidates) {
+    if (e.mac && e.candidate) ++conflicts_;  // several others answered: none is believed
+    return false;
+  }
+  events_.push_back({NeighEvent::Kind::kMoved, e.target.ip, *e.mac, *e.candidate});
+  e.mac = *e.candidate;
+  e.candidate.reset();
+  e.state = NeighState::kReachable;
+  e.confirmed = now;
+  e.next = now + cfg_.reachable_time;
+  e.probes = 0;
+  e.outstanding = false;
+  return true;
+}
+
 bool NeighbourTable::on_arp(uint16_t port, const net::Arp& a, double now) {
   auto it = entries_.find(a.spa);
   if (it == entries_.end()) return false;  // not a neighbour we resolve: nothing to learn
   Entry& e = it->second;
-  // Solicited: a reply, on the RS's port, to us, while one of our requests is waiting.
-  const bool solicited = a.op == net::kArpReply && port == e.target.port && e.outstanding &&
-                         !a.gratuitous() && (a.eth_dst == e.target.port_mac) &&
-                         (e.target.src.is_unspecified() || a.tpa == e.target.src);
-  if (!solicited) {
+  // Shaped as an answer to our request: a reply, on the RS's port, to us.
+  const bool answer = a.op == net::kArpReply && port == e.target.port && !a.gratuitous() &&
+                      a.eth_dst == e.target.port_mac &&
+                      (e.target.src.is_unspecified() || a.tpa == e.target.src);
+  if (answer && e.mac && *e.mac != a.sha) {
+    if (now < e.guard_until) {
+      // Two hosts answered the requests that first resolved it: trust neither.
+      events_.push_back({NeighEvent::Kind::kConflictDropped, e.target.ip, *e.mac, a.sha});
+      ++conflicts_;
+      fail(e, now);
+      return true;
+    }
+    if (e.outstanding) {
+      // Probing the known MAC and another answers: remembered, used only if the known
+      // MAC stays silent for the whole round (end_round).
+      if (!e.candidate)
+        e.candidate = a.sha;
+      else if (*e.candidate != a.sha)
+        e.candidates = true;
+      return false;
+    }
+  }
+  if (!(answer && e.outstanding)) {
     // Our own resolution decides; a matching announcement is harmless, a different MAC
     // is a possible redirection attempt.
     if (!e.mac || *e.mac != a.sha) ++ignored_;
     return false;
   }
-  const bool changed = !e.mac || *e.mac != a.sha;
+  // The known MAC confirmed, or a first resolution.
+  if (e.candidate) {
+    events_.push_back({NeighEvent::Kind::kConflictKept, e.target.ip, a.sha, *e.candidate});
+    ++conflicts_;
+    e.candidate.reset();
+    e.candidates = false;
+  }
+  const bool first = !e.mac;
   e.mac = a.sha;
   e.state = NeighState::kReachable;
   e.confirmed = now;
   e.next = now + cfg_.reachable_time;
   e.probes = 0;
   e.outstanding = false;
-  return changed;
+  e.guard_until = first ? now + cfg_.retrans_time : 0;
+  return first;
 }
 
 std::optional<net::Mac> NeighbourTable::mac(net::Ipv4 ip) const {

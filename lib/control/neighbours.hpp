@@ -1,16 +1,24 @@
 // Resolution of real servers' MAC addresses by ARP, done by the control core.
 // Plain C++ (no EAL): time is passed in, ARP frames in and out are values.
 //
-// Only a reply to a request drfwd has outstanding updates an entry: unsolicited ARP,
-// gratuitous ARP, and a second, different reply to the same request change nothing
-// (they are counted as ignored), so a host on the segment cannot redirect an RS's
-// traffic just by announcing itself.
+// Only a reply to a request drfwd has outstanding updates an entry: unsolicited ARP
+// and gratuitous ARP change nothing (they are counted as ignored), so a host on the
+// segment cannot redirect an RS's traffic just by announcing itself. Nor by racing the
+// server's own answer:
+// - a known MAC is replaced only when it stops answering for a whole probe round and
+//   exactly one other MAC answers in its place (a new NIC, a moved address); while the
+//   known MAC answers, other answers are a conflict and are not used;
+// - when two MACs answer the requests that first resolve a server (within
+//   retrans_time of the first answer), neither is trusted: the entry fails and is
+//   retried later, so no traffic goes to a MAC that may be an impostor's.
+// Conflicts are counted and reported as events for the log.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "net/addr.hpp"
@@ -46,6 +54,19 @@ struct ArpOut {
   net::Arp arp;
 };
 
+// What the log should say about a neighbour, beyond resolution and loss.
+struct NeighEvent {
+  enum class Kind : uint8_t {
+    kConflictKept,     // another MAC answered while the known one did: the known MAC kept
+    kConflictDropped,  // two MACs answered a first resolution: neither used
+    kMoved,            // the known MAC stopped answering, one other did: it is used now
+  };
+  Kind kind;
+  net::Ipv4 ip;
+  net::Mac mac;    // kept / the first answer / the old MAC
+  net::Mac other;  // the other answer / the new MAC
+};
+
 class NeighbourTable {
  public:
   struct Entry {
@@ -56,11 +77,14 @@ class NeighbourTable {
     double next = 0;          // time of the next request or state change
     unsigned probes = 0;      // requests sent in this round
     bool outstanding = false; // a request is waiting for its reply
+    double guard_until = 0;   // after a first resolution: another MAC answering is a conflict
+    std::optional<net::Mac> candidate;  // another MAC that answered this probe round
+    bool candidates = false;  // more than one other MAC answered this round
   };
   struct TickResult {
     std::vector<ArpOut> send;
-    bool changed = false;  // a usable MAC disappeared
-    std::vector<net::Ipv4> lost;  // whose (for the log)
+    bool changed = false;  // a usable MAC disappeared or was replaced
+    std::vector<net::Ipv4> lost;  // whose disappeared (for the log)
   };
 
   explicit NeighbourTable(NeighConfig cfg = {}) : cfg_(cfg) {}
@@ -72,21 +96,31 @@ class NeighbourTable {
   // Requests due at `now`, and whether a MAC became unusable.
   TickResult tick(double now);
 
-  // An ARP frame received on `port`. Returns true if a usable MAC appeared or changed.
+  // An ARP frame received on `port`. Returns true if a usable MAC appeared, changed or
+  // went away (a conflict).
   bool on_arp(uint16_t port, const net::Arp& a, double now);
+
+  // Conflicts and MAC moves since the last call, oldest first.
+  std::vector<NeighEvent> take_events() { return std::exchange(events_, {}); }
 
   std::optional<net::Mac> mac(net::Ipv4 ip) const;
   const std::map<net::Ipv4, Entry>& entries() const { return entries_; }
   uint64_t ignored() const { return ignored_; }
+  uint64_t conflicts() const { return conflicts_; }
   uint64_t requests_sent() const { return requests_; }
   const NeighConfig& config() const { return cfg_; }
 
  private:
   net::Arp request(const Entry& e, bool unicast) const;
+  void fail(Entry& e, double now);
+  // Ends a probe round: the candidate, if it was the only other answer, replaces the MAC.
+  bool end_round(Entry& e, double now);
 
   NeighConfig cfg_;
   std::map<net::Ipv4, Entry> entries_;
+  std::vector<NeighEvent> events_;
   uint64_t ignored_ = 0;
+  uint64_t conflicts_ = 0;
   uint64_t requests_ = 0;
 };
 

@@ -162,6 +162,44 @@ def test_spoofed_arp_does_not_redirect_a_real_server():
         check(n[RS1]["mac"].lower() == rs1_mac, "RS1 resolved to %s" % n[RS1]["mac"])
 
 
+def test_two_hosts_answering_for_a_server_are_not_trusted():
+    """Two hosts hold a new real server's address (an impostor racing the server, or a
+    misconfiguration) when drfwd first resolves it: neither MAC is used and the server
+    gets no traffic; once only one host answers, drfwd resolves it on its next try."""
+    rs3 = "198.18.0.13"
+    with new_lab() as lab:
+        macs = {}
+        for role, port in (("twin", "t1"), ("imp", "t2")):
+            lab.add_ns(role)
+            lab.cable("sw", port, role)
+            L.sh("ip", "-n", lab.ns(role), "addr", "add", rs3 + "/24", "dev", "eth0")
+            macs[role] = lab.run(role, "cat", "/sys/class/net/eth0/address", check=True).stdout.strip().lower()
+        lab.ctl("rs", "add", VIP, "tcp", "80", rs3, check=True)
+
+        def neigh_line():
+            out = lab.ctl("show", "neigh").stdout
+            return next((l.lower() for l in out.splitlines() if l.startswith(rs3 + " ")), "")
+
+        def conflicts():
+            m = re.search(r"answered by two MACs (\d+)", lab.ctl("show", "stats").stdout)
+            return int(m.group(1)) if m else 0
+
+        check(wait_for(lambda: conflicts() >= 1, 5), "no conflict seen: %s\n%s" % (neigh_line(), lab.tail_log()))
+        line = neigh_line()
+        check("failed" in line and macs["twin"] not in line and macs["imp"] not in line,
+              "RS3 was resolved despite two answers: " + line)
+        got = Counter(lab.curl() for _ in range(12))
+        check(set(got) <= {"RS1", "RS2"} and sum(got.values()) == 12, "traffic with RS3 unresolved: %s" % got)
+        with open(lab.drfwd_log) as f:
+            check(any("neither used" in l and rs3 in l for l in f), "no warning in the log\n" + lab.tail_log())
+        # The impostor leaves: the next try (5 s later) has one answer.
+        L.sh("ip", "-n", lab.ns("imp"), "addr", "del", rs3 + "/24", "dev", "eth0")
+        check(wait_for(lambda: "reachable" in neigh_line(), 12), "RS3 not resolved afterwards: " + neigh_line())
+        check(macs["twin"] in neigh_line(), "RS3 resolved to the wrong MAC: " + neigh_line())
+        stats = stop_and_check(lab)
+        check(stats["control"]["neigh_conflicts"] >= 1, "neigh_conflicts: %s" % stats["control"])
+
+
 FLAPPER = r"""
 import socket, sys, time
 port, on, off, seconds = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
@@ -252,6 +290,7 @@ def test_http_errors_take_a_server_out():
 
 def main():
     runner.run([test_dip_flood_is_contained, test_spoofed_arp_does_not_redirect_a_real_server,
+                test_two_hosts_answering_for_a_server_are_not_trusted,
                 test_flapping_server_follows_rise_and_fall, test_http_errors_take_a_server_out])
 
 

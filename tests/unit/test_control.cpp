@@ -30,6 +30,41 @@ net::Arp reply_from(const net::Mac& m, const char* addr = "198.18.0.11") {
   return net::arp_reply(m, ip(addr), kPort, ip("198.18.0.2"));
 }
 
+// The RS resolved to kRs: asked at 0, answered at 0.1.
+void resolve(NeighbourTable& t) {
+  t.set_targets({target()}, 0);
+  t.tick(0);
+  t.on_arp(0, reply_from(kRs), 0.1);
+}
+
+struct Round {
+  bool changed = false, lost = false;
+  unsigned sent = 0;
+};
+// Ticks one retransmission interval at a time from `now` (at most 10 times) until the
+// entry changes; after each tick, answer(time) may reply.
+template <class Answer>
+Round probe_round(NeighbourTable& t, const NeighConfig& cfg, double now, Answer&& answer) {
+  Round out;
+  for (int i = 0; i < 10 && !out.changed; ++i, now += cfg.retrans_time) {
+    auto r = t.tick(now);
+    out.sent += r.send.size();
+    out.changed = r.changed;
+    out.lost = !r.lost.empty();
+    if (!out.changed) answer(now + 0.01);
+  }
+  return out;
+}
+
+// The only event since the last call is `kind` about (mac, other).
+void expect_event(NeighbourTable& t, NeighEvent::Kind kind, const net::Mac& m, const net::Mac& other) {
+  auto ev = t.take_events();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].kind, kind);
+  EXPECT_EQ(ev[0].mac, m);
+  EXPECT_EQ(ev[0].other, other);
+}
+
 }  // namespace
 
 TEST(Arp, BuildAndParse) {
@@ -73,21 +108,13 @@ TEST(Neighbours, ResolvesThenRefreshes) {
 TEST(Neighbours, UnansweredBecomesUnreachableAndRecovers) {
   NeighConfig cfg;
   NeighbourTable t(cfg);
-  t.set_targets({target()}, 0);
-  t.tick(0);
-  t.on_arp(0, reply_from(kRs), 0.1);
-  double now = cfg.reachable_time + 1;
-  bool lost = false;
-  unsigned sent = 0;
-  for (int i = 0; i < 10 && !lost; ++i, now += cfg.retrans_time) {
-    auto r = t.tick(now);
-    sent += r.send.size();
-    lost = r.changed;
-  }
-  EXPECT_TRUE(lost);
-  EXPECT_EQ(sent, cfg.max_probes);
+  resolve(t);
+  const Round round = probe_round(t, cfg, cfg.reachable_time + 1, [](double) {});
+  EXPECT_TRUE(round.changed && round.lost);
+  EXPECT_EQ(round.sent, cfg.max_probes);
   EXPECT_FALSE(t.mac(ip("198.18.0.11")));
   EXPECT_EQ(t.entries().at(ip("198.18.0.11")).state, NeighState::kFailed);
+  const double now = cfg.reachable_time + 1 + cfg.max_probes * cfg.retrans_time;
   // Still asked, slowly; an answer brings it back.
   auto r = t.tick(now + cfg.failed_retry);
   ASSERT_EQ(r.send.size(), 1u);
@@ -102,17 +129,97 @@ TEST(Neighbours, UnsolicitedArpChangesNothing) {
   EXPECT_FALSE(t.on_arp(0, reply_from(kOther), 0));
   t.tick(0);
   EXPECT_TRUE(t.on_arp(0, reply_from(kRs), 0.1));
-  // A second reply with another MAC, a gratuitous ARP, a request claiming the address,
-  // a reply on the wrong port: none moves the RS.
-  EXPECT_FALSE(t.on_arp(0, reply_from(kOther), 0.2));
+  // Later (past the first resolution's guard): a reply with another MAC, a gratuitous
+  // ARP, a request claiming the address, a reply on the wrong port: none moves the RS.
+  EXPECT_FALSE(t.on_arp(0, reply_from(kOther), 1.2));
   EXPECT_FALSE(t.on_arp(0, net::arp_announce(kOther, ip("198.18.0.11")), 0.3));
   EXPECT_FALSE(t.on_arp(0, net::arp_request(kOther, ip("198.18.0.11"), ip("198.18.0.2")), 0.4));
   EXPECT_FALSE(t.on_arp(1, reply_from(kOther), 0.5));
   EXPECT_EQ(*t.mac(ip("198.18.0.11")), kRs);
   EXPECT_EQ(t.ignored(), 5u);
+  EXPECT_EQ(t.conflicts(), 0u);
+  EXPECT_TRUE(t.take_events().empty());
   // ARP from hosts that are not resolved targets teaches nothing.
   EXPECT_FALSE(t.on_arp(0, reply_from(kOther, "198.18.0.99"), 0.6));
   EXPECT_FALSE(t.mac(ip("198.18.0.99")));
+}
+
+TEST(Neighbours, FirstResolutionAnsweredByTwoMacsTrustsNeither) {
+  NeighConfig cfg;
+  NeighbourTable t(cfg);
+  t.set_targets({target()}, 0);
+  t.tick(0);
+  EXPECT_TRUE(t.on_arp(0, reply_from(kOther), 0.01));  // the impostor is faster
+  EXPECT_EQ(*t.mac(ip("198.18.0.11")), kOther);
+  EXPECT_TRUE(t.on_arp(0, reply_from(kRs), 0.02)) << "a usable MAC went away: publish";
+  EXPECT_FALSE(t.mac(ip("198.18.0.11")));
+  EXPECT_EQ(t.entries().at(ip("198.18.0.11")).state, NeighState::kFailed);
+  EXPECT_EQ(t.conflicts(), 1u);
+  expect_event(t, NeighEvent::Kind::kConflictDropped, kOther, kRs);
+  // Late answers to the old request teach nothing; the retry comes after failed_retry.
+  EXPECT_FALSE(t.on_arp(0, reply_from(kRs), 0.5));
+  EXPECT_TRUE(t.tick(1).send.empty());
+  ASSERT_EQ(t.tick(0.02 + cfg.failed_retry).send.size(), 1u);
+  // Only the server answers this time: resolved.
+  EXPECT_TRUE(t.on_arp(0, reply_from(kRs), 0.03 + cfg.failed_retry));
+  EXPECT_EQ(*t.mac(ip("198.18.0.11")), kRs);
+  EXPECT_FALSE(t.on_arp(0, reply_from(kRs), 0.04 + cfg.failed_retry)) << "the same MAC again is no conflict";
+  EXPECT_EQ(t.conflicts(), 1u);
+}
+
+TEST(Neighbours, ProbeAnsweredByAnotherMacKeepsTheKnownOne) {
+  NeighConfig cfg;
+  NeighbourTable t(cfg);
+  resolve(t);
+  const double probe = cfg.reachable_time + 1;
+  ASSERT_EQ(t.tick(probe).send.size(), 1u);
+  // An impostor answers the probe first, then the server.
+  EXPECT_FALSE(t.on_arp(0, reply_from(kOther), probe + 0.01));
+  EXPECT_EQ(*t.mac(ip("198.18.0.11")), kRs);
+  EXPECT_FALSE(t.on_arp(0, reply_from(kRs), probe + 0.02));
+  EXPECT_EQ(*t.mac(ip("198.18.0.11")), kRs);
+  EXPECT_EQ(t.entries().at(ip("198.18.0.11")).state, NeighState::kReachable);
+  EXPECT_EQ(t.conflicts(), 1u);
+  expect_event(t, NeighEvent::Kind::kConflictKept, kRs, kOther);
+  // The impostor alone in the next round, while the server still answers: never used.
+  const double probe2 = probe + cfg.reachable_time + 1;
+  t.tick(probe2);
+  EXPECT_FALSE(t.on_arp(0, reply_from(kOther), probe2 + 0.01));
+  EXPECT_FALSE(t.on_arp(0, reply_from(kRs), probe2 + 0.5));
+  EXPECT_EQ(*t.mac(ip("198.18.0.11")), kRs);
+  EXPECT_EQ(t.conflicts(), 2u);
+}
+
+TEST(Neighbours, MacMovesOnlyWhenTheOldOneIsSilentForARound) {
+  const net::Mac kNewNic = mac("02:00:00:00:00:22");
+  NeighConfig cfg;
+  NeighbourTable t(cfg);
+  resolve(t);
+  const Round round = probe_round(t, cfg, cfg.reachable_time + 1, [&](double now) {
+    EXPECT_EQ(*t.mac(ip("198.18.0.11")), kRs) << "still the old MAC while the round runs";
+    t.on_arp(0, reply_from(kNewNic), now);  // only the new NIC answers
+  });
+  EXPECT_TRUE(round.changed);
+  EXPECT_FALSE(round.lost);
+  EXPECT_EQ(round.sent, cfg.max_probes);
+  EXPECT_EQ(*t.mac(ip("198.18.0.11")), kNewNic);
+  EXPECT_EQ(t.entries().at(ip("198.18.0.11")).state, NeighState::kReachable);
+  expect_event(t, NeighEvent::Kind::kMoved, kRs, kNewNic);
+  EXPECT_EQ(t.conflicts(), 0u);
+}
+
+TEST(Neighbours, TwoOthersAnsweringASilentServerAreBothRefused) {
+  NeighConfig cfg;
+  NeighbourTable t(cfg);
+  resolve(t);
+  const Round round = probe_round(t, cfg, cfg.reachable_time + 1, [&](double now) {
+    t.on_arp(0, reply_from(kOther), now);
+    t.on_arp(0, reply_from(mac("02:00:00:00:00:77")), now + 0.01);
+  });
+  EXPECT_TRUE(round.lost);
+  EXPECT_FALSE(t.mac(ip("198.18.0.11")));
+  EXPECT_EQ(t.entries().at(ip("198.18.0.11")).state, NeighState::kFailed);
+  EXPECT_EQ(t.conflicts(), 1u);
 }
 
 TEST(Neighbours, TargetsComeAndGo) {
