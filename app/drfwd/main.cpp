@@ -119,7 +119,9 @@ int run(const drfwd::app::Options& opt, int eal_argc, char** eal_argv) {
     spdlog::info("{}: ipvsadm rules imported ({} service(s) now)", opt.import_ipvsadm, model.services().size());
   }
 
+  static_assert(app::kMbufHeadroom == RTE_PKTMBUF_HEADROOM, "options.cpp sizes frames with this headroom");
   dp::PortSetup setup;
+  setup.mtu = static_cast<uint16_t>(opt.mtu);
   setup.queues = static_cast<uint16_t>(lcores.size());
   setup.rxd = opt.rxd;
   setup.txd = opt.txd;
@@ -189,6 +191,7 @@ int run(const drfwd::app::Options& opt, int eal_argc, char** eal_argv) {
     copt.stats_period = opt.stats_period;
     copt.kernel_interfaces = opt.kernel_interfaces;
     copt.kernel_ifname = opt.kernel_ifname;
+    copt.mtu = static_cast<uint16_t>(opt.mtu);
     control::Controller ctl(std::move(model), ports, workers, *publisher, pool, copt);
     try {
       ctl.start();

@@ -44,6 +44,10 @@ po::options_description describe(Options& o) {
        "mbufs in the packet pool (default: enough for every queue and ring)")
       ("mbuf-size", po::value(&o.mbuf_size)->value_name("N"),
        "mbuf data room in bytes, headroom included (default 2176)")
+      ("mtu", po::value(&o.mtu)->value_name("N"),
+       "MTU of every port and kernel interface: the largest IP packet received and forwarded "
+       "(default 1500; for jumbo frames, e.g. 9000, with --mbuf-size of at least MTU + 142: "
+       "a frame must fit one mbuf)")
       ("promisc", po::bool_switch(&o.promiscuous), "put every port in promiscuous mode");
   po::options_description control("Control path");
   control.add_options()
@@ -115,6 +119,14 @@ ParseOutcome parse_options(const std::vector<std::string>& args) {
     return bad("--kernel-ifname '" + o.kernel_ifname + "': 1 to 12 letters, digits, - or _");
   if (o.mbuf_size < 256 + 128 || o.mbuf_size > 65535)
     return bad("--mbuf-size must be between 384 and 65535 bytes");
+  if (o.mtu < 576 || o.mtu > 65000) return bad("--mtu must be between 576 and 65000 bytes");
+  // Frames are never chained: the largest (Ethernet header + MTU) must fit one mbuf
+  // after its headroom (RTE_PKTMBUF_HEADROOM, 128 in Debian's DPDK).
+  if (o.mtu + kEtherHeader > o.mbuf_size - kMbufHeadroom)
+    return bad("--mtu " + std::to_string(o.mtu) + ": a " + std::to_string(o.mtu + kEtherHeader) +
+               "-byte frame does not fit one mbuf of --mbuf-size " + std::to_string(o.mbuf_size) + " (" +
+               std::to_string(kMbufHeadroom) + " bytes of headroom): give --mbuf-size " +
+               std::to_string(o.mtu + kEtherHeader + kMbufHeadroom) + " or more");
   out.options = o;
   return out;
 }

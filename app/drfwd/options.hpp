@@ -8,6 +8,9 @@
 
 namespace drfwd::app {
 
+constexpr uint32_t kMbufHeadroom = 128;  // RTE_PKTMBUF_HEADROOM (main.cpp checks they agree)
+constexpr uint32_t kEtherHeader = 14;
+
 struct Options {
   std::string config_file;
   double stats_period = 0;
@@ -19,6 +22,7 @@ struct Options {
   uint16_t txd = 1024;
   uint32_t total_num_mbufs = 0;  // 0: computed
   uint32_t mbuf_size = 2176;     // data room incl. headroom, as testpmd's --mbuf-size
+  uint32_t mtu = 1500;           // every port's, and the kernel interfaces'
   bool promiscuous = false;
   bool kernel_interfaces = true;
   std::string kernel_ifname = "drfwd";

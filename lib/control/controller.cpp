@@ -72,7 +72,8 @@ bool Controller::serves(uint16_t port, net::Ipv4 vip) const {
 void Controller::start() {
   if (opts_.kernel_interfaces) {
     for (const dp::PortInfo& p : ports_) {
-      kernel_[p.id] = create_kernel_interface(p.id, p.mac, opts_.kernel_ifname + std::to_string(p.id), pool_);
+      kernel_[p.id] = create_kernel_interface(p.id, p.mac, opts_.kernel_ifname + std::to_string(p.id), opts_.mtu,
+                                               pool_);
       if (auto it = model_.port_addresses().find(p.id); it != model_.port_addresses().end())
         set_kernel_address(*kernel_[p.id], it->second);
       spdlog::info("port {}: kernel interface {}{}", p.id, kernel_[p.id]->ifname,

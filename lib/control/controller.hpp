@@ -34,6 +34,7 @@ struct ControllerOptions {
   double stats_period = 0;          // seconds; 0: none
   bool kernel_interfaces = true;    // create a TAP per port for the appliance's own traffic
   std::string kernel_ifname = "drfwd";  // prefix: drfwd0, drfwd1, ...
+  uint16_t mtu = 1500;                   // the kernel interfaces', as the ports'
   NeighConfig neigh;
   unsigned announce_count = 3;      // gratuitous ARPs per VIP and port
   double announce_interval = 1.0;   // seconds between them

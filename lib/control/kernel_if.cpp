@@ -48,7 +48,7 @@ void set_addr(int fd, const std::string& ifname, unsigned long op, uint32_t addr
 }  // namespace
 
 KernelInterface create_kernel_interface(uint16_t data_port, const net::Mac& mac, const std::string& ifname,
-                                        rte_mempool* pool) {
+                                        uint16_t mtu, rte_mempool* pool) {
   if (ifname.empty() || ifname.size() >= IFNAMSIZ)
     throw KernelIfError("kernel interface name '" + ifname + "' must be 1 to 15 characters");
   KernelInterface k;
@@ -87,10 +87,22 @@ KernelInterface create_kernel_interface(uint16_t data_port, const net::Mac& mac,
     throw KernelIfError(ifname + ": cannot start its TAP port: " + rte_strerror(-rc));
   }
   Sock s;
-  ifreq r = request_for(ifname);
-  if (s.fd < 0 || ::ioctl(s.fd, SIOCGIFFLAGS, &r) != 0 || ((r.ifr_flags |= IFF_UP), ::ioctl(s.fd, SIOCSIFFLAGS, &r)) != 0) {
+  // The data port's MTU, set on the Linux side (net_tap's own MTU limit is the standard
+  // frame): the kernel then sends nothing the port could not carry, and takes whatever
+  // the port receives for the DIP. TAP frames are read into the same mbufs, which hold
+  // a whole frame of this MTU (checked at start).
+  ifreq m = request_for(ifname);
+  m.ifr_mtu = mtu;
+  if (s.fd < 0 || ::ioctl(s.fd, SIOCSIFMTU, &m) != 0) {
+    const std::string why = std::strerror(errno);
     destroy_kernel_interface(k);
-    throw KernelIfError(ifname + ": cannot bring it up: " + std::strerror(errno));
+    throw KernelIfError(ifname + ": cannot set its MTU to " + std::to_string(mtu) + ": " + why);
+  }
+  ifreq r = request_for(ifname);
+  if (::ioctl(s.fd, SIOCGIFFLAGS, &r) != 0 || ((r.ifr_flags |= IFF_UP), ::ioctl(s.fd, SIOCSIFFLAGS, &r)) != 0) {
+    const std::string why = std::strerror(errno);
+    destroy_kernel_interface(k);
+    throw KernelIfError(ifname + ": cannot bring it up: " + why);
   }
   return k;
 }

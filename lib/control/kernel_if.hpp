@@ -29,7 +29,7 @@ struct KernelInterface {
 // Creates, configures (1 RX and 1 TX queue) and starts the TAP; sets up the kernel side
 // (no IPv6, arp_ignore=1, arp_announce=2, up). Throws KernelIfError.
 KernelInterface create_kernel_interface(uint16_t data_port, const net::Mac& mac, const std::string& ifname,
-                                        rte_mempool* pool);
+                                        uint16_t mtu, rte_mempool* pool);
 
 // Gives the interface `address` (replacing any), or removes it. Throws KernelIfError.
 void set_kernel_address(const KernelInterface& k, const std::optional<net::Prefix>& address);

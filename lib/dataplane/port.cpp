@@ -4,6 +4,7 @@
 #include <rte_mempool.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace drfwd::dp {
@@ -31,6 +32,14 @@ std::vector<PortInfo> discover_ports() {
     p.max_rx_queues = info.max_rx_queues;
     p.max_tx_queues = info.max_tx_queues;
     p.rss_offloads = info.flow_type_rss_offloads;
+    // The largest MTU rte_eth_dev_configure accepts: within [min_mtu, max_mtu], and the
+    // frame (MTU plus the driver's overhead, by ethdev's rule) within max_rx_pktlen.
+    const uint32_t overhead = info.max_mtu != UINT16_MAX && info.max_rx_pktlen > info.max_mtu
+                                  ? info.max_rx_pktlen - info.max_mtu
+                                  : RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN;
+    p.min_mtu = info.min_mtu;
+    p.max_mtu = static_cast<uint16_t>(
+        std::min<uint32_t>(info.max_mtu, info.max_rx_pktlen > overhead ? info.max_rx_pktlen - overhead : 0));
     int sock = rte_eth_dev_socket_id(id);
     p.socket = sock < 0 ? 0 : static_cast<uint32_t>(sock);
     rte_ether_addr mac;
@@ -47,6 +56,10 @@ std::vector<PortInfo> discover_ports() {
 
 void check_ports(const std::vector<PortInfo>& ports, const PortSetup& setup) {
   for (const PortInfo& p : ports) {
+    if (setup.mtu < p.min_mtu || setup.mtu > p.max_mtu)
+      throw PortError("port " + std::to_string(p.id) + " (" + p.name + ") takes an MTU between " +
+                      std::to_string(p.min_mtu) + " and " + std::to_string(p.max_mtu) + ", not " +
+                      std::to_string(setup.mtu) + " (--mtu)");
     if (p.max_rx_queues < setup.queues || p.max_tx_queues < setup.queues)
       throw PortError("port " + std::to_string(p.id) + " (" + p.name + ") supports " +
                       std::to_string(p.max_rx_queues) + " RX / " + std::to_string(p.max_tx_queues) +
@@ -64,6 +77,7 @@ void configure_and_start(PortInfo& p, const PortSetup& s) {
 
   rte_eth_conf conf;
   std::memset(&conf, 0, sizeof conf);
+  conf.rxmode.mtu = s.mtu;
   // RSS on the IPv4 addresses and TCP/UDP ports, so a connection always reaches the same
   // worker (its connection entry lives there). Fragments hash on addresses only.
   const uint64_t want = RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_FRAG_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_TCP |
@@ -110,8 +124,9 @@ void configure_and_start(PortInfo& p, const PortSetup& s) {
   rte_eth_link link;
   std::memset(&link, 0, sizeof link);
   rte_eth_link_get_nowait(p.id, &link);
-  spdlog::info("{}: {} MAC {} queues {} rxd {} txd {} RSS {} link {}", where, p.driver, net::to_string(p.mac),
-               s.queues, rxd, txd, p.rss ? "on" : "off", link.link_status ? "up" : "down");
+  spdlog::info("{}: {} MAC {} queues {} rxd {} txd {} MTU {} RSS {} link {}", where, p.driver,
+               net::to_string(p.mac), s.queues, rxd, txd, s.mtu, p.rss ? "on" : "off",
+               link.link_status ? "up" : "down");
 }
 
 void stop_and_close(std::vector<PortInfo>& ports) {

@@ -26,6 +26,7 @@ struct PortInfo {
   uint16_t max_rx_queues = 0;
   uint16_t max_tx_queues = 0;
   uint64_t rss_offloads = 0;  // flow types the port can hash on
+  uint16_t min_mtu = 0, max_mtu = 0;
   uint32_t socket = 0;
   bool started = false;
   bool rss = false;        // configured with RSS
@@ -34,6 +35,7 @@ struct PortInfo {
 
 struct PortSetup {
   uint16_t queues = 1;  // RX and TX queues: one per worker
+  uint16_t mtu = 1500;
   uint16_t rxd = 1024;
   uint16_t txd = 1024;
   bool promiscuous = false;

@@ -195,5 +195,28 @@ def test_truncated_at_every_byte():
     print("  %d cuts: %s, forwarded %d" % (len(sent), dict(expected), len(forward)))
 
 
+
+def test_jumbo_frames_with_a_larger_mtu():
+    """--mtu 9000 with mbufs that hold a 9014-byte frame: jumbo frames of a connection are
+    forwarded byte for byte (Ethernet addresses aside); a frame that still does not fit
+    one mbuf is dropped as oversize."""
+    e = E / IP(src="198.18.4.9", dst=VIP)
+    jumbo = [e / TCP(sport=6100, dport=80, flags="S"),
+             e / TCP(sport=6100, dport=80, flags="A") / Raw(b"J" * (9000 - 40)),
+             e / TCP(sport=6100, dport=80, flags="PA") / Raw(b"K" * 4000)]
+    too_big = e / TCP(sport=6101, dport=80, flags="S") / Raw(b"X" * 9200)
+    h.check(len(bytes(jumbo[1])) == 9014, "the jumbo frame is %d bytes" % len(bytes(jumbo[1])))
+    res = h.run(CONF, [[jumbo + [too_big]]], extra=["--mtu", "9000", "--mbuf-size", "9216"], name="jumbo")
+    h.check(res.rc == 0, "exit %d: %s" % (res.rc, res.stderr))
+    out = [bytes(p) for p in res.forwarded()]
+    h.check([o[12:] for o in out] == [bytes(j)[12:] for j in jumbo],
+            "forwarded: %s" % [len(o) for o in out])
+    h.check(len({o[:6] for o in out}) == 1 and out[0][:6] in [bytes.fromhex(m.replace(":", "")) for m in RS],
+            "not one real server: %s" % [o[:6].hex() for o in out])
+    drops = {k: v for k, v in res.drops().items() if v}
+    h.check(drops == {"oversize": 1}, "drops: %s" % drops)
+
+
 if __name__ == "__main__":
-    h.main([test_hostile_frames_are_dropped_by_reason_and_connections_survive, test_truncated_at_every_byte])
+    h.main([test_hostile_frames_are_dropped_by_reason_and_connections_survive, test_truncated_at_every_byte,
+            test_jumbo_frames_with_a_larger_mtu])

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Refusals at start: a bad option, configuration or lcore layout stops drfwd with a
 clear message and a non-zero status before any port is started."""
+import contextlib
 import os
 import signal
 import subprocess
@@ -105,19 +106,63 @@ def test_ring_vdev():
                                                           "--no-kernel-interfaces", "--socket", "none"])
 
 
-def test_tap_vdev_in_a_namespace():
+@contextlib.contextmanager
+def scratch_namespace(tag):
+    """A network namespace for one test, deleted afterwards (also on failure); None
+    without root, and the test skips."""
     if os.geteuid() != 0:
         print("  (skipped: needs root for a network namespace)")
+        yield None
         return
-    ns = "drfwd-tap-%d" % os.getpid()
+    ns = "drfwd-%s-%d" % (tag, os.getpid())
     subprocess.run(["ip", "netns", "add", ns], check=True)
     try:
+        yield ns
+    finally:
+        subprocess.run(["ip", "netns", "del", ns])
+
+
+def test_tap_vdev_in_a_namespace():
+    with scratch_namespace("tap") as ns:
+        if not ns:
+            return
         out, _ = start_stop(["ip", "netns", "exec", ns, h.drfwd_binary(), "-l", "0,1"] + h.EAL +
                             ["--vdev", "net_tap0,iface=dtap0", "--", "--idle-backoff", "500", "--socket", "none"],
                             settle=2.5)
         h.check("port 0" in out or "NIC statistics for port 0" in out, out)
+
+
+
+def test_mtu_reaches_the_kernel_interface():
+    """--mtu applies to the data ports and to the kernel interface of each (the DIP's)."""
+    with scratch_namespace("mtu") as ns:
+        if ns:
+            run_with_mtu_9000(ns)
+
+
+def run_with_mtu_9000(ns):
+    p = None
+    try:
+        p = subprocess.Popen(["ip", "netns", "exec", ns, h.drfwd_binary(), "-l", "0,1"] + h.EAL +
+                             ["--vdev", "net_null0", "--", "--idle-backoff", "500", "--socket", "none",
+                              "--mtu", "9000", "--mbuf-size", "9216", "--total-num-mbufs", "8192"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        link = ""
+        for _ in range(50):
+            link = subprocess.run(["ip", "-n", ns, "link", "show", "drfwd0"], capture_output=True, text=True).stdout
+            if "UP" in link or p.poll() is not None:
+                break
+            time.sleep(0.1)
+        h.check(p.poll() is None, "exited: %s" % (p.communicate()[1][-2000:] if p.poll() is not None else ""))
+        h.check(" mtu 9000 " in link, "kernel interface: " + link)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+        h.check(p.returncode == 0, "rc %d: %s" % (p.returncode, err[-2000:]))
+        h.check("MTU 9000" in err, "the port's MTU is not logged:\n" + err[-2000:])
     finally:
-        subprocess.run(["ip", "netns", "del", ns])
+        if p and p.poll() is None:
+            p.kill()
+            p.wait()
 
 
 def run_opts(*args):
@@ -133,7 +178,8 @@ def test_options():
     p = run_opts("--version")
     h.check(p.returncode == 0 and p.stdout.startswith("drfwd "), p.stdout)
     for bad, says in ((["--frobnicate"], "unrecognised option"), (["--log-level", "loud"], "--log-level"),
-                      (["--conn-table-size", "0"], "--conn-table-size"), (["--stats-period", "x"], "stats-period")):
+                      (["--conn-table-size", "0"], "--conn-table-size"), (["--stats-period", "x"], "stats-period"),
+                      (["--mtu", "9000"], "give --mbuf-size 9142 or more"), (["--mtu", "100"], "--mtu must be")):
         p = run_opts(*bad)
         h.check(p.returncode == 2 and says in p.stderr, "%s: rc %d, %s" % (bad, p.returncode, p.stderr))
 
@@ -142,4 +188,5 @@ if __name__ == "__main__":
     h.main([test_config_error_names_file_and_line, test_ipvsadm_nat_is_refused,
             test_unknown_scheduler_lists_the_supported_ones, test_port_that_does_not_exist, test_missing_config_file,
             test_no_worker_lcore, test_more_workers_than_queues, test_no_port, test_options, test_driver_presets,
-            test_sigterm_stops_gracefully, test_ring_vdev, test_tap_vdev_in_a_namespace])
+            test_sigterm_stops_gracefully, test_ring_vdev, test_tap_vdev_in_a_namespace,
+            test_mtu_reaches_the_kernel_interface])
