@@ -471,17 +471,17 @@ std::string Controller::show_stats() const {
 std::string Controller::show_ports() const {
   std::string out;
   char line[512];
-  std::snprintf(line, sizeof line, "%-4s %-16s %-14s %-17s %-18s %-6s %-4s %-5s %s\n", "PORT", "NAME", "DRIVER", "MAC",
-                "ADDRESS", "QUEUES", "RSS", "LINK", "KERNEL-IF");
+  std::snprintf(line, sizeof line, "%-4s %-16s %-14s %-17s %-18s %-6s %-5s %-4s %-5s %s\n", "PORT", "NAME", "DRIVER",
+                "MAC", "ADDRESS", "QUEUES", "MTU", "RSS", "LINK", "KERNEL-IF");
   out += line;
   for (const dp::PortInfo& p : ports_) {
     rte_eth_link link{};
     rte_eth_link_get_nowait(p.id, &link);
     auto a = model_.port_addresses().find(p.id);
-    std::snprintf(line, sizeof line, "%-4u %-16s %-14s %-17s %-18s %-6zu %-4s %-5s %s\n", p.id, p.name.c_str(),
+    std::snprintf(line, sizeof line, "%-4u %-16s %-14s %-17s %-18s %-6zu %-5u %-4s %-5s %s\n", p.id, p.name.c_str(),
                   p.driver.c_str(), net::to_string(p.mac).c_str(),
                   a == model_.port_addresses().end() ? "-" : net::to_string(a->second).c_str(), workers_.size(),
-                  p.rss ? "on" : "off", link.link_status ? "up" : "down",
+                  unsigned{p.mtu}, p.rss ? "on" : "off", link.link_status ? "up" : "down",
                   kernel_[p.id] ? kernel_[p.id]->ifname.c_str() : "-");
     out += line;
   }

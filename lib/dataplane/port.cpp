@@ -120,6 +120,7 @@ void configure_and_start(PortInfo& p, const PortSetup& s) {
   rc = rte_eth_dev_start(p.id);
   if (rc != 0) throw PortError(where + ": start failed: " + err(rc));
   p.started = true;
+  p.mtu = s.mtu;
 
   rte_eth_link link;
   std::memset(&link, 0, sizeof link);

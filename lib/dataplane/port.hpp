@@ -31,6 +31,7 @@ struct PortInfo {
   bool started = false;
   bool rss = false;        // configured with RSS
   bool ip_csum = false;    // RX IPv4 checksum offload enabled
+  uint16_t mtu = 0;        // as configured
 };
 
 struct PortSetup {

@@ -148,6 +148,9 @@ def test_drfwdctl_refusals_restore_and_save():
         for q in ("show vips", "show rs", "show ports", "show neigh", "show conns", "help"):
             r = d.ctl(*q.split())
             h.check(r.returncode == 0 and r.stdout, "%s: %s" % (q, r.stderr))
+        ports = d.ctl("show", "ports").stdout.splitlines()
+        h.check(len(ports) == 2 and ports[0].split()[6] == "MTU" and ports[1].split()[6] == "1500",
+                "show ports:\n" + "\n".join(ports))
         with open(saved) as f:
             saved_text = f.read()
     with h.Drfwd(saved_text, rx=syns(1, 32000), name="resaved") as d2:
