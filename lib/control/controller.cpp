@@ -898,6 +898,7 @@ std::string Controller::stats_json(const dp::Totals& t, const std::string& extra
         .field("conn_evicted", w.conn_evicted)
         .field("tmpl_new", w.tmpl_new)
         .field("frag_forwarded", w.frag_forwarded)
+        .field("icmp_forwarded", w.icmp_forwarded)
         .field("conns_in_use", w.conns_in_use)
         .field("polls", w.polls)
         .field("busy_polls", w.busy_polls)

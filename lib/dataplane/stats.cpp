@@ -62,6 +62,7 @@ Totals collect(const std::vector<PortInfo>& ports, const std::vector<std::unique
     wt.conn_evicted = lb::read(c.conn_evicted);
     wt.tmpl_new = lb::read(c.tmpl_new);
     wt.frag_forwarded = lb::read(c.frag_forwarded);
+    wt.icmp_forwarded = lb::read(c.icmp_forwarded);
     wt.polls = lb::read(c.polls);
     wt.busy_polls = lb::read(c.busy_polls);
     wt.idle_sleeps = lb::read(c.idle_sleeps);

@@ -53,6 +53,7 @@ struct alignas(64) WorkerCounters {
   uint64_t conn_evicted = 0;    // removed to make room (table or bucket full)
   uint64_t tmpl_new = 0;        // persistence templates created
   uint64_t frag_forwarded = 0;  // non-first fragments sent after their first fragment
+  uint64_t icmp_forwarded = 0;  // ICMP errors sent to the real server of their connection
   uint64_t polls = 0;           // loop iterations
   uint64_t busy_polls = 0;      // iterations that received something
   uint64_t idle_sleeps = 0;     // back-off sleeps taken

@@ -74,7 +74,8 @@ DRFWD_HOT bool Forwarder::fast_classify(const Frame& f, uint64_t port_mac48, Pen
   net::Parsed& p = pend.parsed;
   std::memcpy(&p.key, &w0, 8);
   std::memcpy(reinterpret_cast<uint8_t*>(&p.key) + 8, &w1, 8);
-  p.tcp_flags = flags;  // kind, drop and ip_id are not read on this path
+  p.kind = FrameKind::kIpv4L4;
+  p.tcp_flags = flags;  // drop and ip_id are not read on this path
   p.fragment = false;
   pend.svc = svc;
   pend.hash = flow_hash(p.key);
@@ -111,6 +112,17 @@ DRFWD_HOT bool Forwarder::classify(const Frame& f, Verdict& out, Pending& pend) 
     }
     case FrameKind::kIpv4L4:
       if (__builtin_expect(!group, 1)) {
+        if (const ServiceTable* svc = snap_->find(p.key.dst, p.key.dport, p.key.proto)) {
+          pend.svc = svc;
+          pend.hash = flow_hash(p.key);
+          return true;
+        }
+      }
+      break;
+    case FrameKind::kIcmpError:
+      // About a connection of a service: follows it (icmp_error()). Anything else falls
+      // through to the appliance's own traffic (the kernel's connections) or no-service.
+      if (!group) {
         if (const ServiceTable* svc = snap_->find(p.key.dst, p.key.dport, p.key.proto)) {
           pend.svc = svc;
           pend.hash = flow_hash(p.key);
@@ -193,6 +205,30 @@ DRFWD_COLD Verdict Forwarder::schedule(const Frame& f, PortCounters& pc, const P
   return send(f, slot);
 }
 
+// An ICMP error about a connection (fragmentation needed, unreachable, ...) goes to the
+// connection's real server, which sent the datagram it is about. Not in this worker's
+// table (expired, or the connection lives on another worker): a scheduler that decides
+// by hash alone (sh, hash, mh without persistence) names the server the connection would
+// be on; otherwise it is dropped. The connection itself is not touched.
+DRFWD_COLD Verdict Forwarder::icmp_error(const Frame& f, PortCounters& pc, const Pending& pend) {
+  if (pend.idx != kNil) {
+    const FlowEntry& e = conns_.at(pend.idx);
+    if (!FlowTable::expired(e, now_) && bound_ok(e.rs_slot, e.rs_gen)) {
+      bump(counters_.icmp_forwarded);
+      return send(f, e.rs_slot);
+    }
+  }
+  const ServiceTable& svc = *pend.svc;
+  if (!svc.persist && (svc.sched == Sched::kSh || svc.sched == Sched::kHash || svc.sched == Sched::kMh)) {
+    const uint32_t slot = pick(svc, pend.parsed.key, pend.hash);
+    if (slot != kNil) {
+      bump(counters_.icmp_forwarded);
+      return send(f, slot);
+    }
+  }
+  return drop(pc, Drop::kIcmpNoConn);
+}
+
 Verdict Forwarder::fragment(const Frame& f, PortCounters& pc, const net::Parsed& p) {
   const FragCache::Entry* e = frags_->find(p, now_);
   if (!e || !bound_ok(e->rs_slot, e->rs_gen)) return drop(pc, Drop::kFragOrphan);
@@ -243,6 +279,10 @@ void Forwarder::process_burst(const Frame* frames, Verdict* out, uint32_t n) {
       continue;
     }
     if (conns_.mutations() != seen) pend[k].idx = conns_.find(pend[k].parsed.key, pend[k].hash);
+    if (__builtin_expect(pend[k].parsed.kind == FrameKind::kIcmpError, 0)) {
+      out[i] = icmp_error(frames[i], pc, pend[k]);
+      continue;
+    }
     out[i] = connection(frames[i], pc, pend[k]);
   }
 }
@@ -253,6 +293,7 @@ Verdict Forwarder::process(const Frame& f) {
   if (!classify(f, v, pend)) return v;
   if (!pend.svc) return fragment(f, counters_.port[f.rx_port], pend.parsed);
   pend.idx = conns_.find(pend.parsed.key, pend.hash);
+  if (pend.parsed.kind == FrameKind::kIcmpError) return icmp_error(f, counters_.port[f.rx_port], pend);
   return connection(f, counters_.port[f.rx_port], pend);
 }
 

@@ -130,6 +130,7 @@ class Forwarder {
   Verdict connection(const Frame& f, PortCounters& pc, const Pending& pend);
   Verdict schedule(const Frame& f, PortCounters& pc, const Pending& pend);  // cold path
   Verdict fragment(const Frame& f, PortCounters& pc, const net::Parsed& p);
+  Verdict icmp_error(const Frame& f, PortCounters& pc, const Pending& pend);  // cold path
   Verdict send(const Frame& f, uint32_t rs_slot);
 
   bool bound_ok(uint32_t slot, uint32_t gen) const {

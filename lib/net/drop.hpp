@@ -11,7 +11,7 @@ enum class Drop : uint8_t {
   kNone = 0,
   // Ethernet
   kRunt,           // shorter than an Ethernet header
-  kOversize,       // does not fit one mbuf (jumbo frames are not supported)
+  kOversize,       // does not fit one mbuf (beyond --mtu, or mbufs too small for it)
   kNotOurMac,      // unicast to another host's MAC
   kBadSrcMac,      // multicast, broadcast or zero source MAC
   kVlan,           // 802.1Q / 802.1ad tagged (VLAN ports are not configured)
@@ -27,11 +27,13 @@ enum class Drop : uint8_t {
   kL4Truncated,    // TCP or UDP header cut short (also tiny first fragments)
   kTcpBadDoff,     // TCP data offset < 5 or beyond the segment
   kUdpBadLength,   // UDP length < 8 or beyond the datagram
+  kIcmpBadChecksum,  // an ICMP error about a VIP's connection with a wrong checksum
   // Forwarding decisions
   kNoService,      // IPv4 not for a configured service nor for the appliance
   kNoRs,           // the service has no real server that can take traffic
   kNoNeighbour,    // the service has real servers, but none with a known MAC
   kFragOrphan,     // a non-first fragment whose first fragment was not seen
+  kIcmpNoConn,     // an ICMP error about a VIP's connection that is not known here
   kTxFull,         // the TX queue refused the packet
   kControlFull,    // the exception path's ring to the control core was full
   kExceptionLimit, // over the exception path's rate limit (--exception-pps)
@@ -58,10 +60,12 @@ constexpr std::string_view drop_name(Drop d) {
     case Drop::kL4Truncated: return "l4-truncated";
     case Drop::kTcpBadDoff: return "tcp-bad-doff";
     case Drop::kUdpBadLength: return "udp-bad-length";
+    case Drop::kIcmpBadChecksum: return "icmp-bad-checksum";
     case Drop::kNoService: return "no-service";
     case Drop::kNoRs: return "no-rs";
     case Drop::kNoNeighbour: return "no-neighbour";
     case Drop::kFragOrphan: return "frag-orphan";
+    case Drop::kIcmpNoConn: return "icmp-no-conn";
     case Drop::kTxFull: return "tx-full";
     case Drop::kControlFull: return "control-full";
     case Drop::kExceptionLimit: return "exception-limit";
@@ -73,7 +77,7 @@ constexpr std::string_view drop_name(Drop d) {
 // Header-validation failures: the frame itself is broken.
 constexpr bool is_malformed(Drop d) {
   return d == Drop::kRunt || d == Drop::kOversize ||
-         (d >= Drop::kIpTruncated && d <= Drop::kUdpBadLength);
+         (d >= Drop::kIpTruncated && d <= Drop::kIcmpBadChecksum);
 }
 
 }  // namespace drfwd::net

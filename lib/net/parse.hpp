@@ -63,6 +63,8 @@ enum class FrameKind : uint8_t {
   kIpv4L4,     // TCP or UDP with ports: unfragmented or first fragment
   kIpv4Frag,   // non-first fragment of TCP or UDP: no ports
   kIpv4Other,  // another IP protocol (ICMP, ...), or a fragment of one
+  kIcmpError,  // an ICMP error about a TCP/UDP datagram the destination sent: `key` is
+               // the connection it concerns, as the client sends (see icmp_error_key)
 };
 
 // Trivial, like FlowKey: parse_frame() sets every field.
@@ -85,6 +87,44 @@ inline Parsed parse_drop(Drop d) {
   p.kind = FrameKind::kDrop;
   p.drop = d;
   return p;
+}
+
+// ICMP errors (destination unreachable, fragmentation needed included; source quench;
+// time exceeded; parameter problem) quote the IPv4 header and first 8 bytes of the
+// datagram that caused them. In Direct Routing the real servers send with the VIP as
+// source, so errors about their replies come to the VIP: such an error is keyed as the
+// connection it concerns, from the client's side (the quoted destination is the client,
+// the quoted source the VIP, ports swapped), so it can follow the connection to its
+// real server, as IPVS does. Only when the quoted datagram is TCP or UDP, not a
+// non-first fragment, and from this datagram's destination; its checksum is checked
+// then (a bad one: kDrop). Everything else stays kIpv4Other.
+[[gnu::cold, gnu::noinline]] inline void icmp_error_key(Parsed& p, const uint8_t* ip, uint32_t ihl,
+                                                        uint32_t tot_len, uint32_t ip_avail) {
+  constexpr uint32_t kIcmpHdr = 8;
+  if (tot_len > ip_avail) return;  // the datagram runs past the first segment
+  if (tot_len < ihl + kIcmpHdr + kIpv4MinHdrLen + 4) return;  // quoted header and ports
+  const uint8_t* icmp = ip + ihl;
+  const uint8_t type = icmp[0];
+  if (type != 3 && type != 4 && type != 11 && type != 12) return;
+  const uint8_t* in = icmp + kIcmpHdr;
+  const uint32_t in_len = tot_len - ihl - kIcmpHdr;
+  const uint32_t in_ihl = (in[0] & 0x0f) * 4u;
+  if ((in[0] >> 4) != 4 || in_ihl < kIpv4MinHdrLen || in_ihl + 4 > in_len) return;
+  const uint8_t in_proto = in[9];
+  if (in_proto != kProtoTcp && in_proto != kProtoUdp) return;
+  if ((ntoh16(load16(in + 6)) & 0x1fff) != 0) return;  // a quoted non-first fragment: no ports
+  if (load32(in + 12) != p.key.dst) return;            // not about a datagram sent from here
+  if (ones_sum(icmp, tot_len - ihl) != 0xffff) {
+    p.kind = FrameKind::kDrop;
+    p.drop = Drop::kIcmpBadChecksum;
+    return;
+  }
+  const uint8_t* ports = in + in_ihl;
+  p.key.src = load32(in + 16);
+  p.key.sport = load16(ports + 2);
+  p.key.dport = load16(ports);
+  p.key.proto = in_proto;
+  p.kind = FrameKind::kIcmpError;
 }
 
 // What the NIC said about the IPv4 header checksum (mbuf RX offload flags).
@@ -135,6 +175,7 @@ enum class IpCsum : uint8_t { kUnknown, kGood, kBad };
 
   if (p.key.proto != kProtoTcp && p.key.proto != kProtoUdp) {
     p.kind = FrameKind::kIpv4Other;
+    if (p.key.proto == kProtoIcmp && !p.fragment) icmp_error_key(p, ip, ihl, tot_len, ip_avail);
     return p;
   }
   if (frag_off != 0) {

@@ -136,9 +136,35 @@ def test_two_ports_replies_bypass_drfwd():
         check(ports[1]["received"] < ports[0]["received"], "RS replies came back through drfwd")
 
 
+
+def test_path_mtu_discovery_through_drfwd():
+    """The router between the real servers and the client has a 1000-byte MTU towards the
+    client. Replies (from the VIP, 1500 bytes, DF) make it send "fragmentation needed"
+    to the VIP, i.e. to drfwd, which must pass it to the real server of that
+    connection; otherwise a large download stalls in a PMTU black hole."""
+    with new_lab(two_port=True) as lab:
+        for role in ("rs1", "rs2"):
+            path = os.path.join(lab.dir, role, "www", "big.bin")
+            with open(path, "wb") as f:
+                f.write(os.urandom(300000))
+            os.chmod(path, 0o644)
+        L.sh("ip", "link", "set", "eth0", "mtu", "1000", ns=lab.ns("rt"))
+        for i in range(4):
+            r = lab.run("client", "curl", "-s", "-o", "/dev/null", "-w", "%{size_download}", "--max-time", "10",
+                        "http://%s/big.bin" % L.VIP, timeout=20)
+            check(r.returncode == 0 and r.stdout.strip() == "300000",
+                  "download %d: curl exit %d, %s bytes\n%s" % (i, r.returncode, r.stdout, lab.tail_log()))
+        stats = stop_and_check_drfwd(lab)
+        forwarded = sum(w["icmp_forwarded"] for w in stats["workers"])
+        check(forwarded >= 2, "ICMP errors forwarded: %d" % forwarded)
+        drops = stats["totals"]["drops"]
+        check(drops.get("icmp-no-conn", 0) == 0, "ICMP errors dropped: %s" % drops)
+
+
 def main():
     runner.run([test_round_robin, test_failover_and_recovery, test_udp_balanced_and_sticky,
-                test_exception_path_and_arp, test_two_ports_replies_bypass_drfwd])
+                test_exception_path_and_arp, test_two_ports_replies_bypass_drfwd,
+                test_path_mtu_discovery_through_drfwd])
 
 
 if __name__ == "__main__":

@@ -94,6 +94,13 @@ void check_verdict(const Snapshot& s, const std::vector<uint8_t>& before, const 
   const uint8_t* ip = before.data() + 14;
   const uint32_t ihl = (ip[0] & 0x0f) * 4u;
   const uint16_t frag = net::ntoh16(net::load16(ip + 6));
+  if (ip[9] == net::kProtoIcmp) {  // only an error about a service's connection
+    const net::Parsed p = net::parse_frame(before.data(), static_cast<uint32_t>(before.size()),
+                                           static_cast<uint32_t>(before.size()));
+    if (p.kind != net::FrameKind::kIcmpError) fail("forwarded ICMP that is not an error about a connection");
+    if (!s.find(p.key.dst, p.key.dport, p.key.proto)) fail("forwarded an ICMP error, no such service");
+    return;
+  }
   if ((frag & 0x1fff) == 0) {  // whole datagram or first fragment: the service must match
     if (before.size() < 14 + ihl + 4) fail("forwarded without ports");
     if (!s.find(net::load32(ip + 16), net::load16(ip + 14 + ihl - 14 + 2), ip[9])) fail("forwarded, no such service");

@@ -116,6 +116,17 @@ def udp(sport, dport=53, dst=VIP, payload=b"q"):
         UDP(sport=sport, dport=dport) / Raw(payload)
 
 
+def icmp_about(client_frame, type_=3, code=4):
+    """An ICMP error from a router to the VIP about the real server's reply to
+    client_frame's connection (in DR the reply's source is the VIP)."""
+    c = client_frame[IP]
+    l4 = c.payload
+    reply = IP(src=c.dst, dst=c.src) / l4.__class__(sport=l4.dport, dport=l4.sport) / Raw(b"r" * 1400)
+    quoted = bytes(reply)[:28]
+    return Ether(src=CLIENT, dst=PORT0) / IP(src="198.18.9.1", dst=c.dst) / \
+        ICMP(type=type_, code=code, nexthopmtu=1400 if type_ == 3 else 0) / Raw(quoted)
+
+
 def frame_bytes(f):
     return f if isinstance(f, bytes) else bytes(f)
 
@@ -154,6 +165,10 @@ def packet_seeds():
                        Ether(src="01:00:5e:00:00:01", dst=PORT0) / IP(src="198.18.2.1", dst=VIP) / TCP(dport=80),
                        Ether(src=CLIENT, dst=PORT0) / ARP(op=1, hwlen=8, plen=4, psrc="198.18.2.1", pdst=VIP)], 1),
         "port1": ([tcp(7000), udp(7001)], 3),
+        # ICMP errors about a real server's reply (from the VIP): after its connection,
+        # unknown, and about a UDP reply.
+        "icmp-errors": ([tcp(8000), icmp_about(tcp(8000)), icmp_about(tcp(8001)),
+                         icmp_about(udp(8002), type_=11, code=0)], 1),
     }
     for name, (frames, tail) in seeds.items():
         out = b""

@@ -7,7 +7,7 @@ connection must stay on one RS; each scheduler must distribute as documented.
 """
 from collections import Counter, defaultdict
 
-from scapy.all import IP, TCP, UDP, Ether, Raw
+from scapy.all import ICMP, IP, TCP, UDP, Ether, Raw
 
 import harness as h
 
@@ -196,8 +196,46 @@ def test_rs_on_a_second_port():
     h.check(all(p[Ether].src == h.PORT1_MAC for p in out), "source MAC is not port 1's")
 
 
+
+def frag_needed(src, sport, mtu=1400, router="198.18.9.1"):
+    """What a router sends when a real server's reply (from the VIP) is too big for the
+    client's path: ICMP fragmentation needed, quoting that reply's headers, to the VIP."""
+    reply = IP(src=VIP, dst=src, id=7) / TCP(sport=80, dport=sport, flags="A", seq=1, ack=2) / Raw(b"r" * 1400)
+    return (Ether(src=h.CLIENT_MAC, dst=h.PORT_MAC) / IP(src=router, dst=VIP) /
+            ICMP(type=3, code=4, nexthopmtu=mtu) / Raw(bytes(reply)[:28]))
+
+
+def test_icmp_errors_reach_the_connections_real_server():
+    """PMTU discovery through drfwd: "fragmentation needed" about a real server's reply
+    is forwarded, unchanged, to that real server; about an unknown connection (round
+    robin) it is dropped and counted; it creates no connection."""
+    cl = clients(20)
+    conns = [tcp_conn(ip, port) for ip, port in cl]
+    errors = [frag_needed(ip, port) for ip, port in cl]
+    unknown = [frag_needed("198.18.7.7", 555)]
+    sent = interleave([c[:2] for c in conns]) + errors + unknown
+    res = h.run(base("rr"), [[sent]], name="icmp")
+    h.check(res.rc == 0, "exit status %d: %s" % (res.rc, res.stderr))
+    out = res.forwarded()
+    h.check(len(out) == 60, "forwarded %d of 60" % len(out))
+    conn_rs = {}
+    for p in out[:40]:
+        conn_rs[(p[IP].src, p[TCP].sport)] = p[Ether].dst
+    for p, want in zip(out[40:], errors):
+        h.check(p.haslayer(ICMP) and h.l3_bytes(p) == h.l3_bytes(want), "not the ICMP error as sent: " + p.summary())
+        quoted = IP(bytes(p[ICMP].payload))
+        key = (quoted.dst, quoted[TCP].dport)
+        h.check(p[Ether].dst == conn_rs[key], "error about %s went to %s, the connection is on %s" %
+                (key, p[Ether].dst, conn_rs[key]))
+    h.check(res.drops().get("icmp-no-conn") == 1, "drops %s" % {k: v for k, v in res.drops().items() if v})
+    w = res.stats["workers"][0]
+    h.check(w["icmp_forwarded"] == 20 and w["conn_new"] == 20, "icmp_forwarded %d, conn_new %d" %
+            (w["icmp_forwarded"], w["conn_new"]))
+
+
 if __name__ == "__main__":
     h.main([test_round_robin_forwarding, test_ipvsadm_configuration_behaves_the_same, test_weighted_round_robin,
             test_weight_zero_gets_no_new_connections, test_source_hash_keeps_clients_together,
             test_hash_schedulers_do_not_depend_on_rs_order, test_maglev_moves_only_the_departed_rs_flows,
-            test_udp_service_is_sticky_per_flow, test_persistence_overrides_round_robin, test_rs_on_a_second_port])
+            test_udp_service_is_sticky_per_flow, test_persistence_overrides_round_robin, test_rs_on_a_second_port,
+            test_icmp_errors_reach_the_connections_real_server])

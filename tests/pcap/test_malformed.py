@@ -8,7 +8,7 @@ it: those keep flowing to the RS they started on.
 import struct
 from collections import Counter, defaultdict
 
-from scapy.all import ARP, IP, TCP, UDP, Dot1Q, Ether, IPv6, Raw
+from scapy.all import ARP, ICMP, IP, TCP, UDP, Dot1Q, Ether, IPv6, Raw
 
 import harness as h
 
@@ -82,6 +82,10 @@ BAD = [
     ("to another address", E / ip(dst="198.18.1.11") / SYN, "no-service"),
     ("to another port of the VIP", E / ip() / TCP(sport=5559, dport=81, flags="S"), "no-service"),
     ("ICMP to the VIP", E / ip(proto=1) / Raw(b"\x08\x00\xf7\xff\x00\x00\x00\x00"), "no-service"),
+    ("ICMP error about a VIP's reply, bad checksum", E / ip(src="198.18.9.1") / ICMP(type=3, code=4, chksum=0x1234) /
+     Raw(bytes(IP(src=VIP, dst="198.18.3.1") / TCP(sport=80, dport=7000))[:28]), "icmp-bad-checksum"),
+    ("ICMP error about no connection", E / ip(src="198.18.9.1") / ICMP(type=3, code=4) /
+     Raw(bytes(IP(src=VIP, dst="198.18.9.9") / TCP(sport=80, dport=999))[:28]), "icmp-no-conn"),
     ("ARP with bad lengths", Ether(src=h.CLIENT_MAC, dst="ff:ff:ff:ff:ff:ff") / ARP(hwlen=4, plen=9), "control"),
     ("ARP reply claiming an RS's address", Ether(src=h.CLIENT_MAC, dst=h.PORT_MAC) /
      ARP(op=2, psrc="198.18.0.11", hwsrc=h.CLIENT_MAC, pdst="198.18.0.2", hwdst=h.PORT_MAC), "control"),

@@ -1,6 +1,7 @@
 // Builds test frames byte by byte, so each test can break exactly one field.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -83,6 +84,30 @@ inline void fix_ip_checksum(std::vector<uint8_t>& f) {
 
 inline net::Parsed parse(const std::vector<uint8_t>& f) {
   return net::parse_frame(f.data(), static_cast<uint32_t>(f.size()), static_cast<uint32_t>(f.size()));
+}
+
+// An ICMP error (type/code; `mtu` for fragmentation needed) from `router` to `to`,
+// quoting the IPv4 header and first 8 bytes of `quoted`'s datagram, as routers do.
+inline std::vector<uint8_t> icmp_error(const FrameSpec& quoted, net::Ipv4 router, net::Ipv4 to, uint8_t type = 3,
+                                       uint8_t code = 4, uint16_t mtu = 1400) {
+  const std::vector<uint8_t> q = build(quoted);
+  const size_t qihl = (q[14] & 0x0f) * 4u;
+  FrameSpec outer;
+  outer.saddr = router;
+  outer.daddr = to;
+  outer.proto = net::kProtoIcmp;
+  outer.payload = 0;
+  std::vector<uint8_t> f = build(outer);
+  f.resize(14 + 20);  // the IPv4 header; the ICMP message follows
+  const size_t icmp = f.size();
+  const uint8_t hdr[8] = {type, code, 0, 0, 0, 0, static_cast<uint8_t>(mtu >> 8), static_cast<uint8_t>(mtu)};
+  f.insert(f.end(), hdr, hdr + 8);
+  f.insert(f.end(), q.begin() + 14, q.begin() + 14 + static_cast<long>(std::min(q.size() - 14, qihl + 8)));
+  const uint16_t ck = net::checksum_finish(&f[icmp], static_cast<uint32_t>(f.size() - icmp));
+  std::memcpy(&f[icmp + 2], &ck, 2);
+  net::store16(&f[14 + 2], net::hton16(static_cast<uint16_t>(f.size() - 14)));
+  fix_ip_checksum(f);
+  return f;
 }
 
 }  // namespace drfwd::test

@@ -224,7 +224,9 @@ TEST(FlowTable, RandomWorkloadKeepsInvariants) {
         break;
     }
     ASSERT_EQ(t.size(), model.size());
-    if (step % 10000 == 0) ASSERT_EQ(t.check(), "") << "step " << step;
+    if (step % 10000 == 0) {
+      ASSERT_EQ(t.check(), "") << "step " << step;
+    }
   }
   EXPECT_EQ(t.check(), "");
 }

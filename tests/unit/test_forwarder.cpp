@@ -95,6 +95,16 @@ FrameSpec syn(uint16_t sport, const char* src = "198.18.2.1") {
   return s;
 }
 
+// The real server's reply to `s` (from the VIP, in DR), as an ICMP error would quote it.
+FrameSpec reply_to(const FrameSpec& s) {
+  FrameSpec r = s;
+  std::swap(r.saddr, r.daddr);
+  std::swap(r.sport, r.dport);
+  r.tcp_flags = net::kTcpAck;
+  r.payload = 1400;
+  return r;
+}
+
 }  // namespace
 
 TEST_F(Fwd, RewritesOnlyTheEthernetHeader) {
@@ -380,6 +390,53 @@ TEST_F(Fwd, FragmentsFollowTheirFirstFragment) {
   EXPECT_EQ(send(late).drop, net::Drop::kFragOrphan);
 }
 
+// PMTU discovery through a DR balancer: "fragmentation needed" about a real server's
+// reply comes to the VIP and must reach that real server.
+TEST_F(Fwd, IcmpErrorsFollowTheirConnection) {
+  const net::Ipv4 router = ip("198.18.9.1"), vip = ip("198.18.1.10");
+  for (uint16_t p = 0; p < 10; ++p) {
+    const FrameSpec c = syn(static_cast<uint16_t>(4000 + p));
+    ASSERT_EQ(send(c).action, Action::kForward);
+    const int rs = rs_of_last();
+    for (uint8_t type : {3, 11}) {
+      const auto in = icmp_error(reply_to(c), router, vip, type, type == 3 ? 4 : 0);
+      last = in;
+      ASSERT_EQ(send(last).action, Action::kForward);
+      EXPECT_EQ(rs_of_last(), rs);
+      EXPECT_EQ(std::vector<uint8_t>(last.begin() + 12, last.end()), std::vector<uint8_t>(in.begin() + 12, in.end()));
+    }
+  }
+  EXPECT_EQ(counters->icmp_forwarded, 20u);
+  EXPECT_EQ(counters->conn_new, 10u) << "an ICMP error creates no connection";
+  EXPECT_EQ(table->size(), 10u);
+  // Unknown to round robin: dropped, counted.
+  last = icmp_error(reply_to(syn(4999)), router, vip);
+  EXPECT_EQ(send(last).drop, net::Drop::kIcmpNoConn);
+  // Unknown to Maglev: the server the connection would have.
+  spec.services[0].sched = Sched::kMh;
+  publish();
+  for (uint16_t p = 0; p < 10; ++p) {
+    last = icmp_error(reply_to(syn(static_cast<uint16_t>(5000 + p))), router, vip);
+    ASSERT_EQ(send(last).action, Action::kForward);
+    const int via_icmp = rs_of_last();
+    send(syn(static_cast<uint16_t>(5000 + p)));
+    EXPECT_EQ(rs_of_last(), via_icmp);
+  }
+  // About the appliance's own datagram (to the DIP): the kernel's. Echo to the VIP: no one's.
+  FrameSpec own = syn(22);
+  own.daddr = ip("198.18.0.2");
+  auto to_dip = icmp_error(reply_to(own), router, ip("198.18.0.2"));
+  EXPECT_EQ(send(to_dip).action, Action::kControl);
+  FrameSpec echo = syn(1);
+  echo.proto = net::kProtoIcmp;
+  EXPECT_EQ(send(echo).drop, net::Drop::kNoService);
+  // About a service that does not exist (port 81): no-service.
+  FrameSpec other = syn(4000);
+  other.dport = 81;
+  last = icmp_error(reply_to(other), router, vip);
+  EXPECT_EQ(send(last).drop, net::Drop::kNoService);
+}
+
 TEST_F(Fwd, ConnectionsExpireAndCountersFollowState) {
   send(syn(1000));
   const int r = rs_of_last();
@@ -506,7 +563,8 @@ TEST_F(Fwd, BurstProcessingEqualsOneByOne) {
         FrameSpec s = syn(static_cast<uint16_t>(rng() % 40));
         s.saddr = ip(("198.18.9." + std::to_string(1 + rng() % 3)).c_str());
         s.tcp_flags = rng() % 3 ? net::kTcpAck : net::kTcpSyn;
-        switch (rng() % 16) {
+        bool icmp = false;
+        switch (rng() % 17) {
           case 0: s.dport = 81; break;                                 // not a service
           case 1: s.proto = net::kProtoUdp; break;                     // UDP to a TCP service
           case 2: s.ip_options = {1, 1, 1, 0}; break;                  // IHL 6: general path
@@ -517,9 +575,10 @@ TEST_F(Fwd, BurstProcessingEqualsOneByOne) {
           case 7: s.dst = net::Mac::broadcast(); break;                // broadcast
           case 8: s.ethertype = net::kEtherArp; break;
           case 9: s.payload = 0; break;                                // smallest TCP
+          case 10: icmp = true; break;                                 // ICMP error about it
           default: break;
         }
-        auto f = build(s);
+        auto f = icmp ? icmp_error(reply_to(s), ip("198.18.9.200"), s.daddr) : build(s);
         if (rng() % 12 == 0) {  // break one byte of the headers somewhere
           const size_t at = 12 + rng() % 30;
           f[at] ^= static_cast<uint8_t>(1 + rng() % 255);
@@ -549,6 +608,8 @@ TEST_F(Fwd, BurstProcessingEqualsOneByOne) {
     EXPECT_GT(cb.conn_evicted, 0u) << "the test should exercise eviction";
     EXPECT_EQ(ca.conn_evicted, cb.conn_evicted);
     EXPECT_EQ(ca.conn_new, cb.conn_new);
+    EXPECT_GT(cb.icmp_forwarded, 0u) << "the test should forward ICMP errors";
+    EXPECT_EQ(ca.icmp_forwarded, cb.icmp_forwarded);
     for (int d = 0; d < net::kDropCount; ++d) EXPECT_EQ(ca.port[0].drops[d], cb.port[0].drops[d]) << d;
   }
 }
@@ -604,7 +665,9 @@ TEST_F(Fwd, ServiceLookupManyServices) {
       const std::string vip = "198.18.100." + std::to_string(v + 1);
       const ServiceTable* t = snap->find(ip(vip.c_str()).be(), net::hton16(port), net::kProtoTcp);
       EXPECT_EQ(t != nullptr, port != 81);
-      if (t) EXPECT_EQ(t->vip_be, ip(vip.c_str()).be());
+      if (t) {
+        EXPECT_EQ(t->vip_be, ip(vip.c_str()).be());
+      }
     }
 }
 

@@ -79,6 +79,51 @@ TEST(Parse, ArpVlanOther) {
   EXPECT_EQ(parse(build(icmp)).kind, FrameKind::kIpv4Other);
 }
 
+// An ICMP error about a datagram the VIP sent (a real server's reply, in DR) is keyed as
+// the client's connection; anything else ICMP stays "other".
+TEST(Parse, IcmpErrorsAboutAVipsDatagrams) {
+  FrameSpec reply;  // RS -> client, from the VIP
+  reply.saddr = ip("198.18.1.10");
+  reply.daddr = ip("198.18.2.1");
+  reply.sport = 80;
+  reply.dport = 40000;
+  reply.payload = 1000;
+  const net::Ipv4 router = ip("198.18.9.1"), vip = ip("198.18.1.10");
+  auto p = parse(icmp_error(reply, router, vip));
+  ASSERT_EQ(p.kind, FrameKind::kIcmpError) << net::drop_name(p.drop);
+  EXPECT_EQ(p.key.src, ip("198.18.2.1").be());
+  EXPECT_EQ(p.key.dst, vip.be());
+  EXPECT_EQ(net::ntoh16(p.key.sport), 40000);
+  EXPECT_EQ(net::ntoh16(p.key.dport), 80);
+  EXPECT_EQ(p.key.proto, net::kProtoTcp);
+  EXPECT_EQ(p.key.kind, 0);
+  reply.proto = net::kProtoUdp;
+  EXPECT_EQ(parse(icmp_error(reply, router, vip, 11, 0)).kind, FrameKind::kIcmpError) << "time exceeded, UDP";
+  reply.proto = net::kProtoTcp;
+  // Not an error type; not about a datagram from the destination; a quoted later
+  // fragment (no ports); quoting ICMP: all "other".
+  EXPECT_EQ(parse(icmp_error(reply, router, vip, 0, 0)).kind, FrameKind::kIpv4Other);
+  EXPECT_EQ(parse(icmp_error(reply, router, ip("198.18.1.11"))).kind, FrameKind::kIpv4Other);
+  FrameSpec later = reply;
+  later.frag = 0x0010;
+  EXPECT_EQ(parse(icmp_error(later, router, vip)).kind, FrameKind::kIpv4Other);
+  FrameSpec echo = reply;
+  echo.proto = net::kProtoIcmp;
+  EXPECT_EQ(parse(icmp_error(echo, router, vip)).kind, FrameKind::kIpv4Other);
+  // Cut short of the quoted ports, in the IP length: "other"; a wrong ICMP checksum on
+  // an error that would be followed: dropped.
+  auto cut = icmp_error(reply, router, vip);
+  net::store16(&cut[16], net::hton16(20 + 8 + 20 + 2));
+  fix_ip_checksum(cut);
+  EXPECT_EQ(parse(cut).kind, FrameKind::kIpv4Other);
+  auto bad = icmp_error(reply, router, vip);
+  bad[14 + 20 + 6] ^= 1;  // the next-hop MTU, under the checksum
+  p = parse(bad);
+  EXPECT_EQ(p.kind, FrameKind::kDrop);
+  EXPECT_EQ(p.drop, Drop::kIcmpBadChecksum);
+  EXPECT_TRUE(net::is_malformed(p.drop));
+}
+
 TEST(Parse, Fragments) {
   FrameSpec first;
   first.frag = 0x2000;  // MF, offset 0: has ports
@@ -187,6 +232,8 @@ TEST(Parse, NeverReadsPastTheBuffer) {
     std::vector<uint8_t> f(full.begin(), full.begin() + n);
     f.shrink_to_fit();
     auto p = net::parse_frame(f.data(), static_cast<uint32_t>(n), static_cast<uint32_t>(n));
-    if (n < full.size()) EXPECT_EQ(p.kind, FrameKind::kDrop) << n;
+    if (n < full.size()) {
+      EXPECT_EQ(p.kind, FrameKind::kDrop) << n;
+    }
   }
 }
