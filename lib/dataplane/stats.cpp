@@ -67,7 +67,7 @@ Totals collect(const std::vector<PortInfo>& ports, const std::vector<std::unique
     wt.busy_polls = lb::read(c.busy_polls);
     wt.idle_sleeps = lb::read(c.idle_sleeps);
     wt.conns_in_use = lb::read(c.conns_in_use);
-    for (int k = 0; k < 3; ++k) wt.exc_limited[k] = lb::read(c.exc_limited[k]);
+    for (int k = 0; k < lb::kExcClasses; ++k) wt.exc_limited[k] = lb::read(c.exc_limited[k]);
     for (int k = 0; k < lb::kLoopHistBuckets; ++k) wt.busy_loop_hist[k] = lb::read(c.busy_loop_hist[k]);
     wt.busy_loop_max = lb::read(c.busy_loop_max);
     for (int k = 0; k < lb::kLoopHistBuckets; ++k) wt.new_snapshot_hist[k] = lb::read(c.new_snapshot_hist[k]);

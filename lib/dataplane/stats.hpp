@@ -30,7 +30,7 @@ struct WorkerTotals {
   uint64_t conn_new = 0, conn_resched = 0, conn_expired = 0, conn_evicted = 0;
   uint64_t tmpl_new = 0, frag_forwarded = 0, icmp_forwarded = 0, polls = 0, busy_polls = 0, idle_sleeps = 0;
   uint64_t conns_in_use = 0;
-  uint64_t exc_limited[3] = {};  // by lb::ExcClass: other, arp, server
+  uint64_t exc_limited[lb::kExcClasses] = {};  // by lb::ExcClass: other, arp, server
   uint64_t busy_loop_hist[lb::kLoopHistBuckets] = {};
   uint64_t busy_loop_max = 0;  // TSC cycles
   uint64_t new_snapshot_hist[lb::kLoopHistBuckets] = {};

@@ -24,6 +24,16 @@ inline T read(const T& c) {
   return std::atomic_ref<T>(const_cast<T&>(c)).load(std::memory_order_relaxed);
 }
 
+// Frames for the control core come in classes, each rate-limited on its own (worker),
+// so a flood of one kind cannot crowd out the others: above all, a flood at the DIP must
+// not starve the health-check replies and ARP replies of the real servers.
+enum class ExcClass : uint8_t {
+  kOther,   // IPv4 to a DIP, broadcast and multicast IPv4 (0: what a Verdict{} holds)
+  kArp,     // other ARP (clients resolving VIPs and DIPs)
+  kServer,  // from a real server's address: health-check replies, its ARP
+};
+inline constexpr int kExcClasses = 3;
+
 struct PortCounters {
   uint64_t rx_packets = 0;
   uint64_t rx_bytes = 0;
@@ -58,7 +68,7 @@ struct alignas(64) WorkerCounters {
   uint64_t busy_polls = 0;      // iterations that received something
   uint64_t idle_sleeps = 0;     // back-off sleeps taken
   uint64_t conns_in_use = 0;    // connection table occupancy (gauge, refreshed by the worker)
-  uint64_t exc_limited[3] = {};  // frames for the control core over the limit, by ExcClass
+  uint64_t exc_limited[kExcClasses] = {};  // frames for the control core over the limit, by ExcClass
   // Duration of each loop iteration that received something (poll every port, process,
   // transmit), as a histogram (loop_hist_bucket); and the longest. A stall of the worker
   // (a slow burst after a table change, preemption) shows up here.

@@ -16,16 +16,6 @@
 namespace drfwd::lb {
 
 // Verdict and Frame are trivial so that per-burst arrays of them cost nothing to declare.
-// Frames for the control core come in classes, each rate-limited on its own (worker),
-// so a flood of one kind cannot crowd out the others: above all, a flood at the DIP must
-// not starve the health-check replies and ARP replies of the real servers.
-enum class ExcClass : uint8_t {
-  kOther,   // IPv4 to a DIP, broadcast and multicast IPv4 (0: what a Verdict{} holds)
-  kArp,     // other ARP (clients resolving VIPs and DIPs)
-  kServer,  // from a real server's address: health-check replies, its ARP
-};
-inline constexpr int kExcClasses = 3;
-static_assert(sizeof(WorkerCounters::exc_limited) / sizeof(uint64_t) == kExcClasses);
 
 struct Verdict {
   enum class Action : uint8_t { kForward, kControl, kDrop };
