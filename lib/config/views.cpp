@@ -204,6 +204,24 @@ std::string describe(const CheckSpec& c, uint16_t service_port) {
   return s;
 }
 
+ServiceStatus status_of(const Service& s) {
+  ServiceStatus st;
+  st.key = s.key;
+  st.sched = s.sched;
+  st.persist = s.persist;
+  st.persist_mask = s.persist_mask;
+  st.mh_size = s.mh_size;
+  st.flags = s.flags;
+  for (const RealServer& r : s.rs) {
+    RsStatus rs;
+    rs.ip = r.ip;
+    rs.port = s.key.port;
+    rs.weight = r.weight;
+    st.rs.push_back(std::move(rs));
+  }
+  return st;
+}
+
 std::string format_vips(const std::vector<ServiceStatus>& services) {
   if (services.empty()) return "no services\n";
   std::string out = fmt("%-22s %-5s %-6s %-9s %-12s %s\n", "VIP:PORT", "PROTO", "SCHED", "PERSIST", "RS UP/ALL", "CHECK");

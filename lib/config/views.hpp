@@ -50,6 +50,10 @@ struct ConnStatus {
   uint32_t expires = 0; // seconds
 };
 
+// What the configuration says of a service and its real servers (identity, scheduler,
+// weights), in the order configured; health, neighbours and counters are the caller's.
+ServiceStatus status_of(const Service& s);
+
 // ipvsadm -L / -l (and -c, --timeout) in ipvsadm's layout. table_size: the connection
 // table capacity, shown where IPVS shows its hash table size.
 std::string ipvsadm_list(std::vector<ServiceStatus> services, const query::IpvsList& opts, uint64_t table_size,

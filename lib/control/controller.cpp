@@ -247,21 +247,13 @@ uint64_t Controller::conn_capacity() const {
 std::vector<config::ServiceStatus> Controller::service_status() const {
   std::vector<config::ServiceStatus> out;
   for (const config::Service& s : model_.services()) {
-    config::ServiceStatus st;
-    st.key = s.key;
-    st.sched = s.sched;
-    st.persist = s.persist;
-    st.persist_mask = s.persist_mask;
-    st.mh_size = s.mh_size;
-    st.flags = s.flags;
+    config::ServiceStatus st = config::status_of(s);
     // The service's own check (a real server may override it; show rs shows each).
     st.check = config::describe(model_.effective_check(s, config::RealServer{}), s.key.port);
     if (!opts_.kernel_interfaces) st.check += " (off: no kernel interfaces)";
-    for (const config::RealServer& r : s.rs) {
-      config::RsStatus rs;
-      rs.ip = r.ip;
-      rs.port = s.key.port;
-      rs.weight = r.weight;
+    for (size_t i = 0; i < s.rs.size(); ++i) {
+      const config::RealServer& r = s.rs[i];
+      config::RsStatus& rs = st.rs[i];
       if (const HealthChecker::Status* h = health_.status(r.slot)) {
         rs.health = !h->checked ? "unchecked" : h->up ? "up" : "down";
         rs.health_detail = h->last;
@@ -290,7 +282,6 @@ std::vector<config::ServiceStatus> Controller::service_status() const {
         rs.pps = it->second.pps;
         rs.bps = it->second.bps;
       }
-      st.rs.push_back(std::move(rs));
     }
     out.push_back(std::move(st));
   }

@@ -52,22 +52,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (model_to_commands(again) != shown) fail("show config is not a fixed point");
   // Views over what the model holds.
   std::vector<ServiceStatus> st;
-  for (const Service& s : m.services()) {
-    ServiceStatus ss;
-    ss.key = s.key;
-    ss.sched = s.sched;
-    ss.persist = s.persist;
-    ss.persist_mask = s.persist_mask;
-    ss.flags = s.flags;
-    for (const RealServer& r : s.rs) {
-      RsStatus rs;
-      rs.ip = r.ip;
-      rs.port = s.key.port;
-      rs.weight = r.weight;
-      ss.rs.push_back(rs);
-    }
-    st.push_back(ss);
-  }
+  for (const Service& s : m.services()) st.push_back(status_of(s));
   query::IpvsList o;
   ipvsadm_list(st, o, 1, m.timeouts(), {});
   o.stats = true;
