@@ -38,6 +38,13 @@ net::Arp NeighbourTable::request(const Entry& e, bool unicast) const {
                           unicast && e.mac ? *e.mac : net::Mac::broadcast());
 }
 
+// Sends a request (unicast to the known MAC, or broadcast) and waits `wait` for it.
+void NeighbourTable::ask(Entry& e, double now, bool unicast, double wait, TickResult& r) {
+  r.send.push_back({e.target.port, request(e, unicast)});
+  e.outstanding = true;
+  e.next = now + wait;
+}
+
 NeighbourTable::TickResult NeighbourTable::tick(double now) {
   TickResult r;
   for (auto& [ip, e] : entries_) {
@@ -45,10 +52,8 @@ NeighbourTable::TickResult NeighbourTable::tick(double now) {
     switch (e.state) {
       case NeighState::kIncomplete:
         if (e.probes < cfg_.max_probes) {
-          r.send.push_back({e.target.port, request(e, false)});
           ++e.probes;
-          e.outstanding = true;
-          e.next = now + cfg_.retrans_time;
+          ask(e, now, false, cfg_.retrans_time, r);
         } else {
           e.state = NeighState::kFailed;
           e.next = now;  // the slow retry starts now
@@ -58,16 +63,12 @@ NeighbourTable::TickResult NeighbourTable::tick(double now) {
         // Time to confirm: ask the known MAC directly first.
         e.state = NeighState::kProbe;
         e.probes = 1;
-        e.outstanding = true;
-        r.send.push_back({e.target.port, request(e, true)});
-        e.next = now + cfg_.retrans_time;
+        ask(e, now, true, cfg_.retrans_time, r);
         break;
       case NeighState::kProbe:
         if (e.probes < cfg_.max_probes) {
-          r.send.push_back({e.target.port, request(e, false)});
           ++e.probes;
-          e.outstanding = true;
-          e.next = now + cfg_.retrans_time;
+          ask(e, now, false, cfg_.retrans_time, r);
         } else if (end_round(e, now)) {
           r.changed = true;  // replaced by the one MAC that answered in its place
         } else {
@@ -78,9 +79,7 @@ NeighbourTable::TickResult NeighbourTable::tick(double now) {
         }
         break;
       case NeighState::kFailed:
-        r.send.push_back({e.target.port, request(e, false)});
-        e.outstanding = true;
-        e.next = now + cfg_.failed_retry;
+        ask(e, now, false, cfg_.failed_retry, r);
         break;
     }
   }

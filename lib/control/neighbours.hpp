@@ -112,6 +112,7 @@ class NeighbourTable {
 
  private:
   net::Arp request(const Entry& e, bool unicast) const;
+  void ask(Entry& e, double now, bool unicast, double wait, TickResult& r);
   void fail(Entry& e, double now);
   // Ends a probe round: the candidate, if it was the only other answer, replaces the MAC.
   bool end_round(Entry& e, double now);
