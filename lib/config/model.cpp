@@ -248,6 +248,13 @@ Applied Model::apply_impl(const Command& command) {
   return out;
 }
 
+std::optional<net::Mac> neighbour_mac(const Model& m, const Runtime& rt, net::Ipv4 ip) {
+  // Static neighbours win over learned ones.
+  if (auto n = m.neighbours().find(ip); n != m.neighbours().end()) return n->second.mac;
+  if (rt.learned_mac) return rt.learned_mac(ip);
+  return std::nullopt;
+}
+
 lb::SnapshotSpec make_spec(const Model& m, const Runtime& rt) {
   lb::SnapshotSpec spec;
   spec.workers = rt.workers;
@@ -277,9 +284,7 @@ lb::SnapshotSpec make_spec(const Model& m, const Runtime& rt) {
       rs.ip = r.ip;
       rs.weight = r.weight;
       rs.healthy = rt.healthy ? rt.healthy(r.slot) : true;
-      // Static neighbours win over learned ones.
-      if (auto n = m.neighbours().find(r.ip); n != m.neighbours().end()) rs.mac = n->second.mac;
-      else if (rt.learned_mac) rs.mac = rt.learned_mac(r.ip);
+      rs.mac = neighbour_mac(m, rt, r.ip);
       if (auto port = m.egress_port(r.ip)) rs.port = *port;
       ss.rs.push_back(rs);
     }

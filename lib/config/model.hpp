@@ -131,4 +131,7 @@ struct Runtime {
 
 lb::SnapshotSpec make_spec(const Model& m, const Runtime& rt);
 
+// The MAC drfwd uses for `ip`: its static neighbour entry, else the learned one.
+std::optional<net::Mac> neighbour_mac(const Model& m, const Runtime& rt, net::Ipv4 ip);
+
 }  // namespace drfwd::config

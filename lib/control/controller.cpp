@@ -598,8 +598,7 @@ void Controller::to_kernel(uint16_t port, rte_mbuf* m) {
 }
 
 std::optional<net::Mac> Controller::known_mac(net::Ipv4 ip) const {
-  if (auto n = model_.neighbours().find(ip); n != model_.neighbours().end()) return n->second.mac;
-  return neigh_.mac(ip);
+  return config::neighbour_mac(model_, runtime_, ip);
 }
 
 void Controller::handle_arp(uint16_t port, rte_mbuf* m) {
