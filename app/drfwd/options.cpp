@@ -3,6 +3,8 @@
 #include <boost/program_options.hpp>
 #include <sstream>
 
+#include "net/parse.hpp"
+
 namespace po = boost::program_options;
 
 namespace drfwd::app {
@@ -122,11 +124,11 @@ ParseOutcome parse_options(const std::vector<std::string>& args) {
   if (o.mtu < 576 || o.mtu > 65000) return bad("--mtu must be between 576 and 65000 bytes");
   // Frames are never chained: the largest (Ethernet header + MTU) must fit one mbuf
   // after its headroom (RTE_PKTMBUF_HEADROOM, 128 in Debian's DPDK).
-  if (o.mtu + kEtherHeader > o.mbuf_size - kMbufHeadroom)
-    return bad("--mtu " + std::to_string(o.mtu) + ": a " + std::to_string(o.mtu + kEtherHeader) +
+  if (o.mtu + net::kEtherHdrLen > o.mbuf_size - kMbufHeadroom)
+    return bad("--mtu " + std::to_string(o.mtu) + ": a " + std::to_string(o.mtu + net::kEtherHdrLen) +
                "-byte frame does not fit one mbuf of --mbuf-size " + std::to_string(o.mbuf_size) + " (" +
                std::to_string(kMbufHeadroom) + " bytes of headroom): give --mbuf-size " +
-               std::to_string(o.mtu + kEtherHeader + kMbufHeadroom) + " or more");
+               std::to_string(o.mtu + net::kEtherHdrLen + kMbufHeadroom) + " or more");
   out.options = o;
   return out;
 }

@@ -9,7 +9,6 @@
 namespace drfwd::app {
 
 constexpr uint32_t kMbufHeadroom = 128;  // RTE_PKTMBUF_HEADROOM (main.cpp checks they agree)
-constexpr uint32_t kEtherHeader = 14;
 
 struct Options {
   std::string config_file;
