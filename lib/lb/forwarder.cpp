@@ -111,18 +111,8 @@ DRFWD_HOT bool Forwarder::classify(const Frame& f, Verdict& out, Pending& pend) 
       return (out = to_control(server ? ExcClass::kServer : ExcClass::kArp)), false;
     }
     case FrameKind::kIpv4L4:
+    case FrameKind::kIcmpError:  // keyed as its connection; pass 3 sends it to icmp_error()
       if (__builtin_expect(!group, 1)) {
-        if (const ServiceTable* svc = snap_->find(p.key.dst, p.key.dport, p.key.proto)) {
-          pend.svc = svc;
-          pend.hash = flow_hash(p.key);
-          return true;
-        }
-      }
-      break;
-    case FrameKind::kIcmpError:
-      // About a connection of a service: follows it (icmp_error()). Anything else falls
-      // through to the appliance's own traffic (the kernel's connections) or no-service.
-      if (!group) {
         if (const ServiceTable* svc = snap_->find(p.key.dst, p.key.dport, p.key.proto)) {
           pend.svc = svc;
           pend.hash = flow_hash(p.key);
