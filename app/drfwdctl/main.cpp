@@ -48,10 +48,14 @@ class Connection {
   ~Connection() {
     if (fd_ >= 0) ::close(fd_);
   }
+  // A peer that has already answered and closed (drfwd refusing this user, or too many
+  // connections) makes the send fail with EPIPE or ECONNRESET: its answer is still in
+  // our receive queue, so receive() reads it rather than this reporting the send.
   void send(const std::string& data) {
     size_t off = 0;
     while (off < data.size()) {
       const ssize_t n = ::send(fd_, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+      if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) return;
       if (n <= 0) throw std::runtime_error(std::string("send: ") + std::strerror(errno));
       off += static_cast<size_t>(n);
     }
