@@ -12,6 +12,7 @@
 
 #include "config/check.hpp"
 #include "lb/sched.hpp"
+#include "lb/service.hpp"
 #include "net/addr.hpp"
 
 namespace drfwd::config {
@@ -28,16 +29,12 @@ class ConfigError : public std::runtime_error {
   std::string usage_;
 };
 
-struct ServiceKey {
-  net::Ipv4 vip;
-  uint8_t proto = 0;  // net::kProtoTcp / kProtoUdp
-  uint16_t port = 0;
-  auto operator<=>(const ServiceKey&) const = default;
-};
+using lb::ServiceKey;
 
 std::string_view proto_name(uint8_t proto);       // "tcp" / "udp"
 std::string to_string(const ServiceKey& k);        // "tcp 198.18.0.10:80"
 
+// The service parameters a command names: each given one replaces the service's.
 struct ServiceOptions {
   std::optional<lb::Sched> sched;
   std::optional<uint32_t> persist;       // seconds, 0 = off
@@ -46,6 +43,14 @@ struct ServiceOptions {
   std::optional<uint32_t> flags;
   std::optional<CheckOverride> check;
   bool operator==(const ServiceOptions&) const = default;
+  bool names_params() const { return sched || persist || persist_mask || mh_size || flags; }
+  void apply_to(lb::ServiceParams& p) const {
+    if (sched) p.sched = *sched;
+    if (persist) p.persist = *persist;
+    if (persist_mask) p.persist_mask = *persist_mask;
+    if (mh_size) p.mh_size = *mh_size;
+    if (flags) p.flags = *flags;
+  }
 };
 
 namespace cmd {

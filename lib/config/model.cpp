@@ -99,18 +99,14 @@ CheckSpec Model::effective_check(const Service& s, const RealServer& r) const {
 }
 
 void Model::set_options(Service& s, const ServiceOptions& o) {
-  if (o.sched) s.sched = *o.sched;
-  if (o.persist) s.persist = *o.persist;
-  if (o.persist_mask) s.persist_mask = *o.persist_mask;
-  if (o.mh_size) s.mh_size = *o.mh_size;
-  if (o.flags) s.flags = *o.flags;
+  o.apply_to(s.params);
   if (o.check) update_check(s.check, *o.check);
 }
 
 void Model::check_service(const Service& s) const {
-  if (lb::sched_uses_maglev(s.sched) && s.rs.size() > s.mh_size)
+  if (lb::sched_uses_maglev(s.params.sched) && s.rs.size() > s.params.mh_size)
     throw ConfigError("service " + to_string(s.key) + " has " + std::to_string(s.rs.size()) +
-                      " real servers but a Maglev table of " + std::to_string(s.mh_size) +
+                      " real servers but a Maglev table of " + std::to_string(s.params.mh_size) +
                       ": raise mh-size");
   if (s.rs.size() > 65535)
     throw ConfigError("service " + to_string(s.key) + ": at most 65535 real servers");
@@ -154,20 +150,18 @@ Applied Model::apply_impl(const Command& command) {
             throw ConfigError(net::to_string(c.key.vip) + " is a port address (DIP); a VIP must differ");
           Service s;
           s.key = c.key;
-          s.sched = kDefaultSched;
           set_options(s, c.opts);
           std::tie(s.slot, s.gen) = svc_slots_.take();
           check_service(s);
-          out.summary = "added service " + to_string(c.key) + " (" + std::string(lb::sched_name(s.sched)) + ")";
+          out.summary = "added service " + to_string(c.key) + " (" + std::string(lb::sched_name(s.params.sched)) + ")";
           services_.push_back(std::move(s));
         } else if constexpr (std::is_same_v<T, cmd::VipEdit>) {
           Service* s = find_mut(c.key);
           if (!s) throw ConfigError("service " + to_string(c.key) + " does not exist");
-          if (c.replace_all) {
-            s->sched = kDefaultSched;
-            s->persist = 0;
-            s->persist_mask = 32;
-            s->flags = 0;
+          if (c.replace_all) {  // ipvsadm -E: what it does not name returns to the default
+            lb::ServiceParams fresh;
+            fresh.mh_size = s->params.mh_size;  // not an ipvsadm option: -E cannot name it
+            s->params = fresh;
           }
           set_options(*s, c.opts);
           check_service(*s);
@@ -255,6 +249,18 @@ std::optional<net::Mac> neighbour_mac(const Model& m, const Runtime& rt, net::Ip
   return std::nullopt;
 }
 
+lb::RsSpec rs_spec(const Model& m, const Runtime& rt, const RealServer& r) {
+  lb::RsSpec rs;
+  rs.slot = r.slot;
+  rs.gen = r.gen;
+  rs.ip = r.ip;
+  rs.weight = r.weight;
+  rs.health = rt.health ? rt.health(r.slot) : lb::Health::kUnchecked;
+  rs.mac = neighbour_mac(m, rt, r.ip);
+  if (auto port = m.egress_port(r.ip)) rs.port = *port;
+  return rs;
+}
+
 lb::SnapshotSpec make_spec(const Model& m, const Runtime& rt) {
   lb::SnapshotSpec spec;
   spec.workers = rt.workers;
@@ -266,28 +272,8 @@ lb::SnapshotSpec make_spec(const Model& m, const Runtime& rt) {
     spec.ports.push_back(ps);
   }
   for (const Service& s : m.services()) {
-    lb::ServiceSpec ss;
-    ss.slot = s.slot;
-    ss.gen = s.gen;
-    ss.vip = s.key.vip;
-    ss.proto = s.key.proto;
-    ss.port = s.key.port;
-    ss.sched = s.sched;
-    ss.persist = s.persist;
-    ss.persist_mask = s.persist_mask;
-    ss.mh_size = s.mh_size;
-    ss.flags = s.flags;
-    for (const RealServer& r : s.rs) {
-      lb::RsSpec rs;
-      rs.slot = r.slot;
-      rs.gen = r.gen;
-      rs.ip = r.ip;
-      rs.weight = r.weight;
-      rs.healthy = rt.healthy ? rt.healthy(r.slot) : true;
-      rs.mac = neighbour_mac(m, rt, r.ip);
-      if (auto port = m.egress_port(r.ip)) rs.port = *port;
-      ss.rs.push_back(rs);
-    }
+    lb::ServiceSpec ss{s.slot, s.gen, s.key, s.params, {}};
+    for (const RealServer& r : s.rs) ss.rs.push_back(rs_spec(m, rt, r));
     spec.services.push_back(std::move(ss));
   }
   return spec;

@@ -48,11 +48,7 @@ struct RealServer {
 
 struct Service {
   ServiceKey key;
-  lb::Sched sched = lb::Sched::kWrr;
-  uint32_t persist = 0;
-  uint8_t persist_mask = 32;
-  uint32_t mh_size = lb::kDefaultMaglevSize;
-  uint32_t flags = 0;
+  lb::ServiceParams params;
   uint32_t slot = 0, gen = 0;
   CheckOverride check;         // the service's check settings
   std::vector<RealServer> rs;  // in the order added
@@ -72,7 +68,7 @@ struct Applied {
 
 class Model {
  public:
-  static constexpr lb::Sched kDefaultSched = lb::Sched::kWrr;
+  static constexpr lb::Sched kDefaultSched = lb::ServiceParams{}.sched;
 
   explicit Model(uint16_t num_ports = 1) : num_ports_(num_ports) {}
 
@@ -121,15 +117,17 @@ class Model {
 };
 
 // What the control core knows beyond the configuration: MACs learned by ARP and RS
-// health. Empty functions mean "nothing learned" and "all healthy".
+// health. Empty functions mean "nothing learned" and "nothing checked".
 struct Runtime {
   std::function<std::optional<net::Mac>(net::Ipv4)> learned_mac;
-  std::function<bool(uint32_t rs_slot)> healthy;
+  std::function<lb::Health(uint32_t rs_slot)> health;
   std::vector<net::Mac> port_macs;
   uint32_t workers = 1;
 };
 
 lb::SnapshotSpec make_spec(const Model& m, const Runtime& rt);
+// One real server of the model as the workers see it (and as status views count it).
+lb::RsSpec rs_spec(const Model& m, const Runtime& rt, const RealServer& r);
 
 // The MAC drfwd uses for `ip`: its static neighbour entry, else the learned one.
 std::optional<net::Mac> neighbour_mac(const Model& m, const Runtime& rt, net::Ipv4 ip);

@@ -60,8 +60,8 @@ std::string mask_text(uint8_t len) { return net::to_string(net::Ipv4{net::Prefix
 // ipvsadm prints only the flags of the scheduler they belong to.
 std::string sched_flags(const ServiceStatus& s) {
   uint32_t f = 0;
-  if (s.sched == lb::Sched::kSh) f = s.flags & (lb::kFlagShPort | lb::kFlagShFallback);
-  if (s.sched == lb::Sched::kMh) f = s.flags & (lb::kFlagMhPort | lb::kFlagMhFallback);
+  if (s.params.sched == lb::Sched::kSh) f = s.params.flags & (lb::kFlagShPort | lb::kFlagShFallback);
+  if (s.params.sched == lb::Sched::kMh) f = s.params.flags & (lb::kFlagMhPort | lb::kFlagMhFallback);
   return sched_flags_to_string(f);
 }
 
@@ -72,7 +72,7 @@ void sort_all(std::vector<ServiceStatus>& services) {
   });
   for (auto& s : services)
     std::sort(s.rs.begin(), s.rs.end(),
-              [](const RsStatus& a, const RsStatus& b) { return std::tie(a.ip, a.port) < std::tie(b.ip, b.port); });
+              [](const RsStatus& a, const RsStatus& b) { return a.ip < b.ip; });
 }
 
 std::string proto_upper(uint8_t p) { return p == net::kProtoTcp ? "TCP" : "UDP"; }
@@ -142,17 +142,17 @@ std::string ipvsadm_list(std::vector<ServiceStatus> services, const query::IpvsL
       for (uint64_t x : v) out += largenum(x, o.exact);
       out += "\n";
     } else {
-      out += name + " " + std::string(lb::sched_name(s.sched));
+      out += name + " " + std::string(lb::sched_name(s.params.sched));
       const std::string f = sched_flags(s);
       if (!f.empty()) out += " (" + f + ")";
-      if (s.persist) {
-        out += fmt(" persistent %u", s.persist);
-        if (s.persist_mask != 32) out += " mask " + mask_text(s.persist_mask);
+      if (s.params.persist) {
+        out += fmt(" persistent %u", s.params.persist);
+        if (s.params.persist_mask != 32) out += " mask " + mask_text(s.params.persist_mask);
       }
       out += "\n";
     }
     for (const RsStatus& r : s.rs) {
-      std::string d = addr_port(r.ip, r.port, o.numeric);
+      std::string d = addr_port(r.ip, s.key.port, o.numeric);
       if (d.size() > 28) d.resize(28);
       if (o.stats) {
         out += fmt("  -> %-28s", d.c_str()) + largenum(r.conns, o.exact) + largenum(r.packets, o.exact) +
@@ -181,16 +181,16 @@ std::string ipvsadm_save(std::vector<ServiceStatus> services, bool numeric) {
   for (const ServiceStatus& s : services) {
     const std::string svc = std::string(s.key.proto == net::kProtoTcp ? "-t " : "-u ") +
                             addr_port(s.key.vip, s.key.port, numeric);
-    out += "-A " + svc + " -s " + std::string(lb::sched_name(s.sched));
+    out += "-A " + svc + " -s " + std::string(lb::sched_name(s.params.sched));
     const std::string f = sched_flags(s);
     if (!f.empty()) out += " -b " + f;
-    if (s.persist) {
-      out += " -p " + std::to_string(s.persist);
-      if (s.persist_mask != 32) out += " -M " + mask_text(s.persist_mask);
+    if (s.params.persist) {
+      out += " -p " + std::to_string(s.params.persist);
+      if (s.params.persist_mask != 32) out += " -M " + mask_text(s.params.persist_mask);
     }
     out += "\n";
     for (const RsStatus& r : s.rs)
-      out += "-a " + svc + " -r " + addr_port(r.ip, r.port, numeric) + " -g -w " + std::to_string(r.weight) + "\n";
+      out += "-a " + svc + " -r " + addr_port(r.ip, s.key.port, numeric) + " -g -w " + std::to_string(r.weight) + "\n";
   }
   return out;
 }
@@ -207,15 +207,12 @@ std::string describe(const CheckSpec& c, uint16_t service_port) {
 ServiceStatus status_of(const Service& s) {
   ServiceStatus st;
   st.key = s.key;
-  st.sched = s.sched;
-  st.persist = s.persist;
-  st.persist_mask = s.persist_mask;
-  st.mh_size = s.mh_size;
-  st.flags = s.flags;
+  st.params = s.params;
   for (const RealServer& r : s.rs) {
     RsStatus rs;
+    rs.slot = r.slot;
+    rs.gen = r.gen;
     rs.ip = r.ip;
-    rs.port = s.key.port;
     rs.weight = r.weight;
     st.rs.push_back(std::move(rs));
   }
@@ -227,12 +224,12 @@ std::string format_vips(const std::vector<ServiceStatus>& services) {
   std::string out = fmt("%-22s %-5s %-6s %-9s %-12s %s\n", "VIP:PORT", "PROTO", "SCHED", "PERSIST", "RS UP/ALL", "CHECK");
   for (const ServiceStatus& s : services) {
     size_t up = 0;
-    for (const RsStatus& r : s.rs) up += r.health != "down" && r.weight > 0 && r.neigh != "failed" && r.neigh != "none" &&
-                                         r.neigh != "incomplete";
-    std::string persist = s.persist ? std::to_string(s.persist) + "s" : "-";
-    if (s.persist && s.persist_mask != 32) persist += "/" + std::to_string(s.persist_mask);
-    std::string sched = std::string(lb::sched_name(s.sched));
-    if (lb::sched_uses_maglev(s.sched) && s.mh_size != lb::kDefaultMaglevSize) sched += "/" + std::to_string(s.mh_size);
+    for (const RsStatus& r : s.rs) up += r.accepting();
+    const lb::ServiceParams& p = s.params;
+    std::string persist = p.persist ? std::to_string(p.persist) + "s" : "-";
+    if (p.persist && p.persist_mask != 32) persist += "/" + std::to_string(p.persist_mask);
+    std::string sched = std::string(lb::sched_name(p.sched));
+    if (lb::sched_uses_maglev(p.sched) && p.mh_size != lb::kDefaultMaglevSize) sched += "/" + std::to_string(p.mh_size);
     out += fmt("%-22s %-5s %-6s %-9s %-12s %s\n", addr_port(s.key.vip, s.key.port, true).c_str(),
                std::string(proto_name(s.key.proto)).c_str(), sched.c_str(), persist.c_str(),
                (std::to_string(up) + "/" + std::to_string(s.rs.size())).c_str(), s.check.c_str());
@@ -244,7 +241,7 @@ std::string format_rs(const std::vector<ServiceStatus>& services) {
   if (services.empty()) return "no services\n";
   std::string out;
   for (const ServiceStatus& s : services) {
-    out += to_string(s.key) + " " + std::string(lb::sched_name(s.sched)) + "  check " + s.check + "\n";
+    out += to_string(s.key) + " " + std::string(lb::sched_name(s.params.sched)) + "  check " + s.check + "\n";
     if (s.rs.empty()) {
       out += "  (no real servers)\n";
       continue;
@@ -253,9 +250,9 @@ std::string format_rs(const std::vector<ServiceStatus>& services) {
                "ACTIVE", "INACTIVE", "PACKETS", "BYTES", "PPS", "BPS");
     for (const RsStatus& r : s.rs) {
       out += fmt("  %-17s %6u %-9s %-10s %-17s %8" PRId64 " %8" PRId64 " %10" PRIu64 " %12" PRIu64 " %9.0f %11.0f\n",
-                 net::to_string(r.ip).c_str(), r.weight, r.health.c_str(), r.neigh.c_str(),
+                 net::to_string(r.ip).c_str(), r.weight, std::string(lb::health_name(r.health)).c_str(), r.neigh.c_str(),
                  r.mac ? net::to_string(*r.mac).c_str() : "-", r.active, r.inactive, r.packets, r.bytes, r.pps, r.bps);
-      if (r.health == "down" && !r.health_detail.empty()) out += "      last check: " + r.health_detail + "\n";
+      if (r.health == lb::Health::kDown && !r.health_detail.empty()) out += "      last check: " + r.health_detail + "\n";
     }
   }
   return out;
@@ -289,11 +286,12 @@ std::string model_to_commands(const Model& m) {
   for (const Service& s : m.services()) {
     const std::string key = net::to_string(s.key.vip) + " " + std::string(proto_name(s.key.proto)) + " " +
                             std::to_string(s.key.port);
-    out += "vip add " + key + " sched " + std::string(lb::sched_name(s.sched));
-    if (s.persist) out += " persist " + std::to_string(s.persist);
-    if (s.persist_mask != 32) out += " netmask " + std::to_string(s.persist_mask);
-    if (s.mh_size != lb::kDefaultMaglevSize) out += " mh-size " + std::to_string(s.mh_size);
-    if (s.flags) out += " flags " + sched_flags_to_string(s.flags);
+    const lb::ServiceParams& p = s.params;
+    out += "vip add " + key + " sched " + std::string(lb::sched_name(p.sched));
+    if (p.persist) out += " persist " + std::to_string(p.persist);
+    if (p.persist_mask != 32) out += " netmask " + std::to_string(p.persist_mask);
+    if (p.mh_size != lb::kDefaultMaglevSize) out += " mh-size " + std::to_string(p.mh_size);
+    if (p.flags) out += " flags " + sched_flags_to_string(p.flags);
     if (!s.check.empty()) out += " check " + to_string(s.check);
     out += "\n";
     for (const RealServer& r : s.rs) {

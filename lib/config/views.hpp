@@ -13,15 +13,12 @@
 
 namespace drfwd::config {
 
-struct RsStatus {
-  net::Ipv4 ip;
-  uint16_t port = 0;
-  uint32_t weight = 1;
-  std::string health = "up";      // up, down, unchecked
+// A real server as the operator sees it: what decides its traffic (lb::RsSpec: weight,
+// health, neighbour MAC, egress port; accepting() is the one "usable" rule), with the
+// last check's result, the neighbour state and the counters.
+struct RsStatus : lb::RsSpec {
   std::string health_detail;      // last probe result
   std::string neigh = "static";   // static, reachable, probe, incomplete, failed, none
-  std::optional<net::Mac> mac;
-  std::optional<uint16_t> egress_port;
   int64_t active = 0, inactive = 0, persist = 0;
   uint64_t conns = 0, packets = 0, bytes = 0;
   double cps = 0, pps = 0, bps = 0;  // over the last second
@@ -29,11 +26,7 @@ struct RsStatus {
 
 struct ServiceStatus {
   ServiceKey key;
-  lb::Sched sched = lb::Sched::kWrr;
-  uint32_t persist = 0;
-  uint8_t persist_mask = 32;
-  uint32_t mh_size = lb::kDefaultMaglevSize;
-  uint32_t flags = 0;
+  lb::ServiceParams params;
   std::string check;  // the effective check, e.g. "tcp :80 every 500ms, rise 2 fall 3"
   std::vector<RsStatus> rs;
 };

@@ -11,11 +11,11 @@ TelemetryData telemetry_data(const control::Controller& c) {
   for (const config::ServiceStatus& s : c.service_status()) {
     TelemetryData::Vip v;
     v.name = config::addr_port(s.key.vip, s.key.port, true) + "/" + std::string(config::proto_name(s.key.proto));
-    v.sched = std::string(lb::sched_name(s.sched));
-    v.persist = s.persist;
+    v.sched = std::string(lb::sched_name(s.params.sched));
+    v.persist = s.params.persist;
     v.rs = s.rs.size();
     for (const config::RsStatus& r : s.rs) {
-      v.rs_up += r.health != "down" && r.weight > 0 && r.mac.has_value();
+      v.rs_up += r.accepting();
       v.conns += r.conns;
       v.packets += r.packets;
       v.bytes += r.bytes;
@@ -23,7 +23,7 @@ TelemetryData telemetry_data(const control::Controller& c) {
       t.service = v.name;
       t.ip = net::to_string(r.ip);
       t.weight = r.weight;
-      t.health = r.health;
+      t.health = std::string(lb::health_name(r.health));
       t.neigh = r.neigh;
       t.mac = r.mac ? net::to_string(*r.mac) : "";
       t.active = r.active;

@@ -39,7 +39,7 @@ Controller::Controller(config::Model model, std::vector<dp::PortInfo>& ports,
   runtime_.workers = static_cast<uint32_t>(workers_.size());
   for (const dp::PortInfo& p : ports_) runtime_.port_macs.push_back(p.mac);
   runtime_.learned_mac = [this](net::Ipv4 ip) { return neigh_.mac(ip); };
-  runtime_.healthy = [this](uint32_t slot) { return health_.healthy(slot); };
+  runtime_.health = [this](uint32_t slot) { return health_.health(slot); };
   rs_baseline_.resize(lb::kMaxRsSlots);
 }
 
@@ -254,19 +254,12 @@ std::vector<config::ServiceStatus> Controller::service_status() const {
     for (size_t i = 0; i < s.rs.size(); ++i) {
       const config::RealServer& r = s.rs[i];
       config::RsStatus& rs = st.rs[i];
-      if (const HealthChecker::Status* h = health_.status(r.slot)) {
-        rs.health = !h->checked ? "unchecked" : h->up ? "up" : "down";
-        rs.health_detail = h->last;
-      } else {
-        rs.health = "unchecked";
-      }
-      rs.egress_port = model_.egress_port(r.ip);
-      if (auto n = model_.neighbours().find(r.ip); n != model_.neighbours().end()) {
+      static_cast<lb::RsSpec&>(rs) = config::rs_spec(model_, runtime_, r);
+      if (const HealthChecker::Status* h = health_.status(r.slot)) rs.health_detail = h->last;
+      if (model_.neighbours().count(r.ip)) {
         rs.neigh = "static";
-        rs.mac = n->second.mac;
       } else if (auto e = neigh_.entries().find(r.ip); e != neigh_.entries().end()) {
         rs.neigh = std::string(neigh_state_name(e->second.state));
-        rs.mac = e->second.mac;
       } else {
         rs.neigh = "none";
       }
@@ -321,7 +314,7 @@ std::vector<config::ConnStatus> Controller::dump_conns(std::optional<net::Ipv4> 
       c.vport = net::ntoh16(r.key.dport);
       if (snap && r.rs_slot < snap->rs_count) c.rs = net::Ipv4::from_be(snap->rs_view[r.rs_slot].ip_be);
       c.rport = c.vport;  // direct routing: the same port
-      c.state = r.key.kind == 1 ? "NONE" : std::string(lb::state_name(r.state));  // templates as IPVS shows them
+      c.state = r.key.is_template() ? "NONE" : std::string(lb::state_name(r.state));  // templates as IPVS shows them
       c.expires = r.expires;
       out.push_back(c);
     }
@@ -971,16 +964,15 @@ std::string Controller::stats_json(const dp::Totals& t, const std::string& extra
         .field("vip", net::to_string(s.key.vip))
         .field("proto", config::proto_name(s.key.proto))
         .field("port", uint64_t{s.key.port})
-        .field("sched", lb::sched_name(s.sched))
-        .field("persist", uint64_t{s.persist});
+        .field("sched", lb::sched_name(s.params.sched))
+        .field("persist", uint64_t{s.params.persist});
     j.key("real_servers").begin_array();
     for (const config::RealServer& r : s.rs) {
       RsTotals rt = rs_totals(r.slot);
-      const HealthChecker::Status* hs = health_.status(r.slot);
       j.begin_object()
           .field("ip", net::to_string(r.ip))
           .field("weight", uint64_t{r.weight})
-          .field("health", !hs || !hs->checked ? "unchecked" : hs->up ? "up" : "down")
+          .field("health", lb::health_name(health_.health(r.slot)))
           .field("packets", rt.packets)
           .field("bytes", rt.bytes)
           .field("conns", rt.conns)

@@ -86,9 +86,10 @@ std::vector<HealthChecker::Change> HealthChecker::run(double now) {
   return changes;
 }
 
-bool HealthChecker::healthy(uint32_t slot) const {
+lb::Health HealthChecker::health(uint32_t slot) const {
   auto it = tracked_.find(slot);
-  return it == tracked_.end() || it->second.status.up;
+  if (it == tracked_.end() || !it->second.status.checked) return lb::Health::kUnchecked;
+  return it->second.status.up ? lb::Health::kUp : lb::Health::kDown;
 }
 
 const HealthChecker::Status* HealthChecker::status(uint32_t slot) const {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "config/check.hpp"
+#include "lb/service.hpp"
 #include "net/addr.hpp"
 
 namespace drfwd::control {
@@ -71,7 +72,9 @@ class HealthChecker {
   // Starts due probes, collects finished ones, applies rise/fall. Returns the changes.
   std::vector<Change> run(double now);
 
-  bool healthy(uint32_t slot) const;  // true for unknown and unchecked slots
+  // kUnchecked for unknown slots and those whose check is none.
+  lb::Health health(uint32_t slot) const;
+  bool healthy(uint32_t slot) const { return lb::is_healthy(health(slot)); }
   const Status* status(uint32_t slot) const;
 
  private:

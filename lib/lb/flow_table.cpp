@@ -154,7 +154,7 @@ std::map<std::pair<uint32_t, uint32_t>, BoundCounts> count_bound(const FlowTable
       return;
     }
     BoundCounts& c = out[{e.rs_slot, e.rs_gen}];
-    if (e.key.kind == 1)
+    if (e.key.is_template())
       ++c.persist;
     else
       ++(state_is_active(e.state) ? c.active : c.inactive);

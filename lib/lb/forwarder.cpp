@@ -179,7 +179,7 @@ DRFWD_COLD Verdict Forwarder::schedule(const Frame& f, PortCounters& pc, const P
   }
 
   uint32_t tmpl = kNil;
-  const uint32_t slot = svc.persist ? pick_persistent(svc, key, h, tmpl) : pick(svc, key, h);
+  const uint32_t slot = svc.params().persist ? pick_persistent(svc, key, h, tmpl) : pick(svc, key, h);
   if (slot == kNil) return drop(pc, svc.empty_reason);
 
   const ConnState state = tcp ? tcp_next_state(ConnState::kTcpNone, p.tcp_flags) : ConnState::kUdp;
@@ -209,7 +209,7 @@ DRFWD_COLD Verdict Forwarder::icmp_error(const Frame& f, PortCounters& pc, const
     }
   }
   const ServiceTable& svc = *pend.svc;
-  if (!svc.persist && (svc.sched == Sched::kSh || svc.sched == Sched::kHash || svc.sched == Sched::kMh)) {
+  if (!svc.params().persist && sched_is_hash(svc.params().sched)) {
     const uint32_t slot = pick(svc, pend.parsed.key, pend.hash);
     if (slot != kNil) {
       bump(counters_.icmp_forwarded);
@@ -291,7 +291,7 @@ uint32_t Forwarder::pick(const ServiceTable& svc, const net::FlowKey& k, uint64_
   const uint32_t n = static_cast<uint32_t>(svc.table.size());
   if (n == 0) return kNil;
   uint32_t i;
-  switch (svc.sched) {
+  switch (svc.params().sched) {
     case Sched::kRr:
     case Sched::kWrr: {
       uint32_t& c = svc.cursors[worker_].pos;
@@ -301,7 +301,7 @@ uint32_t Forwarder::pick(const ServiceTable& svc, const net::FlowKey& k, uint64_
       break;
     }
     case Sched::kSh:
-      i = svc.table[hash_range(source_hash(k.src, (svc.flags & kFlagShPort) ? k.sport : 0), n)];
+      i = svc.table[hash_range(source_hash(k.src, (svc.params().flags & kFlagShPort) ? k.sport : 0), n)];
       break;
     case Sched::kHash:
     case Sched::kMh:
@@ -322,7 +322,7 @@ uint32_t Forwarder::pick_persistent(const ServiceTable& svc, const net::FlowKey&
   tk.dst = k.dst;
   tk.dport = k.dport;
   tk.proto = k.proto;
-  tk.kind = 1;
+  tk.kind = net::FlowKind::kTemplate;
   const uint64_t th = flow_hash(tk);
   uint32_t t = conns_.find(tk, th);
   if (t != kNil) {
@@ -330,7 +330,7 @@ uint32_t Forwarder::pick_persistent(const ServiceTable& svc, const net::FlowKey&
     const bool live = !FlowTable::expired(te, now_) && te.rs_slot < snap_->rs_count &&
                       snap_->rs_view[te.rs_slot].gen == te.rs_gen && snap_->rs_view[te.rs_slot].accepting;
     if (live) {
-      te.timeout = svc.persist;
+      te.timeout = svc.params().persist;
       conns_.touch(t, now_);
       tmpl = t;
       return te.rs_slot;
@@ -340,7 +340,7 @@ uint32_t Forwarder::pick_persistent(const ServiceTable& svc, const net::FlowKey&
   }
   const uint32_t slot = pick(svc, k, h);
   if (slot == kNil) return kNil;
-  t = conns_.insert(tk, th, ConnState::kTemplate, svc.persist, now_, [this](const FlowEntry& v) {
+  t = conns_.insert(tk, th, ConnState::kTemplate, svc.params().persist, now_, [this](const FlowEntry& v) {
     release(v);
     bump(counters_.conn_evicted);
   });
@@ -354,7 +354,7 @@ uint32_t Forwarder::pick_persistent(const ServiceTable& svc, const net::FlowKey&
 // evicted and its entry reused since).
 void Forwarder::touch_template(const FlowEntry& e, const ServiceTable& svc) {
   FlowEntry& te = conns_.at(e.tmpl);
-  if (te.in_use && te.key.kind == 1 && te.key.dst == e.key.dst && te.key.dport == e.key.dport &&
+  if (te.in_use && te.key.is_template() && te.key.dst == e.key.dst && te.key.dport == e.key.dport &&
       te.key.proto == e.key.proto && (e.key.src & svc.persist_mask_be) == te.key.src &&
       te.rs_slot == e.rs_slot && te.rs_gen == e.rs_gen)
     conns_.touch(e.tmpl, now_);
@@ -365,7 +365,7 @@ void Forwarder::bind(FlowEntry& e, uint32_t slot) {
   e.rs_gen = snap_->rs_view[slot].gen;
   e.counted = 1;
   RsCounters& rc = rs_counters_[slot];
-  if (e.key.kind == 1) {
+  if (e.key.is_template()) {
     bump(rc.persist, 1);
   } else {
     bump(rc.conns);
@@ -378,7 +378,7 @@ void Forwarder::bind(FlowEntry& e, uint32_t slot) {
 void Forwarder::release(const FlowEntry& e) {
   if (!e.counted || e.rs_slot >= snap_->rs_count || snap_->rs_view[e.rs_slot].gen != e.rs_gen) return;
   RsCounters& rc = rs_counters_[e.rs_slot];
-  if (e.key.kind == 1)
+  if (e.key.is_template())
     bump(rc.persist, -1);
   else
     bump(state_is_active(e.state) ? rc.active : rc.inactive, -1);

@@ -43,6 +43,9 @@ inline std::optional<Sched> parse_sched(std::string_view s) {
 }
 
 constexpr bool sched_uses_maglev(Sched s) { return s == Sched::kSh || s == Sched::kMh; }
+// Decides by the packet's hash alone (no per-worker state): every worker and every
+// director picks the same RS for the same flow.
+constexpr bool sched_is_hash(Sched s) { return s == Sched::kSh || s == Sched::kHash || s == Sched::kMh; }
 
 constexpr uint32_t kDefaultMaglevSize = 65537;
 constexpr uint32_t kMinMaglevSize = 7;

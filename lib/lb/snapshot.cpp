@@ -16,10 +16,7 @@ namespace {
 // Only what the scheduler depends on: RS MACs and egress ports live in RsView, so a
 // neighbour change does not rebuild the table unless it changes who is usable.
 bool same_schedule(const ServiceSpec& a, const ServiceSpec& b) {
-  if (a.slot != b.slot || a.gen != b.gen || a.vip != b.vip || a.proto != b.proto ||
-      a.port != b.port || a.sched != b.sched || a.persist != b.persist ||
-      a.persist_mask != b.persist_mask || a.mh_size != b.mh_size || a.flags != b.flags ||
-      a.rs.size() != b.rs.size())
+  if (a.slot != b.slot || a.gen != b.gen || a.key != b.key || a.params != b.params || a.rs.size() != b.rs.size())
     return false;
   for (size_t i = 0; i < a.rs.size(); ++i) {
     const RsSpec &x = a.rs[i], &y = b.rs[i];
@@ -34,22 +31,14 @@ bool same_schedule(const ServiceSpec& a, const ServiceSpec& b) {
 
 std::shared_ptr<ServiceTable> build_service_table(const ServiceSpec& spec, uint32_t workers) {
   auto t = std::make_shared<ServiceTable>();
-  t->slot = spec.slot;
-  t->gen = spec.gen;
-  t->vip_be = spec.vip.be();
-  t->port_be = __builtin_bswap16(spec.port);
-  t->proto = spec.proto;
-  t->sched = spec.sched;
-  t->persist = spec.persist;
-  t->persist_mask_be = __builtin_bswap32(net::Prefix{spec.vip, spec.persist_mask}.mask());
-  t->flags = spec.flags;
   t->spec = spec;
+  t->persist_mask_be = __builtin_bswap32(net::Prefix{spec.key.vip, spec.params.persist_mask}.mask());
 
   // Canonical order (by address) so tables depend on the RS set, not on add order.
   std::vector<const RsSpec*> usable;
   bool any_weighted_healthy = false;
   for (const RsSpec& r : spec.rs) {
-    if (r.weight > 0 && r.healthy) any_weighted_healthy = true;
+    if (r.weight > 0 && r.healthy()) any_weighted_healthy = true;
     if (r.accepting()) usable.push_back(&r);
   }
   std::sort(usable.begin(), usable.end(), [](auto* a, auto* b) { return a->ip < b->ip; });
@@ -58,7 +47,7 @@ std::shared_ptr<ServiceTable> build_service_table(const ServiceSpec& spec, uint3
 
   const size_t n = usable.size();
   if (n > 0) {
-    switch (spec.sched) {
+    switch (spec.params.sched) {
       case Sched::kRr:
         for (size_t i = 0; i < n; ++i) t->table.push_back(static_cast<uint16_t>(i));
         break;
@@ -73,8 +62,8 @@ std::shared_ptr<ServiceTable> build_service_table(const ServiceSpec& spec, uint3
       case Sched::kMh: {
         std::vector<MaglevBackend> b;
         for (const RsSpec* r : usable)
-          b.push_back({uint64_t{r->ip.value} << 16 | spec.port, r->weight});
-        t->table = maglev_build(b, spec.mh_size);
+          b.push_back({uint64_t{r->ip.value} << 16 | spec.key.port, r->weight});
+        t->table = maglev_build(b, spec.params.mh_size);
         break;
       }
     }
@@ -106,7 +95,7 @@ std::shared_ptr<Snapshot> build_snapshot(const SnapshotSpec& spec, const Snapsho
 
   std::unordered_map<uint32_t, const std::shared_ptr<const ServiceTable>*> previous;
   if (prev)
-    for (const auto& s : prev->services) previous.emplace(s->slot, &s);
+    for (const auto& s : prev->services) previous.emplace(s->spec.slot, &s);
 
   uint32_t max_rs_slot = 0;
   for (const ServiceSpec& s : spec.services)
@@ -134,7 +123,7 @@ std::shared_ptr<Snapshot> build_snapshot(const SnapshotSpec& spec, const Snapsho
       table = build_service_table(s, spec.workers);
     snap->services.push_back(table);
 
-    const uint64_t key = Snapshot::service_key(table->vip_be, table->port_be, table->proto);
+    const uint64_t key = Snapshot::service_key(s.key.vip.be(), __builtin_bswap16(s.key.port), s.key.proto);
     uint64_t i = snap->index_slot(key);
     while (snap->index[i].key != 0) {
       if (snap->index[i].key == key) throw std::invalid_argument("duplicate service in spec");

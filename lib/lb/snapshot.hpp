@@ -12,42 +12,32 @@
 
 #include "lb/conn_state.hpp"
 #include "lb/sched.hpp"
+#include "lb/service.hpp"
 #include "net/addr.hpp"
 #include "net/drop.hpp"
 
 namespace drfwd::lb {
 
 constexpr uint32_t kMaxPorts = 32;
-constexpr uint16_t kNoPort = 0xffff;
 constexpr uint32_t kMaxRsSlots = 65536;
 constexpr uint32_t kMaxServiceSlots = 65536;
 
 // ---- Inputs (control side) ------------------------------------------------------------
 
-struct RsSpec {
-  uint32_t slot = 0;            // stable while the RS exists; reused with a new gen
+// A real server as the snapshot needs it: its slot, address and the state that decides
+// whether it takes traffic (RsState: weight, health, neighbour MAC, egress port).
+struct RsSpec : RsState {
+  uint32_t slot = 0;  // stable while the RS exists; reused with a new gen
   uint32_t gen = 0;
   net::Ipv4 ip;
-  uint32_t weight = 1;          // 0: drain (existing connections stay, no new ones)
-  bool healthy = true;
-  std::optional<net::Mac> mac;  // resolved neighbour, if any
-  uint16_t port = kNoPort;      // egress port, if known
   bool operator==(const RsSpec&) const = default;
-  bool reachable() const { return healthy && mac.has_value() && port != kNoPort; }
-  bool accepting() const { return weight > 0 && reachable(); }
 };
 
 struct ServiceSpec {
   uint32_t slot = 0;
   uint32_t gen = 0;
-  net::Ipv4 vip;
-  uint8_t proto = 0;  // net::kProtoTcp or kProtoUdp
-  uint16_t port = 0;
-  Sched sched = Sched::kWrr;
-  uint32_t persist = 0;       // seconds; 0 = no persistence
-  uint8_t persist_mask = 32;  // prefix length applied to the client address
-  uint32_t mh_size = kDefaultMaglevSize;
-  uint32_t flags = 0;
+  ServiceKey key;
+  ServiceParams params;
   std::vector<RsSpec> rs;
   bool operator==(const ServiceSpec&) const = default;
 };
@@ -88,20 +78,14 @@ struct alignas(64) SchedCursor {
 };
 
 struct ServiceTable {
-  // identity and parameters (network byte order where the data path compares)
-  uint32_t slot = 0, gen = 0;
-  uint32_t vip_be = 0;
-  uint16_t port_be = 0;
-  uint8_t proto = 0;
-  Sched sched = Sched::kWrr;
-  uint32_t persist = 0;
+  ServiceSpec spec;  // what this table was built from: identity, parameters, real servers
+  const ServiceParams& params() const { return spec.params; }
+  // derived for the data path
   uint32_t persist_mask_be = 0xffffffffu;
-  uint32_t flags = 0;
   net::Drop empty_reason = net::Drop::kNoRs;  // why nothing is usable, when nothing is
   std::vector<uint32_t> usable;  // RS slots taking new connections, canonical order
   std::vector<uint16_t> table;   // rr/wrr/hash: sequence; sh/mh: Maglev table (index usable)
   mutable std::unique_ptr<SchedCursor[]> cursors;  // one per worker, written by that worker only
-  ServiceSpec spec;              // what this table was built from (reuse test)
 };
 
 struct PortView {

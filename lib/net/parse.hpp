@@ -28,17 +28,22 @@ constexpr uint8_t kTcpSyn = 0x02;
 constexpr uint8_t kTcpRst = 0x04;
 constexpr uint8_t kTcpAck = 0x10;
 
+// What a flow-table key stands for: a connection, or a persistence template (the
+// client's masked address, no ports, pointing at the RS its connections go to).
+enum class FlowKind : uint8_t { kConnection = 0, kTemplate = 1 };
+
 // A connection's identity. Addresses and ports in network byte order, as on the wire.
-// `kind` separates connections (0) from persistence templates (1) in the flow table.
-// Trivial on purpose (burst arrays of these are not zeroed): value-initialise with {}.
+// Trivial on purpose (burst arrays of these are not zeroed): value-initialise with {},
+// which makes it a kConnection key.
 struct FlowKey {
   uint32_t src;
   uint32_t dst;
   uint16_t sport;
   uint16_t dport;
   uint8_t proto;
-  uint8_t kind;
+  FlowKind kind;
   uint16_t pad;
+  bool is_template() const { return kind == FlowKind::kTemplate; }
 };
 static_assert(sizeof(FlowKey) == 16, "FlowKey is compared and hashed as two 64-bit words");
 

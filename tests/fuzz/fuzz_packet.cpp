@@ -13,6 +13,7 @@
 
 #include "lb/forwarder.hpp"
 #include "net/bytes.hpp"
+#include "specs.hpp"
 
 using namespace drfwd;
 using namespace drfwd::lb;
@@ -24,36 +25,6 @@ namespace {
   std::abort();
 }
 
-const net::Mac kPort0{{0x02, 0x70, 0x63, 0x61, 0x70, 0x00}};
-const net::Mac kPort1{{0x02, 0x70, 0x63, 0x61, 0x70, 0x01}};
-
-RsSpec rs(uint32_t slot, uint32_t ip, uint32_t weight, bool mac, uint16_t port = 0, bool healthy = true) {
-  RsSpec r;
-  r.slot = slot;
-  r.gen = 1;
-  r.ip = net::Ipv4{ip};
-  r.weight = weight;
-  r.healthy = healthy;
-  if (mac) r.mac = net::Mac{{0x02, 0, 0, 0, 0, static_cast<uint8_t>(0x10 + slot)}};
-  r.port = port;
-  return r;
-}
-
-ServiceSpec svc(uint32_t slot, uint32_t vip, uint8_t proto, uint16_t port, Sched s, std::vector<RsSpec> r,
-                uint32_t persist = 0) {
-  ServiceSpec sv;
-  sv.slot = slot;
-  sv.gen = 1;
-  sv.vip = net::Ipv4{vip};
-  sv.proto = proto;
-  sv.port = port;
-  sv.sched = s;
-  sv.persist = persist;
-  sv.mh_size = 251;
-  sv.rs = std::move(r);
-  return sv;
-}
-
 struct World {
   std::shared_ptr<Snapshot> snap;
   FlowTable table{512};
@@ -61,15 +32,23 @@ struct World {
   std::unique_ptr<RsCounters[]> rsc = std::make_unique<RsCounters[]>(kMaxRsSlots);
   Forwarder fwd{0, table, counters, rsc.get()};
   World() {
+    using test::rs;
+    using test::service;
+    constexpr auto kDown = Health::kDown;
+    lb::ServiceParams small;  // Maglev tables of 251: quick to build, every RS still present
+    small.mh_size = 251;
+    lb::ServiceParams persistent = test::persistent(300);
+    persistent.mh_size = 251;
     SnapshotSpec spec;
-    spec.ports = {PortSpec{kPort0, net::Prefix{net::Ipv4{0xc6120002}, 24}}, PortSpec{kPort1, std::nullopt}};
+    spec.ports = test::ports(2, net::Prefix{test::ip("198.18.0.2"), 24});
     spec.services = {
-        svc(0, 0xc612010a, net::kProtoTcp, 80, Sched::kRr,
-            {rs(0, 0xc612000b, 1, true), rs(1, 0xc612000c, 0, true), rs(2, 0xc612000d, 1, false)}),
-        svc(1, 0xc612010a, net::kProtoUdp, 53, Sched::kMh, {rs(3, 0xc612000b, 2, true), rs(4, 0xc612000e, 1, true, 1)}),
-        svc(2, 0xc612010b, net::kProtoTcp, 443, Sched::kSh, {rs(5, 0xc612000b, 1, true, 0, false), rs(6, 0xc612000c, 3, true)},
-            300),
-        svc(3, 0xc612010c, net::kProtoTcp, 8080, Sched::kWrr, {}),
+        service(0, "198.18.1.10", net::kProtoTcp, 80, Sched::kRr,
+                {rs(0, "198.18.0.11"), rs(1, "198.18.0.12", 0), rs(2, "198.18.0.13", 1, false)}, small),
+        service(1, "198.18.1.10", net::kProtoUdp, 53, Sched::kMh, {rs(3, "198.18.0.11", 2), rs(4, "198.18.0.14", 1, true, 1)},
+                small),
+        service(2, "198.18.1.11", net::kProtoTcp, 443, Sched::kSh,
+                {rs(5, "198.18.0.11", 1, true, 0, kDown), rs(6, "198.18.0.12", 3)}, persistent),
+        service(3, "198.18.1.12", net::kProtoTcp, 8080, Sched::kWrr, {}, small),
     };
     snap = build_snapshot(spec, nullptr);
     fwd.begin(snap.get(), 0);

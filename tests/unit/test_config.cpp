@@ -6,7 +6,7 @@
 #include "config/loader.hpp"
 #include "config/model.hpp"
 #include "config/request.hpp"
-#include "frames.hpp"
+#include "packets.hpp"
 #include "lb/sched.hpp"
 #include "net/parse.hpp"
 
@@ -262,13 +262,13 @@ TEST(Model, RefusedCommandChangesNothing) {
 TEST(Model, EditSemantics) {
   Model m = model_with({"vip add 198.18.1.10 tcp 80 sched sh persist 60"});
   m.apply(parse("vip set 198.18.1.10 tcp 80 sched rr"));  // native: only what is given
-  EXPECT_EQ(m.find(kWeb)->sched, lb::Sched::kRr);
-  EXPECT_EQ(m.find(kWeb)->persist, 60u);
+  EXPECT_EQ(m.find(kWeb)->params.sched, lb::Sched::kRr);
+  EXPECT_EQ(m.find(kWeb)->params.persist, 60u);
   m.apply(parse("ipvsadm -E -t 198.18.1.10:80 -s mh"));  // ipvsadm: the rest to defaults
-  EXPECT_EQ(m.find(kWeb)->sched, lb::Sched::kMh);
-  EXPECT_EQ(m.find(kWeb)->persist, 0u);
+  EXPECT_EQ(m.find(kWeb)->params.sched, lb::Sched::kMh);
+  EXPECT_EQ(m.find(kWeb)->params.persist, 0u);
   m.apply(parse("ipvsadm -E -t 198.18.1.10:80"));
-  EXPECT_EQ(m.find(kWeb)->sched, Model::kDefaultSched);
+  EXPECT_EQ(m.find(kWeb)->params.sched, Model::kDefaultSched);
 }
 
 TEST(Model, SlotsAreReusedWithNewGenerations) {

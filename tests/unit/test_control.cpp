@@ -10,7 +10,7 @@
 #include "config/views.hpp"
 #include "control/health.hpp"
 #include "control/neighbours.hpp"
-#include "frames.hpp"
+#include "packets.hpp"
 #include "net/arp.hpp"
 
 using namespace drfwd;

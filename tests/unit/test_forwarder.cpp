@@ -6,7 +6,7 @@
 #include <memory>
 #include <random>
 
-#include "frames.hpp"
+#include "specs.hpp"
 #include "lb/forwarder.hpp"
 #include "lb/hash.hpp"
 #include "net/arp.hpp"
@@ -20,30 +20,6 @@ namespace {
 
 const net::Mac kPortMac = mac("02:70:63:61:70:00");
 const net::Mac kPort1Mac = mac("02:70:63:61:70:01");
-
-RsSpec rs(uint32_t slot, const char* addr, uint32_t weight = 1, bool with_mac = true) {
-  RsSpec r;
-  r.slot = slot;
-  r.gen = 1;
-  r.ip = ip(addr);
-  r.weight = weight;
-  if (with_mac) r.mac = net::Mac{{0x02, 0, 0, 0, 0, static_cast<uint8_t>(0x10 + slot)}};
-  r.port = 0;
-  return r;
-}
-
-ServiceSpec service(uint32_t slot, const char* vip, uint8_t proto, uint16_t port, Sched s,
-                    std::vector<RsSpec> servers) {
-  ServiceSpec sv;
-  sv.slot = slot;
-  sv.gen = 1;
-  sv.vip = ip(vip);
-  sv.proto = proto;
-  sv.port = port;
-  sv.sched = s;
-  sv.rs = std::move(servers);
-  return sv;
-}
 
 class Fwd : public ::testing::Test {
  protected:
@@ -75,7 +51,7 @@ class Fwd : public ::testing::Test {
     return send(last);
   }
   // The RS a forwarded frame was sent to (last byte of the RS MAC is 0x10 + slot).
-  int rs_of_last() const { return last[5] - 0x10; }
+  int rs_of_last() const { return rs_of_mac(last.data()); }
   uint64_t dropped(net::Drop d) const { return counters->port[0].drops[static_cast<int>(d)]; }
 
   SnapshotSpec spec;
@@ -145,7 +121,7 @@ TEST_F(Fwd, RoundRobinAlternates) {
 }
 
 TEST_F(Fwd, WeightedRoundRobinFollowsWeights) {
-  spec.services[0].sched = Sched::kWrr;
+  spec.services[0].params.sched = Sched::kWrr;
   spec.services[0].rs = {rs(0, "198.18.0.11", 3), rs(1, "198.18.0.12", 1)};
   publish();
   std::map<int, int> per_rs;
@@ -159,7 +135,7 @@ TEST_F(Fwd, WeightedRoundRobinFollowsWeights) {
 
 TEST_F(Fwd, HashSchedulersAreDeterministicAndSpread) {
   for (Sched sch : {Sched::kSh, Sched::kHash, Sched::kMh}) {
-    spec.services[0].sched = sch;
+    spec.services[0].params.sched = sch;
     spec.services[0].rs = {rs(0, "198.18.0.11"), rs(1, "198.18.0.12"), rs(2, "198.18.0.13")};
     publish();
     table = std::make_unique<FlowTable>(4096);  // existing connections would stay on their RS
@@ -188,7 +164,7 @@ TEST_F(Fwd, HashSchedulersAreDeterministicAndSpread) {
 }
 
 TEST_F(Fwd, SourceHashKeepsAClientOnOneRs) {
-  spec.services[0].sched = Sched::kSh;
+  spec.services[0].params.sched = Sched::kSh;
   spec.services[0].rs = {rs(0, "198.18.0.11"), rs(1, "198.18.0.12"), rs(2, "198.18.0.13")};
   publish();
   for (int c = 1; c < 50; ++c) {
@@ -234,13 +210,13 @@ TEST_F(Fwd, RemovedRsConnectionsAreRescheduled) {
 }
 
 TEST_F(Fwd, UnhealthyOrUnresolvedRsGetsNothing) {
-  spec.services[0].rs[0].healthy = false;
+  spec.services[0].rs[0].health = lb::Health::kDown;
   publish();
   for (uint16_t p = 0; p < 10; ++p) {
     send(syn(100 + p));
     EXPECT_EQ(rs_of_last(), 1);
   }
-  spec.services[0].rs[0].healthy = true;
+  spec.services[0].rs[0].health = lb::Health::kUnchecked;
   spec.services[0].rs[1].mac.reset();  // neighbour unknown
   publish();
   for (uint16_t p = 0; p < 10; ++p) {
@@ -255,7 +231,7 @@ TEST_F(Fwd, NoRsAndNoNeighbourAreDistinctDrops) {
   publish();
   EXPECT_EQ(send(syn(1)).drop, net::Drop::kNoNeighbour);
   spec.services[0].rs[0].weight = 0;
-  spec.services[0].rs[1].healthy = false;
+  spec.services[0].rs[1].health = lb::Health::kDown;
   publish();
   EXPECT_EQ(send(syn(2)).drop, net::Drop::kNoRs);
   spec.services[0].rs.clear();
@@ -361,8 +337,8 @@ TEST_F(Fwd, MultiSegmentFramesAreOversize) {
 }
 
 TEST_F(Fwd, FragmentsFollowTheirFirstFragment) {
-  spec.services[0].proto = net::kProtoUdp;
-  spec.services[0].port = 53;
+  spec.services[0].key.proto = net::kProtoUdp;
+  spec.services[0].key.port = 53;
   publish();
   for (uint16_t id = 1; id <= 10; ++id) {
     FrameSpec first = syn(static_cast<uint16_t>(3000 + id));
@@ -413,7 +389,7 @@ TEST_F(Fwd, IcmpErrorsFollowTheirConnection) {
   last = icmp_error(reply_to(syn(4999)), router, vip);
   EXPECT_EQ(send(last).drop, net::Drop::kIcmpNoConn);
   // Unknown to Maglev: the server the connection would have.
-  spec.services[0].sched = Sched::kMh;
+  spec.services[0].params.sched = Sched::kMh;
   publish();
   for (uint16_t p = 0; p < 10; ++p) {
     last = icmp_error(reply_to(syn(static_cast<uint16_t>(5000 + p))), router, vip);
@@ -468,7 +444,7 @@ TEST_F(Fwd, ConnectionsExpireAndCountersFollowState) {
 
 TEST_F(Fwd, TimeoutsFromTheSnapshotApply) {
   spec.timeouts.udp() = 5;
-  spec.services[0].proto = net::kProtoUdp;
+  spec.services[0].key.proto = net::kProtoUdp;
   publish();
   FrameSpec u = syn(1);
   u.proto = net::kProtoUdp;
@@ -490,7 +466,7 @@ TEST_F(Fwd, ExpiredEntryIsScheduledAfresh) {
 }
 
 TEST_F(Fwd, PersistenceKeepsAClientOnItsRs) {
-  spec.services[0].persist = 300;
+  spec.services[0].params.persist = 300;
   publish();
   send(syn(1000, "198.18.5.1"));
   const int first = rs_of_last();
@@ -513,8 +489,8 @@ TEST_F(Fwd, PersistenceKeepsAClientOnItsRs) {
 }
 
 TEST_F(Fwd, PersistenceNetmaskGroupsClients) {
-  spec.services[0].persist = 300;
-  spec.services[0].persist_mask = 24;
+  spec.services[0].params.persist = 300;
+  spec.services[0].params.persist_mask = 24;
   publish();
   send(syn(1, "198.18.6.1"));
   const int first = rs_of_last();
@@ -545,8 +521,8 @@ TEST_F(Fwd, TablePressureEvictsButNeverFails) {
 TEST_F(Fwd, BurstProcessingEqualsOneByOne) {
   std::mt19937 rng(3);
   for (Sched sch : {Sched::kRr, Sched::kMh}) {
-    spec.services[0].sched = sch;
-    spec.services[0].persist = sch == Sched::kRr ? 60 : 0;
+    spec.services[0].params.sched = sch;
+    spec.services[0].params.persist = sch == Sched::kRr ? 60 : 0;
     // Separate snapshots: each forwarder needs its own scheduler cursors.
     auto sa = build_snapshot(spec, nullptr), sb = build_snapshot(spec, nullptr);
     FlowTable ta(24), tb(24);
@@ -666,7 +642,7 @@ TEST_F(Fwd, ServiceLookupManyServices) {
       const ServiceTable* t = snap->find(ip(vip.c_str()).be(), net::hton16(port), net::kProtoTcp);
       EXPECT_EQ(t != nullptr, port != 81);
       if (t) {
-        EXPECT_EQ(t->vip_be, ip(vip.c_str()).be());
+        EXPECT_EQ(t->spec.key.vip, ip(vip.c_str()));
       }
     }
 }
@@ -692,12 +668,12 @@ TEST_F(Fwd, ConnectionGaugesEqualTheTableUnderChurn) {
   auto rebuild = [&] {
     spec.services = {service(0, "198.18.1.10", net::kProtoTcp, 80, Sched::kRr, {}),
                      service(1, "198.18.1.10", net::kProtoUdp, 53, Sched::kMh, {})};
-    spec.services[0].persist = 7;
+    spec.services[0].params.persist = 7;
     for (uint32_t s = 0; s < slots.size(); ++s) {
       if (!slots[s].live) continue;
       RsSpec r = rs(s, ("198.18.0." + std::to_string(20 + s)).c_str(), 1 + rng() % 3, rng() % 8 != 0);
       r.gen = slots[s].gen;
-      r.healthy = rng() % 8 != 0;
+      r.health = rng() % 8 != 0 ? lb::Health::kUp : lb::Health::kDown;
       if (rng() % 8 == 0) r.weight = 0;
       spec.services[s % 2].rs.push_back(r);
     }

@@ -1,7 +1,7 @@
 // lib/net: address text, frame parsing and every malformation it must refuse.
 #include <gtest/gtest.h>
 
-#include "frames.hpp"
+#include "packets.hpp"
 #include "net/addr.hpp"
 #include "net/parse.hpp"
 
@@ -96,7 +96,7 @@ TEST(Parse, IcmpErrorsAboutAVipsDatagrams) {
   EXPECT_EQ(net::ntoh16(p.key.sport), 40000);
   EXPECT_EQ(net::ntoh16(p.key.dport), 80);
   EXPECT_EQ(p.key.proto, net::kProtoTcp);
-  EXPECT_EQ(p.key.kind, 0);
+  EXPECT_EQ(p.key.kind, net::FlowKind::kConnection);
   reply.proto = net::kProtoUdp;
   EXPECT_EQ(parse(icmp_error(reply, router, vip, 11, 0)).kind, FrameKind::kIcmpError) << "time exceeded, UDP";
   reply.proto = net::kProtoTcp;

@@ -6,7 +6,7 @@
 #include "config/loader.hpp"
 #include "config/request.hpp"
 #include "config/views.hpp"
-#include "frames.hpp"
+#include "packets.hpp"
 #include "net/parse.hpp"
 
 using namespace drfwd;
@@ -43,10 +43,11 @@ std::vector<std::string> lines(const std::string& s) {
 std::vector<ServiceStatus> sample() {
   ServiceStatus web;
   web.key = {ip("198.18.0.100"), net::kProtoTcp, 80};
-  web.sched = lb::Sched::kRr;
+  web.params.sched = lb::Sched::kRr;
   RsStatus a;
   a.ip = ip("198.18.0.12");
-  a.port = 80;
+  a.mac = test::mac("02:00:00:00:00:12");  // resolved, reached through port 0: takes traffic
+  a.port = 0;
   a.weight = 1;
   a.active = 3;
   a.inactive = 7;
@@ -64,13 +65,14 @@ std::vector<ServiceStatus> sample() {
   web.rs = {a, b};  // out of order on purpose: ipvsadm sorts
   ServiceStatus dns;
   dns.key = {ip("198.18.0.100"), net::kProtoUdp, 53};
-  dns.sched = lb::Sched::kSh;
-  dns.flags = lb::kFlagShPort;
-  dns.persist = 300;
-  dns.persist_mask = 24;
+  dns.params.sched = lb::Sched::kSh;
+  dns.params.flags = lb::kFlagShPort;
+  dns.params.persist = 300;
+  dns.params.persist_mask = 24;
   RsStatus c;
   c.ip = ip("198.18.0.11");
-  c.port = 53;
+  c.mac = test::mac("02:00:00:00:00:11");
+  c.port = 0;
   c.weight = 1;
   c.persist = 4;
   dns.rs = {c};
@@ -275,7 +277,7 @@ TEST(IpvsadmLayout, Save) {
   for (auto& l : want) restore += "ipvsadm " + l + "\n";
   load_text("rules", restore, m);
   ASSERT_EQ(m.services().size(), 2u);
-  EXPECT_EQ(m.find({ip("198.18.0.100"), net::kProtoUdp, 53})->persist_mask, 24);
+  EXPECT_EQ(m.find({ip("198.18.0.100"), net::kProtoUdp, 53})->params.persist_mask, 24);
   EXPECT_EQ(m.find({ip("198.18.0.100"), net::kProtoTcp, 80})->rs.size(), 2u);
 }
 
@@ -307,11 +309,11 @@ ipvsadm -A -t 198.18.0.101:443 -s wrr -p 120
   for (size_t i = 0; i < m.services().size(); ++i) {
     const auto &a = m.services()[i], &b = again.services()[i];
     EXPECT_EQ(a.key, b.key);
-    EXPECT_EQ(a.sched, b.sched);
-    EXPECT_EQ(a.persist, b.persist);
-    EXPECT_EQ(a.persist_mask, b.persist_mask);
-    EXPECT_EQ(a.mh_size, b.mh_size);
-    EXPECT_EQ(a.flags, b.flags);
+    EXPECT_EQ(a.params.sched, b.params.sched);
+    EXPECT_EQ(a.params.persist, b.params.persist);
+    EXPECT_EQ(a.params.persist_mask, b.params.persist_mask);
+    EXPECT_EQ(a.params.mh_size, b.params.mh_size);
+    EXPECT_EQ(a.params.flags, b.params.flags);
     EXPECT_EQ(a.check, b.check);
     ASSERT_EQ(a.rs.size(), b.rs.size());
     for (size_t r = 0; r < a.rs.size(); ++r) {
@@ -325,7 +327,7 @@ ipvsadm -A -t 198.18.0.101:443 -s wrr -p 120
 TEST(Views, DrfwdTables) {
   auto s = sample();
   s[1].check = "tcp :80 every 500ms timeout 400ms rise 2 fall 3";
-  s[1].rs[0].health = "down";
+  s[1].rs[0].health = lb::Health::kDown;
   s[1].rs[0].health_detail = "refused";
   const std::string vips = format_vips(s);
   EXPECT_NE(vips.find("198.18.0.100:80        tcp   rr     -         1/2"), std::string::npos) << vips;

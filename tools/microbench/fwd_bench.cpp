@@ -16,34 +16,21 @@
 #include "lb/sched.hpp"
 #include "net/bytes.hpp"
 #include "net/checksum.hpp"
+#include "specs.hpp"
 
 using namespace drfwd;
 
 namespace {
 
-const uint8_t kPortMac[6] = {0x02, 0x70, 0x63, 0x61, 0x70, 0x00};
+const net::Mac kPortMac = test::port_mac(0);
 
+// 70-byte TCP ACKs to 198.18.1.10:80 from 16,384 ports per client address.
 std::vector<uint8_t> frame(uint32_t i) {
-  std::vector<uint8_t> f(70, 0);
-  const uint8_t dst[6] = {0x02, 0x70, 0x63, 0x61, 0x70, 0x00}, src[6] = {0x02, 0, 0, 0, 1, 1};
-  std::memcpy(&f[0], dst, 6);
-  std::memcpy(&f[6], src, 6);
-  f[12] = 0x08;
-  uint8_t* ip = &f[14];
-  ip[0] = 0x45;
-  net::store16(ip + 2, net::hton16(56));
-  ip[8] = 64;
-  ip[9] = 6;
-  net::store32(ip + 12, net::hton32(0xc6128001u + i / 16384));
-  net::store32(ip + 16, net::hton32(0xc612010au));
-  const uint16_t ck = net::checksum_finish(ip, 20);
-  std::memcpy(ip + 10, &ck, 2);
-  uint8_t* tcp = ip + 20;
-  net::store16(tcp, net::hton16(static_cast<uint16_t>(1024 + i % 16384)));
-  net::store16(tcp + 2, net::hton16(80));
-  tcp[12] = 5 << 4;
-  tcp[13] = net::kTcpAck;
-  return f;
+  test::FrameSpec s;
+  s.saddr = net::Ipv4{0xc6128001u + i / 16384};  // 198.18.128.1, ...
+  s.sport = static_cast<uint16_t>(1024 + i % 16384);
+  s.tcp_flags = net::kTcpAck;
+  return test::build(s);
 }
 
 }  // namespace
@@ -60,24 +47,10 @@ int main(int argc, char** argv) {
     else if (a == "--sched") sched = *lb::parse_sched(argv[i + 1]);
   }
   lb::SnapshotSpec spec;
-  spec.ports = {lb::PortSpec{net::Mac{{0x02, 0x70, 0x63, 0x61, 0x70, 0x00}}, std::nullopt}};
-  lb::ServiceSpec s;
-  s.slot = 0;
-  s.gen = 1;
-  s.vip = net::Ipv4{0xc612010au};
-  s.proto = net::kProtoTcp;
-  s.port = 80;
-  s.sched = sched;
-  for (uint32_t r = 0; r < 4; ++r) {
-    lb::RsSpec rs;
-    rs.slot = r;
-    rs.gen = 1;
-    rs.ip = net::Ipv4{0xc612000bu + r};
-    rs.mac = net::Mac{{0x02, 0, 0, 0, 0, static_cast<uint8_t>(0x11 + r)}};
-    rs.port = 0;
-    s.rs.push_back(rs);
-  }
-  spec.services = {s};
+  spec.ports = test::ports(1);
+  spec.services = {test::service(0, "198.18.1.10", net::kProtoTcp, 80, sched,
+                                 {test::rs(0, "198.18.0.11"), test::rs(1, "198.18.0.12"), test::rs(2, "198.18.0.13"),
+                                  test::rs(3, "198.18.0.14")})};
   auto snap = lb::build_snapshot(spec, nullptr);
 
   lb::FlowTable conns(table);
@@ -103,7 +76,7 @@ int main(int argc, char** argv) {
     for (int rep = 0; rep < 1024; ++rep) {
       for (int i = 0; i < 32; ++i) {
         uint8_t* data = &pool[size_t{next} * kStride];
-        std::memcpy(data, kPortMac, 6);  // as a fresh copy from the driver would have it
+        std::memcpy(data, kPortMac.bytes.data(), 6);  // as a fresh copy from the driver would have it
         frames[i] = lb::Frame{data, 70, 70, 0};
         if (++next == flows) next = 0;
       }

@@ -1,4 +1,5 @@
-// Builds test frames byte by byte, so each test can break exactly one field.
+// Test packets built byte by byte, so each test can break exactly one field: shared by
+// the unit tests, the fuzzers and the microbenchmark (tests/common).
 #pragma once
 
 #include <algorithm>

@@ -1,0 +1,66 @@
+// A service and a real server as every layer describes them: one identity type, one
+// parameter type and one health type, embedded wherever a service or an RS appears
+// (the configuration model, snapshot specs and tables, status views), so a new
+// parameter is one member here and every copy, comparison and view carries it.
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "lb/sched.hpp"
+#include "net/addr.hpp"
+
+namespace drfwd::lb {
+
+constexpr uint16_t kNoPort = 0xffff;
+
+// What identifies a service: the VIP, the protocol (net::kProtoTcp / kProtoUdp), the port.
+struct ServiceKey {
+  net::Ipv4 vip;
+  uint8_t proto = 0;
+  uint16_t port = 0;
+  auto operator<=>(const ServiceKey&) const = default;
+};
+
+// How a service schedules: everything the data path needs besides its real servers.
+struct ServiceParams {
+  Sched sched = Sched::kWrr;
+  uint32_t persist = 0;       // seconds; 0 = no persistence
+  uint8_t persist_mask = 32;  // prefix length applied to the client address
+  uint32_t mh_size = kDefaultMaglevSize;
+  uint32_t flags = 0;         // kFlag*
+  bool operator==(const ServiceParams&) const = default;
+};
+
+// A real server's health as the checks see it. Only kDown keeps traffic away: an RS
+// starts up (as under keepalived) and an unchecked one is always up.
+enum class Health : uint8_t { kUnchecked, kUp, kDown };
+constexpr bool is_healthy(Health h) { return h != Health::kDown; }
+
+constexpr std::string_view health_name(Health h) {
+  switch (h) {
+    case Health::kUnchecked: return "unchecked";
+    case Health::kUp: return "up";
+    case Health::kDown: return "down";
+  }
+  return "?";
+}
+
+// What decides whether an RS takes traffic: the one rule, used by the snapshot the
+// workers forward with and by every view that counts usable servers.
+struct RsState {
+  uint32_t weight = 1;          // 0: drain (existing connections stay, no new ones)
+  Health health = Health::kUnchecked;
+  std::optional<net::Mac> mac;  // static or resolved neighbour, if any
+  uint16_t port = kNoPort;      // egress port, if known
+  bool operator==(const RsState&) const = default;
+  bool healthy() const { return is_healthy(health); }
+  // Existing connections may keep using it.
+  bool reachable() const { return healthy() && mac.has_value() && port != kNoPort; }
+  // New connections may be scheduled to it.
+  bool accepting() const { return weight > 0 && reachable(); }
+};
+
+}  // namespace drfwd::lb
