@@ -38,12 +38,13 @@ TelemetryData telemetry_data(const control::Controller& c) {
   }
   const dp::Totals t = c.totals();
   lb::PortCounters all;
-  for (const auto& p : t.ports) dp::add(all, p.sw);
-  uint64_t dropped = 0, conns = 0;
-  for (uint64_t v : all.drops) dropped += v;
-  for (const auto& w : t.workers) conns += w.conns_in_use;
-  d.stats = {{"received", all.rx_packets}, {"forwarded", all.tx_packets}, {"to_control", all.to_control},
-             {"dropped", dropped}, {"conns_in_use", conns}};
+  for (const auto& p : t.ports) lb::add(all, p.sw);
+  lb::WorkerScalars workers;
+  for (const auto& w : t.workers) lb::add(workers, w.w);
+  for (const auto& f : lb::kPortFields) d.stats.emplace_back(std::string(f.name), all.*f.member);
+  d.stats.emplace_back("dropped", lb::dropped(all));
+  d.stats.emplace_back("malformed", lb::malformed(all));
+  for (const auto& f : lb::kWorkerFields) d.stats.emplace_back(std::string(f.name), workers.*f.member);
   for (int i = 1; i < net::kDropCount; ++i) {
     std::string key = "drop_" + std::string(net::drop_name(static_cast<net::Drop>(i)));
     std::replace(key.begin(), key.end(), '-', '_');

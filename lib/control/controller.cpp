@@ -123,29 +123,15 @@ void Controller::refresh_targets() {
   health_.set_targets(checks, t);
 }
 
-Controller::RsTotals Controller::rs_totals(uint32_t slot) const {
-  RsTotals t;
-  for (const auto& w : workers_) {
-    const lb::RsCounters& c = w->rs_counters()[slot];
-    t.packets += lb::read(c.packets);
-    t.bytes += lb::read(c.bytes);
-    t.conns += lb::read(c.conns);
-    t.active += lb::read(c.active);
-    t.inactive += lb::read(c.inactive);
-    t.persist += lb::read(c.persist);
-  }
-  const RsTotals& b = rs_baseline_[slot];
-  t.packets -= b.packets;
-  t.bytes -= b.bytes;
-  t.conns -= b.conns;
-  t.active -= b.active;
-  t.inactive -= b.inactive;
-  t.persist -= b.persist;
+lb::RsCounters Controller::rs_totals(uint32_t slot) const {
+  lb::RsCounters t;
+  for (const auto& w : workers_) lb::add(t, w->rs_counters()[slot]);
+  lb::subtract(t, rs_baseline_[slot]);
   return t;
 }
 
 void Controller::baseline_slot(uint32_t slot) {
-  rs_baseline_[slot] = RsTotals{};
+  rs_baseline_[slot] = lb::RsCounters{};
   rs_baseline_[slot] = rs_totals(slot);
 }
 
@@ -263,7 +249,7 @@ std::vector<config::ServiceStatus> Controller::service_status() const {
       } else {
         rs.neigh = "none";
       }
-      const RsTotals t = rs_totals(r.slot);
+      const lb::RsCounters t = rs_totals(r.slot);
       rs.active = t.active;
       rs.inactive = t.inactive;
       rs.persist = t.persist;
@@ -328,7 +314,7 @@ void Controller::sample_rates() {
   const double dt = last_sample_time_ > 0 ? t - last_sample_time_ : 0;
   for (const config::Service& s : model_.services())
     for (const config::RealServer& r : s.rs) {
-      const RsTotals c = rs_totals(r.slot);
+      const lb::RsCounters c = rs_totals(r.slot);
       Rate& rate = rs_rates_[r.slot];
       if (dt > 0) {
         rate.cps = (c.conns - std::min(c.conns, rate.conns)) / dt;
@@ -344,15 +330,15 @@ void Controller::sample_rates() {
     rates_ = cur;
     for (size_t p = 0; p < cur.ports.size(); ++p) {
       auto d = [&](uint64_t a, uint64_t b) { return static_cast<uint64_t>((a >= b ? a - b : 0) / dt); };
-      rates_.ports[p].nic.ipackets = d(cur.ports[p].nic.ipackets, last_sample_.ports[p].nic.ipackets);
-      rates_.ports[p].nic.opackets = d(cur.ports[p].nic.opackets, last_sample_.ports[p].nic.opackets);
-      rates_.ports[p].sw.tx_packets = d(cur.ports[p].sw.tx_packets, last_sample_.ports[p].sw.tx_packets);
+      rates_.ports[p].nic.rx_packets = d(cur.ports[p].nic.rx_packets, last_sample_.ports[p].nic.rx_packets);
+      rates_.ports[p].nic.tx_packets = d(cur.ports[p].nic.tx_packets, last_sample_.ports[p].nic.tx_packets);
+      rates_.ports[p].sw.forwarded = d(cur.ports[p].sw.forwarded, last_sample_.ports[p].sw.forwarded);
     }
     for (size_t w = 0; w < cur.workers.size() && w < last_sample_.workers.size(); ++w) {
-      rates_.workers[w].sw.rx_packets = static_cast<uint64_t>(
-          (cur.workers[w].sw.rx_packets - last_sample_.workers[w].sw.rx_packets) / dt);
-      rates_.workers[w].sw.tx_packets = static_cast<uint64_t>(
-          (cur.workers[w].sw.tx_packets - last_sample_.workers[w].sw.tx_packets) / dt);
+      rates_.workers[w].sw.received = static_cast<uint64_t>(
+          (cur.workers[w].sw.received - last_sample_.workers[w].sw.received) / dt);
+      rates_.workers[w].sw.forwarded = static_cast<uint64_t>(
+          (cur.workers[w].sw.forwarded - last_sample_.workers[w].sw.forwarded) / dt);
     }
   }
   last_sample_ = std::move(cur);
@@ -360,15 +346,6 @@ void Controller::sample_rates() {
 }
 
 namespace {
-void subtract(lb::PortCounters& a, const lb::PortCounters& b) {
-  a.rx_packets -= std::min(a.rx_packets, b.rx_packets);
-  a.rx_bytes -= std::min(a.rx_bytes, b.rx_bytes);
-  a.tx_packets -= std::min(a.tx_packets, b.tx_packets);
-  a.tx_bytes -= std::min(a.tx_bytes, b.tx_bytes);
-  a.to_control -= std::min(a.to_control, b.to_control);
-  a.from_control -= std::min(a.from_control, b.from_control);
-  for (int i = 0; i < net::kDropCount; ++i) a.drops[i] -= std::min(a.drops[i], b.drops[i]);
-}
 std::string drop_list(const lb::PortCounters& c) {
   std::string s;
   for (int d = 1; d < net::kDropCount; ++d)
@@ -388,16 +365,9 @@ void Controller::zero_service(const std::optional<config::ServiceKey>& key) {
     if (key && !(s.key == *key)) continue;
     for (const config::RealServer& r : s.rs) {
       // Counters only: the connection gauges are state, not history.
-      RsTotals raw;
-      for (const auto& w : workers_) {
-        const lb::RsCounters& c = w->rs_counters()[r.slot];
-        raw.packets += lb::read(c.packets);
-        raw.bytes += lb::read(c.bytes);
-        raw.conns += lb::read(c.conns);
-      }
-      rs_baseline_[r.slot].packets = raw.packets;
-      rs_baseline_[r.slot].bytes = raw.bytes;
-      rs_baseline_[r.slot].conns = raw.conns;
+      lb::RsCounters raw;
+      for (const auto& w : workers_) lb::add(raw, w->rs_counters()[r.slot]);
+      for (const auto& f : lb::kRsCounterFields) rs_baseline_[r.slot].*f.member = raw.*f.member;
       rs_rates_.erase(r.slot);
     }
   }
@@ -412,16 +382,16 @@ std::string Controller::show_stats() const {
   out += line;
   for (size_t p = 0; p < t.ports.size(); ++p) {
     lb::PortCounters sw = t.ports[p].sw;
-    if (p < stats_baseline_.ports.size()) subtract(sw, stats_baseline_.ports[p].sw);
+    if (p < stats_baseline_.ports.size()) lb::subtract(sw, stats_baseline_.ports[p].sw);
     uint64_t dropped = 0, malformed = 0;
     for (int d = 1; d < net::kDropCount; ++d) {
       dropped += sw.drops[d];
       if (net::is_malformed(static_cast<net::Drop>(d))) malformed += sw.drops[d];
     }
-    const uint64_t rxpps = p < rates_.ports.size() ? rates_.ports[p].nic.ipackets : 0;
-    const uint64_t txpps = p < rates_.ports.size() ? rates_.ports[p].sw.tx_packets : 0;
+    const uint64_t rxpps = p < rates_.ports.size() ? rates_.ports[p].nic.rx_packets : 0;
+    const uint64_t txpps = p < rates_.ports.size() ? rates_.ports[p].sw.forwarded : 0;
     std::snprintf(line, sizeof line, "%-4zu %-16s %12" PRIu64 " %10" PRIu64 " %12" PRIu64 " %10" PRIu64 " %10" PRIu64
-                  " %10" PRIu64 " %10" PRIu64 "\n", p, ports_[p].name.c_str(), sw.rx_packets, rxpps, sw.tx_packets, txpps,
+                  " %10" PRIu64 " %10" PRIu64 "\n", p, ports_[p].name.c_str(), sw.received, rxpps, sw.forwarded, txpps,
                   sw.to_control, dropped, malformed);
     out += line;
     out += "     drops: " + drop_list(sw) + "\n";
@@ -431,13 +401,16 @@ std::string Controller::show_stats() const {
   out += line;
   for (size_t w = 0; w < t.workers.size(); ++w) {
     dp::WorkerTotals wt = t.workers[w];
-    if (w < stats_baseline_.workers.size()) subtract(wt.sw, stats_baseline_.workers[w].sw);
-    const uint64_t rxpps = w < rates_.workers.size() ? rates_.workers[w].sw.rx_packets : 0;
-    const double busy = wt.polls ? 100.0 * wt.busy_polls / wt.polls : 0;
+    if (w < stats_baseline_.workers.size()) {
+      lb::subtract(wt.sw, stats_baseline_.workers[w].sw);
+      lb::subtract(wt.w, stats_baseline_.workers[w].w);
+    }
+    const uint64_t rxpps = w < rates_.workers.size() ? rates_.workers[w].sw.received : 0;
+    const double busy = wt.w.polls ? 100.0 * wt.w.busy_polls / wt.w.polls : 0;
     std::snprintf(line, sizeof line, "%-6zu %-5u %12" PRIu64 " %10" PRIu64 " %12" PRIu64 " %10" PRIu64 " %10" PRIu64
-                  " %10" PRIu64 " %9" PRIu64 " %9" PRIu64 " %9" PRIu64 " %6.1f\n", w, wt.lcore, wt.sw.rx_packets, rxpps,
-                  wt.sw.tx_packets, wt.dropped(), wt.conns_in_use, wt.conn_new, wt.conn_resched, wt.conn_expired,
-                  wt.conn_evicted, busy);
+                  " %10" PRIu64 " %9" PRIu64 " %9" PRIu64 " %9" PRIu64 " %6.1f\n", w, wt.lcore, wt.sw.received, rxpps,
+                  wt.sw.forwarded, lb::dropped(wt.sw), wt.w.conns_in_use, wt.w.conn_new, wt.w.conn_resched, wt.w.conn_expired,
+                  wt.w.conn_evicted, busy);
     out += line;
   }
   std::snprintf(line, sizeof line,
@@ -809,7 +782,7 @@ std::vector<std::string> Controller::conn_accounting() const {
   }
   for (const config::Service& s : model_.services())
     for (const config::RealServer& r : s.rs) {
-      const RsTotals g = rs_totals(r.slot);
+      const lb::RsCounters g = rs_totals(r.slot);
       const auto it = counted.find({r.slot, r.gen});
       const lb::BoundCounts c = it == counted.end() ? lb::BoundCounts{} : it->second;
       if (g.active != c.active || g.inactive != c.inactive || g.persist != c.persist)
@@ -842,25 +815,25 @@ std::string Controller::stats_json(const dp::Totals& t, const std::string& extra
   lb::PortCounters all;
   for (size_t p = 0; p < ports_.size(); ++p) {
     const dp::PortTotals& pt = t.ports[p];
-    dp::add(all, pt.sw);
+    lb::add(all, pt.sw);
     j.begin_object()
         .field("id", uint64_t{ports_[p].id})
         .field("name", ports_[p].name)
         .field("driver", ports_[p].driver)
         .field("mac", net::to_string(ports_[p].mac))
-        .field("rx_packets", pt.nic.ipackets)
-        .field("rx_bytes", pt.nic.ibytes)
-        .field("rx_missed", pt.nic.imissed)
-        .field("rx_errors", pt.nic.ierrors)
+        .field("rx_packets", pt.nic.rx_packets)
+        .field("rx_bytes", pt.nic.rx_bytes)
+        .field("rx_missed", pt.nic.rx_missed)
+        .field("rx_errors", pt.nic.rx_errors)
         .field("rx_nombuf", pt.nic.rx_nombuf)
-        .field("tx_packets", pt.nic.opackets)
-        .field("tx_bytes", pt.nic.obytes)
-        .field("tx_errors", pt.nic.oerrors)
-        .field("received", pt.sw.rx_packets)
-        .field("forwarded", pt.sw.tx_packets)
-        .field("forwarded_bytes", pt.sw.tx_bytes)
+        .field("tx_packets", pt.nic.tx_packets)
+        .field("tx_bytes", pt.nic.tx_bytes)
+        .field("tx_errors", pt.nic.tx_errors)
+        .field("received", pt.sw.received)
+        .field("forwarded", pt.sw.forwarded)
+        .field("forwarded_bytes", pt.sw.forwarded_bytes)
         .field("to_control", pt.sw.to_control)
-        .field("dropped", pt.dropped())
+        .field("dropped", lb::dropped(pt.sw))
         .field("malformed", malformed(pt.sw));
     drops(pt.sw);
     j.end_object();
@@ -871,49 +844,33 @@ std::string Controller::stats_json(const dp::Totals& t, const std::string& extra
   for (const dp::WorkerTotals& w : t.workers) {
     j.begin_object()
         .field("lcore", uint64_t{w.lcore})
-        .field("received", w.sw.rx_packets)
-        .field("forwarded", w.sw.tx_packets)
+        .field("received", w.sw.received)
+        .field("forwarded", w.sw.forwarded)
         .field("to_control", w.sw.to_control)
-        .field("dropped", w.dropped())
-        .field("conn_new", w.conn_new)
-        .field("conn_resched", w.conn_resched)
-        .field("conn_expired", w.conn_expired)
-        .field("conn_evicted", w.conn_evicted)
-        .field("tmpl_new", w.tmpl_new)
-        .field("frag_forwarded", w.frag_forwarded)
-        .field("icmp_forwarded", w.icmp_forwarded)
-        .field("conns_in_use", w.conns_in_use)
-        .field("polls", w.polls)
-        .field("busy_polls", w.busy_polls)
-        .field("idle_sleeps", w.idle_sleeps)
-        .field("exception_limited_other", w.exc_limited[static_cast<int>(lb::ExcClass::kOther)])
-        .field("exception_limited_arp", w.exc_limited[static_cast<int>(lb::ExcClass::kArp)])
-        .field("exception_limited_server", w.exc_limited[static_cast<int>(lb::ExcClass::kServer)])
-        .field("busy_loop_max_us", static_cast<double>(w.busy_loop_max) * 1e6 / static_cast<double>(rte_get_tsc_hz()))
-        .field("new_snapshot_loop_max_us",
-               static_cast<double>(w.new_snapshot_max) * 1e6 / static_cast<double>(rte_get_tsc_hz()));
-    // Busy loop iterations by duration in TSC cycles, quarter octaves: element b counts
-    // durations d with lb::loop_hist_bucket(d) == b, i.e. from 2^(b/4) (roughly).
-    auto hist = [&](std::string_view name, const uint64_t* h) {
+        .field("dropped", lb::dropped(w.sw))
+    ;
+    for (const auto& f : lb::kWorkerFields) j.field(f.name, w.w.*f.member);
+    // Loop durations in TSC cycles, quarter octaves: element b counts durations d with
+    // lb::loop_hist_bucket(d) == b, i.e. from 2^(b/4) (roughly); the longest in us.
+    for (const lb::HistogramField& hf : lb::kWorkerHistograms) {
+      const lb::LoopHistogram& h = w.w.*hf.member;
+      j.field(std::string(hf.name) + "_max_us", static_cast<double>(h.max) * 1e6 / static_cast<double>(rte_get_tsc_hz()));
       int last = 0;
       for (int b = 0; b < lb::kLoopHistBuckets; ++b)
-        if (h[b]) last = b + 1;
-      j.key(name).begin_array();
-      for (int b = 0; b < last; ++b) j.value(h[b]);
+        if (h.buckets[b]) last = b + 1;
+      j.key(std::string(hf.name) + "_cycles").begin_array();
+      for (int b = 0; b < last; ++b) j.value(h.buckets[b]);
       j.end_array();
-    };
-    hist("busy_loop_cycles", w.busy_loop_hist);
-    hist("new_snapshot_loop_cycles", w.new_snapshot_hist);
+    }
     drops(w.sw);
     j.end_object();
   }
   j.end_array();
 
-  uint64_t dropped = 0;
-  for (uint64_t v : all.drops) dropped += v;
+  const uint64_t dropped = lb::dropped(all);
   j.key("totals").begin_object()
-      .field("received", all.rx_packets)
-      .field("forwarded", all.tx_packets)
+      .field("received", all.received)
+      .field("forwarded", all.forwarded)
       .field("to_control", all.to_control)
       .field("exception_in", cc_.exception_in)
       .field("dropped", dropped)
@@ -968,7 +925,7 @@ std::string Controller::stats_json(const dp::Totals& t, const std::string& extra
         .field("persist", uint64_t{s.params.persist});
     j.key("real_servers").begin_array();
     for (const config::RealServer& r : s.rs) {
-      RsTotals rt = rs_totals(r.slot);
+      lb::RsCounters rt = rs_totals(r.slot);
       j.begin_object()
           .field("ip", net::to_string(r.ip))
           .field("weight", uint64_t{r.weight})

@@ -112,11 +112,7 @@ class Controller {
   // Every counter as one JSON document (the --stats-json file).
   std::string stats_json(const dp::Totals& t, const std::string& extra_fields = {}) const;
 
-  struct RsTotals {
-    uint64_t packets = 0, bytes = 0, conns = 0;
-    int64_t active = 0, inactive = 0, persist = 0;
-  };
-  RsTotals rs_totals(uint32_t slot) const;
+  lb::RsCounters rs_totals(uint32_t slot) const;  // summed over workers, from the slot's baseline
 
  private:
   double now() const;
@@ -165,7 +161,7 @@ class Controller {
   };
   std::vector<Announcement> announcements_;
   bool need_publish_ = false;
-  std::vector<RsTotals> rs_baseline_;  // by slot: counters at the slot's latest hand-out
+  std::vector<lb::RsCounters> rs_baseline_;  // by slot: counters at the slot's latest hand-out
   ControlCounters cc_;
   std::chrono::steady_clock::time_point epoch_ = std::chrono::steady_clock::now();
   std::atomic<bool>* stop_ = nullptr;

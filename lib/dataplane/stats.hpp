@@ -13,29 +13,38 @@
 
 namespace drfwd::dp {
 
+// What ethdev counts for a port (rte_eth_stats), under the names every view uses.
+#define DRFWD_NIC_COUNTERS(X)                                                       \
+  X(rx_packets, ipackets, "frames the NIC received")                                \
+  X(rx_bytes, ibytes, "bytes the NIC received")                                     \
+  X(rx_missed, imissed, "frames the NIC dropped because the RX queue was full")     \
+  X(rx_errors, ierrors, "erroneous frames received")                                \
+  X(rx_nombuf, rx_nombuf, "RX mbuf allocation failures")                            \
+  X(tx_packets, opackets, "frames the NIC sent")                                    \
+  X(tx_bytes, obytes, "bytes the NIC sent")                                         \
+  X(tx_errors, oerrors, "frames the NIC failed to send")
+
 struct NicCounters {
-  uint64_t ipackets = 0, opackets = 0, ibytes = 0, obytes = 0;
-  uint64_t imissed = 0, ierrors = 0, oerrors = 0, rx_nombuf = 0;
+#define DRFWD_MEMBER(name, ethdev, help) uint64_t name = 0;
+  DRFWD_NIC_COUNTERS(DRFWD_MEMBER)
+#undef DRFWD_MEMBER
+};
+
+inline constexpr lb::CounterField<NicCounters> kNicFields[] = {
+#define DRFWD_FIELD(name, ethdev, help) {#name, &NicCounters::name, lb::CounterKind::kCounter, help},
+    DRFWD_NIC_COUNTERS(DRFWD_FIELD)
+#undef DRFWD_FIELD
 };
 
 struct PortTotals {
   NicCounters nic;
   lb::PortCounters sw;  // summed over workers
-  uint64_t dropped() const;
 };
 
 struct WorkerTotals {
   unsigned lcore = 0;
   lb::PortCounters sw;  // summed over ports
-  uint64_t conn_new = 0, conn_resched = 0, conn_expired = 0, conn_evicted = 0;
-  uint64_t tmpl_new = 0, frag_forwarded = 0, icmp_forwarded = 0, polls = 0, busy_polls = 0, idle_sleeps = 0;
-  uint64_t conns_in_use = 0;
-  uint64_t exc_limited[lb::kExcClasses] = {};  // by lb::ExcClass: other, arp, server
-  uint64_t busy_loop_hist[lb::kLoopHistBuckets] = {};
-  uint64_t busy_loop_max = 0;  // TSC cycles
-  uint64_t new_snapshot_hist[lb::kLoopHistBuckets] = {};
-  uint64_t new_snapshot_max = 0;
-  uint64_t dropped() const;
+  lb::WorkerScalars w;
 };
 
 struct Totals {
@@ -44,7 +53,8 @@ struct Totals {
   std::vector<WorkerTotals> workers;
 };
 
-void add(lb::PortCounters& into, const lb::PortCounters& from);
+// a -= b, counters only (what `clear stats` keeps as its baseline).
+void subtract(Totals& a, const Totals& b);
 
 Totals collect(const std::vector<PortInfo>& ports, const std::vector<std::unique_ptr<Worker>>& workers);
 

@@ -149,16 +149,9 @@ void Worker::run() {
       ++busy;
       idle = 0;
       const uint64_t took = rte_rdtsc() - loop_start;
-      const int b = lb::loop_hist_bucket(took);
-      lb::bump(counters_->busy_loop_hist[b]);
-      if (took > counters_->busy_loop_max)
-        std::atomic_ref<uint64_t>(counters_->busy_loop_max).store(took, std::memory_order_relaxed);
+      counters_->busy_loop.record(took);
       if (__builtin_expect(fwd_->snapshot() != seen, 0)) {
-        if (seen) {
-          lb::bump(counters_->new_snapshot_hist[b]);
-          if (took > counters_->new_snapshot_max)
-            std::atomic_ref<uint64_t>(counters_->new_snapshot_max).store(took, std::memory_order_relaxed);
-        }
+        if (seen) counters_->new_snapshot_loop.record(took);
         seen = fwd_->snapshot();
       }
     } else if (shared_.idle_backoff_us && ++idle >= kIdlePollsBeforeSleep) {
@@ -173,11 +166,11 @@ void Worker::run() {
     if ((polls & 0xff) == 0) {
       lb::bump(counters_->polls, polls);
       lb::bump(counters_->busy_polls, busy);
-      std::atomic_ref<uint64_t>(counters_->conns_in_use).store(conns_->size(), std::memory_order_relaxed);
+      lb::store<uint64_t>(counters_->conns_in_use, conns_->size());
       polls = busy = 0;
     }
   }
-  std::atomic_ref<uint64_t>(counters_->conns_in_use).store(conns_->size(), std::memory_order_relaxed);
+  lb::store<uint64_t>(counters_->conns_in_use, conns_->size());
   lb::bump(counters_->polls, polls);
   lb::bump(counters_->busy_polls, busy);
   rte_rcu_qsbr_thread_offline(shared_.qsbr, index_);
@@ -210,8 +203,8 @@ uint16_t Worker::poll_port(uint16_t port) {
     bytes += frames[i].pkt_len;
   }
   lb::PortCounters& in = counters_->port[port];
-  lb::bump(in.rx_packets, n);
-  lb::bump(in.rx_bytes, bytes);
+  lb::bump(in.received, n);
+  lb::bump(in.received_bytes, bytes);
 
   fwd_->process_burst(frames, verdicts, n);
 
@@ -226,8 +219,8 @@ uint16_t Worker::poll_port(uint16_t port) {
       uint64_t unsent_bytes = 0;
       for (uint16_t i = sent; i < n; ++i) unsent_bytes += rte_pktmbuf_pkt_len(rx[i]);
       lb::PortCounters& eg = counters_->port[out];
-      lb::bump(eg.tx_packets, sent);
-      lb::bump(eg.tx_bytes, bytes - unsent_bytes);
+      lb::bump(eg.forwarded, sent);
+      lb::bump(eg.forwarded_bytes, bytes - unsent_bytes);
       if (sent < n) {
         lb::bump(in.drops[static_cast<int>(net::Drop::kTxFull)], n - sent);
         rte_pktmbuf_free_bulk(&rx[sent], n - sent);
@@ -277,8 +270,8 @@ uint16_t Worker::poll_port(uint16_t port) {
     uint64_t unsent_bytes = 0;
     for (uint16_t i = sent; i < want; ++i) unsent_bytes += rte_pktmbuf_pkt_len(tx[out][i]);
     lb::PortCounters& eg = counters_->port[out];
-    lb::bump(eg.tx_packets, sent);
-    lb::bump(eg.tx_bytes, tx_bytes[out] - unsent_bytes);
+    lb::bump(eg.forwarded, sent);
+    lb::bump(eg.forwarded_bytes, tx_bytes[out] - unsent_bytes);
     if (sent < want) {
       lb::bump(in.drops[static_cast<int>(net::Drop::kTxFull)], want - sent);
       rte_pktmbuf_free_bulk(&tx[out][sent], want - sent);
@@ -299,7 +292,7 @@ uint16_t Worker::poll_port(uint16_t port) {
         ctl[allowed++] = ctl[i];
       } else {
         lb::bump(in.drops[static_cast<int>(net::Drop::kExceptionLimit)]);
-        lb::bump(counters_->exc_limited[ctl_cls[i]]);
+        lb::bump(counters_->*lb::kExcLimited[ctl_cls[i]]);
         drop[drop_n++] = ctl[i];
       }
     }

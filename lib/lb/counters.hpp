@@ -2,11 +2,18 @@
 // Writes are relaxed atomic stores of a plain increment: no locked instructions, no
 // shared cache lines; reads are relaxed atomic loads, so a reader never sees a torn
 // value. Resetting is done by the reader keeping a baseline, never by writing here.
+//
+// One schema drives every use: each list below (an X-macro) declares a counter once,
+// with its name and meaning, and generates both the member and the field table
+// (name, member pointer, kind) that collecting, summing, differencing and every view
+// (text, JSON, telemetry) walk. Adding a counter is one line in its list.
 #pragma once
 
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <span>
+#include <string_view>
 
 #include "lb/snapshot.hpp"
 #include "net/drop.hpp"
@@ -20,9 +27,55 @@ inline void bump(int64_t& c, int64_t n) {
   std::atomic_ref<int64_t>(c).store(c + n, std::memory_order_relaxed);
 }
 template <class T>
+inline void store(T& c, T v) {
+  std::atomic_ref<T>(c).store(v, std::memory_order_relaxed);
+}
+template <class T>
 inline T read(const T& c) {
   return std::atomic_ref<T>(const_cast<T&>(c)).load(std::memory_order_relaxed);
 }
+
+enum class CounterKind : uint8_t {
+  kCounter,  // only grows: summed over workers, differenced for rates and `clear stats`
+  kGauge,    // a level (entries in use, ...): summed over workers, never differenced
+};
+
+template <class S, class T = uint64_t>
+struct CounterField {
+  std::string_view name;  // the one name every view uses
+  T S::*member;
+  CounterKind kind;
+  std::string_view help;
+};
+
+// ---- Per port (received on, or sent out of, one port) --------------------------------
+
+#define DRFWD_PORT_COUNTERS(X)                                                         \
+  X(received, kCounter, "frames received")                                             \
+  X(received_bytes, kCounter, "bytes received")                                        \
+  X(forwarded, kCounter, "frames forwarded out of the port (egress)")                  \
+  X(forwarded_bytes, kCounter, "bytes forwarded out of the port")                      \
+  X(to_control, kCounter, "frames received handed to the control core")              \
+  X(from_control, kCounter, "frames sent for the control core (ARP, kernel traffic)")
+
+struct PortCounters {
+#define DRFWD_MEMBER(name, kind, help) uint64_t name = 0;
+  DRFWD_PORT_COUNTERS(DRFWD_MEMBER)
+#undef DRFWD_MEMBER
+  std::array<uint64_t, net::kDropCount> drops{};  // by net::Drop, received on this port
+};
+
+inline constexpr CounterField<PortCounters> kPortFields[] = {
+#define DRFWD_FIELD(name, kind, help) {#name, &PortCounters::name, CounterKind::kind, help},
+    DRFWD_PORT_COUNTERS(DRFWD_FIELD)
+#undef DRFWD_FIELD
+};
+
+// Frames dropped for any reason, and for a malformed header (net::is_malformed).
+uint64_t dropped(const PortCounters& c);
+uint64_t malformed(const PortCounters& c);
+
+// ---- Per worker -----------------------------------------------------------------------
 
 // Frames for the control core come in classes, each rate-limited on its own (worker),
 // so a flood of one kind cannot crowd out the others: above all, a flood at the DIP must
@@ -34,15 +87,21 @@ enum class ExcClass : uint8_t {
 };
 inline constexpr int kExcClasses = 3;
 
-struct PortCounters {
-  uint64_t rx_packets = 0;
-  uint64_t rx_bytes = 0;
-  uint64_t tx_packets = 0;  // forwarded out of this port (egress)
-  uint64_t tx_bytes = 0;
-  uint64_t to_control = 0;  // handed to the control core (received on this port)
-  uint64_t from_control = 0;  // sent for the control core (ARP, kernel traffic) out of this port
-  std::array<uint64_t, net::kDropCount> drops{};  // by reason, received on this port
-};
+#define DRFWD_WORKER_COUNTERS(X)                                                                     \
+  X(conn_new, kCounter, "connections scheduled")                                                     \
+  X(conn_resched, kCounter, "connections moved off a real server that left or failed")               \
+  X(conn_expired, kCounter, "connections timed out")                                                 \
+  X(conn_evicted, kCounter, "connections removed to make room (table or bucket full)")               \
+  X(tmpl_new, kCounter, "persistence templates created")                                             \
+  X(frag_forwarded, kCounter, "non-first fragments sent after their first fragment")                 \
+  X(icmp_forwarded, kCounter, "ICMP errors sent to the real server of their connection")             \
+  X(exception_limited_other, kCounter, "frames for the control core over the limit: DIP and group") \
+  X(exception_limited_arp, kCounter, "frames for the control core over the limit: ARP")              \
+  X(exception_limited_server, kCounter, "frames for the control core over the limit: from a real server") \
+  X(polls, kCounter, "loop iterations")                                                              \
+  X(busy_polls, kCounter, "loop iterations that received something")                                 \
+  X(idle_sleeps, kCounter, "back-off sleeps taken (--idle-backoff)")                                 \
+  X(conns_in_use, kGauge, "connection table entries in use")
 
 inline constexpr int kLoopHistBuckets = 160;  // quarter octaves up to 2^40 cycles (minutes)
 
@@ -55,40 +114,102 @@ inline int loop_hist_bucket(uint64_t cycles) {
   return b < kLoopHistBuckets ? b : kLoopHistBuckets - 1;
 }
 
-struct alignas(64) WorkerCounters {
-  std::array<PortCounters, kMaxPorts> port{};
-  uint64_t conn_new = 0;        // connections scheduled
-  uint64_t conn_resched = 0;    // connections moved off an RS that left or failed
-  uint64_t conn_expired = 0;
-  uint64_t conn_evicted = 0;    // removed to make room (table or bucket full)
-  uint64_t tmpl_new = 0;        // persistence templates created
-  uint64_t frag_forwarded = 0;  // non-first fragments sent after their first fragment
-  uint64_t icmp_forwarded = 0;  // ICMP errors sent to the real server of their connection
-  uint64_t polls = 0;           // loop iterations
-  uint64_t busy_polls = 0;      // iterations that received something
-  uint64_t idle_sleeps = 0;     // back-off sleeps taken
-  uint64_t conns_in_use = 0;    // connection table occupancy (gauge, refreshed by the worker)
-  uint64_t exc_limited[kExcClasses] = {};  // frames for the control core over the limit, by ExcClass
-  // Duration of each loop iteration that received something (poll every port, process,
-  // transmit), as a histogram (loop_hist_bucket); and the longest. A stall of the worker
-  // (a slow burst after a table change, preemption) shows up here.
-  uint64_t busy_loop_hist[kLoopHistBuckets] = {};
-  uint64_t busy_loop_max = 0;
-  // The same for the first busy iteration on each newly published snapshot: what a
-  // configuration change costs the worker.
-  uint64_t new_snapshot_hist[kLoopHistBuckets] = {};
-  uint64_t new_snapshot_max = 0;
+// Durations in TSC cycles: how many fell in each bucket, and the longest.
+struct LoopHistogram {
+  std::array<uint64_t, kLoopHistBuckets> buckets{};
+  uint64_t max = 0;
+  void record(uint64_t cycles) {
+    bump(buckets[loop_hist_bucket(cycles)]);
+    if (cycles > max) store(max, cycles);
+  }
 };
 
-// Per RS slot. Gauges (active, inactive, persist) are this worker's share: they only
-// sum to the RS's count across workers.
-struct alignas(64) RsCounters {
-  uint64_t packets = 0;
-  uint64_t bytes = 0;
-  uint64_t conns = 0;     // connections scheduled to this RS
-  int64_t active = 0;     // ESTABLISHED TCP and UDP entries
-  int64_t inactive = 0;   // other TCP states
-  int64_t persist = 0;    // persistence templates pointing here
+#define DRFWD_WORKER_HISTOGRAMS(X)                                                                  \
+  X(busy_loop, "each loop iteration that received something (poll every port, process, transmit)") \
+  X(new_snapshot_loop, "the first busy iteration on each newly published snapshot")
+
+// Everything a worker counts but its per-port counters.
+struct WorkerScalars {
+#define DRFWD_MEMBER(name, kind, help) uint64_t name = 0;
+  DRFWD_WORKER_COUNTERS(DRFWD_MEMBER)
+#undef DRFWD_MEMBER
+#define DRFWD_MEMBER(name, help) LoopHistogram name;
+  DRFWD_WORKER_HISTOGRAMS(DRFWD_MEMBER)
+#undef DRFWD_MEMBER
 };
+
+inline constexpr CounterField<WorkerScalars> kWorkerFields[] = {
+#define DRFWD_FIELD(name, kind, help) {#name, &WorkerScalars::name, CounterKind::kind, help},
+    DRFWD_WORKER_COUNTERS(DRFWD_FIELD)
+#undef DRFWD_FIELD
+};
+
+struct HistogramField {
+  std::string_view name;
+  LoopHistogram WorkerScalars::*member;
+  std::string_view help;
+};
+inline constexpr HistogramField kWorkerHistograms[] = {
+#define DRFWD_FIELD(name, help) {#name, &WorkerScalars::name, help},
+    DRFWD_WORKER_HISTOGRAMS(DRFWD_FIELD)
+#undef DRFWD_FIELD
+};
+
+// The exception_limited_* counter of each class, indexed by ExcClass.
+inline constexpr uint64_t WorkerScalars::*kExcLimited[kExcClasses] = {
+    &WorkerScalars::exception_limited_other, &WorkerScalars::exception_limited_arp,
+    &WorkerScalars::exception_limited_server};
+
+struct alignas(64) WorkerCounters : WorkerScalars {
+  std::array<PortCounters, kMaxPorts> port{};
+};
+
+// ---- Per real-server slot ------------------------------------------------------------
+
+// Counters, and gauges that are this worker's share: they only sum to the RS's count
+// across workers.
+#define DRFWD_RS_COUNTERS(X)                               \
+  X(packets, kCounter, "packets forwarded to the server") \
+  X(bytes, kCounter, "bytes forwarded to the server")     \
+  X(conns, kCounter, "connections scheduled to the server")
+#define DRFWD_RS_GAUGES(X)                                                   \
+  X(active, kGauge, "ESTABLISHED TCP and UDP connections (ActiveConn)")    \
+  X(inactive, kGauge, "connections in other TCP states (InActConn)")       \
+  X(persist, kGauge, "persistence templates pointing at the server")
+
+struct alignas(64) RsCounters {
+#define DRFWD_MEMBER(name, kind, help) uint64_t name = 0;
+  DRFWD_RS_COUNTERS(DRFWD_MEMBER)
+#undef DRFWD_MEMBER
+#define DRFWD_MEMBER(name, kind, help) int64_t name = 0;
+  DRFWD_RS_GAUGES(DRFWD_MEMBER)
+#undef DRFWD_MEMBER
+};
+
+inline constexpr CounterField<RsCounters> kRsCounterFields[] = {
+#define DRFWD_FIELD(name, kind, help) {#name, &RsCounters::name, CounterKind::kind, help},
+    DRFWD_RS_COUNTERS(DRFWD_FIELD)
+#undef DRFWD_FIELD
+};
+inline constexpr CounterField<RsCounters, int64_t> kRsGaugeFields[] = {
+#define DRFWD_FIELD(name, kind, help) {#name, &RsCounters::name, CounterKind::kind, help},
+    DRFWD_RS_GAUGES(DRFWD_FIELD)
+#undef DRFWD_FIELD
+};
+
+// ---- Operations every view shares ----------------------------------------------------
+
+// into += from, field by field (relaxed atomic reads of `from`): counters and gauges
+// add; a histogram adds its buckets and keeps the larger maximum.
+void add(PortCounters& into, const PortCounters& from);
+void add(WorkerScalars& into, const WorkerScalars& from);
+void add(RsCounters& into, const RsCounters& from);
+// a -= b for counters (floored at zero: a baseline newer than a reading gives zero);
+// gauges and histograms are levels and stay.
+void subtract(PortCounters& a, const PortCounters& b);
+void subtract(WorkerScalars& a, const WorkerScalars& b);
+// The RS's counters and its gauges both: a slot's baseline holds the gauges a former
+// occupant left behind.
+void subtract(RsCounters& a, const RsCounters& b);
 
 }  // namespace drfwd::lb
