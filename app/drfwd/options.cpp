@@ -1,8 +1,10 @@
 #include "drfwd/options.hpp"
 
 #include <boost/program_options.hpp>
+#include <algorithm>
 #include <sstream>
 
+#include "config/grammar.hpp"
 #include "net/parse.hpp"
 
 namespace po = boost::program_options;
@@ -106,10 +108,11 @@ ParseOutcome parse_options(const std::vector<std::string>& args) {
     out.text = "drfwd: " + msg + "\n";
     return out;
   };
-  static const char* levels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
-  bool level_ok = false;
-  for (const char* l : levels) level_ok |= o.log_level == l;
-  if (!level_ok) return bad("--log-level '" + o.log_level + "': expected trace, debug, info, warn, error, critical or off");
+  if (std::find(config::kLogLevels.begin(), config::kLogLevels.end(), o.log_level) == config::kLogLevels.end()) {
+    std::string levels;
+    for (std::string_view l : config::kLogLevels) levels += (levels.empty() ? "" : ", ") + std::string(l);
+    return bad("--log-level '" + o.log_level + "': expected one of " + levels);
+  }
   if (o.stats_period < 0 || o.stats_period > 86400) return bad("--stats-period must be between 0 and 86400 seconds");
   if (o.conn_table_size == 0 || o.conn_table_size > (1u << 30))
     return bad("--conn-table-size must be between 1 and 1073741824");

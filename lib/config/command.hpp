@@ -113,13 +113,9 @@ using Command = std::variant<cmd::PortAddress, cmd::VipAdd, cmd::VipEdit, cmd::V
 // Splits a line into whitespace-separated words; '#' starts a comment.
 std::vector<std::string_view> tokenize(std::string_view line);
 
-// One line in either grammar (first word "ipvsadm" selects ipvsadm's). Empty and
-// comment-only lines give std::nullopt. Throws ConfigError.
+// One configuration command in either grammar (first word "ipvsadm" selects
+// ipvsadm's). Empty and comment-only lines give std::nullopt. Throws ConfigError, also
+// for a query (files hold configuration only).
 std::optional<Command> parse_line(std::string_view line);
-Command parse_native(const std::vector<std::string_view>& words);
-Command parse_ipvsadm(const std::vector<std::string_view>& words);  // words[0] == "ipvsadm"; commands only
-
-// The forms of the native grammar, one per line (for help and error messages).
-extern const std::vector<std::pair<std::string_view, std::string_view>> kNativeUsage;
 
 }  // namespace drfwd::config

@@ -8,9 +8,7 @@
 
 namespace drfwd::config {
 
-namespace {
-
-constexpr std::string_view kUsage =
+const std::string_view kIpvsadmUsage =
     "ipvsadm -A|-E -t|-u VIP:PORT [-s rr|wrr|sh|hash|mh] [-p [SEC]] [-M MASK] [-b FLAGS]\n"
     "ipvsadm -D -t|-u VIP:PORT\n"
     "ipvsadm -a|-e -t|-u VIP:PORT -r RIP[:PORT] [-g] [-w WEIGHT]\n"
@@ -21,6 +19,8 @@ constexpr std::string_view kUsage =
     "ipvsadm -Z [-t|-u VIP:PORT]\n"
     "ipvsadm -S [-n]\n"
     "ipvsadm -R  (rules follow: drfwdctl -R < rules)";
+
+namespace {
 
 enum class Arg { kNone, kRequired, kOptional };
 
@@ -62,7 +62,7 @@ constexpr OptDef kOpts[] = {
 };
 
 [[noreturn]] void fail(const std::string& msg) {
-  throw ConfigError("ipvsadm: " + msg, std::string(kUsage));
+  throw ConfigError("ipvsadm: " + msg, std::string(kIpvsadmUsage));
 }
 
 const OptDef* find_long(std::string_view name) {
@@ -145,14 +145,6 @@ Scan scan(const std::vector<std::string_view>& w) {
 
 namespace {
 Request parse(const std::vector<std::string_view>& w);
-}
-
-Command parse_ipvsadm(const std::vector<std::string_view>& w) {
-  Request r = parse_ipvsadm_request(w);
-  if (auto* c = std::get_if<Command>(&r)) return *c;
-  throw ConfigError("ipvsadm: " + std::string(w.size() > 1 ? w[1] : "") +
-                        " reads state; it is not a configuration command",
-                    std::string(kUsage));
 }
 
 // Every refusal reads "ipvsadm: ..." and carries the valid forms.

@@ -1,6 +1,6 @@
 // Everything an operator can send: configuration commands (which change the model) and
-// queries (which read state). One parser serves the console, the control socket and
-// configuration files (files take commands only).
+// queries (which read state or act on the running drfwd). One parser serves the
+// console, the control socket and configuration files (files take commands only).
 #pragma once
 
 #include <optional>
@@ -65,14 +65,12 @@ using Query = std::variant<query::ShowVips, query::ShowRs, query::ShowStats, que
 
 using Request = std::variant<Command, Query>;
 
-// Parses one line. Empty and comment-only lines give std::nullopt. Throws ConfigError.
+// Parses one line (config/grammar.hpp holds the table). Empty and comment-only lines
+// give std::nullopt. Throws ConfigError, whose usage() is the command's form.
 std::optional<Request> parse_request(std::string_view line);
 Request parse_ipvsadm_request(const std::vector<std::string_view>& words);  // words[0] == "ipvsadm"
 
-// Help text: every command with its form, or the commands whose name starts with topic.
-std::string help_text(std::string_view topic = {});
-
-// Words that can follow `words` (the complete words of a partial line), for completion.
-std::vector<std::string> completions(const std::vector<std::string_view>& words);
+// ipvsadm's forms, one per line (help ipvsadm, and the usage of an ipvsadm refusal).
+extern const std::string_view kIpvsadmUsage;
 
 }  // namespace drfwd::config

@@ -12,22 +12,23 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "config/command.hpp"
-#include "config/request.hpp"
+#include "console/help.hpp"
 
 namespace drfwd::console {
 
 namespace {
 
+constexpr const char* kPrompt = "drfwd> ";
 constexpr int kMaxWords = 48;  // lines of 1..48 words reach the grammar
 
 // The console being polled (one per process): completion needs its line buffer, and
 // the instruction callback its handler.
 Console* g_console = nullptr;
 cmdline* g_cl = nullptr;
-Handler* g_handler = nullptr;
 std::string g_line;  // the line being parsed, captured by the first word's parser
 
 // A word token: matches one whitespace-free word; the first one also captures the line.
@@ -66,7 +67,7 @@ int word_complete_nb(cmdline_parse_token_hdr_t* tk) {
   auto words = config::tokenize(line);
   if (!line.empty() && line.back() != ' ' && line.back() != '\t' && !words.empty()) words.pop_back();  // partial
   if (static_cast<int>(words.size()) != reinterpret_cast<WordToken*>(tk)->index) return 0;
-  g_candidates = config::completions(words);
+  g_candidates = completions(words);
   return static_cast<int>(g_candidates.size());
 }
 
@@ -78,17 +79,26 @@ int word_complete_elt(cmdline_parse_token_hdr_t*, int idx, char* dst, unsigned s
 
 cmdline_token_ops g_word_ops = {word_parse, word_complete_nb, word_complete_elt, nullptr};  // no per-choice help text
 
-void on_line(void*, struct cmdline* cl, void*) {
-  if (!g_handler) return;
-  Answer a;
-  try {
-    a = (*g_handler)(g_line);
-  } catch (const std::exception& e) {
-    a = {false, std::string("internal error: ") + e.what() + "\n"};
+}  // namespace
+
+struct ConsoleCallbacks {
+  static void on_line(void*, struct cmdline*, void*) {
+    Console* c = g_console;
+    if (!c) return;
+    c->waiting_ = true;
+    c->in_handler_ = true;
+    try {
+      c->handler_(g_line, [](Answer a) {
+        if (g_console) g_console->answer(std::move(a));
+      });
+    } catch (const std::exception& e) {
+      c->answer({false, std::string("internal error: ") + e.what() + "\n"});
+    }
+    c->in_handler_ = false;
   }
-  if (!a.text.empty()) cmdline_printf(cl, "%s", a.text.c_str());
-  if (!a.ok && a.text.empty()) cmdline_printf(cl, "error\n");
-}
+};
+
+namespace {
 
 // The parse context: ONE instruction of word tokens whose length is set, just before a
 // line is validated or completed, to the number of words in it. cmdline matches an
@@ -103,7 +113,7 @@ struct Context {
   Context() {
     inst = static_cast<cmdline_parse_inst_t*>(
         std::calloc(1, sizeof(cmdline_parse_inst_t) + sizeof(cmdline_parse_token_hdr_t*) * (kMaxWords + 1)));
-    inst->f = on_line;
+    inst->f = ConsoleCallbacks::on_line;
     inst->help_str = "a drfwd command (help lists them)";
     for (int i = 0; i < kMaxWords; ++i) {
       auto t = std::make_unique<WordToken>();
@@ -146,11 +156,10 @@ Console::Console(Handler handler, std::function<void()> on_end)
     : handler_(std::move(handler)), on_end_(std::move(on_end)) {
   tty_ = isatty(STDIN_FILENO) == 1;
   auto* ctx = reinterpret_cast<cmdline_parse_ctx_t*>(context().ctx);
-  cl_ = tty_ ? cmdline_stdin_new(ctx, "drfwd> ") : cmdline_new(ctx, "drfwd> ", STDIN_FILENO, STDOUT_FILENO);
+  cl_ = tty_ ? cmdline_stdin_new(ctx, kPrompt) : cmdline_new(ctx, kPrompt, STDIN_FILENO, STDOUT_FILENO);
   if (!cl_) throw std::runtime_error("cannot start the console");
   g_console = this;
   g_cl = cl_;
-  g_handler = &handler_;
 }
 
 Console::~Console() {
@@ -162,7 +171,24 @@ Console::~Console() {
   }
   g_console = nullptr;
   g_cl = nullptr;
-  g_handler = nullptr;
+}
+
+void Console::answer(Answer a) {
+  if (!waiting_) return;
+  waiting_ = false;
+  if (a.text.empty() && !a.ok) a.text = "error\n";
+  if (in_handler_) {
+    if (!a.text.empty()) cmdline_printf(cl_, "%s", a.text.c_str());
+    return;
+  }
+  // A late answer: the prompt is already out. On a terminal, clear it, print, redraw
+  // the prompt and what is typed; on a pipe, print and give the prompt again.
+  if (tty_) cmdline_printf(cl_, "\r\x1b[K");
+  if (!a.text.empty()) cmdline_printf(cl_, "%s", a.text.c_str());
+  if (tty_)
+    rdline_redisplay(cmdline_get_rdline(cl_));
+  else
+    cmdline_printf(cl_, "%s", kPrompt);
 }
 
 void Console::end() {
@@ -171,27 +197,37 @@ void Console::end() {
   if (on_end_) on_end_();
 }
 
+bool Console::feed(const char* buf, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    if (waiting_) {  // hold the rest until the answer is out
+      held_.append(buf + i, n - i);
+      return true;
+    }
+    prepare_for(buf[i]);
+    if (cmdline_in(cl_, &buf[i], 1) < 0) return false;  // Ctrl-D on an empty line
+  }
+  return true;
+}
+
 void Console::poll() {
-  if (ended_) return;
+  if (ended_ || waiting_) return;
+  if (!held_.empty()) {
+    const std::string held = std::exchange(held_, {});
+    if (!feed(held.data(), held.size())) return end();
+    if (waiting_) return;
+  }
   pollfd p{STDIN_FILENO, POLLIN, 0};
   // Bounded per round so a long script does not hold up the control work.
-  for (int round = 0; round < 16; ++round) {
+  for (int round = 0; round < 16 && !waiting_; ++round) {
     p.revents = 0;
     if (::poll(&p, 1, 0) <= 0) return;
     char buf[256];
     const ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
     if (n <= 0) {
       cmdline_printf(cl_, "\n");
-      end();
-      return;
+      return end();
     }
-    for (ssize_t i = 0; i < n; ++i) {
-      prepare_for(buf[i]);
-      if (cmdline_in(cl_, &buf[i], 1) < 0) {  // Ctrl-D on an empty line
-        end();
-        return;
-      }
-    }
+    if (!feed(buf, static_cast<size_t>(n))) return end();
   }
 }
 

@@ -8,15 +8,11 @@
 #include <string>
 #include <string_view>
 
+#include "console/answer.hpp"
+
 struct cmdline;
 
 namespace drfwd::console {
-
-struct Answer {
-  bool ok = true;
-  std::string text;
-};
-using Handler = std::function<Answer(std::string_view line)>;
 
 class Console {
  public:
@@ -25,16 +21,25 @@ class Console {
   Console(const Console&) = delete;
   Console& operator=(const Console&) = delete;
 
-  void poll();  // reads what stdin has, runs complete lines; never blocks
+  // Reads what stdin has and runs complete lines; never blocks. While a line's answer
+  // is outstanding (it needs the workers), input waits, so answers keep their order.
+  void poll();
   bool ended() const { return ended_; }
+  // The answer to the line being run (from the handler, now or later).
+  void answer(Answer a);
 
  private:
   void end();
+  bool feed(const char* buf, size_t n);  // false: input ended
   Handler handler_;
   std::function<void()> on_end_;
   cmdline* cl_ = nullptr;
   bool tty_ = false;
   bool ended_ = false;
+  bool waiting_ = false;     // an answer is outstanding
+  bool in_handler_ = false;  // the handler is running: an answer now is not a late one
+  std::string held_;         // input read while waiting
+  friend struct ConsoleCallbacks;
 };
 
 }  // namespace drfwd::console

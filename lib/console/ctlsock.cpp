@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstring>
 #include <stdexcept>
+#include <utility>
 
 namespace drfwd::console {
 
@@ -69,6 +70,15 @@ ControlSocket::~ControlSocket() {
 
 void ControlSocket::answer(Conn& c, const Answer& a) {
   c.out += (a.ok ? "OK " : "ERR ") + std::to_string(a.text.size()) + "\n" + a.text;
+  c.waiting = false;
+}
+
+Reply ControlSocket::reply_to(Conn& c) {
+  c.waiting = true;
+  return [this, id = c.id](Answer a) {
+    for (Conn& k : conns_)
+      if (k.id == id) return answer(k, a);
+  };
 }
 
 void ControlSocket::accept_new() {
@@ -78,6 +88,7 @@ void ControlSocket::accept_new() {
     ucred cred{};
     socklen_t len = sizeof cred;
     Conn c;
+    c.id = next_id_++;
     c.fd = fd;
     if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || (cred.uid != 0 && cred.uid != ::geteuid())) {
       ++refused_;
@@ -101,20 +112,20 @@ void ControlSocket::accept_new() {
 
 void ControlSocket::serve(Conn& c) {
   size_t pos;
-  while (!c.closing && (pos = c.in.find('\n')) != std::string::npos) {
+  while (!c.closing && !c.waiting && (pos = c.in.find('\n')) != std::string::npos) {
     std::string line = c.in.substr(0, pos);
     c.in.erase(0, pos + 1);
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (c.batch_left > 0) {
       c.batch.push_back(std::move(line));
       if (--c.batch_left == 0) {
-        answer(c, batch_(c.batch));
-        c.batch.clear();
+        const std::vector<std::string> lines = std::exchange(c.batch, {});
+        batch_(lines, reply_to(c));
       }
       continue;
     }
     if (line.rfind("CMD ", 0) == 0) {
-      answer(c, handler_(std::string_view(line).substr(4)));
+      handler_(std::string_view(line).substr(4), reply_to(c));
     } else if (line.rfind("BATCH ", 0) == 0) {
       char* end = nullptr;
       const unsigned long n = std::strtoul(line.c_str() + 6, &end, 10);
@@ -122,7 +133,7 @@ void ControlSocket::serve(Conn& c) {
         answer(c, Answer{false, "bad batch size\n"});
         c.closing = true;
       } else if (n == 0) {
-        answer(c, batch_({}));
+        batch_({}, reply_to(c));
       } else {
         c.batch_left = n;
       }
@@ -131,7 +142,7 @@ void ControlSocket::serve(Conn& c) {
       c.closing = true;
     }
   }
-  if (c.in.size() > kMaxLine) {
+  if (c.in.size() > kMaxLine && c.in.find('\n') == std::string::npos) {
     answer(c, Answer{false, "request line too long\n"});
     c.closing = true;
   }
@@ -140,13 +151,17 @@ void ControlSocket::serve(Conn& c) {
 void ControlSocket::poll() {
   accept_new();
   for (Conn& c : conns_) {
-    if (!c.closing) {
+    if (!c.closing && !c.waiting) serve(c);  // what arrived while an answer was outstanding
+    // While an answer is outstanding, the socket is not read: the kernel buffers what
+    // the client sends, and holds it back once its buffer is full.
+    if (!c.closing && !c.waiting) {
       char buf[4096];
       for (int i = 0; i < 64; ++i) {  // bounded: a client cannot hold the control core
         const ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
         if (n > 0) {
           c.in.append(buf, static_cast<size_t>(n));
           serve(c);
+          if (c.waiting) break;
           continue;
         }
         if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) c.closing = true;

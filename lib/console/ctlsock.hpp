@@ -4,7 +4,8 @@
 //
 // Protocol (drfwdctl speaks it): a request is "CMD <line>\n", or "BATCH <n>\n" followed
 // by n lines applied all or none; each answer is "OK <len>\n" or "ERR <len>\n" followed
-// by <len> bytes of text.
+// by <len> bytes of text. Requests on one connection are answered in order; an answer
+// that needs the workers arrives later, and the connection's next request waits for it.
 #pragma once
 
 #include <chrono>
@@ -12,14 +13,12 @@
 #include <string>
 #include <vector>
 
-#include "console/console.hpp"
+#include "console/answer.hpp"
 
 namespace drfwd::console {
 
 class ControlSocket {
  public:
-  using BatchHandler = std::function<Answer(const std::vector<std::string>& lines)>;
-
   // Throws std::runtime_error (in use, no permission, path too long).
   ControlSocket(std::string path, Handler handler, BatchHandler batch);
   ~ControlSocket();
@@ -36,22 +35,27 @@ class ControlSocket {
 
  private:
   struct Conn {
+    uint64_t id = 0;
     int fd = -1;
     std::string in;
     std::string out;
     bool closing = false;         // close once `out` is written
+    bool waiting = false;         // a request's answer is outstanding: later requests wait
     size_t batch_left = 0;
     std::vector<std::string> batch;
   };
   void accept_new();
   void serve(Conn& c);
-  void answer(Conn& c, const Answer& a);
+  static void answer(Conn& c, const Answer& a);
+  // A Reply that finds its connection by id when it runs (it may have closed since).
+  Reply reply_to(Conn& c);
 
   std::string path_;
   Handler handler_;
   BatchHandler batch_;
   int fd_ = -1;
   std::vector<Conn> conns_;
+  uint64_t next_id_ = 1;
   uint64_t refused_ = 0;
   std::chrono::steady_clock::time_point last_refusal_log_{};
 };

@@ -49,11 +49,10 @@ struct TelemetryCallbacks {
       rte_tel_data_add_dict_string(c, "health", r.health.c_str());
       rte_tel_data_add_dict_string(c, "neighbour", r.neigh.c_str());
       rte_tel_data_add_dict_string(c, "mac", r.mac.c_str());
-      rte_tel_data_add_dict_int(c, "active", static_cast<int>(r.active));
-      rte_tel_data_add_dict_int(c, "inactive", static_cast<int>(r.inactive));
-      rte_tel_data_add_dict_u64(c, "conns", r.conns);
-      rte_tel_data_add_dict_u64(c, "packets", r.packets);
-      rte_tel_data_add_dict_u64(c, "bytes", r.bytes);
+      for (const auto& f : lb::kRsGaugeFields)
+        rte_tel_data_add_dict_int(c, std::string(f.name).c_str(), static_cast<int>(r.counters.*f.member));
+      for (const auto& f : lb::kRsCounterFields)
+        rte_tel_data_add_dict_u64(c, std::string(f.name).c_str(), r.counters.*f.member);
       rte_tel_data_add_dict_u64(c, "pps", r.pps);
       if (rte_tel_data_add_dict_container(d, std::to_string(i++).c_str(), c, 0) != 0) {
         rte_tel_data_free(c);

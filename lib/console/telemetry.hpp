@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "lb/counters.hpp"
+
 namespace drfwd::console {
 
 struct TelemetryData {
@@ -26,8 +28,8 @@ struct TelemetryData {
     std::string ip;
     uint64_t weight = 0;
     std::string health, neigh, mac;
-    int64_t active = 0, inactive = 0;
-    uint64_t conns = 0, packets = 0, bytes = 0, pps = 0;
+    lb::RsCounters counters;
+    uint64_t pps = 0;
   };
   std::vector<Vip> vips;
   std::vector<Rs> rs;

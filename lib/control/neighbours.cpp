@@ -83,7 +83,6 @@ NeighbourTable::TickResult NeighbourTable::tick(double now) {
         break;
     }
   }
-  requests_ += r.send.size();
   return r;
 }
 
@@ -100,7 +99,7 @@ void NeighbourTable::fail(Entry& e, double now) {
 
 bool NeighbourTable::end_round(Entry& e, double now) {
   if (!e.mac || !e.candidate || e.candidates) {
-    if (e.mac && e.candidate) ++conflicts_;  // several others answered: none is believed
+    if (e.mac && e.candidate) ++counters_.neigh_conflicts;  // several others answered: none is believed
     return false;
   }
   events_.push_back({NeighEvent::Kind::kMoved, e.target.ip, *e.mac, *e.candidate});
@@ -126,7 +125,7 @@ bool NeighbourTable::on_arp(uint16_t port, const net::Arp& a, double now) {
     if (now < e.guard_until) {
       // Two hosts answered the requests that first resolved it: trust neither.
       events_.push_back({NeighEvent::Kind::kConflictDropped, e.target.ip, *e.mac, a.sha});
-      ++conflicts_;
+      ++counters_.neigh_conflicts;
       fail(e, now);
       return true;
     }
@@ -143,13 +142,13 @@ bool NeighbourTable::on_arp(uint16_t port, const net::Arp& a, double now) {
   if (!(answer && e.outstanding)) {
     // Our own resolution decides; a matching announcement is harmless, a different MAC
     // is a possible redirection attempt.
-    if (!e.mac || *e.mac != a.sha) ++ignored_;
+    if (!e.mac || *e.mac != a.sha) ++counters_.arp_ignored;
     return false;
   }
   // The known MAC confirmed, or a first resolution.
   if (e.candidate) {
     events_.push_back({NeighEvent::Kind::kConflictKept, e.target.ip, a.sha, *e.candidate});
-    ++conflicts_;
+    ++counters_.neigh_conflicts;
     e.candidate.reset();
     e.candidates = false;
   }

@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "lb/counters.hpp"
 #include "net/addr.hpp"
 #include "net/arp.hpp"
 
@@ -67,6 +68,17 @@ struct NeighEvent {
   net::Mac other;  // the other answer / the new MAC
 };
 
+#define DRFWD_NEIGH_COUNTERS(X)                                                                  \
+  X(arp_ignored, kCounter, "ARP that answered no request of drfwd's (unsolicited, gratuitous): unused") \
+  X(neigh_conflicts, kCounter, "a second MAC answering for a real server")
+
+struct NeighCounters {
+  DRFWD_NEIGH_COUNTERS(DRFWD_COUNTER_MEMBER)
+};
+#define DRFWD_COUNTER_TYPE NeighCounters
+inline constexpr lb::CounterField<NeighCounters> kNeighFields[] = {DRFWD_NEIGH_COUNTERS(DRFWD_COUNTER_FIELD)};
+#undef DRFWD_COUNTER_TYPE
+
 class NeighbourTable {
  public:
   struct Entry {
@@ -105,9 +117,9 @@ class NeighbourTable {
 
   std::optional<net::Mac> mac(net::Ipv4 ip) const;
   const std::map<net::Ipv4, Entry>& entries() const { return entries_; }
-  uint64_t ignored() const { return ignored_; }
-  uint64_t conflicts() const { return conflicts_; }
-  uint64_t requests_sent() const { return requests_; }
+  const NeighCounters& counters() const { return counters_; }
+  uint64_t ignored() const { return counters_.arp_ignored; }
+  uint64_t conflicts() const { return counters_.neigh_conflicts; }
   const NeighConfig& config() const { return cfg_; }
 
  private:
@@ -120,9 +132,7 @@ class NeighbourTable {
   NeighConfig cfg_;
   std::map<net::Ipv4, Entry> entries_;
   std::vector<NeighEvent> events_;
-  uint64_t ignored_ = 0;
-  uint64_t conflicts_ = 0;
-  uint64_t requests_ = 0;
+  NeighCounters counters_;
 };
 
 }  // namespace drfwd::control

@@ -1,18 +1,21 @@
 #include "control/publisher.hpp"
 
-#include <rte_malloc.h>
 #include <rte_rcu_qsbr.h>
 
+#include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 
 namespace drfwd::control {
 
 Publisher::Publisher(uint32_t workers) {
-  const size_t sz = rte_rcu_qsbr_get_memsize(workers);
-  qsbr_ = static_cast<rte_rcu_qsbr*>(rte_zmalloc("drfwd_qsbr", sz, RTE_CACHE_LINE_SIZE));
-  if (!qsbr_) throw std::runtime_error("cannot allocate the RCU state (raise -m)");
+  // Ordinary memory: a few cache lines, read by every worker once per loop.
+  const size_t sz = (rte_rcu_qsbr_get_memsize(workers) + RTE_CACHE_LINE_SIZE - 1) & ~size_t{RTE_CACHE_LINE_SIZE - 1};
+  qsbr_ = static_cast<rte_rcu_qsbr*>(std::aligned_alloc(RTE_CACHE_LINE_SIZE, sz));
+  if (!qsbr_) throw std::runtime_error("cannot allocate the RCU state");
+  std::memset(qsbr_, 0, sz);
   if (rte_rcu_qsbr_init(qsbr_, workers) != 0) {
-    rte_free(qsbr_);
+    std::free(qsbr_);
     throw std::runtime_error("cannot initialise the RCU state");
   }
 }
@@ -21,7 +24,7 @@ Publisher::~Publisher() {
   current_ptr_.store(nullptr, std::memory_order_release);
   retired_.clear();
   current_.reset();
-  rte_free(qsbr_);
+  std::free(qsbr_);
 }
 
 uint64_t Publisher::publish(std::shared_ptr<const lb::Snapshot> next) {

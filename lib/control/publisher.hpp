@@ -1,6 +1,7 @@
 // Publishes snapshots to the workers: one atomic pointer store, then the old snapshot
 // is kept until an rte_rcu_qsbr grace period has passed (every worker reported a
 // quiescent state or went offline), and freed by a later reclaim(). Never blocks.
+// DPDK's RCU library needs no EAL: this runs in the unit and ThreadSanitizer tests too.
 #pragma once
 
 #include <atomic>
@@ -8,31 +9,28 @@
 #include <deque>
 #include <memory>
 
+#include "control/snapshot_sink.hpp"
 #include "lb/snapshot.hpp"
 
 struct rte_rcu_qsbr;
 
 namespace drfwd::control {
 
-class Publisher {
+class Publisher : public SnapshotSink {
  public:
   explicit Publisher(uint32_t workers);  // throws std::runtime_error
-  ~Publisher();
+  ~Publisher() override;
   Publisher(const Publisher&) = delete;
   Publisher& operator=(const Publisher&) = delete;
 
   rte_rcu_qsbr* qsbr() const { return qsbr_; }
   const std::atomic<const lb::Snapshot*>& pointer() const { return current_ptr_; }
-  const std::shared_ptr<const lb::Snapshot>& current() const { return current_; }
 
-  // Returns the snapshot's sequence number (1, 2, ...).
-  uint64_t publish(std::shared_ptr<const lb::Snapshot> next);
-  uint64_t published() const { return published_; }
-  // The highest sequence number every worker has moved to (or beyond): nothing older
-  // is in use. Advanced by reclaim().
-  uint64_t seen() const { return seen_; }
-  // Frees retired snapshots whose grace period is over; returns how many remain.
-  size_t reclaim();
+  uint64_t publish(std::shared_ptr<const lb::Snapshot> next) override;
+  const lb::Snapshot* current() const override { return current_.get(); }
+  uint64_t published() const override { return published_; }
+  uint64_t seen() const override { return seen_; }
+  size_t reclaim() override;
   // After the workers have stopped: free everything retired.
   void reclaim_all();
   size_t retired() const { return retired_.size(); }

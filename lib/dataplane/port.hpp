@@ -54,4 +54,23 @@ void configure_and_start(PortInfo& port, const PortSetup& setup);
 // Stops and closes every port that was started (pcap output is flushed on close).
 void stop_and_close(std::vector<PortInfo>& ports);
 
+// The ports for as long as drfwd runs: stopped and closed by stop_and_close() or, on any
+// other way out, by the destructor.
+class PortSet {
+ public:
+  explicit PortSet(std::vector<PortInfo> ports) : ports_(std::move(ports)) {}
+  ~PortSet() { dp::stop_and_close(ports_); }
+  PortSet(const PortSet&) = delete;
+  PortSet& operator=(const PortSet&) = delete;
+  void start(const PortSetup& setup) {
+    for (PortInfo& p : ports_) configure_and_start(p, setup);
+  }
+  void stop_and_close() { dp::stop_and_close(ports_); }
+  const std::vector<PortInfo>& info() const { return ports_; }
+  size_t size() const { return ports_.size(); }
+
+ private:
+  std::vector<PortInfo> ports_;
+};
+
 }  // namespace drfwd::dp

@@ -2,6 +2,7 @@
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
+#include <rte_launch.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
@@ -115,11 +116,12 @@ int Worker::main(void* self) {
   auto* w = static_cast<Worker*>(self);
   try {
     w->run();
+    w->status_.stopped();
     return 0;
   } catch (const std::exception& e) {
-    w->failure_ = e.what();
+    w->status_.failed(e.what());
   } catch (...) {
-    w->failure_ = "unknown exception";
+    w->status_.failed("unknown exception");
   }
   return -1;
 }
@@ -127,6 +129,7 @@ int Worker::main(void* self) {
 void Worker::run() {
   rte_rcu_qsbr_thread_register(shared_.qsbr, index_);
   rte_rcu_qsbr_thread_online(shared_.qsbr, index_);
+  status_.running();
   const uint64_t hz = shared_.tsc_hz;
   uint32_t idle = 0;
   uint64_t polls = 0, busy = 0;
@@ -139,8 +142,7 @@ void Worker::run() {
     for (uint16_t p = 0; p < shared_.n_ports; ++p) rx += poll_port(p);
     if (__builtin_expect(!rte_ring_empty(tx_ring_), 0)) send_for_control();
     fwd_->begin(shared_.snapshot->load(std::memory_order_acquire), now_);
-    if (__builtin_expect(dump_.request.load(std::memory_order_acquire) != dump_.done.load(std::memory_order_relaxed), 0))
-      dump_step();
+    if (__builtin_expect(dump_.pending(), 0)) dump_.step(*conns_, now_);
     fwd_->expire(kExpireBudget);
     rte_rcu_qsbr_quiescent(shared_.qsbr, index_);
 
@@ -322,26 +324,6 @@ uint32_t Worker::exception_allowance(int cls, uint32_t wanted) {
   return allowed;
 }
 
-void Worker::dump_step() {
-  constexpr uint32_t kStep = 512;
-  lb::FlowTable& t = *conns_;
-  const uint32_t now = fwd_->now();
-  if (dump_.cursor == 0) dump_.count = 0;
-  const uint32_t end = std::min(t.capacity(), dump_.cursor + kStep);
-  for (uint32_t i = dump_.cursor; i < end && dump_.count < dump_.limit && dump_.count < dump_.out.size(); ++i) {
-    const lb::FlowEntry& e = t.at(i);
-    if (!e.in_use || lb::FlowTable::expired(e, now)) continue;
-    if (dump_.vip_be && e.key.dst != dump_.vip_be) continue;
-    dump_.out[dump_.count++] = {e.key, e.rs_slot, e.rs_gen, e.state, e.timeout - (now - e.last_seen)};
-  }
-  dump_.cursor = end;
-  if (end == t.capacity() || dump_.count >= dump_.limit || dump_.count >= dump_.out.size()) {
-    dump_.in_use = t.size();
-    dump_.cursor = 0;
-    dump_.done.store(dump_.request.load(std::memory_order_relaxed), std::memory_order_release);
-  }
-}
-
 void Worker::send_for_control() {
   rte_mbuf* m[kBurst];
   const unsigned n = rte_ring_dequeue_burst(tx_ring_, reinterpret_cast<void**>(m), kBurst, nullptr);
@@ -353,6 +335,35 @@ void Worker::send_for_control() {
     }
     lb::bump(counters_->port[port].from_control);
   }
+}
+
+WorkerSet::WorkerSet(const std::vector<unsigned>& lcores, uint32_t conn_capacity, const WorkerShared& shared)
+    : stop_(shared.stop) {
+  for (size_t i = 0; i < lcores.size(); ++i)
+    workers_.push_back(std::make_unique<Worker>(static_cast<uint32_t>(i), lcores[i], conn_capacity, shared));
+}
+
+void WorkerSet::launch(uint32_t ip_csum_ports) {
+  for (auto& w : workers_) {
+    w->set_ip_csum_ports(ip_csum_ports);
+    if (rte_eal_remote_launch(Worker::main, w.get(), w->lcore()) != 0)
+      throw std::runtime_error("cannot launch worker " + std::to_string(w->index()) + " on lcore " +
+                               std::to_string(w->lcore()));
+    launched_ = true;
+  }
+}
+
+void WorkerSet::stop() {
+  if (!launched_) return;
+  stop_->store(true);
+  rte_eal_mp_wait_lcore();
+  launched_ = false;
+}
+
+bool WorkerSet::any_failed() const {
+  for (const auto& w : workers_)
+    if (w->status().has_failed()) return true;
+  return false;
 }
 
 }  // namespace drfwd::dp

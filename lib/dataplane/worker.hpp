@@ -12,6 +12,7 @@
 #include "lb/counters.hpp"
 #include "lb/flow_table.hpp"
 #include "lb/forwarder.hpp"
+#include "lb/handoff.hpp"
 #include "lb/snapshot.hpp"
 
 struct rte_ring;
@@ -19,7 +20,7 @@ struct rte_rcu_qsbr;
 
 namespace drfwd::dp {
 
-constexpr uint16_t kBurst = 32;
+using lb::kBurst;
 
 struct WorkerShared {
   const std::atomic<const lb::Snapshot*>* snapshot = nullptr;
@@ -32,29 +33,6 @@ struct WorkerShared {
   uint64_t tsc_hz = 0;
 };
 
-// A snapshot of some of a worker's connections, for show conns / ipvsadm -lc. The
-// control core sets the filter and sizes `out`, then bumps `request`; the worker walks
-// its table a few hundred entries per loop (forwarding goes on), fills `out` and sets
-// `done` to `request`. Nothing else is shared.
-struct ConnDump {
-  struct Record {
-    net::FlowKey key;
-    uint32_t rs_slot;
-    uint32_t rs_gen;
-    lb::ConnState state;
-    uint32_t expires;  // seconds left
-  };
-  // filter (network order; zero fields match anything)
-  uint32_t vip_be = 0;
-  uint32_t limit = 0;
-  std::vector<Record> out;  // capacity >= limit, set by the control core
-  uint32_t count = 0;
-  uint64_t in_use = 0;
-  std::atomic<uint64_t> request{0};
-  std::atomic<uint64_t> done{0};
-  uint32_t cursor = 0;  // worker's position
-};
-
 class Worker {
  public:
   // index: this worker's queue id on every port and its RCU thread id.
@@ -63,7 +41,8 @@ class Worker {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
-  ConnDump& conn_dump() { return dump_; }
+  lb::ConnDump& conn_dump() { return dump_; }
+  const lb::WorkerStatus& status() const { return status_; }
 
   // Ports whose RX IPv4 checksum offload is on (bitmap); set before launch.
   void set_ip_csum_ports(uint32_t bitmap) { ip_csum_offload_ = bitmap; }
@@ -79,13 +58,11 @@ class Worker {
   const lb::WorkerCounters& counters() const { return *counters_; }
   const lb::RsCounters* rs_counters() const { return rs_counters_; }
   lb::FlowTable& conns() { return *conns_; }
-  const std::string& failure() const { return failure_; }  // set if the loop died
 
  private:
   void run();
   uint16_t poll_port(uint16_t port);  // returns packets received
   void send_for_control();
-  void dump_step();
   uint32_t exception_allowance(int cls, uint32_t wanted);  // token bucket per class
 
   uint32_t index_;
@@ -104,8 +81,32 @@ class Worker {
     uint64_t last_tsc = 0;
   };
   Bucket exc_[lb::kExcClasses];
-  ConnDump dump_;
-  std::string failure_;
+  lb::ConnDump dump_;
+  lb::WorkerStatus status_;
+};
+
+// The workers, one per worker lcore: made, launched, stopped and joined. Whichever way
+// the owner leaves, the workers are stopped and joined before any of them is freed.
+class WorkerSet {
+ public:
+  // Throws std::runtime_error (EAL memory).
+  WorkerSet(const std::vector<unsigned>& lcores, uint32_t conn_capacity, const WorkerShared& shared);
+  ~WorkerSet() { stop(); }
+  WorkerSet(const WorkerSet&) = delete;
+  WorkerSet& operator=(const WorkerSet&) = delete;
+
+  // Starts every worker's loop on its lcore; ip_csum_ports: ports with RX IPv4 checksum offload.
+  void launch(uint32_t ip_csum_ports);
+  // Sets the stop flag and waits until every loop has returned.
+  void stop();
+  bool any_failed() const;
+  const std::vector<std::unique_ptr<Worker>>& all() const { return workers_; }
+  size_t size() const { return workers_.size(); }
+
+ private:
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::atomic<bool>* stop_;
+  bool launched_ = false;
 };
 
 }  // namespace drfwd::dp

@@ -48,6 +48,17 @@ struct CounterField {
   std::string_view help;
 };
 
+// A list entry X(name, kind, help) as a member, and as a field of the struct named by
+// DRFWD_COUNTER_TYPE (defined around the table):
+//   struct Foo { FOO_LIST(DRFWD_COUNTER_MEMBER) };
+//   #define DRFWD_COUNTER_TYPE Foo
+//   inline constexpr CounterField<Foo> kFooFields[] = {FOO_LIST(DRFWD_COUNTER_FIELD)};
+//   #undef DRFWD_COUNTER_TYPE
+#define DRFWD_COUNTER_MEMBER(name, kind, help) uint64_t name = 0;
+#define DRFWD_GAUGE_MEMBER(name, kind, help) int64_t name = 0;
+#define DRFWD_COUNTER_FIELD(name, kind, help) \
+  {#name, &DRFWD_COUNTER_TYPE::name, ::drfwd::lb::CounterKind::kind, help},
+
 // ---- Per port (received on, or sent out of, one port) --------------------------------
 
 #define DRFWD_PORT_COUNTERS(X)                                                         \
@@ -59,17 +70,12 @@ struct CounterField {
   X(from_control, kCounter, "frames sent for the control core (ARP, kernel traffic)")
 
 struct PortCounters {
-#define DRFWD_MEMBER(name, kind, help) uint64_t name = 0;
-  DRFWD_PORT_COUNTERS(DRFWD_MEMBER)
-#undef DRFWD_MEMBER
+  DRFWD_PORT_COUNTERS(DRFWD_COUNTER_MEMBER)
   std::array<uint64_t, net::kDropCount> drops{};  // by net::Drop, received on this port
 };
-
-inline constexpr CounterField<PortCounters> kPortFields[] = {
-#define DRFWD_FIELD(name, kind, help) {#name, &PortCounters::name, CounterKind::kind, help},
-    DRFWD_PORT_COUNTERS(DRFWD_FIELD)
-#undef DRFWD_FIELD
-};
+#define DRFWD_COUNTER_TYPE PortCounters
+inline constexpr CounterField<PortCounters> kPortFields[] = {DRFWD_PORT_COUNTERS(DRFWD_COUNTER_FIELD)};
+#undef DRFWD_COUNTER_TYPE
 
 // Frames dropped for any reason, and for a malformed header (net::is_malformed).
 uint64_t dropped(const PortCounters& c);
@@ -130,19 +136,14 @@ struct LoopHistogram {
 
 // Everything a worker counts but its per-port counters.
 struct WorkerScalars {
-#define DRFWD_MEMBER(name, kind, help) uint64_t name = 0;
-  DRFWD_WORKER_COUNTERS(DRFWD_MEMBER)
-#undef DRFWD_MEMBER
-#define DRFWD_MEMBER(name, help) LoopHistogram name;
-  DRFWD_WORKER_HISTOGRAMS(DRFWD_MEMBER)
-#undef DRFWD_MEMBER
+  DRFWD_WORKER_COUNTERS(DRFWD_COUNTER_MEMBER)
+#define DRFWD_HISTOGRAM_MEMBER(name, help) LoopHistogram name;
+  DRFWD_WORKER_HISTOGRAMS(DRFWD_HISTOGRAM_MEMBER)
+#undef DRFWD_HISTOGRAM_MEMBER
 };
-
-inline constexpr CounterField<WorkerScalars> kWorkerFields[] = {
-#define DRFWD_FIELD(name, kind, help) {#name, &WorkerScalars::name, CounterKind::kind, help},
-    DRFWD_WORKER_COUNTERS(DRFWD_FIELD)
-#undef DRFWD_FIELD
-};
+#define DRFWD_COUNTER_TYPE WorkerScalars
+inline constexpr CounterField<WorkerScalars> kWorkerFields[] = {DRFWD_WORKER_COUNTERS(DRFWD_COUNTER_FIELD)};
+#undef DRFWD_COUNTER_TYPE
 
 struct HistogramField {
   std::string_view name;
@@ -178,24 +179,13 @@ struct alignas(64) WorkerCounters : WorkerScalars {
   X(persist, kGauge, "persistence templates pointing at the server")
 
 struct alignas(64) RsCounters {
-#define DRFWD_MEMBER(name, kind, help) uint64_t name = 0;
-  DRFWD_RS_COUNTERS(DRFWD_MEMBER)
-#undef DRFWD_MEMBER
-#define DRFWD_MEMBER(name, kind, help) int64_t name = 0;
-  DRFWD_RS_GAUGES(DRFWD_MEMBER)
-#undef DRFWD_MEMBER
+  DRFWD_RS_COUNTERS(DRFWD_COUNTER_MEMBER)
+  DRFWD_RS_GAUGES(DRFWD_GAUGE_MEMBER)
 };
-
-inline constexpr CounterField<RsCounters> kRsCounterFields[] = {
-#define DRFWD_FIELD(name, kind, help) {#name, &RsCounters::name, CounterKind::kind, help},
-    DRFWD_RS_COUNTERS(DRFWD_FIELD)
-#undef DRFWD_FIELD
-};
-inline constexpr CounterField<RsCounters, int64_t> kRsGaugeFields[] = {
-#define DRFWD_FIELD(name, kind, help) {#name, &RsCounters::name, CounterKind::kind, help},
-    DRFWD_RS_GAUGES(DRFWD_FIELD)
-#undef DRFWD_FIELD
-};
+#define DRFWD_COUNTER_TYPE RsCounters
+inline constexpr CounterField<RsCounters> kRsCounterFields[] = {DRFWD_RS_COUNTERS(DRFWD_COUNTER_FIELD)};
+inline constexpr CounterField<RsCounters, int64_t> kRsGaugeFields[] = {DRFWD_RS_GAUGES(DRFWD_COUNTER_FIELD)};
+#undef DRFWD_COUNTER_TYPE
 
 // ---- Operations every view shares ----------------------------------------------------
 

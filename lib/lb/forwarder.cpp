@@ -18,6 +18,7 @@ uint32_t FragCache::slot(const net::Parsed& p) {
 Forwarder::Forwarder(uint32_t worker, FlowTable& conns, WorkerCounters& counters,
                      RsCounters* rs_counters)
     : worker_(worker),
+      cursors_(std::make_unique<RrCursor[]>(kMaxServiceSlots)),
       conns_(conns),
       counters_(counters),
       rs_counters_(rs_counters),
@@ -294,10 +295,11 @@ uint32_t Forwarder::pick(const ServiceTable& svc, const net::FlowKey& k, uint64_
   switch (svc.params().sched) {
     case Sched::kRr:
     case Sched::kWrr: {
-      uint32_t& c = svc.cursors[worker_].pos;
-      if (c >= n) c = 0;
-      i = svc.table[c];
-      c = (c + 1 == n) ? 0 : c + 1;
+      RrCursor& c = cursors_[svc.spec.slot];
+      if (c.table != svc.serial) c = RrCursor{svc.serial, svc.start_for(worker_, snap_->workers)};
+      if (c.pos >= n) c.pos = 0;
+      i = svc.table[c.pos];
+      c.pos = (c.pos + 1 == n) ? 0 : c.pos + 1;
       break;
     }
     case Sched::kSh:

@@ -15,6 +15,10 @@
 
 namespace drfwd::lb {
 
+// Frames per burst, everywhere: RX, the Forwarder, TX, the rings to and from the
+// control core.
+constexpr uint16_t kBurst = 32;
+
 // Verdict and Frame are trivial so that per-burst arrays of them cost nothing to declare.
 
 struct Verdict {
@@ -72,8 +76,8 @@ class FragCache {
 
 class Forwarder {
  public:
-  static constexpr uint32_t kMaxBurst = 64;  // process_burst takes at most this many
-  // worker: this worker's index (selects its scheduler cursors). rs_counters: an array
+  static constexpr uint32_t kMaxBurst = kBurst;  // process_burst takes at most this many
+  // worker: this worker's index (where its round robin starts). rs_counters: an array
   // of kMaxRsSlots owned by the caller.
   Forwarder(uint32_t worker, FlowTable& conns, WorkerCounters& counters, RsCounters* rs_counters);
 
@@ -133,7 +137,16 @@ class Forwarder {
   void release(const FlowEntry& e);
   void touch_template(const FlowEntry& e, const ServiceTable& svc);
 
+  // Round robin walks a service's sequence from where this worker left it, as long as
+  // the table is the one it was walking (its serial); a new table starts afresh at
+  // this worker's share of the sequence. Indexed by service slot; this worker's alone.
+  struct RrCursor {
+    uint32_t table = 0;  // ServiceTable::serial (0: none yet)
+    uint32_t pos = 0;
+  };
+
   uint32_t worker_;
+  std::unique_ptr<RrCursor[]> cursors_;
   FlowTable& conns_;
   WorkerCounters& counters_;
   RsCounters* rs_counters_;

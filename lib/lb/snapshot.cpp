@@ -1,6 +1,7 @@
 #include "lb/snapshot.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <stdexcept>
 #include <unordered_map>
@@ -29,7 +30,7 @@ bool same_schedule(const ServiceSpec& a, const ServiceSpec& b) {
 
 }  // namespace
 
-std::shared_ptr<ServiceTable> build_service_table(const ServiceSpec& spec, uint32_t workers) {
+std::shared_ptr<ServiceTable> build_service_table(const ServiceSpec& spec) {
   auto t = std::make_shared<ServiceTable>();
   t->spec = spec;
   t->persist_mask_be = __builtin_bswap32(net::Prefix{spec.key.vip, spec.params.persist_mask}.mask());
@@ -69,11 +70,8 @@ std::shared_ptr<ServiceTable> build_service_table(const ServiceSpec& spec, uint3
     }
   }
 
-  // Spread the workers' round-robin starting points over the sequence.
-  t->cursors = std::make_unique<SchedCursor[]>(workers);
-  const size_t len = t->table.size();
-  for (uint32_t w = 0; w < workers; ++w)
-    t->cursors[w].pos = len ? static_cast<uint32_t>((uint64_t{w} * len) / workers) : 0;
+  static std::atomic<uint32_t> serials{0};
+  t->serial = serials.fetch_add(1, std::memory_order_relaxed) + 1;
   return t;
 }
 
@@ -116,11 +114,10 @@ std::shared_ptr<Snapshot> build_snapshot(const SnapshotSpec& spec, const Snapsho
   for (const ServiceSpec& s : spec.services) {
     std::shared_ptr<const ServiceTable> table;
     auto it = previous.find(s.slot);
-    if (it != previous.end() && prev->workers == spec.workers &&
-        same_schedule((*it->second)->spec, s))
+    if (it != previous.end() && same_schedule((*it->second)->spec, s))
       table = *it->second;
     else
-      table = build_service_table(s, spec.workers);
+      table = build_service_table(s);
     snap->services.push_back(table);
 
     const uint64_t key = Snapshot::service_key(s.key.vip.be(), __builtin_bswap16(s.key.port), s.key.proto);

@@ -72,20 +72,22 @@ struct RsView {
 };
 static_assert(sizeof(RsView) == 32);
 
-// Per-worker scheduler position, on its own cache line.
-struct alignas(64) SchedCursor {
-  uint32_t pos = 0;
-};
-
 struct ServiceTable {
   ServiceSpec spec;  // what this table was built from: identity, parameters, real servers
   const ServiceParams& params() const { return spec.params; }
+  // Tells a worker's round-robin cursor that the table changed: a new table starts the
+  // cursor afresh. Unique per table built (wraps after 2^32 builds: a cursor may then
+  // keep its position in a new table, which only moves where round robin resumes).
+  uint32_t serial = 0;
   // derived for the data path
   uint32_t persist_mask_be = 0xffffffffu;
   net::Drop empty_reason = net::Drop::kNoRs;  // why nothing is usable, when nothing is
   std::vector<uint32_t> usable;  // RS slots taking new connections, canonical order
   std::vector<uint16_t> table;   // rr/wrr/hash: sequence; sh/mh: Maglev table (index usable)
-  mutable std::unique_ptr<SchedCursor[]> cursors;  // one per worker, written by that worker only
+  // Where worker `w` of `workers` starts walking an rr/wrr sequence: spread evenly.
+  uint32_t start_for(uint32_t w, uint32_t workers) const {
+    return static_cast<uint32_t>((uint64_t{w} * table.size()) / workers);
+  }
 };
 
 struct PortView {
@@ -161,6 +163,6 @@ struct Snapshot {
 std::shared_ptr<Snapshot> build_snapshot(const SnapshotSpec& spec, const Snapshot* prev);
 
 // The (unpublished) table for one service; exposed for tests.
-std::shared_ptr<ServiceTable> build_service_table(const ServiceSpec& spec, uint32_t workers);
+std::shared_ptr<ServiceTable> build_service_table(const ServiceSpec& spec);
 
 }  // namespace drfwd::lb

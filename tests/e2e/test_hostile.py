@@ -181,7 +181,7 @@ def test_two_hosts_answering_for_a_server_are_not_trusted():
             return next((l.lower() for l in out.splitlines() if l.startswith(rs3 + " ")), "")
 
         def conflicts():
-            m = re.search(r"answered by two MACs (\d+)", lab.ctl("show", "stats").stdout)
+            m = re.search(r"^neigh_conflicts\s+(\d+)", lab.ctl("show", "stats").stdout, re.M)
             return int(m.group(1)) if m else 0
 
         check(wait_for(lambda: conflicts() >= 1, 5), "no conflict seen: %s\n%s" % (neigh_line(), lab.tail_log()))

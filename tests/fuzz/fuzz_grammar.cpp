@@ -10,8 +10,13 @@
 
 #include "config/loader.hpp"
 #include "config/request.hpp"
-#include "config/views.hpp"
+#include "config/show_config.hpp"
+#include "console/help.hpp"
+#include "console/ipvsadm_views.hpp"
+#include "console/tables.hpp"
+#include "control/status.hpp"
 
+using namespace drfwd;
 using namespace drfwd::config;
 
 namespace {
@@ -35,7 +40,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     try {
       auto r = parse_request(line);
       if (r && std::holds_alternative<Command>(*r)) m.apply(std::get<Command>(*r));
-      if (r && std::holds_alternative<Query>(*r)) help_text(line.substr(0, 8));
+      if (r && std::holds_alternative<Query>(*r)) console::help_text(line.substr(0, 8));
     } catch (const ConfigError&) {
       if (model_to_commands(m) != before) fail("a refused command changed the model");
     }
@@ -51,14 +56,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (model_to_commands(again) != shown) fail("show config is not a fixed point");
   // Views over what the model holds.
-  std::vector<ServiceStatus> st;
-  for (const Service& s : m.services()) st.push_back(status_of(s));
+  std::vector<control::ServiceStatus> st;
+  for (const Service& s : m.services()) st.push_back(control::status_of(s));
   query::IpvsList o;
-  ipvsadm_list(st, o, 1, m.timeouts(), {});
+  console::ipvsadm_list(st, o, 1, m.timeouts(), {});
   o.stats = true;
-  ipvsadm_list(st, o, 1, m.timeouts(), {});
-  ipvsadm_save(st, false);
-  format_vips(st);
-  format_rs(st);
+  console::ipvsadm_list(st, o, 1, m.timeouts(), {});
+  console::ipvsadm_save(st, false);
+  console::format_vips(st);
+  console::format_rs(st);
   return 0;
 }

@@ -7,7 +7,7 @@
 #include "config/command.hpp"
 #include "config/loader.hpp"
 #include "config/model.hpp"
-#include "config/views.hpp"
+#include "config/show_config.hpp"
 #include "control/health.hpp"
 #include "control/neighbours.hpp"
 #include "packets.hpp"

@@ -5,12 +5,20 @@
 
 #include "config/loader.hpp"
 #include "config/request.hpp"
-#include "config/views.hpp"
-#include "packets.hpp"
+#include "config/show_config.hpp"
+#include "console/help.hpp"
+#include "console/ipvsadm_views.hpp"
+#include "console/tables.hpp"
+#include "control/status.hpp"
 #include "net/parse.hpp"
+#include "packets.hpp"
 
 using namespace drfwd;
 using namespace drfwd::config;
+using namespace drfwd::console;
+using drfwd::control::ConnStatus;
+using drfwd::control::RsStatus;
+using drfwd::control::ServiceStatus;
 using drfwd::test::ip;
 
 namespace {
@@ -49,19 +57,19 @@ std::vector<ServiceStatus> sample() {
   a.mac = test::mac("02:00:00:00:00:12");  // resolved, reached through port 0: takes traffic
   a.port = 0;
   a.weight = 1;
-  a.active = 3;
-  a.inactive = 7;
-  a.conns = 120;
-  a.packets = 4567;
-  a.bytes = 1234567;
+  a.counters.active = 3;
+  a.counters.inactive = 7;
+  a.counters.conns = 120;
+  a.counters.packets = 4567;
+  a.counters.bytes = 1234567;
   RsStatus b = a;
   b.ip = ip("198.18.0.11");
   b.weight = 2;
-  b.active = 10;
-  b.inactive = 0;
-  b.conns = 250;
-  b.packets = 123456789;  // past 100 million: shown in K
-  b.bytes = 98765432100ULL;
+  b.counters.active = 10;
+  b.counters.inactive = 0;
+  b.counters.conns = 250;
+  b.counters.packets = 123456789;  // past 100 million: shown in K
+  b.counters.bytes = 98765432100ULL;
   web.rs = {a, b};  // out of order on purpose: ipvsadm sorts
   ServiceStatus dns;
   dns.key = {ip("198.18.0.100"), net::kProtoUdp, 53};
@@ -74,7 +82,7 @@ std::vector<ServiceStatus> sample() {
   c.mac = test::mac("02:00:00:00:00:11");
   c.port = 0;
   c.weight = 1;
-  c.persist = 4;
+  c.counters.persist = 4;
   dns.rs = {c};
   return {dns, web};  // UDP first on purpose: ipvsadm lists TCP first
 }
@@ -119,7 +127,7 @@ TEST(Requests, EveryQueryForm) {
 
 TEST(Requests, Refusals) {
   EXPECT_NE(refusal("show").find("show what?"), std::string::npos);
-  EXPECT_NE(refusal("show vipz").find("unknown: show 'vipz'"), std::string::npos);
+  EXPECT_NE(refusal("show vipz").find("unknown command 'show' 'vipz'"), std::string::npos);
   EXPECT_NE(refusal("show vips now").find("unexpected 'now'"), std::string::npos);
   EXPECT_NE(refusal("show rs 198.18.0.300").find("is not an IPv4 address"), std::string::npos);
   EXPECT_NE(refusal("show conns limit 0").find("limit"), std::string::npos);
@@ -250,7 +258,7 @@ TEST(IpvsadmLayout, RateThresholdsPersistentTimeoutConnections) {
   c.vport = 80;
   c.rs = ip("198.18.0.11");
   c.rport = 80;
-  c.state = "ESTABLISHED";
+  c.state = lb::ConnState::kTcpEstablished;
   c.expires = 899;
   got = lines(ipvsadm_list(s, o, 4096, t, {c}));
   ASSERT_EQ(got.size(), 3u);
@@ -326,7 +334,7 @@ ipvsadm -A -t 198.18.0.101:443 -s wrr -p 120
 
 TEST(Views, DrfwdTables) {
   auto s = sample();
-  s[1].check = "tcp :80 every 500ms timeout 400ms rise 2 fall 3";
+  s[1].check = config::CheckSpec{};  // tcp :80 every 500ms timeout 400ms rise 2 fall 3
   s[1].rs[0].health = lb::Health::kDown;
   s[1].rs[0].health_detail = "refused";
   const std::string vips = format_vips(s);

@@ -1,0 +1,395 @@
+// The command table and the parsers it points to (native grammar; ipvsadm's command
+// line is one entry whose parser is ipvsadm.cpp).
+#include "config/grammar.hpp"
+
+#include <algorithm>
+#include <array>
+
+#include "config/values.hpp"
+
+namespace drfwd::config {
+
+// ---- Words ----------------------------------------------------------------------------
+
+void Words::fail(const std::string& msg) const { throw ConfigError(msg, usage_); }
+
+std::string_view Words::next(std::string_view what) {
+  if (done()) fail("missing " + std::string(what));
+  return w_[i_++];
+}
+
+void Words::end() const {
+  if (!done()) fail("unexpected " + quote(w_[i_]));
+}
+
+std::vector<std::string_view> Words::rest() {
+  std::vector<std::string_view> r(w_.begin() + static_cast<long>(std::min(i_, w_.size())), w_.end());
+  i_ = w_.size();
+  return r;
+}
+
+ServiceKey Words::service() {
+  const auto vip = next("<vip>");
+  const auto proto = next("<tcp|udp>");
+  const auto port = next("<port>");
+  return guard([&] { return ServiceKey{parse_unicast(vip, "VIP"), parse_proto(proto), parse_port_number(port, "service port")}; });
+}
+
+net::Ipv4 Words::real_server(const ServiceKey& svc) {
+  const auto word = next("<rip>");
+  return guard([&] {
+    auto [ip, port] = parse_addr_port(word, "real server");
+    if (port && *port != svc.port)
+      throw ConfigError("real server port " + std::to_string(*port) + " differs from the service port " +
+                        std::to_string(svc.port) + ": direct routing forwards to the same port and cannot translate it");
+    return ip;
+  });
+}
+
+CheckOverride Words::check() {
+  return guard([&] { return parse_check(w_, i_); });
+}
+
+ServiceOptions Words::service_options() {
+  ServiceOptions o;
+  while (!done()) {
+    const auto key = next("option");
+    if (key == "check") {
+      o.check = check();
+      break;
+    }
+    const auto val = next("value for " + std::string(key));
+    guard([&] {
+      if (key == "sched") o.sched = parse_scheduler(val);
+      else if (key == "persist") o.persist = parse_number(val, "persistence timeout", 0, kMaxTimeout);
+      else if (key == "netmask") o.persist_mask = parse_mask(val);
+      else if (key == "mh-size") o.mh_size = parse_mh_size(val);
+      else if (key == "flags") o.flags = parse_sched_flags(val);
+      else throw ConfigError("unknown option " + quote(key));
+      return 0;
+    });
+  }
+  return o;
+}
+
+// ---- Parsers of the native forms -------------------------------------------------------
+
+namespace {
+
+constexpr std::string_view kLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+constexpr std::string_view kVipOptions[] = {"sched", "persist", "netmask", "mh-size", "flags", "check"};
+constexpr std::string_view kRsOptions[] = {"weight", "check"};
+constexpr std::string_view kTimeouts[] = {"tcp", "tcpfin", "udp"};
+constexpr std::string_view kIpvsadmOptions[] = {"-A", "-E", "-D", "-C", "-a", "-e", "-d", "-L", "-Z", "-S", "-R", "--set"};
+
+uint16_t port_id(Words& w) {
+  const auto id = w.next("<id>");
+  return w.guard([&] { return static_cast<uint16_t>(parse_number(id, "port id", 0, 65535)); });
+}
+
+Request port_address(Words& w) {
+  cmd::PortAddress c;
+  c.port = port_id(w);
+  if (w.next("'address'") != "address") w.fail("expected 'address' after the port id");
+  const auto a = w.next("<ip>/<len>");
+  if (a != "none") {
+    c.address = w.guard([&] {
+      auto p = net::parse_prefix(a);
+      if (!p || p->len == 0) throw ConfigError(quote(a) + " is not an address with a prefix length, e.g. 198.18.0.2/24");
+      parse_unicast(net::to_string(p->addr), "port address");
+      return *p;
+    });
+  }
+  w.end();
+  return c;
+}
+
+Request vip_add(Words& w) {
+  const ServiceKey key = w.service();
+  return Command{cmd::VipAdd{key, w.service_options()}};
+}
+
+Request vip_set(Words& w) {
+  const ServiceKey key = w.service();
+  return Command{cmd::VipEdit{key, w.service_options(), false}};
+}
+
+Request vip_del(Words& w) {
+  const ServiceKey key = w.service();
+  w.end();
+  return Command{cmd::VipDel{key}};
+}
+
+// rs add|set: [weight <w>] [check ...]
+std::pair<std::optional<uint32_t>, std::optional<CheckOverride>> rs_options(Words& w) {
+  std::optional<uint32_t> weight;
+  std::optional<CheckOverride> chk;
+  while (!w.done()) {
+    const auto k = w.next("option");
+    if (k == "check") {
+      chk = w.check();
+      break;
+    }
+    if (k != "weight") w.fail("unknown option " + quote(k));
+    const auto v = w.next("value for weight");
+    weight = w.guard([&] { return parse_number(v, "weight", 0, kMaxWeight); });
+  }
+  return {weight, chk};
+}
+
+Request rs_add(Words& w) {
+  const ServiceKey key = w.service();
+  const net::Ipv4 rip = w.real_server(key);
+  auto [weight, chk] = rs_options(w);
+  return Command{cmd::RsAdd{key, rip, weight, chk}};
+}
+
+Request rs_set(Words& w) {
+  const ServiceKey key = w.service();
+  const net::Ipv4 rip = w.real_server(key);
+  auto [weight, chk] = rs_options(w);
+  if (!weight && !chk) w.fail("missing weight or check");
+  return Command{cmd::RsEdit{key, rip, weight, chk}};
+}
+
+Request rs_del(Words& w) {
+  const ServiceKey key = w.service();
+  const net::Ipv4 rip = w.real_server(key);
+  w.end();
+  return Command{cmd::RsDel{key, rip}};
+}
+
+net::Ipv4 neighbour_ip(Words& w) {
+  const auto ipw = w.next("<ip>");
+  return w.guard([&] { return parse_unicast(ipw, "neighbour"); });
+}
+
+Request neigh_add(Words& w) {
+  const net::Ipv4 ip = neighbour_ip(w);
+  const auto macw = w.next("<mac>");
+  cmd::NeighAdd c{ip, w.guard([&] { return parse_neighbour_mac(macw); }), std::nullopt};
+  if (!w.done()) {
+    if (w.next("option") != "port") w.fail("expected 'port <id>'");
+    c.port = port_id(w);
+  }
+  w.end();
+  return Command{c};
+}
+
+Request neigh_del(Words& w) {
+  const net::Ipv4 ip = neighbour_ip(w);
+  w.end();
+  return Command{cmd::NeighDel{ip}};
+}
+
+Request set_timeout(Words& w) {
+  cmd::SetTimeouts c;
+  if (w.done()) w.fail("give at least one of tcp, tcpfin, udp");
+  while (!w.done()) {
+    const auto k = w.next("tcp, tcpfin or udp");
+    const auto v = w.next("seconds for " + std::string(k));
+    const uint32_t secs = w.guard([&] { return parse_number(v, "timeout", 1, kMaxTimeout); });
+    if (k == "tcp") c.tcp = secs;
+    else if (k == "tcpfin") c.tcp_fin = secs;
+    else if (k == "udp") c.udp = secs;
+    else w.fail("unknown timeout " + quote(k) + ": expected tcp, tcpfin or udp");
+  }
+  return Command{c};
+}
+
+Request set_check(Words& w) {
+  if (w.done()) w.fail("give the check settings to change");
+  cmd::SetCheck c{w.check()};
+  if (c.check.reset) w.fail("set check default: give the settings instead");
+  return Command{c};
+}
+
+template <class T>
+Request bare(Words& w) {
+  w.end();
+  if constexpr (std::is_constructible_v<Command, T>)
+    return Command{T{}};
+  else
+    return Query{T{}};
+}
+
+Request show_rs(Words& w) {
+  query::ShowRs q;
+  while (!w.done()) {
+    const auto v = w.next("<vip>");
+    q.vips.push_back(w.guard([&] { return parse_unicast(v, "VIP"); }));
+  }
+  return Query{q};
+}
+
+Request show_conns(Words& w) {
+  query::ShowConns q;
+  while (!w.done()) {
+    const auto word = w.next("<vip>");
+    if (word == "limit") {
+      const auto n = w.next("value for limit");
+      q.limit = w.guard([&] { return parse_number(n, "limit", 1, 100000); });
+    } else if (!q.vip) {
+      q.vip = w.guard([&] { return parse_unicast(word, "VIP"); });
+    } else {
+      w.fail("unexpected " + quote(word));
+    }
+  }
+  return Query{q};
+}
+
+Request save_config(Words& w) {
+  if (w.all().size() != w.pos() + 1) w.fail("give one file name");
+  return Query{query::SaveConfig{std::string(w.next("<file>"))}};
+}
+
+Request set_log_level(Words& w) {
+  if (w.all().size() != w.pos() + 1) w.fail("give one level");
+  const auto level = w.next("<level>");
+  if (std::find(std::begin(kLevels), std::end(kLevels), level) == std::end(kLevels))
+    w.fail("unknown log level " + quote(level));
+  return Query{query::SetLogLevel{std::string(level)}};
+}
+
+Request help(Words& w) {
+  std::string topic;
+  for (std::string_view word : w.rest()) topic += (topic.empty() ? "" : " ") + std::string(word);
+  return Query{query::Help{topic}};
+}
+
+Request ipvsadm(Words& w) { return parse_ipvsadm_request(w.all()); }
+
+const std::string& log_level_args() {
+  static const std::string args = [] {
+    std::string s;
+    for (std::string_view l : kLevels) s += (s.empty() ? "" : "|") + std::string(l);
+    return s;
+  }();
+  return args;
+}
+
+const std::vector<CommandForm>& table() {
+  static const std::vector<CommandForm> forms = {
+      // Configuration
+      {"port", "<id> address <ip>/<len>|none", "give a port its address (the DIP), or take it away", port_address},
+      {"vip add", "<vip> <tcp|udp> <port> [sched rr|wrr|sh|hash|mh] [persist <sec>] [netmask <mask>] "
+                  "[mh-size <prime>] [flags <sh-port,...>] [check ...]",
+       "add a service", vip_add, 3, {}, kVipOptions},
+      {"vip set", "<vip> <tcp|udp> <port> [sched <s>] [persist <sec>] [netmask <mask>] [mh-size <prime>] "
+                  "[flags <f,...>] [check ...]",
+       "change a service's options (those not named stay)", vip_set, 3, {}, kVipOptions},
+      {"vip del", "<vip> <tcp|udp> <port>", "delete a service and its real servers", vip_del},
+      {"rs add", "<vip> <tcp|udp> <port> <rip>[:<port>] [weight <0-65535>] [check ...]",
+       "add a real server to a service", rs_add, 4, {}, kRsOptions},
+      {"rs set", "<vip> <tcp|udp> <port> <rip>[:<port>] [weight <0-65535>] [check ...]",
+       "change a real server's weight or check (weight 0 drains it)", rs_set, 4, {}, kRsOptions},
+      {"rs del", "<vip> <tcp|udp> <port> <rip>[:<port>]", "delete a real server", rs_del},
+      {"neigh add", "<ip> <mac> [port <id>]", "a static neighbour: this MAC for this address, never resolved",
+       neigh_add},
+      {"neigh del", "<ip>", "delete a static neighbour", neigh_del},
+      {"set timeout", "[tcp <sec>] [tcpfin <sec>] [udp <sec>]", "connection idle timeouts", set_timeout, 0, {},
+       kTimeouts},
+      {"set check", "[none|tcp|http] [port <p>] [path </p>] [expect <code>] [host <name>] [interval <t>] "
+                    "[timeout <t>] [rise <n>] [fall <n>]",
+       "the health-check settings every service starts from", set_check},
+      {"clear", "", "delete every service (neighbours and addresses stay)", bare<cmd::Clear>},
+      // Queries
+      {"show vips", "", "services: VIP, protocol, port, scheduler, options, real servers", bare<query::ShowVips>},
+      {"show rs", "[<vip> ...]", "real servers: weight, health, neighbour, connections, packets, bytes, rates",
+       show_rs},
+      {"show stats", "", "per port and per worker: received, forwarded, dropped by reason, rates",
+       bare<query::ShowStats>},
+      {"show ports", "", "ports: driver, MAC, address, queues, link, kernel interface", bare<query::ShowPorts>},
+      {"show neigh", "", "neighbours: resolved and static, with their state", bare<query::ShowNeigh>},
+      {"show conns", "[<vip>] [limit <n>]", "connections (up to limit, default 100)", show_conns},
+      {"show config", "", "the running configuration, as commands that rebuild it", bare<query::ShowConfig>},
+      {"save config", "<file>", "write the running configuration to a file", save_config},
+      {"clear stats", "", "zero the counters shown by show and ipvsadm -L --stats", bare<query::ClearStats>},
+      {"set log-level", log_level_args(), "change the log level now", set_log_level, 1, kLevels},
+      {"help", "[<command>]", "this help", help},
+      {"quit", "", "stop drfwd (as SIGINT)", bare<query::Quit>},
+      {"exit", "", "the same as quit", bare<query::Quit>},
+      {"ipvsadm", "...",
+       "ipvsadm's own command line: -A -E -D -a -e -d -C -L -Z -S -R --set (help ipvsadm for the forms)", ipvsadm, 0,
+       {}, kIpvsadmOptions, kIpvsadmUsage},
+  };
+  return forms;
+}
+
+// The words of a form's name.
+std::vector<std::string_view> name_words(const CommandForm& f) { return tokenize(f.name); }
+
+// The forms whose name starts with `verb`, one usage per line.
+std::string family_usage(std::string_view verb) {
+  std::string forms;
+  for (const CommandForm& f : table())
+    if (name_words(f)[0] == verb) forms += (forms.empty() ? "" : "\n") + f.usage();
+  return forms;
+}
+
+[[noreturn]] void unknown(const std::vector<std::string_view>& w) {
+  const std::string named = "unknown command " + quote(w[0]) + (w.size() > 1 ? " " + quote(w[1]) : "");
+  std::string forms = family_usage(w[0]);
+  if (forms.empty()) {
+    for (const CommandForm& f : table()) forms += (forms.empty() ? "" : "\n") + f.usage();
+    throw ConfigError(named, forms + "\n(help explains each command)");
+  }
+  if (w.size() == 1) throw ConfigError(std::string(w[0]) + " what?", forms);
+  throw ConfigError(named, forms);
+}
+
+}  // namespace
+
+const std::span<const std::string_view> kLogLevels{kLevels};
+
+std::span<const CommandForm> commands() { return table(); }
+
+const CommandForm* find_form(const std::vector<std::string_view>& words, size_t& consumed) {
+  const CommandForm* best = nullptr;
+  consumed = 0;
+  for (const CommandForm& f : table()) {
+    const auto name = name_words(f);
+    if (name.size() <= words.size() && name.size() > consumed && std::equal(name.begin(), name.end(), words.begin())) {
+      best = &f;
+      consumed = name.size();
+    }
+  }
+  return best;
+}
+
+std::optional<Request> parse_request(std::string_view line) {
+  const auto words = tokenize(line);
+  if (words.empty()) return std::nullopt;
+  size_t consumed = 0;
+  const CommandForm* f = find_form(words, consumed);
+  // A word after a form that takes none is more likely a mistyped command than an
+  // argument: "clear all" is not "clear".
+  if (!f || (consumed == 1 && f->args.empty() && words.size() > 1 && family_usage(words[0]) != f->usage()))
+    unknown(words);
+  Words w(words, consumed, f->usage());
+  return f->parse(w);
+}
+
+std::optional<Command> parse_line(std::string_view line) {
+  auto r = parse_request(line);
+  if (!r) return std::nullopt;
+  if (auto* c = std::get_if<Command>(&*r)) return *c;
+  const auto words = tokenize(line);
+  throw ConfigError(quote(words[0]) + (words.size() > 1 ? " " + quote(words[1]) : "") +
+                    " reads or controls the running drfwd; it is not a configuration command");
+}
+
+std::vector<std::string_view> tokenize(std::string_view line) {
+  std::vector<std::string_view> words;
+  if (const size_t hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
+  constexpr std::string_view kSpace = " \t\r\n";
+  size_t i = 0;
+  while ((i = line.find_first_not_of(kSpace, i)) != std::string_view::npos) {
+    const size_t j = std::min(line.find_first_of(kSpace, i), line.size());
+    words.push_back(line.substr(i, j - i));
+    i = j;
+  }
+  return words;
+}
+
+}  // namespace drfwd::config

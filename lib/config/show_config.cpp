@@ -1,0 +1,42 @@
+// The running configuration as the commands that rebuild it (show config, save config):
+// the inverse of the grammar, checked by the unit tests and fuzz-grammar as a round trip.
+#include "config/show_config.hpp"
+
+#include "config/values.hpp"
+
+namespace drfwd::config {
+
+std::string model_to_commands(const Model& m) {
+  std::string out = "# drfwd " DRFWD_VERSION " running configuration\n";
+  for (auto& [port, prefix] : m.port_addresses())
+    out += "port " + std::to_string(port) + " address " + net::to_string(prefix) + "\n";
+  const lb::Timeouts def;
+  const lb::Timeouts& t = m.timeouts();
+  if (!(t == def))
+    out += "set timeout tcp " + std::to_string(t.tcp()) + " tcpfin " + std::to_string(t.tcp_fin()) + " udp " +
+           std::to_string(t.udp()) + "\n";
+  if (!m.check_defaults().empty()) out += "set check " + to_string(m.check_defaults()) + "\n";
+  for (auto& [ip, n] : m.neighbours())
+    out += "neigh add " + net::to_string(ip) + " " + net::to_string(n.mac) +
+           (n.port ? " port " + std::to_string(*n.port) : "") + "\n";
+  for (const Service& s : m.services()) {
+    const std::string key = net::to_string(s.key.vip) + " " + std::string(proto_name(s.key.proto)) + " " +
+                            std::to_string(s.key.port);
+    const lb::ServiceParams& p = s.params;
+    out += "vip add " + key + " sched " + std::string(lb::sched_name(p.sched));
+    if (p.persist) out += " persist " + std::to_string(p.persist);
+    if (p.persist_mask != 32) out += " netmask " + std::to_string(p.persist_mask);
+    if (p.mh_size != lb::kDefaultMaglevSize) out += " mh-size " + std::to_string(p.mh_size);
+    if (p.flags) out += " flags " + sched_flags_to_string(p.flags);
+    if (!s.check.empty()) out += " check " + to_string(s.check);
+    out += "\n";
+    for (const RealServer& r : s.rs) {
+      out += "rs add " + key + " " + net::to_string(r.ip) + " weight " + std::to_string(r.weight);
+      if (!r.check.empty()) out += " check " + to_string(r.check);
+      out += "\n";
+    }
+  }
+  return out;
+}
+
+}  // namespace drfwd::config

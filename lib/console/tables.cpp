@@ -1,0 +1,94 @@
+#include "console/tables.hpp"
+
+#include <cinttypes>
+
+#include "config/values.hpp"
+#include "console/text.hpp"
+
+namespace drfwd::console {
+
+using control::ConnStatus;
+using control::RsStatus;
+using control::ServiceStatus;
+
+std::string check_text(const ServiceStatus& s) {
+  return describe(s.check, s.key.port) + (s.checks_off ? " (off: no kernel interfaces)" : "");
+}
+
+std::string format_vips(const std::vector<ServiceStatus>& services) {
+  if (services.empty()) return "no services\n";
+  std::string out =
+      cformat("%-22s %-5s %-6s %-9s %-12s %s\n", "VIP:PORT", "PROTO", "SCHED", "PERSIST", "RS UP/ALL", "CHECK");
+  for (const ServiceStatus& s : services) {
+    size_t up = 0;
+    for (const RsStatus& r : s.rs) up += r.accepting();
+    const lb::ServiceParams& p = s.params;
+    std::string persist = p.persist ? std::to_string(p.persist) + "s" : "-";
+    if (p.persist && p.persist_mask != 32) persist += "/" + std::to_string(p.persist_mask);
+    std::string sched = std::string(lb::sched_name(p.sched));
+    if (lb::sched_uses_maglev(p.sched) && p.mh_size != lb::kDefaultMaglevSize) sched += "/" + std::to_string(p.mh_size);
+    out += cformat("%-22s %-5s %-6s %-9s %-12s %s\n", addr_port(s.key.vip, s.key.port, true).c_str(),
+                   std::string(config::proto_name(s.key.proto)).c_str(), sched.c_str(), persist.c_str(),
+                   (std::to_string(up) + "/" + std::to_string(s.rs.size())).c_str(), check_text(s).c_str());
+  }
+  return out;
+}
+
+std::string format_rs(const std::vector<ServiceStatus>& services) {
+  if (services.empty()) return "no services\n";
+  std::string out;
+  for (const ServiceStatus& s : services) {
+    out += config::to_string(s.key) + " " + std::string(lb::sched_name(s.params.sched)) + "  check " + check_text(s) +
+           "\n";
+    if (s.rs.empty()) {
+      out += "  (no real servers)\n";
+      continue;
+    }
+    out += cformat("  %-17s %6s %-9s %-10s %-17s %8s %8s %10s %12s %9s %11s\n", "RS", "WEIGHT", "HEALTH", "NEIGH",
+                   "MAC", "ACTIVE", "INACTIVE", "PACKETS", "BYTES", "PPS", "BPS");
+    for (const RsStatus& r : s.rs) {
+      out += cformat("  %-17s %6u %-9s %-10s %-17s %8" PRId64 " %8" PRId64 " %10" PRIu64 " %12" PRIu64 " %9.0f %11.0f\n",
+                     net::to_string(r.ip).c_str(), r.weight, std::string(lb::health_name(r.health)).c_str(),
+                     std::string(control::neigh_status_name(r.neigh)).c_str(),
+                     r.mac ? net::to_string(*r.mac).c_str() : "-", r.counters.active, r.counters.inactive,
+                     r.counters.packets, r.counters.bytes, r.pps, r.bps);
+      if (r.health == lb::Health::kDown && !r.health_detail.empty()) out += "      last check: " + r.health_detail + "\n";
+    }
+  }
+  return out;
+}
+
+std::string format_conns(const std::vector<ConnStatus>& conns, uint64_t in_use, uint32_t limit) {
+  std::string out =
+      cformat("%-4s %-21s %-21s %-21s %-12s %s\n", "PRO", "CLIENT", "VIRTUAL", "REAL SERVER", "STATE", "EXPIRES");
+  for (const ConnStatus& c : conns)
+    out += cformat("%-4s %-21s %-21s %-21s %-12s %us\n", proto_upper(c.proto).c_str(),
+                   addr_port(c.client, c.cport, true).c_str(), addr_port(c.vip, c.vport, true).c_str(),
+                   addr_port(c.rs, c.rport, true).c_str(), std::string(conn_state_text(c.state)).c_str(), c.expires);
+  out += cformat("%zu shown", conns.size());
+  if (conns.size() >= limit) out += " (limit " + std::to_string(limit) + ")";
+  out += cformat(", %" PRIu64 " entries in the connection tables\n", in_use);
+  return out;
+}
+
+std::string format_ports(const std::vector<PortRow>& ports) {
+  std::string out = cformat("%-4s %-16s %-14s %-17s %-18s %-6s %-5s %-4s %-5s %s\n", "PORT", "NAME", "DRIVER", "MAC",
+                            "ADDRESS", "QUEUES", "MTU", "RSS", "LINK", "KERNEL-IF");
+  for (const PortRow& p : ports)
+    out += cformat("%-4u %-16s %-14s %-17s %-18s %-6zu %-5u %-4s %-5s %s\n", p.info.id, p.info.name.c_str(),
+                   p.info.driver.c_str(), net::to_string(p.info.mac).c_str(),
+                   p.address ? net::to_string(*p.address).c_str() : "-", p.queues, unsigned{p.info.mtu},
+                   p.info.rss ? "on" : "off", p.link_up ? "up" : "down", p.kernel_if.empty() ? "-" : p.kernel_if.c_str());
+  return out;
+}
+
+std::string format_neigh(const std::vector<control::NeighbourStatus>& neighbours) {
+  std::string out = cformat("%-16s %-4s %-17s %s\n", "ADDRESS", "PORT", "MAC", "STATE");
+  for (const control::NeighbourStatus& n : neighbours)
+    out += cformat("%-16s %-4s %-17s %s\n", net::to_string(n.ip).c_str(),
+                   n.port ? std::to_string(*n.port).c_str() : "-", n.mac ? net::to_string(*n.mac).c_str() : "-",
+                   std::string(control::neigh_status_name(n.state)).c_str());
+  return out;
+}
+
+}  // namespace drfwd::console

@@ -1,0 +1,64 @@
+#include "control/conn_query.hpp"
+
+namespace drfwd::control {
+
+void ConnQuery::start(std::optional<net::Ipv4> vip, uint32_t limit, double now, Done done) {
+  Request r{vip, limit, std::move(done)};
+  if (current_)
+    queue_.push_back(std::move(r));
+  else
+    begin(std::move(r), now);
+}
+
+void ConnQuery::begin(Request r, double now) {
+  Running run{std::move(r), now + kTimeout, {}};
+  run.seq.resize(dumps_.size());
+  for (size_t w = 0; w < dumps_.size(); ++w)
+    if (dumps_[w]->idle()) run.seq[w] = dumps_[w]->post(run.req.vip ? run.req.vip->be() : 0, run.req.limit);
+  current_ = std::move(run);
+}
+
+void ConnQuery::poll(double now) {
+  while (current_) {
+    bool all = true;
+    for (size_t w = 0; w < dumps_.size(); ++w)
+      if (!current_->seq[w] || !dumps_[w]->answered(*current_->seq[w])) all = false;
+    if (!all && now < current_->deadline) return;
+    finish();
+    if (queue_.empty()) return;
+    Request next = std::move(queue_.front());
+    queue_.pop_front();
+    begin(std::move(next), now);
+  }
+}
+
+void ConnQuery::finish() {
+  Running run = std::move(*current_);
+  current_.reset();
+  ConnListing out;
+  const lb::Snapshot* snap = sink_.current();
+  for (size_t w = 0; w < dumps_.size(); ++w) {
+    if (!run.seq[w] || !dumps_[w]->answered(*run.seq[w])) {
+      out.missing.push_back(static_cast<uint32_t>(w));
+      continue;
+    }
+    out.in_use += dumps_[w]->in_use();
+    for (const lb::ConnDump::Record& r : dumps_[w]->records()) {
+      if (out.conns.size() >= run.req.limit) break;
+      ConnStatus c;
+      c.proto = r.key.proto;
+      c.client = net::Ipv4::from_be(r.key.src);
+      c.cport = net::ntoh16(r.key.sport);
+      c.vip = net::Ipv4::from_be(r.key.dst);
+      c.vport = net::ntoh16(r.key.dport);
+      if (snap && r.rs_slot < snap->rs_count) c.rs = net::Ipv4::from_be(snap->rs_view[r.rs_slot].ip_be);
+      c.rport = c.vport;  // direct routing: the same port
+      c.state = r.key.is_template() ? lb::ConnState::kTemplate : r.state;
+      c.expires = r.expires;
+      out.conns.push_back(c);
+    }
+  }
+  run.req.done(std::move(out));
+}
+
+}  // namespace drfwd::control

@@ -1,0 +1,45 @@
+// The control core's loop, on the main lcore: each round moves the exception path's
+// frames, runs the director's periodic work and sends what it asks for, then the
+// pollers (console, control socket, statistics), checks that every worker is still
+// running, and sleeps 0.2 ms. Nothing in a round blocks.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "control/director.hpp"
+#include "control/slow_path.hpp"
+#include "dataplane/worker.hpp"
+
+namespace drfwd::control {
+
+class ControlLoop {
+ public:
+  using Poller = std::function<void(double now)>;
+
+  ControlLoop(Director& director, SlowPath& slow_path, const std::vector<std::unique_ptr<dp::Worker>>& workers)
+      : director_(director), slow_path_(slow_path), workers_(workers) {}
+
+  // Seconds since the loop was made (monotonic): the clock every control decision uses.
+  double now() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_).count();
+  }
+  void add_poller(Poller p) { pollers_.push_back(std::move(p)); }
+
+  // Runs rounds until `stop`; returns false if a worker failed (logged).
+  bool run(const std::atomic<bool>& stop);
+  // One round (run() without the sleep), for tests and the first round.
+  bool round();
+
+ private:
+  Director& director_;
+  SlowPath& slow_path_;
+  const std::vector<std::unique_ptr<dp::Worker>>& workers_;
+  std::vector<Poller> pollers_;
+  std::chrono::steady_clock::time_point epoch_ = std::chrono::steady_clock::now();
+};
+
+}  // namespace drfwd::control

@@ -1,0 +1,199 @@
+#include "control/director.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <set>
+
+namespace drfwd::control {
+
+Director::Director(config::Model model, DirectorSetup setup, SnapshotSink& sink,
+                   std::vector<const lb::RsCounters*> workers, std::unique_ptr<Prober> prober)
+    : model_(std::move(model)),
+      setup_(std::move(setup)),
+      sink_(sink),
+      neigh_(setup_.neigh),
+      health_(std::move(prober)),
+      rs_stats_(std::move(workers)),
+      announcer_(setup_.announce_count, setup_.announce_interval) {
+  runtime_.workers = setup_.workers;
+  runtime_.port_macs = setup_.port_macs;
+  runtime_.learned_mac = [this](net::Ipv4 ip) { return neigh_.mac(ip); };
+  runtime_.health = [this](uint32_t slot) { return health_.health(slot); };
+}
+
+std::optional<net::Ipv4> Director::dip(uint16_t port) const {
+  auto it = model_.port_addresses().find(port);
+  if (it == model_.port_addresses().end()) return std::nullopt;
+  return it->second.addr;
+}
+
+bool Director::serves(uint16_t port, net::Ipv4 vip) const {
+  bool any = false;
+  for (auto& [p, prefix] : model_.port_addresses())
+    if (prefix.contains(vip)) {
+      any = true;
+      if (p == port) return true;
+    }
+  return !any;
+}
+
+void Director::start(double now) {
+  refresh_targets(now);
+  sink_.publish(build(model_));
+  ++counters_.publishes;
+  refresh_vips(now);
+}
+
+std::shared_ptr<const lb::Snapshot> Director::build(const config::Model& m) const {
+  return lb::build_snapshot(config::make_spec(m, runtime_), sink_.current());
+}
+
+void Director::publish(const config::Model& m) {
+  sink_.publish(build(m));
+  ++counters_.publishes;
+  need_publish_ = false;
+}
+
+BatchResult Director::apply(std::span<const config::Command> batch, double now) {
+  BatchResult out;
+  model_.reclaim_slots(sink_.seen());
+  model_.set_epoch(sink_.published() + 1);  // the snapshot this batch goes out in
+  config::Model next = model_;
+  std::vector<std::pair<uint32_t, uint32_t>> new_slots;
+  std::shared_ptr<const lb::Snapshot> snap;
+  try {
+    for (out.refused = 0; out.refused < batch.size(); ++out.refused) {
+      config::Applied a = next.apply(batch[out.refused]);
+      new_slots.insert(new_slots.end(), a.new_rs_slots.begin(), a.new_rs_slots.end());
+      out.summaries.push_back(std::move(a.summary));
+    }
+    snap = build(next);
+  } catch (const config::ConfigError& e) {
+    return BatchResult{false, out.refused, e.what(), e.usage(), {}, {}};
+  } catch (const std::exception& e) {  // building the snapshot (memory), a bug
+    return BatchResult{false, out.refused, std::string("internal error: ") + e.what(), {}, {}, {}};
+  }
+  for (auto& [p, a] : next.port_addresses())
+    if (!model_.port_addresses().count(p) || !(model_.port_addresses().at(p) == a)) out.addressed.push_back(p);
+  for (auto& [p, a] : model_.port_addresses())
+    if (!next.port_addresses().count(p)) out.addressed.push_back(p);
+  model_ = std::move(next);
+  // Before the workers can count for a new occupant of a slot (the snapshot below).
+  for (auto [slot, gen] : new_slots) rs_stats_.rebase(slot);
+  sink_.publish(std::move(snap));
+  ++counters_.publishes;
+  need_publish_ = false;
+  refresh_targets(now);
+  refresh_vips(now);
+  return out;
+}
+
+// What to resolve and what to check, from the model: every RS without a static
+// neighbour is resolved on the port that reaches it; every RS is checked, from the DIP
+// of that port through its kernel interface (no kernel path: unchecked, always up).
+void Director::refresh_targets(double now) {
+  std::vector<NeighTarget> resolve;
+  std::set<net::Ipv4> seen;
+  std::vector<HealthTarget> checks;
+  for (const config::Service& s : model_.services()) {
+    for (const config::RealServer& r : s.rs) {
+      const auto port = model_.egress_port(r.ip);
+      const std::optional<net::Ipv4> src_dip = port ? dip(*port) : std::nullopt;
+      const net::Ipv4 src = src_dip ? *src_dip : net::Ipv4{};  // 0.0.0.0: the port has no DIP
+      if (port && !model_.neighbours().count(r.ip) && seen.insert(r.ip).second && *port < setup_.port_macs.size())
+        resolve.push_back({r.ip, *port, src, setup_.port_macs[*port]});
+      HealthTarget h;
+      h.slot = r.slot;
+      h.gen = r.gen;
+      h.ip = r.ip;
+      h.spec = model_.effective_check(s, r);
+      h.port = h.spec.port ? h.spec.port : s.key.port;
+      h.src = src;
+      if (!port || !setup_.health_checks || !src_dip) h.spec.kind = config::CheckKind::kNone;
+      h.name = config::to_string(s.key) + " -> " + net::to_string(r.ip);
+      checks.push_back(std::move(h));
+    }
+  }
+  if (neigh_.set_targets(resolve, now)) need_publish_ = true;
+  health_.set_targets(checks, now);
+}
+
+void Director::refresh_vips(double now) {
+  std::set<net::Ipv4> vips;
+  for (const config::Service& s : model_.services()) vips.insert(s.key.vip);
+  announcer_.set_vips(vips, static_cast<uint16_t>(setup_.port_macs.size()),
+                      [this](uint16_t p, net::Ipv4 vip) { return serves(p, vip); }, now);
+}
+
+ArpDecision Director::on_arp(uint16_t port, const net::Arp& a, double now) {
+  if (neigh_.on_arp(port, a, now)) {
+    need_publish_ = true;
+    if (auto mac = neigh_.mac(a.spa))
+      spdlog::info("neighbour {} is at {} (port {})", net::to_string(a.spa), net::to_string(*mac), port);
+  }
+  log_neigh_events();
+  // ARP that claims a real server's address for a MAC other than the one drfwd knows
+  // (static, or resolved by its own solicited requests) goes no further: the kernel
+  // would otherwise take it, and health checks, which leave from the kernel, would
+  // follow the redirection. A real change of MAC reaches drfwd's table through its own
+  // requests first (on_arp above), and passes from then on.
+  if (auto known = known_mac(a.spa); known && *known != a.sha) return {ArpDecision::Action::kConflict, {}, *known};
+  if (a.op == net::kArpRequest && announcer_.is_vip(a.tpa) && serves(port, a.tpa) && port < setup_.port_macs.size())
+    return {ArpDecision::Action::kReply, net::arp_reply(setup_.port_macs[port], a.tpa, a.sha, a.spa), {}};
+  // Everything else is the kernel's business: requests for the DIP, replies to its own
+  // requests. It answers only for its own address (arp_ignore=1).
+  return {ArpDecision::Action::kToKernel, {}, {}};
+}
+
+void Director::log_neigh_events() {
+  for (const NeighEvent& ev : neigh_.take_events()) {
+    const std::string ip = net::to_string(ev.ip), a = net::to_string(ev.mac), b = net::to_string(ev.other);
+    switch (ev.kind) {
+      case NeighEvent::Kind::kConflictKept:
+        spdlog::warn("neighbour {}: {} answered for it besides {}: kept {} (another host claims the address?)", ip,
+                     b, a, a);
+        break;
+      case NeighEvent::Kind::kConflictDropped:
+        spdlog::warn("neighbour {}: both {} and {} answered: neither used, retried in {}s (another host claims the "
+                     "address? a static `neigh add` decides)", ip, a, b, neigh_.config().failed_retry);
+        break;
+      case NeighEvent::Kind::kMoved:
+        spdlog::warn("neighbour {}: moved from {} to {} ({} stopped answering)", ip, a, b, a);
+        break;
+    }
+  }
+}
+
+Director::Tick Director::tick(double now) {
+  Tick out;
+  auto resolution = neigh_.tick(now);
+  out.requests = std::move(resolution.send);
+  if (resolution.changed) need_publish_ = true;
+  for (net::Ipv4 ip : resolution.lost)
+    spdlog::warn("neighbour {}: no answer to {} ARP requests, unreachable (no traffic until it answers)",
+                 net::to_string(ip), neigh_.config().max_probes);
+  log_neigh_events();
+  for (const Announcer::Due& d : announcer_.due(now))
+    if (d.port < setup_.port_macs.size()) out.announcements.push_back({d.port, net::arp_announce(setup_.port_macs[d.port], d.vip)});
+  for (const HealthChecker::Change& c : health_.run(now)) {
+    ++counters_.health_changes;
+    need_publish_ = true;
+    if (c.up)
+      spdlog::info("health: {} is up ({})", c.name, c.detail);
+    else
+      spdlog::warn("health: {} is down ({})", c.name, c.detail);
+  }
+  if (need_publish_) publish(model_);
+  sink_.reclaim();
+  model_.reclaim_slots(sink_.seen());
+  if (now - last_rates_ >= 1.0) {
+    std::vector<uint32_t> slots;
+    for (const config::Service& s : model_.services())
+      for (const config::RealServer& r : s.rs) slots.push_back(r.slot);
+    rs_stats_.sample(slots, now);
+    last_rates_ = now;
+  }
+  return out;
+}
+
+}  // namespace drfwd::control

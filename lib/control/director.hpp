@@ -1,0 +1,132 @@
+// The director's decisions, without EAL: the running configuration, what the control
+// core has learned about the real servers (neighbour MACs, health), which ARP to answer
+// and which VIPs to announce, and the snapshots the workers get. Time comes in as a
+// parameter and frames go out as values, so every decision is unit-tested.
+//
+// Configuration changes arrive as batches, applied whole or not at all (a single
+// command is a batch of one). An accepted batch is published as one snapshot; a refused
+// one changes nothing, the snapshot included.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "config/model.hpp"
+#include "control/announcer.hpp"
+#include "control/health.hpp"
+#include "control/neighbours.hpp"
+#include "control/rs_stats.hpp"
+#include "control/snapshot_sink.hpp"
+#include "lb/counters.hpp"
+#include "net/arp.hpp"
+
+namespace drfwd::control {
+
+struct DirectorSetup {
+  std::vector<net::Mac> port_macs;  // by port id
+  uint32_t workers = 1;
+  bool health_checks = true;        // false (no kernel interfaces): every RS unchecked, always up
+  NeighConfig neigh;
+  unsigned announce_count = 3;      // gratuitous ARPs per VIP and port
+  double announce_interval = 1.0;   // seconds between them
+};
+
+#define DRFWD_DIRECTOR_COUNTERS(X)                                         \
+  X(health_changes, kCounter, "real servers that went up or down")       \
+  X(publishes, kCounter, "snapshots published to the workers")
+
+struct DirectorCounters {
+  DRFWD_DIRECTOR_COUNTERS(DRFWD_COUNTER_MEMBER)
+};
+#define DRFWD_COUNTER_TYPE DirectorCounters
+inline constexpr lb::CounterField<DirectorCounters> kDirectorFields[] = {DRFWD_DIRECTOR_COUNTERS(DRFWD_COUNTER_FIELD)};
+#undef DRFWD_COUNTER_TYPE
+
+// What a batch did: every command applied, or none (the first refusal says why).
+struct BatchResult {
+  bool ok = true;
+  size_t refused = 0;                 // the index of the refused command
+  std::string error;                  // why (a ConfigError's message)
+  std::string usage;                  // its valid form, if any
+  std::vector<std::string> summaries; // one per command applied: "added service tcp ..."
+  std::vector<uint16_t> addressed;    // ports whose address (DIP) changed: the kernel's to follow
+};
+
+// What to do with an ARP frame received on a port.
+struct ArpDecision {
+  enum class Action : uint8_t {
+    kToKernel,  // the kernel's business: requests for the DIP, replies to its requests
+    kReply,     // a request for a VIP this port serves: send `reply`
+    kConflict,  // claims a real server's address for another MAC: dropped
+  };
+  Action action = Action::kToKernel;
+  net::Arp reply;
+  net::Mac known;  // kConflict: the MAC drfwd holds for the address
+};
+
+class Director {
+ public:
+  // workers: each worker's array of per-RS counters (for RsStats); prober: runs the
+  // health probes (SocketProber in drfwd, a fake in tests).
+  Director(config::Model model, DirectorSetup setup, SnapshotSink& sink, std::vector<const lb::RsCounters*> workers,
+           std::unique_ptr<Prober> prober);
+
+  // The first snapshot, resolution and checks, the VIP announcements.
+  void start(double now);
+  // Applies the batch to a copy of the model and builds its snapshot; only if both
+  // succeed does the copy become the model and the snapshot go to the workers.
+  BatchResult apply(std::span<const config::Command> batch, double now);
+
+  // An ARP frame (parsed) received on `port`: learns from it, decides what to do.
+  ArpDecision on_arp(uint16_t port, const net::Arp& a, double now);
+
+  struct Tick {
+    std::vector<ArpOut> requests;       // resolution requests due
+    std::vector<ArpOut> announcements;  // gratuitous ARPs due
+  };
+  // The periodic work of one control round: resolution and health-check state,
+  // announcements, a snapshot if anything the workers use changed, reclaiming
+  // snapshots and slots the workers have left behind, RS rates once a second.
+  Tick tick(double now);
+
+  const config::Model& model() const { return model_; }
+  const NeighbourTable& neighbours() const { return neigh_; }
+  const HealthChecker& health() const { return health_; }
+  const RsStats& rs_stats() const { return rs_stats_; }
+  RsStats& rs_stats() { return rs_stats_; }
+  const DirectorCounters& counters() const { return counters_; }
+  const DirectorSetup& setup() const { return setup_; }
+  const SnapshotSink& sink() const { return sink_; }
+  // The real server as the workers see it now (weight, health, MAC, egress port).
+  lb::RsSpec rs_state(const config::RealServer& r) const { return config::rs_spec(model_, runtime_, r); }
+  // The MAC drfwd holds for a neighbour: static, else resolved; none if neither.
+  std::optional<net::Mac> known_mac(net::Ipv4 ip) const { return config::neighbour_mac(model_, runtime_, ip); }
+  // A VIP is answered on the ports whose subnet holds it, or on every port if none does.
+  bool serves(uint16_t port, net::Ipv4 vip) const;
+  std::optional<net::Ipv4> dip(uint16_t port) const;
+
+ private:
+  void publish(const config::Model& m);
+  std::shared_ptr<const lb::Snapshot> build(const config::Model& m) const;
+  void refresh_targets(double now);
+  void refresh_vips(double now);
+  void log_neigh_events();
+
+  config::Model model_;
+  DirectorSetup setup_;
+  SnapshotSink& sink_;
+  config::Runtime runtime_;
+  NeighbourTable neigh_;
+  HealthChecker health_;
+  RsStats rs_stats_;
+  Announcer announcer_;
+  DirectorCounters counters_;
+  bool need_publish_ = false;
+  double last_rates_ = -1;
+};
+
+}  // namespace drfwd::control
