@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Refusals at start: a bad option, configuration or lcore layout stops drfwd with a
 clear message and a non-zero status before any port is started."""
 import contextlib
@@ -182,11 +181,3 @@ def test_options():
                       (["--mtu", "9000"], "give --mbuf-size 9142 or more"), (["--mtu", "100"], "--mtu must be")):
         p = run_opts(*bad)
         h.check(p.returncode == 2 and says in p.stderr, "%s: rc %d, %s" % (bad, p.returncode, p.stderr))
-
-
-if __name__ == "__main__":
-    h.main([test_config_error_names_file_and_line, test_ipvsadm_nat_is_refused,
-            test_unknown_scheduler_lists_the_supported_ones, test_port_that_does_not_exist, test_missing_config_file,
-            test_no_worker_lcore, test_more_workers_than_queues, test_no_port, test_options, test_driver_presets,
-            test_sigterm_stops_gracefully, test_ring_vdev, test_tap_vdev_in_a_namespace,
-            test_mtu_reaches_the_kernel_interface])
