@@ -1,6 +1,8 @@
 """What the pcap and e2e tiers share: the drfwd binary under test (set by conftest.py
-from --drfwd) and check()."""
+from --drfwd), check(), and whether this process can create network namespaces."""
+import functools
 import os
+import subprocess
 
 TOP = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 DEFAULT_DRFWD = os.path.join(TOP, "build", "app", "drfwd")
@@ -15,3 +17,16 @@ def check(cond, msg):
     if not cond:
         raise AssertionError(msg)
 
+
+@functools.lru_cache(maxsize=None)
+def netns_unavailable():
+    """None if this process can create a network namespace, else why not (a skip reason).
+    Tries once per run with a namespace of its own, deleted at once."""
+    if os.geteuid() != 0:
+        return "needs root (network namespaces)"
+    ns = "drfwd-probe-%d" % os.getpid()
+    r = subprocess.run(["ip", "netns", "add", ns], capture_output=True, text=True)
+    if r.returncode != 0:
+        return "cannot create a network namespace: " + r.stderr.strip()
+    subprocess.run(["ip", "netns", "del", ns], check=True)
+    return None

@@ -6,7 +6,10 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 import harness as h
+from drfwdtest import netns_unavailable
 
 GOOD = "vip add 198.18.1.10 tcp 80\n"
 PORT_STARTED = "(net_pcap0): net_pcap MAC"
@@ -107,12 +110,11 @@ def test_ring_vdev():
 
 @contextlib.contextmanager
 def scratch_namespace(tag):
-    """A network namespace for one test, deleted afterwards (also on failure); None
-    without root, and the test skips."""
-    if os.geteuid() != 0:
-        print("  (skipped: needs root for a network namespace)")
-        yield None
-        return
+    """A network namespace for one test, deleted afterwards (also on failure); the test
+    is skipped where none can be created (not root)."""
+    reason = netns_unavailable()
+    if reason:
+        pytest.skip(reason)
     ns = "drfwd-%s-%d" % (tag, os.getpid())
     subprocess.run(["ip", "netns", "add", ns], check=True)
     try:
@@ -123,8 +125,6 @@ def scratch_namespace(tag):
 
 def test_tap_vdev_in_a_namespace():
     with scratch_namespace("tap") as ns:
-        if not ns:
-            return
         out, _ = start_stop(["ip", "netns", "exec", ns, h.drfwd_binary(), "-l", "0,1"] + h.EAL +
                             ["--vdev", "net_tap0,iface=dtap0", "--", "--idle-backoff", "500", "--socket", "none"],
                             settle=2.5)
@@ -135,8 +135,7 @@ def test_tap_vdev_in_a_namespace():
 def test_mtu_reaches_the_kernel_interface():
     """--mtu applies to the data ports and to the kernel interface of each (the DIP's)."""
     with scratch_namespace("mtu") as ns:
-        if ns:
-            run_with_mtu_9000(ns)
+        run_with_mtu_9000(ns)
 
 
 def run_with_mtu_9000(ns):
