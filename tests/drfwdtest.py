@@ -14,6 +14,7 @@ def drfwd_binary():
 
 
 def check(cond, msg):
+    __tracebackhide__ = True  # pytest shows the failing check in the test, not this frame
     if not cond:
         raise AssertionError(msg)
 
