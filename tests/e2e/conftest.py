@@ -2,11 +2,9 @@
 one (not root), every test is skipped, and the meson test shows SKIP (exit 77)."""
 import pytest
 
-from drfwdtest import netns_unavailable
+from drfwdtest import skip_without_netns
 
 
 @pytest.fixture(autouse=True)
 def network_namespaces():
-    reason = netns_unavailable()
-    if reason:
-        pytest.skip(reason)
+    skip_without_netns()

@@ -6,10 +6,8 @@ import signal
 import subprocess
 import time
 
-import pytest
-
 import harness as h
-from drfwdtest import netns_unavailable
+from drfwdtest import skip_without_netns
 
 GOOD = "vip add 198.18.1.10 tcp 80\n"
 PORT_STARTED = "(net_pcap0): net_pcap MAC"
@@ -112,9 +110,7 @@ def test_ring_vdev():
 def scratch_namespace(tag):
     """A network namespace for one test, deleted afterwards (also on failure); the test
     is skipped where none can be created (not root)."""
-    reason = netns_unavailable()
-    if reason:
-        pytest.skip(reason)
+    skip_without_netns()
     ns = "drfwd-%s-%d" % (tag, os.getpid())
     subprocess.run(["ip", "netns", "add", ns], check=True)
     try:
