@@ -11,7 +11,7 @@ packages=(
   # sanitizers and fuzzing
   clang-14 libclang-rt-14-dev libfuzzer-14-dev
   # pcap and e2e tiers, lab, benchmarks
-  python3 python3-scapy libpcap-dev
+  python3 python3-scapy python3-pytest libpcap-dev
   iproute2 ethtool tcpdump iputils-ping iputils-arping procps
   nginx-light curl socat
 )

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """e2e tier, hostile conditions: a flood at the DIP, spoofed ARP for a real server, a
 real server that flaps, one that accepts TCP but answers HTTP with errors. Each test
 builds its own lab (tools/lab.py: its own namespaces, addresses in 198.18.0.0/15) and
@@ -16,9 +15,8 @@ from collections import Counter
 TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 sys.path.insert(0, os.path.join(TOP, "tools"))
 import lab as L  # noqa: E402
-import runner  # noqa: E402
+from drfwdtest import check, drfwd_binary  # noqa: E402
 
-DRFWD = sys.argv[1] if len(sys.argv) > 1 else os.path.join(TOP, "build", "app", "drfwd")
 PY = "/usr/bin/python3"
 VIP = L.VIP
 DIP = "198.18.0.2"
@@ -29,12 +27,8 @@ STAMP = r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)"  # spdlog's time stamp
 
 def new_lab(**kw):
     _count[0] += 1
-    return L.Lab(prefix="dfh%d-%d" % (os.getpid() % 100000, _count[0]), drfwd=DRFWD, log=lambda *a: None, **kw)
-
-
-def check(cond, msg):
-    if not cond:
-        raise AssertionError(msg)
+    return L.Lab(prefix="dfh%d-%d" % (os.getpid() % 100000, _count[0]), drfwd=drfwd_binary(), log=lambda *a: None,
+                 **kw)
 
 
 def stop_and_check(lab):
@@ -286,13 +280,3 @@ def test_http_errors_take_a_server_out():
         got = Counter(lab.curl() for _ in range(10))
         check(got == Counter({"RS1": 5, "RS2": 5}), "after recovery: %s" % got)
         stop_and_check(lab)
-
-
-def main():
-    runner.run([test_dip_flood_is_contained, test_spoofed_arp_does_not_redirect_a_real_server,
-                test_two_hosts_answering_for_a_server_are_not_trusted,
-                test_flapping_server_follows_rise_and_fall, test_http_errors_take_a_server_out])
-
-
-if __name__ == "__main__":
-    main()

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """e2e tier: drfwd as the director of an LVS-DR lab in network namespaces, with real
 nginx and a UDP echo on the real servers (tools/lab.py). Every test builds its own lab
 (its own namespaces) and deletes it, also when it fails."""
@@ -12,21 +11,15 @@ from collections import Counter
 TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 sys.path.insert(0, os.path.join(TOP, "tools"))
 import lab as L  # noqa: E402
-import runner  # noqa: E402
+from drfwdtest import check, drfwd_binary  # noqa: E402
 
-DRFWD = sys.argv[1] if len(sys.argv) > 1 else os.path.join(TOP, "build", "app", "drfwd")
 _count = [0]
 
 
 def new_lab(two_port=False):
     _count[0] += 1
-    return L.Lab(prefix="dfe%d-%d" % (os.getpid() % 100000, _count[0]), two_port=two_port, drfwd=DRFWD,
+    return L.Lab(prefix="dfe%d-%d" % (os.getpid() % 100000, _count[0]), two_port=two_port, drfwd=drfwd_binary(),
                  log=lambda *a: None)
-
-
-def check(cond, msg):
-    if not cond:
-        raise AssertionError(msg)
 
 
 def answers(lab, n):
@@ -159,13 +152,3 @@ def test_path_mtu_discovery_through_drfwd():
         check(forwarded >= 2, "ICMP errors forwarded: %d" % forwarded)
         drops = stats["totals"]["drops"]
         check(drops.get("icmp-no-conn", 0) == 0, "ICMP errors dropped: %s" % drops)
-
-
-def main():
-    runner.run([test_round_robin, test_failover_and_recovery, test_udp_balanced_and_sticky,
-                test_exception_path_and_arp, test_two_ports_replies_bypass_drfwd,
-                test_path_mtu_discovery_through_drfwd])
-
-
-if __name__ == "__main__":
-    main()

@@ -11,30 +11,18 @@ import shutil
 import signal
 import struct
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 
 from scapy.all import Ether, rdpcap  # noqa: F401  (re-exported for tests)
 
+from drfwdtest import check, drfwd_binary  # noqa: F401  (tests/drfwdtest.py, shared with e2e; re-exported)
+
 PORT_MAC = "02:70:63:61:70:00"   # net_pcap's first port
 PORT1_MAC = "02:70:63:61:70:01"
 CLIENT_MAC = "02:00:00:00:01:01"
 EAL = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--log-level", "lib.eal:warning"]
-
-# Sanitizer builds (meson -Db_sanitize=...) set DRFWD_SANITIZER_DIR for this tier: every
-# drfwd a test starts then writes any AddressSanitizer, LeakSanitizer or UBSan report
-# there (UBSan halting on the first), and main() fails the test if a report appeared,
-# whatever the test itself checked (exit status, output, expected refusals).
-SANITIZER_DIR = os.environ.get("DRFWD_SANITIZER_DIR")
-if SANITIZER_DIR:
-    shutil.rmtree(SANITIZER_DIR, ignore_errors=True)
-    os.makedirs(SANITIZER_DIR)
-    _log = os.path.join(SANITIZER_DIR, "report")
-    os.environ["ASAN_OPTIONS"] = "detect_leaks=1:log_path=%s" % _log
-    os.environ["UBSAN_OPTIONS"] = "halt_on_error=1:print_stacktrace=1:log_path=%s" % _log
-
 
 class Result:
     def __init__(self, rc, stdout, stderr, outputs, stats):
@@ -87,12 +75,6 @@ def rx_counts(lines):
         if m and port is not None:
             counts[port] = int(m.group(1))
     return counts
-
-
-def drfwd_binary():
-    if len(sys.argv) > 1:
-        return sys.argv[1]
-    return os.path.join(os.path.dirname(__file__), "..", "..", "build", "app", "drfwd")
 
 
 def run(config, inputs, workers=1, ports=1, extra=(), expect_rx=None, timeout=60, name="case"):
@@ -204,32 +186,9 @@ def check_accounting(rc, stderr):
                              "".join(l for l in stderr.splitlines(True) if "at exit" in l))
 
 
-def check(cond, msg):
-    if not cond:
-        raise AssertionError(msg)
-
-
 def l3_bytes(pkt):
     """Everything after the Ethernet addresses: must be byte-identical after forwarding."""
     return bytes(pkt)[12:]
-
-
-def main(tests):
-    failed = 0
-    for t in tests:
-        start = time.time()
-        try:
-            t()
-            print("PASS %s (%.1fs)" % (t.__name__, time.time() - start), flush=True)
-        except Exception as e:  # noqa: BLE001  (report every case)
-            failed += 1
-            print("FAIL %s: %s" % (t.__name__, e), flush=True)
-    if SANITIZER_DIR:
-        for f in sorted(os.listdir(SANITIZER_DIR)):
-            failed += 1
-            with open(os.path.join(SANITIZER_DIR, f)) as r:
-                print("FAIL sanitizer report %s:\n%s" % (f, r.read()), flush=True)
-    sys.exit(1 if failed else 0)
 
 
 def drfwdctl_binary():

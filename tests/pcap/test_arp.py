@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """pcap tier: the control core's ARP. Requests for a VIP are answered from the port's
 MAC on the ports that serve it; nothing else is answered; VIPs are announced."""
 from scapy.all import ARP, Ether
@@ -65,7 +64,3 @@ def test_vip_answered_only_on_the_port_whose_subnet_holds_it():
     h.check(len(replies(res, 0)) == 1, "not answered on port 0")
     h.check(not [p for p in res.arp(1) if p[ARP].op == 2], "answered on port 1, whose subnet does not hold the VIP")
     h.check(not announcements(res, 1), "announced on port 1")
-
-
-if __name__ == "__main__":
-    h.main([test_vip_answered_others_not, test_vips_are_announced, test_vip_answered_only_on_the_port_whose_subnet_holds_it])

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """pcap tier: forwarding and scheduling, checked frame by frame.
 
 Every forwarded frame must carry the chosen RS's MAC as destination and the port's MAC
@@ -231,11 +230,3 @@ def test_icmp_errors_reach_the_connections_real_server():
     w = res.stats["workers"][0]
     h.check(w["icmp_forwarded"] == 20 and w["conn_new"] == 20, "icmp_forwarded %d, conn_new %d" %
             (w["icmp_forwarded"], w["conn_new"]))
-
-
-if __name__ == "__main__":
-    h.main([test_round_robin_forwarding, test_ipvsadm_configuration_behaves_the_same, test_weighted_round_robin,
-            test_weight_zero_gets_no_new_connections, test_source_hash_keeps_clients_together,
-            test_hash_schedulers_do_not_depend_on_rs_order, test_maglev_moves_only_the_departed_rs_flows,
-            test_udp_service_is_sticky_per_flow, test_persistence_overrides_round_robin, test_rs_on_a_second_port,
-            test_icmp_errors_reach_the_connections_real_server])

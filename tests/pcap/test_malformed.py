@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """pcap tier: hostile and malformed frames, interleaved with live connections.
 
 Each bad frame must be dropped (or handed to the control core) under its documented
@@ -219,8 +218,3 @@ def test_jumbo_frames_with_a_larger_mtu():
             "not one real server: %s" % [o[:6].hex() for o in out])
     drops = {k: v for k, v in res.drops().items() if v}
     h.check(drops == {"oversize": 1}, "drops: %s" % drops)
-
-
-if __name__ == "__main__":
-    h.main([test_hostile_frames_are_dropped_by_reason_and_connections_survive, test_truncated_at_every_byte,
-            test_jumbo_frames_with_a_larger_mtu])

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The operator interface against a running drfwd: the console through a pipe and a
 pseudo-terminal, drfwdctl (a weight changed mid-run with the distribution following,
 refusals, restore, save), ipvsadm's listings on real counters, the socket's access
@@ -279,9 +278,3 @@ def test_telemetry():
         h.check(rs == ["198.18.0.11", "198.18.0.12"], "rs: %s" % replies.get("/drfwd/rs"))
         h.check(replies.get("/drfwd/stats", {}).get("forwarded") == 6, "stats: %s" % replies.get("/drfwd/stats"))
     shutil.rmtree("/var/run/dpdk/" + prefix, ignore_errors=True)
-
-
-if __name__ == "__main__":
-    h.main([test_weight_change_mid_run_distribution_follows, test_ipvsadm_listings_on_real_counters,
-            test_drfwdctl_refusals_restore_and_save, test_socket_only_for_root_and_drfwds_user,
-            test_console_through_a_pipe, test_console_on_a_terminal_completes, test_telemetry])

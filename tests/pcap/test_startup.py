@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Refusals at start: a bad option, configuration or lcore layout stops drfwd with a
 clear message and a non-zero status before any port is started."""
 import contextlib
@@ -8,6 +7,7 @@ import subprocess
 import time
 
 import harness as h
+from drfwdtest import skip_without_netns
 
 GOOD = "vip add 198.18.1.10 tcp 80\n"
 PORT_STARTED = "(net_pcap0): net_pcap MAC"
@@ -108,12 +108,9 @@ def test_ring_vdev():
 
 @contextlib.contextmanager
 def scratch_namespace(tag):
-    """A network namespace for one test, deleted afterwards (also on failure); None
-    without root, and the test skips."""
-    if os.geteuid() != 0:
-        print("  (skipped: needs root for a network namespace)")
-        yield None
-        return
+    """A network namespace for one test, deleted afterwards (also on failure); the test
+    is skipped where none can be created (not root)."""
+    skip_without_netns()
     ns = "drfwd-%s-%d" % (tag, os.getpid())
     subprocess.run(["ip", "netns", "add", ns], check=True)
     try:
@@ -124,8 +121,6 @@ def scratch_namespace(tag):
 
 def test_tap_vdev_in_a_namespace():
     with scratch_namespace("tap") as ns:
-        if not ns:
-            return
         out, _ = start_stop(["ip", "netns", "exec", ns, h.drfwd_binary(), "-l", "0,1"] + h.EAL +
                             ["--vdev", "net_tap0,iface=dtap0", "--", "--idle-backoff", "500", "--socket", "none"],
                             settle=2.5)
@@ -136,8 +131,7 @@ def test_tap_vdev_in_a_namespace():
 def test_mtu_reaches_the_kernel_interface():
     """--mtu applies to the data ports and to the kernel interface of each (the DIP's)."""
     with scratch_namespace("mtu") as ns:
-        if ns:
-            run_with_mtu_9000(ns)
+        run_with_mtu_9000(ns)
 
 
 def run_with_mtu_9000(ns):
@@ -182,11 +176,3 @@ def test_options():
                       (["--mtu", "9000"], "give --mbuf-size 9142 or more"), (["--mtu", "100"], "--mtu must be")):
         p = run_opts(*bad)
         h.check(p.returncode == 2 and says in p.stderr, "%s: rc %d, %s" % (bad, p.returncode, p.stderr))
-
-
-if __name__ == "__main__":
-    h.main([test_config_error_names_file_and_line, test_ipvsadm_nat_is_refused,
-            test_unknown_scheduler_lists_the_supported_ones, test_port_that_does_not_exist, test_missing_config_file,
-            test_no_worker_lcore, test_more_workers_than_queues, test_no_port, test_options, test_driver_presets,
-            test_sigterm_stops_gracefully, test_ring_vdev, test_tap_vdev_in_a_namespace,
-            test_mtu_reaches_the_kernel_interface])

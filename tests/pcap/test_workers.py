@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """pcap tier: two workers (two RX queues), as RSS would split flows on a NIC.
 
 net_pcap has no RSS, so the flows are split here the way RSS would: a flow always on
@@ -39,7 +38,3 @@ def test_two_workers_share_the_load():
     per_rs = Counter(conn_rs.values())
     h.check(per_rs == Counter({"02:00:00:00:00:11": 100, "02:00:00:00:00:12": 100}), "split %s" % dict(per_rs))
     h.check(res.stats["mbufs_leaked"] == 0, "mbufs leaked")
-
-
-if __name__ == "__main__":
-    h.main([test_two_workers_share_the_load])
