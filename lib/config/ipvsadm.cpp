@@ -24,41 +24,89 @@ namespace {
 
 enum class Arg { kNone, kRequired, kOptional };
 
+// What an option does on a drfwd command line.
+enum class Role : uint8_t {
+  kCommand,     // -A, -E, ..., --set: the command (one per line)
+  kSwitch,      // a listing switch (-n, --stats, ...): sets `flag`
+  kNoop,        // accepted, changes nothing (-g: direct routing is the only method; --sort)
+  kService,     // -t, -u
+  kScheduler,   // -s
+  kPersistent,  // -p [SEC]
+  kNetmask,     // -M
+  kSchedFlags,  // -b
+  kRealServer,  // -r
+  kWeight,      // -w
+  kThreshold,   // -x, -y: only 0 (as ipvsadm-save prints) is accepted
+  kNotDirect,   // -m, -i, --tun-*: another forwarding method
+  kRefused,     // refused with `why`
+  kNotHere,     // an ipvsadm option drfwd's configuration does not take
+};
+
 struct OptDef {
   std::string_view long_name;
   char short_name;  // 0: long only
   Arg arg;
+  Role role;
+  bool query::IpvsList::*flag = nullptr;  // kSwitch
+  std::string_view why = {};               // kRefused
 };
+
+using L = query::IpvsList;
 
 // Every option ipvsadm knows, so that unsupported ones get a precise refusal rather
 // than "unknown option".
 constexpr OptDef kOpts[] = {
-    {"add-service", 'A', Arg::kNone},      {"edit-service", 'E', Arg::kNone},
-    {"delete-service", 'D', Arg::kNone},   {"clear", 'C', Arg::kNone},
-    {"restore", 'R', Arg::kNone},          {"save", 'S', Arg::kNone},
-    {"add-server", 'a', Arg::kNone},       {"edit-server", 'e', Arg::kNone},
-    {"delete-server", 'd', Arg::kNone},    {"list", 'L', Arg::kNone},
-    {"zero", 'Z', Arg::kNone},             {"set", 0, Arg::kNone},
-    {"list-lower", 'l', Arg::kNone},  // ipvsadm -l is -L
-    {"start-daemon", 0, Arg::kRequired},   {"stop-daemon", 0, Arg::kRequired},
-    {"help", 'h', Arg::kNone},             {"version", 'v', Arg::kNone},
-    {"tcp-service", 't', Arg::kRequired},  {"udp-service", 'u', Arg::kRequired},
-    {"sctp-service", 0, Arg::kRequired},   {"fwmark-service", 'f', Arg::kRequired},
-    {"scheduler", 's', Arg::kRequired},    {"persistent", 'p', Arg::kOptional},
-    {"netmask", 'M', Arg::kRequired},      {"real-server", 'r', Arg::kRequired},
-    {"gatewaying", 'g', Arg::kNone},       {"masquerading", 'm', Arg::kNone},
-    {"ipip", 'i', Arg::kNone},             {"weight", 'w', Arg::kRequired},
-    {"u-threshold", 'x', Arg::kRequired},  {"l-threshold", 'y', Arg::kRequired},
-    {"sched-flags", 'b', Arg::kRequired},  {"pe", 0, Arg::kRequired},
-    {"numeric", 'n', Arg::kNone},          {"connection", 'c', Arg::kNone},
-    {"stats", 0, Arg::kNone},              {"rate", 0, Arg::kNone},
-    {"timeout", 0, Arg::kNone},            {"exact", 'X', Arg::kNone},
-    {"thresholds", 0, Arg::kNone},         {"persistent-conn", 0, Arg::kNone},
-    {"sort", 0, Arg::kNone},               {"ops", 'o', Arg::kNone},
-    {"tun-type", 0, Arg::kRequired},       {"tun-port", 0, Arg::kRequired},
-    {"tun-nocsum", 0, Arg::kNone},         {"tun-csum", 0, Arg::kNone},
-    {"tun-remcsum", 0, Arg::kNone},        {"mcast-interface", 0, Arg::kRequired},
-    {"syncid", 0, Arg::kRequired},
+    {"add-service", 'A', Arg::kNone, Role::kCommand},
+    {"edit-service", 'E', Arg::kNone, Role::kCommand},
+    {"delete-service", 'D', Arg::kNone, Role::kCommand},
+    {"clear", 'C', Arg::kNone, Role::kCommand},
+    {"restore", 'R', Arg::kNone, Role::kCommand},
+    {"save", 'S', Arg::kNone, Role::kCommand},
+    {"add-server", 'a', Arg::kNone, Role::kCommand},
+    {"edit-server", 'e', Arg::kNone, Role::kCommand},
+    {"delete-server", 'd', Arg::kNone, Role::kCommand},
+    {"list", 'L', Arg::kNone, Role::kCommand},
+    {"zero", 'Z', Arg::kNone, Role::kCommand},
+    {"set", 0, Arg::kNone, Role::kCommand},
+    {"list-lower", 'l', Arg::kNone, Role::kCommand},  // ipvsadm -l is -L
+    {"help", 'h', Arg::kNone, Role::kCommand},
+    {"version", 'v', Arg::kNone, Role::kCommand},
+    {"start-daemon", 0, Arg::kRequired, Role::kNotHere},
+    {"stop-daemon", 0, Arg::kRequired, Role::kNotHere},
+    {"tcp-service", 't', Arg::kRequired, Role::kService},
+    {"udp-service", 'u', Arg::kRequired, Role::kService},
+    {"sctp-service", 0, Arg::kRequired, Role::kRefused, nullptr, "SCTP services are not supported: use -t or -u"},
+    {"fwmark-service", 'f', Arg::kRequired, Role::kRefused, nullptr,
+     "firewall-mark services (-f) are not supported: use -t or -u VIP:PORT"},
+    {"scheduler", 's', Arg::kRequired, Role::kScheduler},
+    {"persistent", 'p', Arg::kOptional, Role::kPersistent},
+    {"netmask", 'M', Arg::kRequired, Role::kNetmask},
+    {"real-server", 'r', Arg::kRequired, Role::kRealServer},
+    {"gatewaying", 'g', Arg::kNone, Role::kNoop},
+    {"masquerading", 'm', Arg::kNone, Role::kNotDirect},
+    {"ipip", 'i', Arg::kNone, Role::kNotDirect},
+    {"weight", 'w', Arg::kRequired, Role::kWeight},
+    {"u-threshold", 'x', Arg::kRequired, Role::kThreshold},
+    {"l-threshold", 'y', Arg::kRequired, Role::kThreshold},
+    {"sched-flags", 'b', Arg::kRequired, Role::kSchedFlags},
+    {"pe", 0, Arg::kRequired, Role::kRefused, nullptr, "persistence engines (--pe) are not supported"},
+    {"numeric", 'n', Arg::kNone, Role::kSwitch, &L::numeric},
+    {"connection", 'c', Arg::kNone, Role::kSwitch, &L::connection},
+    {"stats", 0, Arg::kNone, Role::kSwitch, &L::stats},
+    {"rate", 0, Arg::kNone, Role::kSwitch, &L::rate},
+    {"timeout", 0, Arg::kNone, Role::kSwitch, &L::timeout},
+    {"exact", 'X', Arg::kNone, Role::kSwitch, &L::exact},
+    {"thresholds", 0, Arg::kNone, Role::kSwitch, &L::thresholds},
+    {"persistent-conn", 0, Arg::kNone, Role::kSwitch, &L::persistent_conn},
+    {"sort", 0, Arg::kNone, Role::kNoop},  // listings are always sorted, as ipvsadm's default
+    {"ops", 'o', Arg::kNone, Role::kRefused, nullptr, "one-packet scheduling (-o) is not supported"},
+    {"tun-type", 0, Arg::kRequired, Role::kNotDirect},
+    {"tun-port", 0, Arg::kRequired, Role::kNotDirect},
+    {"tun-nocsum", 0, Arg::kNone, Role::kNotDirect},
+    {"tun-csum", 0, Arg::kNone, Role::kNotDirect},
+    {"tun-remcsum", 0, Arg::kNone, Role::kNotDirect},
+    {"mcast-interface", 0, Arg::kRequired, Role::kNotHere},
+    {"syncid", 0, Arg::kRequired, Role::kNotHere},
 };
 
 [[noreturn]] void fail(const std::string& msg) {
@@ -160,188 +208,159 @@ Request parse_ipvsadm_request(const std::vector<std::string_view>& w) {
 
 namespace {
 
-Request parse(const std::vector<std::string_view>& w) {
-  Scan s = scan(w);
-  query::IpvsList list;  // format switches, used by -L
+// One ipvsadm line, option by option, then the request it makes.
+class Line {
+ public:
+  explicit Line(const Scan& s) : set_args_(s.set_args) {
+    std::map<std::string_view, int> seen;
+    for (auto& [o, val] : s.opts) {
+      if (seen[o->long_name]++) fail("option --" + std::string(o->long_name) + " given twice");
+      take(*o, val);
+    }
+    // -c alone lists connections, as ipvsadm -lc does.
+    if (!command_ && list_.connection) command_ = 'L', command_name_ = "list";
+    if (!command_) fail("no command given (e.g. -A, -a, -D, -C, -L)");
+    const bool switches = list_.numeric || list_.stats || list_.rate || list_.timeout || list_.connection ||
+                          list_.exact || list_.thresholds || list_.persistent_conn;
+    const bool save_numeric =
+        command_ == 'S' && list_.numeric && !list_.stats && !list_.rate && !list_.timeout && !list_.connection && !list_.exact;
+    if (switches && command_ != 'L' && !save_numeric)
+      fail("-n, -c, --stats, --rate, --timeout, --exact apply to -L (and -n to -S)");
+  }
 
-  char command = 0;
-  std::string_view command_name;
-  std::optional<ServiceKey> service;
-  ServiceOptions opts;
-  std::optional<std::pair<net::Ipv4, std::optional<uint16_t>>> real;
-  std::optional<uint32_t> weight;
-  std::map<std::string_view, int> seen;
+  Request request() const {
+    switch (command_) {
+      case 'A': case 'E': case 'D': return service_command();
+      case 'a': case 'e': case 'd': return server_command();
+      case 'L': case 'Z': case 'S': case 'R': case 'h': case 'v': return query();
+      case 'C':
+        if (service_ || real_ || weight_) fail("-C takes no service or server");
+        no_service_options();
+        return Command{cmd::Clear{}};
+      case '=': return set_timeouts();
+    }
+    fail("unsupported command");
+  }
 
-  auto set_command = [&](const OptDef* o) {
-    if (command) fail("more than one command given (" + std::string(command_name) + " and " +
-                      std::string(o->long_name) + ")");
-    command = o->short_name == 'l' ? 'L' : o->short_name ? o->short_name : '=';  // -l is -L
-    command_name = o->long_name;
-  };
-
-  for (auto& [o, val] : s.opts) {
-    if (seen[o->long_name]++) fail("option --" + std::string(o->long_name) + " given twice");
-    const std::string_view n = o->long_name;
-    {
-      if (n == "add-service" || n == "edit-service" || n == "delete-service" || n == "clear" ||
-          n == "add-server" || n == "edit-server" || n == "delete-server" || n == "set" || n == "list" || n == "list-lower" ||
-          n == "zero" || n == "save" || n == "restore" || n == "help" || n == "version") {
-        set_command(o);
-      } else if (n == "numeric") {
-        list.numeric = true;
-      } else if (n == "stats") {
-        list.stats = true;
-      } else if (n == "rate") {
-        list.rate = true;
-      } else if (n == "timeout") {
-        list.timeout = true;
-      } else if (n == "connection") {
-        list.connection = true;
-      } else if (n == "exact") {
-        list.exact = true;
-      } else if (n == "thresholds") {
-        list.thresholds = true;
-      } else if (n == "persistent-conn") {
-        list.persistent_conn = true;
-      } else if (n == "sort") {
-        // listings are always sorted, as ipvsadm's default
-      } else if (n == "tcp-service" || n == "udp-service") {
-        if (service) fail("give one service: -t or -u, not both");
+ private:
+  void take(const OptDef& o, const std::optional<std::string_view>& val) {
+    const std::string_view n = o.long_name;
+    switch (o.role) {
+      case Role::kCommand:
+        if (command_)
+          fail("more than one command given (" + std::string(command_name_) + " and " + std::string(n) + ")");
+        command_ = o.short_name == 'l' ? 'L' : o.short_name ? o.short_name : '=';  // -l is -L
+        command_name_ = n;
+        return;
+      case Role::kSwitch: list_.*o.flag = true; return;
+      case Role::kNoop: return;
+      case Role::kService: {
+        if (service_) fail("give one service: -t or -u, not both");
         auto [ip, port] = parse_addr_port(*val, "VIP");
         if (!port) fail("service " + quote(*val) + " needs a port: VIP:PORT");
-        service = ServiceKey{ip, n == "tcp-service" ? net::kProtoTcp : net::kProtoUdp, *port};
-      } else if (n == "scheduler") {
-        opts.sched = parse_scheduler(*val);
-      } else if (n == "persistent") {
-        opts.persist = val ? parse_number(*val, "persistence timeout", 1, kMaxTimeout) : kDefaultPersist;
-      } else if (n == "netmask") {
-        opts.persist_mask = parse_mask(*val);
-      } else if (n == "sched-flags") {
-        opts.flags = parse_sched_flags(*val);
-      } else if (n == "real-server") {
-        real = parse_addr_port(*val, "real server");
-      } else if (n == "gatewaying") {
-        // direct routing: the only method, and the default
-      } else if (n == "masquerading" || n == "ipip" || n.substr(0, 4) == "tun-") {
-        fail("--" + std::string(n) + ": only direct routing (-g, --gatewaying) is supported; " +
-             "drfwd rewrites the Ethernet header and cannot NAT or tunnel");
-      } else if (n == "weight") {
-        weight = parse_number(*val, "weight", 0, kMaxWeight);
-      } else if (n == "u-threshold" || n == "l-threshold") {
+        service_ = ServiceKey{ip, n == "tcp-service" ? net::kProtoTcp : net::kProtoUdp, *port};
+        return;
+      }
+      case Role::kScheduler: opts_.sched = parse_scheduler(*val); return;
+      case Role::kPersistent:
+        opts_.persist = val ? parse_number(*val, "persistence timeout", 1, kMaxTimeout) : kDefaultPersist;
+        return;
+      case Role::kNetmask: opts_.persist_mask = parse_mask(*val); return;
+      case Role::kSchedFlags: opts_.flags = parse_sched_flags(*val); return;
+      case Role::kRealServer: real_ = parse_addr_port(*val, "real server"); return;
+      case Role::kWeight: weight_ = parse_number(*val, "weight", 0, kMaxWeight); return;
+      case Role::kThreshold:
         if (parse_number(*val, "threshold", 0, 0xffffffffu) != 0)
           fail("--" + std::string(n) + ": connection thresholds are not supported");
-      } else if (n == "fwmark-service") {
-        fail("firewall-mark services (-f) are not supported: use -t or -u VIP:PORT");
-      } else if (n == "sctp-service") {
-        fail("SCTP services are not supported: use -t or -u");
-      } else if (n == "pe") {
-        fail("persistence engines (--pe) are not supported");
-      } else if (n == "ops") {
-        fail("one-packet scheduling (-o) is not supported");
-      } else {
-        fail("-" + (o->short_name ? std::string(1, o->short_name) : "-" + std::string(n)) + " (" +
-             std::string(n) + ") is not available in configuration");
-      }
+        return;
+      case Role::kNotDirect:
+        fail("--" + std::string(n) + ": only direct routing (-g, --gatewaying) is supported; " +
+             "drfwd rewrites the Ethernet header and cannot NAT or tunnel");
+      case Role::kRefused: fail(std::string(o.why));
+      case Role::kNotHere:
+        fail("-" + (o.short_name ? std::string(1, o.short_name) : "-" + std::string(n)) + " (" + std::string(n) +
+             ") is not available in configuration");
     }
   }
 
-  // -c alone lists connections, as ipvsadm -lc does.
-  if (!command && list.connection) command = 'L', command_name = "list";
-  if (!command) fail("no command given (e.g. -A, -a, -D, -C, -L)");
-  const bool listing_switches = list.numeric || list.stats || list.rate || list.timeout || list.connection ||
-                                list.exact || list.thresholds || list.persistent_conn;
-  if (listing_switches && command != 'L' && !(command == 'S' && list.numeric && !list.stats && !list.rate &&
-                                               !list.timeout && !list.connection && !list.exact))
-    fail("-n, -c, --stats, --rate, --timeout, --exact apply to -L (and -n to -S)");
-
-  auto need_service = [&] {
-    if (!service) fail(std::string(command_name) + " needs a service: -t VIP:PORT or -u VIP:PORT");
-    return *service;
-  };
-  auto only_service_opts = [&](bool allowed) {
-    if (!allowed && (opts.sched || opts.persist || opts.persist_mask || opts.flags))
-      fail("-s, -p, -M and -b apply to -A and -E only");
-  };
-  auto only_server_opts = [&](bool allowed) {
-    if (!allowed && (real || weight)) fail("-r and -w apply to -a, -e and -d only");
-  };
-  auto rip = [&](const ServiceKey& k) {
-    if (!real) fail(std::string(command_name) + " needs a real server: -r RIP[:PORT]");
-    if (real->second && *real->second != k.port)
-      fail("real server port " + std::to_string(*real->second) + " differs from the service port " +
+  ServiceKey need_service() const {
+    if (!service_) fail(std::string(command_name_) + " needs a service: -t VIP:PORT or -u VIP:PORT");
+    return *service_;
+  }
+  void no_service_options() const {
+    if (opts_.sched || opts_.persist || opts_.persist_mask || opts_.flags) fail("-s, -p, -M and -b apply to -A and -E only");
+  }
+  void no_server_options() const {
+    if (real_ || weight_) fail("-r and -w apply to -a, -e and -d only");
+  }
+  net::Ipv4 rip(const ServiceKey& k) const {
+    if (!real_) fail(std::string(command_name_) + " needs a real server: -r RIP[:PORT]");
+    if (real_->second && *real_->second != k.port)
+      fail("real server port " + std::to_string(*real_->second) + " differs from the service port " +
            std::to_string(k.port) + ": direct routing forwards to the same port and cannot translate it");
-    return real->first;
-  };
-
-  switch (command) {
-    case 'A':
-    case 'E': {
-      ServiceKey k = need_service();
-      only_server_opts(false);
-      if (command == 'A') return Command{cmd::VipAdd{k, opts}};
-      return Command{cmd::VipEdit{k, opts, true}};
-    }
-    case 'D': {
-      ServiceKey k = need_service();
-      only_service_opts(false);
-      only_server_opts(false);
-      return Command{cmd::VipDel{k}};
-    }
-    case 'a':
-    case 'e':
-    case 'd': {
-      ServiceKey k = need_service();
-      only_service_opts(false);
-      net::Ipv4 ip = rip(k);
-      if (command == 'a') return Command{cmd::RsAdd{k, ip, weight, std::nullopt}};
-      if (command == 'e') return Command{cmd::RsEdit{k, ip, weight.value_or(1), std::nullopt}};
-      if (weight) fail("-w applies to -a and -e only");
-      return Command{cmd::RsDel{k, ip}};
-    }
-    case 'C':
-      if (service || real || weight) fail("-C takes no service or server");
-      only_service_opts(false);
-      return Command{cmd::Clear{}};
-    case 'L':
-    case 'l': {
-      only_service_opts(false);
-      only_server_opts(false);
-      if ((list.stats + list.rate + list.timeout + list.connection + list.thresholds + list.persistent_conn) > 1)
-        fail("give one of --stats, --rate, --timeout, --connection, --thresholds, --persistent-conn");
-      list.service = service;
-      return Query{list};
-    }
-    case 'Z':
-      only_service_opts(false);
-      only_server_opts(false);
-      return Query{query::IpvsZero{service}};
-    case 'S':
-      if (service || real || weight) fail("-S takes no service");
-      only_service_opts(false);
-      return Query{query::IpvsSave{list.numeric}};
-    case 'R':
-      if (service || real || weight) fail("-R takes no service: the rules follow on their own lines");
-      only_service_opts(false);
-      return Query{query::IpvsRestore{}};
-    case 'h':
-      return Query{query::Help{"ipvsadm"}};
-    case 'v':
-      return Query{query::Help{"version"}};
-    case '=': {
-      if (service || real || weight) fail("--set takes only TCP TCPFIN UDP");
-      only_service_opts(false);
-      cmd::SetTimeouts c;
-      uint32_t v[3];
-      if (s.set_args.size() != 3) fail("--set needs three values: TCP TCPFIN UDP (seconds, 0 = unchanged)");
-      for (int i = 0; i < 3; ++i) v[i] = parse_number(s.set_args[i], "timeout", 0, kMaxTimeout);
-      if (v[0]) c.tcp = v[0];
-      if (v[1]) c.tcp_fin = v[1];
-      if (v[2]) c.udp = v[2];
-      return Command{c};
-    }
+    return real_->first;
   }
-  fail("unsupported command");
-}
+
+  Request service_command() const {  // -A -E -D
+    const ServiceKey k = need_service();
+    if (command_ == 'D') no_service_options();
+    no_server_options();
+    if (command_ == 'A') return Command{cmd::VipAdd{k, opts_}};
+    if (command_ == 'E') return Command{cmd::VipEdit{k, opts_, true}};
+    return Command{cmd::VipDel{k}};
+  }
+
+  Request server_command() const {  // -a -e -d
+    const ServiceKey k = need_service();
+    no_service_options();
+    const net::Ipv4 ip = rip(k);
+    if (command_ == 'a') return Command{cmd::RsAdd{k, ip, weight_, std::nullopt}};
+    if (command_ == 'e') return Command{cmd::RsEdit{k, ip, weight_.value_or(1), std::nullopt}};
+    if (weight_) fail("-w applies to -a and -e only");
+    return Command{cmd::RsDel{k, ip}};
+  }
+
+  Request query() const {  // -L -Z -S -R -h -v
+    if (command_ == 'h') return Query{query::Help{"ipvsadm"}};
+    if (command_ == 'v') return Query{query::Help{"version"}};
+    if ((command_ == 'S' || command_ == 'R') && (service_ || real_ || weight_))
+      fail(command_ == 'S' ? "-S takes no service" : "-R takes no service: the rules follow on their own lines");
+    no_service_options();
+    if (command_ == 'S') return Query{query::IpvsSave{list_.numeric}};
+    if (command_ == 'R') return Query{query::IpvsRestore{}};
+    no_server_options();
+    if (command_ == 'Z') return Query{query::IpvsZero{service_}};
+    if ((list_.stats + list_.rate + list_.timeout + list_.connection + list_.thresholds + list_.persistent_conn) > 1)
+      fail("give one of --stats, --rate, --timeout, --connection, --thresholds, --persistent-conn");
+    query::IpvsList l = list_;
+    l.service = service_;
+    return Query{l};
+  }
+
+  Request set_timeouts() const {  // --set TCP TCPFIN UDP (0: unchanged)
+    if (service_ || real_ || weight_) fail("--set takes only TCP TCPFIN UDP");
+    no_service_options();
+    if (set_args_.size() != 3) fail("--set needs three values: TCP TCPFIN UDP (seconds, 0 = unchanged)");
+    uint32_t v[3];
+    for (int i = 0; i < 3; ++i) v[i] = parse_number(set_args_[i], "timeout", 0, kMaxTimeout);
+    cmd::SetTimeouts c;
+    if (v[0]) c.tcp = v[0];
+    if (v[1]) c.tcp_fin = v[1];
+    if (v[2]) c.udp = v[2];
+    return Command{c};
+  }
+
+  std::vector<std::string_view> set_args_;
+  char command_ = 0;
+  std::string_view command_name_;
+  std::optional<ServiceKey> service_;
+  ServiceOptions opts_;
+  std::optional<std::pair<net::Ipv4, std::optional<uint16_t>>> real_;
+  std::optional<uint32_t> weight_;
+  query::IpvsList list_;  // format switches, used by -L
+};
+
+Request parse(const std::vector<std::string_view>& w) { return Line(scan(w)).request(); }
 
 }  // namespace
 }  // namespace drfwd::config

@@ -124,121 +124,145 @@ std::string port_name(uint16_t p) { return "port " + std::to_string(p); }
 }  // namespace
 
 Applied Model::apply_impl(const Command& command) {
-  Applied out;
-  std::visit(
-      [&](auto&& c) {
-        using T = std::decay_t<decltype(c)>;
-        if constexpr (std::is_same_v<T, cmd::PortAddress>) {
-          if (c.port >= num_ports_)
-            throw ConfigError(port_name(c.port) + " does not exist: drfwd has " +
-                              std::to_string(num_ports_) + " port(s), 0-" + std::to_string(num_ports_ - 1));
-          if (!c.address) {
-            port_addr_.erase(c.port);
-            out.summary = port_name(c.port) + ": address removed";
-            return;
-          }
-          if (is_vip(c.address->addr))
-            throw ConfigError(net::to_string(c.address->addr) + " is a VIP; a port address must differ");
-          for (auto& [p, pre] : port_addr_)
-            if (p != c.port && pre.addr == c.address->addr)
-              throw ConfigError(net::to_string(c.address->addr) + " is already the address of " + port_name(p));
-          port_addr_[c.port] = *c.address;
-          out.summary = port_name(c.port) + ": address " + net::to_string(*c.address);
-        } else if constexpr (std::is_same_v<T, cmd::VipAdd>) {
-          if (find(c.key)) throw ConfigError("service " + to_string(c.key) + " already exists");
-          if (is_dip(c.key.vip))
-            throw ConfigError(net::to_string(c.key.vip) + " is a port address (DIP); a VIP must differ");
-          Service s;
-          s.key = c.key;
-          set_options(s, c.opts);
-          std::tie(s.slot, s.gen) = svc_slots_.take();
-          check_service(s);
-          out.summary = "added service " + to_string(c.key) + " (" + std::string(lb::sched_name(s.params.sched)) + ")";
-          services_.push_back(std::move(s));
-        } else if constexpr (std::is_same_v<T, cmd::VipEdit>) {
-          Service* s = find_mut(c.key);
-          if (!s) throw ConfigError("service " + to_string(c.key) + " does not exist");
-          if (c.replace_all) {  // ipvsadm -E: what it does not name returns to the default
-            lb::ServiceParams fresh;
-            fresh.mh_size = s->params.mh_size;  // not an ipvsadm option: -E cannot name it
-            s->params = fresh;
-          }
-          set_options(*s, c.opts);
-          check_service(*s);
-          out.summary = "changed service " + to_string(c.key);
-        } else if constexpr (std::is_same_v<T, cmd::VipDel>) {
-          auto it = std::find_if(services_.begin(), services_.end(), [&](auto& s) { return s.key == c.key; });
-          if (it == services_.end()) throw ConfigError("service " + to_string(c.key) + " does not exist");
-          for (auto& r : it->rs) rs_slots_.give(r.slot, epoch_);
-          svc_slots_.give(it->slot, epoch_);
-          services_.erase(it);
-          out.summary = "deleted service " + to_string(c.key);
-        } else if constexpr (std::is_same_v<T, cmd::RsAdd>) {
-          Service* s = find_mut(c.svc);
-          if (!s) throw ConfigError("service " + to_string(c.svc) + " does not exist");
-          if (s->find(c.rip))
-            throw ConfigError("real server " + net::to_string(c.rip) + " already exists in service " + to_string(c.svc));
-          if (is_vip(c.rip)) throw ConfigError(net::to_string(c.rip) + " is a VIP; it cannot be a real server");
-          if (is_dip(c.rip)) throw ConfigError(net::to_string(c.rip) + " is a port address (DIP); it cannot be a real server");
-          RealServer r;
-          r.ip = c.rip;
-          r.weight = c.weight.value_or(1);
-          if (c.check) update_check(r.check, *c.check);
-          std::tie(r.slot, r.gen) = rs_slots_.take();
-          s->rs.push_back(r);
-          check_service(*s);
-          out.new_rs_slots.emplace_back(r.slot, r.gen);
-          out.summary = "added real server " + net::to_string(c.rip) + " to " + to_string(c.svc) +
-                        " (weight " + std::to_string(r.weight) + ")";
-        } else if constexpr (std::is_same_v<T, cmd::RsEdit>) {
-          Service* s = find_mut(c.svc);
-          if (!s) throw ConfigError("service " + to_string(c.svc) + " does not exist");
-          auto* r = const_cast<RealServer*>(s->find(c.rip));
-          if (!r) throw ConfigError("real server " + net::to_string(c.rip) + " is not in service " + to_string(c.svc));
-          if (c.weight) r->weight = *c.weight;
-          if (c.check) update_check(r->check, *c.check);
-          out.summary = "real server " + net::to_string(c.rip) + " in " + to_string(c.svc) + ": weight " +
-                        std::to_string(r->weight) + (c.check ? ", check " + to_string(r->check) : "");
-        } else if constexpr (std::is_same_v<T, cmd::RsDel>) {
-          Service* s = find_mut(c.svc);
-          if (!s) throw ConfigError("service " + to_string(c.svc) + " does not exist");
-          auto it = std::find_if(s->rs.begin(), s->rs.end(), [&](auto& r) { return r.ip == c.rip; });
-          if (it == s->rs.end())
-            throw ConfigError("real server " + net::to_string(c.rip) + " is not in service " + to_string(c.svc));
-          rs_slots_.give(it->slot, epoch_);
-          s->rs.erase(it);
-          out.summary = "deleted real server " + net::to_string(c.rip) + " from " + to_string(c.svc);
-        } else if constexpr (std::is_same_v<T, cmd::NeighAdd>) {
-          if (c.port && *c.port >= num_ports_)
-            throw ConfigError(port_name(*c.port) + " does not exist: drfwd has " + std::to_string(num_ports_) +
-                              " port(s)");
-          if (is_vip(c.ip) || is_dip(c.ip))
-            throw ConfigError(net::to_string(c.ip) + " is one of drfwd's own addresses; it cannot be a neighbour");
-          neigh_[c.ip] = Neighbour{c.mac, c.port};
-          out.summary = "neighbour " + net::to_string(c.ip) + " at " + net::to_string(c.mac);
-        } else if constexpr (std::is_same_v<T, cmd::NeighDel>) {
-          if (!neigh_.erase(c.ip))
-            throw ConfigError("no static neighbour " + net::to_string(c.ip));
-          out.summary = "deleted neighbour " + net::to_string(c.ip);
-        } else if constexpr (std::is_same_v<T, cmd::SetTimeouts>) {
-          if (c.tcp) timeouts_.tcp() = *c.tcp;
-          if (c.tcp_fin) timeouts_.tcp_fin() = *c.tcp_fin;
-          if (c.udp) timeouts_.udp() = *c.udp;
-          out.summary = "timeouts tcp " + std::to_string(timeouts_.tcp()) + " tcpfin " +
-                        std::to_string(timeouts_.tcp_fin()) + " udp " + std::to_string(timeouts_.udp());
-        } else if constexpr (std::is_same_v<T, cmd::SetCheck>) {
-          update_check(check_defaults_, c.check);
-          out.summary = "check defaults: " + to_string(check_defaults_);
-        } else if constexpr (std::is_same_v<T, cmd::Clear>) {
-          for (auto& s : services_) {
-            for (auto& r : s.rs) rs_slots_.give(r.slot, epoch_);
-            svc_slots_.give(s.slot, epoch_);
-          }
-          out.summary = "cleared " + std::to_string(services_.size()) + " service(s)";
-          services_.clear();
-        }
-      },
-      command);
+  return std::visit([this](const auto& c) { return on(c); }, command);
+}
+
+Service& Model::service_or_throw(const ServiceKey& k) {
+  Service* s = find_mut(k);
+  if (!s) throw ConfigError("service " + to_string(k) + " does not exist");
+  return *s;
+}
+
+std::vector<RealServer>::iterator Model::rs_or_throw(Service& s, net::Ipv4 ip) {
+  auto it = std::find_if(s.rs.begin(), s.rs.end(), [&](const RealServer& r) { return r.ip == ip; });
+  if (it == s.rs.end()) throw ConfigError("real server " + net::to_string(ip) + " is not in service " + to_string(s.key));
+  return it;
+}
+
+void Model::check_port(uint16_t port) const {
+  if (port >= num_ports_)
+    throw ConfigError(port_name(port) + " does not exist: drfwd has " + std::to_string(num_ports_) + " port(s), 0-" +
+                      std::to_string(num_ports_ - 1));
+}
+
+void Model::release(const Service& s) {
+  for (const RealServer& r : s.rs) rs_slots_.give(r.slot, epoch_);
+  svc_slots_.give(s.slot, epoch_);
+}
+
+Applied Model::on(const cmd::PortAddress& c) {
+  check_port(c.port);
+  if (!c.address) {
+    port_addr_.erase(c.port);
+    return {port_name(c.port) + ": address removed", {}};
+  }
+  if (is_vip(c.address->addr))
+    throw ConfigError(net::to_string(c.address->addr) + " is a VIP; a port address must differ");
+  for (auto& [p, pre] : port_addr_)
+    if (p != c.port && pre.addr == c.address->addr)
+      throw ConfigError(net::to_string(c.address->addr) + " is already the address of " + port_name(p));
+  port_addr_[c.port] = *c.address;
+  return {port_name(c.port) + ": address " + net::to_string(*c.address), {}};
+}
+
+Applied Model::on(const cmd::VipAdd& c) {
+  if (find(c.key)) throw ConfigError("service " + to_string(c.key) + " already exists");
+  if (is_dip(c.key.vip)) throw ConfigError(net::to_string(c.key.vip) + " is a port address (DIP); a VIP must differ");
+  Service s;
+  s.key = c.key;
+  set_options(s, c.opts);
+  std::tie(s.slot, s.gen) = svc_slots_.take();
+  check_service(s);
+  Applied out{"added service " + to_string(c.key) + " (" + std::string(lb::sched_name(s.params.sched)) + ")", {}};
+  services_.push_back(std::move(s));
+  return out;
+}
+
+Applied Model::on(const cmd::VipEdit& c) {
+  Service& s = service_or_throw(c.key);
+  if (c.replace_all) {  // ipvsadm -E: what it does not name returns to the default
+    lb::ServiceParams fresh;
+    fresh.mh_size = s.params.mh_size;  // not an ipvsadm option: -E cannot name it
+    s.params = fresh;
+  }
+  set_options(s, c.opts);
+  check_service(s);
+  return {"changed service " + to_string(c.key), {}};
+}
+
+Applied Model::on(const cmd::VipDel& c) {
+  const Service& s = service_or_throw(c.key);
+  release(s);
+  std::erase_if(services_, [&](const Service& x) { return x.key == c.key; });
+  return {"deleted service " + to_string(c.key), {}};
+}
+
+Applied Model::on(const cmd::RsAdd& c) {
+  Service& s = service_or_throw(c.svc);
+  if (s.find(c.rip))
+    throw ConfigError("real server " + net::to_string(c.rip) + " already exists in service " + to_string(c.svc));
+  if (is_vip(c.rip)) throw ConfigError(net::to_string(c.rip) + " is a VIP; it cannot be a real server");
+  if (is_dip(c.rip)) throw ConfigError(net::to_string(c.rip) + " is a port address (DIP); it cannot be a real server");
+  RealServer r;
+  r.ip = c.rip;
+  r.weight = c.weight.value_or(1);
+  if (c.check) update_check(r.check, *c.check);
+  std::tie(r.slot, r.gen) = rs_slots_.take();
+  s.rs.push_back(r);
+  check_service(s);
+  return {"added real server " + net::to_string(c.rip) + " to " + to_string(c.svc) + " (weight " +
+              std::to_string(r.weight) + ")",
+          {{r.slot, r.gen}}};
+}
+
+Applied Model::on(const cmd::RsEdit& c) {
+  RealServer& r = *rs_or_throw(service_or_throw(c.svc), c.rip);
+  if (c.weight) r.weight = *c.weight;
+  if (c.check) update_check(r.check, *c.check);
+  return {"real server " + net::to_string(c.rip) + " in " + to_string(c.svc) + ": weight " +
+              std::to_string(r.weight) + (c.check ? ", check " + to_string(r.check) : ""),
+          {}};
+}
+
+Applied Model::on(const cmd::RsDel& c) {
+  Service& s = service_or_throw(c.svc);
+  auto it = rs_or_throw(s, c.rip);
+  rs_slots_.give(it->slot, epoch_);
+  s.rs.erase(it);
+  return {"deleted real server " + net::to_string(c.rip) + " from " + to_string(c.svc), {}};
+}
+
+Applied Model::on(const cmd::NeighAdd& c) {
+  if (c.port) check_port(*c.port);
+  if (is_vip(c.ip) || is_dip(c.ip))
+    throw ConfigError(net::to_string(c.ip) + " is one of drfwd's own addresses; it cannot be a neighbour");
+  neigh_[c.ip] = Neighbour{c.mac, c.port};
+  return {"neighbour " + net::to_string(c.ip) + " at " + net::to_string(c.mac), {}};
+}
+
+Applied Model::on(const cmd::NeighDel& c) {
+  if (!neigh_.erase(c.ip)) throw ConfigError("no static neighbour " + net::to_string(c.ip));
+  return {"deleted neighbour " + net::to_string(c.ip), {}};
+}
+
+Applied Model::on(const cmd::SetTimeouts& c) {
+  if (c.tcp) timeouts_.tcp() = *c.tcp;
+  if (c.tcp_fin) timeouts_.tcp_fin() = *c.tcp_fin;
+  if (c.udp) timeouts_.udp() = *c.udp;
+  return {"timeouts tcp " + std::to_string(timeouts_.tcp()) + " tcpfin " + std::to_string(timeouts_.tcp_fin()) +
+              " udp " + std::to_string(timeouts_.udp()),
+          {}};
+}
+
+Applied Model::on(const cmd::SetCheck& c) {
+  update_check(check_defaults_, c.check);
+  return {"check defaults: " + to_string(check_defaults_), {}};
+}
+
+Applied Model::on(const cmd::Clear&) {
+  for (const Service& s : services_) release(s);
+  Applied out{"cleared " + std::to_string(services_.size()) + " service(s)", {}};
+  services_.clear();
   return out;
 }
 

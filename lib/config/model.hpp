@@ -101,7 +101,24 @@ class Model {
 
  private:
   Applied apply_impl(const Command& c);
+  // One per command (each throws ConfigError; apply() discards the copy then).
+  Applied on(const cmd::PortAddress& c);
+  Applied on(const cmd::VipAdd& c);
+  Applied on(const cmd::VipEdit& c);
+  Applied on(const cmd::VipDel& c);
+  Applied on(const cmd::RsAdd& c);
+  Applied on(const cmd::RsEdit& c);
+  Applied on(const cmd::RsDel& c);
+  Applied on(const cmd::NeighAdd& c);
+  Applied on(const cmd::NeighDel& c);
+  Applied on(const cmd::SetTimeouts& c);
+  Applied on(const cmd::SetCheck& c);
+  Applied on(const cmd::Clear& c);
   Service* find_mut(const ServiceKey& k);
+  Service& service_or_throw(const ServiceKey& k);
+  std::vector<RealServer>::iterator rs_or_throw(Service& s, net::Ipv4 ip);
+  void check_port(uint16_t port) const;
+  void release(const Service& s);  // gives its slots and its RSs' back (after the epoch)
   static void set_options(Service& s, const ServiceOptions& o);
   void check_service(const Service& s) const;
 

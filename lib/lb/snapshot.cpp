@@ -75,6 +75,73 @@ std::shared_ptr<ServiceTable> build_service_table(const ServiceSpec& spec) {
   return t;
 }
 
+namespace {
+
+// Open-addressing tables at most half full: the slot count and its log2.
+std::pair<size_t, uint32_t> half_full(size_t entries) {
+  size_t slots = 16;
+  uint32_t bits = 4;
+  while (slots < entries * 2) {
+    slots <<= 1;
+    ++bits;
+  }
+  return {slots, bits};
+}
+
+void add_ports(Snapshot& snap, const std::vector<PortSpec>& ports) {
+  snap.n_ports = static_cast<uint32_t>(ports.size());
+  for (size_t p = 0; p < ports.size(); ++p) {
+    std::copy(ports[p].mac.bytes.begin(), ports[p].mac.bytes.end(), snap.ports[p].mac);
+    snap.ports[p].dip_be = ports[p].address ? ports[p].address->addr.be() : 0;
+    uint64_t m = 0;
+    std::memcpy(&m, snap.ports[p].mac, 6);
+    snap.ports[p].mac48 = m;
+  }
+}
+
+void index_service(Snapshot& snap, const ServiceSpec& s, const ServiceTable* table) {
+  const uint64_t key = Snapshot::service_key(s.key.vip.be(), __builtin_bswap16(s.key.port), s.key.proto);
+  uint64_t i = snap.index_slot(key);
+  while (snap.index[i].key != 0) {
+    if (snap.index[i].key == key) throw std::invalid_argument("duplicate service in spec");
+    i = (i + 1) & snap.index_mask;
+  }
+  snap.index[i] = {key, table};
+}
+
+void add_real_servers(Snapshot& snap, const ServiceSpec& s) {
+  for (const RsSpec& r : s.rs) {
+    RsView& v = snap.rs[r.slot];
+    if (v.service != RsView::kNil32) throw std::invalid_argument("RS slot used twice");
+    if (r.gen == 0) throw std::invalid_argument("RS generation 0 is reserved");
+    if (r.mac) std::copy(r.mac->bytes.begin(), r.mac->bytes.end(), v.l2);
+    if (r.port != kNoPort && r.port < snap.n_ports) std::memcpy(v.l2 + 6, snap.ports[r.port].mac, 6);
+    v.port = r.port;
+    v.gen = r.gen;
+    v.ip_be = r.ip.be();
+    v.service = s.slot;
+    v.reachable = r.reachable() && r.port < snap.n_ports ? 1 : 0;
+    v.accepting = r.accepting() && v.reachable ? 1 : 0;
+    v.live_gen = v.reachable ? r.gen : 0;
+  }
+}
+
+// The set of real-server addresses (every configured RS, whatever its state).
+void add_server_set(Snapshot& snap) {
+  const auto [slots, bits] = half_full(snap.rs.size());
+  snap.servers.assign(slots, 0);
+  snap.servers_mask = slots - 1;
+  snap.servers_shift = 64 - bits;
+  for (const RsView& v : snap.rs) {
+    if (v.service == RsView::kNil32 || v.ip_be == 0) continue;
+    uint64_t i = (uint64_t{v.ip_be} * 0x9e3779b97f4a7c15ULL) >> snap.servers_shift;
+    while (snap.servers[i] != 0 && snap.servers[i] != v.ip_be) i = (i + 1) & snap.servers_mask;
+    snap.servers[i] = v.ip_be;
+  }
+}
+
+}  // namespace
+
 std::shared_ptr<Snapshot> build_snapshot(const SnapshotSpec& spec, const Snapshot* prev) {
   if (spec.ports.size() > kMaxPorts) throw std::invalid_argument("too many ports");
   if (spec.workers == 0) throw std::invalid_argument("no workers");
@@ -82,84 +149,30 @@ std::shared_ptr<Snapshot> build_snapshot(const SnapshotSpec& spec, const Snapsho
   snap->version = prev ? prev->version + 1 : 1;
   snap->workers = spec.workers;
   snap->timeouts = spec.timeouts;
-  snap->n_ports = static_cast<uint32_t>(spec.ports.size());
-  for (size_t p = 0; p < spec.ports.size(); ++p) {
-    std::copy(spec.ports[p].mac.bytes.begin(), spec.ports[p].mac.bytes.end(), snap->ports[p].mac);
-    snap->ports[p].dip_be = spec.ports[p].address ? spec.ports[p].address->addr.be() : 0;
-    uint64_t m = 0;
-    std::memcpy(&m, snap->ports[p].mac, 6);
-    snap->ports[p].mac48 = m;
-  }
-
-  std::unordered_map<uint32_t, const std::shared_ptr<const ServiceTable>*> previous;
-  if (prev)
-    for (const auto& s : prev->services) previous.emplace(s->spec.slot, &s);
+  add_ports(*snap, spec.ports);
 
   uint32_t max_rs_slot = 0;
   for (const ServiceSpec& s : spec.services)
     for (const RsSpec& r : s.rs) max_rs_slot = std::max(max_rs_slot, r.slot + 1);
   if (max_rs_slot > kMaxRsSlots) throw std::invalid_argument("RS slot out of range");
   snap->rs.resize(max_rs_slot);
-
-  size_t index_size = 16;
-  uint32_t bits = 4;
-  while (index_size < spec.services.size() * 2) {
-    index_size <<= 1;
-    ++bits;
-  }
+  const auto [index_size, bits] = half_full(spec.services.size());
   snap->index.resize(index_size);
   snap->index_mask = index_size - 1;
   snap->index_shift = 64 - bits;
 
+  // A service whose scheduling inputs did not change keeps its table object.
+  std::unordered_map<uint32_t, const std::shared_ptr<const ServiceTable>*> previous;
+  if (prev)
+    for (const auto& s : prev->services) previous.emplace(s->spec.slot, &s);
   for (const ServiceSpec& s : spec.services) {
-    std::shared_ptr<const ServiceTable> table;
     auto it = previous.find(s.slot);
-    if (it != previous.end() && same_schedule((*it->second)->spec, s))
-      table = *it->second;
-    else
-      table = build_service_table(s);
-    snap->services.push_back(table);
-
-    const uint64_t key = Snapshot::service_key(s.key.vip.be(), __builtin_bswap16(s.key.port), s.key.proto);
-    uint64_t i = snap->index_slot(key);
-    while (snap->index[i].key != 0) {
-      if (snap->index[i].key == key) throw std::invalid_argument("duplicate service in spec");
-      i = (i + 1) & snap->index_mask;
-    }
-    snap->index[i] = {key, table.get()};
-
-    for (const RsSpec& r : s.rs) {
-      RsView& v = snap->rs[r.slot];
-      if (v.service != RsView::kNil32) throw std::invalid_argument("RS slot used twice");
-      if (r.gen == 0) throw std::invalid_argument("RS generation 0 is reserved");
-      if (r.mac) std::copy(r.mac->bytes.begin(), r.mac->bytes.end(), v.l2);
-      if (r.port != kNoPort && r.port < snap->n_ports) std::memcpy(v.l2 + 6, snap->ports[r.port].mac, 6);
-      v.port = r.port;
-      v.gen = r.gen;
-      v.ip_be = r.ip.be();
-      v.service = s.slot;
-      v.reachable = r.reachable() && r.port < snap->n_ports ? 1 : 0;
-      v.accepting = r.accepting() && v.reachable ? 1 : 0;
-      v.live_gen = v.reachable ? r.gen : 0;
-    }
+    const bool same = it != previous.end() && same_schedule((*it->second)->spec, s);
+    snap->services.push_back(same ? *it->second : build_service_table(s));
+    index_service(*snap, s, snap->services.back().get());
+    add_real_servers(*snap, s);
   }
-  // The RS address set, at most half full.
-  size_t server_slots = 16;
-  uint32_t server_bits = 4;
-  while (server_slots < snap->rs.size() * 2) {
-    server_slots <<= 1;
-    ++server_bits;
-  }
-  snap->servers.assign(server_slots, 0);
-  snap->servers_mask = server_slots - 1;
-  snap->servers_shift = 64 - server_bits;
-  for (const RsView& v : snap->rs) {
-    if (v.service == RsView::kNil32 || v.ip_be == 0) continue;
-    uint64_t i = (uint64_t{v.ip_be} * 0x9e3779b97f4a7c15ULL) >> snap->servers_shift;
-    while (snap->servers[i] != 0 && snap->servers[i] != v.ip_be) i = (i + 1) & snap->servers_mask;
-    snap->servers[i] = v.ip_be;
-  }
-
+  add_server_set(*snap);
   snap->rs_view = snap->rs.data();
   snap->rs_count = static_cast<uint32_t>(snap->rs.size());
   return snap;
