@@ -22,7 +22,7 @@ namespace drfwd::dp {
 namespace {
 
 constexpr unsigned kControlRingSize = 1024;
-constexpr uint32_t kExpireBudget = 32;       // timed-out connections removed per poll
+constexpr uint32_t kExpireBudget = 32;       // timed-out connections removed per loop
 constexpr uint32_t kIdlePollsBeforeSleep = 1024;
 
 // Connection tables are large and accessed at random: page size decides how many TLB
@@ -60,56 +60,39 @@ void table_free(void* p, size_t bytes, void*) {
 
 }  // namespace
 
-Worker::Worker(uint32_t index, unsigned lcore, uint32_t conn_capacity, const WorkerShared& shared)
-    : index_(index), lcore_(lcore), shared_(shared) {
+Worker::Worker(uint32_t index, unsigned lcore, LcoreConf conf, uint32_t conn_capacity, const WorkerShared& shared)
+    : index_(index), lcore_(lcore), conf_(std::move(conf)), shared_(shared), clock_(shared.start_tsc, shared.tsc_hz) {
   const int socket = static_cast<int>(rte_lcore_to_socket_id(lcore));
-  counters_ = static_cast<lb::WorkerCounters*>(
-      rte_zmalloc_socket("drfwd_counters", sizeof(lb::WorkerCounters), 64, socket));
-  rs_counters_ = static_cast<lb::RsCounters*>(
-      rte_zmalloc_socket("drfwd_rs_counters", sizeof(lb::RsCounters) * lb::kMaxRsSlots, 64, socket));
-  if (!counters_ || !rs_counters_) {
-    rte_free(counters_);
-    rte_free(rs_counters_);
-    throw std::runtime_error("worker " + std::to_string(index) + ": out of EAL memory for counters (raise -m)");
-  }
+  const std::string who = "worker " + std::to_string(index);
+  counters_.reset(static_cast<lb::WorkerCounters*>(
+      rte_zmalloc_socket("drfwd_counters", sizeof(lb::WorkerCounters), 64, socket)));
+  rs_counters_.reset(static_cast<lb::RsCounters*>(
+      rte_zmalloc_socket("drfwd_rs_counters", sizeof(lb::RsCounters) * lb::kMaxRsSlots, 64, socket)));
+  if (!counters_ || !rs_counters_) throw std::runtime_error(who + ": out of EAL memory for counters (raise -m)");
   try {
     conns_ = std::make_unique<lb::FlowTable>(
         conn_capacity, lb::FlowMemory{table_alloc, table_free, reinterpret_cast<void*>(intptr_t{socket})});
   } catch (const std::bad_alloc&) {
-    rte_free(counters_);
-    rte_free(rs_counters_);
-    throw std::runtime_error("worker " + std::to_string(index) + ": out of EAL memory for a connection table of " +
-                             std::to_string(conn_capacity) + " entries (" +
-                             std::to_string(lb::FlowTable::memory_bytes(conn_capacity) >> 20) +
+    throw std::runtime_error(who + ": out of EAL memory for a connection table of " + std::to_string(conn_capacity) +
+                             " entries (" + std::to_string(lb::FlowTable::memory_bytes(conn_capacity) >> 20) +
                              " MiB): raise -m or lower --conn-table-size");
   }
-  fwd_ = std::make_unique<lb::Forwarder>(index, *conns_, *counters_, rs_counters_);
-  const std::string ring_name = "drfwd_ctl" + std::to_string(index);
-  ring_ = rte_ring_create(ring_name.c_str(), kControlRingSize, socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
-  const std::string tx_name = "drfwd_ctx" + std::to_string(index);
-  tx_ring_ = rte_ring_create(tx_name.c_str(), kControlRingSize, socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
-  if (!ring_ || !tx_ring_) {
-    rte_ring_free(ring_);
-    rte_ring_free(tx_ring_);
-    fwd_.reset();
-    conns_.reset();
-    rte_free(counters_);
-    rte_free(rs_counters_);
-    throw std::runtime_error("worker " + std::to_string(index) + ": cannot create its control ring");
-  }
+  fwd_ = std::make_unique<lb::Forwarder>(index, *conns_, *counters_, rs_counters_.get());
+  ring_.reset(rte_ring_create(("drfwd_ctl" + std::to_string(index)).c_str(), kControlRingSize, socket,
+                              RING_F_SP_ENQ | RING_F_SC_DEQ));
+  tx_ring_.reset(rte_ring_create(("drfwd_ctx" + std::to_string(index)).c_str(), kControlRingSize, socket,
+                                 RING_F_SP_ENQ | RING_F_SC_DEQ));
+  if (!ring_ || !tx_ring_) throw std::runtime_error(who + ": cannot create its control rings");
 }
 
-Worker::~Worker() {
-  for (rte_ring* r : {ring_, tx_ring_}) {
-    if (!r) continue;
-    void* m;
-    while (rte_ring_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
-    rte_ring_free(r);
-  }
-  fwd_.reset();
-  conns_.reset();
-  rte_free(counters_);
-  rte_free(rs_counters_);
+Worker::~Worker() = default;
+
+void Worker::EalFree::operator()(void* p) const { rte_free(p); }
+
+void Worker::RingFree::operator()(rte_ring* r) const {
+  void* m;
+  while (rte_ring_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+  rte_ring_free(r);
 }
 
 int Worker::main(void* self) {
@@ -130,21 +113,16 @@ void Worker::run() {
   rte_rcu_qsbr_thread_register(shared_.qsbr, index_);
   rte_rcu_qsbr_thread_online(shared_.qsbr, index_);
   status_.running();
-  const uint64_t hz = shared_.tsc_hz;
   uint32_t idle = 0;
   uint64_t polls = 0, busy = 0;
   const lb::Snapshot* seen = nullptr;  // the snapshot of the last busy iteration
 
   while (!shared_.stop->load(std::memory_order_relaxed)) {
     const uint64_t loop_start = rte_rdtsc();
-    now_ = static_cast<uint32_t>((loop_start - shared_.start_tsc) / hz);
+    clock_.advance(loop_start);
     uint32_t rx = 0;
-    for (uint16_t p = 0; p < shared_.n_ports; ++p) rx += poll_port(p);
-    if (__builtin_expect(!rte_ring_empty(tx_ring_), 0)) send_for_control();
-    fwd_->begin(shared_.snapshot->load(std::memory_order_acquire), now_);
-    if (__builtin_expect(dump_.pending(), 0)) dump_.step(*conns_, now_);
-    fwd_->expire(kExpireBudget);
-    rte_rcu_qsbr_quiescent(shared_.qsbr, index_);
+    for (const RxQueue& q : conf_.rx) rx += poll(q);
+    housekeeping();
 
     ++polls;
     if (rx) {
@@ -179,15 +157,34 @@ void Worker::run() {
   rte_rcu_qsbr_thread_unregister(shared_.qsbr, index_);
 }
 
-uint16_t Worker::poll_port(uint16_t port) {
+// Between the bursts of a loop: what the control core asked for (frames to send, a
+// connection listing), expiry, and the quiescent state that lets it free old snapshots.
+void Worker::housekeeping() {
+  if (__builtin_expect(!rte_ring_empty(tx_ring_.get()), 0)) send_for_control();
+  fwd_->begin(shared_.snapshot->load(std::memory_order_acquire), clock_.now());
+  if (__builtin_expect(dump_.pending(), 0)) dump_.step(*conns_, clock_.now());
+  fwd_->expire(kExpireBudget);
+  rte_rcu_qsbr_quiescent(shared_.qsbr, index_);
+}
+
+uint16_t Worker::poll(const RxQueue& q) {
   rte_mbuf* rx[kBurst];
-  const uint16_t n = rte_eth_rx_burst(port, static_cast<uint16_t>(index_), rx, kBurst);
+  const uint16_t n = rte_eth_rx_burst(q.port, q.queue, rx, kBurst);
   if (n == 0) return 0;
   // The tables as published now: frames received after a change use it.
-  fwd_->begin(shared_.snapshot->load(std::memory_order_acquire), now_);
-
+  fwd_->begin(shared_.snapshot->load(std::memory_order_acquire), clock_.now());
   lb::Frame frames[kBurst];
   lb::Verdict verdicts[kBurst];
+  const uint64_t bytes = to_frames(q.port, rx, frames, n);
+  fwd_->process_burst(frames, verdicts, n);
+  dispatch(q.port, rx, frames, verdicts, n, bytes);
+  return n;
+}
+
+// The Forwarder's view of each mbuf (and the NIC's checksum verdict, where it gives
+// one); counts what was received. Returns the bytes.
+uint64_t Worker::to_frames(uint16_t port, rte_mbuf** rx, lb::Frame* frames, uint16_t n) const {
+  const bool nic_csum = conf_.ip_csum_ports & (1u << port);
   uint64_t bytes = 0;
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = rx[i];
@@ -196,7 +193,7 @@ uint16_t Worker::poll_port(uint16_t port) {
     frames[i].pkt_len = rte_pktmbuf_pkt_len(m);
     frames[i].rx_port = port;
     frames[i].ip_csum = net::IpCsum::kUnknown;
-    if (ip_csum_offload_ & (1u << port)) {
+    if (nic_csum) {
       const uint64_t ck = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
       frames[i].ip_csum = ck == RTE_MBUF_F_RX_IP_CKSUM_GOOD  ? net::IpCsum::kGood
                           : ck == RTE_MBUF_F_RX_IP_CKSUM_BAD ? net::IpCsum::kBad
@@ -207,31 +204,41 @@ uint16_t Worker::poll_port(uint16_t port) {
   lb::PortCounters& in = counters_->port[port];
   lb::bump(in.received, n);
   lb::bump(in.received_bytes, bytes);
+  return bytes;
+}
 
-  fwd_->process_burst(frames, verdicts, n);
-
+void Worker::dispatch(uint16_t port, rte_mbuf** rx, const lb::Frame* frames, const lb::Verdict* v, uint16_t n,
+                      uint64_t bytes) {
   // The common case: the whole burst forwarded out of one port. Send the RX array as is.
-  {
-    const uint16_t out = verdicts[0].port;
-    bool uniform = verdicts[0].action == lb::Verdict::Action::kForward;
-    for (uint16_t i = 1; i < n && uniform; ++i)
-      uniform = verdicts[i].action == lb::Verdict::Action::kForward && verdicts[i].port == out;
-    if (uniform) {
-      const uint16_t sent = rte_eth_tx_burst(out, static_cast<uint16_t>(index_), rx, n);
-      uint64_t unsent_bytes = 0;
-      for (uint16_t i = sent; i < n; ++i) unsent_bytes += rte_pktmbuf_pkt_len(rx[i]);
-      lb::PortCounters& eg = counters_->port[out];
-      lb::bump(eg.forwarded, sent);
-      lb::bump(eg.forwarded_bytes, bytes - unsent_bytes);
-      if (sent < n) {
-        lb::bump(in.drops[static_cast<int>(net::Drop::kTxFull)], n - sent);
-        rte_pktmbuf_free_bulk(&rx[sent], n - sent);
-      }
-      return n;
-    }
-  }
+  const uint16_t out = v[0].port;
+  bool uniform = v[0].action == lb::Verdict::Action::kForward;
+  for (uint16_t i = 1; i < n && uniform; ++i) uniform = v[i].action == lb::Verdict::Action::kForward && v[i].port == out;
+  if (__builtin_expect(uniform, 1))
+    transmit(out, rx, n, bytes, counters_->port[port]);
+  else
+    sort_and_send(port, rx, frames, v, n);
+}
 
-  // Otherwise sort the burst by outcome: one TX burst per egress port, one ring burst to control.
+// Sends on this worker's TX queue of `out`; what the queue refuses is freed and counted
+// (tx-full) against the port it came in on.
+void Worker::transmit(uint16_t out, rte_mbuf** m, uint16_t n, uint64_t bytes, lb::PortCounters& in) {
+  const uint16_t sent = rte_eth_tx_burst(out, conf_.tx_queue, m, n);
+  // Sent mbufs belong to the driver now; only the unsent ones may still be read.
+  uint64_t unsent_bytes = 0;
+  for (uint16_t i = sent; i < n; ++i) unsent_bytes += rte_pktmbuf_pkt_len(m[i]);
+  lb::PortCounters& eg = counters_->port[out];
+  lb::bump(eg.forwarded, sent);
+  lb::bump(eg.forwarded_bytes, bytes - unsent_bytes);
+  if (sent < n) {
+    lb::bump(in.drops[static_cast<int>(net::Drop::kTxFull)], n - sent);
+    rte_pktmbuf_free_bulk(&m[sent], n - sent);
+  }
+}
+
+// A mixed burst: one TX burst per egress port, one ring burst to the control core, the
+// rest freed.
+[[gnu::noinline]] void Worker::sort_and_send(uint16_t port, rte_mbuf** rx, const lb::Frame* frames,
+                                             const lb::Verdict* v, uint16_t n) {
   rte_mbuf* tx[lb::kMaxPorts][kBurst];
   uint16_t tx_n[lb::kMaxPorts];
   uint64_t tx_bytes[lb::kMaxPorts];
@@ -241,9 +248,9 @@ uint16_t Worker::poll_port(uint16_t port) {
   rte_mbuf* drop[kBurst];
   uint16_t ctl_n = 0, drop_n = 0;
   for (uint16_t i = 0; i < n; ++i) {
-    switch (verdicts[i].action) {
+    switch (v[i].action) {
       case lb::Verdict::Action::kForward: {
-        const uint16_t out = verdicts[i].port;
+        const uint16_t out = v[i].port;
         if (!(tx_ports & (1u << out))) {
           tx_ports |= 1u << out;
           tx_n[out] = 0;
@@ -254,7 +261,7 @@ uint16_t Worker::poll_port(uint16_t port) {
         break;
       }
       case lb::Verdict::Action::kControl:
-        ctl_cls[ctl_n] = static_cast<uint8_t>(verdicts[i].exc);
+        ctl_cls[ctl_n] = static_cast<uint8_t>(v[i].exc);
         ctl[ctl_n++] = rx[i];
         break;
       case lb::Verdict::Action::kDrop:
@@ -262,51 +269,43 @@ uint16_t Worker::poll_port(uint16_t port) {
         break;
     }
   }
-
+  lb::PortCounters& in = counters_->port[port];
   while (tx_ports) {
     const uint16_t out = static_cast<uint16_t>(__builtin_ctz(tx_ports));
     tx_ports &= tx_ports - 1;
-    const uint16_t want = tx_n[out];
-    const uint16_t sent = rte_eth_tx_burst(out, static_cast<uint16_t>(index_), tx[out], want);
-    // Sent mbufs belong to the driver now; only the unsent ones may still be read.
-    uint64_t unsent_bytes = 0;
-    for (uint16_t i = sent; i < want; ++i) unsent_bytes += rte_pktmbuf_pkt_len(tx[out][i]);
-    lb::PortCounters& eg = counters_->port[out];
-    lb::bump(eg.forwarded, sent);
-    lb::bump(eg.forwarded_bytes, tx_bytes[out] - unsent_bytes);
-    if (sent < want) {
-      lb::bump(in.drops[static_cast<int>(net::Drop::kTxFull)], want - sent);
-      rte_pktmbuf_free_bulk(&tx[out][sent], want - sent);
-    }
+    transmit(out, tx[out], tx_n[out], tx_bytes[out], in);
   }
-  if (ctl_n) {
-    // Rate-limited first, each class on its own (a flood at the DIP must crowd out
-    // neither the control core nor the real servers' health-check and ARP replies),
-    // then bounded by the ring. Order within the burst is kept.
-    uint32_t left[lb::kExcClasses] = {};
-    for (uint16_t i = 0; i < ctl_n; ++i) ++left[ctl_cls[i]];
-    for (int c = 0; c < lb::kExcClasses; ++c)
-      if (left[c]) left[c] = exception_allowance(c, left[c]);
-    uint16_t allowed = 0;
-    for (uint16_t i = 0; i < ctl_n; ++i) {
-      if (left[ctl_cls[i]]) {
-        --left[ctl_cls[i]];
-        ctl[allowed++] = ctl[i];
-      } else {
-        lb::bump(in.drops[static_cast<int>(net::Drop::kExceptionLimit)]);
-        lb::bump(counters_->*lb::kExcLimited[ctl_cls[i]]);
-        drop[drop_n++] = ctl[i];
-      }
-    }
-    const unsigned queued = rte_ring_enqueue_burst(ring_, reinterpret_cast<void**>(ctl), allowed, nullptr);
-    lb::bump(in.to_control, queued);
-    if (queued < allowed) {
-      lb::bump(in.drops[static_cast<int>(net::Drop::kControlFull)], allowed - queued);
-      rte_pktmbuf_free_bulk(&ctl[queued], allowed - queued);
-    }
-  }
+  if (ctl_n) to_control(ctl, ctl_cls, ctl_n, in);
   if (drop_n) rte_pktmbuf_free_bulk(drop, drop_n);
-  return n;
+}
+
+// Rate-limited first, each class on its own (a flood at the DIP must crowd out neither
+// the control core nor the real servers' health-check and ARP replies), then bounded by
+// the ring. Order within the burst is kept; what is not handed over is freed and counted.
+void Worker::to_control(rte_mbuf** m, const uint8_t* cls, uint16_t n, lb::PortCounters& in) {
+  uint32_t left[lb::kExcClasses] = {};
+  for (uint16_t i = 0; i < n; ++i) ++left[cls[i]];
+  for (int c = 0; c < lb::kExcClasses; ++c)
+    if (left[c]) left[c] = exception_allowance(c, left[c]);
+  rte_mbuf* limited[kBurst];
+  uint16_t allowed = 0, limited_n = 0;
+  for (uint16_t i = 0; i < n; ++i) {
+    if (left[cls[i]]) {
+      --left[cls[i]];
+      m[allowed++] = m[i];
+    } else {
+      lb::bump(in.drops[static_cast<int>(net::Drop::kExceptionLimit)]);
+      lb::bump(counters_.get()->*lb::kExcLimited[cls[i]]);
+      limited[limited_n++] = m[i];
+    }
+  }
+  if (limited_n) rte_pktmbuf_free_bulk(limited, limited_n);
+  const unsigned queued = rte_ring_enqueue_burst(ring_.get(), reinterpret_cast<void**>(m), allowed, nullptr);
+  lb::bump(in.to_control, queued);
+  if (queued < allowed) {
+    lb::bump(in.drops[static_cast<int>(net::Drop::kControlFull)], allowed - queued);
+    rte_pktmbuf_free_bulk(&m[queued], allowed - queued);
+  }
 }
 
 uint32_t Worker::exception_allowance(int cls, uint32_t wanted) {
@@ -326,10 +325,10 @@ uint32_t Worker::exception_allowance(int cls, uint32_t wanted) {
 
 void Worker::send_for_control() {
   rte_mbuf* m[kBurst];
-  const unsigned n = rte_ring_dequeue_burst(tx_ring_, reinterpret_cast<void**>(m), kBurst, nullptr);
+  const unsigned n = rte_ring_dequeue_burst(tx_ring_.get(), reinterpret_cast<void**>(m), kBurst, nullptr);
   for (unsigned i = 0; i < n; ++i) {
     const uint16_t port = m[i]->port;
-    if (port >= shared_.n_ports || rte_eth_tx_burst(port, static_cast<uint16_t>(index_), &m[i], 1) != 1) {
+    if (port >= shared_.n_ports || rte_eth_tx_burst(port, conf_.tx_queue, &m[i], 1) != 1) {
       rte_pktmbuf_free(m[i]);
       continue;
     }
@@ -339,8 +338,12 @@ void Worker::send_for_control() {
 
 WorkerSet::WorkerSet(const std::vector<unsigned>& lcores, uint32_t conn_capacity, const WorkerShared& shared)
     : stop_(shared.stop) {
-  for (size_t i = 0; i < lcores.size(); ++i)
-    workers_.push_back(std::make_unique<Worker>(static_cast<uint32_t>(i), lcores[i], conn_capacity, shared));
+  for (size_t i = 0; i < lcores.size(); ++i) {
+    LcoreConf conf;
+    for (uint16_t p = 0; p < shared.n_ports; ++p) conf.rx.push_back({p, static_cast<uint16_t>(i)});
+    conf.tx_queue = static_cast<uint16_t>(i);
+    workers_.push_back(std::make_unique<Worker>(static_cast<uint32_t>(i), lcores[i], std::move(conf), conn_capacity, shared));
+  }
 }
 
 void WorkerSet::launch(uint32_t ip_csum_ports) {

@@ -1,4 +1,4 @@
-// A worker lcore: polls its RX queue on every port, runs the Forwarder over each burst,
+// A worker lcore: polls its RX queues (LcoreConf), runs the Forwarder over each burst,
 // sends what it forwards on its own TX queue of the egress port, hands ARP and the
 // appliance's own traffic to the control core through its ring, frees the rest.
 #pragma once
@@ -15,6 +15,7 @@
 #include "lb/handoff.hpp"
 #include "lb/snapshot.hpp"
 
+struct rte_mbuf;
 struct rte_ring;
 struct rte_rcu_qsbr;
 
@@ -33,49 +34,95 @@ struct WorkerShared {
   uint64_t tsc_hz = 0;
 };
 
+// A worker's share of the ports, as data (l3fwd's lcore_conf): the RX queues it polls,
+// in order, and its TX queue (the same id on every port: one writer per TX queue).
+struct RxQueue {
+  uint16_t port;
+  uint16_t queue;
+};
+struct LcoreConf {
+  std::vector<RxQueue> rx;
+  uint16_t tx_queue = 0;
+  uint32_t ip_csum_ports = 0;  // ports whose NIC verifies IPv4 header checksums (bitmap)
+};
+
+// The worker clock: whole seconds since start. A compare per loop; a division only when
+// the TSC passes the next second's mark.
+class SecondClock {
+ public:
+  SecondClock(uint64_t start_tsc, uint64_t hz) : start_(start_tsc), hz_(hz), next_(start_tsc) {}
+  uint32_t advance(uint64_t tsc) {
+    if (__builtin_expect(tsc >= next_, 0)) {
+      const uint64_t seconds = (tsc - start_) / hz_;
+      now_ = static_cast<uint32_t>(seconds);
+      next_ = start_ + (seconds + 1) * hz_;
+    }
+    return now_;
+  }
+  uint32_t now() const { return now_; }
+
+ private:
+  uint64_t start_, hz_, next_;
+  uint32_t now_ = 0;
+};
+
 class Worker {
  public:
-  // index: this worker's queue id on every port and its RCU thread id.
-  Worker(uint32_t index, unsigned lcore, uint32_t conn_capacity, const WorkerShared& shared);
+  // index: this worker's RCU thread id (and, by WorkerSet's convention, its queue id).
+  // Throws std::runtime_error (EAL memory).
+  Worker(uint32_t index, unsigned lcore, LcoreConf conf, uint32_t conn_capacity, const WorkerShared& shared);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
-
-  lb::ConnDump& conn_dump() { return dump_; }
-  const lb::WorkerStatus& status() const { return status_; }
-
-  // Ports whose RX IPv4 checksum offload is on (bitmap); set before launch.
-  void set_ip_csum_ports(uint32_t bitmap) { ip_csum_offload_ = bitmap; }
 
   // lcore entry point (rte_eal_remote_launch). Never throws.
   static int main(void* self);
 
   uint32_t index() const { return index_; }
   unsigned lcore() const { return lcore_; }
-  rte_ring* control_ring() const { return ring_; }
+  const LcoreConf& conf() const { return conf_; }
+  void set_ip_csum_ports(uint32_t bitmap) { conf_.ip_csum_ports = bitmap; }  // before launch
+  rte_ring* control_ring() const { return ring_.get(); }
   // Frames the control core wants sent (mbuf->port = the data port to send them on).
-  rte_ring* transmit_ring() const { return tx_ring_; }
+  rte_ring* transmit_ring() const { return tx_ring_.get(); }
   const lb::WorkerCounters& counters() const { return *counters_; }
-  const lb::RsCounters* rs_counters() const { return rs_counters_; }
+  const lb::RsCounters* rs_counters() const { return rs_counters_.get(); }
   lb::FlowTable& conns() { return *conns_; }
+  const lb::FlowTable& conns() const { return *conns_; }
+  lb::ConnDump& conn_dump() { return dump_; }
+  const lb::WorkerStatus& status() const { return status_; }
 
  private:
+  struct EalFree {
+    void operator()(void* p) const;
+  };
+  struct RingFree {  // frees the frames still in it, then the ring
+    void operator()(rte_ring* r) const;
+  };
+
   void run();
-  uint16_t poll_port(uint16_t port);  // returns packets received
+  uint16_t poll(const RxQueue& q);  // returns frames received
+  uint64_t to_frames(uint16_t port, rte_mbuf** rx, lb::Frame* frames, uint16_t n) const;
+  void dispatch(uint16_t port, rte_mbuf** rx, const lb::Frame* frames, const lb::Verdict* v, uint16_t n,
+                uint64_t bytes);
+  void sort_and_send(uint16_t port, rte_mbuf** rx, const lb::Frame* frames, const lb::Verdict* v, uint16_t n);
+  void transmit(uint16_t out, rte_mbuf** m, uint16_t n, uint64_t bytes, lb::PortCounters& in);
+  void to_control(rte_mbuf** m, const uint8_t* cls, uint16_t n, lb::PortCounters& in);
+  void housekeeping();
   void send_for_control();
   uint32_t exception_allowance(int cls, uint32_t wanted);  // token bucket per class
 
   uint32_t index_;
   unsigned lcore_;
+  LcoreConf conf_;
   WorkerShared shared_;
-  uint32_t ip_csum_offload_ = 0;
-  lb::WorkerCounters* counters_ = nullptr;  // rte_zmalloc, cache aligned
-  lb::RsCounters* rs_counters_ = nullptr;   // kMaxRsSlots entries
+  SecondClock clock_;
+  std::unique_ptr<lb::WorkerCounters, EalFree> counters_;  // cache aligned, on the worker's socket
+  std::unique_ptr<lb::RsCounters[], EalFree> rs_counters_;  // kMaxRsSlots entries
   std::unique_ptr<lb::FlowTable> conns_;
   std::unique_ptr<lb::Forwarder> fwd_;
-  rte_ring* ring_ = nullptr;
-  rte_ring* tx_ring_ = nullptr;
-  uint32_t now_ = 0;  // worker clock, seconds since start
+  std::unique_ptr<rte_ring, RingFree> ring_;
+  std::unique_ptr<rte_ring, RingFree> tx_ring_;
   struct Bucket {
     double tokens = 0;
     uint64_t last_tsc = 0;
@@ -89,7 +136,8 @@ class Worker {
 // the owner leaves, the workers are stopped and joined before any of them is freed.
 class WorkerSet {
  public:
-  // Throws std::runtime_error (EAL memory).
+  // Worker i polls queue i of every port and sends on TX queue i. Throws
+  // std::runtime_error (EAL memory).
   WorkerSet(const std::vector<unsigned>& lcores, uint32_t conn_capacity, const WorkerShared& shared);
   ~WorkerSet() { stop(); }
   WorkerSet(const WorkerSet&) = delete;

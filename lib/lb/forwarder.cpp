@@ -40,6 +40,8 @@ DRFWD_HOT bool Forwarder::fast_classify(const Frame& f, uint64_t port_mac48, Pen
   // Bytes 0-7: destination MAC and the start of the source; bytes 8-15: the rest of
   // the source, EtherType, IPv4 version/IHL and TOS. Two loads check the destination
   // (this port's unicast MAC), the source (not group, not zero), IPv4 and a 20-byte header.
+  // (classify() checks the same Ethernet rules byte by byte: a frame there may be as
+  // short as an Ethernet header, too short for these loads.)
   const uint64_t a = load64(d), b = load64(d + 8);
   if ((a & net::kMac48) != port_mac48) return false;
   if (((b >> 32) & 0xffffff) != 0x450008) return false;  // 08 00 45: IPv4, version 4, IHL 5
@@ -50,20 +52,17 @@ DRFWD_HOT bool Forwarder::fast_classify(const Frame& f, uint64_t port_mac48, Pen
   if ((load16(ip + 6) & net::hton16(0x3fff)) != 0) return false;  // a fragment
   if (f.ip_csum == net::IpCsum::kBad || (f.ip_csum != net::IpCsum::kGood && !net::ipv4_header_checksum_ok(ip, 20, 0x45)))
     return false;
-  const uint8_t src_hi = ip[12];
-  if (src_hi == 0 || src_hi == 127 || src_hi >= 224) return false;
+  if (net::martian_source(ip[12])) return false;
   const uint8_t proto = ip[9];
   const uint8_t* l4 = ip + net::kIpv4MinHdrLen;
   const uint32_t l4_len = tot_len - net::kIpv4MinHdrLen;
   uint8_t flags = 0;
   if (proto == net::kProtoTcp) {
-    if (l4_len < net::kTcpMinHdrLen || f.seg_len < net::kEtherHdrLen + 40) return false;
-    const uint32_t doff = (l4[12] >> 4) * 4u;
-    if (doff < net::kTcpMinHdrLen || doff > l4_len) return false;
+    if (l4_len < net::kTcpMinHdrLen || f.seg_len < net::kEtherHdrLen + 40 || !net::tcp_offset_ok(l4, l4_len))
+      return false;
     flags = l4[13];
   } else if (proto == net::kProtoUdp) {
-    const uint32_t ulen = net::ntoh16(load16(l4 + 4));
-    if (ulen < net::kUdpHdrLen || ulen > l4_len) return false;
+    if (!net::udp_length_ok(l4, l4_len, false)) return false;
   } else {
     return false;
   }

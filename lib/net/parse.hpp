@@ -82,6 +82,25 @@ struct Parsed {
   FlowKey key;      // ports are zero for kIpv4Frag and kIpv4Other
 };
 
+// The header checks both parsers make (parse_frame, the reference, and the Forwarder's
+// fast path for the common frame), written once.
+
+// Martian sources: 0/8 ("this network"), 127/8, multicast, class E and broadcast.
+constexpr bool martian_source(uint8_t first_octet) {
+  return first_octet == 0 || first_octet == 127 || first_octet >= 224;
+}
+// The TCP data offset: at least the fixed header, within the segment.
+inline bool tcp_offset_ok(const uint8_t* tcp, uint32_t l4_len) {
+  const uint32_t doff = (tcp[12] >> 4) * 4u;
+  return doff >= kTcpMinHdrLen && doff <= l4_len;
+}
+// The UDP length: at least the header; within the datagram unless this is a first
+// fragment (which carries the whole datagram's length).
+inline bool udp_length_ok(const uint8_t* udp, uint32_t l4_len, bool fragment) {
+  const uint32_t ulen = ntoh16(load16(udp + 4));
+  return ulen >= kUdpHdrLen && (fragment || ulen <= l4_len);
+}
+
 // Offsets within the Ethernet header.
 constexpr uint32_t kEthDst = 0;
 constexpr uint32_t kEthSrc = 6;
@@ -168,10 +187,7 @@ enum class IpCsum : uint8_t { kUnknown, kGood, kBad };
   Parsed p{};
   p.key.src = load32(ip + 12);
   p.key.dst = load32(ip + 16);
-  const uint32_t src_h = ntoh32(p.key.src);
-  // Martian sources: 0/8 ("this network"), 127/8, multicast/class E and broadcast.
-  if (__builtin_expect((src_h >> 24) == 0 || (src_h >> 24) == 127 || (src_h >> 28) >= 0xe, 0))
-    return parse_drop(Drop::kIpBadSrc);
+  if (__builtin_expect(martian_source(ip[12]), 0)) return parse_drop(Drop::kIpBadSrc);
   p.key.proto = ip[9];
   p.ip_id = load16(ip + 4);
   const uint16_t frag = ntoh16(load16(ip + 6));
@@ -195,16 +211,12 @@ enum class IpCsum : uint8_t { kUnknown, kGood, kBad };
   if (p.key.proto == kProtoTcp) {
     if (__builtin_expect(l4_len < kTcpMinHdrLen || l4_avail < kTcpMinHdrLen, 0))
       return parse_drop(Drop::kL4Truncated);
-    const uint32_t doff = (l4[12] >> 4) * 4u;
-    if (__builtin_expect(doff < kTcpMinHdrLen || doff > l4_len, 0)) return parse_drop(Drop::kTcpBadDoff);
+    if (__builtin_expect(!tcp_offset_ok(l4, l4_len), 0)) return parse_drop(Drop::kTcpBadDoff);
     p.tcp_flags = l4[13];
   } else {
     if (__builtin_expect(l4_len < kUdpHdrLen || l4_avail < kUdpHdrLen, 0))
       return parse_drop(Drop::kL4Truncated);
-    // A first fragment carries the length of the whole datagram, not of this fragment.
-    const uint32_t ulen = ntoh16(load16(l4 + 4));
-    if (__builtin_expect(ulen < kUdpHdrLen || (!p.fragment && ulen > l4_len), 0))
-      return parse_drop(Drop::kUdpBadLength);
+    if (__builtin_expect(!udp_length_ok(l4, l4_len, p.fragment), 0)) return parse_drop(Drop::kUdpBadLength);
   }
   p.key.sport = load16(l4);
   p.key.dport = load16(l4 + 2);
