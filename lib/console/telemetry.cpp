@@ -9,17 +9,33 @@ namespace drfwd::console {
 std::mutex Telemetry::mu_;
 TelemetryData Telemetry::data_;
 
+namespace {
+
+// A dict keyed by position ("0", "1", ...) of one dict per item: DPDK allows only
+// [A-Za-z0-9_/] in keys (and no dicts in arrays), so addresses are values. At most
+// what one reply holds (256 entries).
+template <class T, class Fill>
+void positional(rte_tel_data* d, const std::vector<T>& items, Fill&& fill) {
+  rte_tel_data_start_dict(d);
+  unsigned i = 0;
+  for (const T& item : items) {
+    rte_tel_data* c = rte_tel_data_alloc();
+    if (!c) break;
+    rte_tel_data_start_dict(c);
+    fill(c, item);
+    if (rte_tel_data_add_dict_container(d, std::to_string(i++).c_str(), c, 0) != 0) {
+      rte_tel_data_free(c);
+      break;
+    }
+  }
+}
+
+}  // namespace
+
 struct TelemetryCallbacks {
   static int vips(const char*, const char*, rte_tel_data* d) {
     std::lock_guard<std::mutex> g(Telemetry::mu_);
-    // A dict keyed by position: DPDK allows only [A-Za-z0-9_/] in keys (and no dicts in
-    // arrays), so addresses are values.
-    rte_tel_data_start_dict(d);
-    unsigned i = 0;
-    for (const auto& v : Telemetry::data_.vips) {
-      rte_tel_data* c = rte_tel_data_alloc();
-      if (!c) break;
-      rte_tel_data_start_dict(c);
+    positional(d, Telemetry::data_.vips, [](rte_tel_data* c, const TelemetryData::Vip& v) {
       rte_tel_data_add_dict_string(c, "service", v.name.c_str());
       rte_tel_data_add_dict_string(c, "sched", v.sched.c_str());
       rte_tel_data_add_dict_u64(c, "persist", v.persist);
@@ -28,21 +44,12 @@ struct TelemetryCallbacks {
       rte_tel_data_add_dict_u64(c, "conns", v.conns);
       rte_tel_data_add_dict_u64(c, "packets", v.packets);
       rte_tel_data_add_dict_u64(c, "bytes", v.bytes);
-      if (rte_tel_data_add_dict_container(d, std::to_string(i++).c_str(), c, 0) != 0) {
-        rte_tel_data_free(c);
-        break;  // more services than one reply holds (256)
-      }
-    }
+    });
     return 0;
   }
   static int rs(const char*, const char*, rte_tel_data* d) {
     std::lock_guard<std::mutex> g(Telemetry::mu_);
-    rte_tel_data_start_dict(d);
-    unsigned i = 0;
-    for (const auto& r : Telemetry::data_.rs) {
-      rte_tel_data* c = rte_tel_data_alloc();
-      if (!c) break;
-      rte_tel_data_start_dict(c);
+    positional(d, Telemetry::data_.rs, [](rte_tel_data* c, const TelemetryData::Rs& r) {
       rte_tel_data_add_dict_string(c, "service", r.service.c_str());
       rte_tel_data_add_dict_string(c, "ip", r.ip.c_str());
       rte_tel_data_add_dict_u64(c, "weight", r.weight);
@@ -54,11 +61,7 @@ struct TelemetryCallbacks {
       for (const auto& f : lb::kRsCounterFields)
         rte_tel_data_add_dict_u64(c, std::string(f.name).c_str(), r.counters.*f.member);
       rte_tel_data_add_dict_u64(c, "pps", r.pps);
-      if (rte_tel_data_add_dict_container(d, std::to_string(i++).c_str(), c, 0) != 0) {
-        rte_tel_data_free(c);
-        break;
-      }
-    }
+    });
     return 0;
   }
   static int stats(const char*, const char*, rte_tel_data* d) {

@@ -39,12 +39,7 @@ struct DirectorSetup {
   X(health_changes, kCounter, "real servers that went up or down")       \
   X(publishes, kCounter, "snapshots published to the workers")
 
-struct DirectorCounters {
-  DRFWD_DIRECTOR_COUNTERS(DRFWD_COUNTER_MEMBER)
-};
-#define DRFWD_COUNTER_TYPE DirectorCounters
-inline constexpr lb::CounterField<DirectorCounters> kDirectorFields[] = {DRFWD_DIRECTOR_COUNTERS(DRFWD_COUNTER_FIELD)};
-#undef DRFWD_COUNTER_TYPE
+DRFWD_COUNTERS(DirectorCounters, kDirectorFields, DRFWD_DIRECTOR_COUNTERS);
 
 // What a batch did: every command applied, or none (the first refusal says why).
 struct BatchResult {

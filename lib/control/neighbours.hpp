@@ -72,12 +72,7 @@ struct NeighEvent {
   X(arp_ignored, kCounter, "ARP that answered no request of drfwd's (unsolicited, gratuitous): unused") \
   X(neigh_conflicts, kCounter, "a second MAC answering for a real server")
 
-struct NeighCounters {
-  DRFWD_NEIGH_COUNTERS(DRFWD_COUNTER_MEMBER)
-};
-#define DRFWD_COUNTER_TYPE NeighCounters
-inline constexpr lb::CounterField<NeighCounters> kNeighFields[] = {DRFWD_NEIGH_COUNTERS(DRFWD_COUNTER_FIELD)};
-#undef DRFWD_COUNTER_TYPE
+DRFWD_COUNTERS(NeighCounters, kNeighFields, DRFWD_NEIGH_COUNTERS);
 
 class NeighbourTable {
  public:

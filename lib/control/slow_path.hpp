@@ -41,12 +41,7 @@ struct SlowPathSetup {
   X(from_kernel_dropped, kCounter, "kernel frames that could not be sent")                          \
   X(tx_dropped, kCounter, "frames that could not be handed to the transmitting worker")
 
-struct SlowPathCounters {
-  DRFWD_SLOW_PATH_COUNTERS(DRFWD_COUNTER_MEMBER)
-};
-#define DRFWD_COUNTER_TYPE SlowPathCounters
-inline constexpr lb::CounterField<SlowPathCounters> kSlowPathFields[] = {DRFWD_SLOW_PATH_COUNTERS(DRFWD_COUNTER_FIELD)};
-#undef DRFWD_COUNTER_TYPE
+DRFWD_COUNTERS(SlowPathCounters, kSlowPathFields, DRFWD_SLOW_PATH_COUNTERS);
 
 class SlowPath {
  public:

@@ -58,6 +58,17 @@ struct CounterField {
 #define DRFWD_GAUGE_MEMBER(name, kind, help) int64_t name = 0;
 #define DRFWD_COUNTER_FIELD(name, kind, help) \
   {#name, &DRFWD_COUNTER_TYPE::name, ::drfwd::lb::CounterKind::kind, help},
+#define DRFWD_SELF_FIELD(name, kind, help) {#name, &Self::name, ::drfwd::lb::CounterKind::kind, help},
+
+// A struct of counters only: `type` with one uint64_t member per entry of `list`, and
+// `table`, its field table.
+#define DRFWD_COUNTERS(type, table, list)                                                     \
+  struct type {                                                                               \
+    using Self = type;                                                                        \
+    list(DRFWD_COUNTER_MEMBER)                                                                \
+    static constexpr ::drfwd::lb::CounterField<type> kFields[] = {list(DRFWD_SELF_FIELD)};    \
+  };                                                                                          \
+  inline constexpr const auto& table = type::kFields
 
 // ---- Per port (received on, or sent out of, one port) --------------------------------
 

@@ -45,33 +45,20 @@ uint32_t build_arp(uint8_t* buf, const Arp& r) {
   return kMinFrameLen;
 }
 
+namespace {
+Arp arp(uint16_t op, const Mac& eth_src, const Mac& eth_dst, Ipv4 spa, const Mac& tha, Ipv4 tpa) {
+  return Arp{eth_src, eth_dst, op, eth_src, spa, tha, tpa};
+}
+}  // namespace
+
 Arp arp_request(const Mac& src_mac, Ipv4 src_ip, Ipv4 target, const Mac& dst) {
-  Arp r;
-  r.eth_src = src_mac;
-  r.eth_dst = dst;
-  r.op = kArpRequest;
-  r.sha = src_mac;
-  r.spa = src_ip;
-  r.tha = Mac{};
-  r.tpa = target;
-  return r;
+  return arp(kArpRequest, src_mac, dst, src_ip, Mac{}, target);
 }
 
 Arp arp_reply(const Mac& our_mac, Ipv4 our_ip, const Mac& to_mac, Ipv4 to_ip) {
-  Arp r;
-  r.eth_src = our_mac;
-  r.eth_dst = to_mac;
-  r.op = kArpReply;
-  r.sha = our_mac;
-  r.spa = our_ip;
-  r.tha = to_mac;
-  r.tpa = to_ip;
-  return r;
+  return arp(kArpReply, our_mac, to_mac, our_ip, to_mac, to_ip);
 }
 
-Arp arp_announce(const Mac& mac, Ipv4 ip) {
-  Arp r = arp_request(mac, ip, ip);
-  return r;
-}
+Arp arp_announce(const Mac& mac, Ipv4 ip) { return arp_request(mac, ip, ip); }
 
 }  // namespace drfwd::net
