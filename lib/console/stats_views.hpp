@@ -11,7 +11,7 @@
 #include "console/telemetry.hpp"
 #include "control/director.hpp"
 #include "control/neighbours.hpp"
-#include "control/slow_path.hpp"
+#include "control/slow_path_counters.hpp"
 #include "control/status.hpp"
 #include "dataplane/port.hpp"
 #include "dataplane/totals.hpp"

@@ -65,7 +65,7 @@ void SlowPath::poll(double now) {
     const uint16_t n = rte_eth_rx_burst(k->tap_port, 0, pkts, lb::kBurst);
     for (uint16_t i = 0; i < n; ++i) {
       ++cc_.from_kernel;
-      transmit(k->data_port, pkts[i]);
+      if (!transmit(k->data_port, pkts[i])) ++cc_.from_kernel_dropped;
     }
   }
 }
@@ -123,12 +123,12 @@ void SlowPath::send(const Director::Tick& t) {
 
 // Frames for a data port go through worker 0's transmit ring and its TX queue, so
 // every TX queue keeps a single writer.
-void SlowPath::transmit(uint16_t port, rte_mbuf* m) {
+bool SlowPath::transmit(uint16_t port, rte_mbuf* m) {
   m->port = port;
-  if (workers_.empty() || rte_ring_enqueue(workers_[0]->transmit_ring(), m) != 0) {
-    ++cc_.tx_dropped;
-    rte_pktmbuf_free(m);
-  }
+  if (!workers_.empty() && rte_ring_enqueue(workers_[0]->transmit_ring(), m) == 0) return true;
+  ++cc_.tx_dropped;
+  rte_pktmbuf_free(m);
+  return false;
 }
 
 void SlowPath::send_arp(const ArpOut& a) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "control/director.hpp"
+#include "control/slow_path_counters.hpp"
 #include "control/kernel_if.hpp"
 #include "dataplane/port.hpp"
 #include "dataplane/worker.hpp"
@@ -26,22 +27,6 @@ struct SlowPathSetup {
   std::string kernel_ifname = "drfwd";  // prefix: drfwd0, drfwd1, ...
   uint16_t mtu = 1500;                  // the kernel interfaces', as the ports'
 };
-
-#define DRFWD_SLOW_PATH_COUNTERS(X)                                                                  \
-  X(exception_in, kCounter, "frames taken off the workers' exception rings")                       \
-  X(arp_in, kCounter, "ARP frames received")                                                        \
-  X(arp_malformed, kCounter, "not a well-formed Ethernet/IPv4 ARP request or reply")                \
-  X(arp_conflicting, kCounter, "ARP claiming a real server's address for another MAC: not passed on") \
-  X(arp_vip_replies, kCounter, "ARP replies sent for VIPs")                                         \
-  X(arp_announces, kCounter, "gratuitous ARPs sent for VIPs")                                       \
-  X(arp_requests, kCounter, "resolution requests sent for real servers")                            \
-  X(to_kernel, kCounter, "frames passed to a kernel interface")                                     \
-  X(to_kernel_dropped, kCounter, "frames for a port without a kernel interface, or whose queue was full") \
-  X(from_kernel, kCounter, "frames the kernel interfaces sent")                                     \
-  X(from_kernel_dropped, kCounter, "kernel frames that could not be sent")                          \
-  X(tx_dropped, kCounter, "frames that could not be handed to the transmitting worker")
-
-DRFWD_COUNTERS(SlowPathCounters, kSlowPathFields, DRFWD_SLOW_PATH_COUNTERS);
 
 class SlowPath {
  public:
@@ -73,7 +58,7 @@ class SlowPath {
   void handle_arp(uint16_t port, rte_mbuf* m, double now);
   void to_kernel(uint16_t port, rte_mbuf* m);
   void send_arp(const ArpOut& a);
-  void transmit(uint16_t port, rte_mbuf* m);
+  bool transmit(uint16_t port, rte_mbuf* m);  // false: dropped (counted tx_dropped)
 
   const std::vector<dp::PortInfo>& ports_;
   const std::vector<std::unique_ptr<dp::Worker>>& workers_;
