@@ -1,8 +1,6 @@
 // Control logic without EAL: ARP resolution of real servers and health-check rise/fall.
 #include <gtest/gtest.h>
 
-#include <deque>
-
 #include "config/check.hpp"
 #include "config/command.hpp"
 #include "config/loader.hpp"
@@ -10,11 +8,13 @@
 #include "config/show_config.hpp"
 #include "control/health.hpp"
 #include "control/neighbours.hpp"
+#include "control_fakes.hpp"
 #include "packets.hpp"
 #include "net/arp.hpp"
 
 using namespace drfwd;
 using namespace drfwd::control;
+using drfwd::test::FakeProber;
 using drfwd::test::ip;
 using drfwd::test::mac;
 
@@ -231,30 +231,6 @@ TEST(Neighbours, TargetsComeAndGo) {
   EXPECT_FALSE(t.mac(ip("198.18.0.11")));
   EXPECT_FALSE(t.set_targets({target("198.18.0.12")}, 2)) << "unchanged";
 }
-
-// A prober whose probes finish when the test says, with the result it says.
-class FakeProber : public Prober {
- public:
-  std::deque<ProbeResult> results;  // consumed in order; empty: probes stay running
-  unsigned started = 0;
-  uint64_t start(const HealthTarget&, double) override {
-    ++started;
-    running.push_back(next_id);
-    return next_id++;
-  }
-  std::vector<std::pair<uint64_t, ProbeResult>> poll(double) override {
-    std::vector<std::pair<uint64_t, ProbeResult>> out;
-    while (!running.empty() && !results.empty()) {
-      out.emplace_back(running.front(), results.front());
-      running.pop_front();
-      results.pop_front();
-    }
-    return out;
-  }
-  void cancel(uint64_t id) override { std::erase(running, id); }
-  std::deque<uint64_t> running;
-  uint64_t next_id = 1;
-};
 
 namespace {
 HealthTarget htarget(uint32_t slot, config::CheckKind kind = config::CheckKind::kTcp) {
