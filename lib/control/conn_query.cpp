@@ -51,7 +51,10 @@ void ConnQuery::finish() {
       c.cport = net::ntoh16(r.key.sport);
       c.vip = net::Ipv4::from_be(r.key.dst);
       c.vport = net::ntoh16(r.key.dport);
-      if (snap && r.rs_slot < snap->rs_count) c.rs = net::Ipv4::from_be(snap->rs_view[r.rs_slot].ip_be);
+      // The slot's server only if it is still the one the connection was bound to (the
+      // slot may have gone to another server since): otherwise none is named.
+      if (snap && r.rs_slot < snap->rs_count && snap->rs_view[r.rs_slot].gen == r.rs_gen)
+        c.rs = net::Ipv4::from_be(snap->rs_view[r.rs_slot].ip_be);
       c.rport = c.vport;  // direct routing: the same port
       c.state = r.key.is_template() ? lb::ConnState::kTemplate : r.state;
       c.expires = r.expires;
