@@ -11,15 +11,21 @@ void ConnQuery::start(std::optional<net::Ipv4> vip, uint32_t limit, double now, 
 }
 
 void ConnQuery::begin(Request r, double now) {
-  Running run{std::move(r), now + kTimeout, {}};
-  run.seq.resize(dumps_.size());
+  current_ = Running{std::move(r), now + kTimeout, std::vector<std::optional<uint64_t>>(dumps_.size())};
+  ask_idle();
+}
+
+// Posts the running request to every worker not asked yet whose mailbox is free: a
+// worker still busy with an abandoned request is asked once it has answered that one.
+void ConnQuery::ask_idle() {
   for (size_t w = 0; w < dumps_.size(); ++w)
-    if (dumps_[w]->idle()) run.seq[w] = dumps_[w]->post(run.req.vip ? run.req.vip->be() : 0, run.req.limit);
-  current_ = std::move(run);
+    if (!current_->seq[w] && dumps_[w]->idle())
+      current_->seq[w] = dumps_[w]->post(current_->req.vip ? current_->req.vip->be() : 0, current_->req.limit);
 }
 
 void ConnQuery::poll(double now) {
   while (current_) {
+    if (now < current_->deadline) ask_idle();  // not at the end: nobody would read the answer
     bool all = true;
     for (size_t w = 0; w < dumps_.size(); ++w)
       if (!current_->seq[w] || !dumps_[w]->answered(*current_->seq[w])) all = false;

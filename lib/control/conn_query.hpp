@@ -1,7 +1,9 @@
 // Connection listings (show conns, ipvsadm -L -c) gathered from every worker without
 // waiting: a listing posts a request to each worker's lb::ConnDump, and poll(), once
 // per control round, finishes it when every worker has answered or the deadline has
-// passed (a worker that is late, or still busy with an abandoned request, is named).
+// passed (a worker that is late is named). A worker still busy with an abandoned
+// request is not asked over it: it is asked once it has answered that one, and named
+// if that leaves it no time.
 // One listing at a time; later ones queue. Plain C++: no EAL, unit-tested.
 #pragma once
 
@@ -48,6 +50,7 @@ class ConnQuery {
     std::vector<std::optional<uint64_t>> seq;  // per worker: the request posted, if any
   };
   void begin(Request r, double now);
+  void ask_idle();
   void finish();
 
   std::vector<lb::ConnDump*> dumps_;
