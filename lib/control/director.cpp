@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <set>
 
 namespace drfwd::control {
@@ -70,8 +71,10 @@ BatchResult Director::apply(std::span<const config::Command> batch, double now) 
     snap = build(next);
   } catch (const config::ConfigError& e) {
     return BatchResult{false, out.refused, e.what(), e.usage(), {}, {}};
-  } catch (const std::exception& e) {  // building the snapshot (memory), a bug
-    return BatchResult{false, out.refused, std::string("internal error: ") + e.what(), {}, {}, {}};
+  } catch (const std::exception& e) {  // memory, a bug
+    // Building the snapshot comes after the last command: it is the one named.
+    const size_t at = std::min(out.refused, batch.empty() ? size_t{0} : batch.size() - 1);
+    return BatchResult{false, at, std::string("internal error: ") + e.what(), {}, {}, {}};
   }
   for (auto& [p, a] : next.port_addresses())
     if (!model_.port_addresses().count(p) || !(model_.port_addresses().at(p) == a)) out.addressed.push_back(p);

@@ -44,7 +44,8 @@ DRFWD_COUNTERS(DirectorCounters, kDirectorFields, DRFWD_DIRECTOR_COUNTERS);
 // What a batch did: every command applied, or none (the first refusal says why).
 struct BatchResult {
   bool ok = true;
-  size_t refused = 0;                 // the index of the refused command
+  size_t refused = 0;                 // the index of the refused command (the last one when
+                                      // the batch's snapshot could not be built)
   std::string error;                  // why (a ConfigError's message)
   std::string usage;                  // its valid form, if any
   std::vector<std::string> summaries; // one per command applied: "added service tcp ..."
