@@ -1,0 +1,512 @@
+// The director's decisions without EAL: batches applied whole or not at all, what each
+// publishes, which ARP it answers, what a control round sends and publishes. Snapshots
+// go to a recording sink (and, once, to the real Publisher over DPDK's RCU library).
+#include <gtest/gtest.h>
+#include <rte_rcu_qsbr.h>
+
+#include <algorithm>
+#include <initializer_list>
+#include <set>
+#include <string_view>
+
+#include "config/command.hpp"
+#include "config/model.hpp"
+#include "config/show_config.hpp"
+#include "control/director.hpp"
+#include "control/publisher.hpp"
+#include "control/status.hpp"
+#include "control_fakes.hpp"
+#include "specs.hpp"
+
+using namespace drfwd;
+using namespace drfwd::control;
+using drfwd::test::FakeProber;
+using drfwd::test::ip;
+using drfwd::test::mac;
+using drfwd::test::port_mac;
+using drfwd::test::RecordingSink;
+using Action = ArpDecision::Action;
+
+namespace {
+
+const net::Mac kMac11 = mac("02:00:00:00:00:11");
+const net::Mac kMac12 = mac("02:00:00:00:00:12");
+const net::Mac kImpostor = mac("02:00:00:00:00:66");
+const net::Mac kClient = mac("02:00:00:00:01:01");
+
+// Port 0 holds the real servers' subnet; 198.18.0.100 is in it (answered on port 0
+// only), 198.18.1.10 is in no port's subnet (answered on every port). 198.18.0.11 has a
+// static neighbour, 198.18.0.12 is resolved by ARP.
+const std::initializer_list<std::string_view> kBase = {
+    "port 0 address 198.18.0.2/24",
+    "port 1 address 198.18.4.2/24",
+    "vip add 198.18.0.100 tcp 80 sched rr",
+    "rs add 198.18.0.100 tcp 80 198.18.0.11",
+    "rs add 198.18.0.100 tcp 80 198.18.0.12",
+    "vip add 198.18.1.10 tcp 80 sched wrr",
+    "rs add 198.18.1.10 tcp 80 198.18.0.11",
+    "neigh add 198.18.0.11 02:00:00:00:00:11",
+};
+
+// A service with one RS, new to kBase.
+const std::vector<std::string_view> kNewService = {"vip add 198.18.0.200 tcp 80", "rs add 198.18.0.200 tcp 80 198.18.0.13"};
+
+std::vector<config::Command> commands(const std::vector<std::string_view>& lines) {
+  std::vector<config::Command> out;
+  for (std::string_view l : lines) out.push_back(*config::parse_line(l));
+  return out;
+}
+
+const lb::ServiceTable* table_of(const lb::Snapshot* s, const char* vip, uint16_t port,
+                                 uint8_t proto = net::kProtoTcp) {
+  return s->find(ip(vip).be(), net::hton16(port), proto);
+}
+
+net::Arp who_has(const char* target, const char* sender = "198.18.0.50", const net::Mac& sender_mac = kClient) {
+  return net::arp_request(sender_mac, ip(sender), ip(target));
+}
+
+DirectorSetup two_ports() {
+  DirectorSetup s;
+  s.port_macs = {port_mac(0), port_mac(1)};
+  return s;
+}
+
+// What must not move when a batch is refused.
+struct State {
+  std::string config;
+  const lb::Snapshot* snapshot;
+  uint64_t published, publishes;
+  size_t history;
+  bool operator==(const State&) const = default;
+};
+
+void PrintTo(const State& s, std::ostream* os) {
+  *os << "published " << s.published << ", publishes " << s.publishes << ", snapshot " << s.snapshot << ", config\n"
+      << s.config;
+}
+
+class DirectorTest : public ::testing::Test {
+ protected:
+  void start(std::initializer_list<std::string_view> config, DirectorSetup setup = two_ports()) {
+    config::Model m(2);
+    for (std::string_view l : config) m.apply(*config::parse_line(l));
+    auto p = std::make_unique<FakeProber>();
+    prober = p.get();
+    director = std::make_unique<Director>(std::move(m), setup, sink,
+                                          std::vector<const lb::RsCounters*>{rs_counters.get()}, std::move(p));
+    director->start(0);
+  }
+  BatchResult apply(const std::vector<std::string_view>& lines, double now = 1) {
+    const std::vector<config::Command> batch = commands(lines);
+    return director->apply(batch, now);
+  }
+  // A copy: Model::apply replaces the services, references would dangle.
+  config::RealServer rs_of(const char* vip, const char* rip, uint16_t port = 80) const {
+    const config::Service* s = director->model().find({ip(vip), net::kProtoTcp, port});
+    if (!s || !s->find(ip(rip))) throw std::runtime_error(std::string("no real server ") + rip);
+    return *s->find(ip(rip));
+  }
+  // After a refused batch that held kNewService: nothing of it reached the ARP side or
+  // the slot pool. The VIP is not answered, and kNewService goes through now, its RS in
+  // the slot it would have had.
+  void expect_no_trace_of_new_service() {
+    EXPECT_EQ(director->on_arp(0, who_has("198.18.0.200"), 1).action, Action::kToKernel);
+    ASSERT_TRUE(apply(kNewService).ok);
+    EXPECT_EQ(rs_of("198.18.0.200", "198.18.0.13").slot, 3u) << "kBase holds slots 0-2";
+  }
+  State state() const {
+    return {config::model_to_commands(director->model()), sink.current(), sink.published(),
+            director->counters().publishes, sink.history.size()};
+  }
+
+  RecordingSink sink;
+  std::unique_ptr<lb::RsCounters[]> rs_counters = std::make_unique<lb::RsCounters[]>(lb::kMaxRsSlots);
+  FakeProber* prober = nullptr;
+  std::unique_ptr<Director> director;
+};
+
+}  // namespace
+
+// ---- Batches --------------------------------------------------------------------------
+
+// A batch whose third command is refused changes nothing and says which command and why.
+TEST_F(DirectorTest, RefusedBatchChangesNothing) {
+  start(kBase);
+  const State before = state();
+  std::vector<std::string_view> batch = kNewService;
+  batch.insert(batch.end(), {"rs add 198.18.0.201 tcp 80 198.18.0.14", "vip del 198.18.0.100 tcp 80"});
+  const BatchResult r = apply(batch);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.refused, 2u);
+  EXPECT_EQ(r.error, "service tcp 198.18.0.201:80 does not exist");
+  EXPECT_TRUE(r.summaries.empty());
+  EXPECT_EQ(state(), before);
+  expect_no_trace_of_new_service();
+}
+
+// An accepted batch is one snapshot, however many commands it holds; one command is a batch of one.
+TEST_F(DirectorTest, AcceptedBatchPublishesOneSnapshot) {
+  start(kBase);
+  const uint64_t before = sink.published();
+  const BatchResult r = apply({"vip add 198.18.0.200 tcp 80 sched rr", "rs add 198.18.0.200 tcp 80 198.18.0.11",
+                               "vip del 198.18.1.10 tcp 80", "rs set 198.18.0.100 tcp 80 198.18.0.11 weight 0"});
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.summaries.size(), 4u);
+  EXPECT_EQ(sink.published(), before + 1);
+  EXPECT_EQ(director->counters().publishes, before + 1);
+  const lb::Snapshot* s = sink.current();
+  ASSERT_TRUE(table_of(s, "198.18.0.200", 80));
+  EXPECT_EQ(table_of(s, "198.18.0.200", 80)->usable.size(), 1u);
+  EXPECT_FALSE(table_of(s, "198.18.1.10", 80));
+  EXPECT_TRUE(table_of(s, "198.18.0.100", 80)->usable.empty()) << ".11 drained, .12 unresolved";
+
+  const config::Command one = *config::parse_line("rs set 198.18.0.100 tcp 80 198.18.0.11 weight 1");
+  ASSERT_TRUE(director->apply({&one, 1}, 2).ok);
+  EXPECT_EQ(sink.published(), before + 2);
+  EXPECT_EQ(table_of(sink.current(), "198.18.0.100", 80)->usable.size(), 1u);
+}
+
+// A change costs what changed: a service the batch did not touch keeps its table object.
+TEST_F(DirectorTest, UnchangedServicesKeepTheirTables) {
+  start(kBase);
+  const lb::ServiceTable* web = table_of(sink.current(), "198.18.0.100", 80);
+  const lb::ServiceTable* other = table_of(sink.current(), "198.18.1.10", 80);
+  ASSERT_TRUE(apply({"rs set 198.18.1.10 tcp 80 198.18.0.11 weight 3"}).ok);
+  EXPECT_EQ(table_of(sink.current(), "198.18.0.100", 80), web);
+  EXPECT_NE(table_of(sink.current(), "198.18.1.10", 80), other);
+  other = table_of(sink.current(), "198.18.1.10", 80);
+  // .12 gets a MAC: usable in web now; the other service does not have it.
+  ASSERT_TRUE(apply({"neigh add 198.18.0.12 02:00:00:00:00:12"}).ok);
+  EXPECT_NE(table_of(sink.current(), "198.18.0.100", 80), web);
+  EXPECT_EQ(table_of(sink.current(), "198.18.1.10", 80), other);
+  web = table_of(sink.current(), "198.18.0.100", 80);
+  // Timeouts: a new snapshot, no scheduler depends on them.
+  const uint64_t before = sink.published();
+  ASSERT_TRUE(apply({"set timeout tcp 600"}).ok);
+  EXPECT_EQ(sink.published(), before + 1);
+  EXPECT_EQ(sink.current()->timeouts.tcp(), 600u);
+  EXPECT_EQ(table_of(sink.current(), "198.18.0.100", 80), web);
+  EXPECT_EQ(table_of(sink.current(), "198.18.1.10", 80), other);
+}
+
+// A batch whose snapshot cannot be built (memory runs out while building) is refused whole.
+TEST_F(DirectorTest, FailedBuildChangesNothing) {
+  start(kBase);
+  const State before = state();
+  sink.fail_current = true;
+  const BatchResult r = apply(kNewService);
+  sink.fail_current = false;
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.refused, kNewService.size() - 1) << "the last command: it completed the batch that failed";
+  EXPECT_EQ(r.error.rfind("internal error: ", 0), 0u) << r.error;
+  EXPECT_EQ(state(), before);
+  expect_no_trace_of_new_service();
+}
+
+// A command built in code rather than parsed (the grammar refuses a Maglev size that is not
+// prime) fails when its table is built: the batch is refused whole, as a configuration
+// error would be.
+TEST_F(DirectorTest, CommandThatCannotBeBuiltChangesNothing) {
+  start(kBase);
+  const State before = state();
+  config::cmd::VipAdd add{{ip("198.18.0.100"), net::kProtoTcp, 81}, {}};
+  add.opts.sched = lb::Sched::kMh;
+  add.opts.mh_size = 4;
+  config::cmd::RsAdd rs{{ip("198.18.0.100"), net::kProtoTcp, 81}, ip("198.18.0.11"), {}, {}};
+  const std::vector<config::Command> batch = {add, rs};
+  const BatchResult r = director->apply(batch, 1);
+  EXPECT_FALSE(r.ok);
+  EXPECT_LT(r.refused, batch.size()) << "names a command of the batch";
+  EXPECT_EQ(state(), before) << r.error;
+}
+
+// BatchResult.addressed names the ports whose address changed (the kernel interfaces follow).
+TEST_F(DirectorTest, AddressedNamesPortsWhoseAddressChanged) {
+  start({"port 0 address 198.18.0.2/24"});
+  using Ports = std::vector<uint16_t>;
+  EXPECT_EQ(apply({"vip add 198.18.1.10 tcp 80"}).addressed, Ports{});
+  EXPECT_EQ(apply({"port 1 address 198.18.4.2/24", "vip add 198.18.1.11 tcp 80"}).addressed, Ports{1});
+  EXPECT_EQ(apply({"port 1 address 198.18.4.2/24"}).addressed, Ports{}) << "the same address again";
+  EXPECT_EQ(apply({"port 0 address 198.18.0.2/25"}).addressed, Ports{0}) << "another prefix length";
+  EXPECT_EQ(apply({"port 0 address 198.18.0.3/25", "port 1 address none"}).addressed, (Ports{0, 1}));
+  const BatchResult refused = apply({"port 0 address 198.18.0.4/24", "vip del 198.18.9.9 tcp 80"});
+  EXPECT_FALSE(refused.ok);
+  EXPECT_EQ(refused.addressed, Ports{});
+  EXPECT_EQ(director->dip(0), ip("198.18.0.3"));
+}
+
+// A deleted RS's slot is not handed out again until the workers have moved past the
+// snapshot that dropped it; the new occupant then counts from zero.
+TEST_F(DirectorTest, DeletedRsSlotsWaitForTheWorkers) {
+  start(kBase);
+  const config::RealServer gone = rs_of("198.18.0.100", "198.18.0.12");
+  // What the workers counted for it, and the gauges its last connections left behind.
+  lb::RsCounters& c = rs_counters[gone.slot];
+  c.packets = 1000;
+  c.bytes = 64000;
+  c.conns = 10;
+  c.active = 2;
+  c.inactive = 1;
+  c.persist = 1;
+  ASSERT_TRUE(apply({"rs del 198.18.0.100 tcp 80 198.18.0.12"}).ok);
+  const uint64_t dropped_in = sink.published();
+  sink.seen_by_workers = dropped_in - 1;  // a worker still forwards with the snapshot before
+  director->tick(2);
+  ASSERT_TRUE(apply({"rs add 198.18.0.100 tcp 80 198.18.0.13"}).ok);
+  EXPECT_NE(rs_of("198.18.0.100", "198.18.0.13").slot, gone.slot) << "reused while a worker may count for it";
+
+  sink.seen_by_workers = dropped_in;
+  director->tick(3);
+  ASSERT_TRUE(apply({"rs add 198.18.0.100 tcp 80 198.18.0.14"}).ok);
+  const config::RealServer reused = rs_of("198.18.0.100", "198.18.0.14");
+  ASSERT_EQ(reused.slot, gone.slot);
+  EXPECT_NE(reused.gen, gone.gen);
+  const lb::RsCounters fresh = director->rs_stats().totals(reused.slot);
+  for (const auto& f : lb::kRsCounterFields) EXPECT_EQ(fresh.*f.member, 0u) << f.name;
+  for (const auto& f : lb::kRsGaugeFields) EXPECT_EQ(fresh.*f.member, 0) << f.name;
+  c.packets += 7;
+  c.active += 1;
+  EXPECT_EQ(director->rs_stats().totals(reused.slot).packets, 7u);
+  EXPECT_EQ(director->rs_stats().totals(reused.slot).active, 1);
+  // As the operator sees it.
+  for (const ServiceStatus& s : service_status(*director))
+    for (const RsStatus& r : s.rs)
+      if (r.ip == ip("198.18.0.14")) {
+        EXPECT_EQ(r.counters.packets, 7u);
+      }
+}
+
+// The same with the real Publisher (DPDK's RCU, no EAL) and this thread as the only
+// worker: a slot comes back only after the worker has reported a quiescent state.
+TEST_F(DirectorTest, RealPublisherHoldsSlotsUntilTheWorkerIsQuiescent) {
+  Publisher pub(1);
+  rte_rcu_qsbr* q = pub.qsbr();
+  ASSERT_EQ(rte_rcu_qsbr_thread_register(q, 0), 0);
+  rte_rcu_qsbr_thread_online(q, 0);
+  config::Model m(2);
+  for (std::string_view l : kBase) m.apply(*config::parse_line(l));
+  Director d(std::move(m), two_ports(), pub, {rs_counters.get()}, std::make_unique<FakeProber>());
+  d.start(0);
+  const lb::Snapshot* held = pub.pointer().load(std::memory_order_acquire);  // the worker's
+  EXPECT_EQ(held, pub.current());
+  const config::RealServer gone = *d.model().services()[0].find(ip("198.18.0.12"));
+
+  const std::vector<config::Command> del = commands({"rs del 198.18.0.100 tcp 80 198.18.0.12"});
+  ASSERT_TRUE(d.apply(del, 1).ok);
+  EXPECT_NE(pub.pointer().load(std::memory_order_acquire), held);
+  EXPECT_EQ(pub.retired(), 1u);
+  d.tick(1.5);
+  EXPECT_EQ(pub.retired(), 1u) << "freed while the worker may hold it";
+  EXPECT_LT(pub.seen(), pub.published());
+  const std::vector<config::Command> add13 = commands({"rs add 198.18.0.100 tcp 80 198.18.0.13"});
+  ASSERT_TRUE(d.apply(add13, 2).ok);
+  EXPECT_NE(d.model().services()[0].find(ip("198.18.0.13"))->slot, gone.slot);
+
+  rte_rcu_qsbr_quiescent(q, 0);
+  d.tick(2.5);
+  EXPECT_EQ(pub.retired(), 0u);
+  EXPECT_EQ(pub.seen(), pub.published());
+  const std::vector<config::Command> add14 = commands({"rs add 198.18.0.100 tcp 80 198.18.0.14"});
+  ASSERT_TRUE(d.apply(add14, 3).ok);
+  EXPECT_EQ(d.model().services()[0].find(ip("198.18.0.14"))->slot, gone.slot);
+
+  // An offline worker holds nothing back.
+  rte_rcu_qsbr_thread_offline(q, 0);
+  const std::vector<config::Command> del14 = commands({"rs del 198.18.0.100 tcp 80 198.18.0.14"});
+  ASSERT_TRUE(d.apply(del14, 4).ok);
+  d.tick(4.5);
+  EXPECT_EQ(pub.retired(), 0u);
+  rte_rcu_qsbr_thread_unregister(q, 0);
+}
+
+// ---- ARP ------------------------------------------------------------------------------
+
+// A request for a VIP on a port whose subnet holds it is answered with that port's MAC;
+// a VIP in no port's subnet is answered on every port.
+TEST_F(DirectorTest, ArpForAServedVipIsAnswered) {
+  start(kBase);
+  const net::Arp q = who_has("198.18.0.100");
+  const ArpDecision d = director->on_arp(0, q, 1);
+  ASSERT_EQ(d.action, Action::kReply);
+  EXPECT_EQ(d.reply.op, net::kArpReply);
+  EXPECT_EQ(d.reply.eth_src, port_mac(0));
+  EXPECT_EQ(d.reply.sha, port_mac(0));
+  EXPECT_EQ(d.reply.spa, ip("198.18.0.100"));
+  EXPECT_EQ(d.reply.eth_dst, kClient);
+  EXPECT_EQ(d.reply.tha, kClient);
+  EXPECT_EQ(d.reply.tpa, ip("198.18.0.50"));
+  for (uint16_t port : {0, 1}) {
+    const ArpDecision any = director->on_arp(port, who_has("198.18.1.10", "198.18.4.50"), 1);
+    ASSERT_EQ(any.action, Action::kReply) << "port " << port;
+    EXPECT_EQ(any.reply.sha, port_mac(port));
+    EXPECT_EQ(any.reply.spa, ip("198.18.1.10"));
+    EXPECT_EQ(any.reply.tpa, ip("198.18.4.50"));
+  }
+}
+
+// Not drfwd's to answer: a VIP on a port that does not serve it, the DIP, anyone else,
+// and replies. The kernel decides (it answers for its own address only).
+TEST_F(DirectorTest, ArpNotForAServedVipGoesToTheKernel) {
+  start(kBase);
+  EXPECT_EQ(director->on_arp(1, who_has("198.18.0.100", "198.18.4.50"), 1).action, Action::kToKernel);
+  EXPECT_EQ(director->on_arp(0, who_has("198.18.0.2"), 1).action, Action::kToKernel);
+  EXPECT_EQ(director->on_arp(1, who_has("198.18.4.2", "198.18.4.50"), 1).action, Action::kToKernel);
+  EXPECT_EQ(director->on_arp(0, who_has("198.18.0.77"), 1).action, Action::kToKernel);
+  const net::Arp reply = net::arp_reply(kClient, ip("198.18.0.50"), port_mac(0), ip("198.18.0.100"));
+  EXPECT_EQ(director->on_arp(0, reply, 1).action, Action::kToKernel) << "a reply is never answered";
+}
+
+// ARP that claims a real server's address for a MAC other than the one drfwd holds is
+// dropped, whatever its kind; with the right MAC, or for an RS with no MAC yet, it passes.
+TEST_F(DirectorTest, ArpClaimingAServersAddressForAnotherMacIsAConflict) {
+  start(kBase);
+  for (const net::Arp& a : {net::arp_announce(kImpostor, ip("198.18.0.11")),
+                            who_has("198.18.0.100", "198.18.0.11", kImpostor),
+                            net::arp_reply(kImpostor, ip("198.18.0.11"), port_mac(0), ip("198.18.0.2"))}) {
+    const ArpDecision d = director->on_arp(0, a, 1);
+    EXPECT_EQ(d.action, Action::kConflict) << "op " << a.op;
+    EXPECT_EQ(d.known, kMac11);
+  }
+  EXPECT_EQ(director->on_arp(0, who_has("198.18.0.2", "198.18.0.11", kMac11), 1).action, Action::kToKernel);
+  EXPECT_EQ(director->on_arp(0, net::arp_announce(kImpostor, ip("198.18.0.12")), 1).action, Action::kToKernel)
+      << ".12 has no MAC yet: nothing to conflict with";
+}
+
+// A reply to drfwd's own request resolves the RS; the next tick publishes it usable, and
+// from then on another MAC for it is a conflict.
+TEST_F(DirectorTest, ResolutionReplyIsPublishedOnTheNextTick) {
+  start(kBase);
+  const Director::Tick t = director->tick(0.1);
+  ASSERT_EQ(t.requests.size(), 1u);
+  const uint32_t slot = rs_of("198.18.0.100", "198.18.0.12").slot;
+  EXPECT_FALSE(sink.current()->rs_view[slot].reachable);
+  const uint64_t before = sink.published();
+  const net::Arp answer = net::arp_reply(kMac12, ip("198.18.0.12"), port_mac(0), ip("198.18.0.2"));
+  EXPECT_EQ(director->on_arp(0, answer, 0.2).action, Action::kToKernel);
+  EXPECT_EQ(director->known_mac(ip("198.18.0.12")), kMac12);
+  EXPECT_EQ(sink.published(), before) << "published by the control round, not by the frame";
+  director->tick(0.3);
+  ASSERT_EQ(sink.published(), before + 1);
+  const lb::RsView& v = sink.current()->rs_view[slot];
+  EXPECT_TRUE(v.reachable);
+  EXPECT_TRUE(v.accepting);
+  EXPECT_TRUE(std::equal(v.l2, v.l2 + 6, kMac12.bytes.begin()));
+  EXPECT_TRUE(std::equal(v.l2 + 6, v.l2 + 12, port_mac(0).bytes.begin()));
+  EXPECT_EQ(table_of(sink.current(), "198.18.0.100", 80)->usable.size(), 2u);
+  director->tick(0.4);
+  EXPECT_EQ(sink.published(), before + 1) << "nothing new to publish";
+  const ArpDecision claim = director->on_arp(0, net::arp_announce(kImpostor, ip("198.18.0.12")), 0.5);
+  EXPECT_EQ(claim.action, Action::kConflict);
+  EXPECT_EQ(claim.known, kMac12);
+}
+
+// A deleted VIP is no longer answered (nor announced).
+TEST_F(DirectorTest, DeletedVipIsNoLongerAnswered) {
+  start(kBase);
+  ASSERT_EQ(director->on_arp(0, who_has("198.18.0.100"), 1).action, Action::kReply);
+  ASSERT_TRUE(apply({"vip del 198.18.0.100 tcp 80"}, 2).ok);
+  EXPECT_EQ(director->on_arp(0, who_has("198.18.0.100"), 2).action, Action::kToKernel);
+  for (double now = 2; now < 10; now += 0.5)
+    for (const ArpOut& a : director->tick(now).announcements) EXPECT_NE(a.arp.spa, ip("198.18.0.100"));
+  EXPECT_EQ(director->on_arp(0, who_has("198.18.1.10"), 10).action, Action::kReply) << "the other VIP stays";
+}
+
+// ---- The control round ----------------------------------------------------------------
+
+// A new VIP is announced `announce_count` times, `announce_interval` apart, on the ports
+// that serve it, each with that port's MAC.
+TEST_F(DirectorTest, NewVipsAreAnnouncedOnTheirPorts) {
+  DirectorSetup s = two_ports();
+  s.announce_count = 2;
+  s.announce_interval = 0.5;
+  start({"port 0 address 198.18.0.2/24", "port 1 address 198.18.4.2/24"}, s);
+  EXPECT_TRUE(director->tick(0).announcements.empty());
+  ASSERT_TRUE(apply({"vip add 198.18.0.100 tcp 80", "vip add 198.18.0.100 udp 53"}, 10).ok);  // one VIP
+  auto at = [&](double now) { return director->tick(now).announcements; };
+  const std::vector<ArpOut> first = at(10);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].port, 0);
+  const net::Arp& g = first[0].arp;
+  EXPECT_TRUE(g.gratuitous());
+  EXPECT_EQ(g.spa, ip("198.18.0.100"));
+  EXPECT_EQ(g.sha, port_mac(0));
+  EXPECT_EQ(g.eth_src, port_mac(0));
+  EXPECT_EQ(g.eth_dst, net::Mac::broadcast());
+  EXPECT_TRUE(at(10.25).empty()) << "before the interval";
+  EXPECT_EQ(at(10.5).size(), 1u);
+  EXPECT_TRUE(at(11).empty()) << "announce_count reached";
+  EXPECT_TRUE(at(20).empty());
+
+  ASSERT_TRUE(apply({"vip add 198.18.1.10 tcp 80"}, 30).ok);  // in no port's subnet: every port
+  const std::vector<ArpOut> both = at(30);
+  ASSERT_EQ(both.size(), 2u);
+  std::set<uint16_t> ports;
+  for (const ArpOut& a : both) {
+    ports.insert(a.port);
+    EXPECT_EQ(a.arp.spa, ip("198.18.1.10"));
+    EXPECT_EQ(a.arp.sha, port_mac(a.port));
+  }
+  EXPECT_EQ(ports, (std::set<uint16_t>{0, 1}));
+}
+
+// Resolution requests go to the RSs without a static neighbour, from their port's DIP,
+// again every retrans_time while unanswered, and stop when a static neighbour is added.
+TEST_F(DirectorTest, TickResolvesServersWithoutStaticNeighbours) {
+  start(kBase);
+  ASSERT_TRUE(apply({"rs add 198.18.0.100 tcp 80 198.18.0.13"}, 0).ok);
+  auto targets = [](const Director::Tick& t) {
+    std::set<net::Ipv4> out;
+    for (const ArpOut& r : t.requests) {
+      EXPECT_EQ(r.port, 0);
+      EXPECT_EQ(r.arp.op, net::kArpRequest);
+      EXPECT_EQ(r.arp.spa, ip("198.18.0.2"));
+      EXPECT_EQ(r.arp.sha, port_mac(0));
+      EXPECT_EQ(r.arp.eth_dst, net::Mac::broadcast());
+      out.insert(r.arp.tpa);
+    }
+    EXPECT_EQ(out.size(), t.requests.size()) << "one request per server";
+    return out;
+  };
+  const std::set<net::Ipv4> both = {ip("198.18.0.12"), ip("198.18.0.13")};
+  EXPECT_EQ(targets(director->tick(0)), both);
+  EXPECT_TRUE(director->tick(0.5).requests.empty());
+  EXPECT_EQ(targets(director->tick(1.0)), both);
+  ASSERT_TRUE(apply({"neigh add 198.18.0.12 02:00:00:00:00:12"}, 1.5).ok);
+  EXPECT_EQ(targets(director->tick(2.0)), std::set<net::Ipv4>{ip("198.18.0.13")});
+}
+
+// A real server failing its checks is published not accepting on the round it falls, and
+// accepting again on the round it rises.
+TEST_F(DirectorTest, HealthChangesArePublished) {
+  start({"port 0 address 198.18.0.2/24", "vip add 198.18.0.100 tcp 80 sched rr",
+         "rs add 198.18.0.100 tcp 80 198.18.0.11", "rs add 198.18.0.100 tcp 80 198.18.0.12 check none",
+         "neigh add 198.18.0.11 02:00:00:00:00:11", "neigh add 198.18.0.12 02:00:00:00:00:12"});
+  const uint32_t checked = rs_of("198.18.0.100", "198.18.0.11").slot;
+  const uint32_t unchecked = rs_of("198.18.0.100", "198.18.0.12").slot;
+  ASSERT_TRUE(sink.current()->rs_view[checked].accepting);
+  double now = 0;
+  director->tick(now);  // the first probe starts
+  ASSERT_EQ(prober->running.size(), 1u) << "only the checked server is probed";
+  // One result per round, every check interval (500 ms): fall 3, rise 2.
+  auto round = [&](bool ok) {
+    prober->results.push_back({ok, ok ? "connected" : "refused"});
+    const uint64_t before = sink.published();
+    director->tick(now += 0.5);
+    return sink.published() - before;
+  };
+  EXPECT_EQ(round(false), 0u);
+  EXPECT_EQ(round(false), 0u);
+  EXPECT_EQ(round(false), 1u);
+  EXPECT_EQ(director->counters().health_changes, 1u);
+  const lb::Snapshot* s = sink.current();
+  EXPECT_FALSE(s->rs_view[checked].accepting);
+  EXPECT_FALSE(s->rs_view[checked].reachable);
+  EXPECT_TRUE(s->rs_view[unchecked].accepting);
+  EXPECT_EQ(table_of(s, "198.18.0.100", 80)->usable, std::vector<uint32_t>{unchecked});
+  EXPECT_EQ(director->rs_state(rs_of("198.18.0.100", "198.18.0.11")).health, lb::Health::kDown);
+  EXPECT_EQ(round(true), 0u);
+  EXPECT_EQ(round(true), 1u);
+  EXPECT_TRUE(sink.current()->rs_view[checked].accepting);
+  EXPECT_EQ(director->counters().health_changes, 2u);
+}
