@@ -104,6 +104,11 @@ void Model::set_options(Service& s, const ServiceOptions& o) {
 }
 
 void Model::check_service(const Service& s) const {
+  // The grammar refuses these too; a command built in code reaches here without it.
+  if (s.params.mh_size < lb::kMinMaglevSize || s.params.mh_size > lb::kMaxMaglevSize || !lb::is_prime(s.params.mh_size))
+    throw ConfigError("service " + to_string(s.key) + ": mh-size " + std::to_string(s.params.mh_size) +
+                      " must be a prime from " + std::to_string(lb::kMinMaglevSize) + " to " +
+                      std::to_string(lb::kMaxMaglevSize));
   if (lb::sched_uses_maglev(s.params.sched) && s.rs.size() > s.params.mh_size)
     throw ConfigError("service " + to_string(s.key) + " has " + std::to_string(s.rs.size()) +
                       " real servers but a Maglev table of " + std::to_string(s.params.mh_size) +

@@ -4,6 +4,7 @@
 #include <rte_ethdev.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 
@@ -110,8 +111,9 @@ void Operator::execute_batch(const std::vector<std::string>& lines, double now, 
       return fail(i, refused(e.what(), e.usage()));
     }
   }
+  if (batch.empty()) return reply(Answer{true, "0 command(s) applied\n"});  // nothing to publish
   const control::BatchResult r = p_.director.apply(batch, now);
-  if (!r.ok) return fail(line_of[r.refused], refused(r.error, r.usage));
+  if (!r.ok) return fail(line_of[std::min(r.refused, line_of.size() - 1)], refused(r.error, r.usage));
   for (uint16_t port : r.addressed) p_.slow_path.readdress(port);
   spdlog::info("config: batch of {} command(s) applied", batch.size());
   reply(Answer{true, std::to_string(batch.size()) + " command(s) applied\n"});

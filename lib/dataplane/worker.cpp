@@ -109,9 +109,28 @@ int Worker::main(void* self) {
   return -1;
 }
 
+// Registered with RCU while the loop runs, offline and unregistered however it ends (a
+// worker that threw must not hold every later grace period).
+class Worker::RcuReader {
+ public:
+  RcuReader(rte_rcu_qsbr* q, uint32_t id) : q_(q), id_(id) {
+    rte_rcu_qsbr_thread_register(q_, id_);
+    rte_rcu_qsbr_thread_online(q_, id_);
+  }
+  ~RcuReader() {
+    rte_rcu_qsbr_thread_offline(q_, id_);
+    rte_rcu_qsbr_thread_unregister(q_, id_);
+  }
+  RcuReader(const RcuReader&) = delete;
+  RcuReader& operator=(const RcuReader&) = delete;
+
+ private:
+  rte_rcu_qsbr* q_;
+  uint32_t id_;
+};
+
 void Worker::run() {
-  rte_rcu_qsbr_thread_register(shared_.qsbr, index_);
-  rte_rcu_qsbr_thread_online(shared_.qsbr, index_);
+  const RcuReader rcu(shared_.qsbr, index_);
   status_.running();
   uint32_t idle = 0;
   uint64_t polls = 0, busy = 0;
@@ -153,8 +172,6 @@ void Worker::run() {
   lb::store<uint64_t>(counters_->conns_in_use, conns_->size());
   lb::bump(counters_->polls, polls);
   lb::bump(counters_->busy_polls, busy);
-  rte_rcu_qsbr_thread_offline(shared_.qsbr, index_);
-  rte_rcu_qsbr_thread_unregister(shared_.qsbr, index_);
 }
 
 // Between the bursts of a loop: what the control core asked for (frames to send, a

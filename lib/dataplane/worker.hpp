@@ -99,6 +99,7 @@ class Worker {
   struct RingFree {  // frees the frames still in it, then the ring
     void operator()(rte_ring* r) const;
   };
+  class RcuReader;
 
   void run();
   uint16_t poll(const RxQueue& q);  // returns frames received

@@ -205,8 +205,7 @@ TEST_F(DirectorTest, FailedBuildChangesNothing) {
 }
 
 // A command built in code rather than parsed (the grammar refuses a Maglev size that is not
-// prime) fails when its table is built: the batch is refused whole, as a configuration
-// error would be.
+// prime) is refused by the model too, naming the command: the batch is refused whole.
 TEST_F(DirectorTest, CommandThatCannotBeBuiltChangesNothing) {
   start(kBase);
   const State before = state();
@@ -217,7 +216,8 @@ TEST_F(DirectorTest, CommandThatCannotBeBuiltChangesNothing) {
   const std::vector<config::Command> batch = {add, rs};
   const BatchResult r = director->apply(batch, 1);
   EXPECT_FALSE(r.ok);
-  EXPECT_LT(r.refused, batch.size()) << "names a command of the batch";
+  EXPECT_EQ(r.refused, 0u) << "names the command";
+  EXPECT_NE(r.error.find("mh-size 4 must be a prime"), std::string::npos) << r.error;
   EXPECT_EQ(state(), before) << r.error;
 }
 
