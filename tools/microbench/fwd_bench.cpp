@@ -26,7 +26,7 @@ const net::Mac kPortMac = test::port_mac(0);
 
 // 70-byte TCP ACKs to 198.18.1.10:80 from 16,384 ports per client address.
 std::vector<uint8_t> frame(uint32_t i) {
-  test::FrameSpec s;
+  static test::FrameSpec s;  // one spec, its addresses parsed once
   s.saddr = net::Ipv4{0xc6128001u + i / 16384};  // 198.18.128.1, ...
   s.sport = static_cast<uint16_t>(1024 + i % 16384);
   s.tcp_flags = net::kTcpAck;
