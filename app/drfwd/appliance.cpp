@@ -10,7 +10,7 @@
 #include <fstream>
 #include <stdexcept>
 
-#include "config/json.hpp"
+#include "console/json.hpp"
 #include "console/stats_views.hpp"
 #include "console/telemetry.hpp"
 #include "control/accounting.hpp"
@@ -172,7 +172,7 @@ int Appliance::finish(int rc) {
               console::period_stats(ports_.info(), final_totals, nullptr).c_str());
   std::fflush(stdout);
   if (!opt_.stats_json.empty()) {
-    config::JsonWriter extra;
+    console::JsonWriter extra;
     extra.begin_object()
         .field("mbufs", uint64_t{size})
         .field("mbufs_available", uint64_t{avail})

@@ -50,25 +50,79 @@ CheckOverride Words::check() {
   return guard([&] { return parse_check(w_, i_); });
 }
 
-ServiceOptions Words::service_options() {
-  ServiceOptions o;
-  while (!done()) {
-    const auto key = next("option");
-    if (key == "check") {
-      o.check = check();
-      break;
+namespace {
+
+// Keyword options: each keyword with how it sets its value. The parsers walk these, and
+// completion offers their keywords (plus "check", which takes the rest of the line).
+template <class Target>
+struct Option {
+  std::string_view word;
+  void (*set)(Target& t, std::string_view value);
+};
+
+constexpr Option<ServiceOptions> kServiceOptions[] = {
+    {"sched", [](ServiceOptions& o, std::string_view v) { o.sched = parse_scheduler(v); }},
+    {"persist", [](ServiceOptions& o, std::string_view v) {
+       o.persist = parse_number(v, "persistence timeout", 0, kMaxTimeout); }},
+    {"netmask", [](ServiceOptions& o, std::string_view v) { o.persist_mask = parse_mask(v); }},
+    {"mh-size", [](ServiceOptions& o, std::string_view v) { o.mh_size = parse_mh_size(v); }},
+    {"flags", [](ServiceOptions& o, std::string_view v) { o.flags = parse_sched_flags(v); }},
+};
+
+struct RsOptions {
+  std::optional<uint32_t> weight;
+  std::optional<CheckOverride> check;
+};
+constexpr Option<RsOptions> kRsOptions[] = {
+    {"weight", [](RsOptions& o, std::string_view v) { o.weight = parse_number(v, "weight", 0, kMaxWeight); }},
+};
+
+constexpr Option<cmd::SetTimeouts> kTimeoutOptions[] = {
+    {"tcp", [](cmd::SetTimeouts& c, std::string_view v) { c.tcp = parse_number(v, "timeout", 1, kMaxTimeout); }},
+    {"tcpfin", [](cmd::SetTimeouts& c, std::string_view v) { c.tcp_fin = parse_number(v, "timeout", 1, kMaxTimeout); }},
+    {"udp", [](cmd::SetTimeouts& c, std::string_view v) { c.udp = parse_number(v, "timeout", 1, kMaxTimeout); }},
+};
+
+// The keywords of `options`, and "check" after them if the form takes a check.
+template <class Target, size_t N, size_t M = N + 1>
+constexpr std::array<std::string_view, M> keywords(const Option<Target> (&options)[N]) {
+  std::array<std::string_view, M> out{};
+  for (size_t i = 0; i < N; ++i) out[i] = options[i].word;
+  if constexpr (M > N) out[N] = "check";
+  return out;
+}
+
+template <class Target, size_t N>
+const Option<Target>* find_option(const Option<Target> (&options)[N], std::string_view word) {
+  for (const auto& o : options)
+    if (o.word == word) return &o;
+  return nullptr;
+}
+
+// Walks "keyword value" pairs (and a final "check ..." where `check` is given).
+template <class Target, size_t N>
+void keyword_options(Words& w, const Option<Target> (&options)[N], Target& t, std::optional<CheckOverride>* check) {
+  while (!w.done()) {
+    const auto key = w.next("option");
+    if (check && key == "check") {
+      *check = w.check();
+      return;
     }
-    const auto val = next("value for " + std::string(key));
-    guard([&] {
-      if (key == "sched") o.sched = parse_scheduler(val);
-      else if (key == "persist") o.persist = parse_number(val, "persistence timeout", 0, kMaxTimeout);
-      else if (key == "netmask") o.persist_mask = parse_mask(val);
-      else if (key == "mh-size") o.mh_size = parse_mh_size(val);
-      else if (key == "flags") o.flags = parse_sched_flags(val);
-      else throw ConfigError("unknown option " + quote(key));
+    const Option<Target>* o = find_option(options, key);
+    if (!o) w.fail("unknown option " + quote(key));
+    const auto val = w.next("value for " + std::string(key));
+    w.guard([&] {
+      o->set(t, val);
       return 0;
     });
   }
+}
+
+}  // namespace
+
+ServiceOptions Words::service_options() {
+  ServiceOptions o;
+  keyword_options(*this, kServiceOptions, o, &o.check);
   return o;
 }
 
@@ -77,10 +131,9 @@ ServiceOptions Words::service_options() {
 namespace {
 
 constexpr std::string_view kLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
-constexpr std::string_view kVipOptions[] = {"sched", "persist", "netmask", "mh-size", "flags", "check"};
-constexpr std::string_view kRsOptions[] = {"weight", "check"};
-constexpr std::string_view kTimeouts[] = {"tcp", "tcpfin", "udp"};
-constexpr std::string_view kIpvsadmOptions[] = {"-A", "-E", "-D", "-C", "-a", "-e", "-d", "-L", "-Z", "-S", "-R", "--set"};
+constexpr auto kVipOptions = keywords(kServiceOptions);
+constexpr auto kRsOptionWords = keywords(kRsOptions);
+constexpr auto kTimeouts = keywords<cmd::SetTimeouts, std::size(kTimeoutOptions), std::size(kTimeoutOptions)>(kTimeoutOptions);
 
 uint16_t port_id(Words& w) {
   const auto id = w.next("<id>");
@@ -121,35 +174,25 @@ Request vip_del(Words& w) {
 }
 
 // rs add|set: [weight <w>] [check ...]
-std::pair<std::optional<uint32_t>, std::optional<CheckOverride>> rs_options(Words& w) {
-  std::optional<uint32_t> weight;
-  std::optional<CheckOverride> chk;
-  while (!w.done()) {
-    const auto k = w.next("option");
-    if (k == "check") {
-      chk = w.check();
-      break;
-    }
-    if (k != "weight") w.fail("unknown option " + quote(k));
-    const auto v = w.next("value for weight");
-    weight = w.guard([&] { return parse_number(v, "weight", 0, kMaxWeight); });
-  }
-  return {weight, chk};
+RsOptions rs_options(Words& w) {
+  RsOptions o;
+  keyword_options(w, kRsOptions, o, &o.check);
+  return o;
 }
 
 Request rs_add(Words& w) {
   const ServiceKey key = w.service();
   const net::Ipv4 rip = w.real_server(key);
-  auto [weight, chk] = rs_options(w);
-  return Command{cmd::RsAdd{key, rip, weight, chk}};
+  const RsOptions o = rs_options(w);
+  return Command{cmd::RsAdd{key, rip, o.weight, o.check}};
 }
 
 Request rs_set(Words& w) {
   const ServiceKey key = w.service();
   const net::Ipv4 rip = w.real_server(key);
-  auto [weight, chk] = rs_options(w);
-  if (!weight && !chk) w.fail("missing weight or check");
-  return Command{cmd::RsEdit{key, rip, weight, chk}};
+  const RsOptions o = rs_options(w);
+  if (!o.weight && !o.check) w.fail("missing weight or check");
+  return Command{cmd::RsEdit{key, rip, o.weight, o.check}};
 }
 
 Request rs_del(Words& w) {
@@ -187,12 +230,13 @@ Request set_timeout(Words& w) {
   if (w.done()) w.fail("give at least one of tcp, tcpfin, udp");
   while (!w.done()) {
     const auto k = w.next("tcp, tcpfin or udp");
+    const Option<cmd::SetTimeouts>* o = find_option(kTimeoutOptions, k);
+    if (!o) w.fail("unknown timeout " + quote(k) + ": expected tcp, tcpfin or udp");
     const auto v = w.next("seconds for " + std::string(k));
-    const uint32_t secs = w.guard([&] { return parse_number(v, "timeout", 1, kMaxTimeout); });
-    if (k == "tcp") c.tcp = secs;
-    else if (k == "tcpfin") c.tcp_fin = secs;
-    else if (k == "udp") c.udp = secs;
-    else w.fail("unknown timeout " + quote(k) + ": expected tcp, tcpfin or udp");
+    w.guard([&] {
+      o->set(c, v);
+      return 0;
+    });
   }
   return Command{c};
 }
@@ -280,9 +324,9 @@ const std::vector<CommandForm>& table() {
        "change a service's options (those not named stay)", vip_set, 3, {}, kVipOptions},
       {"vip del", "<vip> <tcp|udp> <port>", "delete a service and its real servers", vip_del},
       {"rs add", "<vip> <tcp|udp> <port> <rip>[:<port>] [weight <0-65535>] [check ...]",
-       "add a real server to a service", rs_add, 4, {}, kRsOptions},
+       "add a real server to a service", rs_add, 4, {}, kRsOptionWords},
       {"rs set", "<vip> <tcp|udp> <port> <rip>[:<port>] [weight <0-65535>] [check ...]",
-       "change a real server's weight or check (weight 0 drains it)", rs_set, 4, {}, kRsOptions},
+       "change a real server's weight or check (weight 0 drains it)", rs_set, 4, {}, kRsOptionWords},
       {"rs del", "<vip> <tcp|udp> <port> <rip>[:<port>]", "delete a real server", rs_del},
       {"neigh add", "<ip> <mac> [port <id>]", "a static neighbour: this MAC for this address, never resolved",
        neigh_add},
@@ -311,7 +355,7 @@ const std::vector<CommandForm>& table() {
       {"exit", "", "the same as quit", bare<query::Quit>},
       {"ipvsadm", "...",
        "ipvsadm's own command line: -A -E -D -a -e -d -C -L -Z -S -R --set (help ipvsadm for the forms)", ipvsadm, 0,
-       {}, kIpvsadmOptions, kIpvsadmUsage},
+       {}, ipvsadm_commands(), kIpvsadmUsage},
   };
   return forms;
 }

@@ -109,6 +109,21 @@ constexpr OptDef kOpts[] = {
     {"syncid", 0, Arg::kRequired, Role::kNotHere},
 };
 
+}  // namespace
+
+std::span<const std::string_view> ipvsadm_commands() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> v;
+    for (const OptDef& o : kOpts)
+      if (o.role == Role::kCommand) v.push_back(o.short_name ? std::string("-") + o.short_name : "--" + std::string(o.long_name));
+    return v;
+  }();
+  static const std::vector<std::string_view> views(names.begin(), names.end());
+  return views;
+}
+
+namespace {
+
 [[noreturn]] void fail(const std::string& msg) {
   throw ConfigError("ipvsadm: " + msg, std::string(kIpvsadmUsage));
 }

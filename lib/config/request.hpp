@@ -4,6 +4,7 @@
 #pragma once
 
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -72,5 +73,8 @@ Request parse_ipvsadm_request(const std::vector<std::string_view>& words);  // w
 
 // ipvsadm's forms, one per line (help ipvsadm, and the usage of an ipvsadm refusal).
 extern const std::string_view kIpvsadmUsage;
+// ipvsadm's commands as options (-A, -E, ..., --set), from its option table: what
+// completion offers after "ipvsadm".
+std::span<const std::string_view> ipvsadm_commands();
 
 }  // namespace drfwd::config

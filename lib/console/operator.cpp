@@ -74,10 +74,11 @@ void Operator::execute(std::string_view line, double now, Reply reply) {
     query(std::get<config::Query>(*r), now, reply);
   } catch (const config::ConfigError& e) {
     spdlog::info("refused '{}': {}", line, e.what());
-    reply(refused(e.what(), e.usage()));
+    if (reply) reply(refused(e.what(), e.usage()));
   } catch (const std::exception& e) {
+    // (A reply already handed to a connection listing answers from there.)
     spdlog::error("command '{}': {}", line, e.what());
-    reply(Answer{false, std::string("internal error: ") + e.what() + "\n"});
+    if (reply) reply(Answer{false, std::string("internal error: ") + e.what() + "\n"});
   }
 }
 
@@ -109,6 +110,9 @@ void Operator::execute_batch(const std::vector<std::string>& lines, double now, 
       line_of.push_back(i);
     } catch (const config::ConfigError& e) {
       return fail(i, refused(e.what(), e.usage()));
+    } catch (const std::exception& e) {
+      spdlog::error("batch line {}: {}", i + 1, e.what());
+      return fail(i, Answer{false, std::string("internal error: ") + e.what() + "\n"});
     }
   }
   if (batch.empty()) return reply(Answer{true, "0 command(s) applied\n"});  // nothing to publish
@@ -150,7 +154,7 @@ void Operator::query(const config::Query& query, double now, Reply& reply) {
         } else if constexpr (std::is_same_v<T, q::SaveConfig>) {
           reply(save_config(x.path));
         } else if constexpr (std::is_same_v<T, q::ClearStats>) {
-          clear_stats(std::nullopt);
+          clear_stats(std::nullopt, true);
           reply({true, "statistics cleared\n"});
         } else if constexpr (std::is_same_v<T, q::SetLogLevel>) {
           spdlog::set_level(spdlog::level::from_str(x.level));
@@ -165,7 +169,7 @@ void Operator::query(const config::Query& query, double now, Reply& reply) {
           ipvsadm_list(x, now, reply);
         } else if constexpr (std::is_same_v<T, q::IpvsZero>) {
           if (auto err = no_service(x.service)) return reply(*err);
-          clear_stats(x.service);
+          clear_stats(x.service, false);  // ipvsadm -Z: the services' counters only
           reply({true, ""});
         } else if constexpr (std::is_same_v<T, q::IpvsSave>) {
           reply({true, ipvsadm_save(control::service_status(p_.director), x.numeric)});
@@ -227,8 +231,8 @@ Answer Operator::show_ports() const {
   return {true, format_ports(rows)};
 }
 
-void Operator::clear_stats(const std::optional<config::ServiceKey>& key) {
-  if (!key) baseline_ = totals();
+void Operator::clear_stats(const std::optional<config::ServiceKey>& key, bool port_and_worker) {
+  if (port_and_worker) baseline_ = totals();
   for (const config::Service& s : p_.director.model().services())
     if (!key || s.key == *key)
       for (const config::RealServer& r : s.rs) p_.director.rs_stats().zero(r.slot);

@@ -58,7 +58,9 @@ class Operator {
   Answer save_config(const std::string& path) const;
   Answer show_stats() const;
   Answer show_ports() const;
-  void clear_stats(const std::optional<config::ServiceKey>& key);
+  // Zeroes the real-server counters of `key` (every service if none) and, if
+  // port_and_worker, the port and worker counters show stats shows.
+  void clear_stats(const std::optional<config::ServiceKey>& key, bool port_and_worker);
   void sample_rates(double now);
 
   Parts p_;

@@ -4,7 +4,7 @@
 #include <cinttypes>
 #include <cstdio>
 
-#include "config/json.hpp"
+#include "console/json.hpp"
 #include "config/values.hpp"
 #include "console/text.hpp"
 
@@ -22,24 +22,24 @@ std::string drop_list(const lb::PortCounters& c) {
 }
 
 template <class S, size_t N>
-void fields(config::JsonWriter& j, const S& s, const lb::CounterField<S> (&table)[N]) {
+void fields(JsonWriter& j, const S& s, const lb::CounterField<S> (&table)[N]) {
   for (const auto& f : table) j.field(f.name, s.*f.member);
 }
 
-void drops(config::JsonWriter& j, const lb::PortCounters& c) {
+void drops(JsonWriter& j, const lb::PortCounters& c) {
   j.key("drops").begin_object();
   for (int d = 1; d < net::kDropCount; ++d) j.field(net::drop_name(static_cast<net::Drop>(d)), c.drops[d]);
   j.end_object();
 }
 
 // The port and worker counters, then dropped, malformed and the drops by reason.
-void port_counters(config::JsonWriter& j, const lb::PortCounters& c) {
+void port_counters(JsonWriter& j, const lb::PortCounters& c) {
   fields(j, c, lb::kPortFields);
   j.field("dropped", lb::dropped(c)).field("malformed", lb::malformed(c));
   drops(j, c);
 }
 
-void histograms(config::JsonWriter& j, const lb::WorkerScalars& w, double tsc_hz) {
+void histograms(JsonWriter& j, const lb::WorkerScalars& w, double tsc_hz) {
   // Loop durations in TSC cycles, quarter octaves: element b counts durations d with
   // lb::loop_hist_bucket(d) == b, i.e. from 2^(b/4) (roughly); the longest in us.
   for (const lb::HistogramField& hf : lb::kWorkerHistograms) {
@@ -54,13 +54,13 @@ void histograms(config::JsonWriter& j, const lb::WorkerScalars& w, double tsc_hz
   }
 }
 
-void control_fields(config::JsonWriter& j, const ControlReading& c) {
+void control_fields(JsonWriter& j, const ControlReading& c) {
   fields(j, c.slow, control::kSlowPathFields);
   fields(j, c.neigh, control::kNeighFields);
   fields(j, c.director, control::kDirectorFields);
 }
 
-void services_json(config::JsonWriter& j, const std::vector<control::ServiceStatus>& services) {
+void services_json(JsonWriter& j, const std::vector<control::ServiceStatus>& services) {
   j.key("services").begin_array();
   for (const control::ServiceStatus& s : services) {
     j.begin_object()
@@ -174,7 +174,7 @@ std::string period_stats(const std::vector<dp::PortInfo>& ports, const dp::Total
 }
 
 std::string stats_json(const JsonInputs& in, const std::string& extra_fields) {
-  config::JsonWriter j;
+  JsonWriter j;
   j.begin_object();
   j.field("version", DRFWD_VERSION);
   j.field("tsc_hz", static_cast<uint64_t>(in.tsc_hz));

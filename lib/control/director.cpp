@@ -83,10 +83,21 @@ BatchResult Director::apply(std::span<const config::Command> batch, double now) 
   model_ = std::move(next);
   // Before the workers can count for a new occupant of a slot (the snapshot below).
   for (auto [slot, gen] : new_slots) rs_stats_.rebase(slot);
+  need_publish_ = false;
+  // New targets may reset what the snapshot was built with: a changed check restarts a
+  // down RS as up (or unchecked), a neighbour no longer resolved takes its MAC away.
+  // The workers get that with this batch, in its one snapshot.
+  refresh_targets(now);
+  if (need_publish_) {
+    try {
+      snap = build(model_);
+      need_publish_ = false;
+    } catch (const std::exception& e) {  // memory: the batch's snapshot goes out now, the next tick's after
+      spdlog::error("snapshot after new targets: {}", e.what());
+    }
+  }
   sink_.publish(std::move(snap));
   ++counters_.publishes;
-  need_publish_ = false;
-  refresh_targets(now);
   refresh_vips(now);
   return out;
 }
@@ -118,7 +129,7 @@ void Director::refresh_targets(double now) {
     }
   }
   if (neigh_.set_targets(resolve, now)) need_publish_ = true;
-  health_.set_targets(checks, now);
+  if (health_.set_targets(checks, now)) need_publish_ = true;
 }
 
 void Director::refresh_vips(double now) {

@@ -19,8 +19,16 @@ HealthChecker::~HealthChecker() {
   for (auto& [id, slot] : running_) prober_->cancel(id);
 }
 
-void HealthChecker::set_targets(const std::vector<HealthTarget>& targets, double now) {
+namespace {
+lb::Health health_of(const HealthChecker::Status& s) {
+  if (!s.checked) return lb::Health::kUnchecked;
+  return s.up ? lb::Health::kUp : lb::Health::kDown;
+}
+}  // namespace
+
+bool HealthChecker::set_targets(const std::vector<HealthTarget>& targets, double now) {
   std::map<uint32_t, Tracked> next;
+  bool changed = false;
   for (const HealthTarget& t : targets) {
     auto it = tracked_.find(t.slot);
     if (it != tracked_.end() && it->second.target == t) {
@@ -28,11 +36,13 @@ void HealthChecker::set_targets(const std::vector<HealthTarget>& targets, double
       tracked_.erase(it);
       continue;
     }
+    const lb::Health before = health(t.slot);
     Tracked tr;
     tr.target = t;
     tr.status.checked = t.spec.kind != config::CheckKind::kNone;
     tr.status.since = now;
     tr.next = now;
+    changed |= health_of(tr.status) != before;
     next.emplace(t.slot, std::move(tr));
   }
   for (auto& [slot, tr] : tracked_)  // gone or changed: stop their probes
@@ -41,6 +51,7 @@ void HealthChecker::set_targets(const std::vector<HealthTarget>& targets, double
       running_.erase(tr.probe);
     }
   tracked_ = std::move(next);
+  return changed;
 }
 
 std::vector<HealthChecker::Change> HealthChecker::run(double now) {
@@ -88,8 +99,7 @@ std::vector<HealthChecker::Change> HealthChecker::run(double now) {
 
 lb::Health HealthChecker::health(uint32_t slot) const {
   auto it = tracked_.find(slot);
-  if (it == tracked_.end() || !it->second.status.checked) return lb::Health::kUnchecked;
-  return it->second.status.up ? lb::Health::kUp : lb::Health::kDown;
+  return it == tracked_.end() ? lb::Health::kUnchecked : health_of(it->second.status);
 }
 
 const HealthChecker::Status* HealthChecker::status(uint32_t slot) const {

@@ -66,8 +66,9 @@ class HealthChecker {
   ~HealthChecker();
 
   // The real servers to check. An RS whose target is unchanged keeps its state; a new
-  // or changed one starts up and is probed at once.
-  void set_targets(const std::vector<HealthTarget>& targets, double now);
+  // or changed one starts up and is probed at once. Returns true if that changed the
+  // health of a target's slot (a down RS whose check changed is up again, or unchecked).
+  bool set_targets(const std::vector<HealthTarget>& targets, double now);
 
   // Starts due probes, collects finished ones, applies rise/fall. Returns the changes.
   std::vector<Change> run(double now);

@@ -152,11 +152,10 @@ void SlowPath::to_kernel(uint16_t port, rte_mbuf* m) {
 }
 
 void SlowPath::shutdown() {
-  for (const auto& w : workers_)
-    for (rte_ring* r : {w->control_ring(), w->transmit_ring()}) {
-      void* m;
-      while (rte_ring_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
-    }
+  for (const auto& w : workers_) {
+    dp::drain(w->control_ring());
+    dp::drain(w->transmit_ring());
+  }
   for (auto& k : kernel_) {
     if (!k) continue;
     rte_mbuf* pkts[lb::kBurst];

@@ -89,9 +89,13 @@ Worker::~Worker() = default;
 
 void Worker::EalFree::operator()(void* p) const { rte_free(p); }
 
-void Worker::RingFree::operator()(rte_ring* r) const {
+void drain(rte_ring* r) {
   void* m;
   while (rte_ring_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+}
+
+void Worker::RingFree::operator()(rte_ring* r) const {
+  drain(r);
   rte_ring_free(r);
 }
 

@@ -34,6 +34,9 @@ struct WorkerShared {
   uint64_t tsc_hz = 0;
 };
 
+// Frees every frame still in `r` (a worker's exception or transmit ring).
+void drain(rte_ring* r);
+
 // A worker's share of the ports, as data (l3fwd's lcore_conf): the RX queues it polls,
 // in order, and its TX queue (the same id on every port: one writer per TX queue).
 struct RxQueue {

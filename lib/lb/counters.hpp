@@ -172,6 +172,10 @@ inline constexpr uint64_t WorkerScalars::*kExcLimited[kExcClasses] = {
     &WorkerScalars::exception_limited_other, &WorkerScalars::exception_limited_arp,
     &WorkerScalars::exception_limited_server};
 
+static_assert(std::size(kExcLimited) == kExcClasses && &WorkerScalars::exception_limited_server ==
+                  kExcLimited[static_cast<int>(ExcClass::kServer)],
+              "one exception_limited_* counter per ExcClass, in its order");
+
 struct alignas(64) WorkerCounters : WorkerScalars {
   std::array<PortCounters, kMaxPorts> port{};
 };

@@ -166,6 +166,7 @@ std::shared_ptr<Snapshot> build_snapshot(const SnapshotSpec& spec, const Snapsho
   if (prev)
     for (const auto& s : prev->services) previous.emplace(s->spec.slot, &s);
   for (const ServiceSpec& s : spec.services) {
+    if (s.slot >= kMaxServiceSlots) throw std::invalid_argument("service slot out of range");  // indexes worker arrays
     auto it = previous.find(s.slot);
     const bool same = it != previous.end() && same_schedule((*it->second)->spec, s);
     snap->services.push_back(same ? *it->second : build_service_table(s));

@@ -2,7 +2,6 @@
 #include <gtest/gtest.h>
 
 #include "config/command.hpp"
-#include "config/json.hpp"
 #include "config/loader.hpp"
 #include "config/model.hpp"
 #include "config/request.hpp"
@@ -348,10 +347,3 @@ TEST(Loader, FileLineInErrors) {
   EXPECT_THROW(load_file("/nonexistent/drfwd.conf", n), ConfigError);
 }
 
-TEST(Json, Writer) {
-  JsonWriter j;
-  j.begin_object().field("a", uint64_t{1}).field("s", "x\"y\n").key("l").begin_array();
-  j.value(int64_t{-2}).value(true).begin_object().end_object();
-  j.end_array().field("d", 0.5).end_object();
-  EXPECT_EQ(j.str(), R"({"a":1,"s":"x\"y\n","l":[-2,true,{}],"d":0.5})");
-}

@@ -478,6 +478,27 @@ TEST_F(DirectorTest, TickResolvesServersWithoutStaticNeighbours) {
 
 // A real server failing its checks is published not accepting on the round it falls, and
 // accepting again on the round it rises.
+// Found by review: a down real server whose check changes (here to none) restarts as
+// unchecked, and the batch's one snapshot must already carry it: before, the snapshot
+// was built from the old health, and nothing republished (no health change followed).
+TEST_F(DirectorTest, ACheckChangeOnADownServerReachesTheWorkersWithTheBatch) {
+  start({"port 0 address 198.18.0.2/24", "vip add 198.18.0.100 tcp 80 sched rr",
+         "rs add 198.18.0.100 tcp 80 198.18.0.11", "neigh add 198.18.0.11 02:00:00:00:00:11"});
+  const uint32_t slot = rs_of("198.18.0.100", "198.18.0.11").slot;
+  double now = 0;
+  director->tick(now);
+  for (int i = 0; i < 3; ++i) {  // fall 3
+    prober->results.push_back({false, "refused"});
+    director->tick(now += 0.5);
+  }
+  ASSERT_FALSE(sink.current()->rs_view[slot].accepting) << "down";
+  const uint64_t before = sink.published();
+  ASSERT_TRUE(apply({"rs set 198.18.0.100 tcp 80 198.18.0.11 check none"}, now += 0.1).ok);
+  EXPECT_EQ(sink.published(), before + 1) << "still one snapshot for the batch";
+  EXPECT_EQ(director->rs_state(rs_of("198.18.0.100", "198.18.0.11")).health, lb::Health::kUnchecked);
+  EXPECT_TRUE(sink.current()->rs_view[slot].accepting) << "the batch's snapshot has the server back";
+}
+
 TEST_F(DirectorTest, HealthChangesArePublished) {
   start({"port 0 address 198.18.0.2/24", "vip add 198.18.0.100 tcp 80 sched rr",
          "rs add 198.18.0.100 tcp 80 198.18.0.11", "rs add 198.18.0.100 tcp 80 198.18.0.12 check none",

@@ -7,6 +7,7 @@
 #include "config/request.hpp"
 #include "config/show_config.hpp"
 #include "console/help.hpp"
+#include "console/json.hpp"
 #include "console/ipvsadm_views.hpp"
 #include "console/tables.hpp"
 #include "control/status.hpp"
@@ -344,4 +345,12 @@ TEST(Views, DrfwdTables) {
   EXPECT_NE(rs.find("last check: refused"), std::string::npos) << rs;
   EXPECT_EQ(format_vips({}), "no services\n");
   EXPECT_NE(format_conns({}, 7, 100).find("0 shown, 7 entries"), std::string::npos);
+}
+
+TEST(Json, Writer) {
+  JsonWriter j;
+  j.begin_object().field("a", uint64_t{1}).field("s", "x\"y\n").key("l").begin_array();
+  j.value(int64_t{-2}).value(true).begin_object().end_object();
+  j.end_array().field("d", 0.5).end_object();
+  EXPECT_EQ(j.str(), R"({"a":1,"s":"x\"y\n","l":[-2,true,{}],"d":0.5})");
 }

@@ -1,9 +1,9 @@
-#include "config/json.hpp"
+#include "console/json.hpp"
 
 #include <cmath>
 #include <cstdio>
 
-namespace drfwd::config {
+namespace drfwd::console {
 
 std::string JsonWriter::escape(std::string_view s) {
   std::string o;
@@ -102,4 +102,4 @@ JsonWriter& JsonWriter::value(bool v) {
   return *this;
 }
 
-}  // namespace drfwd::config
+}  // namespace drfwd::console

@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-namespace drfwd::config {
+namespace drfwd::console {
 
 class JsonWriter {
  public:
@@ -39,4 +39,4 @@ class JsonWriter {
   bool after_key_ = false;
 };
 
-}  // namespace drfwd::config
+}  // namespace drfwd::console
