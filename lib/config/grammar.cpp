@@ -372,14 +372,15 @@ std::string family_usage(std::string_view verb) {
 }
 
 [[noreturn]] void unknown(const std::vector<std::string_view>& w) {
+  constexpr std::string_view kHint = "\n(help lists every command, show and ipvsadm included)";
   const std::string named = "unknown command " + quote(w[0]) + (w.size() > 1 ? " " + quote(w[1]) : "");
   std::string forms = family_usage(w[0]);
   if (forms.empty()) {
     for (const CommandForm& f : table()) forms += (forms.empty() ? "" : "\n") + f.usage();
-    throw ConfigError(named, forms + "\n(help explains each command)");
+    throw ConfigError(named, forms + std::string(kHint));
   }
-  if (w.size() == 1) throw ConfigError(std::string(w[0]) + " what?", forms);
-  throw ConfigError(named, forms);
+  if (w.size() == 1) throw ConfigError(std::string(w[0]) + " what?", forms + std::string(kHint));
+  throw ConfigError(named, forms + std::string(kHint));
 }
 
 }  // namespace
