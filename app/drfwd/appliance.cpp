@@ -6,6 +6,8 @@
 #include <rte_mempool.h>
 #include <spdlog/spdlog.h>
 
+#include <net/if.h>
+
 #include <cstdio>
 #include <fstream>
 #include <stdexcept>
@@ -92,8 +94,13 @@ Appliance::Appliance(const Options& opt, config::Model model, std::vector<dp::Po
   slow_path_ = std::make_unique<control::SlowPath>(
       ports_.info(), workers_->all(), pool_.get(),
       control::SlowPathSetup{opt.kernel_interfaces, opt.kernel_ifname, static_cast<uint16_t>(opt.mtu)}, *director_);
-  loop_ = std::make_unique<control::ControlLoop>(*director_, *slow_path_, workers_->all());
   slow_path_->start();
+  if (opt.kernel_interfaces) {
+    std::vector<int> ifindex;
+    for (const auto& k : slow_path_->kernel_interfaces()) ifindex.push_back(k ? static_cast<int>(if_nametoindex(k->ifname.c_str())) : 0);
+    kernel_ = std::make_unique<control::KernelState>(std::move(ifindex));
+  }
+  loop_ = std::make_unique<control::ControlLoop>(*director_, *slow_path_, kernel_.get(), workers_->all());
   director_->start(loop_->now());
   operator_ = std::make_unique<console::Operator>(
       console::Operator::Parts{*director_, *slow_path_, ports_.info(), workers_->all(), stop_});
@@ -153,6 +160,7 @@ int Appliance::finish(int rc) {
   console_.reset();  // the terminal back to normal before the final statistics
   const dp::Totals final_totals = operator_->totals();
   ports_.stop_and_close();
+  if (kernel_) kernel_->withdraw_all();
   slow_path_->shutdown();
   publisher_->reclaim_all();
 

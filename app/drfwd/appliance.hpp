@@ -15,6 +15,7 @@
 #include "console/operator.hpp"
 #include "control/control_loop.hpp"
 #include "control/director.hpp"
+#include "control/kernel_state.hpp"
 #include "control/publisher.hpp"
 #include "control/slow_path.hpp"
 #include "dataplane/port.hpp"
@@ -58,6 +59,7 @@ class Appliance {
   std::unique_ptr<dp::WorkerSet> workers_;
   std::unique_ptr<control::Director> director_;
   std::unique_ptr<control::SlowPath> slow_path_;
+  std::unique_ptr<control::KernelState> kernel_;
   std::unique_ptr<control::ControlLoop> loop_;
   std::unique_ptr<console::Operator> operator_;
   std::unique_ptr<console::ControlSocket> socket_;

@@ -53,6 +53,17 @@ struct ServiceOptions {
   }
 };
 
+enum class VipArp : uint8_t { kAlways, kKernel };
+std::string_view vip_arp_name(VipArp m);  // "always" / "kernel"
+
+// How a director claims its VIPs (see cmd::SetVipArp, SetVipRoutes, SetVipHolddown).
+struct VipClaim {
+  VipArp arp = VipArp::kAlways;
+  std::optional<uint32_t> route_table;  // none: no routes
+  uint32_t holddown = 10;               // seconds
+  bool operator==(const VipClaim&) const = default;
+};
+
 namespace cmd {
 struct PortAddress {
   uint16_t port = 0;
@@ -101,6 +112,21 @@ struct SetTimeouts {
   std::optional<uint32_t> tcp, tcp_fin, udp;
 };
 struct Clear {};  // every service (ipvsadm -C); neighbours and addresses stay
+// How VIPs are claimed on the wire (director redundancy): always answered, or only while
+// the kernel interface holds the VIP (a VRRP daemon there decides which director owns it).
+struct SetVipArp {
+  VipArp mode = VipArp::kAlways;
+};
+// Every VIP with a usable real server as a route in kernel table `table` (none: off),
+// for a routing daemon to announce.
+struct SetVipRoutes {
+  std::optional<uint32_t> table;
+};
+// How long a VIP waits at most for its real servers' first resolution and health
+// result before it is claimed (ARP in kernel mode, routes).
+struct SetVipHolddown {
+  uint32_t seconds = 0;
+};
 struct SetCheck {  // the defaults every service's checks start from
   CheckOverride check;
 };
@@ -108,7 +134,8 @@ struct SetCheck {  // the defaults every service's checks start from
 
 using Command = std::variant<cmd::PortAddress, cmd::VipAdd, cmd::VipEdit, cmd::VipDel, cmd::RsAdd,
                              cmd::RsEdit, cmd::RsDel, cmd::NeighAdd, cmd::NeighDel,
-                             cmd::SetTimeouts, cmd::Clear, cmd::SetCheck>;
+                             cmd::SetTimeouts, cmd::Clear, cmd::SetCheck, cmd::SetVipArp, cmd::SetVipRoutes,
+                             cmd::SetVipHolddown>;
 
 // Splits a line into whitespace-separated words; '#' starts a comment.
 std::vector<std::string_view> tokenize(std::string_view line);

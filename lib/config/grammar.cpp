@@ -131,6 +131,8 @@ ServiceOptions Words::service_options() {
 namespace {
 
 constexpr std::string_view kLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+constexpr std::string_view kVipArpModes[] = {"always", "kernel"};
+constexpr std::string_view kVipRoutes[] = {"table", "off"};
 constexpr auto kVipOptions = keywords(kServiceOptions);
 constexpr auto kRsOptionWords = keywords(kRsOptions);
 constexpr auto kTimeouts = keywords<cmd::SetTimeouts, std::size(kTimeoutOptions), std::size(kTimeoutOptions)>(kTimeoutOptions);
@@ -287,6 +289,36 @@ Request save_config(Words& w) {
   return Query{query::SaveConfig{std::string(w.next("<file>"))}};
 }
 
+Request set_vip_arp(Words& w) {
+  const auto mode = w.next("always|kernel");
+  w.end();
+  if (mode == "always") return Command{cmd::SetVipArp{VipArp::kAlways}};
+  if (mode == "kernel") return Command{cmd::SetVipArp{VipArp::kKernel}};
+  w.fail("unknown vip-arp mode " + quote(mode) + ": expected always or kernel");
+}
+
+// Linux's reserved tables: 0 (unspecified), 253 (default), 254 (main), 255 (local).
+Request set_vip_routes(Words& w) {
+  const auto what = w.next("table <N>|off");
+  if (what == "off") {
+    w.end();
+    return Command{cmd::SetVipRoutes{std::nullopt}};
+  }
+  if (what != "table") w.fail("expected 'table <N>' or 'off'");
+  const auto n = w.next("<N>");
+  w.end();
+  const uint32_t table = w.guard([&] { return parse_number(n, "routing table", 1, 0xffffffffu); });
+  if (table >= 253 && table <= 255)
+    w.fail("table " + std::to_string(table) + " is one of the kernel's own (default, main, local): give drfwd a table of its own");
+  return Command{cmd::SetVipRoutes{table}};
+}
+
+Request set_vip_holddown(Words& w) {
+  const auto secs = w.next("<seconds>");
+  w.end();
+  return Command{cmd::SetVipHolddown{w.guard([&] { return parse_number(secs, "hold-down", 0, 3600); })}};
+}
+
 Request set_log_level(Words& w) {
   if (w.all().size() != w.pos() + 1) w.fail("give one level");
   const auto level = w.next("<level>");
@@ -336,6 +368,16 @@ const std::vector<CommandForm>& table() {
       {"set check", "[none|tcp|http] [port <p>] [path </p>] [expect <code>] [host <name>] [interval <t>] "
                     "[timeout <t>] [rise <n>] [fall <n>]",
        "the health-check settings every service starts from", set_check},
+      {"set vip-arp", "always|kernel",
+       "claim VIPs by ARP always (default), or only while the kernel interface holds the VIP (VRRP)", set_vip_arp,
+       1, kVipArpModes},
+      {"set vip-routes", "table <N>|off",
+       "keep a /32 route in kernel table N for every VIP with a usable real server (BGP, ECMP)", set_vip_routes, 1,
+       kVipRoutes},
+      {"set vip-holddown", "<seconds>",
+       "at most this long a VIP waits for its real servers' first resolution and check before it is claimed "
+       "(default 10)",
+       set_vip_holddown},
       {"clear", "", "delete every service (neighbours and addresses stay)", bare<cmd::Clear>},
       // Queries
       {"show vips", "", "services: VIP, protocol, port, scheduler, options, real servers", bare<query::ShowVips>},

@@ -271,6 +271,21 @@ Applied Model::on(const cmd::Clear&) {
   return out;
 }
 
+Applied Model::on(const cmd::SetVipArp& c) {
+  claim_.arp = c.mode;
+  return {"vip-arp " + std::string(vip_arp_name(c.mode)), {}};
+}
+
+Applied Model::on(const cmd::SetVipRoutes& c) {
+  claim_.route_table = c.table;
+  return {c.table ? "vip-routes table " + std::to_string(*c.table) : std::string("vip-routes off"), {}};
+}
+
+Applied Model::on(const cmd::SetVipHolddown& c) {
+  claim_.holddown = c.seconds;
+  return {"vip-holddown " + std::to_string(c.seconds) + "s", {}};
+}
+
 std::optional<net::Mac> neighbour_mac(const Model& m, const Runtime& rt, net::Ipv4 ip) {
   // Static neighbours win over learned ones.
   if (auto n = m.neighbours().find(ip); n != m.neighbours().end()) return n->second.mac;

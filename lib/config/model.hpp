@@ -81,6 +81,7 @@ class Model {
   const std::map<net::Ipv4, Neighbour>& neighbours() const { return neigh_; }
   const lb::Timeouts& timeouts() const { return timeouts_; }
   const CheckOverride& check_defaults() const { return check_defaults_; }
+  const VipClaim& vip_claim() const { return claim_; }
   // The check that applies to `r` in `s`: built-in defaults <- set check <- service <-
   // RS. A UDP service checks nothing unless the service or RS names a kind of check.
   CheckSpec effective_check(const Service& s, const RealServer& r) const;
@@ -114,6 +115,9 @@ class Model {
   Applied on(const cmd::SetTimeouts& c);
   Applied on(const cmd::SetCheck& c);
   Applied on(const cmd::Clear& c);
+  Applied on(const cmd::SetVipArp& c);
+  Applied on(const cmd::SetVipRoutes& c);
+  Applied on(const cmd::SetVipHolddown& c);
   Service* find_mut(const ServiceKey& k);
   Service& service_or_throw(const ServiceKey& k);
   std::vector<RealServer>::iterator rs_or_throw(Service& s, net::Ipv4 ip);
@@ -128,6 +132,7 @@ class Model {
   std::map<net::Ipv4, Neighbour> neigh_;
   lb::Timeouts timeouts_;
   CheckOverride check_defaults_;
+  VipClaim claim_;
   SlotPool svc_slots_{lb::kMaxServiceSlots};
   SlotPool rs_slots_{lb::kMaxRsSlots};
   uint64_t epoch_ = 0;

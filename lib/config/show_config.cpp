@@ -16,6 +16,10 @@ std::string model_to_commands(const Model& m) {
     out += "set timeout tcp " + std::to_string(t.tcp()) + " tcpfin " + std::to_string(t.tcp_fin()) + " udp " +
            std::to_string(t.udp()) + "\n";
   if (!m.check_defaults().empty()) out += "set check " + to_string(m.check_defaults()) + "\n";
+  const VipClaim& claim = m.vip_claim();
+  if (claim.arp != VipClaim{}.arp) out += "set vip-arp " + std::string(vip_arp_name(claim.arp)) + "\n";
+  if (claim.route_table) out += "set vip-routes table " + std::to_string(*claim.route_table) + "\n";
+  if (claim.holddown != VipClaim{}.holddown) out += "set vip-holddown " + std::to_string(claim.holddown) + "\n";
   for (auto& [ip, n] : m.neighbours())
     out += "neigh add " + net::to_string(ip) + " " + net::to_string(n.mac) +
            (n.port ? " port " + std::to_string(*n.port) : "") + "\n";

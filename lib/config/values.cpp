@@ -19,6 +19,8 @@ std::string to_string(const ServiceKey& k) {
 
 std::string quote(std::string_view word) { return "'" + std::string(word) + "'"; }
 
+std::string_view vip_arp_name(VipArp m) { return m == VipArp::kKernel ? "kernel" : "always"; }
+
 net::Ipv4 parse_unicast(std::string_view word, std::string_view what) {
   auto a = net::parse_ipv4(word);
   if (!a) throw ConfigError(quote(word) + " is not an IPv4 address (" + std::string(what) + ")");

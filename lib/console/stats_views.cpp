@@ -68,7 +68,9 @@ void services_json(JsonWriter& j, const std::vector<control::ServiceStatus>& ser
         .field("proto", config::proto_name(s.key.proto))
         .field("port", uint64_t{s.key.port})
         .field("sched", lb::sched_name(s.params.sched))
-        .field("persist", uint64_t{s.params.persist});
+        .field("persist", uint64_t{s.params.persist})
+        .field("arp_claimed", s.arp_claimed)
+        .field("routed", s.routed);
     j.key("real_servers").begin_array();
     for (const control::RsStatus& r : s.rs) {
       j.begin_object()

@@ -17,8 +17,8 @@ std::string check_text(const ServiceStatus& s) {
 
 std::string format_vips(const std::vector<ServiceStatus>& services) {
   if (services.empty()) return "no services\n";
-  std::string out =
-      cformat("%-22s %-5s %-6s %-9s %-12s %s\n", "VIP:PORT", "PROTO", "SCHED", "PERSIST", "RS UP/ALL", "CHECK");
+  std::string out = cformat("%-22s %-5s %-6s %-9s %-12s %-10s %s\n", "VIP:PORT", "PROTO", "SCHED", "PERSIST", "RS UP/ALL",
+                            "ANNOUNCED", "CHECK");
   for (const ServiceStatus& s : services) {
     size_t up = 0;
     for (const RsStatus& r : s.rs) up += r.accepting();
@@ -27,9 +27,13 @@ std::string format_vips(const std::vector<ServiceStatus>& services) {
     if (p.persist && p.persist_mask != 32) persist += "/" + std::to_string(p.persist_mask);
     std::string sched = std::string(lb::sched_name(p.sched));
     if (lb::sched_uses_maglev(p.sched) && p.mh_size != lb::kDefaultMaglevSize) sched += "/" + std::to_string(p.mh_size);
-    out += cformat("%-22s %-5s %-6s %-9s %-12s %s\n", addr_port(s.key.vip, s.key.port, true).c_str(),
+    // How the VIP is claimed: ARP (answered and announced here), a route in the kernel
+    // (for a routing daemon), both, or neither (a backup, or not converged yet).
+    const std::string announced = s.arp_claimed && s.routed ? "arp,route" : s.arp_claimed ? "arp" : s.routed ? "route" : "no";
+    out += cformat("%-22s %-5s %-6s %-9s %-12s %-10s %s\n", addr_port(s.key.vip, s.key.port, true).c_str(),
                    std::string(config::proto_name(s.key.proto)).c_str(), sched.c_str(), persist.c_str(),
-                   (std::to_string(up) + "/" + std::to_string(s.rs.size())).c_str(), check_text(s).c_str());
+                   (std::to_string(up) + "/" + std::to_string(s.rs.size())).c_str(), announced.c_str(),
+                   check_text(s).c_str());
   }
   return out;
 }

@@ -1,10 +1,12 @@
-// Gratuitous ARP for VIPs: when a VIP appears (at start, or added later) it is
-// announced on each port that serves it, `count` times, `interval` seconds apart, so
-// switches and neighbours learn where it lives. Plain C++: time in, announcements out.
+// Gratuitous ARP for VIPs: when a VIP is claimed on a port (it appears in the
+// configuration, or, with vip-arp kernel, on the port's kernel interface), it is
+// announced there `count` times, `interval` seconds apart, so switches and neighbours
+// learn where it lives. Plain C++: time in, announcements out.
 #pragma once
 
 #include <cstdint>
 #include <set>
+#include <utility>
 #include <vector>
 
 #include "net/addr.hpp"
@@ -13,6 +15,7 @@ namespace drfwd::control {
 
 class Announcer {
  public:
+  using Claim = std::pair<uint16_t, net::Ipv4>;  // (port, VIP)
   struct Due {
     uint16_t port;
     net::Ipv4 vip;
@@ -20,34 +23,24 @@ class Announcer {
 
   Announcer(unsigned count, double interval) : count_(count), interval_(interval) {}
 
-  // The VIPs now configured and, for each, the ports that serve it (serves(port, vip)).
-  // New VIPs are scheduled from `now`; VIPs that went away are no longer announced.
-  template <class Serves>
-  void set_vips(const std::set<net::Ipv4>& vips, uint16_t ports, Serves&& serves, double now) {
-    for (net::Ipv4 vip : vips)
-      if (!vips_.count(vip))
-        for (uint16_t p = 0; p < ports; ++p)
-          if (serves(p, vip)) pending_.push_back({now, p, vip, count_});
-    std::erase_if(pending_, [&](const Pending& a) { return !vips.count(a.vip); });
-    vips_ = vips;
-  }
-
+  // The claims now. New ones are announced from `now`; those that went away are no
+  // longer announced (nor answered).
+  void set_claims(const std::set<Claim>& claims, double now);
   // Announcements due at `now` (each one sent once; the next follows `interval` later).
   std::vector<Due> due(double now);
 
-  const std::set<net::Ipv4>& vips() const { return vips_; }
-  bool is_vip(net::Ipv4 a) const { return vips_.count(a) != 0; }
+  const std::set<Claim>& claims() const { return claims_; }
+  bool claimed(uint16_t port, net::Ipv4 vip) const { return claims_.count({port, vip}) != 0; }
 
  private:
   struct Pending {
     double when;
-    uint16_t port;
-    net::Ipv4 vip;
+    Claim claim;
     unsigned left;
   };
   unsigned count_;
   double interval_;
-  std::set<net::Ipv4> vips_;  // announced (and answered) so far
+  std::set<Claim> claims_;
   std::vector<Pending> pending_;
 };
 

@@ -9,7 +9,9 @@ namespace drfwd::control {
 bool ControlLoop::round() {
   const double t = now();
   slow_path_.poll(t);
+  if (kernel_) kernel_->poll(director_, t);
   slow_path_.send(director_.tick(t));
+  if (kernel_) kernel_->sync(director_.routes(), director_.model().vip_claim().route_table, t);
   for (auto& p : pollers_) p(t);
   for (const auto& w : workers_)
     if (w->status().has_failed()) {

@@ -1,5 +1,6 @@
 // The control core's loop, on the main lcore: each round moves the exception path's
-// frames, runs the director's periodic work and sends what it asks for, then the
+// frames, reads the kernel interfaces' address changes, runs the director's periodic
+// work and sends what it asks for, brings the kernel's VIP routes up to date, then the
 // pollers (console, control socket, statistics), checks that every worker is still
 // running, and sleeps 0.2 ms. Nothing in a round blocks.
 #pragma once
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "control/director.hpp"
+#include "control/kernel_state.hpp"
 #include "control/slow_path.hpp"
 #include "dataplane/worker.hpp"
 
@@ -20,8 +22,10 @@ class ControlLoop {
  public:
   using Poller = std::function<void(double now)>;
 
-  ControlLoop(Director& director, SlowPath& slow_path, const std::vector<std::unique_ptr<dp::Worker>>& workers)
-      : director_(director), slow_path_(slow_path), workers_(workers) {}
+  // kernel: the kernel interfaces' addresses and VIP routes (none without kernel interfaces).
+  ControlLoop(Director& director, SlowPath& slow_path, KernelState* kernel,
+              const std::vector<std::unique_ptr<dp::Worker>>& workers)
+      : director_(director), slow_path_(slow_path), kernel_(kernel), workers_(workers) {}
 
   // Seconds since the loop was made (monotonic): the clock every control decision uses.
   double now() const {
@@ -37,6 +41,7 @@ class ControlLoop {
  private:
   Director& director_;
   SlowPath& slow_path_;
+  KernelState* kernel_;
   const std::vector<std::unique_ptr<dp::Worker>>& workers_;
   std::vector<Poller> pollers_;
   std::chrono::steady_clock::time_point epoch_ = std::chrono::steady_clock::now();

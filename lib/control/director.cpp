@@ -42,7 +42,7 @@ void Director::start(double now) {
   refresh_targets(now);
   sink_.publish(build(model_));
   ++counters_.publishes;
-  refresh_vips(now);
+  refresh_claims(now);
 }
 
 std::shared_ptr<const lb::Snapshot> Director::build(const config::Model& m) const {
@@ -98,7 +98,7 @@ BatchResult Director::apply(std::span<const config::Command> batch, double now) 
   }
   sink_.publish(std::move(snap));
   ++counters_.publishes;
-  refresh_vips(now);
+  refresh_claims(now);
   return out;
 }
 
@@ -132,11 +132,78 @@ void Director::refresh_targets(double now) {
   if (health_.set_targets(checks, now)) need_publish_ = true;
 }
 
-void Director::refresh_vips(double now) {
-  std::set<net::Ipv4> vips;
-  for (const config::Service& s : model_.services()) vips.insert(s.key.vip);
-  announcer_.set_vips(vips, static_cast<uint16_t>(setup_.port_macs.size()),
-                      [this](uint16_t p, net::Ipv4 vip) { return serves(p, vip); }, now);
+bool Director::ready(net::Ipv4 vip) const {
+  for (const config::Service& s : model_.services()) {
+    if (s.key.vip != vip) continue;
+    for (const config::RealServer& r : s.rs) {
+      // Resolved: a static neighbour, no port to resolve on, or an answer (or its absence
+      // settled: failed) to drfwd's requests.
+      if (!model_.neighbours().count(r.ip) && model_.egress_port(r.ip)) {
+        const auto e = neigh_.entries().find(r.ip);
+        if (e == neigh_.entries().end() || e->second.state == NeighState::kIncomplete) return false;
+      }
+      const HealthChecker::Status* h = health_.status(r.slot);
+      if (h && h->checked && h->probes == 0) return false;  // its first check is still to come
+    }
+  }
+  return true;
+}
+
+// Which (port, VIP) pairs this director claims. Always: every VIP on every port that
+// serves it, from its appearance (drfwd's behaviour without redundancy). Kernel: only
+// while the port's kernel interface holds the VIP, and once the VIP has converged, so a
+// director taking over (or restarting) forwards with the same view as its peers.
+void Director::refresh_claims(double now) {
+  std::map<net::Ipv4, double> since;
+  for (const config::Service& s : model_.services()) {
+    const auto it = vip_since_.find(s.key.vip);
+    since.emplace(s.key.vip, it == vip_since_.end() ? now : it->second);
+  }
+  vip_since_ = std::move(since);
+  std::erase_if(converged_, [&](net::Ipv4 v) { return !vip_since_.count(v); });
+  const config::VipClaim& claim = model_.vip_claim();
+  std::set<Announcer::Claim> claims;
+  for (const auto& [vip, appeared] : vip_since_) {
+    if (!converged_.count(vip)) {
+      const bool resolved = ready(vip);
+      if (resolved || now - appeared >= claim.holddown) {
+        converged_.insert(vip);
+        spdlog::info("VIP {} converged ({})", net::to_string(vip),
+                     resolved ? "its real servers resolved and checked" : "hold-down passed");
+      }
+    }
+    for (uint16_t p = 0; p < setup_.port_macs.size(); ++p) {
+      if (!serves(p, vip)) continue;
+      const auto addrs = kernel_addrs_.find(p);
+      const bool held = addrs != kernel_addrs_.end() && addrs->second.count(vip);
+      if (claim.arp == config::VipArp::kAlways || (held && converged_.count(vip))) claims.insert({p, vip});
+    }
+  }
+  announcer_.set_claims(claims, now);
+  refresh_routes();
+}
+
+void Director::refresh_routes() {
+  routes_.clear();
+  if (!model_.vip_claim().route_table) return;
+  std::set<net::Ipv4> usable;
+  for (const config::Service& s : model_.services())
+    for (const config::RealServer& r : s.rs)
+      if (rs_state(r).accepting()) usable.insert(s.key.vip);
+  for (net::Ipv4 vip : usable) {
+    if (!converged_.count(vip)) continue;
+    for (uint16_t p = 0; p < setup_.port_macs.size(); ++p)
+      if (serves(p, vip)) {
+        routes_.push_back({vip, p});
+        break;
+      }
+  }
+}
+
+void Director::set_kernel_addresses(uint16_t port, std::set<net::Ipv4> addresses, double now) {
+  if (kernel_addrs_[port] == addresses) return;
+  kernel_addrs_[port] = std::move(addresses);
+  refresh_claims(now);
 }
 
 ArpDecision Director::on_arp(uint16_t port, const net::Arp& a, double now) {
@@ -152,7 +219,7 @@ ArpDecision Director::on_arp(uint16_t port, const net::Arp& a, double now) {
   // follow the redirection. A real change of MAC reaches drfwd's table through its own
   // requests first (on_arp above), and passes from then on.
   if (auto known = known_mac(a.spa); known && *known != a.sha) return {ArpDecision::Action::kConflict, {}, *known};
-  if (a.op == net::kArpRequest && announcer_.is_vip(a.tpa) && serves(port, a.tpa) && port < setup_.port_macs.size())
+  if (a.op == net::kArpRequest && announcer_.claimed(port, a.tpa) && port < setup_.port_macs.size())
     return {ArpDecision::Action::kReply, net::arp_reply(setup_.port_macs[port], a.tpa, a.sha, a.spa), {}};
   // Everything else is the kernel's business: requests for the DIP, replies to its own
   // requests. It answers only for its own address (arp_ignore=1).
@@ -187,8 +254,6 @@ Director::Tick Director::tick(double now) {
     spdlog::warn("neighbour {}: no answer to {} ARP requests, unreachable (no traffic until it answers)",
                  net::to_string(ip), neigh_.config().max_probes);
   log_neigh_events();
-  for (const Announcer::Due& d : announcer_.due(now))
-    if (d.port < setup_.port_macs.size()) out.announcements.push_back({d.port, net::arp_announce(setup_.port_macs[d.port], d.vip)});
   for (const HealthChecker::Change& c : health_.run(now)) {
     ++counters_.health_changes;
     need_publish_ = true;
@@ -197,6 +262,11 @@ Director::Tick Director::tick(double now) {
     else
       spdlog::warn("health: {} is down ({})", c.name, c.detail);
   }
+  // Claims and routes follow usable servers (which change with what the workers get)
+  // and convergence (which moves with time while a VIP waits for its hold-down).
+  if (need_publish_ || converged_.size() < vip_since_.size()) refresh_claims(now);
+  for (const Announcer::Due& d : announcer_.due(now))
+    if (d.port < setup_.port_macs.size()) out.announcements.push_back({d.port, net::arp_announce(setup_.port_macs[d.port], d.vip)});
   if (need_publish_) publish(model_);
   sink_.reclaim();
   model_.reclaim_slots(sink_.seen());

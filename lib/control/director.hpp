@@ -10,7 +10,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -84,10 +86,31 @@ class Director {
     std::vector<ArpOut> requests;       // resolution requests due
     std::vector<ArpOut> announcements;  // gratuitous ARPs due
   };
-  // The periodic work of one control round: resolution and health-check state,
-  // announcements, a snapshot if anything the workers use changed, reclaiming
-  // snapshots and slots the workers have left behind, RS rates once a second.
+  // The periodic work of one control round: resolution and health-check state, which
+  // VIPs are claimed (ARP, announcements, routes), a snapshot if anything the workers
+  // use changed, reclaiming snapshots and slots the workers have left behind, RS rates
+  // once a second.
   Tick tick(double now);
+
+  // The addresses now on `port`'s kernel interface (with vip-arp kernel, a VRRP daemon
+  // there decides which VIPs this director claims).
+  void set_kernel_addresses(uint16_t port, std::set<net::Ipv4> addresses, double now);
+
+  // A VIP route drfwd keeps in the kernel (vip-routes): VIP/32 through the kernel
+  // interface of `port`, the first port that serves the VIP.
+  struct VipRoute {
+    net::Ipv4 vip;
+    uint16_t port;
+    auto operator<=>(const VipRoute&) const = default;
+  };
+  // The routes the kernel should hold now (empty with vip-routes off): every VIP that
+  // has converged and has a real server taking new connections.
+  const std::vector<VipRoute>& routes() const { return routes_; }
+  // Whether this director claims `vip` on `port`: answers ARP for it and announces it.
+  bool claimed(uint16_t port, net::Ipv4 vip) const { return announcer_.claimed(port, vip); }
+  // Whether the VIP's real servers have all been resolved and checked once (or the
+  // hold-down passed) since it appeared: only then is it claimed in kernel mode or routed.
+  bool converged(net::Ipv4 vip) const { return converged_.count(vip) != 0; }
 
   const config::Model& model() const { return model_; }
   const NeighbourTable& neighbours() const { return neigh_; }
@@ -109,7 +132,9 @@ class Director {
   void publish(const config::Model& m);
   std::shared_ptr<const lb::Snapshot> build(const config::Model& m) const;
   void refresh_targets(double now);
-  void refresh_vips(double now);
+  void refresh_claims(double now);
+  bool ready(net::Ipv4 vip) const;  // every RS resolved and checked once
+  void refresh_routes();
   void log_neigh_events();
 
   config::Model model_;
@@ -123,6 +148,10 @@ class Director {
   DirectorCounters counters_;
   bool need_publish_ = false;
   double last_rates_ = -1;
+  std::map<uint16_t, std::set<net::Ipv4>> kernel_addrs_;  // by port
+  std::map<net::Ipv4, double> vip_since_;                 // when each VIP appeared
+  std::set<net::Ipv4> converged_;
+  std::vector<VipRoute> routes_;
 };
 
 }  // namespace drfwd::control

@@ -37,6 +37,8 @@ struct ServiceStatus {
   lb::ServiceParams params;
   config::CheckSpec check;  // the service's effective check (a real server may override it)
   bool checks_off = false;  // no kernel interfaces: nothing is checked
+  bool arp_claimed = false; // this director answers ARP for the VIP (on some port)
+  bool routed = false;      // the VIP's route is in the kernel's table (vip-routes)
   std::vector<RsStatus> rs;
 };
 

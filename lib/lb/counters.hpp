@@ -98,11 +98,12 @@ uint64_t malformed(const PortCounters& c);
 // so a flood of one kind cannot crowd out the others: above all, a flood at the DIP must
 // not starve the health-check replies and ARP replies of the real servers.
 enum class ExcClass : uint8_t {
-  kOther,   // IPv4 to a DIP, broadcast and multicast IPv4 (0: what a Verdict{} holds)
-  kArp,     // other ARP (clients resolving VIPs and DIPs)
-  kServer,  // from a real server's address: health-check replies, its ARP
+  kOther,    // IPv4 to a DIP, broadcast and multicast IPv4 (0: what a Verdict{} holds)
+  kArp,      // other ARP (clients resolving VIPs and DIPs)
+  kServer,   // from a real server's address: health-check replies, its ARP
+  kRouting,  // routing and redundancy protocols: VRRP, BGP, BFD, OSPF
 };
-inline constexpr int kExcClasses = 3;
+inline constexpr int kExcClasses = 4;
 
 #define DRFWD_WORKER_COUNTERS(X)                                                                     \
   X(conn_new, kCounter, "connections scheduled")                                                     \
@@ -115,6 +116,7 @@ inline constexpr int kExcClasses = 3;
   X(exception_limited_other, kCounter, "frames for the control core over the limit: DIP and group") \
   X(exception_limited_arp, kCounter, "frames for the control core over the limit: ARP")              \
   X(exception_limited_server, kCounter, "frames for the control core over the limit: from a real server") \
+  X(exception_limited_routing, kCounter, "frames for the control core over the limit: VRRP, BGP, BFD, OSPF") \
   X(polls, kCounter, "loop iterations")                                                              \
   X(busy_polls, kCounter, "loop iterations that received something")                                 \
   X(idle_sleeps, kCounter, "back-off sleeps taken (--idle-backoff)")                                 \
@@ -170,10 +172,10 @@ inline constexpr HistogramField kWorkerHistograms[] = {
 // The exception_limited_* counter of each class, indexed by ExcClass.
 inline constexpr uint64_t WorkerScalars::*kExcLimited[kExcClasses] = {
     &WorkerScalars::exception_limited_other, &WorkerScalars::exception_limited_arp,
-    &WorkerScalars::exception_limited_server};
+    &WorkerScalars::exception_limited_server, &WorkerScalars::exception_limited_routing};
 
-static_assert(std::size(kExcLimited) == kExcClasses && &WorkerScalars::exception_limited_server ==
-                  kExcLimited[static_cast<int>(ExcClass::kServer)],
+static_assert(std::size(kExcLimited) == kExcClasses &&
+                  &WorkerScalars::exception_limited_routing == kExcLimited[static_cast<int>(ExcClass::kRouting)],
               "one exception_limited_* counter per ExcClass, in its order");
 
 struct alignas(64) WorkerCounters : WorkerScalars {

@@ -82,6 +82,28 @@ DRFWD_HOT bool Forwarder::fast_classify(const Frame& f, uint64_t port_mac48, Pen
   return true;
 }
 
+namespace {
+
+// Routing and redundancy protocols to or from the director (VRRP, OSPF, BGP, BFD control,
+// echo and multihop): a class of their own, so no flood at the DIP can starve a BGP or
+// BFD session or make VRRP flap.
+bool routing_protocol(const net::Parsed& p) {
+  constexpr uint8_t kVrrp = 112, kOspf = 89;
+  switch (p.key.proto) {
+    case kVrrp:
+    case kOspf:
+      return true;
+    case net::kProtoTcp:
+      return p.key.sport == net::hton16(179) || p.key.dport == net::hton16(179);
+    case net::kProtoUdp:
+      return p.key.dport == net::hton16(3784) || p.key.dport == net::hton16(3785) || p.key.dport == net::hton16(4784);
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
 DRFWD_HOT bool Forwarder::classify(const Frame& f, Verdict& out, Pending& pend) {
   if (__builtin_expect(f.rx_port >= snap_->n_ports, 0)) {
     out = Verdict{Verdict::Action::kDrop, Drop::kNone, 0};
@@ -131,8 +153,12 @@ DRFWD_HOT bool Forwarder::classify(const Frame& f, Verdict& out, Pending& pend) 
   }
   // Not for a service: the appliance's own traffic (its DIPs, and IPv4 to a group
   // address) goes to the control core; anything else is dropped.
-  if (group || snap_->is_local(p.key.dst))
-    return (out = to_control(snap_->is_server(p.key.src) ? ExcClass::kServer : ExcClass::kOther)), false;
+  if (group || snap_->is_local(p.key.dst)) {
+    const ExcClass c = routing_protocol(p)                 ? ExcClass::kRouting
+                       : snap_->is_server(p.key.src)        ? ExcClass::kServer
+                                                            : ExcClass::kOther;
+    return (out = to_control(c)), false;
+  }
   return (out = drop(pc, Drop::kNoService)), false;
 }
 

@@ -5,6 +5,7 @@
 #include "config/loader.hpp"
 #include "config/model.hpp"
 #include "config/request.hpp"
+#include "config/show_config.hpp"
 #include "packets.hpp"
 #include "lb/sched.hpp"
 #include "net/parse.hpp"
@@ -347,3 +348,25 @@ TEST(Loader, FileLineInErrors) {
   EXPECT_THROW(load_file("/nonexistent/drfwd.conf", n), ConfigError);
 }
 
+
+// Director redundancy: how VIPs are claimed, and the configuration round trip.
+TEST(Grammar, VipClaimCommands) {
+  EXPECT_EQ(std::get<cmd::SetVipArp>(parse("set vip-arp kernel")).mode, VipArp::kKernel);
+  EXPECT_EQ(std::get<cmd::SetVipArp>(parse("set vip-arp always")).mode, VipArp::kAlways);
+  EXPECT_EQ(*std::get<cmd::SetVipRoutes>(parse("set vip-routes table 100")).table, 100u);
+  EXPECT_FALSE(std::get<cmd::SetVipRoutes>(parse("set vip-routes off")).table);
+  EXPECT_EQ(std::get<cmd::SetVipHolddown>(parse("set vip-holddown 30")).seconds, 30u);
+  Model m(1);
+  for (const char* bad : {"set vip-arp maybe", "set vip-routes table 254", "set vip-routes table 0",
+                          "set vip-routes 100", "set vip-holddown 4000", "set vip-arp"})
+    EXPECT_NE(refusal(bad, m), "") << bad;
+  EXPECT_NE(refusal("set vip-routes table 255", m).find("kernel's own"), std::string::npos);
+  m = model_with({"set vip-arp kernel", "set vip-routes table 100", "set vip-holddown 3"});
+  EXPECT_EQ(m.vip_claim(), (VipClaim{VipArp::kKernel, 100, 3}));
+  const std::string shown = model_to_commands(m);
+  EXPECT_NE(shown.find("set vip-arp kernel\nset vip-routes table 100\nset vip-holddown 3\n"), std::string::npos) << shown;
+  Model again(1);
+  load_text("show config", shown, again);
+  EXPECT_EQ(again.vip_claim(), m.vip_claim());
+  EXPECT_EQ(model_to_commands(Model(1)).find("vip-"), std::string::npos) << "defaults are not shown";
+}

@@ -1,5 +1,12 @@
 // Control logic without EAL: ARP resolution of real servers and health-check rise/fall.
 #include <gtest/gtest.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
 
 #include "config/check.hpp"
 #include "config/command.hpp"
@@ -8,6 +15,7 @@
 #include "config/show_config.hpp"
 #include "control/health.hpp"
 #include "control/neighbours.hpp"
+#include "control/netlink.hpp"
 #include "control_fakes.hpp"
 #include "packets.hpp"
 #include "net/arp.hpp"
@@ -403,4 +411,89 @@ TEST(CheckGrammar, Refusals) {
         config::ConfigError)
         << bad;
   }
+}
+
+// ---- rtnetlink messages (control/netlink.hpp) ----------------------------------------
+
+namespace {
+
+// An RTM_NEWADDR / RTM_DELADDR as the kernel sends it: ifaddrmsg, IFA_ADDRESS, IFA_LOCAL.
+std::vector<uint8_t> addr_message(uint16_t type, uint32_t seq, int ifindex, const char* addr, uint8_t len) {
+  std::vector<uint8_t> m(NLMSG_LENGTH(sizeof(ifaddrmsg)), 0);
+  auto* ifa = reinterpret_cast<ifaddrmsg*>(NLMSG_DATA(reinterpret_cast<nlmsghdr*>(m.data())));
+  ifa->ifa_family = AF_INET;
+  ifa->ifa_prefixlen = len;
+  ifa->ifa_index = static_cast<uint32_t>(ifindex);
+  for (uint16_t attr : {IFA_ADDRESS, IFA_LOCAL}) {
+    rtattr a{static_cast<unsigned short>(RTA_LENGTH(4)), attr};
+    const uint32_t be = ip(addr).be();
+    const size_t at = m.size();
+    m.resize(at + RTA_SPACE(4));
+    std::memcpy(&m[at], &a, sizeof a);
+    std::memcpy(&m[at + RTA_LENGTH(0)], &be, 4);
+  }
+  auto* h = reinterpret_cast<nlmsghdr*>(m.data());
+  h->nlmsg_len = static_cast<uint32_t>(m.size());
+  h->nlmsg_type = type;
+  h->nlmsg_seq = seq;
+  return m;
+}
+
+}  // namespace
+
+TEST(Netlink, AddressesAcksAndDumpEndsAreParsed) {
+  std::vector<uint8_t> d = addr_message(RTM_NEWADDR, 0, 7, "198.18.0.100", 32);
+  const auto del = addr_message(RTM_DELADDR, 9, 7, "198.18.0.2", 24);
+  d.insert(d.end(), del.begin(), del.end());
+  nlmsghdr done{NLMSG_LENGTH(4), NLMSG_DONE, 0, 9, 0};
+  d.insert(d.end(), reinterpret_cast<uint8_t*>(&done), reinterpret_cast<uint8_t*>(&done) + sizeof done);
+  d.resize(d.size() + 4, 0);
+  std::vector<uint8_t> err(NLMSG_LENGTH(sizeof(nlmsgerr)), 0);
+  auto* eh = reinterpret_cast<nlmsghdr*>(err.data());
+  *eh = nlmsghdr{static_cast<uint32_t>(err.size()), NLMSG_ERROR, 0, 12, 0};
+  reinterpret_cast<nlmsgerr*>(NLMSG_DATA(eh))->error = -EEXIST;
+  d.insert(d.end(), err.begin(), err.end());
+
+  const auto events = netlink::parse(d.data(), d.size());
+  ASSERT_EQ(events.size(), 4u);
+  const auto& a = std::get<netlink::AddrEvent>(events[0]);
+  EXPECT_TRUE(a.added);
+  EXPECT_EQ(a.ifindex, 7);
+  EXPECT_EQ(a.address, (net::Prefix{ip("198.18.0.100"), 32}));
+  EXPECT_EQ(a.seq, 0u) << "a notification";
+  const auto& b = std::get<netlink::AddrEvent>(events[1]);
+  EXPECT_FALSE(b.added);
+  EXPECT_EQ(b.seq, 9u);
+  EXPECT_EQ(std::get<netlink::DumpDone>(events[2]).seq, 9u);
+  EXPECT_EQ(std::get<netlink::Ack>(events[3]).error, -EEXIST);
+  EXPECT_EQ(std::get<netlink::Ack>(events[3]).seq, 12u);
+  EXPECT_TRUE(netlink::parse(d.data(), 10).empty()) << "a message cut short is not read";
+}
+
+TEST(Netlink, RouteMessagesCarryDrfwdsProtocolAndTable) {
+  for (uint32_t table : {100u, 1000u}) {
+    const auto m = netlink::route(true, 5, net::Prefix{ip("198.18.0.100"), 32}, 9, table);
+    const auto* h = reinterpret_cast<const nlmsghdr*>(m.data());
+    EXPECT_EQ(h->nlmsg_len, m.size());
+    EXPECT_EQ(h->nlmsg_type, RTM_NEWROUTE);
+    EXPECT_EQ(h->nlmsg_seq, 5u);
+    EXPECT_TRUE(h->nlmsg_flags & NLM_F_ACK);
+    EXPECT_TRUE(h->nlmsg_flags & NLM_F_REPLACE) << "adding again replaces, never duplicates";
+    const auto* r = static_cast<const rtmsg*>(NLMSG_DATA(h));
+    EXPECT_EQ(r->rtm_protocol, netlink::kRouteProtocol);
+    EXPECT_EQ(r->rtm_dst_len, 32);
+    EXPECT_EQ(r->rtm_table, table < 256 ? table : RT_TABLE_UNSPEC);
+    std::map<int, uint32_t> attrs;
+    int len = static_cast<int>(RTM_PAYLOAD(h));
+    for (const rtattr* a = RTM_RTA(r); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+      uint32_t v;
+      std::memcpy(&v, RTA_DATA(a), 4);
+      attrs[a->rta_type] = v;
+    }
+    EXPECT_EQ(attrs[RTA_DST], ip("198.18.0.100").be());
+    EXPECT_EQ(attrs[RTA_OIF], 9u);
+    EXPECT_EQ(attrs[RTA_TABLE], table);
+  }
+  const auto del = netlink::route(false, 6, net::Prefix{ip("198.18.0.100"), 32}, 9, 100);
+  EXPECT_EQ(reinterpret_cast<const nlmsghdr*>(del.data())->nlmsg_type, RTM_DELROUTE);
 }

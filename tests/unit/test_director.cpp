@@ -531,3 +531,111 @@ TEST_F(DirectorTest, HealthChangesArePublished) {
   EXPECT_TRUE(sink.current()->rs_view[checked].accepting);
   EXPECT_EQ(director->counters().health_changes, 2u);
 }
+
+// ---- Claiming VIPs for director redundancy (vip-arp, vip-routes, vip-holddown) ---------
+
+namespace {
+
+// One VIP on port 0's subnet with one RS: with a static neighbour and no check, it has
+// converged at once; without, it waits for resolution and a first check.
+const std::initializer_list<std::string_view> kReady = {
+    "port 0 address 198.18.0.2/24", "vip add 198.18.0.100 tcp 80 sched mh check none",
+    "rs add 198.18.0.100 tcp 80 198.18.0.11", "neigh add 198.18.0.11 02:00:00:00:00:11"};
+
+std::set<net::Ipv4> addrs(std::initializer_list<const char*> list) {
+  std::set<net::Ipv4> out;
+  for (const char* a : list) out.insert(ip(a));
+  return out;
+}
+
+}  // namespace
+
+// Kernel mode: the VIP is answered and announced only while port 0's kernel interface
+// holds it (a VRRP master); announcements start the moment it appears, stop when it goes.
+TEST_F(DirectorTest, VipArpKernelClaimsOnlyWhileTheKernelHoldsTheVip) {
+  start(kReady);
+  ASSERT_TRUE(apply({"set vip-arp kernel"}).ok);
+  director->tick(1);
+  EXPECT_EQ(director->on_arp(0, who_has("198.18.0.100"), 1).action, Action::kToKernel) << "a backup stays silent";
+  director->set_kernel_addresses(0, addrs({"198.18.0.2", "198.18.0.100"}), 2);
+  EXPECT_TRUE(director->claimed(0, ip("198.18.0.100")));
+  EXPECT_FALSE(director->claimed(1, ip("198.18.0.100"))) << "port 1 does not serve it";
+  const ArpDecision d = director->on_arp(0, who_has("198.18.0.100"), 2);
+  EXPECT_EQ(d.action, Action::kReply);
+  EXPECT_EQ(d.reply.sha, port_mac(0));
+  unsigned announced = 0;
+  for (double t = 2; t < 6; t += 0.5) announced += director->tick(t).announcements.size();
+  EXPECT_EQ(announced, 3u) << "announce_count gratuitous ARPs, from the moment it appeared";
+  director->set_kernel_addresses(0, addrs({"198.18.0.2"}), 6);
+  EXPECT_EQ(director->on_arp(0, who_has("198.18.0.100"), 6).action, Action::kToKernel) << "the master role went";
+  director->set_kernel_addresses(0, addrs({"198.18.0.2", "198.18.0.100"}), 7);
+  EXPECT_EQ(director->tick(7).announcements.size(), 1u) << "taken back: announced again at once";
+}
+
+// Kernel mode at start: the VIP is not claimed, even when the kernel holds it, before
+// its real servers are resolved and checked once: a director taking over forwards with
+// the same Maglev table as its peers (one RS still unresolved would change it).
+TEST_F(DirectorTest, KernelModeWaitsForResolutionAndAFirstCheck) {
+  start({"port 0 address 198.18.0.2/24", "set vip-arp kernel", "set vip-routes table 100",
+         "vip add 198.18.0.100 tcp 80 sched mh", "rs add 198.18.0.100 tcp 80 198.18.0.12"});
+  director->set_kernel_addresses(0, addrs({"198.18.0.100"}), 0);
+  auto resolution = director->tick(0.1);
+  ASSERT_EQ(resolution.requests.size(), 1u);
+  EXPECT_FALSE(director->converged(ip("198.18.0.100")));
+  EXPECT_FALSE(director->claimed(0, ip("198.18.0.100")));
+  director->on_arp(0, net::arp_reply(kMac12, ip("198.18.0.12"), port_mac(0), ip("198.18.0.2")), 0.2);
+  director->tick(0.3);
+  EXPECT_FALSE(director->claimed(0, ip("198.18.0.100"))) << "resolved, its first check still running";
+  EXPECT_TRUE(director->routes().empty());
+  prober->results.push_back({true, "connected"});
+  director->tick(0.4);
+  EXPECT_TRUE(director->converged(ip("198.18.0.100")));
+  EXPECT_TRUE(director->claimed(0, ip("198.18.0.100")));
+  ASSERT_EQ(director->routes().size(), 1u);
+  EXPECT_EQ(director->routes()[0], (Director::VipRoute{ip("198.18.0.100"), 0}));
+}
+
+// A real server that never answers does not hold a VIP back for longer than the hold-down.
+TEST_F(DirectorTest, TheHoldDownBoundsTheWait) {
+  start({"port 0 address 198.18.0.2/24", "set vip-arp kernel", "set vip-holddown 2",
+         "vip add 198.18.0.100 tcp 80 sched mh check none", "rs add 198.18.0.100 tcp 80 198.18.0.12"});
+  director->set_kernel_addresses(0, addrs({"198.18.0.100"}), 0);
+  director->tick(1.9);
+  EXPECT_FALSE(director->claimed(0, ip("198.18.0.100")));
+  director->tick(2.0);
+  EXPECT_TRUE(director->claimed(0, ip("198.18.0.100"))) << "hold-down passed";
+  // A VIP added later waits from its own appearance.
+  ASSERT_TRUE(apply({"vip add 198.18.0.101 tcp 80 check none", "rs add 198.18.0.101 tcp 80 198.18.0.13"}, 5).ok);
+  director->set_kernel_addresses(0, addrs({"198.18.0.100", "198.18.0.101"}), 5);
+  director->tick(6);
+  EXPECT_FALSE(director->claimed(0, ip("198.18.0.101")));
+  director->tick(7);
+  EXPECT_TRUE(director->claimed(0, ip("198.18.0.101")));
+}
+
+// Always (the default) is drfwd without redundancy: answered at once, converged or not.
+TEST_F(DirectorTest, VipArpAlwaysAnswersAtOnce) {
+  start({"port 0 address 198.18.0.2/24", "vip add 198.18.0.100 tcp 80", "rs add 198.18.0.100 tcp 80 198.18.0.12"});
+  EXPECT_FALSE(director->converged(ip("198.18.0.100")));
+  EXPECT_EQ(director->on_arp(0, who_has("198.18.0.100"), 0.1).action, Action::kReply);
+}
+
+// vip-routes: a route for every converged VIP with a usable real server, through the
+// kernel interface of the first port that serves it; withdrawn when no server is usable.
+TEST_F(DirectorTest, RoutesFollowUsableServers) {
+  start(kReady);
+  EXPECT_TRUE(director->routes().empty()) << "vip-routes off";
+  ASSERT_TRUE(apply({"set vip-routes table 100"}).ok);
+  ASSERT_EQ(director->routes().size(), 1u);
+  EXPECT_EQ(director->routes()[0], (Director::VipRoute{ip("198.18.0.100"), 0}));
+  ASSERT_TRUE(apply({"rs set 198.18.0.100 tcp 80 198.18.0.11 weight 0"}, 2).ok);
+  EXPECT_TRUE(director->routes().empty()) << "drained: no server takes new connections";
+  ASSERT_TRUE(apply({"rs set 198.18.0.100 tcp 80 198.18.0.11 weight 1"}, 3).ok);
+  EXPECT_EQ(director->routes().size(), 1u);
+  ASSERT_TRUE(apply({"neigh del 198.18.0.11"}, 4).ok);
+  EXPECT_TRUE(director->routes().empty()) << "no MAC for the only server";
+  ASSERT_TRUE(apply({"neigh add 198.18.0.11 02:00:00:00:00:11", "set vip-routes off"}, 5).ok);
+  EXPECT_TRUE(director->routes().empty());
+  ASSERT_TRUE(apply({"set vip-routes table 100", "vip del 198.18.0.100 tcp 80"}, 6).ok);
+  EXPECT_TRUE(director->routes().empty()) << "deleted";
+}

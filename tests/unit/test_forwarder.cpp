@@ -330,6 +330,45 @@ TEST_F(Fwd, ControlFramesAreClassed) {
   EXPECT_EQ(send(f).exc, ExcClass::kArp);
 }
 
+// Routing and redundancy protocols to or from the director have a class of their own,
+// limited apart: a flood at the DIP must not drop a BGP or BFD session or make VRRP flap.
+TEST_F(Fwd, RoutingProtocolsHaveTheirOwnExceptionClass) {
+  auto to_dip = [](uint8_t proto, uint16_t sport, uint16_t dport, const char* src = "198.18.2.1") {
+    FrameSpec s = syn(sport, src);
+    s.daddr = ip("198.18.0.2");
+    s.proto = proto;
+    s.dport = dport;
+    return build(s);
+  };
+  FrameSpec vrrp = syn(0, "198.18.0.3");  // the other director's advertisement, to 224.0.0.18
+  vrrp.dst = mac("01:00:5e:00:00:12");
+  vrrp.daddr = ip("224.0.0.18");
+  vrrp.proto = 112;
+  struct Case {
+    const char* what;
+    std::vector<uint8_t> frame;
+    ExcClass cls;
+  };
+  const std::vector<Case> cases = {
+      {"BGP from the router", to_dip(net::kProtoTcp, 40179, 179), ExcClass::kRouting},
+      {"BGP answer to our connection", to_dip(net::kProtoTcp, 179, 40179), ExcClass::kRouting},
+      {"BFD control", to_dip(net::kProtoUdp, 49152, 3784), ExcClass::kRouting},
+      {"BFD echo", to_dip(net::kProtoUdp, 49152, 3785), ExcClass::kRouting},
+      {"multihop BFD", to_dip(net::kProtoUdp, 49152, 4784), ExcClass::kRouting},
+      {"OSPF", to_dip(89, 0, 0), ExcClass::kRouting},
+      {"VRRP advertisement", build(vrrp), ExcClass::kRouting},
+      {"SSH to the DIP", to_dip(net::kProtoTcp, 40000, 22), ExcClass::kOther},
+      {"BGP port as a source of UDP", to_dip(net::kProtoUdp, 179, 5000), ExcClass::kOther},
+      {"a real server's reply", to_dip(net::kProtoTcp, 80, 40000, "198.18.0.11"), ExcClass::kServer},
+  };
+  for (const Case& c : cases) {
+    std::vector<uint8_t> f = c.frame;
+    const Verdict v = send(f);
+    EXPECT_EQ(v.action, Action::kControl) << c.what;
+    EXPECT_EQ(v.exc, c.cls) << c.what;
+  }
+}
+
 TEST_F(Fwd, MultiSegmentFramesAreOversize) {
   auto f = build(syn(1));
   Frame fr{f.data(), 40, static_cast<uint32_t>(f.size()), 0};

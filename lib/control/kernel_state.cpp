@@ -1,0 +1,100 @@
+#include "control/kernel_state.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace drfwd::control {
+
+KernelState::KernelState(std::vector<int> ifindex) : ifindex_(std::move(ifindex)) { dump(); }
+
+void KernelState::dump() {
+  const uint32_t seq = sock_.next_seq();
+  if (sock_.send(netlink::addr_dump(seq))) {
+    dump_seq_ = seq;
+    dumped_.clear();
+  }
+}
+
+void KernelState::apply(const netlink::AddrEvent& ev, std::map<int, std::set<net::Ipv4>>& into) const {
+  if (ev.added)
+    into[ev.ifindex].insert(ev.address.addr);
+  else
+    into[ev.ifindex].erase(ev.address.addr);
+}
+
+void KernelState::poll(Director& d, double now) {
+  bool changed = false;
+  for (const netlink::Event& e : sock_.receive()) {
+    if (const auto* a = std::get_if<netlink::AddrEvent>(&e)) {
+      if (dump_seq_ && a->seq == *dump_seq_) {
+        apply(*a, dumped_);
+      } else {  // a notification: now, and in a dump under way
+        apply(*a, addrs_);
+        if (dump_seq_) apply(*a, dumped_);
+        changed = true;
+      }
+    } else if (const auto* done = std::get_if<netlink::DumpDone>(&e)) {
+      if (dump_seq_ && done->seq == *dump_seq_) {
+        addrs_ = std::move(dumped_);
+        dumped_.clear();
+        dump_seq_.reset();
+        changed = true;
+      }
+    } else if (const auto* ack = std::get_if<netlink::Ack>(&e)) {
+      const auto it = pending_.find(ack->seq);
+      if (it == pending_.end()) continue;
+      const auto [add, r] = it->second;
+      pending_.erase(it);
+      // A route gone already (its interface went, or someone removed it) is what a
+      // delete wants; a refused add is forgotten and tried again later.
+      if (ack->error != 0 && add) {
+        installed_.erase(r);
+        if (!refused_) spdlog::warn("route {}/32 table {}: {}", net::to_string(r.vip), r.table, std::strerror(-ack->error));
+        refused_ = true;
+        retry_at_ = now + 1;
+      }
+    }
+  }
+  if (sock_.lost()) dump();  // notifications were lost: ask for everything again
+  if (!changed) return;
+  for (uint16_t p = 0; p < ifindex_.size(); ++p) {
+    if (ifindex_[p] <= 0) continue;
+    const auto it = addrs_.find(ifindex_[p]);
+    d.set_kernel_addresses(p, it == addrs_.end() ? std::set<net::Ipv4>{} : it->second, now);
+  }
+}
+
+void KernelState::send(bool add, const Route& r) {
+  const uint32_t seq = sock_.next_seq();
+  if (!sock_.send(netlink::route(add, seq, net::Prefix{r.vip, 32}, r.ifindex, r.table))) {
+    spdlog::warn("route {}/32 table {}: netlink: {}", net::to_string(r.vip), r.table, std::strerror(errno));
+    return;
+  }
+  pending_[seq] = {add, r};
+  if (add)
+    installed_.insert(r);
+  else
+    installed_.erase(r);
+}
+
+void KernelState::sync(const std::vector<Director::VipRoute>& routes, std::optional<uint32_t> table, double now) {
+  std::set<Route> want;
+  if (table)
+    for (const Director::VipRoute& v : routes)
+      if (v.port < ifindex_.size() && ifindex_[v.port] > 0) want.insert({v.vip, ifindex_[v.port], *table});
+  if (want == installed_) return;
+  for (const Route& r : std::vector<Route>(installed_.begin(), installed_.end()))
+    if (!want.count(r)) send(false, r);
+  if (now < retry_at_) return;
+  refused_ = false;
+  for (const Route& r : want)
+    if (!installed_.count(r)) send(true, r);
+}
+
+void KernelState::withdraw_all() {
+  for (const Route& r : std::vector<Route>(installed_.begin(), installed_.end())) send(false, r);
+}
+
+}  // namespace drfwd::control
