@@ -14,6 +14,8 @@ packages=(
   python3 python3-scapy python3-pytest libpcap-dev
   iproute2 ethtool tcpdump iputils-ping iputils-arping procps
   nginx-light curl socat
+  # the redundancy labs: VRRP (keepalived) and BGP + BFD (BIRD 2) on drfwd's kernel interfaces
+  keepalived bird2
 )
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -36,9 +38,16 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${missing[@]}"
 
-# nginx-light's package starts a system nginx on :80 in the root namespace; drfwd's lab
-# runs its own nginx instances inside namespaces, so keep the system one stopped.
-if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nginx 2>/dev/null; then
-  systemctl stop nginx || true
-  systemctl disable nginx 2>/dev/null || true
+# nginx-light's package starts a system nginx on :80 in the root namespace, bird2's a
+# system BIRD (keepalived's waits for /etc/keepalived/keepalived.conf). drfwd's labs run
+# their own instances inside namespaces as plain processes, so keep the system ones stopped.
+if command -v systemctl >/dev/null 2>&1; then
+  for service in nginx bird keepalived; do
+    if systemctl is-active --quiet "$service" 2>/dev/null; then
+      systemctl stop "$service" || true
+    fi
+    if systemctl is-enabled --quiet "$service" 2>/dev/null; then
+      systemctl disable "$service" 2>/dev/null || true
+    fi
+  done
 fi
