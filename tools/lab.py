@@ -5,8 +5,11 @@ with the VIP on loopback, arp_ignore=1 and arp_announce=2. No static ARP anywher
 the client finds the VIP by ARP and drfwd finds the real servers by ARP.
 
   tools/lab.py up [--two-port] [--prefix P]    build it and start drfwd
-  tools/lab.py demo                             up, show fail-over with curl, down
-  tools/lab.py status                           namespaces, processes, drfwd's counters
+  tools/lab.py up --vrrp                        two directors, keepalived VRRP on drfwd0
+  tools/lab.py up --ecmp [N]                    a router (BIRD, BGP + BFD, ECMP), N directors
+                                                (default 2), each with BIRD on drfwd0
+  tools/lab.py demo [--two-port|--vrrp|--ecmp [N]]  up, show fail-over, down
+  tools/lab.py status                           namespaces, processes, drfwd's log
   tools/lab.py down                             stop what the lab started, delete it
 
 Addresses (198.18.0.0/15 only):
@@ -15,11 +18,22 @@ Addresses (198.18.0.0/15 only):
   two-port  client link 198.18.0.0/24 (DIP 198.18.0.2), server link 198.18.1.0/24
             (DIP 198.18.1.2, RS1 .11, RS2 .12), a router .254 on both links carries
             the real servers' replies straight to the client.
+  vrrp      as one-port with two directors, DIPs 198.18.0.2 (lb1, VRRP priority 150)
+            and 198.18.0.3 (lb2, 100); keepalived moves the VIP 198.18.0.100 between
+            their drfwd0 interfaces.
+  ecmp      client 198.18.2.1 on its own link to the router (198.18.2.254); the
+            router's other link (198.18.0.254) is the switch with directors lbI at
+            198.18.0.(1+I) and RS1 .11, RS2 .12, whose replies go back through the
+            router. VIP 198.19.0.100 is on no link: the router reaches it only by the
+            BGP routes the directors announce (ECMP over their DIPs).
+  The redundancy labs add echo services for long-lived connections (tools/tcp_echo.py,
+  tools/longlived.py): tcp 7 mh and tcp 8 sh.
 
 Everything is created inside namespaces named PREFIX-*, and only processes the lab
 started (by PID) are stopped.
 """
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -32,7 +46,12 @@ import time
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = "/usr/bin/python3"
 VIP = "198.18.0.100"
+ECMP_VIP = "198.19.0.100"
 STATE_DIR = "/run/drfwd-lab"
+ECHO_SERVICES = ((7, "mh"), (8, "sh"))  # the redundancy labs' echo services: port, scheduler
+VIP_TABLE = 100                          # the ECMP lab's directors publish VIP routes there
+VIP_ROUTE_PROTO = 245                    # the routes' protocol: BIRD's `learn` skips `kernel`
+ROUTER_AS, DIRECTOR_AS = 65000, 65001
 
 
 def sh(*cmd, check=True, capture=False, ns=None, timeout=30):
@@ -44,7 +63,119 @@ def sh(*cmd, check=True, capture=False, ns=None, timeout=30):
     return r.stdout if capture else r
 
 
+def wait_for(pred, timeout, step=0.05):
+    """pred() until it is true or timeout seconds passed; returns its last value."""
+    deadline = time.time() + timeout
+    while True:
+        v = pred()
+        if v or time.time() >= deadline:
+            return v
+        time.sleep(step)
+
+
+@functools.lru_cache(maxsize=None)
+def drfwd_has(binary, word):
+    """Whether this drfwd binary knows a command word (its command table holds the
+    string). Lets the labs use `set vip-arp` / `set vip-routes` where drfwd has them and
+    do the manual equivalent where it does not yet."""
+    try:
+        with open(binary, "rb") as f:
+            return word.encode() in f.read()
+    except OSError:
+        return False
+
+
+class Drfwd:
+    """One drfwd process of a lab: the namespace of its role, its files (configuration,
+    log, control socket, JSON counters), its EAL file prefix and the key of its PID in
+    the lab's state. Starting it again appends to the same log."""
+
+    def __init__(self, lab, role, home, key, file_prefix=None):
+        self.lab, self.role, self.key, self.file_prefix = lab, role, key, file_prefix
+        self.home = home
+        self.config = os.path.join(home, "drfwd.conf")
+        self.log = os.path.join(home, "drfwd.log")
+        self.stats_json = os.path.join(home, "drfwd-stats.json")
+        self.socket = os.path.join(home, "ctl", "drfwd.sock")
+        self.proc = None
+
+    def start(self, ifaces, args=(), console=False):
+        """Starts drfwd (again: a previous one is SIGKILLed and reaped first, its TAP must
+        be gone before the new one can take the name)."""
+        if self.running:
+            self.stop(signal.SIGKILL)
+        vdevs = []
+        for i, name in enumerate(ifaces):
+            vdevs += ["--vdev", "net_af_packet%d,iface=%s,qpairs=1,blocksz=4096,framesz=2048,framecnt=512" % (i, name)]
+        eal = ["-l", "0,1", "--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--log-level", "lib.eal:warning"]
+        if self.file_prefix:
+            eal += ["--file-prefix", self.file_prefix]
+        cmd = ["ip", "netns", "exec", self.lab.ns(self.role), self.lab.drfwd] + eal + vdevs + \
+              ["--", "-f", self.config, "--idle-backoff", "100", "--conn-table-size", "65536",
+               "--stats-json", self.stats_json, "--socket", self.socket] + list(args)
+        if console:
+            cmd.append("-i")
+        with open(self.log, "a") as out:
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                         stdin=subprocess.PIPE if console else subprocess.DEVNULL)
+        self.lab.pids[self.key] = self.proc.pid
+        self.lab.save()
+
+    @property
+    def running(self):
+        return self.key in self.lab.pids
+
+    def ctl(self, *words, check=False):
+        """Runs drfwdctl against this drfwd; returns the CompletedProcess."""
+        tool = os.path.normpath(os.path.join(os.path.dirname(self.lab.drfwd), "drfwdctl"))
+        r = subprocess.run([tool, "-s", self.socket] + list(words), capture_output=True, text=True, timeout=30)
+        if check and r.returncode != 0:
+            raise RuntimeError("drfwdctl %s: %s" % (" ".join(words), r.stderr))
+        return r
+
+    def stop(self, sig=signal.SIGINT, wait=20):
+        """Signals drfwd and waits for it; returns its exit status when this process
+        started it (negative: the signal that ended it), else None."""
+        proc, self.proc = self.proc, None
+        if proc is None or self.lab.pids.get(self.key) != proc.pid:
+            self.lab.stop(self.key, sig=sig, wait=wait)
+            return None
+        self.lab.pids.pop(self.key)
+        try:
+            proc.send_signal(sig)
+            rc = proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rc = proc.wait(timeout=5)
+        self.lab.save()
+        return rc
+
+    def kill(self, sig=signal.SIGKILL):
+        """Sends sig and returns at once (stop() or start() reaps the process later)."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.send_signal(sig)
+        elif self.running:
+            try:
+                os.kill(self.lab.pids[self.key], sig)
+            except ProcessLookupError:
+                pass
+
+    def console(self, line):
+        self.proc.stdin.write((line + "\n").encode())
+        self.proc.stdin.flush()
+
+    def tail_log(self, n=40):
+        try:
+            with open(self.log) as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return "(no log)"
+
+
 class Lab:
+    kind = "plain"
+
     def __init__(self, prefix="drfwd", two_port=False, workdir=None, drfwd=None, log=print, drfwd_args=(),
                  console=False, nginx_extra=None):
         """drfwd_args: more drfwd options; console: run drfwd with -i on a pipe (see
@@ -60,8 +191,10 @@ class Lab:
         self.use_console = console
         self.nginx_extra = dict(nginx_extra or {})
         self.namespaces = []
+        self.vip = VIP
         self.rs = {"rs1": "198.18.0.11", "rs2": "198.18.0.12"} if not two_port else \
             {"rs1": "198.18.1.11", "rs2": "198.18.1.12"}
+        self.lb = Drfwd(self, "lb", self.dir, "drfwd")
 
     # ---- names ---------------------------------------------------------------------
     def ns(self, role):
@@ -98,12 +231,30 @@ class Lab:
     def real_server(self, role, rip, prefix_len, gateway=None):
         name = self.ns(role)
         sh("ip", "-n", name, "addr", "add", "%s/%d" % (rip, prefix_len), "dev", "eth0")
-        sh("ip", "-n", name, "addr", "add", VIP + "/32", "dev", "lo")
+        sh("ip", "-n", name, "addr", "add", self.vip + "/32", "dev", "lo")
         for conf in ("all", "eth0"):
             sh("sysctl", "-qw", "net.ipv4.conf.%s.arp_ignore=1" % conf, ns=name)
             sh("sysctl", "-qw", "net.ipv4.conf.%s.arp_announce=2" % conf, ns=name)
         if gateway:
             sh("ip", "-n", name, "route", "add", "default", "via", gateway)
+
+    def director_ns(self, role, ifaces):
+        """The kernel of a director must leave drfwd's veths alone: AF_PACKET only taps
+        them, and Linux would otherwise answer ARP and IP for the DIP (which lives on
+        drfwd's kernel interface) on them too, twice over."""
+        for iface in ifaces:
+            sh("sysctl", "-qw", "net.ipv4.conf.%s.arp_ignore=8" % iface, ns=self.ns(role))
+            sh("sysctl", "-qw", "net.ipv4.conf.%s.rp_filter=1" % iface, ns=self.ns(role))
+
+    def services(self):
+        """The ipvsadm lines an LVS operator would write."""
+        return ("# the ipvsadm lines an LVS operator would write\n"
+                "ipvsadm -A -t {vip}:80 -s rr\n"
+                "ipvsadm -a -t {vip}:80 -r {rs1}:80 -g\n"
+                "ipvsadm -a -t {vip}:80 -r {rs2}:80 -g\n"
+                "ipvsadm -A -u {vip}:5353 -s rr\n"
+                "ipvsadm -a -u {vip}:5353 -r {rs1}:5353 -g\n"
+                "ipvsadm -a -u {vip}:5353 -r {rs2}:5353 -g\n").format(vip=self.vip, **self.rs)
 
     def up(self):
         try:
@@ -143,36 +294,26 @@ class Lab:
             rt = self.ns("rt")
             sh("ip", "-n", rt, "addr", "add", "198.18.0.254/24", "dev", "eth0")
             sh("ip", "-n", rt, "addr", "add", "198.18.1.254/24", "dev", "eth1")
-            sh("sysctl", "-qw", "net.ipv4.ip_forward=1", ns=rt)
-            for conf_if in ("all", "default", "eth0", "eth1"):
-                sh("sysctl", "-qw", "net.ipv4.conf.%s.rp_filter=0" % conf_if, ns=rt)
+            self.router_sysctls()
             self.real_server("rs1", self.rs["rs1"], 24, gateway="198.18.1.254")
             self.real_server("rs2", self.rs["rs2"], 24, gateway="198.18.1.254")
             ifaces = ["eth0", "eth1"]
             conf = "port 0 address 198.18.0.2/24\nport 1 address 198.18.1.2/24\n"
-        # The kernel of the director must leave drfwd's veths alone: AF_PACKET only taps
-        # them, and Linux would otherwise answer ARP and IP for the DIP (which lives on
-        # drfwd's kernel interface) on them too, twice over.
-        lb = self.ns("lb")
-        for iface in ifaces:
-            sh("sysctl", "-qw", "net.ipv4.conf.%s.arp_ignore=8" % iface, ns=lb)
-            sh("sysctl", "-qw", "net.ipv4.conf.%s.rp_filter=1" % iface, ns=lb)
+        self.director_ns("lb", ifaces)
         for role in ("rs1", "rs2"):
             self.start_nginx(role)
             self.start_udp_echo(role)
-        conf += ("# the ipvsadm lines an LVS operator would write\n"
-                 "ipvsadm -A -t {vip}:80 -s rr\n"
-                 "ipvsadm -a -t {vip}:80 -r {rs1}:80 -g\n"
-                 "ipvsadm -a -t {vip}:80 -r {rs2}:80 -g\n"
-                 "ipvsadm -A -u {vip}:5353 -s rr\n"
-                 "ipvsadm -a -u {vip}:5353 -r {rs1}:5353 -g\n"
-                 "ipvsadm -a -u {vip}:5353 -r {rs2}:5353 -g\n").format(vip=VIP, **self.rs)
-        self.config = os.path.join(self.dir, "drfwd.conf")
         with open(self.config, "w") as f:
-            f.write(conf)
+            f.write(conf + self.services())
         self.start_drfwd(ifaces)
         self.save()
         self.wait_ready()
+
+    def router_sysctls(self, extra=()):
+        rt = self.ns("rt")
+        sh("sysctl", "-qw", "net.ipv4.ip_forward=1", *extra, ns=rt)
+        for conf_if in ("all", "default", "eth0", "eth1"):
+            sh("sysctl", "-qw", "net.ipv4.conf.%s.rp_filter=0" % conf_if, ns=rt)
 
     # ---- processes -----------------------------------------------------------------
     def start_nginx(self, role):
@@ -216,41 +357,44 @@ http {{
     def stop_nginx(self, role):
         self.stop(role + "-nginx")
 
+    def spawn(self, key, role, cmd, log=None):
+        """Starts cmd in role's namespace as a process of the lab (PID under key)."""
+        out = open(log, "a") if log else subprocess.DEVNULL
+        try:
+            p = subprocess.Popen(["ip", "netns", "exec", self.ns(role)] + list(cmd), stdout=out,
+                                 stderr=subprocess.STDOUT if log else subprocess.DEVNULL, start_new_session=True)
+        finally:
+            if log:
+                out.close()
+        self.pids[key] = p.pid
+        self.save()
+        return p
+
     def start_udp_echo(self, role):
-        p = subprocess.Popen(["ip", "netns", "exec", self.ns(role), PY, os.path.join(TOP, "tools", "udp_echo.py"),
-                              role.upper(), VIP, "5353"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             start_new_session=True)
-        self.pids[role + "-udp"] = p.pid
+        self.spawn(role + "-udp", role, [PY, os.path.join(TOP, "tools", "udp_echo.py"), role.upper(), self.vip, "5353"])
 
     @property
     def socket(self):
-        return os.path.join(self.dir, "ctl", "drfwd.sock")
+        return self.lb.socket
+
+    @property
+    def config(self):
+        return self.lb.config
+
+    @property
+    def drfwd_log(self):
+        return self.lb.log
+
+    @property
+    def stats_json(self):
+        return self.lb.stats_json
 
     def ctl(self, *words, check=False):
         """Runs drfwdctl against the lab's drfwd; returns the CompletedProcess."""
-        tool = os.path.normpath(os.path.join(os.path.dirname(self.drfwd), "drfwdctl"))
-        r = subprocess.run([tool, "-s", self.socket] + list(words), capture_output=True, text=True, timeout=30)
-        if check and r.returncode != 0:
-            raise RuntimeError("drfwdctl %s: %s" % (" ".join(words), r.stderr))
-        return r
+        return self.lb.ctl(*words, check=check)
 
     def start_drfwd(self, ifaces):
-        vdevs = []
-        for i, name in enumerate(ifaces):
-            vdevs += ["--vdev", "net_af_packet%d,iface=%s,qpairs=1,blocksz=4096,framesz=2048,framecnt=512" % (i, name)]
-        self.stats_json = os.path.join(self.dir, "drfwd-stats.json")
-        cmd = ["ip", "netns", "exec", self.ns("lb"), self.drfwd, "-l", "0,1", "--no-huge", "-m", "512", "--no-pci",
-               "--no-shconf", "--log-level", "lib.eal:warning"] + vdevs + \
-              ["--", "-f", self.config, "--idle-backoff", "100", "--conn-table-size", "65536",
-               "--stats-json", self.stats_json, "--socket", self.socket] + self.drfwd_args
-        if self.use_console:
-            cmd.append("-i")
-        self.drfwd_log = os.path.join(self.dir, "drfwd.log")
-        out = open(self.drfwd_log, "w")
-        p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                             stdin=subprocess.PIPE if self.use_console else subprocess.DEVNULL)
-        self.pids["drfwd"] = p.pid
-        self._drfwd_proc = p
+        self.lb.start(ifaces, self.drfwd_args, console=self.use_console)
 
     def stop(self, role, sig=signal.SIGTERM, wait=10):
         pid = self.pids.pop(role, None)
@@ -282,21 +426,18 @@ http {{
     def console(self, line):
         """Types a line at drfwd's console (lab built with console=True); the answer goes
         to drfwd's log."""
-        self._drfwd_proc.stdin.write((line + "\n").encode())
-        self._drfwd_proc.stdin.flush()
+        self.lb.console(line)
 
     def stop_drfwd(self):
         """SIGINT, as an operator would; returns drfwd's exit status when the lab started it."""
-        proc = getattr(self, "_drfwd_proc", None)
-        self.stop("drfwd", sig=signal.SIGINT, wait=20)
-        return proc.wait(timeout=5) if proc else None
+        return self.lb.stop()
 
     # ---- using it ------------------------------------------------------------------
     def run(self, role, *cmd, check=False, timeout=30):
         return sh(*cmd, ns=self.ns(role), check=check, timeout=timeout)
 
-    def curl(self, url="http://%s/" % VIP, timeout=2):
-        r = self.run("client", "curl", "-s", "--max-time", str(timeout), url)
+    def curl(self, url=None, timeout=2):
+        r = self.run("client", "curl", "-s", "--max-time", str(timeout), url or "http://%s/" % self.vip)
         return r.stdout.strip() if r.returncode == 0 else None
 
     def wait_ready(self, timeout=20):
@@ -314,36 +455,40 @@ http {{
                                (timeout, sorted(seen), self.tail_log()))
 
     def tail_log(self, n=40):
-        try:
-            with open(self.drfwd_log) as f:
-                return "".join(f.readlines()[-n:])
-        except OSError:
-            return "(no log)"
+        return self.lb.tail_log(n)
 
     # ---- state across invocations ----------------------------------------------------
+    def state(self):
+        return {"kind": self.kind, "prefix": self.prefix, "two_port": self.two_port, "dir": self.dir,
+                "pids": self.pids, "namespaces": self.namespaces}
+
     def save(self):
         os.makedirs(STATE_DIR, exist_ok=True)
         with open(self.state_file(), "w") as f:
-            json.dump({"prefix": self.prefix, "two_port": self.two_port, "dir": self.dir, "pids": self.pids,
-                       "namespaces": self.namespaces}, f)
+            json.dump(self.state(), f)
 
-    @classmethod
-    def load(cls, prefix):
+    @staticmethod
+    def load(prefix):
+        """The lab of that prefix, as saved by the `up` that built it (any kind)."""
         with open(os.path.join(STATE_DIR, prefix + ".json")) as f:
             s = json.load(f)
-        lab = cls(prefix=s["prefix"], two_port=s["two_port"], workdir=s["dir"])
+        kind = s.get("kind", "plain")
+        if kind == "plain":
+            lab = Lab(prefix=s["prefix"], two_port=s["two_port"], workdir=s["dir"])
+        else:
+            lab = LABS[kind](prefix=s["prefix"], workdir=s["dir"], directors=s["directors"])
         lab.pids = {k: int(v) for k, v in s["pids"].items()}
         lab.namespaces = s["namespaces"]
-        lab.config = os.path.join(lab.dir, "drfwd.conf")
-        lab.drfwd_log = os.path.join(lab.dir, "drfwd.log")
-        lab.stats_json = os.path.join(lab.dir, "drfwd-stats.json")
         return lab
 
-    def down(self):
+    def stop_all(self):
         if "drfwd" in self.pids:
             self.stop_drfwd()
         for role in list(self.pids):
             self.stop(role)
+
+    def down(self):
+        self.stop_all()
         for name in reversed(self.namespaces):
             subprocess.run(["ip", "netns", "del", name], capture_output=True)
         self.namespaces = []
@@ -359,6 +504,526 @@ http {{
 
     def __exit__(self, *exc):
         self.down()
+
+
+# ---- director redundancy: several directors -------------------------------------------
+
+class DirectorsLab(Lab):
+    """The base of the redundancy labs: directors lb1..lbN on one switch, each drfwd in
+    its own namespace (its own EAL --file-prefix and control socket; port 0 on its eth0,
+    DIP 198.18.0.(1+I) on drfwd0) next to a routing daemon on drfwd0; real servers with
+    nginx, the UDP echo and the line echo (tools/tcp_echo.py) on the echo ports.
+
+    Where drfwd does not have `set vip-arp` / `set vip-routes` yet, the lab runs it without
+    (`always`: every director answers ARP for the VIP) or publishes the VIP route itself
+    (manual_routes, ECMP lab), once drfwd has resolved its real servers."""
+
+    def __init__(self, directors=2, **kw):
+        super().__init__(**kw)
+        self.lb = None
+        self.directors = {}
+        for i in range(1, directors + 1):
+            self.add_director_object("lb%d" % i)
+        self.marks = {}  # what happened when, for the report of `up` (seconds since start)
+
+    def add_director_object(self, role):
+        self.directors[role] = Drfwd(self, role, os.path.join(self.dir, role), role + "-drfwd",
+                                     file_prefix="%s-%s" % (self.prefix, role))
+        return self.directors[role]
+
+    def d(self, role):
+        """The Drfwd of a director: d("lb1").ctl("show", "rs")."""
+        return self.directors[role]
+
+    @staticmethod
+    def dip(role):
+        return "198.18.0.%d" % (1 + int(role[2:]))
+
+    def state(self):
+        s = super().state()
+        s["directors"] = len(self.directors)
+        return s
+
+    def mark(self, what):
+        self.marks[what] = round(time.time() - self.t0, 2)
+
+    # ---- building ------------------------------------------------------------------
+    def common_build(self):
+        os.makedirs(STATE_DIR, exist_ok=True)
+        self.t0 = time.time()
+        self.switch("sw")
+        for role in ["client", "rs1", "rs2"] + list(self.directors):
+            self.add_ns(role)
+        self.save()
+        for role in self.directors:
+            self.director_link(role)
+        self.cable("sw", "r1", "rs1")
+        self.cable("sw", "r2", "rs2")
+
+    def director_link(self, role):
+        self.cable("sw", "p" + role, role)
+        self.director_ns(role, ["eth0"])
+        os.makedirs(os.path.join(self.dir, role, "ctl"), exist_ok=True)
+
+    def start_servers(self, gateway=None):
+        for role in ("rs1", "rs2"):
+            self.real_server(role, self.rs[role], 24, gateway=gateway)
+            self.start_nginx(role)
+            self.start_udp_echo(role)
+            self.spawn(role + "-echo", role, [PY, os.path.join(TOP, "tools", "tcp_echo.py"), role.upper()] +
+                       [str(port) for port, _ in ECHO_SERVICES])
+
+    def services(self):
+        lines = super().services()
+        for port, sched in ECHO_SERVICES:
+            lines += "ipvsadm -A -t %s:%d -s %s\n" % (self.vip, port, sched)
+            for role in ("rs1", "rs2"):
+                lines += "ipvsadm -a -t %s:%d -r %s:%d -g\n" % (self.vip, port, self.rs[role], port)
+        return lines
+
+    def mode_lines(self):
+        """drfwd's redundancy settings for this lab (the ones this drfwd has)."""
+        return ""
+
+    def start_director(self, role, wait=True):
+        """Starts drfwd on a director (again). wait: until drfwd0 has the DIP."""
+        d = self.directors[role]
+        with open(d.config, "w") as f:
+            f.write("port 0 address %s/24\n" % self.dip(role) + self.mode_lines() + self.services())
+        d.start(["eth0"], self.drfwd_args)
+        if wait and not wait_for(lambda: self.dip(role) in self.addresses(role), 15):
+            raise RuntimeError("%s: drfwd0 has no DIP after 15 s; drfwd log:\n%s" % (role, d.tail_log()))
+
+    def addresses(self, role, dev="drfwd0"):
+        """The IPv4 addresses of an interface of a director ([] while it does not exist)."""
+        r = self.run(role, "ip", "-j", "-4", "addr", "show", "dev", dev)
+        if r.returncode != 0 or not r.stdout.strip():
+            return []
+        return [a["local"] for link in json.loads(r.stdout) for a in link.get("addr_info", [])]
+
+    def kill_drfwd(self, role, sig=signal.SIGKILL, wait=True):
+        """A director's drfwd dies (SIGKILL by default): its TAP vanishes, and with it the
+        DIP, the VIP (VRRP) and the VIP routes (ECMP). wait: until the process is gone
+        (a SIGKILLed drfwd takes about 1.4 s to exit here); else only the signal is sent,
+        and stop() or the next start reaps it."""
+        d = self.directors[role]
+        if not wait:
+            return d.kill(sig)
+        return d.stop(sig=sig, wait=10)
+
+    def packets(self, role, port):
+        """Packets this director's drfwd has forwarded to the real servers of VIP:port
+        (the PACKETS column of its `show rs`; None if it does not answer)."""
+        r = self.directors[role].ctl("show", "rs", self.vip)
+        if r.returncode != 0:
+            return None
+        total, inside = 0, False
+        for line in r.stdout.splitlines():
+            w = line.split()
+            if line and not line.startswith(" "):
+                inside = len(w) > 1 and w[1] == "%s:%d" % (self.vip, port)
+            elif inside and w and w[0] in self.rs.values():
+                total += int(w[7])
+        return total
+
+    def echo_ok(self, port=7):
+        """One line through VIP:port answered by a real server."""
+        code = ("import socket,sys\ns=socket.create_connection((sys.argv[1],int(sys.argv[2])),1)\n"
+                "s.settimeout(1)\ns.sendall(b'x 0\\n')\nprint(s.recv(100).decode().split()[0])\n")
+        r = self.run("client", PY, "-c", code, self.vip, str(port), timeout=5)
+        return r.stdout.strip() if r.returncode == 0 else None
+
+    def wait_traffic(self, timeout=20):
+        """Until both real servers answer http through the VIP, and the echo answers."""
+        t0 = time.time()
+        self.wait_ready(timeout)
+        if not wait_for(lambda: self.echo_ok(), max(1, timeout - (time.time() - t0)), 0.1):
+            raise RuntimeError("no echo through %s:7\n%s" % (self.vip, self.tail_log()))
+        self.mark("traffic")
+
+    def start_longlived(self, port=7, conns=30, duration=0, probe_interval=0.2, extra=()):
+        """Starts tools/longlived.py in the client's namespace; returns a LongLived."""
+        return LongLived(self, port, conns, duration, probe_interval, extra)
+
+    def tail_log(self, n=40):
+        return "".join("--- %s's drfwd:\n%s" % (role, d.tail_log(n)) for role, d in self.directors.items())
+
+    def stop_all(self):
+        for d in self.directors.values():
+            if d.running:
+                d.stop()
+        super().stop_all()
+
+
+class LongLived:
+    """tools/longlived.py running in the client namespace of a lab: ready() once every
+    connection has its first answer; finish() stops it and returns its JSON report."""
+
+    def __init__(self, lab, port, conns, duration, probe_interval, extra=()):
+        self.lab = lab
+        self.key = "client-longlived-%d" % id(self)  # stopped (SIGTERM) by down() if still running
+        self.stop_file = os.path.join(lab.dir, self.key + ".stop")
+        self.ready_file = os.path.join(lab.dir, self.key + ".ready")
+        cmd = ["ip", "netns", "exec", lab.ns("client"), PY, os.path.join(TOP, "tools", "longlived.py"),
+               lab.vip, str(port), "--conns", str(conns), "--duration", str(duration), "--stop-file",
+               self.stop_file, "--ready-file", self.ready_file, "--probe-interval", str(probe_interval)] + list(extra)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        lab.pids[self.key] = self.proc.pid
+        lab.save()
+
+    def ready(self, timeout=10):
+        return wait_for(lambda: os.path.exists(self.ready_file) or self.proc.poll() is not None, timeout) and \
+            os.path.exists(self.ready_file)
+
+    def finish(self, timeout=30):
+        open(self.stop_file, "w").close()
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, err = self.proc.communicate()
+        self.lab.pids.pop(self.key, None)
+        self.lab.save()
+        if self.proc.returncode != 0:
+            raise RuntimeError("longlived.py exit %s: %s" % (self.proc.returncode, err))
+        return json.loads(out)
+
+
+KEEPALIVED_CONF = """\
+global_defs {{
+    router_id {role}
+    vrrp_version 3
+}}
+
+vrrp_instance VIP {{
+    state BACKUP
+    interface drfwd0
+    virtual_router_id 100
+    priority {priority}
+    advert_int {advert_int}
+    virtual_ipaddress {{
+        {vip}/32 dev drfwd0
+    }}
+}}
+"""
+
+
+class VrrpLab(DirectorsLab):
+    """Two directors on the switch, active/backup: keepalived (VRRPv3) on each drfwd0
+    elects the master, which holds the VIP on drfwd0; with `set vip-arp kernel` only that
+    director answers ARP for the VIP."""
+    kind = "vrrp"
+    PRIORITY = {"lb1": 150, "lb2": 100}
+    ADVERT_INT = 0.1
+
+    def __init__(self, directors=2, **kw):
+        super().__init__(directors=2, **kw)
+
+    def mode_lines(self):
+        return "set vip-arp kernel\n" if drfwd_has(self.drfwd, "vip-arp") else ""
+
+    def _build(self):
+        self.common_build()
+        self.cable("sw", "c0", "client")
+        sh("ip", "-n", self.ns("client"), "addr", "add", "198.18.0.1/24", "dev", "eth0")
+        self.start_servers()
+        for role in self.directors:
+            self.start_director(role)
+            self.start_keepalived(role)
+        self.mark("directors")
+        if not wait_for(lambda: len(self.masters()) == 1, 10):
+            raise RuntimeError("no single VRRP master after 10 s: %s" % self.masters())
+        self.mark("master")
+        self.wait_traffic()
+        self.save()
+
+    def keepalived_conf(self, role):
+        return KEEPALIVED_CONF.format(role=role, priority=self.PRIORITY[role], advert_int=self.ADVERT_INT,
+                                      vip=self.vip)
+
+    def start_keepalived(self, role):
+        if role + "-keepalived" in self.pids:  # signalled without waiting: reap it first
+            self.stop_keepalived(role, signal.SIGKILL)
+        home = os.path.join(self.dir, role)
+        conf = os.path.join(home, "keepalived.conf")
+        with open(conf, "w") as f:
+            f.write(self.keepalived_conf(role))
+        pid = {k: os.path.join(home, "keepalived-%s.pid" % k) for k in ("main", "vrrp", "checker")}
+        for p in pid.values():
+            if os.path.exists(p):
+                os.unlink(p)
+        self.spawn(role + "-keepalived", role, ["keepalived", "-n", "-l", "-D", "-f", conf, "-p", pid["main"],
+                                                "-r", pid["vrrp"], "-c", pid["checker"]],
+                   log=os.path.join(home, "keepalived.log"))
+        # The VRRP child is a process of the lab too (stopped with keepalived, or alone).
+        if wait_for(lambda: os.path.exists(pid["vrrp"]) and open(pid["vrrp"]).read().strip(), 5):
+            self.pids[role + "-vrrp"] = int(open(pid["vrrp"]).read().strip())
+            self.save()
+
+    def stop_keepalived(self, role, sig=signal.SIGTERM, wait=True):
+        """SIGTERM: keepalived leaves the group in order (priority 0 advert, the VIP
+        removed); SIGKILL: keepalived and its VRRP child vanish at once and leave the VIP
+        on drfwd0. wait False: only the signal, the processes are reaped later."""
+        keys = [role + "-keepalived"] + ([role + "-vrrp"] if sig == signal.SIGKILL else [])
+        for key in keys:
+            if key in self.pids:
+                try:
+                    os.kill(self.pids[key], sig)
+                except ProcessLookupError:
+                    pass
+        if wait:
+            for key in keys:
+                self.stop(key, sig=sig)
+            self.pids.pop(role + "-vrrp", None)
+            self.save()
+
+    def masters(self):
+        """The directors whose drfwd0 holds the VIP."""
+        return [role for role in self.directors if self.vip in self.addresses(role)]
+
+    def stop_all(self):
+        for role in self.directors:  # keepalived first: it leaves the group in order
+            self.stop(role + "-keepalived")
+            self.pids.pop(role + "-vrrp", None)
+        super().stop_all()
+
+
+ROUTER_BIRD = """\
+log "{home}/bird.log" all;
+timeformat log "%F %T.%3f";
+debug protocols {{ states }};
+router id 198.18.0.254;
+
+protocol device {{ }}
+
+# Every path to a VIP goes to the kernel: one multipath route over the directors.
+protocol kernel {{
+    ipv4 {{ import none; export all; }};
+    merge paths on;
+}}
+
+protocol bfd {{
+    interface "eth1" {{ interval 100 ms; multiplier 3; }};
+}}
+
+template bgp director {{
+    local 198.18.0.254 as {router_as};
+    ipv4 {{ import all; export none; }};
+    bfd on;
+    hold time 3;
+    keepalive time 1;
+    connect delay time 1;
+    connect retry time 1;
+    error wait time 1, 2;
+}}
+{peers}"""
+
+DIRECTOR_BIRD = """\
+log "{home}/bird.log" all;
+timeformat log "%F %T.%3f";
+debug protocols {{ states }};
+router id {dip};
+
+# drfwd's routes (VIP/32 dev drfwd0 table {table} proto {proto}) land in a table of their own.
+ipv4 table vips;
+
+protocol device {{ }}
+
+protocol kernel vip_routes {{
+    ipv4 {{ table vips; import all; export none; }};
+    kernel table {table};
+    learn;
+}}
+
+protocol bfd {{
+    interface "drfwd0" {{ interval 100 ms; multiplier 3; }};
+}}
+
+protocol bgp uplink {{
+    local {dip} as {director_as};
+    neighbor 198.18.0.254 as {router_as};
+    ipv4 {{ table vips; import none; export all; next hop self; }};
+    bfd on;
+    hold time 3;
+    keepalive time 1;
+    connect delay time 1;
+    connect retry time 1;
+    error wait time 1, 2;
+}}
+"""
+
+
+class EcmpLab(DirectorsLab):
+    """N directors active/active behind a router: each announces the VIP by BGP from its
+    DIP (BIRD on drfwd0, the VIP routes drfwd publishes in table 100), the router (BIRD,
+    BFD) installs one ECMP route over the directors and hashes flows on addresses,
+    protocol and ports. The real servers reply through the router, never a director."""
+    kind = "ecmp"
+
+    def __init__(self, directors=2, **kw):
+        super().__init__(directors=directors, **kw)
+        self.vip = ECMP_VIP
+
+    @property
+    def manual_routes(self):
+        return not drfwd_has(self.drfwd, "vip-routes")
+
+    def mode_lines(self):
+        return "" if self.manual_routes else "set vip-routes table %d\n" % VIP_TABLE
+
+    def _build(self):
+        self.common_build()
+        self.add_ns("rt")
+        client, rt = self.ns("client"), self.ns("rt")
+        sh("ip", "-n", client, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", rt)
+        for ns in (client, rt):
+            sh("ip", "-n", ns, "link", "set", "eth0", "up")
+            sh("ethtool", "-K", "eth0", "tx", "off", "rx", "off", ns=ns)
+        self.cable("sw", "rt", "rt", "eth1")
+        sh("ip", "-n", client, "addr", "add", "198.18.2.1/24", "dev", "eth0")
+        sh("ip", "-n", client, "route", "add", "default", "via", "198.18.2.254")
+        sh("ip", "-n", rt, "addr", "add", "198.18.2.254/24", "dev", "eth0")
+        sh("ip", "-n", rt, "addr", "add", "198.18.0.254/24", "dev", "eth1")
+        # Hash on addresses, protocol and ports only: with policy 1 the kernel may reuse the
+        # hash of the client's socket, which TCP changes on every retransmission timeout.
+        self.router_sysctls(("net.ipv4.fib_multipath_hash_policy=3", "net.ipv4.fib_multipath_hash_fields=0x0037"))
+        self.start_servers(gateway="198.18.0.254")
+        self.start_router_bird()
+        for role in self.directors:
+            self.start_director(role, publish=False)
+        self.mark("directors")
+        for role in self.directors:
+            self.start_bird(role)
+        if not wait_for(lambda: set(self.sessions().values()) == {"Established"}, 20):
+            raise RuntimeError("BGP sessions after 20 s: %s\n%s" % (self.sessions(), self.bird_status()))
+        self.mark("bgp established")
+        if self.manual_routes:
+            for role in self.directors:
+                self.publish_route(role)
+        if not wait_for(lambda: len(self.nexthops()) == len(self.directors), 20):
+            raise RuntimeError("the router has %s for the VIP after 20 s\n%s" % (self.nexthops(), self.bird_status()))
+        self.mark("ecmp route")
+        self.wait_traffic()
+        self.save()
+
+    def start_director(self, role, wait=True, publish=True):
+        """drfwd (again), and the director's BIRD again after it if it was running: BIRD
+        2.0.12 does not always get along with a drfwd0 that vanished and came back (its
+        BFD socket for the session fails to bind, "bfd1: Socket error: bind: Cannot
+        assign requested address", and BFD stays down). Where drfwd cannot publish its
+        VIP routes yet, the lab does, once drfwd has resolved every real server (publish)."""
+        bird = self.bird_running(role)
+        if bird:
+            self.stop_bird(role)
+        super().start_director(role, wait=wait)
+        if bird:
+            self.start_bird(role)
+        if publish and self.manual_routes and bird:
+            self.publish_route(role)
+
+    def add_director(self):
+        """One more director (lbN+1), announced to the router: returns its role."""
+        role = "lb%d" % (len(self.directors) + 1)
+        self.add_ns(role)
+        self.add_director_object(role)
+        self.save()
+        self.director_link(role)
+        self.start_director(role, publish=False)
+        self.start_bird(role)
+        self.write_router_conf()
+        self.birdc("rt", "configure", check=True)
+        if self.manual_routes:
+            self.publish_route(role)
+        return role
+
+    # ---- the manual equivalent of `set vip-routes table 100` -------------------------
+    def resolved(self, role):
+        """Every real server of the VIP resolved (neighbour reachable) by this drfwd."""
+        r = self.directors[role].ctl("show", "neigh")
+        lines = r.stdout.splitlines() if r.returncode == 0 else []
+        return all(any(l.split()[:1] == [ip] and ("reachable" in l or "probe" in l) for l in lines)
+                   for ip in self.rs.values())
+
+    def publish_route(self, role, timeout=10):
+        if not wait_for(lambda: self.resolved(role), timeout, 0.1):
+            raise RuntimeError("%s: real servers not resolved after %ds" % (role, timeout))
+        time.sleep(1.0)  # two health-check intervals: the first results are in
+        self.run(role, "ip", "route", "replace", self.vip + "/32", "dev", "drfwd0", "table", str(VIP_TABLE),
+                 "proto", str(VIP_ROUTE_PROTO), check=True)
+
+    def withdraw_route(self, role):
+        self.run(role, "ip", "route", "del", self.vip + "/32", "table", str(VIP_TABLE))
+
+    # ---- BIRD ----------------------------------------------------------------------
+    def bird_home(self, role):
+        return os.path.join(self.dir, role)
+
+    def write_router_conf(self):
+        peers = "".join("\nprotocol bgp %s from director { neighbor %s as %d; }\n" % (role, self.dip(role), DIRECTOR_AS)
+                        for role in self.directors)
+        home = self.bird_home("rt")
+        os.makedirs(home, exist_ok=True)
+        with open(os.path.join(home, "bird.conf"), "w") as f:
+            f.write(ROUTER_BIRD.format(home=home, router_as=ROUTER_AS, peers=peers))
+
+    def start_router_bird(self):
+        self.write_router_conf()
+        self.start_bird_process("rt")
+
+    def start_bird(self, role):
+        home = self.bird_home(role)
+        with open(os.path.join(home, "bird.conf"), "w") as f:
+            f.write(DIRECTOR_BIRD.format(home=home, dip=self.dip(role), table=VIP_TABLE, proto=VIP_ROUTE_PROTO,
+                                         director_as=DIRECTOR_AS, router_as=ROUTER_AS))
+        self.start_bird_process(role)
+
+    def start_bird_process(self, role):
+        home = self.bird_home(role)
+        conf, sock = os.path.join(home, "bird.conf"), os.path.join(home, "bird.ctl")
+        if os.path.exists(sock):  # from the BIRD before: wait for the new one's
+            os.unlink(sock)
+        self.spawn(role + "-bird", role, ["bird", "-f", "-c", conf, "-s", sock, "-P", os.path.join(home, "bird.pid")],
+                   log=os.path.join(home, "bird.out"))
+        if not wait_for(lambda: os.path.exists(sock), 5):
+            raise RuntimeError("%s: BIRD did not start:\n%s" % (role, open(os.path.join(home, "bird.out")).read()))
+
+    def bird_running(self, role):
+        return role + "-bird" in self.pids
+
+    def stop_bird(self, role):
+        self.stop(role + "-bird")
+
+    def birdc(self, role, *words, check=False):
+        sock = os.path.join(self.bird_home(role), "bird.ctl")
+        r = subprocess.run(["birdc", "-s", sock] + list(words), capture_output=True, text=True, timeout=10)
+        if check and (r.returncode != 0 or "syntax error" in r.stdout):
+            raise RuntimeError("birdc %s: %s" % (" ".join(words), r.stdout + r.stderr))
+        return r.stdout
+
+    def sessions(self):
+        """The router's BGP sessions: director -> BIRD's state (Established, Connect, ...)."""
+        out = {}
+        for line in self.birdc("rt", "show", "protocols").splitlines():
+            w = line.split()
+            if len(w) >= 6 and w[0] in self.directors and w[1] == "BGP":
+                out[w[0]] = w[5]
+        return out
+
+    def nexthops(self):
+        """The router's next hops for the VIP (the directors' DIPs), sorted."""
+        r = self.run("rt", "ip", "-j", "route", "show", self.vip + "/32")
+        routes = json.loads(r.stdout or "[]") if r.returncode == 0 else []
+        hops = []
+        for route in routes:
+            hops += [h["gateway"] for h in route.get("nexthops", [])] or [route["gateway"]] * ("gateway" in route)
+        return sorted(hops)
+
+    def bird_status(self):
+        return "router: %s\n" % self.birdc("rt", "show", "protocols") + \
+            "".join("%s: %s\n" % (role, self.birdc(role, "show", "protocols", "uplink")) for role in self.directors)
+
+
+LABS = {"vrrp": VrrpLab, "ecmp": EcmpLab}
 
 
 # ---- command line ------------------------------------------------------------------------
@@ -393,16 +1058,111 @@ def demo(args):
         lab.down()
 
 
+def report_longlived(rep):
+    s, p = rep["summary"], rep.get("probes", {})
+    print("   %d connections: %d reset, %d failed, %d moved to another real server (per RS: %s)"
+          % (len(rep["connections"]), s["reset"], s["failed"], s["rs_changed"],
+             ", ".join("%s %d" % kv for kv in sorted(s["per_rs"].items()))))
+    print("   %d lines sent, %d answered; longest wait for an answer %.2fs, longest gap between answers %.2fs"
+          % (s["lines_sent"], s["answers"], s["max_latency"], s["max_answer_gap"]))
+    if p:
+        print("   new connections meanwhile: %d served, %d failed (longest outage %.2fs)"
+              % (p["ok"], p["failed"], p["longest_outage"]), flush=True)
+
+
+def print_packets(lab, port):
+    counts = {r: lab.packets(r, port) for r in lab.directors}
+    print("   packets forwarded so far: %s" % ", ".join("%s %s" % (r, "(down)" if n is None else n)
+                                                      for r, n in counts.items()), flush=True)
+
+
+def demo_failover(lab, victim, gone, back, port=7):
+    """Long-lived connections through VIP:port while the victim's drfwd is SIGKILLed and
+    started again; gone() / back() say when the others took over / it is back."""
+    sched = dict(ECHO_SERVICES)[port]
+    print("== 30 long-lived connections to %s:%d (%s), a line every 50 ms on each; a new connection every 0.2 s"
+          % (lab.vip, port, sched), flush=True)
+    ll = lab.start_longlived(port=port, conns=30)
+    try:
+        if not ll.ready():
+            raise RuntimeError("the long-lived connections did not start")
+        time.sleep(1)
+        print_packets(lab, port)
+        print("== SIGKILL drfwd on %s" % victim, flush=True)
+        t = time.time()
+        lab.kill_drfwd(victim, wait=False)
+        took = wait_for(gone, 10, 0.02) and time.time() - t
+        print("   taken over after %.2fs" % took if took else "   NOT taken over after 10 s", flush=True)
+        time.sleep(2)
+        print_packets(lab, port)
+        print("== starting drfwd on %s again" % victim, flush=True)
+        t = time.time()
+        lab.start_director(victim)
+        took = wait_for(back, 10, 0.02) and time.time() - t
+        print("   back after %.2fs" % took if took else "   NOT back after 10 s", flush=True)
+        time.sleep(2)
+        print_packets(lab, port)
+    finally:
+        rep = ll.finish()
+    print("== the client's report", flush=True)
+    report_longlived(rep)
+
+
+def demo_vrrp(args):
+    lab = VrrpLab(prefix=args.prefix)
+    print("== building the VRRP lab (namespaces %s-*): two directors, keepalived on drfwd0" % args.prefix, flush=True)
+    try:
+        lab.up()
+        print("   traffic flows after %.1fs" % lab.marks["traffic"])
+        print("== lb1's keepalived.conf:")
+        print("".join("   " + line for line in lab.keepalived_conf("lb1").splitlines(True)), flush=True)
+        if not drfwd_has(lab.drfwd, "vip-arp"):
+            print("   (this drfwd has no `set vip-arp kernel` yet: both directors answer ARP for the VIP)")
+        master = lab.masters()[0]
+        other = [r for r in lab.directors if r != master][0]
+        print("== VRRP master: %s (the VIP is on its drfwd0)" % master, flush=True)
+        demo_failover(lab, master, lambda: lab.masters() == [other], lambda: lab.masters() == [master])
+    finally:
+        print("== tearing the lab down", flush=True)
+        lab.down()
+
+
+def demo_ecmp(args):
+    lab = EcmpLab(prefix=args.prefix, directors=args.ecmp)
+    print("== building the ECMP lab (namespaces %s-*): a BGP router, %d directors" % (args.prefix, args.ecmp),
+          flush=True)
+    try:
+        lab.up()
+        print("   traffic flows after %.1fs" % lab.marks["traffic"])
+        if lab.manual_routes:
+            print("   (this drfwd has no `set vip-routes` yet: the lab adds each director's VIP route itself)")
+        print("== the router's BGP sessions: %s" % ", ".join("%s %s" % kv for kv in sorted(lab.sessions().items())))
+        print("== the router's route to the VIP:")
+        print("".join("   " + l for l in lab.run("rt", "ip", "route", "show", lab.vip).stdout.splitlines(True)),
+              end="", flush=True)
+        victim = "lb1"
+        dips = lab.nexthops()
+        demo_failover(lab, victim, lambda: lab.dip(victim) not in lab.nexthops(), lambda: lab.nexthops() == dips)
+    finally:
+        print("== tearing the lab down", flush=True)
+        lab.down()
+
+
 def status(args):
     try:
         lab = Lab.load(args.prefix)
     except OSError:
         print("no lab %r is up" % args.prefix)
         return 1
-    print("namespaces: " + " ".join(lab.namespaces))
+    print("%s lab, namespaces: %s" % (lab.kind, " ".join(lab.namespaces)))
     for role, pid in lab.pids.items():
         alive = os.path.exists("/proc/%d" % pid)
-        print("  %-10s pid %-7d %s" % (role, pid, "running" if alive else "gone"))
+        print("  %-16s pid %-7d %s" % (role, pid, "running" if alive else "gone"))
+    if isinstance(lab, VrrpLab):
+        print("VRRP master (VIP %s on drfwd0): %s" % (lab.vip, " ".join(lab.masters()) or "none"))
+    if isinstance(lab, EcmpLab):
+        print("router's next hops for %s: %s" % (lab.vip, " ".join(lab.nexthops()) or "none"))
+        print(lab.bird_status(), end="")
     print("last lines of drfwd's log:\n" + lab.tail_log(10))
     return 0
 
@@ -411,17 +1171,31 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("action", choices=("up", "demo", "status", "down"))
     ap.add_argument("--prefix", default="drfwd")
-    ap.add_argument("--two-port", action="store_true")
+    kind = ap.add_mutually_exclusive_group()
+    kind.add_argument("--two-port", action="store_true")
+    kind.add_argument("--vrrp", action="store_true", help="two directors, keepalived VRRP")
+    kind.add_argument("--ecmp", type=int, nargs="?", const=2, metavar="N",
+                      help="N directors (default 2) behind a BGP/ECMP router")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("lab: run as root (network namespaces)")
     if args.action == "up":
-        lab = Lab(prefix=args.prefix, two_port=args.two_port)
+        if args.vrrp or args.ecmp:
+            lab = VrrpLab(prefix=args.prefix) if args.vrrp else EcmpLab(prefix=args.prefix, directors=args.ecmp)
+        else:
+            lab = Lab(prefix=args.prefix, two_port=args.two_port)
         lab.up()
-        print("lab %s is up: try  ip netns exec %s curl http://%s/" % (args.prefix, lab.ns("client"), VIP))
+        if lab.kind != "plain":
+            print("built in %.1fs: %s" % (time.time() - lab.t0, ", ".join("%s %.1fs" % kv for kv in lab.marks.items())))
+        print("lab %s is up: try  ip netns exec %s curl http://%s/" % (args.prefix, lab.ns("client"), lab.vip))
         return 0
     if args.action == "demo":
-        demo(args)
+        if args.vrrp:
+            demo_vrrp(args)
+        elif args.ecmp:
+            demo_ecmp(args)
+        else:
+            demo(args)
         return 0
     if args.action == "status":
         return status(args)
