@@ -33,7 +33,6 @@ Everything is created inside namespaces named PREFIX-*, and only processes the l
 started (by PID) are stopped.
 """
 import argparse
-import functools
 import json
 import os
 import shutil
@@ -71,18 +70,6 @@ def wait_for(pred, timeout, step=0.05):
         if v or time.time() >= deadline:
             return v
         time.sleep(step)
-
-
-@functools.lru_cache(maxsize=None)
-def drfwd_has(binary, word):
-    """Whether this drfwd binary knows a command word (its command table holds the
-    string). Lets the labs use `set vip-arp` / `set vip-routes` where drfwd has them and
-    do the manual equivalent where it does not yet."""
-    try:
-        with open(binary, "rb") as f:
-            return word.encode() in f.read()
-    except OSError:
-        return False
 
 
 class Drfwd:
@@ -373,21 +360,11 @@ http {{
     def start_udp_echo(self, role):
         self.spawn(role + "-udp", role, [PY, os.path.join(TOP, "tools", "udp_echo.py"), role.upper(), self.vip, "5353"])
 
-    @property
-    def socket(self):
-        return self.lb.socket
-
-    @property
-    def config(self):
-        return self.lb.config
-
-    @property
-    def drfwd_log(self):
-        return self.lb.log
-
-    @property
-    def stats_json(self):
-        return self.lb.stats_json
+    # The files of the plain lab's drfwd, under the names its tests use.
+    socket = property(lambda self: self.lb.socket)
+    config = property(lambda self: self.lb.config)
+    drfwd_log = property(lambda self: self.lb.log)
+    stats_json = property(lambda self: self.lb.stats_json)
 
     def ctl(self, *words, check=False):
         """Runs drfwdctl against the lab's drfwd; returns the CompletedProcess."""
@@ -512,11 +489,7 @@ class DirectorsLab(Lab):
     """The base of the redundancy labs: directors lb1..lbN on one switch, each drfwd in
     its own namespace (its own EAL --file-prefix and control socket; port 0 on its eth0,
     DIP 198.18.0.(1+I) on drfwd0) next to a routing daemon on drfwd0; real servers with
-    nginx, the UDP echo and the line echo (tools/tcp_echo.py) on the echo ports.
-
-    Where drfwd does not have `set vip-arp` / `set vip-routes` yet, the lab runs it without
-    (`always`: every director answers ARP for the VIP) or publishes the VIP route itself
-    (manual_routes, ECMP lab), once drfwd has resolved its real servers."""
+    nginx, the UDP echo and the line echo (tools/tcp_echo.py) on the echo ports."""
 
     def __init__(self, directors=2, **kw):
         super().__init__(**kw)
@@ -582,7 +555,7 @@ class DirectorsLab(Lab):
         return lines
 
     def mode_lines(self):
-        """drfwd's redundancy settings for this lab (the ones this drfwd has)."""
+        """drfwd's redundancy settings for this lab."""
         return ""
 
     def start_director(self, role, wait=True):
@@ -591,8 +564,13 @@ class DirectorsLab(Lab):
         with open(d.config, "w") as f:
             f.write("port 0 address %s/24\n" % self.dip(role) + self.mode_lines() + self.services())
         d.start(["eth0"], self.drfwd_args)
-        if wait and not wait_for(lambda: self.dip(role) in self.addresses(role), 15):
-            raise RuntimeError("%s: drfwd0 has no DIP after 15 s; drfwd log:\n%s" % (role, d.tail_log()))
+        if not wait:
+            return
+        def up():
+            return self.dip(role) in self.addresses(role)
+        wait_for(lambda: d.proc.poll() is not None or up(), 15)
+        if d.proc.poll() is not None or not up():
+            raise RuntimeError("%s: drfwd exited or drfwd0 has no DIP after 15 s; drfwd log:\n%s" % (role, d.tail_log()))
 
     def addresses(self, role, dev="drfwd0"):
         """The IPv4 addresses of an interface of a director ([] while it does not exist)."""
@@ -625,6 +603,16 @@ class DirectorsLab(Lab):
             elif inside and w and w[0] in self.rs.values():
                 total += int(w[7])
         return total
+
+    def announced(self, role, port=7):
+        """How this director announces VIP:port (the ANNOUNCED column of its `show vips`:
+        arp, route, arp,route or no; None if drfwd does not answer)."""
+        r = self.directors[role].ctl("show", "vips")
+        for line in r.stdout.splitlines() if r.returncode == 0 else []:
+            w = line.split()
+            if w[:1] == ["%s:%d" % (self.vip, port)]:
+                return w[5]
+        return None
 
     def echo_ok(self, port=7):
         """One line through VIP:port answered by a real server."""
@@ -720,7 +708,7 @@ class VrrpLab(DirectorsLab):
         super().__init__(directors=2, **kw)
 
     def mode_lines(self):
-        return "set vip-arp kernel\n" if drfwd_has(self.drfwd, "vip-arp") else ""
+        return "set vip-arp kernel\n"
 
     def _build(self):
         self.common_build()
@@ -788,6 +776,16 @@ class VrrpLab(DirectorsLab):
         super().stop_all()
 
 
+# Both ends of every BGP session: BFD notices a dead peer; the short timers only make the
+# lab quick to connect again.
+BGP_SESSION = """\
+    bfd on;
+    hold time 3;
+    keepalive time 1;
+    connect delay time 1;
+    connect retry time 1;
+    error wait time 1, 2;"""
+
 ROUTER_BIRD = """\
 log "{home}/bird.log" all;
 timeformat log "%F %T.%3f";
@@ -809,12 +807,7 @@ protocol bfd {{
 template bgp director {{
     local 198.18.0.254 as {router_as};
     ipv4 {{ import all; export none; }};
-    bfd on;
-    hold time 3;
-    keepalive time 1;
-    connect delay time 1;
-    connect retry time 1;
-    error wait time 1, 2;
+{session}
 }}
 {peers}"""
 
@@ -843,12 +836,7 @@ protocol bgp uplink {{
     local {dip} as {director_as};
     neighbor 198.18.0.254 as {router_as};
     ipv4 {{ table vips; import none; export all; next hop self; }};
-    bfd on;
-    hold time 3;
-    keepalive time 1;
-    connect delay time 1;
-    connect retry time 1;
-    error wait time 1, 2;
+{session}
 }}
 """
 
@@ -864,12 +852,8 @@ class EcmpLab(DirectorsLab):
         super().__init__(directors=directors, **kw)
         self.vip = ECMP_VIP
 
-    @property
-    def manual_routes(self):
-        return not drfwd_has(self.drfwd, "vip-routes")
-
     def mode_lines(self):
-        return "" if self.manual_routes else "set vip-routes table %d\n" % VIP_TABLE
+        return "set vip-routes table %d\n" % VIP_TABLE
 
     def _build(self):
         self.common_build()
@@ -890,36 +874,30 @@ class EcmpLab(DirectorsLab):
         self.start_servers(gateway="198.18.0.254")
         self.start_router_bird()
         for role in self.directors:
-            self.start_director(role, publish=False)
+            self.start_director(role)
         self.mark("directors")
         for role in self.directors:
             self.start_bird(role)
         if not wait_for(lambda: set(self.sessions().values()) == {"Established"}, 20):
             raise RuntimeError("BGP sessions after 20 s: %s\n%s" % (self.sessions(), self.bird_status()))
         self.mark("bgp established")
-        if self.manual_routes:
-            for role in self.directors:
-                self.publish_route(role)
         if not wait_for(lambda: len(self.nexthops()) == len(self.directors), 20):
             raise RuntimeError("the router has %s for the VIP after 20 s\n%s" % (self.nexthops(), self.bird_status()))
         self.mark("ecmp route")
         self.wait_traffic()
         self.save()
 
-    def start_director(self, role, wait=True, publish=True):
+    def start_director(self, role, wait=True):
         """drfwd (again), and the director's BIRD again after it if it was running: BIRD
         2.0.12 does not always get along with a drfwd0 that vanished and came back (its
         BFD socket for the session fails to bind, "bfd1: Socket error: bind: Cannot
-        assign requested address", and BFD stays down). Where drfwd cannot publish its
-        VIP routes yet, the lab does, once drfwd has resolved every real server (publish)."""
+        assign requested address", and BFD stays down)."""
         bird = self.bird_running(role)
         if bird:
             self.stop_bird(role)
         super().start_director(role, wait=wait)
         if bird:
             self.start_bird(role)
-        if publish and self.manual_routes and bird:
-            self.publish_route(role)
 
     def add_director(self):
         """One more director (lbN+1), announced to the router: returns its role."""
@@ -928,31 +906,11 @@ class EcmpLab(DirectorsLab):
         self.add_director_object(role)
         self.save()
         self.director_link(role)
-        self.start_director(role, publish=False)
+        self.start_director(role)
         self.start_bird(role)
         self.write_router_conf()
         self.birdc("rt", "configure", check=True)
-        if self.manual_routes:
-            self.publish_route(role)
         return role
-
-    # ---- the manual equivalent of `set vip-routes table 100` -------------------------
-    def resolved(self, role):
-        """Every real server of the VIP resolved (neighbour reachable) by this drfwd."""
-        r = self.directors[role].ctl("show", "neigh")
-        lines = r.stdout.splitlines() if r.returncode == 0 else []
-        return all(any(l.split()[:1] == [ip] and ("reachable" in l or "probe" in l) for l in lines)
-                   for ip in self.rs.values())
-
-    def publish_route(self, role, timeout=10):
-        if not wait_for(lambda: self.resolved(role), timeout, 0.1):
-            raise RuntimeError("%s: real servers not resolved after %ds" % (role, timeout))
-        time.sleep(1.0)  # two health-check intervals: the first results are in
-        self.run(role, "ip", "route", "replace", self.vip + "/32", "dev", "drfwd0", "table", str(VIP_TABLE),
-                 "proto", str(VIP_ROUTE_PROTO), check=True)
-
-    def withdraw_route(self, role):
-        self.run(role, "ip", "route", "del", self.vip + "/32", "table", str(VIP_TABLE))
 
     # ---- BIRD ----------------------------------------------------------------------
     def bird_home(self, role):
@@ -964,7 +922,7 @@ class EcmpLab(DirectorsLab):
         home = self.bird_home("rt")
         os.makedirs(home, exist_ok=True)
         with open(os.path.join(home, "bird.conf"), "w") as f:
-            f.write(ROUTER_BIRD.format(home=home, router_as=ROUTER_AS, peers=peers))
+            f.write(ROUTER_BIRD.format(home=home, router_as=ROUTER_AS, session=BGP_SESSION, peers=peers))
 
     def start_router_bird(self):
         self.write_router_conf()
@@ -974,7 +932,7 @@ class EcmpLab(DirectorsLab):
         home = self.bird_home(role)
         with open(os.path.join(home, "bird.conf"), "w") as f:
             f.write(DIRECTOR_BIRD.format(home=home, dip=self.dip(role), table=VIP_TABLE, proto=VIP_ROUTE_PROTO,
-                                         director_as=DIRECTOR_AS, router_as=ROUTER_AS))
+                                         director_as=DIRECTOR_AS, router_as=ROUTER_AS, session=BGP_SESSION))
         self.start_bird_process(role)
 
     def start_bird_process(self, role):
@@ -1066,8 +1024,8 @@ def report_longlived(rep):
     print("   %d lines sent, %d answered; longest wait for an answer %.2fs, longest gap between answers %.2fs"
           % (s["lines_sent"], s["answers"], s["max_latency"], s["max_answer_gap"]))
     if p:
-        print("   new connections meanwhile: %d served, %d failed (longest outage %.2fs)"
-              % (p["ok"], p["failed"], p["longest_outage"]), flush=True)
+        print("   new connections meanwhile: %d served (the slowest in %.2fs), %d failed (longest outage %.2fs)"
+              % (p["ok"], p["slowest"], p["failed"], p["longest_outage"]), flush=True)
 
 
 def print_packets(lab, port):
@@ -1116,11 +1074,12 @@ def demo_vrrp(args):
         print("   traffic flows after %.1fs" % lab.marks["traffic"])
         print("== lb1's keepalived.conf:")
         print("".join("   " + line for line in lab.keepalived_conf("lb1").splitlines(True)), flush=True)
-        if not drfwd_has(lab.drfwd, "vip-arp"):
-            print("   (this drfwd has no `set vip-arp kernel` yet: both directors answer ARP for the VIP)")
+        print("== drfwd on each director: `%s` and the plain lab's ipvsadm lines, plus tcp 7 mh and tcp 8 sh"
+              % lab.mode_lines().strip())
         master = lab.masters()[0]
         other = [r for r in lab.directors if r != master][0]
-        print("== VRRP master: %s (the VIP is on its drfwd0)" % master, flush=True)
+        print("== VRRP master: %s (the VIP is on its drfwd0); drfwd announces the VIP: %s" %
+              (master, ", ".join("%s %s" % (r, lab.announced(r)) for r in lab.directors)), flush=True)
         demo_failover(lab, master, lambda: lab.masters() == [other], lambda: lab.masters() == [master])
     finally:
         print("== tearing the lab down", flush=True)
@@ -1134,8 +1093,8 @@ def demo_ecmp(args):
     try:
         lab.up()
         print("   traffic flows after %.1fs" % lab.marks["traffic"])
-        if lab.manual_routes:
-            print("   (this drfwd has no `set vip-routes` yet: the lab adds each director's VIP route itself)")
+        print("== drfwd on each director: `%s` and the plain lab's ipvsadm lines, plus tcp 7 mh and tcp 8 sh"
+              % lab.mode_lines().strip())
         print("== the router's BGP sessions: %s" % ", ".join("%s %s" % kv for kv in sorted(lab.sessions().items())))
         print("== the router's route to the VIP:")
         print("".join("   " + l for l in lab.run("rt", "ip", "route", "show", lab.vip).stdout.splitlines(True)),

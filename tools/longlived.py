@@ -20,8 +20,9 @@ next to busy-polling drfwd workers on two cores.
 Summary fields: connected, reset (ECONNRESET), failed (any error, end of stream or an
 answer never received), rs_changed, max_latency (longest time between a line sent and
 its answer, unanswered lines counted until the end), max_answer_gap, per_rs, and for
-the probes ok, failed and longest_outage (from the first failed probe to the next
-good one). Times are seconds; "at" fields count from the start of the run.
+the probes ok, failed, slowest (the longest a served probe took: a SYN lost during a
+fail-over is sent again after 1 s) and longest_outage (from the first failed probe to
+the next good one). Times are seconds; "at" fields count from the start of the run.
 """
 import argparse
 import asyncio
@@ -77,7 +78,7 @@ class Run:
         self.conns = [Conn(i) for i in range(args.conns)]
         self.stop = asyncio.Event()
         self.t0 = time.monotonic()
-        self.probes = {"ok": 0, "failed": 0, "longest_outage": 0.0, "outage_at": None, "per_rs": {}}
+        self.probes = {"ok": 0, "failed": 0, "slowest": 0.0, "longest_outage": 0.0, "outage_at": None, "per_rs": {}}
 
     # ---- one connection ------------------------------------------------------------
     async def open(self, c):
@@ -176,6 +177,7 @@ class Run:
             name = await self.probe_once()
             if name:
                 p["ok"] += 1
+                p["slowest"] = max(p["slowest"], round(time.monotonic() - started, 3))
                 p["per_rs"][name] = p["per_rs"].get(name, 0) + 1
                 if down_since is not None and started - down_since > p["longest_outage"]:
                     p["longest_outage"], p["outage_at"] = round(started - down_since, 3), round(down_since - self.t0, 3)
@@ -276,7 +278,8 @@ def parse_args(argv=None):
     ap.add_argument("--connect-timeout", type=float, default=3.0)
     ap.add_argument("--drain", type=float, default=3.0, help="seconds to wait for the last answers")
     ap.add_argument("--probe-interval", type=float, default=0.0, help="open a new connection this often (0: never)")
-    ap.add_argument("--probe-timeout", type=float, default=1.0)
+    ap.add_argument("--probe-timeout", type=float, default=2.0,
+                    help="seconds a probe may take (a lost SYN is sent again after 1 s)")
     return ap.parse_args(argv)
 
 
