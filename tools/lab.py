@@ -853,7 +853,9 @@ class EcmpLab(DirectorsLab):
         self.vip = ECMP_VIP
 
     def mode_lines(self):
-        return "set vip-routes table %d\n" % VIP_TABLE
+        # The routers reach the VIP through the directors' routes alone: no director
+        # answers ARP for it (nobody puts it on drfwd0, so kernel mode never claims it).
+        return "set vip-arp kernel\nset vip-routes table %d\n" % VIP_TABLE
 
     def _build(self):
         self.common_build()

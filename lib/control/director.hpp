@@ -108,6 +108,13 @@ class Director {
   const std::vector<VipRoute>& routes() const { return routes_; }
   // Whether this director claims `vip` on `port`: answers ARP for it and announces it.
   bool claimed(uint16_t port, net::Ipv4 vip) const { return announcer_.claimed(port, vip); }
+  // ARP the kernel interface sends out of `port` that speaks for a VIP this director does
+  // not claim there (keepalived's gratuitous ARP on becoming master before drfwd has
+  // converged, or the kernel answering for a VIP it holds): drfwd alone speaks for its
+  // VIPs, so such ARP is not sent.
+  bool withholds(uint16_t port, const net::Arp& a) const {
+    return vip_since_.count(a.spa) != 0 && !claimed(port, a.spa);
+  }
   // Whether the VIP's real servers have all been resolved and checked once (or the
   // hold-down passed) since it appeared: only then is it claimed in kernel mode or routed.
   bool converged(net::Ipv4 vip) const { return converged_.count(vip) != 0; }

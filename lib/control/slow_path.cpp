@@ -65,6 +65,7 @@ void SlowPath::poll(double now) {
     const uint16_t n = rte_eth_rx_burst(k->tap_port, 0, pkts, lb::kBurst);
     for (uint16_t i = 0; i < n; ++i) {
       ++cc_.from_kernel;
+      if (withheld(k->data_port, pkts[i])) continue;
       if (!transmit(k->data_port, pkts[i])) ++cc_.from_kernel_dropped;
     }
   }
@@ -119,6 +120,20 @@ void SlowPath::send(const Director::Tick& t) {
     send_arp(o);
     ++cc_.arp_announces;
   }
+}
+
+// ARP the kernel sends for a VIP the director does not claim on that port is dropped
+// (Director::withholds): with vip-arp kernel, a VRRP daemon's gratuitous ARP would
+// otherwise claim the VIP before drfwd has converged.
+bool SlowPath::withheld(uint16_t port, rte_mbuf* m) {
+  const auto* d = rte_pktmbuf_mtod(m, const uint8_t*);
+  if (rte_pktmbuf_data_len(m) < net::kEtherHdrLen || net::ntoh16(net::load16(d + net::kEthType)) != net::kEtherArp)
+    return false;
+  const auto a = net::parse_arp(d, rte_pktmbuf_data_len(m));
+  if (!a || !director_.withholds(port, *a)) return false;
+  ++cc_.arp_vip_withheld;
+  rte_pktmbuf_free(m);
+  return true;
 }
 
 // Frames for a data port go through worker 0's transmit ring and its TX queue, so

@@ -59,6 +59,7 @@ class SlowPath {
   void to_kernel(uint16_t port, rte_mbuf* m);
   void send_arp(const ArpOut& a);
   bool transmit(uint16_t port, rte_mbuf* m);  // false: dropped (counted tx_dropped)
+  bool withheld(uint16_t port, rte_mbuf* m);  // true: ARP for an unclaimed VIP, freed
 
   const std::vector<dp::PortInfo>& ports_;
   const std::vector<std::unique_ptr<dp::Worker>>& workers_;

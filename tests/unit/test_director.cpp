@@ -639,3 +639,20 @@ TEST_F(DirectorTest, RoutesFollowUsableServers) {
   ASSERT_TRUE(apply({"set vip-routes table 100", "vip del 198.18.0.100 tcp 80"}, 6).ok);
   EXPECT_TRUE(director->routes().empty()) << "deleted";
 }
+
+// drfwd alone speaks ARP for its VIPs: what the kernel sends for a VIP that is not
+// claimed on that port (keepalived's gratuitous ARP on becoming master, before drfwd has
+// converged) is withheld; the kernel's ARP for anything else passes.
+TEST_F(DirectorTest, KernelArpForAnUnclaimedVipIsWithheld) {
+  start({"port 0 address 198.18.0.2/24", "set vip-arp kernel", "vip add 198.18.0.100 tcp 80 sched mh",
+         "rs add 198.18.0.100 tcp 80 198.18.0.12"});
+  const net::Arp garp = net::arp_announce(port_mac(0), ip("198.18.0.100"));
+  const net::Arp dip = net::arp_announce(port_mac(0), ip("198.18.0.2"));
+  director->set_kernel_addresses(0, addrs({"198.18.0.2", "198.18.0.100"}), 0.5);  // keepalived: master
+  EXPECT_TRUE(director->withholds(0, garp)) << "not converged yet";
+  EXPECT_FALSE(director->withholds(0, dip)) << "the DIP is the kernel's";
+  director->tick(10);  // the hold-down passed
+  EXPECT_TRUE(director->claimed(0, ip("198.18.0.100")));
+  EXPECT_FALSE(director->withholds(0, garp));
+  EXPECT_TRUE(director->withholds(1, garp)) << "port 1 does not serve it";
+}

@@ -1,0 +1,272 @@
+"""e2e tier: director redundancy (tools/lab.py's VRRP and ECMP labs). Long-lived
+connections (tools/longlived.py: a line every 50 ms on each, answered by the real
+server's echo with its name) run through consistent-hash services while a director dies,
+comes back, joins or is drained; for every connection the client reports whether it was
+reset, whether its real server changed, and the longest wait for an answer. Every test
+builds its own lab (its own namespaces, addresses in 198.18.0.0/15) and deletes it, also
+when it fails. The takeover times printed here are what docs/redundancy.md quotes."""
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+sys.path.insert(0, os.path.join(TOP, "tools"))
+import lab as L  # noqa: E402
+from drfwdtest import check, drfwd_binary  # noqa: E402
+
+PY = "/usr/bin/python3"
+MH, SH = 7, 8  # the labs' echo services: tcp 7 mh, tcp 8 sh
+_count = [0]
+
+
+def new_lab(cls, **kw):
+    _count[0] += 1
+    return cls(prefix="dfr%d-%d" % (os.getpid() % 100000, _count[0]), drfwd=drfwd_binary(), log=lambda *a: None, **kw)
+
+
+def timed(action, done, timeout=5.0):
+    """Runs action(), then waits for done(); returns the seconds it took (None: never)."""
+    t = time.time()
+    action()
+    return time.time() - t if L.wait_for(done, timeout, 0.02) else None
+
+
+def unharmed(rep, what):
+    """Every long-lived connection answered throughout: none reset, failed or moved."""
+    s = rep["summary"]
+    check(s["connected"] == len(rep["connections"]), "%s: not every connection started: %s" % (what, s))
+    check(s["reset"] == 0 and s["failed"] == 0, "%s: connections reset or failed: %s" % (what, s))
+    check(s["rs_changed"] == 0, "%s: connections moved to another real server: %s" % (what, s))
+    probes = rep.get("probes", {})
+    check(probes.get("ok", 1) > 0 and probes.get("failed", 0) == 0, "%s: new connections refused: %s" % (what, probes))
+    print("%s: %d connections, 0 reset, 0 moved; longest wait for an answer %.2fs, slowest new connection %.2fs"
+          % (what, s["connected"], s["max_latency"], probes.get("slowest", 0)), flush=True)
+
+
+def forwarding(lab, role, port, seconds=1.0):
+    """Packets `role`'s drfwd forwards to VIP:port over `seconds`."""
+    before = lab.packets(role, port) or 0
+    time.sleep(seconds)
+    return (lab.packets(role, port) or 0) - before
+
+
+# ---- VRRP: active/backup ----------------------------------------------------------------
+
+def test_vrrp_master_killed_then_back():
+    """SIGKILL the master's drfwd: the backup holds the VIP within a second, no connection
+    of the mh or sh service is reset or moved, new ones are served; the old master comes
+    back (and preempts) without resetting anything."""
+    with new_lab(L.VrrpLab) as lab:
+        check(lab.masters() == ["lb1"], "master: %s" % lab.masters())
+        check(lab.announced("lb1") == "arp" and lab.announced("lb2") == "no",
+              "announced: lb1 %s, lb2 %s" % (lab.announced("lb1"), lab.announced("lb2")))
+        mh, sh = lab.start_longlived(port=MH, conns=20), lab.start_longlived(port=SH, conns=10, probe_interval=0)
+        try:
+            check(mh.ready() and sh.ready(), "long-lived connections did not start")
+            time.sleep(0.5)
+            took = timed(lambda: lab.kill_drfwd("lb1", wait=False), lambda: lab.masters() == ["lb2"])
+            check(took is not None and took < 1.0, "backup took over after %s s" % took)
+            print("VRRP: master's drfwd killed, the backup holds the VIP after %.2fs" % took, flush=True)
+            time.sleep(1.5)
+            check(forwarding(lab, "lb2", MH) > 0, "the backup does not forward")
+            back = timed(lambda: lab.start_director("lb1"), lambda: lab.masters() == ["lb1"], timeout=10)
+            check(back is not None, "the old master did not take the VIP back")
+            print("VRRP: old master back, preempted after %.2fs" % back, flush=True)
+            time.sleep(1.5)
+            check(forwarding(lab, "lb1", MH) > 0, "the old master does not forward again")
+        finally:
+            rep_mh, rep_sh = mh.finish(), sh.finish()
+        unharmed(rep_mh, "VRRP, master killed and back (mh)")
+        unharmed(rep_sh, "VRRP, master killed and back (sh)")
+        check(lab.d("lb2").stop() == 0, "lb2's drfwd exit status")
+
+
+def test_vrrp_keepalived_stopped_on_the_master():
+    """keepalived (not drfwd) stops on the master: it gives the VIP up, the backup takes
+    it, nothing is reset; keepalived back on the master: the VIP comes back."""
+    with new_lab(L.VrrpLab) as lab:
+        ll = lab.start_longlived(port=MH, conns=20)
+        try:
+            check(ll.ready(), "long-lived connections did not start")
+            took = timed(lambda: lab.stop_keepalived("lb1", wait=False), lambda: lab.masters() == ["lb2"])
+            check(took is not None and took < 1.0, "backup took over after %s s" % took)
+            print("VRRP: keepalived stopped on the master, the backup holds the VIP after %.2fs" % took, flush=True)
+            check(L.wait_for(lambda: lab.announced("lb1") == "no", 2), "lb1 still claims the VIP")
+            time.sleep(1)
+            back = timed(lambda: lab.start_keepalived("lb1"), lambda: lab.masters() == ["lb1"], timeout=5)
+            check(back is not None, "the VIP did not come back to lb1")
+            time.sleep(1)
+        finally:
+            rep = ll.finish()
+        unharmed(rep, "VRRP, keepalived stopped and started on the master")
+
+
+def test_vrrp_a_restarted_master_waits_until_it_has_converged():
+    """A real server nobody answers for keeps a restarted director from converging until
+    its hold-down (3 s). keepalived preempts within a second of drfwd's start and puts the
+    VIP on drfwd0 — but drfwd neither answers for it nor lets keepalived's own gratuitous
+    ARPs out until it has converged: the client keeps sending to the backup meanwhile."""
+    with new_lab(L.VrrpLab) as lab:
+        # Both directors get the unanswered server (198.18.0.99) and a 3 s hold-down.
+        lab.mode_lines = lambda: "set vip-arp kernel\nset vip-holddown 3\n"
+        services = lab.services
+        lab.services = lambda: services() + "ipvsadm -a -t %s:%d -r 198.18.0.99:%d -g\n" % (lab.vip, MH, MH)
+        for role in ("lb2", "lb1"):
+            lab.kill_drfwd(role)
+            lab.start_director(role)
+        check(L.wait_for(lambda: lab.masters() == ["lb1"] and lab.announced("lb1") == "arp", 10),
+              "lb1 did not become the converged master: %s, %s" % (lab.masters(), lab.announced("lb1")))
+        lb_mac = {r: lab.run(r, "cat", "/sys/class/net/eth0/address").stdout.strip() for r in lab.directors}
+
+        def client_arp():
+            out = lab.run("client", "ip", "neigh", "show", lab.vip).stdout
+            return next((mac for mac in lb_mac.values() if mac in out), None)
+
+        ll = lab.start_longlived(port=MH, conns=20)
+        try:
+            check(ll.ready(), "long-lived connections did not start")
+            check(timed(lambda: lab.kill_drfwd("lb1", wait=False), lambda: lab.masters() == ["lb2"]) is not None,
+                  "no takeover")
+            check(L.wait_for(lambda: lab.announced("lb2") == "arp", 5), "lb2 does not claim the VIP")
+            check(L.wait_for(lambda: client_arp() == lb_mac["lb2"], 3), "the client did not move to lb2")
+            time.sleep(0.5)
+            started = time.time()
+            lab.start_director("lb1")
+            preempted = L.wait_for(lambda: "lb1" in lab.masters(), 5, 0.02) and time.time() - started
+            check(preempted, "keepalived on lb1 did not take the VIP back")
+            moved = L.wait_for(lambda: client_arp() == lb_mac["lb1"], 10, 0.05) and time.time() - started
+            check(moved, "the client never moved back to lb1")
+            print("VRRP: restarted master holds the VIP after %.2fs, the client follows after %.2fs (hold-down 3 s)"
+                  % (preempted, moved), flush=True)
+            check(moved > preempted + 1.5, "the client moved to lb1 %.2fs after its start, before it converged "
+                  "(keepalived preempted at %.2fs)" % (moved, preempted))
+            time.sleep(1)
+        finally:
+            rep = ll.finish()
+        unharmed(rep, "VRRP, master restarted with a slow convergence")
+        withheld = lab.d("lb1").ctl("show", "stats").stdout
+        check(re.search(r"^arp_vip_withheld\s+[1-9]", withheld, re.M), "lb1 withheld no ARP:\n" + withheld)
+
+
+# ---- BGP + ECMP: active/active ----------------------------------------------------------
+
+def test_ecmp_director_killed_then_back():
+    """Both directors carry flows; SIGKILL one: the router drops it within a second (BFD),
+    every flow goes on through the other, none reset or moved; start it again: it carries
+    about half the flows again, none reset."""
+    with new_lab(L.EcmpLab) as lab:
+        ll = lab.start_longlived(port=MH, conns=30)
+        try:
+            check(ll.ready(), "long-lived connections did not start")
+            shares = {r: forwarding(lab, r, MH) for r in lab.directors}
+            check(all(v > 0 for v in shares.values()), "both directors should carry flows: %s" % shares)
+            took = timed(lambda: lab.kill_drfwd("lb1", wait=False), lambda: lab.nexthops() == [lab.dip("lb2")])
+            check(took is not None and took < 1.0, "the router dropped lb1 after %s s" % took)
+            print("ECMP: lb1's drfwd killed, the router drops it after %.2fs" % took, flush=True)
+            time.sleep(1)
+            back = timed(lambda: lab.start_director("lb1"), lambda: len(lab.nexthops()) == 2, timeout=10)
+            check(back is not None, "lb1 not back in the router's route")
+            print("ECMP: lb1 back in the route %.2fs after its start" % back, flush=True)
+            time.sleep(0.5)
+            shares = {r: forwarding(lab, r, MH, 1.5) for r in lab.directors}
+            share = shares["lb1"] / max(1, sum(shares.values()))
+            check(0.15 < share < 0.85, "lb1 carries %.0f%% of the packets after its return: %s" % (100 * share, shares))
+        finally:
+            rep = ll.finish()
+        unharmed(rep, "ECMP, director killed and back")
+
+
+def test_ecmp_a_third_director_then_maintenance():
+    """A third director joins: about a third of the flows move to it, none reset. Then one
+    is drained for maintenance (set vip-routes off): its flows go to the others, none
+    reset, and it stops cleanly."""
+    with new_lab(L.EcmpLab) as lab:
+        ll = lab.start_longlived(port=MH, conns=30)
+        try:
+            check(ll.ready(), "long-lived connections did not start")
+            lb3 = lab.add_director()
+            check(L.wait_for(lambda: len(lab.nexthops()) == 3, 10), "lb3 not in the route: %s" % lab.nexthops())
+            time.sleep(0.5)
+            shares = {r: forwarding(lab, r, MH, 1.5) for r in lab.directors}
+            share = shares[lb3] / max(1, sum(shares.values()))
+            check(0.05 < share < 0.7, "lb3 carries %.0f%% of the packets: %s" % (100 * share, shares))
+            took = timed(lambda: lab.d("lb1").ctl("set", "vip-routes", "off", check=True),
+                         lambda: lab.dip("lb1") not in lab.nexthops())
+            check(took is not None, "lb1 not withdrawn")
+            print("ECMP: lb1 drained (vip-routes off), withdrawn at the router after %.2fs" % took, flush=True)
+            check(L.wait_for(lambda: forwarding(lab, "lb1", MH, 0.5) == 0, 5), "lb1 still forwards after its drain")
+            check(lab.d("lb1").stop() == 0, "lb1's drfwd exit status")
+            time.sleep(1)
+        finally:
+            rep = ll.finish()
+        unharmed(rep, "ECMP, third director and a drain")
+
+
+def test_ecmp_a_vip_without_usable_servers_is_withdrawn():
+    """A director whose real servers of a VIP are all unusable (drained here) withdraws
+    that VIP's route; the flows go on through the other director."""
+    with new_lab(L.EcmpLab) as lab:
+        ll = lab.start_longlived(port=MH, conns=20)
+        try:
+            check(ll.ready(), "long-lived connections did not start")
+            drain = ["ipvsadm -e -%s %s:%d -r %s -w 0" % (proto, lab.vip, port, rip)
+                     for proto, port in (("t", 80), ("u", 5353), ("t", MH), ("t", SH)) for rip in lab.rs.values()]
+            tool = os.path.join(os.path.dirname(drfwd_binary()), "drfwdctl")
+            r = subprocess.run([tool, "-s", lab.d("lb1").socket, "-b", "-"], input="\n".join(drain) + "\n",
+                               capture_output=True, text=True, timeout=10)
+            check(r.returncode == 0, "drain: %s" % r.stderr)
+            check(L.wait_for(lambda: lab.nexthops() == [lab.dip("lb2")], 2), "lb1 still routed: %s" % lab.nexthops())
+            check(lab.announced("lb1", MH) == "no" and lab.announced("lb2", MH) == "route",
+                  "announced: %s / %s" % (lab.announced("lb1", MH), lab.announced("lb2", MH)))
+            time.sleep(1)
+        finally:
+            rep = ll.finish()
+        # Connections on lb1 keep their (drained) servers there or move to lb2, which
+        # picks the same servers: none is reset or moved.
+        unharmed(rep, "ECMP, a director without usable servers")
+
+
+def test_dip_floods_keep_bgp_bfd_and_vrrp_up():
+    """A UDP flood at a director's DIP (beyond the exception limit) leaves its BGP and BFD
+    sessions and the VRRP election alone: the routing protocols are limited apart."""
+    def flood(lab, target, seconds):
+        return subprocess.Popen(["ip", "netns", "exec", lab.ns("client"), PY, os.path.join(TOP, "tools", "udp_flood.py"),
+                                 target, "9", str(seconds)], stdout=subprocess.PIPE, text=True)
+
+    def limited(lab, role):
+        st = lab.d(role).ctl("show", "stats").stdout
+        get = lambda name: int(re.search(r"^%s\s+(\d+)" % name, st, re.M).group(1))  # noqa: E731
+        return get("exception_limited_other"), get("exception_limited_routing")
+
+    with new_lab(L.EcmpLab) as lab:
+        since = {r: lab.birdc("rt", "show", "protocols", r).splitlines()[-1].split()[4] for r in lab.directors}
+        f = flood(lab, lab.dip("lb1"), 5)
+        try:
+            time.sleep(5.5)
+        finally:
+            f.wait(timeout=20)
+        after = {r: lab.birdc("rt", "show", "protocols", r).splitlines()[-1].split()[4] for r in lab.directors}
+        check(set(lab.sessions().values()) == {"Established"} and after == since,
+              "BGP sessions flapped under the flood: %s -> %s (%s)" % (since, after, lab.sessions()))
+        bfd = lab.birdc("rt", "show", "bfd", "sessions")
+        check(bfd.count(" Up ") == 2, "BFD sessions:\n" + bfd)
+        other, routing = limited(lab, "lb1")
+        check(other > 0 and routing == 0, "lb1 limited other %d, routing %d" % (other, routing))
+        print("ECMP: DIP flood, %d frames over the limit, BGP and BFD stayed up" % other, flush=True)
+
+    with new_lab(L.VrrpLab) as lab:
+        log = os.path.join(lab.dir, "lb2", "keepalived.log")
+        before = open(log).read().count("Entering MASTER STATE")
+        f = flood(lab, lab.dip("lb2"), 5)  # the backup's DIP: it must keep hearing the master
+        try:
+            time.sleep(5.5)
+        finally:
+            f.wait(timeout=20)
+        flaps = open(log).read().count("Entering MASTER STATE") - before
+        check(flaps == 0 and lab.masters() == ["lb1"], "VRRP flapped %d times under the flood" % flaps)
+        other, routing = limited(lab, "lb2")
+        check(other > 0 and routing == 0, "lb2 limited other %d, routing %d" % (other, routing))
+        print("VRRP: backup's DIP flooded, %d frames over the limit, no flap" % other, flush=True)
