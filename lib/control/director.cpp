@@ -179,6 +179,15 @@ void Director::refresh_claims(double now) {
       if (claim.arp == config::VipArp::kAlways || (held && converged_.count(vip))) claims.insert({p, vip});
     }
   }
+  // In kernel mode a claim follows a daemon's decision: log each change (in always mode
+  // claims follow the configuration, whose changes are logged already).
+  if (claim.arp == config::VipArp::kKernel) {
+    for (const auto& [p, vip] : claims)
+      if (!announcer_.claimed(p, vip))
+        spdlog::info("VIP {} claimed on port {}: its kernel interface holds it", net::to_string(vip), p);
+    for (const auto& [p, vip] : announcer_.claims())
+      if (!claims.count({p, vip})) spdlog::info("VIP {} no longer claimed on port {}", net::to_string(vip), p);
+  }
   announcer_.set_claims(claims, now);
   refresh_routes();
 }

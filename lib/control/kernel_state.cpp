@@ -54,6 +54,8 @@ void KernelState::poll(Director& d, double now) {
         if (!refused_) spdlog::warn("route {}/32 table {}: {}", net::to_string(r.vip), r.table, std::strerror(-ack->error));
         refused_ = true;
         retry_at_ = now + 1;
+      } else {
+        spdlog::info("route {}/32 table {} {}", net::to_string(r.vip), r.table, add ? "published" : "withdrawn");
       }
     }
   }

@@ -94,6 +94,8 @@ def test_vrrp_keepalived_stopped_on_the_master():
             check(took is not None and took < 1.0, "backup took over after %s s" % took)
             print("VRRP: keepalived stopped on the master, the backup holds the VIP after %.2fs" % took, flush=True)
             check(L.wait_for(lambda: lab.announced("lb1") == "no", 2), "lb1 still claims the VIP")
+            check("VIP %s no longer claimed on port 0" % lab.vip in open(lab.d("lb1").log).read(),
+                  "lb1 did not log that it gave the VIP up:\n" + lab.d("lb1").tail_log())
             time.sleep(1)
             back = timed(lambda: lab.start_keepalived("lb1"), lambda: lab.masters() == ["lb1"], timeout=5)
             check(back is not None, "the VIP did not come back to lb1")
@@ -199,6 +201,8 @@ def test_ecmp_a_third_director_then_maintenance():
             check(took is not None, "lb1 not withdrawn")
             print("ECMP: lb1 drained (vip-routes off), withdrawn at the router after %.2fs" % took, flush=True)
             check(L.wait_for(lambda: forwarding(lab, "lb1", MH, 0.5) == 0, 5), "lb1 still forwards after its drain")
+            check("route %s/32 table 100 withdrawn" % lab.vip in open(lab.d("lb1").log).read(),
+                  "lb1 did not log its route's withdrawal:\n" + lab.d("lb1").tail_log())
             check(lab.d("lb1").stop() == 0, "lb1's drfwd exit status")
             time.sleep(1)
         finally:
