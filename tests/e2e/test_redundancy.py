@@ -7,8 +7,10 @@ builds its own lab (its own namespaces, addresses in 198.18.0.0/15) and deletes 
 when it fails. The takeover times printed here are what docs/redundancy.md quotes."""
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
@@ -280,3 +282,32 @@ def test_dip_floods_keep_bgp_bfd_and_vrrp_up():
         other, routing = limited(lab, "lb2")
         check(other > 0 and routing == 0, "lb2 limited other %d, routing %d" % (other, routing))
         print("VRRP: backup's DIP flooded, %d frames over the limit, no flap" % other, flush=True)
+
+
+# ---- the documentation's configurations ---------------------------------------------------
+
+def test_the_configurations_in_redundancy_md_are_accepted():
+    """docs/redundancy.md's keepalived.conf and both bird.conf are what keepalived and
+    BIRD accept (keepalived -t in a namespace of its own with a drfwd0; bird -p)."""
+    text = open(os.path.join(TOP, "docs", "redundancy.md")).read()
+    blocks = re.findall(r"^```\n(.*?)^```", text, re.S | re.M)
+    keepalived = [b for b in blocks if "vrrp_instance" in b]
+    bird = [b for b in blocks if "protocol bgp" in b]
+    check(len(keepalived) == 1 and len(bird) == 2, "expected one keepalived.conf and two bird.conf in redundancy.md")
+    tmp = tempfile.mkdtemp(prefix="drfwd-conf-")
+    ns = "dfrconf%d" % os.getpid()
+    try:
+        for i, conf in enumerate(bird):
+            path = os.path.join(tmp, "bird%d.conf" % i)
+            open(path, "w").write(conf)
+            r = subprocess.run(["bird", "-p", "-c", path], capture_output=True, text=True)
+            check(r.returncode == 0, "bird -p refuses redundancy.md's bird.conf:\n%s%s" % (r.stderr, conf))
+        path = os.path.join(tmp, "keepalived.conf")
+        open(path, "w").write(keepalived[0])
+        subprocess.run(["ip", "netns", "add", ns], check=True)
+        subprocess.run(["ip", "-n", ns, "link", "add", "drfwd0", "type", "veth", "peer", "name", "peer0"], check=True)
+        r = subprocess.run(["ip", "netns", "exec", ns, "keepalived", "-t", "-f", path], capture_output=True, text=True)
+        check(r.returncode == 0, "keepalived -t refuses redundancy.md's keepalived.conf:\n%s" % (r.stdout + r.stderr))
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        shutil.rmtree(tmp, ignore_errors=True)
