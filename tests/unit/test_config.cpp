@@ -1,15 +1,12 @@
 // lib/config: every grammar form (native and ipvsadm) and every refusal.
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <fstream>
-#include <iterator>
-
 #include "config/command.hpp"
 #include "config/loader.hpp"
 #include "config/model.hpp"
 #include "config/request.hpp"
 #include "config/show_config.hpp"
+#include "docs.hpp"
 #include "packets.hpp"
 #include "lb/sched.hpp"
 #include "net/parse.hpp"
@@ -378,18 +375,14 @@ TEST(Grammar, VipClaimCommands) {
 // docs/redundancy.md's drfwd configurations (the code blocks that start with `port`)
 // load as they are: an operator may paste them.
 TEST(Config, TheRedundancyGuidesConfigurationsLoad) {
-  const char* docs = std::getenv("DRFWD_DOCS");
-  ASSERT_NE(docs, nullptr) << "meson sets DRFWD_DOCS";
-  const std::string path = std::string(docs) + "/redundancy.md";
-  std::ifstream f(path);
-  ASSERT_TRUE(f) << path;
-  const std::string doc((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const std::string doc = test::read_doc("redundancy.md");
+  ASSERT_FALSE(doc.empty());
   int loaded = 0;
   for (size_t at = doc.find("```\nport "); at != std::string::npos; at = doc.find("```\nport ", at + 1)) {
     const size_t begin = at + 4, end = doc.find("```", begin);
     ASSERT_NE(end, std::string::npos);
     Model m;
-    EXPECT_NO_THROW(load_text(path, doc.substr(begin, end - begin), m)) << doc.substr(begin, end - begin);
+    EXPECT_NO_THROW(load_text("docs/redundancy.md", doc.substr(begin, end - begin), m)) << doc.substr(begin, end - begin);
     EXPECT_FALSE(m.services().empty());
     ++loaded;
   }

@@ -1,9 +1,6 @@
 // The counter schema: every view takes its names from it, and sums and differences walk it.
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <fstream>
-#include <iterator>
 #include <set>
 #include <string>
 
@@ -11,6 +8,7 @@
 #include "control/neighbours.hpp"
 #include "control/slow_path_counters.hpp"
 #include "dataplane/totals.hpp"
+#include "docs.hpp"
 #include "lb/counters.hpp"
 
 using namespace drfwd;
@@ -91,12 +89,8 @@ TEST(Counters, AddSumsAndSubtractDifferencesCountersOnly) {
 // docs/operation.md's Counters section names every counter (the docs stay true: a
 // counter added to a list must be described there too).
 TEST(Counters, TheOperatorGuideNamesEveryCounter) {
-  const char* docs = std::getenv("DRFWD_DOCS");
-  ASSERT_NE(docs, nullptr) << "meson sets DRFWD_DOCS";
-  const std::string path = std::string(docs) + "/operation.md";
-  std::ifstream f(path);
-  ASSERT_TRUE(f) << path;
-  const std::string doc((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const std::string doc = test::read_doc("operation.md");
+  ASSERT_FALSE(doc.empty());
   auto named = [&](const auto& table) {
     for (const auto& field : table) EXPECT_NE(doc.find("`" + std::string(field.name) + "`"), std::string::npos) << field.name;
   };
