@@ -1076,8 +1076,8 @@ def demo_vrrp(args):
         print("   traffic flows after %.1fs" % lab.marks["traffic"])
         print("== lb1's keepalived.conf:")
         print("".join("   " + line for line in lab.keepalived_conf("lb1").splitlines(True)), flush=True)
-        print("== drfwd on each director: `%s` and the plain lab's ipvsadm lines, plus tcp 7 mh and tcp 8 sh"
-              % lab.mode_lines().strip())
+        print("== drfwd on each director: %s and the plain lab's ipvsadm lines, plus tcp 7 mh and tcp 8 sh"
+              % ", ".join("`%s`" % line for line in lab.mode_lines().splitlines()))
         master = lab.masters()[0]
         other = [r for r in lab.directors if r != master][0]
         print("== VRRP master: %s (the VIP is on its drfwd0); drfwd announces the VIP: %s" %
@@ -1095,8 +1095,8 @@ def demo_ecmp(args):
     try:
         lab.up()
         print("   traffic flows after %.1fs" % lab.marks["traffic"])
-        print("== drfwd on each director: `%s` and the plain lab's ipvsadm lines, plus tcp 7 mh and tcp 8 sh"
-              % lab.mode_lines().strip())
+        print("== drfwd on each director: %s and the plain lab's ipvsadm lines, plus tcp 7 mh and tcp 8 sh"
+              % ", ".join("`%s`" % line for line in lab.mode_lines().splitlines()))
         print("== the router's BGP sessions: %s" % ", ".join("%s %s" % kv for kv in sorted(lab.sessions().items())))
         print("== the router's route to the VIP:")
         print("".join("   " + l for l in lab.run("rt", "ip", "route", "show", lab.vip).stdout.splitlines(True)),
