@@ -100,10 +100,11 @@ Appliance::Appliance(const Options& opt, config::Model model, std::vector<dp::Po
     for (const auto& k : slow_path_->kernel_interfaces()) ifindex.push_back(k ? static_cast<int>(if_nametoindex(k->ifname.c_str())) : 0);
     kernel_ = std::make_unique<control::KernelState>(std::move(ifindex));
   }
-  loop_ = std::make_unique<control::ControlLoop>(*director_, *slow_path_, kernel_.get(), workers_->all());
+  if (opt.kernel_interfaces) sync_ = std::make_unique<control::SyncDaemon>();
+  loop_ = std::make_unique<control::ControlLoop>(*director_, *slow_path_, kernel_.get(), sync_.get(), workers_->all());
   director_->start(loop_->now());
   operator_ = std::make_unique<console::Operator>(
-      console::Operator::Parts{*director_, *slow_path_, ports_.info(), workers_->all(), stop_});
+      console::Operator::Parts{*director_, *slow_path_, ports_.info(), workers_->all(), stop_, sync_.get()});
   add_pollers();
 }
 

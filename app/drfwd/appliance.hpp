@@ -18,6 +18,7 @@
 #include "control/kernel_state.hpp"
 #include "control/publisher.hpp"
 #include "control/slow_path.hpp"
+#include "control/sync.hpp"
 #include "dataplane/port.hpp"
 #include "dataplane/worker.hpp"
 #include "drfwd/options.hpp"
@@ -60,6 +61,7 @@ class Appliance {
   std::unique_ptr<control::Director> director_;
   std::unique_ptr<control::SlowPath> slow_path_;
   std::unique_ptr<control::KernelState> kernel_;
+  std::unique_ptr<control::SyncDaemon> sync_;
   std::unique_ptr<control::ControlLoop> loop_;
   std::unique_ptr<console::Operator> operator_;
   std::unique_ptr<console::ControlSocket> socket_;

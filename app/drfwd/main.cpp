@@ -87,6 +87,7 @@ int run(const drfwd::app::Options& opt, int eal_argc, char** eal_argv) {
                 "--lcores 0@0,1@1,2@1 puts two workers on CPU 1)");
 
   config::Model model(static_cast<uint16_t>(ports.size()));
+  model.set_kernel_ifname(opt.kernel_ifname);  // sync start interface <name>
   try {
     load_configuration(opt, model);
   } catch (const config::ConfigError& e) {

@@ -64,6 +64,27 @@ struct VipClaim {
   bool operator==(const VipClaim&) const = default;
 };
 
+// Connection synchronisation (the IPVS sync daemon): one role's settings, as ipvsadm
+// --start-daemon takes them.
+enum class SyncRole : uint8_t { kMaster, kBackup };
+std::string_view sync_role_name(SyncRole r);  // "master" / "backup"
+struct SyncDaemonConf {
+  uint16_t port = 0;             // the drfwd port whose kernel interface and DIP it uses
+  uint8_t syncid = 0;
+  uint32_t maxlen = 1472;        // largest message (UDP payload)
+  net::Ipv4 group{0xe0000051};   // 224.0.0.81
+  uint16_t udp_port = 8848;
+  uint8_t ttl = 1;               // multicast TTL (ipvsadm --mcast-ttl)
+  std::vector<net::Ipv4> peers;  // unicast: sent to and accepted from these only (no group)
+  bool operator==(const SyncDaemonConf&) const = default;
+};
+struct SyncSettings {
+  std::optional<SyncDaemonConf> master, backup;
+  uint32_t rate = 100000;  // records per second the workers hand over, all together
+  uint32_t refresh = 60;   // seconds between announcements of a connection in use
+  bool operator==(const SyncSettings&) const = default;
+};
+
 namespace cmd {
 struct PortAddress {
   uint16_t port = 0;
@@ -130,12 +151,35 @@ struct SetVipHolddown {
 struct SetCheck {  // the defaults every service's checks start from
   CheckOverride check;
 };
+// Starts (or restarts with new settings) a sync daemon. interface: drfwd's kernel
+// interface (none: the first port with an address); what the command does not name
+// takes IPVS's defaults.
+struct SyncStart {
+  SyncRole role = SyncRole::kMaster;
+  std::optional<std::string> interface;
+  std::optional<uint8_t> syncid;
+  std::optional<uint32_t> maxlen;
+  std::optional<net::Ipv4> group;
+  std::optional<uint16_t> udp_port;
+  std::optional<uint8_t> ttl;
+  std::vector<net::Ipv4> peers;
+};
+struct SyncStop {
+  std::optional<SyncRole> role;  // none: both
+};
+struct SetSyncRate {
+  uint32_t per_second = 0;
+};
+struct SetSyncRefresh {
+  uint32_t seconds = 0;
+};
 }  // namespace cmd
 
 using Command = std::variant<cmd::PortAddress, cmd::VipAdd, cmd::VipEdit, cmd::VipDel, cmd::RsAdd,
                              cmd::RsEdit, cmd::RsDel, cmd::NeighAdd, cmd::NeighDel,
                              cmd::SetTimeouts, cmd::Clear, cmd::SetCheck, cmd::SetVipArp, cmd::SetVipRoutes,
-                             cmd::SetVipHolddown>;
+                             cmd::SetVipHolddown, cmd::SyncStart, cmd::SyncStop, cmd::SetSyncRate,
+                             cmd::SetSyncRefresh>;
 
 // Splits a line into whitespace-separated words; '#' starts a comment.
 std::vector<std::string_view> tokenize(std::string_view line);

@@ -77,6 +77,16 @@ constexpr Option<RsOptions> kRsOptions[] = {
     {"weight", [](RsOptions& o, std::string_view v) { o.weight = parse_number(v, "weight", 0, kMaxWeight); }},
 };
 
+constexpr Option<cmd::SyncStart> kSyncOptions[] = {
+    {"interface", [](cmd::SyncStart& c, std::string_view v) { c.interface = std::string(v); }},
+    {"syncid", [](cmd::SyncStart& c, std::string_view v) { c.syncid = parse_syncid(v); }},
+    {"maxlen", [](cmd::SyncStart& c, std::string_view v) { c.maxlen = parse_sync_maxlen(v); }},
+    {"group", [](cmd::SyncStart& c, std::string_view v) { c.group = parse_sync_group(v); }},
+    {"port", [](cmd::SyncStart& c, std::string_view v) { c.udp_port = parse_port_number(v, "sync port"); }},
+    {"ttl", [](cmd::SyncStart& c, std::string_view v) { c.ttl = static_cast<uint8_t>(parse_number(v, "multicast TTL", 1, 255)); }},
+    {"peers", [](cmd::SyncStart& c, std::string_view v) { c.peers = parse_sync_peers(v); }},
+};
+
 constexpr Option<cmd::SetTimeouts> kTimeoutOptions[] = {
     {"tcp", [](cmd::SetTimeouts& c, std::string_view v) { c.tcp = parse_number(v, "timeout", 1, kMaxTimeout); }},
     {"tcpfin", [](cmd::SetTimeouts& c, std::string_view v) { c.tcp_fin = parse_number(v, "timeout", 1, kMaxTimeout); }},
@@ -135,6 +145,8 @@ constexpr std::string_view kVipArpModes[] = {"always", "kernel"};
 constexpr std::string_view kVipRoutes[] = {"table", "off"};
 constexpr auto kVipOptions = keywords(kServiceOptions);
 constexpr auto kRsOptionWords = keywords(kRsOptions);
+constexpr std::string_view kSyncRoles[] = {"master", "backup"};
+constexpr auto kSyncOptionWords = keywords<cmd::SyncStart, std::size(kSyncOptions), std::size(kSyncOptions)>(kSyncOptions);
 constexpr auto kTimeouts = keywords<cmd::SetTimeouts, std::size(kTimeoutOptions), std::size(kTimeoutOptions)>(kTimeoutOptions);
 
 uint16_t port_id(Words& w) {
@@ -319,6 +331,36 @@ Request set_vip_holddown(Words& w) {
   return Command{cmd::SetVipHolddown{w.guard([&] { return parse_number(secs, "hold-down", 0, 3600); })}};
 }
 
+Request sync_start(Words& w) {
+  cmd::SyncStart c;
+  const auto role = w.next("master|backup");
+  c.role = w.guard([&] { return parse_sync_role(role); });
+  keyword_options(w, kSyncOptions, c, nullptr);
+  return Command{c};
+}
+
+Request sync_stop(Words& w) {
+  cmd::SyncStop c;
+  if (!w.done()) {
+    const auto role = w.next("master|backup");
+    c.role = w.guard([&] { return parse_sync_role(role); });
+  }
+  w.end();
+  return Command{c};
+}
+
+Request set_sync_rate(Words& w) {
+  const auto n = w.next("<records/s>");
+  w.end();
+  return Command{cmd::SetSyncRate{w.guard([&] { return parse_number(n, "sync rate", 1, 10000000); })}};
+}
+
+Request set_sync_refresh(Words& w) {
+  const auto n = w.next("<seconds>");
+  w.end();
+  return Command{cmd::SetSyncRefresh{w.guard([&] { return parse_number(n, "sync refresh", 1, 3600); })}};
+}
+
 Request set_log_level(Words& w) {
   if (w.all().size() != w.pos() + 1) w.fail("give one level");
   const auto level = w.next("<level>");
@@ -378,6 +420,17 @@ const std::vector<CommandForm>& table() {
        "at most this long a VIP waits for its real servers' first resolution and check before it is claimed "
        "(default 10)",
        set_vip_holddown},
+      {"sync start", "master|backup [interface <if>] [syncid <0-255>] [maxlen <bytes>] [group <addr>] [port <p>] "
+                     "[ttl <n>] [peers <ip>[,<ip>...]]",
+       "start a connection sync daemon (ipvsadm --start-daemon): a master announces this director's connections, "
+       "a backup takes the others'; both may run",
+       sync_start, 1, kSyncRoles, kSyncOptionWords},
+      {"sync stop", "[master|backup]", "stop a sync daemon (both if none is named)", sync_stop, 1, kSyncRoles},
+      {"set sync-rate", "<records/s>",
+       "the most connection records the workers hand to the sync master per second, all together (default 100000)",
+       set_sync_rate},
+      {"set sync-refresh", "<seconds>",
+       "how often a connection in use is announced again (default 60)", set_sync_refresh},
       {"clear", "", "delete every service (neighbours and addresses stay)", bare<cmd::Clear>},
       // Queries
       {"show vips", "", "services: VIP, protocol, port, scheduler, options, real servers", bare<query::ShowVips>},
@@ -389,6 +442,8 @@ const std::vector<CommandForm>& table() {
       {"show neigh", "", "neighbours: resolved and static, with their state", bare<query::ShowNeigh>},
       {"show conns", "[<vip>] [limit <n>]", "connections (up to limit, default 100)", show_conns},
       {"show config", "", "the running configuration, as commands that rebuild it", bare<query::ShowConfig>},
+      {"show sync", "", "connection sync: daemons, sent, received, applied, refused by reason, capped",
+       bare<query::ShowSync>},
       {"save config", "<file>", "write the running configuration to a file", save_config},
       {"clear stats", "", "zero the counters shown by show and ipvsadm -L --stats", bare<query::ClearStats>},
       {"set log-level", log_level_args(), "change the log level now", set_log_level, 1, kLevels},

@@ -18,7 +18,11 @@ const std::string_view kIpvsadmUsage =
     "ipvsadm -L|-l [-t|-u VIP:PORT] [-n] [--stats|--rate|--timeout|--connection|--thresholds|--persistent-conn] [--exact]\n"
     "ipvsadm -Z [-t|-u VIP:PORT]\n"
     "ipvsadm -S [-n]\n"
-    "ipvsadm -R  (rules follow: drfwdctl -R < rules)";
+    "ipvsadm -R  (rules follow: drfwdctl -R < rules)\n"
+    "ipvsadm --start-daemon master|backup [--mcast-interface IF] [--syncid N] [--sync-maxlen N] [--mcast-group ADDR] "
+    "[--mcast-port P] [--mcast-ttl N]\n"
+    "ipvsadm --stop-daemon master|backup\n"
+    "ipvsadm -L --daemon";
 
 namespace {
 
@@ -39,7 +43,8 @@ enum class Role : uint8_t {
   kThreshold,   // -x, -y: only 0 (as ipvsadm-save prints) is accepted
   kNotDirect,   // -m, -i, --tun-*: another forwarding method
   kRefused,     // refused with `why`
-  kNotHere,     // an ipvsadm option drfwd's configuration does not take
+  kDaemon,      // --start-daemon, --stop-daemon ROLE: the command
+  kDaemonOpt,   // --mcast-interface, --syncid, ...: a sync daemon setting
 };
 
 struct OptDef {
@@ -71,8 +76,8 @@ constexpr OptDef kOpts[] = {
     {"list-lower", 'l', Arg::kNone, Role::kCommand},  // ipvsadm -l is -L
     {"help", 'h', Arg::kNone, Role::kCommand},
     {"version", 'v', Arg::kNone, Role::kCommand},
-    {"start-daemon", 0, Arg::kRequired, Role::kNotHere},
-    {"stop-daemon", 0, Arg::kRequired, Role::kNotHere},
+    {"start-daemon", 0, Arg::kRequired, Role::kDaemon},
+    {"stop-daemon", 0, Arg::kRequired, Role::kDaemon},
     {"tcp-service", 't', Arg::kRequired, Role::kService},
     {"udp-service", 'u', Arg::kRequired, Role::kService},
     {"sctp-service", 0, Arg::kRequired, Role::kRefused, nullptr, "SCTP services are not supported: use -t or -u"},
@@ -105,8 +110,13 @@ constexpr OptDef kOpts[] = {
     {"tun-nocsum", 0, Arg::kNone, Role::kNotDirect},
     {"tun-csum", 0, Arg::kNone, Role::kNotDirect},
     {"tun-remcsum", 0, Arg::kNone, Role::kNotDirect},
-    {"mcast-interface", 0, Arg::kRequired, Role::kNotHere},
-    {"syncid", 0, Arg::kRequired, Role::kNotHere},
+    {"mcast-interface", 0, Arg::kRequired, Role::kDaemonOpt},
+    {"syncid", 0, Arg::kRequired, Role::kDaemonOpt},
+    {"sync-maxlen", 0, Arg::kRequired, Role::kDaemonOpt},
+    {"mcast-group", 0, Arg::kRequired, Role::kDaemonOpt},
+    {"mcast-port", 0, Arg::kRequired, Role::kDaemonOpt},
+    {"mcast-ttl", 0, Arg::kRequired, Role::kDaemonOpt},
+    {"daemon", 0, Arg::kNone, Role::kSwitch, &L::daemon},
 };
 
 }  // namespace
@@ -115,7 +125,7 @@ std::span<const std::string_view> ipvsadm_commands() {
   static const std::vector<std::string> names = [] {
     std::vector<std::string> v;
     for (const OptDef& o : kOpts)
-      if (o.role == Role::kCommand) v.push_back(o.short_name ? std::string("-") + o.short_name : "--" + std::string(o.long_name));
+      if (o.role == Role::kCommand || o.role == Role::kDaemon) v.push_back(o.short_name ? std::string("-") + o.short_name : "--" + std::string(o.long_name));
     return v;
   }();
   static const std::vector<std::string_view> views(names.begin(), names.end());
@@ -236,7 +246,8 @@ class Line {
     if (!command_ && list_.connection) command_ = 'L', command_name_ = "list";
     if (!command_) fail("no command given (e.g. -A, -a, -D, -C, -L)");
     const bool switches = list_.numeric || list_.stats || list_.rate || list_.timeout || list_.connection ||
-                          list_.exact || list_.thresholds || list_.persistent_conn;
+                          list_.exact || list_.thresholds || list_.persistent_conn || list_.daemon;
+    if (daemon_opts_ && command_ != 's') fail("--mcast-interface, --syncid, --sync-maxlen, --mcast-* apply to --start-daemon");
     const bool save_numeric =
         command_ == 'S' && list_.numeric && !list_.stats && !list_.rate && !list_.timeout && !list_.connection && !list_.exact;
     if (switches && command_ != 'L' && !save_numeric)
@@ -248,6 +259,7 @@ class Line {
       case 'A': case 'E': case 'D': return service_command();
       case 'a': case 'e': case 'd': return server_command();
       case 'L': case 'Z': case 'S': case 'R': case 'h': case 'v': return query();
+      case 's': case 'x': return daemon_command();
       case 'C':
         if (service_ || real_ || weight_) fail("-C takes no service or server");
         no_service_options();
@@ -292,9 +304,22 @@ class Line {
         fail("--" + std::string(n) + ": only direct routing (-g, --gatewaying) is supported; " +
              "drfwd rewrites the Ethernet header and cannot NAT or tunnel");
       case Role::kRefused: fail(std::string(o.why));
-      case Role::kNotHere:
-        fail("-" + (o.short_name ? std::string(1, o.short_name) : "-" + std::string(n)) + " (" + std::string(n) +
-             ") is not available in configuration");
+      case Role::kDaemon:
+        if (command_)
+          fail("more than one command given (" + std::string(command_name_) + " and " + std::string(n) + ")");
+        command_ = n == "start-daemon" ? 's' : 'x';
+        command_name_ = n;
+        sync_.role = parse_sync_role(*val);
+        return;
+      case Role::kDaemonOpt:
+        daemon_opts_ = true;
+        if (n == "mcast-interface") sync_.interface = std::string(*val);
+        else if (n == "syncid") sync_.syncid = parse_syncid(*val);
+        else if (n == "sync-maxlen") sync_.maxlen = parse_sync_maxlen(*val);
+        else if (n == "mcast-group") sync_.group = parse_sync_group(*val);
+        else if (n == "mcast-port") sync_.udp_port = parse_port_number(*val, "sync port");
+        else sync_.ttl = static_cast<uint8_t>(parse_number(*val, "multicast TTL", 1, 255));
+        return;
     }
   }
 
@@ -345,11 +370,20 @@ class Line {
     if (command_ == 'R') return Query{query::IpvsRestore{}};
     no_server_options();
     if (command_ == 'Z') return Query{query::IpvsZero{service_}};
-    if ((list_.stats + list_.rate + list_.timeout + list_.connection + list_.thresholds + list_.persistent_conn) > 1)
-      fail("give one of --stats, --rate, --timeout, --connection, --thresholds, --persistent-conn");
+    if ((list_.stats + list_.rate + list_.timeout + list_.connection + list_.thresholds + list_.persistent_conn +
+         list_.daemon) > 1)
+      fail("give one of --stats, --rate, --timeout, --connection, --thresholds, --persistent-conn, --daemon");
+    if (list_.daemon && service_) fail("--daemon lists the sync daemons: it takes no service");
     query::IpvsList l = list_;
     l.service = service_;
     return Query{l};
+  }
+
+  Request daemon_command() const {  // --start-daemon, --stop-daemon
+    if (service_ || real_ || weight_) fail(std::string("--") + std::string(command_name_) + " takes no service or server");
+    no_service_options();
+    if (command_ == 's') return Command{sync_};
+    return Command{cmd::SyncStop{sync_.role}};
   }
 
   Request set_timeouts() const {  // --set TCP TCPFIN UDP (0: unchanged)
@@ -373,6 +407,8 @@ class Line {
   std::optional<std::pair<net::Ipv4, std::optional<uint16_t>>> real_;
   std::optional<uint32_t> weight_;
   query::IpvsList list_;  // format switches, used by -L
+  cmd::SyncStart sync_;   // --start-daemon, --stop-daemon and their settings
+  bool daemon_opts_ = false;
 };
 
 Request parse(const std::vector<std::string_view>& w) { return Line(scan(w)).request(); }

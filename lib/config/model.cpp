@@ -158,6 +158,9 @@ void Model::release(const Service& s) {
 Applied Model::on(const cmd::PortAddress& c) {
   check_port(c.port);
   if (!c.address) {
+    for (const auto* d : {&sync_.master, &sync_.backup})
+      if (*d && (*d)->port == c.port)
+        throw ConfigError(port_name(c.port) + " is the sync daemon's port: it sends and listens on its address (sync stop first)");
     port_addr_.erase(c.port);
     return {port_name(c.port) + ": address removed", {}};
   }
@@ -286,6 +289,66 @@ Applied Model::on(const cmd::SetVipHolddown& c) {
   return {"vip-holddown " + std::to_string(c.seconds) + "s", {}};
 }
 
+Applied Model::on(const cmd::SyncStart& c) {
+  SyncDaemonConf d;
+  if (c.interface) {
+    const std::string_view name = *c.interface;
+    std::optional<uint16_t> port;
+    if (name.size() > ifname_prefix_.size() && name.substr(0, ifname_prefix_.size()) == ifname_prefix_) {
+      const auto n = net::parse_uint(name.substr(ifname_prefix_.size()), 0xffff);
+      if (n && *n < num_ports_ && kernel_ifname(static_cast<uint16_t>(*n)) == name) port = static_cast<uint16_t>(*n);
+    }
+    if (!port)
+      throw ConfigError("interface " + quote(name) + " is not one of drfwd's kernel interfaces (" + kernel_ifname(0) +
+                        (num_ports_ > 1 ? " .. " + kernel_ifname(static_cast<uint16_t>(num_ports_ - 1)) : "") + ")");
+    d.port = *port;
+  } else {
+    if (port_addr_.empty()) throw ConfigError("no port has an address (DIP): the sync daemon sends and listens on one");
+    d.port = port_addr_.begin()->first;
+  }
+  if (!port_addr_.count(d.port))
+    throw ConfigError(port_name(d.port) + " (" + kernel_ifname(d.port) +
+                      ") has no address (DIP): the sync daemon sends and listens on it");
+  if (c.syncid) d.syncid = *c.syncid;
+  if (c.maxlen) d.maxlen = *c.maxlen;
+  if (c.group) d.group = *c.group;
+  if (c.udp_port) d.udp_port = *c.udp_port;
+  if (c.ttl) d.ttl = *c.ttl;
+  d.peers = c.peers;
+  for (net::Ipv4 p : d.peers)
+    if (is_dip(p) || is_vip(p)) throw ConfigError("sync peer " + net::to_string(p) + " is this director's own address");
+  std::optional<SyncDaemonConf>& slot = c.role == SyncRole::kMaster ? sync_.master : sync_.backup;
+  const bool restarted = slot.has_value();
+  slot = d;
+  return {std::string(restarted ? "restarted" : "started") + " sync " + std::string(sync_role_name(c.role)) + " on " +
+              kernel_ifname(d.port) + " syncid " + std::to_string(d.syncid),
+          {}};
+}
+
+Applied Model::on(const cmd::SyncStop& c) {
+  std::string stopped;
+  for (SyncRole r : {SyncRole::kMaster, SyncRole::kBackup}) {
+    if (c.role && *c.role != r) continue;
+    std::optional<SyncDaemonConf>& slot = r == SyncRole::kMaster ? sync_.master : sync_.backup;
+    if (!slot) continue;
+    slot.reset();
+    stopped += (stopped.empty() ? "" : " and ") + std::string(sync_role_name(r));
+  }
+  if (stopped.empty())
+    throw ConfigError(c.role ? "no sync " + std::string(sync_role_name(*c.role)) + " daemon runs" : "no sync daemon runs");
+  return {"stopped sync " + stopped, {}};
+}
+
+Applied Model::on(const cmd::SetSyncRate& c) {
+  sync_.rate = c.per_second;
+  return {"sync-rate " + std::to_string(c.per_second) + "/s", {}};
+}
+
+Applied Model::on(const cmd::SetSyncRefresh& c) {
+  sync_.refresh = c.seconds;
+  return {"sync-refresh " + std::to_string(c.seconds) + "s", {}};
+}
+
 std::optional<net::Mac> neighbour_mac(const Model& m, const Runtime& rt, net::Ipv4 ip) {
   // Static neighbours win over learned ones.
   if (auto n = m.neighbours().find(ip); n != m.neighbours().end()) return n->second.mac;
@@ -309,6 +372,10 @@ lb::SnapshotSpec make_spec(const Model& m, const Runtime& rt) {
   lb::SnapshotSpec spec;
   spec.workers = rt.workers;
   spec.timeouts = m.timeouts();
+  spec.sync.send = m.sync().master.has_value();
+  spec.sync.refresh = m.sync().refresh;
+  spec.sync.rate = m.sync().rate;
+  spec.sync.port = m.sync().backup ? m.sync().backup->udp_port : 0;
   for (uint16_t p = 0; p < m.num_ports(); ++p) {
     lb::PortSpec ps;
     if (p < rt.port_macs.size()) ps.mac = rt.port_macs[p];

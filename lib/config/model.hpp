@@ -82,6 +82,10 @@ class Model {
   const lb::Timeouts& timeouts() const { return timeouts_; }
   const CheckOverride& check_defaults() const { return check_defaults_; }
   const VipClaim& vip_claim() const { return claim_; }
+  const SyncSettings& sync() const { return sync_; }
+  // Kernel interfaces are named <prefix><port id> (drfwd --kernel-ifname).
+  void set_kernel_ifname(std::string prefix) { ifname_prefix_ = std::move(prefix); }
+  std::string kernel_ifname(uint16_t port) const { return ifname_prefix_ + std::to_string(port); }
   // The check that applies to `r` in `s`: built-in defaults <- set check <- service <-
   // RS. A UDP service checks nothing unless the service or RS names a kind of check.
   CheckSpec effective_check(const Service& s, const RealServer& r) const;
@@ -118,6 +122,10 @@ class Model {
   Applied on(const cmd::SetVipArp& c);
   Applied on(const cmd::SetVipRoutes& c);
   Applied on(const cmd::SetVipHolddown& c);
+  Applied on(const cmd::SyncStart& c);
+  Applied on(const cmd::SyncStop& c);
+  Applied on(const cmd::SetSyncRate& c);
+  Applied on(const cmd::SetSyncRefresh& c);
   Service* find_mut(const ServiceKey& k);
   Service& service_or_throw(const ServiceKey& k);
   std::vector<RealServer>::iterator rs_or_throw(Service& s, net::Ipv4 ip);
@@ -133,6 +141,8 @@ class Model {
   lb::Timeouts timeouts_;
   CheckOverride check_defaults_;
   VipClaim claim_;
+  SyncSettings sync_;
+  std::string ifname_prefix_ = "drfwd";
   SlotPool svc_slots_{lb::kMaxServiceSlots};
   SlotPool rs_slots_{lb::kMaxRsSlots};
   uint64_t epoch_ = 0;

@@ -27,6 +27,7 @@ struct ShowConns {
   uint32_t limit = 100;
 };
 struct ShowConfig {};
+struct ShowSync {};
 struct SaveConfig {
   std::string path;
 };
@@ -48,6 +49,7 @@ struct IpvsList {
   bool exact = false;
   bool thresholds = false;
   bool persistent_conn = false;
+  bool daemon = false;  // --daemon: the sync daemons
   std::optional<ServiceKey> service;
 };
 struct IpvsZero {  // -Z: zero the service (or every service's) counters
@@ -60,7 +62,7 @@ struct IpvsRestore {};  // -R: the rules follow (drfwdctl -R sends them as one b
 }  // namespace query
 
 using Query = std::variant<query::ShowVips, query::ShowRs, query::ShowStats, query::ShowPorts, query::ShowNeigh,
-                           query::ShowConns, query::ShowConfig, query::SaveConfig, query::ClearStats,
+                           query::ShowConns, query::ShowConfig, query::ShowSync, query::SaveConfig, query::ClearStats,
                            query::SetLogLevel, query::Quit, query::Help, query::IpvsList, query::IpvsZero,
                            query::IpvsSave, query::IpvsRestore>;
 

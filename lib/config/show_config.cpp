@@ -20,6 +20,11 @@ std::string model_to_commands(const Model& m) {
   if (claim.arp != VipClaim{}.arp) out += "set vip-arp " + std::string(vip_arp_name(claim.arp)) + "\n";
   if (claim.route_table) out += "set vip-routes table " + std::to_string(*claim.route_table) + "\n";
   if (claim.holddown != VipClaim{}.holddown) out += "set vip-holddown " + std::to_string(claim.holddown) + "\n";
+  const SyncSettings& sync = m.sync();
+  if (sync.rate != SyncSettings{}.rate) out += "set sync-rate " + std::to_string(sync.rate) + "\n";
+  if (sync.refresh != SyncSettings{}.refresh) out += "set sync-refresh " + std::to_string(sync.refresh) + "\n";
+  if (sync.master) out += "sync start master " + sync_daemon_to_string(*sync.master, m.kernel_ifname(sync.master->port)) + "\n";
+  if (sync.backup) out += "sync start backup " + sync_daemon_to_string(*sync.backup, m.kernel_ifname(sync.backup->port)) + "\n";
   for (auto& [ip, n] : m.neighbours())
     out += "neigh add " + net::to_string(ip) + " " + net::to_string(n.mac) +
            (n.port ? " port " + std::to_string(*n.port) : "") + "\n";

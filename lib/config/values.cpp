@@ -1,5 +1,6 @@
 #include "config/values.hpp"
 
+#include <algorithm>
 #include <array>
 #include <utility>
 
@@ -20,6 +21,7 @@ std::string to_string(const ServiceKey& k) {
 std::string quote(std::string_view word) { return "'" + std::string(word) + "'"; }
 
 std::string_view vip_arp_name(VipArp m) { return m == VipArp::kKernel ? "kernel" : "always"; }
+std::string_view sync_role_name(SyncRole r) { return r == SyncRole::kMaster ? "master" : "backup"; }
 
 net::Ipv4 parse_unicast(std::string_view word, std::string_view what) {
   auto a = net::parse_ipv4(word);
@@ -132,6 +134,51 @@ std::pair<net::Ipv4, std::optional<uint16_t>> parse_addr_port(std::string_view w
   if (colon == std::string_view::npos) return {parse_unicast(word, what), std::nullopt};
   return {parse_unicast(word.substr(0, colon), what),
           parse_port_number(word.substr(colon + 1), std::string(what) + " port")};
+}
+
+SyncRole parse_sync_role(std::string_view word) {
+  if (word == "master") return SyncRole::kMaster;
+  if (word == "backup") return SyncRole::kBackup;
+  throw ConfigError("unknown sync role " + quote(word) + ": expected master or backup");
+}
+
+uint8_t parse_syncid(std::string_view word) { return static_cast<uint8_t>(parse_number(word, "syncid", 0, 255)); }
+
+// From one header and one entry (44 bytes) to the largest UDP payload over IPv4.
+uint32_t parse_sync_maxlen(std::string_view word) { return parse_number(word, "sync maxlen", 44, 65507); }
+
+net::Ipv4 parse_sync_group(std::string_view word) {
+  const auto a = net::parse_ipv4(word);
+  if (!a || (a->value >> 28) != 0xe) throw ConfigError("sync group " + quote(word) + ": expected an IPv4 multicast address (224.0.0.0/4)");
+  return *a;
+}
+
+std::vector<net::Ipv4> parse_sync_peers(std::string_view word) {
+  std::vector<net::Ipv4> peers;
+  size_t start = 0;
+  while (start <= word.size()) {
+    const size_t comma = std::min(word.find(',', start), word.size());
+    const net::Ipv4 p = parse_unicast(word.substr(start, comma - start), "sync peer");
+    if (std::find(peers.begin(), peers.end(), p) != peers.end())
+      throw ConfigError("sync peer " + net::to_string(p) + " given twice");
+    peers.push_back(p);
+    start = comma + 1;
+  }
+  return peers;
+}
+
+std::string sync_daemon_to_string(const SyncDaemonConf& d, const std::string& ifname) {
+  const SyncDaemonConf def;
+  std::string s = "interface " + ifname + " syncid " + std::to_string(d.syncid);
+  if (d.maxlen != def.maxlen) s += " maxlen " + std::to_string(d.maxlen);
+  if (d.group != def.group) s += " group " + net::to_string(d.group);
+  if (d.udp_port != def.udp_port) s += " port " + std::to_string(d.udp_port);
+  if (d.ttl != def.ttl) s += " ttl " + std::to_string(d.ttl);
+  if (!d.peers.empty()) {
+    s += " peers ";
+    for (size_t i = 0; i < d.peers.size(); ++i) s += (i ? "," : "") + net::to_string(d.peers[i]);
+  }
+  return s;
 }
 
 }  // namespace drfwd::config

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/command.hpp"
 
@@ -29,5 +30,13 @@ std::pair<net::Ipv4, std::optional<uint16_t>> parse_addr_port(std::string_view w
                                                               std::string_view what);
 
 std::string sched_flags_to_string(uint32_t flags);
+
+// Connection sync values (native sync start and ipvsadm --start-daemon).
+SyncRole parse_sync_role(std::string_view word);            // master | backup
+uint8_t parse_syncid(std::string_view word);                // 0-255
+uint32_t parse_sync_maxlen(std::string_view word);          // bytes of UDP payload
+net::Ipv4 parse_sync_group(std::string_view word);          // an IPv4 multicast group
+std::vector<net::Ipv4> parse_sync_peers(std::string_view word);  // a,b,... (unicast)
+std::string sync_daemon_to_string(const SyncDaemonConf& d, const std::string& ifname);  // the sync start options
 
 }  // namespace drfwd::config

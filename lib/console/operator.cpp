@@ -11,6 +11,7 @@
 #include "config/show_config.hpp"
 #include "console/help.hpp"
 #include "console/ipvsadm_views.hpp"
+#include "console/sync_views.hpp"
 #include "console/tables.hpp"
 #include "console/telemetry.hpp"
 #include "control/status.hpp"
@@ -151,6 +152,11 @@ void Operator::query(const config::Query& query, double now, Reply& reply) {
           list_conns(x, now, reply);
         } else if constexpr (std::is_same_v<T, q::ShowConfig>) {
           reply({true, config::model_to_commands(m)});
+        } else if constexpr (std::is_same_v<T, q::ShowSync>) {
+          if (!p_.sync) return reply({false, "connection sync is not available here\n"});
+          lb::WorkerScalars w;
+          for (const auto& wt : totals().workers) lb::add(w, wt.w);
+          reply({true, format_sync(*p_.sync, m.sync(), w)});
         } else if constexpr (std::is_same_v<T, q::SaveConfig>) {
           reply(save_config(x.path));
         } else if constexpr (std::is_same_v<T, q::ClearStats>) {
@@ -188,6 +194,7 @@ void Operator::list_conns(const q::ShowConns& x, double now, Reply& reply) {
 }
 
 void Operator::ipvsadm_list(const q::IpvsList& x, double now, Reply& reply) {
+  if (x.daemon) return reply({true, p_.sync ? ipvsadm_daemons(*p_.sync) : std::string()});
   auto answer = [this, x, reply = std::move(reply)](const std::vector<control::ConnStatus>& conns,
                                                     const std::string& note) {
     reply({true, console::ipvsadm_list(control::service_status(p_.director), x, conn_capacity(),

@@ -18,6 +18,7 @@
 #include "control/conn_query.hpp"
 #include "control/director.hpp"
 #include "control/slow_path.hpp"
+#include "control/sync.hpp"
 #include "dataplane/port.hpp"
 #include "dataplane/worker.hpp"
 
@@ -31,6 +32,7 @@ class Operator {
     const std::vector<dp::PortInfo>& ports;
     const std::vector<std::unique_ptr<dp::Worker>>& workers;
     std::atomic<bool>& stop;  // what quit sets
+    const control::SyncDaemon* sync = nullptr;  // none: no connection sync (tests)
   };
   explicit Operator(Parts p);
 

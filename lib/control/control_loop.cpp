@@ -1,5 +1,7 @@
 #include "control/control_loop.hpp"
 
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
 #include <spdlog/spdlog.h>
 
 #include <thread>
@@ -12,6 +14,7 @@ bool ControlLoop::round() {
   if (kernel_) kernel_->poll(director_, t);
   slow_path_.send(director_.tick(t));
   if (kernel_) kernel_->sync(director_.routes(), director_.model().vip_claim().route_table, t);
+  if (sync_) pump_sync(t);
   for (auto& p : pollers_) p(t);
   for (const auto& w : workers_)
     if (w->status().has_failed()) {
@@ -19,6 +22,40 @@ bool ControlLoop::round() {
       return false;
     }
   return true;
+}
+
+// Records the workers announce go into messages; entries received and checked go to
+// the worker that owns the flow. Without RSS state to compute the owner from (software
+// devices such as net_af_packet spread flows their own way), and for persistence
+// templates (every worker may schedule that client), to every worker.
+void ControlLoop::pump_sync(double now) {
+  sync_->configure(director_.model(), now);
+  const lb::Snapshot* snap = director_.sink().current();
+  if (!snap) return;
+  if (sync_->take_bulk_request())
+    for (const auto& w : workers_) w->post_bulk_announce();
+  if (sync_->master()) {
+    lb::SyncRecord recs[256];
+    for (const auto& w : workers_) {
+      for (int i = 0; i < 16; ++i) {  // bounded per round: a worker's ring holds 4096
+        const unsigned n = rte_ring_dequeue_burst_elem(w->sync_out_ring(), recs, sizeof(lb::SyncRecord), 256, nullptr);
+        if (n == 0) break;
+        sync_->add({recs, n}, *snap, now);
+      }
+    }
+  } else {
+    for (const auto& w : workers_) {  // a master stopped: what the workers still hand over is dropped
+      lb::SyncRecord recs[256];
+      while (rte_ring_dequeue_burst_elem(w->sync_out_ring(), recs, sizeof(lb::SyncRecord), 256, nullptr) != 0) {
+      }
+    }
+  }
+  sync_->poll(*snap, now, [this](const lb::SyncRecord& r) {
+    lb::SyncRecord copy = r;  // the ring API takes a non-const pointer
+    bool all = true;
+    for (const auto& w : workers_) all &= rte_ring_enqueue_elem(w->sync_in_ring(), &copy, sizeof copy) == 0;
+    return all;
+  });
 }
 
 bool ControlLoop::run(const std::atomic<bool>& stop) {

@@ -1,6 +1,7 @@
 // The control core's loop, on the main lcore: each round moves the exception path's
 // frames, reads the kernel interfaces' address changes, runs the director's periodic
-// work and sends what it asks for, brings the kernel's VIP routes up to date, then the
+// work and sends what it asks for, brings the kernel's VIP routes up to date, moves
+// connection sync records (workers -> messages out, messages in -> workers), then the
 // pollers (console, control socket, statistics), checks that every worker is still
 // running, and sleeps 0.2 ms. Nothing in a round blocks.
 #pragma once
@@ -14,6 +15,7 @@
 #include "control/director.hpp"
 #include "control/kernel_state.hpp"
 #include "control/slow_path.hpp"
+#include "control/sync.hpp"
 #include "dataplane/worker.hpp"
 
 namespace drfwd::control {
@@ -23,9 +25,10 @@ class ControlLoop {
   using Poller = std::function<void(double now)>;
 
   // kernel: the kernel interfaces' addresses and VIP routes (none without kernel interfaces).
-  ControlLoop(Director& director, SlowPath& slow_path, KernelState* kernel,
+  // sync: connection synchronisation (none without kernel interfaces).
+  ControlLoop(Director& director, SlowPath& slow_path, KernelState* kernel, SyncDaemon* sync,
               const std::vector<std::unique_ptr<dp::Worker>>& workers)
-      : director_(director), slow_path_(slow_path), kernel_(kernel), workers_(workers) {}
+      : director_(director), slow_path_(slow_path), kernel_(kernel), sync_(sync), workers_(workers) {}
 
   // Seconds since the loop was made (monotonic): the clock every control decision uses.
   double now() const {
@@ -39,9 +42,12 @@ class ControlLoop {
   bool round();
 
  private:
+  void pump_sync(double now);
+
   Director& director_;
   SlowPath& slow_path_;
   KernelState* kernel_;
+  SyncDaemon* sync_;
   const std::vector<std::unique_ptr<dp::Worker>>& workers_;
   std::vector<Poller> pollers_;
   std::chrono::steady_clock::time_point epoch_ = std::chrono::steady_clock::now();

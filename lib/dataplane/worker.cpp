@@ -82,7 +82,11 @@ Worker::Worker(uint32_t index, unsigned lcore, LcoreConf conf, uint32_t conn_cap
                               RING_F_SP_ENQ | RING_F_SC_DEQ));
   tx_ring_.reset(rte_ring_create(("drfwd_ctx" + std::to_string(index)).c_str(), kControlRingSize, socket,
                                  RING_F_SP_ENQ | RING_F_SC_DEQ));
-  if (!ring_ || !tx_ring_) throw std::runtime_error(who + ": cannot create its control rings");
+  sync_out_.reset(rte_ring_create_elem(("drfwd_syo" + std::to_string(index)).c_str(), sizeof(lb::SyncRecord),
+                                       kSyncOutRing, socket, RING_F_SP_ENQ | RING_F_SC_DEQ));
+  sync_in_.reset(rte_ring_create_elem(("drfwd_syi" + std::to_string(index)).c_str(), sizeof(lb::SyncRecord),
+                                      kSyncInRing, socket, RING_F_SP_ENQ | RING_F_SC_DEQ));
+  if (!ring_ || !tx_ring_ || !sync_out_ || !sync_in_) throw std::runtime_error(who + ": cannot create its control rings");
 }
 
 Worker::~Worker() = default;
@@ -98,6 +102,8 @@ void Worker::RingFree::operator()(rte_ring* r) const {
   drain(r);
   rte_ring_free(r);
 }
+
+void Worker::RecordRingFree::operator()(rte_ring* r) const { rte_ring_free(r); }
 
 int Worker::main(void* self) {
   auto* w = static_cast<Worker*>(self);
@@ -183,6 +189,10 @@ void Worker::run() {
 void Worker::housekeeping() {
   if (__builtin_expect(!rte_ring_empty(tx_ring_.get()), 0)) send_for_control();
   fwd_->begin(shared_.snapshot->load(std::memory_order_acquire), clock_.now());
+  if (__builtin_expect(!rte_ring_empty(sync_in_.get()), 0)) take_sync();
+  if (__builtin_expect(bulk_request_.load(std::memory_order_relaxed) != bulk_seen_ ||
+                           bulk_busy_.load(std::memory_order_relaxed), 0))
+    bulk_step();
   if (__builtin_expect(dump_.pending(), 0)) dump_.step(*conns_, clock_.now());
   fwd_->expire(kExpireBudget);
   rte_rcu_qsbr_quiescent(shared_.qsbr, index_);
@@ -198,6 +208,7 @@ uint16_t Worker::poll(const RxQueue& q) {
   lb::Verdict verdicts[kBurst];
   const uint64_t bytes = to_frames(q.port, rx, frames, n);
   fwd_->process_burst(frames, verdicts, n);
+  if (__builtin_expect(fwd_->sync_pending() != 0, 0)) hand_sync();
   dispatch(q.port, rx, frames, verdicts, n, bytes);
   return n;
 }
@@ -329,19 +340,82 @@ void Worker::to_control(rte_mbuf** m, const uint8_t* cls, uint16_t n, lb::PortCo
   }
 }
 
+uint32_t Worker::Bucket::available(double rate, uint64_t now, uint64_t hz) {
+  const double burst = std::max(32.0, rate / 20);  // 50 ms worth
+  if (last_tsc == 0) tokens = burst;
+  tokens = std::min(burst, tokens + static_cast<double>(now - last_tsc) * rate / static_cast<double>(hz));
+  last_tsc = now;
+  return static_cast<uint32_t>(tokens);
+}
+
+uint32_t Worker::Bucket::take(double rate, uint32_t wanted, uint64_t now, uint64_t hz) {
+  const uint32_t allowed = std::min<uint32_t>(wanted, available(rate, now, hz));
+  tokens -= allowed;
+  return allowed;
+}
+
 uint32_t Worker::exception_allowance(int cls, uint32_t wanted) {
   const double rate = shared_.exception_pps;
   if (rate <= 0) return wanted;
-  Bucket& b = exc_[cls];
-  const uint64_t now = rte_rdtsc();
-  const double burst = std::max(32.0, rate / 20);  // 50 ms worth
-  if (b.last_tsc == 0) b.tokens = burst;
-  b.tokens = std::min(burst, b.tokens + static_cast<double>(now - b.last_tsc) * rate /
-                                            static_cast<double>(shared_.tsc_hz));
-  b.last_tsc = now;
-  const uint32_t allowed = std::min<uint32_t>(wanted, static_cast<uint32_t>(b.tokens));
-  b.tokens -= allowed;
-  return allowed;
+  return exc_[cls].take(rate, wanted, rte_rdtsc(), shared_.tsc_hz);
+}
+
+// Never waits: what the rate cap or a full ring does not let through is counted and
+// not announced (the connection is announced again at its next refresh if still in use).
+void Worker::hand_sync() {
+  const lb::Snapshot* snap = fwd_->snapshot();
+  const uint32_t n = fwd_->sync_pending();
+  const double rate = static_cast<double>(snap->sync.rate) / std::max<uint32_t>(1, snap->workers);
+  const uint32_t allowed = sync_bucket_.take(rate, n, rte_rdtsc(), shared_.tsc_hz);
+  const unsigned queued =
+      allowed ? rte_ring_enqueue_burst_elem(sync_out_.get(), fwd_->sync_out(), sizeof(lb::SyncRecord), allowed, nullptr)
+              : 0;
+  lb::bump(counters_->sync_queued, queued);
+  lb::bump(counters_->sync_capped, n - allowed);
+  lb::bump(counters_->sync_ring_full, allowed - queued);
+  fwd_->sync_clear();
+}
+
+// A slice of the table per loop (at most 1024 entries looked at, at most what the rate
+// cap lets out now announced), so the loop stays short and nothing announced is capped.
+// A new request while walking starts the walk again.
+void Worker::bulk_step() {
+  const lb::Snapshot* snap = fwd_->snapshot();
+  const uint64_t req = bulk_request_.load(std::memory_order_acquire);
+  if (req != bulk_seen_) {
+    bulk_seen_ = req;
+    bulk_cursor_ = 0;
+    bulk_busy_.store(true, std::memory_order_release);
+  }
+  if (!snap->sync.send) {  // no master (any more): nothing to announce
+    bulk_cursor_ = 0;
+    bulk_busy_.store(false, std::memory_order_release);
+    return;
+  }
+  const double rate = static_cast<double>(snap->sync.rate) / std::max<uint32_t>(1, snap->workers);
+  const uint32_t room = std::min<uint32_t>(lb::Forwarder::kSyncOutMax - fwd_->sync_pending(),
+                                           sync_bucket_.available(rate, rte_rdtsc(), shared_.tsc_hz));
+  uint32_t announced = 0;
+  const uint32_t cap = conns_->capacity();
+  for (uint32_t looked = 0; looked < 1024 && announced < room && bulk_cursor_ < cap; ++looked, ++bulk_cursor_)
+    announced += fwd_->reannounce(bulk_cursor_);
+  if (fwd_->sync_pending()) hand_sync();
+  if (bulk_cursor_ >= cap) {
+    bulk_cursor_ = 0;
+    bulk_busy_.store(false, std::memory_order_release);
+  }
+}
+
+void Worker::take_sync() {
+  lb::SyncRecord recs[64];
+  const unsigned n = rte_ring_dequeue_burst_elem(sync_in_.get(), recs, sizeof(lb::SyncRecord), 64, nullptr);
+  for (unsigned i = 0; i < n; ++i) {
+    switch (fwd_->adopt(recs[i])) {
+      case lb::Forwarder::Adopt::kApplied: lb::bump(counters_->sync_applied); break;
+      case lb::Forwarder::Adopt::kKeptLocal: lb::bump(counters_->sync_kept_local); break;
+      case lb::Forwarder::Adopt::kStale: lb::bump(counters_->sync_stale); break;
+    }
+  }
 }
 
 void Worker::send_for_control() {

@@ -88,6 +88,16 @@ class Worker {
   rte_ring* control_ring() const { return ring_.get(); }
   // Frames the control core wants sent (mbuf->port = the data port to send them on).
   rte_ring* transmit_ring() const { return tx_ring_.get(); }
+  // Connection sync: records this worker announces (worker enqueues, control core
+  // dequeues) and records from the other directors (control core enqueues, worker
+  // dequeues between bursts). Elements are lb::SyncRecord.
+  rte_ring* sync_out_ring() const { return sync_out_.get(); }
+  rte_ring* sync_in_ring() const { return sync_in_.get(); }
+  static constexpr unsigned kSyncOutRing = 4096, kSyncInRing = 8192;
+  // Control core: announce every connection again (another director instance appeared).
+  // The worker walks its table a slice per loop, within the sync rate cap.
+  void post_bulk_announce() { bulk_request_.fetch_add(1, std::memory_order_release); }
+  bool bulk_announcing() const { return bulk_busy_.load(std::memory_order_acquire); }
   const lb::WorkerCounters& counters() const { return *counters_; }
   const lb::RsCounters* rs_counters() const { return rs_counters_.get(); }
   lb::FlowTable& conns() { return *conns_; }
@@ -100,6 +110,9 @@ class Worker {
     void operator()(void* p) const;
   };
   struct RingFree {  // frees the frames still in it, then the ring
+    void operator()(rte_ring* r) const;
+  };
+  struct RecordRingFree {  // a ring of records, not frames
     void operator()(rte_ring* r) const;
   };
   class RcuReader;
@@ -115,6 +128,9 @@ class Worker {
   void housekeeping();
   void send_for_control();
   uint32_t exception_allowance(int cls, uint32_t wanted);  // token bucket per class
+  void hand_sync();  // this burst's sync records to the control core (capped by rate)
+  void take_sync();  // records from the other directors into the table
+  void bulk_step();  // the next slice of a bulk re-announcement
 
   uint32_t index_;
   unsigned lcore_;
@@ -127,11 +143,21 @@ class Worker {
   std::unique_ptr<lb::Forwarder> fwd_;
   std::unique_ptr<rte_ring, RingFree> ring_;
   std::unique_ptr<rte_ring, RingFree> tx_ring_;
+  std::unique_ptr<rte_ring, RecordRingFree> sync_out_;
+  std::unique_ptr<rte_ring, RecordRingFree> sync_in_;
   struct Bucket {
     double tokens = 0;
     uint64_t last_tsc = 0;
+    // Up to `wanted` tokens at `rate` per second, with 50 ms worth (at least 32) of burst.
+    uint32_t take(double rate, uint32_t wanted, uint64_t now, uint64_t hz);
+    uint32_t available(double rate, uint64_t now, uint64_t hz);  // refills, takes nothing
   };
   Bucket exc_[lb::kExcClasses];
+  Bucket sync_bucket_;
+  std::atomic<uint64_t> bulk_request_{0};  // control writes
+  std::atomic<bool> bulk_busy_{false};     // worker writes
+  uint64_t bulk_seen_ = 0;
+  uint32_t bulk_cursor_ = 0;
   lb::ConnDump dump_;
   lb::WorkerStatus status_;
 };

@@ -102,8 +102,9 @@ enum class ExcClass : uint8_t {
   kArp,      // other ARP (clients resolving VIPs and DIPs)
   kServer,   // from a real server's address: health-check replies, its ARP
   kRouting,  // routing and redundancy protocols: VRRP, BGP, BFD, OSPF
+  kSync,     // connection synchronisation from the other directors (UDP to the sync port)
 };
-inline constexpr int kExcClasses = 4;
+inline constexpr int kExcClasses = 5;
 
 #define DRFWD_WORKER_COUNTERS(X)                                                                     \
   X(conn_new, kCounter, "connections scheduled")                                                     \
@@ -117,6 +118,13 @@ inline constexpr int kExcClasses = 4;
   X(exception_limited_arp, kCounter, "frames for the control core over the limit: ARP")              \
   X(exception_limited_server, kCounter, "frames for the control core over the limit: from a real server") \
   X(exception_limited_routing, kCounter, "frames for the control core over the limit: VRRP, BGP, BFD, OSPF") \
+  X(exception_limited_sync, kCounter, "frames for the control core over the limit: connection sync")  \
+  X(sync_queued, kCounter, "connection sync records handed to the control core to send")           \
+  X(sync_capped, kCounter, "connection sync records not sent: over the sync rate cap")              \
+  X(sync_ring_full, kCounter, "connection sync records not sent: the ring to the control core was full") \
+  X(sync_applied, kCounter, "synced connections and templates inserted or refreshed")               \
+  X(sync_kept_local, kCounter, "synced records for a connection held here on another real server (ours kept)") \
+  X(sync_stale, kCounter, "synced records whose real server changed before this worker got them")   \
   X(polls, kCounter, "loop iterations")                                                              \
   X(busy_polls, kCounter, "loop iterations that received something")                                 \
   X(idle_sleeps, kCounter, "back-off sleeps taken (--idle-backoff)")                                 \
@@ -172,10 +180,11 @@ inline constexpr HistogramField kWorkerHistograms[] = {
 // The exception_limited_* counter of each class, indexed by ExcClass.
 inline constexpr uint64_t WorkerScalars::*kExcLimited[kExcClasses] = {
     &WorkerScalars::exception_limited_other, &WorkerScalars::exception_limited_arp,
-    &WorkerScalars::exception_limited_server, &WorkerScalars::exception_limited_routing};
+    &WorkerScalars::exception_limited_server, &WorkerScalars::exception_limited_routing,
+    &WorkerScalars::exception_limited_sync};
 
 static_assert(std::size(kExcLimited) == kExcClasses &&
-                  &WorkerScalars::exception_limited_routing == kExcLimited[static_cast<int>(ExcClass::kRouting)],
+                  &WorkerScalars::exception_limited_sync == kExcLimited[static_cast<int>(ExcClass::kSync)],
               "one exception_limited_* counter per ExcClass, in its order");
 
 struct alignas(64) WorkerCounters : WorkerScalars {

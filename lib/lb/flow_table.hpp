@@ -40,7 +40,9 @@ struct alignas(64) FlowEntry {
   ConnState state = ConnState::kTcpNone;
   uint8_t in_use = 0;
   uint8_t counted = 0;        // counted in its RS's active/inactive gauges (see Forwarder)
-  uint8_t pad[9] = {};
+  uint8_t announced = 0;      // told the other directors about (connection sync): changes and refreshes follow
+  uint32_t synced = 0;        // worker clock when last announced to (or received from) the other directors
+  uint8_t pad[8] = {};
 };
 static_assert(sizeof(FlowEntry) == 64, "one cache line per entry");
 

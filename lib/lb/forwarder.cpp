@@ -154,7 +154,9 @@ DRFWD_HOT bool Forwarder::classify(const Frame& f, Verdict& out, Pending& pend) 
   // Not for a service: the appliance's own traffic (its DIPs, and IPv4 to a group
   // address) goes to the control core; anything else is dropped.
   if (group || snap_->is_local(p.key.dst)) {
+    const bool sync = p.key.proto == net::kProtoUdp && p.key.dport == snap_->sync_port_be && snap_->sync_port_be != 0;
     const ExcClass c = routing_protocol(p)                 ? ExcClass::kRouting
+                       : sync                               ? ExcClass::kSync
                        : snap_->is_server(p.key.src)        ? ExcClass::kServer
                                                             : ExcClass::kOther;
     return (out = to_control(c)), false;
@@ -174,16 +176,12 @@ DRFWD_HOT Verdict Forwarder::connection(const Frame& f, PortCounters& pc, const 
   if (e.last_seen != now_ && e.tmpl != kNil) touch_template(e, *pend.svc);
   const ConnState next = p.key.proto == net::kProtoTcp ? tcp_next_state(e.state, p.tcp_flags) : ConnState::kUdp;
   if (__builtin_expect(next != e.state, 0)) {
-    if (e.counted && state_is_active(e.state) != state_is_active(next)) {
-      RsCounters& rc = rs_counters_[e.rs_slot];
-      const int64_t to_active = state_is_active(next) ? 1 : -1;
-      bump(rc.active, to_active);
-      bump(rc.inactive, -to_active);
-    }
-    conns_.set_state(idx, next, snap_->timeouts.get(next), now_);
+    change_state(idx, next, snap_->timeouts.get(next));
+    if (__builtin_expect(snap_->sync.send, 0) && (e.announced || next == ConnState::kTcpEstablished)) announce(e);
   } else if (e.last_seen != now_) {
     e.timeout = snap_->timeouts.get(next);  // follows `set timeout` within a second
     conns_.touch(idx, now_);
+    refresh(e);
   }
   if (__builtin_expect(p.fragment, 0)) frags_->record(p, e.rs_slot, e.rs_gen, now_);
   return send(f, e.rs_slot);
@@ -217,6 +215,7 @@ DRFWD_COLD Verdict Forwarder::schedule(const Frame& f, PortCounters& pc, const P
   e.tmpl = tmpl;
   bind(e, slot);
   bump(resched ? counters_.conn_resched : counters_.conn_new);
+  if (__builtin_expect(snap_->sync.send, 0) && state_is_active(state)) announce(e);  // UDP, or TCP mid-stream
   if (p.fragment) frags_->record(p, slot, e.rs_gen, now_);
   return send(f, slot);
 }
@@ -359,6 +358,7 @@ uint32_t Forwarder::pick_persistent(const ServiceTable& svc, const net::FlowKey&
     if (live) {
       te.timeout = svc.params().persist;
       conns_.touch(t, now_);
+      refresh(te);
       tmpl = t;
       return te.rs_slot;
     }
@@ -373,6 +373,7 @@ uint32_t Forwarder::pick_persistent(const ServiceTable& svc, const net::FlowKey&
   });
   bind(conns_.at(t), slot);
   bump(counters_.tmpl_new);
+  if (__builtin_expect(snap_->sync.send, 0)) announce(conns_.at(t));
   tmpl = t;
   return slot;
 }
@@ -383,11 +384,97 @@ void Forwarder::touch_template(const FlowEntry& e, const ServiceTable& svc) {
   FlowEntry& te = conns_.at(e.tmpl);
   if (te.in_use && te.key.is_template() && te.key.dst == e.key.dst && te.key.dport == e.key.dport &&
       te.key.proto == e.key.proto && (e.key.src & svc.persist_mask_be) == te.key.src &&
-      te.rs_slot == e.rs_slot && te.rs_gen == e.rs_gen)
+      te.rs_slot == e.rs_slot && te.rs_gen == e.rs_gen) {
     conns_.touch(e.tmpl, now_);
+    refresh(te);
+  }
 }
 
-void Forwarder::bind(FlowEntry& e, uint32_t slot) {
+void Forwarder::change_state(uint32_t idx, ConnState next, uint32_t timeout) {
+  FlowEntry& e = conns_.at(idx);
+  if (e.counted && state_is_active(e.state) != state_is_active(next)) {
+    RsCounters& rc = rs_counters_[e.rs_slot];
+    const int64_t to_active = state_is_active(next) ? 1 : -1;
+    bump(rc.active, to_active);
+    bump(rc.inactive, -to_active);
+  }
+  conns_.set_state(idx, next, timeout, now_);
+}
+
+void Forwarder::announce(FlowEntry& e) {
+  e.synced = now_;
+  e.announced = 1;
+  if (__builtin_expect(sync_n_ == kSyncOutMax, 0)) {  // only if nobody drains (process() in a loop)
+    bump(counters_.sync_capped);
+    return;
+  }
+  SyncRecord& r = sync_out_[sync_n_++];
+  r.key = e.key;
+  r.rs_slot = e.rs_slot;
+  r.rs_gen = e.rs_gen;
+  r.timeout = e.timeout;
+  r.state = e.state;
+  r.pad[0] = r.pad[1] = r.pad[2] = 0;
+}
+
+bool Forwarder::reannounce(uint32_t idx) {
+  FlowEntry& e = conns_.at(idx);
+  if (!e.in_use || !e.announced || FlowTable::expired(e, now_) || !bound_ok(e.rs_slot, e.rs_gen)) return false;
+  announce(e);
+  return true;
+}
+
+// What another director decided. The control core checked the record against the
+// snapshot it had; the RS may have changed since, so its generation is checked again.
+Forwarder::Adopt Forwarder::adopt(const SyncRecord& r) {
+  const bool tmpl = r.key.is_template();
+  if (r.rs_slot >= snap_->rs_count || r.state >= ConnState::kCount || r.timeout == 0) return Adopt::kStale;
+  const RsView& rv = snap_->rs_view[r.rs_slot];
+  if (rv.live_gen != r.rs_gen || (tmpl && !rv.accepting)) return Adopt::kStale;
+  const uint64_t h = flow_hash(r.key);
+  uint32_t idx = conns_.find(r.key, h);
+  if (idx != kNil) {
+    FlowEntry& e = conns_.at(idx);
+    if (!FlowTable::expired(e, now_) && bound_ok(e.rs_slot, e.rs_gen)) {
+      if (e.rs_slot != r.rs_slot) return Adopt::kKeptLocal;
+      if (e.state != r.state) {
+        change_state(idx, r.state, r.timeout);
+      } else {
+        e.timeout = r.timeout;
+        conns_.touch(idx, now_);
+      }
+      e.synced = now_;
+      return Adopt::kApplied;
+    }
+    release(e);
+    conns_.erase(idx);
+  }
+  idx = conns_.insert(r.key, h, r.state, r.timeout, now_, [this](const FlowEntry& v) {
+    release(v);
+    bump(counters_.conn_evicted);
+  });
+  FlowEntry& e = conns_.at(idx);
+  bind(e, r.rs_slot, false);
+  e.synced = now_;
+  e.announced = 1;  // if its packets come here now, its changes and refreshes go out
+  if (!tmpl) {
+    // Its client's template, if one came first and points at the same RS.
+    const ServiceTable* svc = snap_->find(r.key.dst, r.key.dport, r.key.proto);
+    if (svc && svc->params().persist) {
+      net::FlowKey tk{};
+      tk.src = r.key.src & svc->persist_mask_be;
+      tk.dst = r.key.dst;
+      tk.dport = r.key.dport;
+      tk.proto = r.key.proto;
+      tk.kind = net::FlowKind::kTemplate;
+      const uint32_t t = conns_.find(tk, flow_hash(tk));
+      if (t != kNil && conns_.at(t).rs_slot == r.rs_slot && conns_.at(t).rs_gen == r.rs_gen) e.tmpl = t;
+    }
+  }
+  return Adopt::kApplied;
+}
+
+void Forwarder::bind(FlowEntry& e, uint32_t slot, bool scheduled) {
   e.rs_slot = slot;
   e.rs_gen = snap_->rs_view[slot].gen;
   e.counted = 1;
@@ -395,7 +482,7 @@ void Forwarder::bind(FlowEntry& e, uint32_t slot) {
   if (e.key.is_template()) {
     bump(rc.persist, 1);
   } else {
-    bump(rc.conns);
+    if (scheduled) bump(rc.conns);
     bump(state_is_active(e.state) ? rc.active : rc.inactive, 1);
   }
 }

@@ -10,6 +10,7 @@
 
 #include "lb/counters.hpp"
 #include "lb/flow_table.hpp"
+#include "lb/handoff.hpp"
 #include "lb/snapshot.hpp"
 #include "net/parse.hpp"
 
@@ -97,6 +98,26 @@ class Forwarder {
   // Removes up to `budget` timed-out connections; returns how many.
   uint32_t expire(uint32_t budget);
 
+  // ---- Connection synchronisation (only while the snapshot says sync.send)
+  // What to announce since the last clear: TCP connections once established (a
+  // handshake that never completes is not worth the other directors' memory: a SYN flood
+  // costs no sync traffic), UDP flows and persistence templates when created, then every
+  // state change, and each in use again every sync.refresh seconds. At most two records
+  // per frame: a burst never fills it.
+  static constexpr uint32_t kSyncOutMax = 2 * kMaxBurst;
+  uint32_t sync_pending() const { return sync_n_; }
+  const SyncRecord* sync_out() const { return sync_out_; }
+  void sync_clear() { sync_n_ = 0; }
+
+  // A record the other directors sent (validated by the control core against an earlier
+  // snapshot): inserted, or, for an entry held here on the same RS, its state and
+  // timeout taken. Never replaces a live entry bound to another RS.
+  enum class Adopt : uint8_t { kApplied, kKeptLocal, kStale };
+  Adopt adopt(const SyncRecord& r);
+  // Announces entry `idx` again if it is live and was announced before (a bulk
+  // re-announcement for a director that just started); false if not.
+  bool reannounce(uint32_t idx);
+
   FlowTable& conns() { return conns_; }
   uint32_t now() const { return now_; }
 
@@ -133,9 +154,15 @@ class Forwarder {
   uint32_t pick(const ServiceTable& svc, const net::FlowKey& k, uint64_t h);
   uint32_t pick_persistent(const ServiceTable& svc, const net::FlowKey& k, uint64_t h,
                            uint32_t& tmpl);
-  void bind(FlowEntry& e, uint32_t slot);
+  // scheduled: counts a new connection to the RS (not for what another director scheduled).
+  void bind(FlowEntry& e, uint32_t slot, bool scheduled = true);
   void release(const FlowEntry& e);
   void touch_template(const FlowEntry& e, const ServiceTable& svc);
+  void change_state(uint32_t idx, ConnState next, uint32_t timeout);  // keeps the RS gauges
+  void announce(FlowEntry& e);               // a sync record for e (if sync.send)
+  void refresh(FlowEntry& e) {               // the same, once e's last one is sync.refresh old
+    if (__builtin_expect(snap_->sync.send, 0) && e.announced && now_ - e.synced >= snap_->sync.refresh) announce(e);
+  }
 
   // Round robin walks a service's sequence from where this worker left it, as long as
   // the table is the one it was walking (its serial); a new table starts afresh at
@@ -153,6 +180,8 @@ class Forwarder {
   const Snapshot* snap_ = nullptr;
   uint32_t now_ = 0;
   std::unique_ptr<FragCache> frags_;
+  uint32_t sync_n_ = 0;
+  SyncRecord sync_out_[kSyncOutMax];
 };
 
 }  // namespace drfwd::lb

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "lb/conn_state.hpp"
@@ -16,6 +17,20 @@
 #include "net/parse.hpp"
 
 namespace drfwd::lb {
+
+// A connection (or persistence template) as the directors tell each other about it
+// (connection synchronisation): a worker hands the ones it announces to the control core
+// through its sync ring; the control core hands the ones it received, validated and
+// resolved to this director's RS slot, to the worker that owns the flow through another.
+struct SyncRecord {
+  net::FlowKey key;      // a template's key as in the flow table (masked client, VIP, port)
+  uint32_t rs_slot;
+  uint32_t rs_gen;
+  uint32_t timeout;      // seconds
+  ConnState state;
+  uint8_t pad[3];
+};
+static_assert(sizeof(SyncRecord) == 32 && std::is_trivial_v<SyncRecord>, "ring elements of 32 bytes");
 
 // Whether a worker's loop runs, and why it stopped if it failed. The worker writes the
 // message, then publishes the state; the control core reads the state, then (only if

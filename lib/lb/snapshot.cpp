@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "lb/hash.hpp"
+#include "net/bytes.hpp"
 #include "lb/maglev.hpp"
 #include "lb/wrr.hpp"
 
@@ -149,6 +150,8 @@ std::shared_ptr<Snapshot> build_snapshot(const SnapshotSpec& spec, const Snapsho
   snap->version = prev ? prev->version + 1 : 1;
   snap->workers = spec.workers;
   snap->timeouts = spec.timeouts;
+  snap->sync = spec.sync;
+  snap->sync_port_be = net::hton16(spec.sync.port);
   add_ports(*snap, spec.ports);
 
   uint32_t max_rs_slot = 0;

@@ -47,11 +47,21 @@ struct PortSpec {
   std::optional<net::Prefix> address;  // the director IP (DIP) of this port
 };
 
+// Connection synchronisation as the workers need it.
+struct SyncSpec {
+  bool send = false;         // a master daemon runs: announce connections
+  uint32_t refresh = 60;     // seconds between announcements of a connection in use
+  uint16_t port = 0;         // a backup daemon listens on this UDP port (0: none)
+  uint32_t rate = 0;         // records per second all workers together hand over (0: none)
+  bool operator==(const SyncSpec&) const = default;
+};
+
 struct SnapshotSpec {
   std::vector<ServiceSpec> services;
   std::vector<PortSpec> ports;
   Timeouts timeouts;
   uint32_t workers = 1;
+  SyncSpec sync;
 };
 
 // ---- What the workers read ------------------------------------------------------------
@@ -103,6 +113,8 @@ struct Snapshot {
   uint32_t n_ports = 0;
   std::array<PortView, kMaxPorts> ports{};
   Timeouts timeouts;
+  SyncSpec sync;
+  uint16_t sync_port_be = 0;  // sync.port in network order (0: none)
   std::vector<RsView> rs;  // by RS slot
 
   // Service index: open addressing on (vip, port, proto); key 0 is empty (VIP 0.0.0.0

@@ -6,9 +6,12 @@ the seeds should cover (it overwrites the seed-* files and leaves files the
 fuzzer added alone). Packet seeds use the framing fuzz_packet.cpp reads: each
 frame is a 2-byte little-endian length followed by the frame, and the last
 byte of the input chooses burst/one-by-one (bit 0) and the receiving port
-(bit 1).
+(bit 1). Sync seeds are whole IPVS sync datagrams, laid out after the kernel's
+structs (ip_vs_sync_mesg, ip_vs_sync_v4/v6, the options).
+Usage: make_seeds.py [grammar|packet|sync ...]  (default: all three)
 """
 import os
+import socket
 import struct
 import sys
 
@@ -178,18 +181,70 @@ def packet_seeds():
         yield name, out + bytes([tail])
 
 
+def sync_v4(proto=6, flags=0x3, state=1, cport=40000, vport=80, fwmark=0, timeout=900,
+            caddr="198.18.2.1", opts=b"", type_=0, ver=0):
+    addrs = b"".join(socket.inet_aton(a) for a in (caddr, VIP, "198.18.0.11"))
+    return struct.pack("!BBHIHHHHII", type_, proto, ver << 12 | (36 + len(opts)), flags, state,
+                       cport, vport, vport, fwmark, timeout) + addrs + opts
+
+
+def sync_v6(opts=b""):
+    addrs = b"".join(socket.inet_pton(socket.AF_INET6, a) for a in ("2001:db8::1", "2001:db8::a", "2001:db8::b"))
+    return struct.pack("!BBHIHHHHII", 1, 6, 72 + len(opts), 0x3, 1, 40001, 443, 443, 0, 900) + addrs + opts
+
+
+def sync_msg(entries, syncid=7, nr=None, tail=b""):
+    """A v1 message: each entry after the first starts 4-aligned (the padding counts in
+    the message's size only), the last is not padded."""
+    body = b""
+    for e in entries:
+        body += b"\0" * (-len(body) % 4) + e
+    body += tail
+    n = len(entries) if nr is None else nr
+    return struct.pack("!BBHBBH", 0, syncid, 8 + len(body), n, 1, 0) + body
+
+
+def sync_seeds():
+    seq = struct.pack("!BB6I", 1, 24, 0x11111111, 16, 0, 0x22222222, 0xfffffff0, 0)
+    pe = bytes([2, 4, 1, 2, 3, 4, 3, 3]) + b"sip"
+    return {
+        "tcp-dr": sync_msg([sync_v4()]),
+        "template": sync_msg([sync_v4(flags=0x1003, state=0, cport=0, timeout=300)]),
+        "udp": sync_msg([sync_v4(proto=17, state=0, cport=5353, vport=53, fwmark=42, timeout=300)]),
+        "v6-between": sync_msg([sync_v4(), sync_v6(), sync_v4(proto=17, state=0, vport=53)]),
+        "seq-option": sync_msg([sync_v4(flags=0x600, opts=seq), sync_v4(), sync_v6(opts=seq)]),
+        "pe-and-unknown": sync_msg([sync_v4(opts=pe), sync_v4(opts=bytes([5, 1, 0])),
+                                    sync_v4(opts=bytes([0x45, 3, 1, 2, 3]) + seq)]),
+        "full": sync_msg([sync_v4(cport=1000 + i) for i in range(255)]),
+        "trailing": sync_msg([sync_v4()], tail=b"\xde\xad"),
+        "version0": struct.pack("!BBHBBHHH", 1, 7, 28, 0, 6, 40000, 80, 80) +
+                    socket.inet_aton("198.18.2.1") + socket.inet_aton(VIP) +
+                    socket.inet_aton("198.18.0.11") + struct.pack("!HH", 3, 1),
+        "refused": sync_msg([sync_v4(), sync_v4(ver=1), sync_v4(type_=2), sync_v4(opts=bytes([1, 23]) + b"x" * 23)],
+                            nr=6),
+    }
+
+
 def main():
-    gdir = os.path.join(HERE, "corpus", "grammar")
-    pdir = os.path.join(HERE, "corpus", "packet")
-    os.makedirs(gdir, exist_ok=True)
-    os.makedirs(pdir, exist_ok=True)
-    for name, text in GRAMMAR.items():
-        with open(os.path.join(gdir, "seed-" + name), "w") as f:
-            f.write(text.replace("\\t", "\t"))
-    for name, data in packet_seeds():
-        with open(os.path.join(pdir, "seed-" + name), "wb") as f:
-            f.write(data)
-    print(f"wrote {len(GRAMMAR)} grammar seeds to {gdir}", file=sys.stderr)
+    which = set(sys.argv[1:]) or {"grammar", "packet", "sync"}
+    if which - {"grammar", "packet", "sync"}:
+        sys.exit(f"make_seeds.py: no such corpus: {' '.join(sorted(which - {'grammar', 'packet', 'sync'}))}")
+    dirs = {k: os.path.join(HERE, "corpus", k) for k in which}
+    for d in dirs.values():
+        os.makedirs(d, exist_ok=True)
+    if "grammar" in which:
+        for name, text in GRAMMAR.items():
+            with open(os.path.join(dirs["grammar"], "seed-" + name), "w") as f:
+                f.write(text.replace("\\t", "\t"))
+        print(f"wrote {len(GRAMMAR)} grammar seeds to {dirs['grammar']}", file=sys.stderr)
+    if "packet" in which:
+        for name, data in packet_seeds():
+            with open(os.path.join(dirs["packet"], "seed-" + name), "wb") as f:
+                f.write(data)
+    if "sync" in which:
+        for name, data in sync_seeds().items():
+            with open(os.path.join(dirs["sync"], "seed-" + name), "wb") as f:
+                f.write(data)
 
 
 if __name__ == "__main__":

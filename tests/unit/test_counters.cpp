@@ -7,6 +7,7 @@
 #include "control/director.hpp"
 #include "control/neighbours.hpp"
 #include "control/slow_path_counters.hpp"
+#include "control/sync.hpp"
 #include "dataplane/totals.hpp"
 #include "docs.hpp"
 #include "lb/counters.hpp"
@@ -102,4 +103,5 @@ TEST(Counters, TheOperatorGuideNamesEveryCounter) {
   named(control::kSlowPathFields);
   named(control::kNeighFields);
   named(control::kDirectorFields);
+  named(control::kSyncFields);
 }

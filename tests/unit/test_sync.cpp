@@ -1,0 +1,520 @@
+// Connection synchronisation without EAL: what a worker announces and when, how it takes
+// what another director announced, how the control core checks received entries (every
+// refusal reason) and the sync commands of both grammars.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <vector>
+
+#include "config/grammar.hpp"
+#include "config/model.hpp"
+#include "config/show_config.hpp"
+#include "control/sync.hpp"
+#include "lb/forwarder.hpp"
+#include "net/bytes.hpp"
+#include "specs.hpp"
+
+using namespace drfwd;
+using namespace drfwd::lb;
+using namespace drfwd::test;
+
+namespace {
+
+const net::Mac kPortMac = mac("02:70:63:61:70:00");
+
+// One worker's forwarder over an rr service (tcp :80), a UDP rr service (:53) and a
+// persistent one (tcp :443, 300 s), each with RSs 198.18.0.11 and .12.
+class SyncFwd : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    spec.ports = {PortSpec{kPortMac, net::Prefix{ip("198.18.0.2"), 24}}};
+    spec.services = {
+        service(0, "198.18.1.10", net::kProtoTcp, 80, Sched::kRr, {rs(0, "198.18.0.11"), rs(1, "198.18.0.12")}),
+        service(1, "198.18.1.10", net::kProtoUdp, 53, Sched::kRr, {rs(2, "198.18.0.11"), rs(3, "198.18.0.12")}),
+        service(2, "198.18.1.10", net::kProtoTcp, 443, Sched::kRr, {rs(4, "198.18.0.11"), rs(5, "198.18.0.12")},
+                persistent(300)),
+    };
+    spec.sync.send = true;
+    spec.sync.refresh = 60;
+    spec.sync.rate = 1000;
+    rs_counters = std::make_unique<RsCounters[]>(kMaxRsSlots);
+    counters = std::make_unique<WorkerCounters>();
+    table = std::make_unique<FlowTable>(1024);
+    fwd = std::make_unique<Forwarder>(0, *table, *counters, rs_counters.get());
+    publish();
+  }
+  void publish() {
+    snap = build_snapshot(spec, snap.get());
+    fwd->begin(snap.get(), now);
+  }
+  void at(uint32_t t) {
+    now = t;
+    fwd->begin(snap.get(), now);
+  }
+  Verdict send(const FrameSpec& s) {
+    last = build(s);
+    Frame fr{last.data(), static_cast<uint32_t>(last.size()), static_cast<uint32_t>(last.size()), 0};
+    return fwd->process(fr);
+  }
+  // What the forwarder announced since the last call.
+  std::vector<SyncRecord> out() {
+    std::vector<SyncRecord> v(fwd->sync_out(), fwd->sync_out() + fwd->sync_pending());
+    fwd->sync_clear();
+    return v;
+  }
+  static FrameSpec tcp(uint16_t sport, uint8_t flags, uint16_t dport = 80, const char* src = "198.18.2.1") {
+    FrameSpec s;
+    s.saddr = ip(src);
+    s.sport = sport;
+    s.dport = dport;
+    s.tcp_flags = flags;
+    return s;
+  }
+  static SyncRecord record(uint16_t sport, uint32_t slot, ConnState st, uint16_t dport = 80, uint8_t proto = net::kProtoTcp) {
+    SyncRecord r{};
+    r.key.src = ip("198.18.2.1").be();
+    r.key.dst = ip("198.18.1.10").be();
+    r.key.sport = net::hton16(sport);
+    r.key.dport = net::hton16(dport);
+    r.key.proto = proto;
+    r.rs_slot = slot;
+    r.rs_gen = 1;
+    r.state = st;
+    r.timeout = 900;
+    return r;
+  }
+
+  SnapshotSpec spec;
+  std::shared_ptr<Snapshot> snap;
+  std::unique_ptr<RsCounters[]> rs_counters;
+  std::unique_ptr<WorkerCounters> counters;
+  std::unique_ptr<FlowTable> table;
+  std::unique_ptr<Forwarder> fwd;
+  std::vector<uint8_t> last;
+  uint32_t now = 0;
+};
+
+TEST_F(SyncFwd, TcpIsAnnouncedOnceEstablishedThenOnEachChange) {
+  ASSERT_EQ(send(tcp(40000, net::kTcpSyn)).action, Verdict::Action::kForward);
+  EXPECT_TRUE(out().empty()) << "a SYN alone (a handshake that may never complete) is not announced";
+  send(tcp(40000, net::kTcpAck));
+  auto v = out();
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].state, ConnState::kTcpEstablished);
+  EXPECT_EQ(v[0].key.sport, net::hton16(40000));
+  EXPECT_EQ(v[0].key.src, ip("198.18.2.1").be());
+  EXPECT_EQ(v[0].timeout, 900u);
+  EXPECT_EQ(static_cast<int>(v[0].rs_slot), rs_of_mac(last.data()));
+  send(tcp(40000, net::kTcpAck | 0x08));
+  EXPECT_TRUE(out().empty()) << "no change, no refresh due";
+  send(tcp(40000, net::kTcpFin | net::kTcpAck));
+  v = out();
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].state, ConnState::kTcpFinWait);
+  EXPECT_EQ(v[0].timeout, 120u);
+}
+
+TEST_F(SyncFwd, AHandshakeThatNeverCompletesCostsNoSync) {
+  for (uint16_t p = 1000; p < 1100; ++p) send(tcp(p, net::kTcpSyn));
+  for (uint16_t p = 1000; p < 1100; ++p) send(tcp(p, net::kTcpRst));  // SYN_RECV -> CLOSE
+  EXPECT_TRUE(out().empty());
+}
+
+TEST_F(SyncFwd, UdpFlowsAreAnnouncedWhenCreated) {
+  FrameSpec u = tcp(5000, 0, 53);
+  u.proto = net::kProtoUdp;
+  send(u);
+  auto v = out();
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].state, ConnState::kUdp);
+  EXPECT_EQ(v[0].timeout, 300u);
+  send(u);
+  EXPECT_TRUE(out().empty());
+}
+
+TEST_F(SyncFwd, ConnectionsInUseAreAnnouncedAgainEveryRefresh) {
+  send(tcp(40000, net::kTcpSyn));
+  send(tcp(40000, net::kTcpAck));
+  ASSERT_EQ(out().size(), 1u);
+  at(59);
+  send(tcp(40000, net::kTcpAck));
+  EXPECT_TRUE(out().empty());
+  at(60);
+  send(tcp(40000, net::kTcpAck));
+  EXPECT_EQ(out().size(), 1u);
+  at(61);
+  send(tcp(40000, net::kTcpAck));
+  EXPECT_TRUE(out().empty());
+}
+
+TEST_F(SyncFwd, PersistenceTemplatesAreAnnouncedWhenCreatedAndBeforeTheirConnections) {
+  send(tcp(40000, net::kTcpSyn, 443));
+  auto v = out();
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_TRUE(v[0].key.is_template());
+  EXPECT_EQ(v[0].key.sport, 0);
+  EXPECT_EQ(v[0].timeout, 300u);
+  send(tcp(40000, net::kTcpAck, 443));
+  v = out();
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_FALSE(v[0].key.is_template());
+  EXPECT_EQ(v[0].rs_slot, v[0].rs_slot);
+}
+
+TEST_F(SyncFwd, NothingIsAnnouncedWithoutAMaster) {
+  spec.sync.send = false;
+  publish();
+  send(tcp(40000, net::kTcpSyn));
+  send(tcp(40000, net::kTcpAck));
+  FrameSpec u = tcp(5000, 0, 53);
+  u.proto = net::kProtoUdp;
+  send(u);
+  EXPECT_EQ(fwd->sync_pending(), 0u);
+}
+
+TEST_F(SyncFwd, AnAdoptedConnectionKeepsTheRealServerItWasGiven) {
+  // rr would send a new connection to slot 0 first; the other director chose slot 1.
+  ASSERT_EQ(fwd->adopt(record(40000, 1, ConnState::kTcpEstablished)), Forwarder::Adopt::kApplied);
+  EXPECT_EQ(out().size(), 0u) << "what was received is not echoed";
+  ASSERT_EQ(send(tcp(40000, net::kTcpAck)).action, Verdict::Action::kForward);
+  EXPECT_EQ(rs_of_mac(last.data()), 1);
+  EXPECT_EQ(counters->conn_new, 0u) << "not scheduled here";
+  EXPECT_EQ(rs_counters[1].active, 1) << "counted as an active connection of its RS";
+  EXPECT_EQ(rs_counters[1].conns, 0u) << "but not as one scheduled here";
+  // Its changes go out from here once it is served here.
+  send(tcp(40000, net::kTcpFin | net::kTcpAck));
+  auto v = out();
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].state, ConnState::kTcpFinWait);
+  EXPECT_EQ(rs_counters[1].active, 0);
+  EXPECT_EQ(rs_counters[1].inactive, 1);
+  EXPECT_EQ(table->check(), "");
+}
+
+TEST_F(SyncFwd, AdoptingUpdatesTheSameConnectionAndNeverMovesALiveOne) {
+  send(tcp(40000, net::kTcpSyn));  // rr: slot 0
+  ASSERT_EQ(rs_of_mac(last.data()), 0);
+  EXPECT_EQ(fwd->adopt(record(40000, 1, ConnState::kTcpEstablished)), Forwarder::Adopt::kKeptLocal);
+  EXPECT_EQ(fwd->adopt(record(40000, 0, ConnState::kTcpEstablished)), Forwarder::Adopt::kApplied);
+  EXPECT_EQ(rs_counters[0].active, 1);
+  EXPECT_EQ(rs_counters[0].inactive, 0);
+  send(tcp(40000, net::kTcpAck));
+  EXPECT_EQ(rs_of_mac(last.data()), 0);
+  EXPECT_EQ(table->size(), 1u);
+}
+
+TEST_F(SyncFwd, AStaleRecordIsNotAdopted) {
+  SyncRecord r = record(40000, 1, ConnState::kTcpEstablished);
+  r.rs_gen = 2;  // the slot holds another RS now
+  EXPECT_EQ(fwd->adopt(r), Forwarder::Adopt::kStale);
+  r = record(40000, 9999, ConnState::kTcpEstablished);
+  EXPECT_EQ(fwd->adopt(r), Forwarder::Adopt::kStale);
+  spec.services[0].rs[1].health = Health::kDown;
+  publish();
+  EXPECT_EQ(fwd->adopt(record(40000, 1, ConnState::kTcpEstablished)), Forwarder::Adopt::kStale);
+  EXPECT_EQ(table->size(), 0u);
+}
+
+TEST_F(SyncFwd, AnAdoptedTemplateKeepsTheClientsNewConnectionsOnItsServer) {
+  SyncRecord t = record(0, 5, ConnState::kTemplate, 443);
+  t.key.kind = net::FlowKind::kTemplate;
+  t.timeout = 300;
+  ASSERT_EQ(fwd->adopt(t), Forwarder::Adopt::kApplied);
+  for (uint16_t p = 41000; p < 41010; ++p) {
+    send(tcp(p, net::kTcpSyn, 443));
+    EXPECT_EQ(rs_of_mac(last.data()), 5) << p;
+  }
+  EXPECT_EQ(rs_counters[5].persist, 1);
+}
+
+TEST_F(SyncFwd, BulkReannouncementCoversLiveAnnouncedEntriesOnly) {
+  send(tcp(40000, net::kTcpSyn));
+  send(tcp(40000, net::kTcpAck));  // announced
+  send(tcp(40001, net::kTcpSyn));  // half-open: not announced
+  out();
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < table->capacity(); ++i) n += fwd->reannounce(i);
+  EXPECT_EQ(n, 1u);
+  auto v = out();
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].key.sport, net::hton16(40000));
+}
+
+// ---- What the control core does with received entries --------------------------------
+
+class SyncCheck : public SyncFwd {
+ protected:
+  sync::Conn conn(uint16_t cport = 40000, const char* rip = "198.18.0.12") const {
+    sync::Conn c;
+    c.protocol = net::kProtoTcp;
+    c.flags = sync::kFlagDroute;
+    c.state = 1;  // ESTABLISHED
+    c.cport_be = net::hton16(cport);
+    c.vport_be = net::hton16(80);
+    c.dport_be = net::hton16(80);
+    c.timeout = 900;
+    c.caddr_be = ip("198.18.2.1").be();
+    c.vaddr_be = ip("198.18.1.10").be();
+    c.daddr_be = ip(rip).be();
+    return c;
+  }
+  control::SyncRefusal check(const sync::Conn& c) {
+    SyncRecord r;
+    return control::from_wire(c, *snap, r);
+  }
+};
+
+TEST_F(SyncCheck, AnEntryBecomesARecordForThisDirectorsSlot) {
+  SyncRecord r;
+  ASSERT_EQ(control::from_wire(conn(), *snap, r), control::SyncRefusal::kNone);
+  EXPECT_EQ(r.rs_slot, 1u);
+  EXPECT_EQ(r.rs_gen, 1u);
+  EXPECT_EQ(r.state, ConnState::kTcpEstablished);
+  EXPECT_EQ(r.key.sport, net::hton16(40000));
+  EXPECT_FALSE(r.key.is_template());
+  // And back: what a worker announces is the same entry.
+  const auto c = control::to_wire(r, *snap);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(*c, conn());
+}
+
+TEST_F(SyncCheck, TimeoutsAreNoLongerThanThisDirectorsOwn) {
+  sync::Conn c = conn();
+  c.timeout = 1000000;
+  SyncRecord r;
+  ASSERT_EQ(control::from_wire(c, *snap, r), control::SyncRefusal::kNone);
+  EXPECT_EQ(r.timeout, 900u);
+}
+
+TEST_F(SyncCheck, EveryRefusalReason) {
+  using R = control::SyncRefusal;
+  sync::Conn c = conn();
+  c.flags = 0;  // masquerading
+  EXPECT_EQ(check(c), R::kForward);
+  c = conn();
+  c.flags = 2;  // tunnel
+  EXPECT_EQ(check(c), R::kForward);
+  c = conn();
+  c.protocol = 132;  // SCTP
+  EXPECT_EQ(check(c), R::kProtocol);
+  c = conn();
+  c.vport_be = net::hton16(8080);
+  EXPECT_EQ(check(c), R::kService);
+  c = conn();
+  c.vaddr_be = ip("198.18.1.11").be();
+  EXPECT_EQ(check(c), R::kService);
+  EXPECT_EQ(check(conn(40000, "198.18.0.13")), R::kServer);
+  c = conn();
+  c.state = 0;  // NONE
+  EXPECT_EQ(check(c), R::kState);
+  c.state = 9;  // LISTEN
+  EXPECT_EQ(check(c), R::kState);
+  c.state = 11;
+  EXPECT_EQ(check(c), R::kState);
+  c = conn();
+  c.timeout = 0;
+  EXPECT_EQ(check(c), R::kTimeout);
+  c = conn();
+  c.flags |= sync::kFlagTemplate;  // :80 has no persistence
+  EXPECT_EQ(check(c), R::kTemplate);
+  c = conn();
+  c.protocol = net::kProtoUdp;
+  c.vport_be = c.dport_be = net::hton16(53);
+  c.state = 1;  // UDP has one state, 0
+  EXPECT_EQ(check(c), R::kState);
+  c.state = 0;
+  EXPECT_EQ(check(c), R::kNone);
+  spec.services[0].rs[1].health = Health::kDown;
+  publish();
+  EXPECT_EQ(check(conn()), R::kUnusable);
+  // A drained RS keeps its connections but takes no template.
+  spec.services[2].rs[1].weight = 0;
+  publish();
+  c = conn(0);
+  c.flags |= sync::kFlagTemplate;
+  c.vport_be = c.dport_be = net::hton16(443);
+  c.state = 0;
+  EXPECT_EQ(check(c), R::kUnusable);
+  c.state = 5;  // IPVS ignores a template's state
+  c.daddr_be = ip("198.18.0.11").be();
+  SyncRecord r;
+  ASSERT_EQ(control::from_wire(c, *snap, r), R::kNone);
+  EXPECT_TRUE(r.key.is_template());
+  EXPECT_EQ(r.state, ConnState::kTemplate);
+  EXPECT_EQ(r.timeout, 300u);
+}
+
+TEST_F(SyncCheck, TheReceivePathCountsEveryMessageRefusal) {
+  config::Model m(1);
+  m.apply(config::cmd::PortAddress{0, net::Prefix{ip("198.18.0.2"), 24}});
+  config::cmd::SyncStart start;
+  start.role = config::SyncRole::kBackup;
+  start.syncid = 7;
+  m.apply(start);
+  control::SyncDaemon d;
+  d.configure(m, 0);  // no kernel interface here: the socket waits, the receive path works
+  std::vector<SyncRecord> got;
+  auto deliver = [&](const SyncRecord& r) {
+    got.push_back(r);
+    return true;
+  };
+  sync::Encoder e(7, 1472);
+  e.add(conn(40000));
+  e.add(conn(40001, "198.18.0.13"));  // no such RS
+  const auto msg = e.message();
+  const std::vector<uint8_t> good(msg.begin(), msg.end());
+  const uint32_t peer = ip("198.18.0.3").be();
+  d.receive(good, ip("198.18.0.2").be(), 1, *snap, 0, deliver);  // from this director
+  EXPECT_EQ(d.counters().refused_peer, 1u);
+  sync::Encoder other(8, 1472);
+  other.add(conn());
+  const auto o = other.message();
+  d.receive(std::vector<uint8_t>(o.begin(), o.end()), peer, 1, *snap, 0, deliver);
+  EXPECT_EQ(d.counters().refused_syncid, 1u);
+  d.receive(std::vector<uint8_t>(good.begin(), good.end() - 1), peer, 1, *snap, 0, deliver);
+  EXPECT_EQ(d.counters().refused_malformed, 1u);
+  EXPECT_TRUE(got.empty());
+  d.receive(good, peer, 1, *snap, 0, deliver);
+  EXPECT_EQ(d.counters().messages_received, 1u);
+  EXPECT_EQ(d.counters().records_received, 2u);
+  EXPECT_EQ(d.counters().records_delivered, 1u);
+  EXPECT_EQ(d.counters().refused_server, 1u);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].rs_slot, 1u);
+  EXPECT_EQ(d.counters().peers_new, 1u);
+  EXPECT_FALSE(d.take_bulk_request()) << "no master here: nothing to announce";
+  d.receive(good, peer, 1, *snap, 0.5, [](const SyncRecord&) { return false; });
+  EXPECT_EQ(d.counters().delivery_full, 1u);
+  EXPECT_EQ(d.counters().peers_new, 1u) << "the same instance";
+  d.receive(good, peer, 2, *snap, 1, deliver);  // the same address, another source port: restarted
+  EXPECT_EQ(d.counters().peers_new, 2u);
+}
+
+TEST_F(SyncCheck, UnicastPeersOnly) {
+  config::Model m(1);
+  m.apply(config::cmd::PortAddress{0, net::Prefix{ip("198.18.0.2"), 24}});
+  config::cmd::SyncStart start;
+  start.role = config::SyncRole::kBackup;
+  start.peers = {ip("198.18.0.3")};
+  m.apply(start);
+  start.role = config::SyncRole::kMaster;
+  m.apply(start);
+  control::SyncDaemon d;
+  d.configure(m, 0);
+  sync::Encoder e(0, 1472);
+  e.add(conn());
+  const auto msg = e.message();
+  const std::vector<uint8_t> good(msg.begin(), msg.end());
+  int n = 0;
+  auto deliver = [&](const SyncRecord&) { return ++n, true; };
+  d.receive(good, ip("198.18.0.4").be(), 1, *snap, 0, deliver);
+  EXPECT_EQ(d.counters().refused_peer, 1u);
+  d.receive(good, ip("198.18.0.3").be(), 1, *snap, 0, deliver);
+  EXPECT_EQ(n, 1);
+  EXPECT_TRUE(d.take_bulk_request()) << "a new instance, and a master runs here";
+  EXPECT_FALSE(d.take_bulk_request());
+}
+
+// ---- Commands --------------------------------------------------------------------------
+
+config::Model apply_lines(std::initializer_list<const char*> lines, uint16_t ports = 2) {
+  config::Model m(ports);
+  for (const char* l : lines) m.apply(*config::parse_line(l));
+  return m;
+}
+
+TEST(SyncConfig, NativeAndIpvsadmFormsSayTheSame) {
+  const config::Model a = apply_lines({"port 0 address 198.18.0.2/24", "port 1 address 198.18.5.2/24",
+                                       "sync start master interface drfwd1 syncid 7 maxlen 1000 group 239.1.2.3 port 9000 ttl 2",
+                                       "sync start backup syncid 7"});
+  const config::Model b = apply_lines({"port 0 address 198.18.0.2/24", "port 1 address 198.18.5.2/24",
+                                       "ipvsadm --start-daemon master --mcast-interface drfwd1 --syncid 7 --sync-maxlen 1000 "
+                                       "--mcast-group 239.1.2.3 --mcast-port 9000 --mcast-ttl 2",
+                                       "ipvsadm --start-daemon=backup --syncid=7"});
+  EXPECT_EQ(a.sync(), b.sync());
+  ASSERT_TRUE(a.sync().master && a.sync().backup);
+  EXPECT_EQ(a.sync().master->port, 1);
+  EXPECT_EQ(a.sync().master->syncid, 7);
+  EXPECT_EQ(a.sync().master->maxlen, 1000u);
+  EXPECT_EQ(a.sync().master->group, ip("239.1.2.3"));
+  EXPECT_EQ(a.sync().master->udp_port, 9000);
+  EXPECT_EQ(a.sync().master->ttl, 2);
+  EXPECT_EQ(a.sync().backup->port, 0) << "the first port with an address";
+  EXPECT_EQ(a.sync().backup->udp_port, 8848);
+  EXPECT_EQ(a.sync().backup->group, ip("224.0.0.81"));
+}
+
+TEST(SyncConfig, ShowConfigRebuildsIt) {
+  const config::Model a = apply_lines({"port 0 address 198.18.0.2/24", "set sync-rate 5000", "set sync-refresh 30",
+                                       "sync start master peers 198.18.0.3,198.18.0.4 syncid 3",
+                                       "sync start backup peers 198.18.0.3,198.18.0.4 syncid 3"});
+  const std::string text = config::model_to_commands(a);
+  EXPECT_NE(text.find("sync start master interface drfwd0 syncid 3 peers 198.18.0.3,198.18.0.4\n"), std::string::npos)
+      << text;
+  config::Model b(2);
+  size_t start = 0;
+  while (start < text.size()) {
+    const size_t nl = text.find('\n', start);
+    if (auto c = config::parse_line(text.substr(start, nl - start))) b.apply(*c);
+    start = nl + 1;
+  }
+  EXPECT_EQ(b.sync(), a.sync());
+  EXPECT_EQ(b.sync().rate, 5000u);
+  EXPECT_EQ(b.sync().refresh, 30u);
+}
+
+TEST(SyncConfig, StopAndTheSnapshotFollow) {
+  config::Model m = apply_lines({"port 0 address 198.18.0.2/24", "sync start master", "sync start backup port 9000"});
+  config::Runtime rt;
+  SnapshotSpec s = config::make_spec(m, rt);
+  EXPECT_TRUE(s.sync.send);
+  EXPECT_EQ(s.sync.port, 9000);
+  m.apply(*config::parse_line("sync stop master"));
+  s = config::make_spec(m, rt);
+  EXPECT_FALSE(s.sync.send);
+  EXPECT_EQ(s.sync.port, 9000);
+  m.apply(*config::parse_line("ipvsadm --stop-daemon backup"));
+  s = config::make_spec(m, rt);
+  EXPECT_EQ(s.sync.port, 0);
+  EXPECT_THROW(m.apply(*config::parse_line("sync stop")), config::ConfigError);
+}
+
+TEST(SyncConfig, RefusalsNameTheProblem) {
+  auto refused = [](std::initializer_list<const char*> lines, const char* what) {
+    try {
+      apply_lines(lines);
+      ADD_FAILURE() << "accepted: " << what;
+    } catch (const config::ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+    }
+  };
+  refused({"sync start primary"}, "unknown sync role 'primary'");
+  refused({"port 0 address 198.18.0.2/24", "sync start master syncid 256"}, "syncid");
+  refused({"port 0 address 198.18.0.2/24", "sync start master group 198.18.0.9"}, "multicast");
+  refused({"port 0 address 198.18.0.2/24", "sync start master maxlen 20"}, "maxlen");
+  refused({"port 0 address 198.18.0.2/24", "sync start master interface eth0"}, "not one of drfwd's kernel interfaces");
+  refused({"port 0 address 198.18.0.2/24", "sync start master interface drfwd7"}, "not one of drfwd's kernel interfaces");
+  refused({"port 0 address 198.18.0.2/24", "sync start master interface drfwd1"}, "port 1 (drfwd1) has no address");
+  refused({"sync start master"}, "no port has an address");
+  refused({"port 0 address 198.18.0.2/24", "sync start backup peers 198.18.0.2"}, "this director's own address");
+  refused({"port 0 address 198.18.0.2/24", "sync start backup peers 198.18.0.3,198.18.0.3"}, "given twice");
+  refused({"port 0 address 198.18.0.2/24", "sync start master", "port 0 address none"}, "sync stop first");
+  refused({"sync stop backup"}, "no sync backup daemon runs");
+  refused({"set sync-rate 0"}, "sync rate");
+  refused({"ipvsadm --start-daemon master -t 198.18.1.10:80"}, "takes no service");
+  refused({"ipvsadm -A -t 198.18.1.10:80 --syncid 3"}, "apply to --start-daemon");
+  refused({"ipvsadm --start-daemon sideways"}, "unknown sync role");
+}
+
+TEST(SyncConfig, ListDaemonIsAQuery) {
+  const auto r = config::parse_request("ipvsadm -L --daemon");
+  ASSERT_TRUE(r);
+  const auto* q = std::get_if<config::Query>(&*r);
+  ASSERT_TRUE(q);
+  const auto* l = std::get_if<config::query::IpvsList>(q);
+  ASSERT_TRUE(l);
+  EXPECT_TRUE(l->daemon);
+  EXPECT_THROW(config::parse_request("ipvsadm -L --daemon --stats"), config::ConfigError);
+}
+
+}  // namespace
