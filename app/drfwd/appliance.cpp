@@ -1,6 +1,7 @@
 #include "drfwd/appliance.hpp"
 
 #include <rte_cycles.h>
+#include <rte_ethdev.h>
 #include <rte_errno.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
@@ -102,6 +103,11 @@ Appliance::Appliance(const Options& opt, config::Model model, std::vector<dp::Po
   }
   if (opt.kernel_interfaces) sync_ = std::make_unique<control::SyncDaemon>();
   loop_ = std::make_unique<control::ControlLoop>(*director_, *slow_path_, kernel_.get(), sync_.get(), workers_->all());
+  std::vector<control::RssView> rss;
+  for (const dp::PortInfo& p : ports_.info())
+    rss.push_back({p.rss_key, p.rss_reta, (p.rss_hf & RTE_ETH_RSS_NONFRAG_IPV4_TCP) != 0,
+                   (p.rss_hf & RTE_ETH_RSS_NONFRAG_IPV4_UDP) != 0});
+  loop_->set_rss(std::move(rss));
   director_->start(loop_->now());
   operator_ = std::make_unique<console::Operator>(
       console::Operator::Parts{*director_, *slow_path_, ports_.info(), workers_->all(), stop_, sync_.get()});

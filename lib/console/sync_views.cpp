@@ -28,7 +28,7 @@ std::string format_sync(const control::SyncDaemon& d, const config::SyncSettings
   }
   out += fmt::format("rate cap {} records/s, refresh every {} s\n\n", s.rate, s.refresh);
   auto row = [&](std::string_view name, uint64_t v, std::string_view help) {
-    out += fmt::format("  {:<20} {:>12}  {}\n", name, v, help);
+    out += fmt::format("  {:<24} {:>12}  {}\n", name, v, help);
   };
   out += "workers:\n";
   for (const auto& f : lb::kWorkerFields)

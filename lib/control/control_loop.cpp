@@ -25,8 +25,9 @@ bool ControlLoop::round() {
 }
 
 // Records the workers announce go into messages; entries received and checked go to
-// the worker that owns the flow. Without RSS state to compute the owner from (software
-// devices such as net_af_packet spread flows their own way), and for persistence
+// the worker that owns the flow: the one whose queue RSS gives it on each port (worker i
+// polls queue i). Without RSS state to compute the owner from (one worker, or software
+// devices such as net_af_packet that spread flows their own way), and for persistence
 // templates (every worker may schedule that client), to every worker.
 void ControlLoop::pump_sync(double now) {
   sync_->configure(director_.model(), now);
@@ -52,8 +53,18 @@ void ControlLoop::pump_sync(double now) {
   }
   sync_->poll(*snap, now, [this](const lb::SyncRecord& r) {
     lb::SyncRecord copy = r;  // the ring API takes a non-const pointer
+    uint64_t owners = ~uint64_t{0};
+    if (!r.key.is_template() && workers_.size() > 1 && !rss_.empty()) {
+      owners = 0;
+      for (const RssView& v : rss_) {
+        const int q = rss_queue(v, r.key);
+        owners |= q < 0 || static_cast<size_t>(q) >= workers_.size() ? ~uint64_t{0} : uint64_t{1} << q;
+      }
+    }
     bool all = true;
-    for (const auto& w : workers_) all &= rte_ring_enqueue_elem(w->sync_in_ring(), &copy, sizeof copy) == 0;
+    for (size_t i = 0; i < workers_.size(); ++i)
+      if (i >= 64 || (owners >> i & 1))
+        all &= rte_ring_enqueue_elem(workers_[i]->sync_in_ring(), &copy, sizeof copy) == 0;
     return all;
   });
 }

@@ -14,6 +14,7 @@
 
 #include "control/director.hpp"
 #include "control/kernel_state.hpp"
+#include "control/rss.hpp"
 #include "control/slow_path.hpp"
 #include "control/sync.hpp"
 #include "dataplane/worker.hpp"
@@ -35,6 +36,9 @@ class ControlLoop {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_).count();
   }
   void add_poller(Poller p) { pollers_.push_back(std::move(p)); }
+  // Each port's RSS (by port id), so that received sync entries go to the worker the
+  // flow reaches; a port whose RSS is not known makes them go to every worker.
+  void set_rss(std::vector<RssView> rss) { rss_ = std::move(rss); }
 
   // Runs rounds until `stop`; returns false if a worker failed (logged).
   bool run(const std::atomic<bool>& stop);
@@ -50,6 +54,7 @@ class ControlLoop {
   SyncDaemon* sync_;
   const std::vector<std::unique_ptr<dp::Worker>>& workers_;
   std::vector<Poller> pollers_;
+  std::vector<RssView> rss_;
   std::chrono::steady_clock::time_point epoch_ = std::chrono::steady_clock::now();
 };
 

@@ -69,6 +69,32 @@ void check_ports(const std::vector<PortInfo>& ports, const PortSetup& setup) {
   }
 }
 
+namespace {
+
+// The key and redirection table the port hashes with, so the control core can tell which
+// worker a flow reaches (connection sync). Left empty if the driver does not tell.
+void read_rss(PortInfo& p, const rte_eth_dev_info& info) {
+  std::vector<uint8_t> key(info.hash_key_size ? info.hash_key_size : 40);
+  rte_eth_rss_conf conf;
+  std::memset(&conf, 0, sizeof conf);
+  conf.rss_key = key.data();
+  conf.rss_key_len = static_cast<uint8_t>(key.size());
+  if (info.reta_size == 0 || rte_eth_dev_rss_hash_conf_get(p.id, &conf) != 0) return;
+  std::vector<rte_eth_rss_reta_entry64> groups((info.reta_size + RTE_ETH_RETA_GROUP_SIZE - 1) / RTE_ETH_RETA_GROUP_SIZE);
+  for (auto& g : groups) {
+    std::memset(&g, 0, sizeof g);
+    g.mask = ~uint64_t{0};
+  }
+  if (rte_eth_dev_rss_reta_query(p.id, groups.data(), info.reta_size) != 0) return;
+  p.rss_reta.resize(info.reta_size);
+  for (uint16_t i = 0; i < info.reta_size; ++i)
+    p.rss_reta[i] = groups[i / RTE_ETH_RETA_GROUP_SIZE].reta[i % RTE_ETH_RETA_GROUP_SIZE];
+  p.rss_key = std::move(key);
+  p.rss_hf = conf.rss_hf;
+}
+
+}  // namespace
+
 void configure_and_start(PortInfo& p, const PortSetup& s) {
   const std::string where = "port " + std::to_string(p.id) + " (" + p.name + ")";
   rte_eth_dev_info info;
@@ -121,6 +147,7 @@ void configure_and_start(PortInfo& p, const PortSetup& s) {
   if (rc != 0) throw PortError(where + ": start failed: " + err(rc));
   p.started = true;
   p.mtu = s.mtu;
+  if (p.rss) read_rss(p, info);
 
   rte_eth_link link;
   std::memset(&link, 0, sizeof link);

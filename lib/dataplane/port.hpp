@@ -32,6 +32,11 @@ struct PortInfo {
   bool rss = false;        // configured with RSS
   bool ip_csum = false;    // RX IPv4 checksum offload enabled
   uint16_t mtu = 0;        // as configured
+  // RSS as the port applies it (empty if RSS is off or the driver does not say): which
+  // worker a flow reaches (control/rss.hpp).
+  std::vector<uint8_t> rss_key;
+  std::vector<uint16_t> rss_reta;
+  uint64_t rss_hf = 0;
 };
 
 struct PortSetup {

@@ -3,12 +3,14 @@
 // refusal reason) and the sync commands of both grammars.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <memory>
 #include <vector>
 
 #include "config/grammar.hpp"
 #include "config/model.hpp"
 #include "config/show_config.hpp"
+#include "control/rss.hpp"
 #include "control/sync.hpp"
 #include "lb/forwarder.hpp"
 #include "net/bytes.hpp"
@@ -515,6 +517,51 @@ TEST(SyncConfig, ListDaemonIsAQuery) {
   ASSERT_TRUE(l);
   EXPECT_TRUE(l->daemon);
   EXPECT_THROW(config::parse_request("ipvsadm -L --daemon --stats"), config::ConfigError);
+}
+
+}  // namespace
+
+namespace {
+
+// Microsoft's RSS verification suite (IPv4): the key, and for each flow the hash over
+// the addresses, and over the addresses and ports.
+TEST(SyncRss, ToeplitzMatchesTheRssSpecification) {
+  const std::vector<uint8_t> key = {0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3,
+                                    0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3,
+                                    0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa};
+  struct Case {
+    const char *src, *dst;
+    uint16_t sport, dport;
+    uint32_t l3, l4;
+  };
+  const Case cases[] = {
+      {"66.9.149.187", "161.142.100.80", 2794, 1766, 0x323e8fc2, 0x51ccc178},
+      {"199.92.111.2", "65.69.140.83", 14230, 4739, 0xd718262a, 0xc626b0ea},
+      {"24.19.198.95", "12.22.207.184", 12898, 38024, 0xd2d0a5de, 0x5c2b394a},
+      {"38.27.205.30", "209.142.163.6", 48228, 2217, 0x82989176, 0xafc7327f},
+      {"153.39.163.191", "202.188.127.2", 44251, 1303, 0x5d1809c5, 0x10e828a2},
+  };
+  for (const Case& c : cases) {
+    net::FlowKey k{};
+    k.src = ip(c.src).be();
+    k.dst = ip(c.dst).be();
+    k.sport = net::hton16(c.sport);
+    k.dport = net::hton16(c.dport);
+    k.proto = net::kProtoTcp;
+    uint8_t in[12];
+    std::memcpy(in, &k.src, 4);
+    std::memcpy(in + 4, &k.dst, 4);
+    std::memcpy(in + 8, &k.sport, 2);
+    std::memcpy(in + 10, &k.dport, 2);
+    EXPECT_EQ(control::toeplitz(key, std::span<const uint8_t>(in, 8)), c.l3) << c.src;
+    EXPECT_EQ(control::toeplitz(key, std::span<const uint8_t>(in, 12)), c.l4) << c.src;
+    // The queue: the redirection table entry the hash's low bits pick.
+    control::RssView v{key, {0, 1, 2, 3, 4, 5, 6, 7}, true, false};
+    EXPECT_EQ(control::rss_queue(v, k), static_cast<int>(c.l4 % 8));
+    k.proto = net::kProtoUdp;  // UDP hashed on addresses only on this port
+    EXPECT_EQ(control::rss_queue(v, k), static_cast<int>(c.l3 % 8));
+  }
+  EXPECT_EQ(control::rss_queue(control::RssView{}, net::FlowKey{}), -1) << "not known";
 }
 
 }  // namespace
