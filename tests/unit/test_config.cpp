@@ -386,5 +386,5 @@ TEST(Config, TheRedundancyGuidesConfigurationsLoad) {
     EXPECT_FALSE(m.services().empty());
     ++loaded;
   }
-  EXPECT_EQ(loaded, 2);  // the VRRP and the ECMP director
+  EXPECT_EQ(loaded, 3);  // the VRRP and the ECMP director, connection sync
 }
