@@ -8,6 +8,7 @@ the client finds the VIP by ARP and drfwd finds the real servers by ARP.
   tools/lab.py up --vrrp                        two directors, keepalived VRRP on drfwd0
   tools/lab.py up --ecmp [N]                    a router (BIRD, BGP + BFD, ECMP), N directors
                                                 (default 2), each with BIRD on drfwd0
+  tools/lab.py up --vrrp|--ecmp [N] --sync      the same with connection sync (SyncLab)
   tools/lab.py demo [--two-port|--vrrp|--ecmp [N]]  up, show fail-over, down
   tools/lab.py status                           namespaces, processes, drfwd's log
   tools/lab.py down                             stop what the lab started, delete it
@@ -27,7 +28,9 @@ Addresses (198.18.0.0/15 only):
             router. VIP 198.19.0.100 is on no link: the router reaches it only by the
             BGP routes the directors announce (ECMP over their DIPs).
   The redundancy labs add echo services for long-lived connections (tools/tcp_echo.py,
-  tools/longlived.py): tcp 7 mh and tcp 8 sh.
+  tools/longlived.py): tcp 7 mh and tcp 8 sh. With --sync (up only) the directors also
+  synchronise their connections (sync start master and backup) and the echo services
+  are tcp 7 rr and tcp 8 rr with persistence (-p 300) instead.
 
 Everything is created inside namespaces named PREFIX-*, and only processes the lab
 started (by PID) are stopped.
@@ -97,9 +100,12 @@ class Drfwd:
         eal = ["-l", "0,1", "--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--log-level", "lib.eal:warning"]
         if self.file_prefix:
             eal += ["--file-prefix", self.file_prefix]
+        # The lab's defaults, unless args name the option (drfwd takes each only once).
+        defaults = [opt for name, value in (("--idle-backoff", "100"), ("--conn-table-size", "65536"))
+                    if name not in args for opt in (name, value)]
         cmd = ["ip", "netns", "exec", self.lab.ns(self.role), self.lab.drfwd] + eal + vdevs + \
-              ["--", "-f", self.config, "--idle-backoff", "100", "--conn-table-size", "65536",
-               "--stats-json", self.stats_json, "--socket", self.socket] + list(args)
+              ["--", "-f", self.config] + defaults + \
+              ["--stats-json", self.stats_json, "--socket", self.socket] + list(args)
         if console:
             cmd.append("-i")
         with open(self.log, "a") as out:
@@ -544,11 +550,14 @@ class DirectorsLab(Lab):
             self.start_nginx(role)
             self.start_udp_echo(role)
             self.spawn(role + "-echo", role, [PY, os.path.join(TOP, "tools", "tcp_echo.py"), role.upper()] +
-                       [str(port) for port, _ in ECHO_SERVICES])
+                       [str(port) for port, _ in self.echo_services])
+
+    # The echo services: port, scheduler and its options (ipvsadm's words after -s).
+    echo_services = ECHO_SERVICES
 
     def services(self):
         lines = super().services()
-        for port, sched in ECHO_SERVICES:
+        for port, sched in self.echo_services:
             lines += "ipvsadm -A -t %s:%d -s %s\n" % (self.vip, port, sched)
             for role in ("rs1", "rs2"):
                 lines += "ipvsadm -a -t %s:%d -r %s:%d -g\n" % (self.vip, port, self.rs[role], port)
@@ -983,6 +992,51 @@ class EcmpLab(DirectorsLab):
             "".join("%s: %s\n" % (role, self.birdc(role, "show", "protocols", "uplink")) for role in self.directors)
 
 
+# ---- connection sync between the directors -------------------------------------------------
+
+SYNC_LINES = "sync start master\nsync start backup\n"
+SYNC_ECHO_SERVICES = ((7, "rr"), (8, "rr -p 300"))  # only sync carries their choices across
+
+
+class SyncLab:
+    """Mixed in before VrrpLab or EcmpLab: every director runs both sync daemons (IPVS sync
+    v1, multicast 224.0.0.81:8848 on drfwd0) and the echo services use schedulers whose
+    choices no other director can recompute: tcp 7 rr, tcp 8 rr with persistence (300 s).
+    sync_lines: more drfwd lines after the sync ones (set sync-rate 5000, ...);
+    more_services: more ipvsadm lines, formatted with vip, rs1 and rs2."""
+    echo_services = SYNC_ECHO_SERVICES
+
+    def __init__(self, sync_lines="", more_services="", **kw):
+        super().__init__(**kw)
+        self.sync_lines = sync_lines
+        self.more_services = more_services
+
+    def mode_lines(self):
+        return super().mode_lines() + SYNC_LINES + self.sync_lines
+
+    def services(self):
+        return super().services() + self.more_services.format(vip=self.vip, **self.rs)
+
+    def sync_counters(self, role):
+        """The counters of a director's `show sync` (name -> value); {} if drfwd does not
+        answer."""
+        r = self.directors[role].ctl("show", "sync")
+        out = {}
+        for line in r.stdout.splitlines() if r.returncode == 0 else []:
+            w = line.split()
+            if line.startswith("  ") and len(w) >= 2 and w[1].isdigit():
+                out[w[0]] = int(w[1])
+        return out
+
+
+class SyncVrrpLab(SyncLab, VrrpLab):
+    """The VRRP lab with connection sync (see SyncLab)."""
+
+
+class SyncEcmpLab(SyncLab, EcmpLab):
+    """The ECMP lab with connection sync (see SyncLab)."""
+
+
 LABS = {"vrrp": VrrpLab, "ecmp": EcmpLab}
 
 
@@ -1137,12 +1191,20 @@ def main():
     kind.add_argument("--vrrp", action="store_true", help="two directors, keepalived VRRP")
     kind.add_argument("--ecmp", type=int, nargs="?", const=2, metavar="N",
                       help="N directors (default 2) behind a BGP/ECMP router")
+    ap.add_argument("--sync", action="store_true",
+                    help="with --vrrp or --ecmp (up only): connection sync, rr and persistent echo services")
     args = ap.parse_args()
+    if args.sync and not (args.action == "up" and (args.vrrp or args.ecmp)):
+        ap.error("--sync goes with up --vrrp or up --ecmp")
     if os.geteuid() != 0:
         sys.exit("lab: run as root (network namespaces)")
     if args.action == "up":
         if args.vrrp or args.ecmp:
-            lab = VrrpLab(prefix=args.prefix) if args.vrrp else EcmpLab(prefix=args.prefix, directors=args.ecmp)
+            if args.sync:
+                lab = SyncVrrpLab(prefix=args.prefix) if args.vrrp else \
+                    SyncEcmpLab(prefix=args.prefix, directors=args.ecmp)
+            else:
+                lab = VrrpLab(prefix=args.prefix) if args.vrrp else EcmpLab(prefix=args.prefix, directors=args.ecmp)
         else:
             lab = Lab(prefix=args.prefix, two_port=args.two_port)
         lab.up()

@@ -17,43 +17,10 @@ TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 sys.path.insert(0, os.path.join(TOP, "tools"))
 import lab as L  # noqa: E402
 from drfwdtest import check, drfwd_binary  # noqa: E402
+from directors import forwarding, new_lab, timed, unharmed  # noqa: E402
 
 PY = "/usr/bin/python3"
 MH, SH = 7, 8  # the labs' echo services: tcp 7 mh, tcp 8 sh
-_count = [0]
-
-
-def new_lab(cls, **kw):
-    _count[0] += 1
-    return cls(prefix="dfr%d-%d" % (os.getpid() % 100000, _count[0]), drfwd=drfwd_binary(), log=lambda *a: None, **kw)
-
-
-def timed(action, done, timeout=5.0):
-    """Runs action(), then waits for done(); returns the seconds it took (None: never)."""
-    t = time.time()
-    action()
-    return time.time() - t if L.wait_for(done, timeout, 0.02) else None
-
-
-def unharmed(rep, what):
-    """Every long-lived connection answered throughout: none reset, failed or moved."""
-    s = rep["summary"]
-    check(s["connected"] == len(rep["connections"]), "%s: not every connection started: %s" % (what, s))
-    check(s["reset"] == 0 and s["failed"] == 0, "%s: connections reset or failed: %s" % (what, s))
-    check(s["rs_changed"] == 0, "%s: connections moved to another real server: %s" % (what, s))
-    probes = rep.get("probes", {})
-    check(probes.get("ok", 1) > 0 and probes.get("failed", 0) == 0, "%s: new connections refused: %s" % (what, probes))
-    print("%s: %d connections, 0 reset, 0 moved; longest wait for an answer %.2fs, slowest new connection %.2fs"
-          % (what, s["connected"], s["max_latency"], probes.get("slowest", 0)), flush=True)
-
-
-def forwarding(lab, role, port, seconds=1.0):
-    """Packets `role`'s drfwd forwards to VIP:port over `seconds`."""
-    before = lab.packets(role, port) or 0
-    time.sleep(seconds)
-    return (lab.packets(role, port) or 0) - before
-
-
 # ---- VRRP: active/backup ----------------------------------------------------------------
 
 def test_vrrp_master_killed_then_back():

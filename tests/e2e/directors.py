@@ -1,0 +1,47 @@
+"""What the redundancy e2e tests share (tests/e2e/test_redundancy.py, test_sync.py): a lab
+per test with a prefix of its own, timing an event, and the verdict on long-lived
+connections (tools/longlived.py's report)."""
+import os
+import sys
+import time
+
+TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+sys.path.insert(0, os.path.join(TOP, "tools"))
+import lab as L  # noqa: E402
+from drfwdtest import check, drfwd_binary  # noqa: E402
+
+_count = [0]
+
+
+def new_lab(cls, tag="dfr", **kw):
+    """A lab of class `cls` with namespaces named after this process and a counter."""
+    _count[0] += 1
+    return cls(prefix="%s%d-%d" % (tag, os.getpid() % 100000, _count[0]), drfwd=drfwd_binary(), log=lambda *a: None,
+               **kw)
+
+
+def timed(action, done, timeout=5.0):
+    """Runs action(), then waits for done(); returns the seconds it took (None: never)."""
+    t = time.time()
+    action()
+    return time.time() - t if L.wait_for(done, timeout, 0.02) else None
+
+
+def unharmed(rep, what):
+    """Every long-lived connection answered throughout: none reset, failed or moved."""
+    s = rep["summary"]
+    check(s["connected"] == len(rep["connections"]), "%s: not every connection started: %s" % (what, s))
+    check(s["reset"] == 0 and s["failed"] == 0, "%s: connections reset or failed: %s" % (what, s))
+    check(s["rs_changed"] == 0, "%s: connections moved to another real server: %s" % (what, s))
+    probes = rep.get("probes", {})
+    check(probes.get("ok", 1) > 0 and probes.get("failed", 0) == 0, "%s: new connections refused: %s" % (what, probes))
+    print("%s: %d connections (per RS %s), 0 reset, 0 moved; longest wait for an answer %.2fs, "
+          "slowest new connection %.2fs" % (what, s["connected"], s.get("per_rs"), s["max_latency"],
+                                            probes.get("slowest", 0)), flush=True)
+
+
+def forwarding(lab, role, port, seconds=1.0):
+    """Packets `role`'s drfwd forwards to VIP:port over `seconds`."""
+    before = lab.packets(role, port) or 0
+    time.sleep(seconds)
+    return (lab.packets(role, port) or 0) - before
