@@ -88,6 +88,7 @@ int run(const drfwd::app::Options& opt, int eal_argc, char** eal_argv) {
 
   config::Model model(static_cast<uint16_t>(ports.size()));
   model.set_kernel_ifname(opt.kernel_ifname);  // sync start interface <name>
+  model.set_kernel_interfaces(opt.kernel_interfaces);
   try {
     load_configuration(opt, model);
   } catch (const config::ConfigError& e) {

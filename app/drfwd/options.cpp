@@ -60,9 +60,10 @@ po::options_description describe(Options& o) {
       ("no-kernel-interfaces", "create no kernel interfaces: traffic for the DIPs is counted and dropped, "
        "health checks are off (offline tests)")
       ("exception-pps", po::value(&o.exception_pps)->value_name("N"),
-       "frames per second the workers hand to the control core, in each of three classes "
-       "limited apart (from real servers; other ARP; the rest: traffic to the DIPs, broadcast), "
-       "shared among workers; more are dropped and counted (default 20000, 0: no limit)");
+       "frames per second the workers hand to the control core, in each of five classes "
+       "limited apart (routing protocols; connection sync; from real servers; other ARP; the rest: "
+       "traffic to the DIPs, broadcast), shared among workers; more are dropped and counted "
+       "(default 20000, 0: no limit)");
   po::options_description all;
   all.add(general).add(dataplane).add(control);
   return all;

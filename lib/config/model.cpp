@@ -290,6 +290,9 @@ Applied Model::on(const cmd::SetVipHolddown& c) {
 }
 
 Applied Model::on(const cmd::SyncStart& c) {
+  if (!kernel_ifs_)
+    throw ConfigError("drfwd runs without kernel interfaces (--no-kernel-interfaces): connection sync sends and "
+                      "listens through them");
   SyncDaemonConf d;
   if (c.interface) {
     const std::string_view name = *c.interface;

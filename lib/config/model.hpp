@@ -85,6 +85,8 @@ class Model {
   const SyncSettings& sync() const { return sync_; }
   // Kernel interfaces are named <prefix><port id> (drfwd --kernel-ifname).
   void set_kernel_ifname(std::string prefix) { ifname_prefix_ = std::move(prefix); }
+  // drfwd --no-kernel-interfaces: nothing that needs them (connection sync) is accepted.
+  void set_kernel_interfaces(bool on) { kernel_ifs_ = on; }
   std::string kernel_ifname(uint16_t port) const { return ifname_prefix_ + std::to_string(port); }
   // The check that applies to `r` in `s`: built-in defaults <- set check <- service <-
   // RS. A UDP service checks nothing unless the service or RS names a kind of check.
@@ -143,6 +145,7 @@ class Model {
   VipClaim claim_;
   SyncSettings sync_;
   std::string ifname_prefix_ = "drfwd";
+  bool kernel_ifs_ = true;
   SlotPool svc_slots_{lb::kMaxServiceSlots};
   SlotPool rs_slots_{lb::kMaxRsSlots};
   uint64_t epoch_ = 0;

@@ -33,8 +33,19 @@ void ControlLoop::pump_sync(double now) {
   sync_->configure(director_.model(), now);
   const lb::Snapshot* snap = director_.sink().current();
   if (!snap) return;
-  if (sync_->take_bulk_request())
+  // Announce only once this director sees its real servers as its peers do (a newcomer's
+  // first message makes them send it everything; entries for servers it has not resolved
+  // yet would be refused).
+  if (!sync_ready_ && director_.all_converged()) sync_ready_ = true;
+  sync_->set_ready(sync_ready_);
+  // At most one bulk re-announcement a second: a stream of new instances (or a forged
+  // one per message) costs one walk of the tables a second, within the rate cap.
+  bulk_due_ |= sync_->take_bulk_request();
+  if (bulk_due_ && now - last_bulk_ >= 1.0) {
+    bulk_due_ = false;
+    last_bulk_ = now;
     for (const auto& w : workers_) w->post_bulk_announce();
+  }
   if (sync_->master()) {
     lb::SyncRecord recs[256];
     for (const auto& w : workers_) {

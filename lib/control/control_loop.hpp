@@ -55,6 +55,9 @@ class ControlLoop {
   const std::vector<std::unique_ptr<dp::Worker>>& workers_;
   std::vector<Poller> pollers_;
   std::vector<RssView> rss_;
+  bool sync_ready_ = false;
+  bool bulk_due_ = false;
+  double last_bulk_ = -1e9;
   std::chrono::steady_clock::time_point epoch_ = std::chrono::steady_clock::now();
 };
 

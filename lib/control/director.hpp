@@ -118,6 +118,8 @@ class Director {
   // Whether the VIP's real servers have all been resolved and checked once (or the
   // hold-down passed) since it appeared: only then is it claimed in kernel mode or routed.
   bool converged(net::Ipv4 vip) const { return converged_.count(vip) != 0; }
+  // Every VIP has converged: this director sees its real servers as its peers do.
+  bool all_converged() const { return converged_.size() == vip_since_.size(); }
 
   const config::Model& model() const { return model_; }
   const NeighbourTable& neighbours() const { return neigh_; }

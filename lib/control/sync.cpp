@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -188,6 +189,16 @@ void SyncDaemon::open_master(double now) {
     ip_mreqn mif{};
     mif.imr_ifindex = static_cast<int>(ifindex);
     const int ttl = master_conf_->ttl, loop = 0;
+    ifreq ifr{};
+    std::strncpy(ifr.ifr_name, master_if_.c_str(), IFNAMSIZ - 1);
+    if (::ioctl(fd, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu > 28 + static_cast<int>(sync::kMinMaxLen) &&
+        static_cast<size_t>(ifr.ifr_mtu - 28) < encoder_->max_len()) {
+      // As the kernel's sync daemon: a message fits the interface's MTU (a fragment would
+      // lose its UDP port, and with it the exception class sync frames travel in).
+      spdlog::warn("sync master on {}: maxlen {} is more than MTU {} allows; sending {}-byte messages", master_if_,
+                   encoder_->max_len(), ifr.ifr_mtu, ifr.ifr_mtu - 28);
+      encoder_.emplace(master_conf_->syncid, static_cast<size_t>(ifr.ifr_mtu - 28));
+    }
     if (::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0)
       error = errno_text("bind to the DIP");
     else if (::setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &mif, sizeof mif) != 0 ||
@@ -232,6 +243,10 @@ void SyncDaemon::open_backup(double now) {
 void SyncDaemon::add(std::span<const lb::SyncRecord> records, const lb::Snapshot& snap, double now) {
   if (!encoder_) return;
   now_ = now;
+  if (!ready_) {
+    lb::bump(counters_.records_early, records.size());
+    return;
+  }
   for (const lb::SyncRecord& r : records) {
     const auto c = to_wire(r, snap);
     if (!c) {
@@ -284,7 +299,7 @@ void SyncDaemon::poll(const lb::Snapshot& snap, double now, const Deliver& deliv
   if (master_conf_) {
     open_master(now);
     if (first_pending_ >= 0 && now - first_pending_ >= kFlushAfter) send_message();
-    if (master_sock_.fd >= 0 && now - last_sent_ >= kHeartbeat) send_now();
+    if (ready_ && master_sock_.fd >= 0 && now - last_sent_ >= kHeartbeat) send_now();
   }
   if (now - last_prune_ >= 1) {
     last_prune_ = now;
@@ -322,13 +337,19 @@ void SyncDaemon::receive(std::span<const uint8_t> datagram, uint32_t from_be, ui
     return;
   }
   lb::bump(counters_.messages_received);
-  auto [it, fresh] = heard_.try_emplace({from_be, from_port_be}, now);
-  it->second = now;
-  if (fresh) {
+  const auto key = std::make_pair(from_be, from_port_be);
+  if (auto it = heard_.find(key); it != heard_.end()) {
+    it->second = now;
+  } else if (heard_.size() < kMaxHeard) {
+    heard_.emplace(key, now);
     lb::bump(counters_.peers_new);
     bulk_wanted_ = true;
-    spdlog::info("sync: director instance {}:{} heard for the first time{}", net::to_string(net::Ipv4::from_be(from_be)),
-                 net::ntoh16(from_port_be), master() ? ": announcing every connection again" : "");
+    if (now - last_log_ >= 1.0) {  // at most a line a second, whatever arrives
+      last_log_ = now;
+      spdlog::info("sync: director instance {}:{} heard for the first time{}",
+                   net::to_string(net::Ipv4::from_be(from_be)), net::ntoh16(from_port_be),
+                   master() ? ": announcing every connection again" : "");
+    }
   }
   lb::bump(counters_.records_received, d.conns + d.skipped_v6 + d.skipped_unsupported);
   lb::bump(counters_.refused_family, d.skipped_v6);

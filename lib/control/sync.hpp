@@ -49,6 +49,7 @@ namespace drfwd::control {
   X(records_received, kCounter, "entries in accepted messages")                                       \
   X(records_delivered, kCounter, "entries that passed every check, handed to the workers")          \
   X(delivery_full, kCounter, "entries that passed but found a worker's sync ring full (lost)")      \
+  X(records_early, kCounter, "worker records not sent: this director had not converged yet (announces itself only then)") \
   X(peers_new, kCounter, "director instances heard for the first time (each starts a bulk re-announcement)") \
   DRFWD_SYNC_REFUSALS(X)
 
@@ -106,6 +107,9 @@ class SyncDaemon {
     return b;
   }
 
+  // Until ready, a master sends nothing (no heartbeat either): the others learn of this
+  // instance, and send it their tables, only once it can take them.
+  void set_ready(bool ready) { ready_ = ready; }
   bool master() const { return master_conf_.has_value(); }
   bool backup() const { return backup_conf_.has_value(); }
   const std::optional<config::SyncDaemonConf>& master_conf() const { return master_conf_; }
@@ -139,6 +143,9 @@ class SyncDaemon {
   double last_sent_ = -1e9;
   double last_prune_ = 0;
   bool bulk_wanted_ = false;
+  bool ready_ = true;
+  double last_log_ = -1e9;
+  static constexpr size_t kMaxHeard = 256;  // instances remembered (beyond: not tracked, no bulk)
   std::map<std::pair<uint32_t, uint16_t>, double> heard_;  // (address, port) of each instance -> last heard
   SyncCounters counters_;
   sync::Conn decoded_[sync::kMaxConnsPerMessage];

@@ -382,13 +382,18 @@ void Worker::hand_sync() {
 void Worker::bulk_step() {
   const lb::Snapshot* snap = fwd_->snapshot();
   const uint64_t req = bulk_request_.load(std::memory_order_acquire);
-  if (req != bulk_seen_) {
+  if (req != bulk_seen_) {  // a request during a walk: one more walk after it, not a restart
     bulk_seen_ = req;
-    bulk_cursor_ = 0;
-    bulk_busy_.store(true, std::memory_order_release);
+    if (bulk_busy_.load(std::memory_order_relaxed)) {
+      bulk_again_ = true;
+    } else {
+      bulk_cursor_ = 0;
+      bulk_busy_.store(true, std::memory_order_release);
+    }
   }
   if (!snap->sync.send) {  // no master (any more): nothing to announce
     bulk_cursor_ = 0;
+    bulk_again_ = false;
     bulk_busy_.store(false, std::memory_order_release);
     return;
   }
@@ -402,7 +407,10 @@ void Worker::bulk_step() {
   if (fwd_->sync_pending()) hand_sync();
   if (bulk_cursor_ >= cap) {
     bulk_cursor_ = 0;
-    bulk_busy_.store(false, std::memory_order_release);
+    if (bulk_again_)
+      bulk_again_ = false;
+    else
+      bulk_busy_.store(false, std::memory_order_release);
   }
 }
 
@@ -414,6 +422,7 @@ void Worker::take_sync() {
       case lb::Forwarder::Adopt::kApplied: lb::bump(counters_->sync_applied); break;
       case lb::Forwarder::Adopt::kKeptLocal: lb::bump(counters_->sync_kept_local); break;
       case lb::Forwarder::Adopt::kStale: lb::bump(counters_->sync_stale); break;
+      case lb::Forwarder::Adopt::kTableFull: lb::bump(counters_->sync_table_full); break;
     }
   }
 }

@@ -154,10 +154,11 @@ class Worker {
   };
   Bucket exc_[lb::kExcClasses];
   Bucket sync_bucket_;
-  std::atomic<uint64_t> bulk_request_{0};  // control writes
-  std::atomic<bool> bulk_busy_{false};     // worker writes
+  alignas(64) std::atomic<uint64_t> bulk_request_{0};  // control writes (a line of its own)
+  alignas(64) std::atomic<bool> bulk_busy_{false};     // worker writes
   uint64_t bulk_seen_ = 0;
   uint32_t bulk_cursor_ = 0;
+  bool bulk_again_ = false;
   lb::ConnDump dump_;
   lb::WorkerStatus status_;
 };

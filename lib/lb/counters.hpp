@@ -125,6 +125,7 @@ inline constexpr int kExcClasses = 5;
   X(sync_applied, kCounter, "synced connections and templates inserted or refreshed")               \
   X(sync_kept_local, kCounter, "synced records for a connection held here on another real server (ours kept)") \
   X(sync_stale, kCounter, "synced records whose real server changed before this worker got them")   \
+  X(sync_table_full, kCounter, "synced records not taken: the connection table was full (this worker's own entries kept)") \
   X(polls, kCounter, "loop iterations")                                                              \
   X(busy_polls, kCounter, "loop iterations that received something")                                 \
   X(idle_sleeps, kCounter, "back-off sleeps taken (--idle-backoff)")                                 \

@@ -177,7 +177,7 @@ DRFWD_HOT Verdict Forwarder::connection(const Frame& f, PortCounters& pc, const 
   const ConnState next = p.key.proto == net::kProtoTcp ? tcp_next_state(e.state, p.tcp_flags) : ConnState::kUdp;
   if (__builtin_expect(next != e.state, 0)) {
     change_state(idx, next, snap_->timeouts.get(next));
-    if (__builtin_expect(snap_->sync.send, 0) && (e.announced || next == ConnState::kTcpEstablished)) announce(e);
+    if (__builtin_expect(snap_->sync.send, 0) && (e.announced || state_is_active(next))) announce(e);
   } else if (e.last_seen != now_) {
     e.timeout = snap_->timeouts.get(next);  // follows `set timeout` within a second
     conns_.touch(idx, now_);
@@ -215,7 +215,7 @@ DRFWD_COLD Verdict Forwarder::schedule(const Frame& f, PortCounters& pc, const P
   e.tmpl = tmpl;
   bind(e, slot);
   bump(resched ? counters_.conn_resched : counters_.conn_new);
-  if (__builtin_expect(snap_->sync.send, 0) && state_is_active(state)) announce(e);  // UDP, or TCP mid-stream
+  if (__builtin_expect(snap_->sync.send, 0) && state_is_active(state)) announce(e);  // UDP (TCP: once established)
   if (p.fragment) frags_->record(p, slot, e.rs_gen, now_);
   return send(f, slot);
 }
@@ -419,7 +419,7 @@ void Forwarder::announce(FlowEntry& e) {
 
 bool Forwarder::reannounce(uint32_t idx) {
   FlowEntry& e = conns_.at(idx);
-  if (!e.in_use || !e.announced || FlowTable::expired(e, now_) || !bound_ok(e.rs_slot, e.rs_gen)) return false;
+  if (!e.in_use || !syncable(e) || FlowTable::expired(e, now_) || !bound_ok(e.rs_slot, e.rs_gen)) return false;
   announce(e);
   return true;
 }
@@ -428,7 +428,9 @@ bool Forwarder::reannounce(uint32_t idx) {
 // snapshot it had; the RS may have changed since, so its generation is checked again.
 Forwarder::Adopt Forwarder::adopt(const SyncRecord& r) {
   const bool tmpl = r.key.is_template();
-  if (r.rs_slot >= snap_->rs_count || r.state >= ConnState::kCount || r.timeout == 0) return Adopt::kStale;
+  if (r.rs_slot >= snap_->rs_count || r.state >= ConnState::kCount || r.timeout == 0 ||
+      tmpl != (r.state == ConnState::kTemplate))
+    return Adopt::kStale;
   const RsView& rv = snap_->rs_view[r.rs_slot];
   if (rv.live_gen != r.rs_gen || (tmpl && !rv.accepting)) return Adopt::kStale;
   const uint64_t h = flow_hash(r.key);
@@ -437,7 +439,10 @@ Forwarder::Adopt Forwarder::adopt(const SyncRecord& r) {
     FlowEntry& e = conns_.at(idx);
     if (!FlowTable::expired(e, now_) && bound_ok(e.rs_slot, e.rs_gen)) {
       if (e.rs_slot != r.rs_slot) return Adopt::kKeptLocal;
-      if (e.state != r.state) {
+      if (tmpl) {
+        e.timeout = e.timeout > r.timeout ? e.timeout : r.timeout;  // never shortened
+        conns_.touch(idx, now_);
+      } else if (e.state != r.state) {
         change_state(idx, r.state, r.timeout);
       } else {
         e.timeout = r.timeout;
@@ -449,6 +454,8 @@ Forwarder::Adopt Forwarder::adopt(const SyncRecord& r) {
     release(e);
     conns_.erase(idx);
   }
+  // What the other directors know must not push out what this worker carries.
+  if (conns_.size() == conns_.capacity()) return Adopt::kTableFull;
   idx = conns_.insert(r.key, h, r.state, r.timeout, now_, [this](const FlowEntry& v) {
     release(v);
     bump(counters_.conn_evicted);

@@ -111,8 +111,9 @@ class Forwarder {
 
   // A record the other directors sent (validated by the control core against an earlier
   // snapshot): inserted, or, for an entry held here on the same RS, its state and
-  // timeout taken. Never replaces a live entry bound to another RS.
-  enum class Adopt : uint8_t { kApplied, kKeptLocal, kStale };
+  // timeout taken. Never replaces a live entry bound to another RS, and never evicts one
+  // of this worker's entries to make room (kTableFull).
+  enum class Adopt : uint8_t { kApplied, kKeptLocal, kStale, kTableFull };
   Adopt adopt(const SyncRecord& r);
   // Announces entry `idx` again if it is live and was announced before (a bulk
   // re-announcement for a director that just started); false if not.
@@ -160,8 +161,18 @@ class Forwarder {
   void touch_template(const FlowEntry& e, const ServiceTable& svc);
   void change_state(uint32_t idx, ConnState next, uint32_t timeout);  // keeps the RS gauges
   void announce(FlowEntry& e);               // a sync record for e (if sync.send)
-  void refresh(FlowEntry& e) {               // the same, once e's last one is sync.refresh old
-    if (__builtin_expect(snap_->sync.send, 0) && e.announced && now_ - e.synced >= snap_->sync.refresh) announce(e);
+  // Worth the other directors' memory: announced before, or established, UDP, a template
+  // (also when it was made before a sync master started). Half-open TCP is not.
+  static bool syncable(const FlowEntry& e) {
+    return e.announced || state_is_active(e.state) || e.key.is_template();
+  }
+  // Announces e again once its last announcement is sync.refresh old, or half its
+  // timeout (a short persistence or UDP timeout must not run out on the others first).
+  void refresh(FlowEntry& e) {
+    if (__builtin_expect(snap_->sync.send, 0) && syncable(e)) {
+      const uint32_t half = e.timeout > 2 ? e.timeout / 2 : 1;
+      if (now_ - e.synced >= (snap_->sync.refresh < half ? snap_->sync.refresh : half)) announce(e);
+    }
   }
 
   // Round robin walks a service's sequence from where this worker left it, as long as

@@ -242,6 +242,65 @@ TEST_F(SyncFwd, BulkReannouncementCoversLiveAnnouncedEntriesOnly) {
   EXPECT_EQ(v[0].key.sport, net::hton16(40000));
 }
 
+TEST_F(SyncFwd, ConnectionsFromBeforeTheMasterStartedAreAnnouncedToo) {
+  spec.sync.send = false;
+  publish();
+  send(tcp(40000, net::kTcpSyn));
+  send(tcp(40000, net::kTcpAck));
+  EXPECT_EQ(fwd->sync_pending(), 0u);
+  spec.sync.send = true;
+  publish();
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < table->capacity(); ++i) n += fwd->reannounce(i);
+  EXPECT_EQ(n, 1u) << "an established connection is worth a bulk re-announcement";
+  out();
+  at(60);
+  send(tcp(40000, net::kTcpAck));
+  EXPECT_EQ(out().size(), 1u) << "and its refreshes";
+}
+
+TEST_F(SyncFwd, ShortTimeoutsAreRefreshedWithinHalfOfThem) {
+  spec.services[2].params.persist = 30;
+  publish();
+  send(tcp(40000, net::kTcpSyn, 443));
+  send(tcp(40000, net::kTcpAck, 443));
+  out();
+  at(14);
+  send(tcp(40000, net::kTcpAck, 443));
+  EXPECT_TRUE(out().empty());
+  at(15);
+  send(tcp(40000, net::kTcpAck, 443));
+  auto v = out();
+  ASSERT_EQ(v.size(), 1u) << "the template (30 s) again after 15 s, the connection (900 s) not yet";
+  EXPECT_TRUE(v[0].key.is_template());
+}
+
+TEST_F(SyncFwd, ReceivedEntriesNeverPushOutThisWorkersOwn) {
+  FlowTable small(8);
+  Forwarder f(0, small, *counters, rs_counters.get());
+  f.begin(snap.get(), 0);
+  for (uint16_t p = 0; p < 8; ++p) ASSERT_EQ(f.adopt(record(1000 + p, 0, ConnState::kTcpEstablished)), Forwarder::Adopt::kApplied);
+  EXPECT_EQ(f.adopt(record(2000, 0, ConnState::kTcpEstablished)), Forwarder::Adopt::kTableFull);
+  EXPECT_EQ(small.size(), 8u);
+  EXPECT_EQ(f.adopt(record(1000, 0, ConnState::kTcpFinWait)), Forwarder::Adopt::kApplied) << "an update needs no room";
+}
+
+TEST_F(SyncFwd, AReceivedTemplateNeverShortensOne) {
+  send(tcp(40000, net::kTcpSyn, 443));
+  const auto v = out();
+  ASSERT_EQ(v.size(), 1u);
+  SyncRecord t = v[0];
+  t.timeout = 5;
+  EXPECT_EQ(fwd->adopt(t), Forwarder::Adopt::kApplied);
+  at(6);
+  for (uint16_t p = 41000; p < 41004; ++p) {
+    send(tcp(p, net::kTcpSyn, 443));
+    EXPECT_EQ(static_cast<uint32_t>(rs_of_mac(last.data())), t.rs_slot) << "still the client's server";
+  }
+  t.state = ConnState::kTcpEstablished;  // a template key with a connection's state
+  EXPECT_EQ(fwd->adopt(t), Forwarder::Adopt::kStale);
+}
+
 // ---- What the control core does with received entries --------------------------------
 
 class SyncCheck : public SyncFwd {
@@ -506,6 +565,15 @@ TEST(SyncConfig, RefusalsNameTheProblem) {
   refused({"ipvsadm --start-daemon master -t 198.18.1.10:80"}, "takes no service");
   refused({"ipvsadm -A -t 198.18.1.10:80 --syncid 3"}, "apply to --start-daemon");
   refused({"ipvsadm --start-daemon sideways"}, "unknown sync role");
+  config::Model offline(1);
+  offline.set_kernel_interfaces(false);
+  offline.apply(*config::parse_line("port 0 address 198.18.0.2/24"));
+  try {
+    offline.apply(*config::parse_line("sync start master"));
+    ADD_FAILURE() << "sync accepted without kernel interfaces";
+  } catch (const config::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("--no-kernel-interfaces"), std::string::npos) << e.what();
+  }
 }
 
 TEST(SyncConfig, ListDaemonIsAQuery) {
