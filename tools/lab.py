@@ -9,7 +9,7 @@ the client finds the VIP by ARP and drfwd finds the real servers by ARP.
   tools/lab.py up --ecmp [N]                    a router (BIRD, BGP + BFD, ECMP), N directors
                                                 (default 2), each with BIRD on drfwd0
   tools/lab.py up --vrrp|--ecmp [N] --sync      the same with connection sync (SyncLab)
-  tools/lab.py demo [--two-port|--vrrp|--ecmp [N]]  up, show fail-over, down
+  tools/lab.py demo [--two-port|--vrrp|--ecmp [N]] [--sync]  up, show fail-over, down
   tools/lab.py status                           namespaces, processes, drfwd's log
   tools/lab.py down                             stop what the lab started, delete it
 
@@ -28,7 +28,7 @@ Addresses (198.18.0.0/15 only):
             router. VIP 198.19.0.100 is on no link: the router reaches it only by the
             BGP routes the directors announce (ECMP over their DIPs).
   The redundancy labs add echo services for long-lived connections (tools/tcp_echo.py,
-  tools/longlived.py): tcp 7 mh and tcp 8 sh. With --sync (up only) the directors also
+  tools/longlived.py): tcp 7 mh and tcp 8 sh. With --sync the directors also
   synchronise their connections (sync start master and backup) and the echo services
   are tcp 7 rr and tcp 8 rr with persistence (-p 300) instead.
 
@@ -1093,7 +1093,7 @@ def print_packets(lab, port):
 def demo_failover(lab, victim, gone, back, port=7):
     """Long-lived connections through VIP:port while the victim's drfwd is SIGKILLed and
     started again; gone() / back() say when the others took over / it is back."""
-    sched = dict(ECHO_SERVICES)[port]
+    sched = dict(lab.echo_services)[port]
     print("== 30 long-lived connections to %s:%d (%s), a line every 50 ms on each; a new connection every 0.2 s"
           % (lab.vip, port, sched), flush=True)
     ll = lab.start_longlived(port=port, conns=30)
@@ -1122,16 +1122,20 @@ def demo_failover(lab, victim, gone, back, port=7):
     report_longlived(rep)
 
 
+def echo_words(lab):
+    return " and ".join("tcp %d %s" % ps for ps in lab.echo_services)
+
+
 def demo_vrrp(args):
-    lab = VrrpLab(prefix=args.prefix)
+    lab = SyncVrrpLab(prefix=args.prefix) if args.sync else VrrpLab(prefix=args.prefix)
     print("== building the VRRP lab (namespaces %s-*): two directors, keepalived on drfwd0" % args.prefix, flush=True)
     try:
         lab.up()
         print("   traffic flows after %.1fs" % lab.marks["traffic"])
         print("== lb1's keepalived.conf:")
         print("".join("   " + line for line in lab.keepalived_conf("lb1").splitlines(True)), flush=True)
-        print("== drfwd on each director: %s and the plain lab's ipvsadm lines, plus tcp 7 mh and tcp 8 sh"
-              % ", ".join("`%s`" % line for line in lab.mode_lines().splitlines()))
+        print("== drfwd on each director: %s and the plain lab's ipvsadm lines, plus %s"
+              % (", ".join("`%s`" % line for line in lab.mode_lines().splitlines()), echo_words(lab)))
         master = lab.masters()[0]
         other = [r for r in lab.directors if r != master][0]
         print("== VRRP master: %s (the VIP is on its drfwd0); drfwd announces the VIP: %s" %
@@ -1143,14 +1147,15 @@ def demo_vrrp(args):
 
 
 def demo_ecmp(args):
-    lab = EcmpLab(prefix=args.prefix, directors=args.ecmp)
+    lab = SyncEcmpLab(prefix=args.prefix, directors=args.ecmp) if args.sync else \
+        EcmpLab(prefix=args.prefix, directors=args.ecmp)
     print("== building the ECMP lab (namespaces %s-*): a BGP router, %d directors" % (args.prefix, args.ecmp),
           flush=True)
     try:
         lab.up()
         print("   traffic flows after %.1fs" % lab.marks["traffic"])
-        print("== drfwd on each director: %s and the plain lab's ipvsadm lines, plus tcp 7 mh and tcp 8 sh"
-              % ", ".join("`%s`" % line for line in lab.mode_lines().splitlines()))
+        print("== drfwd on each director: %s and the plain lab's ipvsadm lines, plus %s"
+              % (", ".join("`%s`" % line for line in lab.mode_lines().splitlines()), echo_words(lab)))
         print("== the router's BGP sessions: %s" % ", ".join("%s %s" % kv for kv in sorted(lab.sessions().items())))
         print("== the router's route to the VIP:")
         print("".join("   " + l for l in lab.run("rt", "ip", "route", "show", lab.vip).stdout.splitlines(True)),
@@ -1192,10 +1197,10 @@ def main():
     kind.add_argument("--ecmp", type=int, nargs="?", const=2, metavar="N",
                       help="N directors (default 2) behind a BGP/ECMP router")
     ap.add_argument("--sync", action="store_true",
-                    help="with --vrrp or --ecmp (up only): connection sync, rr and persistent echo services")
+                    help="with --vrrp or --ecmp: connection sync, rr and persistent echo services")
     args = ap.parse_args()
-    if args.sync and not (args.action == "up" and (args.vrrp or args.ecmp)):
-        ap.error("--sync goes with up --vrrp or up --ecmp")
+    if args.sync and not (args.action in ("up", "demo") and (args.vrrp or args.ecmp)):
+        ap.error("--sync goes with up or demo, and --vrrp or --ecmp")
     if os.geteuid() != 0:
         sys.exit("lab: run as root (network namespaces)")
     if args.action == "up":

@@ -64,14 +64,7 @@ void ControlLoop::pump_sync(double now) {
   }
   sync_->poll(*snap, now, [this](const lb::SyncRecord& r) {
     lb::SyncRecord copy = r;  // the ring API takes a non-const pointer
-    uint64_t owners = ~uint64_t{0};
-    if (!r.key.is_template() && workers_.size() > 1 && !rss_.empty()) {
-      owners = 0;
-      for (const RssView& v : rss_) {
-        const int q = rss_queue(v, r.key);
-        owners |= q < 0 || static_cast<size_t>(q) >= workers_.size() ? ~uint64_t{0} : uint64_t{1} << q;
-      }
-    }
+    const uint64_t owners = sync_owners(rss_, r.key, workers_.size());
     bool all = true;
     for (size_t i = 0; i < workers_.size(); ++i)
       if (i >= 64 || (owners >> i & 1))

@@ -50,4 +50,20 @@ inline int rss_queue(const RssView& rss, const net::FlowKey& k) {
   return rss.reta[h % rss.reta.size()];
 }
 
+// The workers (bit i: worker i, which polls queue i of every port) that must hold a
+// received record: for a connection, the one RSS gives it on each port (usually the same
+// worker on every port: the ports share a driver's default key); every worker for a
+// persistence template (any worker may schedule that client), with one worker, or when a
+// port's RSS is not known. Workers beyond 63 always get it.
+inline uint64_t sync_owners(const std::vector<RssView>& ports, const net::FlowKey& k, size_t workers) {
+  if (k.is_template() || workers <= 1 || ports.empty()) return ~uint64_t{0};
+  uint64_t owners = 0;
+  for (const RssView& v : ports) {
+    const int q = rss_queue(v, k);
+    if (q < 0 || static_cast<size_t>(q) >= workers || q >= 64) return ~uint64_t{0};
+    owners |= uint64_t{1} << q;
+  }
+  return owners;
+}
+
 }  // namespace drfwd::control

@@ -10,6 +10,7 @@
 #include "config/grammar.hpp"
 #include "config/model.hpp"
 #include "config/show_config.hpp"
+#include "console/sync_views.hpp"
 #include "control/rss.hpp"
 #include "control/sync.hpp"
 #include "lb/forwarder.hpp"
@@ -630,6 +631,55 @@ TEST(SyncRss, ToeplitzMatchesTheRssSpecification) {
     EXPECT_EQ(control::rss_queue(v, k), static_cast<int>(c.l3 % 8));
   }
   EXPECT_EQ(control::rss_queue(control::RssView{}, net::FlowKey{}), -1) << "not known";
+}
+
+TEST(SyncRss, ReceivedRecordsGoToTheWorkerTheFlowReaches) {
+  const std::vector<uint8_t> key(40, 0x6d);
+  const control::RssView four{key, {0, 1, 2, 3}, true, true};
+  net::FlowKey k{};
+  k.src = ip("198.18.2.1").be();
+  k.dst = ip("198.18.1.10").be();
+  k.sport = net::hton16(40000);
+  k.dport = net::hton16(80);
+  k.proto = net::kProtoTcp;
+  const int q = control::rss_queue(four, k);
+  ASSERT_GE(q, 0);
+  EXPECT_EQ(control::sync_owners({four, four}, k, 4), uint64_t{1} << q) << "both ports: the same worker";
+  EXPECT_EQ(control::sync_owners({four, control::RssView{}}, k, 4), ~uint64_t{0}) << "a port without RSS: every worker";
+  EXPECT_EQ(control::sync_owners({four}, k, 1), ~uint64_t{0});
+  EXPECT_EQ(control::sync_owners({}, k, 4), ~uint64_t{0});
+  const control::RssView eight{key, {0, 1, 2, 3, 4, 5, 6, 7}, true, true};
+  if (control::rss_queue(eight, k) >= 4)
+    EXPECT_EQ(control::sync_owners({eight}, k, 4), ~uint64_t{0}) << "a queue no worker polls";
+  k.kind = net::FlowKind::kTemplate;
+  EXPECT_EQ(control::sync_owners({four}, k, 4), ~uint64_t{0}) << "templates: every worker";
+}
+
+}  // namespace
+
+namespace {
+
+TEST(SyncViews, ShowSyncAndIpvsadmListDaemon) {
+  config::Model m(1);
+  m.apply(*config::parse_line("port 0 address 198.18.0.2/24"));
+  m.apply(*config::parse_line("sync start master syncid 1"));
+  control::SyncDaemon d;
+  d.configure(m, 0);  // drfwd0 does not exist here: the master waits
+  const std::string text = console::format_sync(d, m.sync(), lb::WorkerScalars{});
+  EXPECT_NE(text.find("master  drfwd0     syncid 1    group 224.0.0.81 port 8848  maxlen 1472  ttl 1  waiting: no kernel "
+                      "interface drfwd0"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("backup  not running"), std::string::npos) << text;
+  EXPECT_NE(text.find("rate cap 100000 records/s, refresh every 60 s"), std::string::npos) << text;
+  for (const auto& f : control::kSyncFields) EXPECT_NE(text.find(std::string(f.name)), std::string::npos) << f.name;
+  for (const auto& f : lb::kWorkerFields)
+    if (std::string_view(f.name).starts_with("sync_")) EXPECT_NE(text.find(std::string(f.name)), std::string::npos) << f.name;
+  m.apply(*config::parse_line("ipvsadm --start-daemon backup --syncid 1 --mcast-interface drfwd0"));
+  d.configure(m, 0);
+  EXPECT_EQ(console::ipvsadm_daemons(d),
+            "master sync daemon (mcast=drfwd0, syncid=1, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n"
+            "backup sync daemon (mcast=drfwd0, syncid=1, maxlen=1472, group=224.0.0.81, port=8848)\n");
 }
 
 }  // namespace
