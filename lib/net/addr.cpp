@@ -1,5 +1,6 @@
 #include "net/addr.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 
@@ -34,6 +35,61 @@ static int hex_digit(char c) {
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
+}
+
+std::optional<Ipv6> parse_ipv6(std::string_view s) {
+  if (s.size() < 2 || s.size() > 45) return std::nullopt;  // "::" .. the longest with a dotted tail
+  uint16_t groups[8] = {};
+  int n = 0, gap = -1;  // groups written; where "::" stands (index into groups)
+  size_t i = 0;
+  if (s.substr(0, 2) == "::") {
+    gap = 0;
+    i = 2;
+  } else if (s[0] == ':') {
+    return std::nullopt;  // a single leading colon
+  }
+  while (i < s.size()) {
+    if (n == 8) return std::nullopt;
+    // A dotted IPv4 tail takes the last two groups.
+    const size_t end = std::min(s.find(':', i), s.size());
+    const std::string_view part = s.substr(i, end - i);
+    if (part.find('.') != std::string_view::npos) {
+      if (end != s.size() || n > 6) return std::nullopt;
+      const auto v4 = parse_ipv4(part);
+      if (!v4) return std::nullopt;
+      groups[n++] = static_cast<uint16_t>(v4->value >> 16);
+      groups[n++] = static_cast<uint16_t>(v4->value);
+      i = end;
+      break;
+    }
+    if (part.empty() || part.size() > 4) return std::nullopt;
+    uint32_t g = 0;
+    for (char ch : part) {
+      const int d = hex_digit(ch);
+      if (d < 0) return std::nullopt;
+      g = g << 4 | static_cast<uint32_t>(d);
+    }
+    groups[n++] = static_cast<uint16_t>(g);
+    i = end;
+    if (i == s.size()) break;
+    ++i;  // the ':'
+    if (i < s.size() && s[i] == ':') {
+      if (gap >= 0) return std::nullopt;  // a second "::"
+      gap = n;
+      ++i;
+    } else if (i == s.size()) {
+      return std::nullopt;  // a single trailing colon
+    }
+  }
+  if (gap < 0 ? n != 8 : n > 7) return std::nullopt;  // "::" stands for at least one group
+  Ipv6 a;
+  const int tail = gap < 0 ? 0 : n - gap;  // groups after "::" go to the end
+  for (int k = 0; k < n; ++k) {
+    const int at = (gap >= 0 && k >= gap) ? 8 - tail + (k - gap) : k;
+    a.bytes[2 * at] = static_cast<uint8_t>(groups[k] >> 8);
+    a.bytes[2 * at + 1] = static_cast<uint8_t>(groups[k]);
+  }
+  return a;
 }
 
 std::optional<Mac> parse_mac(std::string_view s) {
@@ -80,6 +136,36 @@ std::string to_string(Ipv4 a) {
   std::snprintf(buf, sizeof buf, "%u.%u.%u.%u", a.value >> 24, (a.value >> 16) & 0xff,
                 (a.value >> 8) & 0xff, a.value & 0xff);
   return buf;
+}
+
+std::string to_string(const Ipv6& a) {
+  if (a.is_v4_mapped())
+    return "::ffff:" + to_string(Ipv4{static_cast<uint32_t>(a.group(6)) << 16 | a.group(7)});
+  // The longest run of zero groups, two at least; the first of equal ones.
+  int best = -1, best_len = 1;
+  for (int i = 0; i < 8;) {
+    if (a.group(i) != 0) {
+      ++i;
+      continue;
+    }
+    int j = i;
+    while (j < 8 && a.group(j) == 0) ++j;
+    if (j - i > best_len) best = i, best_len = j - i;
+    i = j;
+  }
+  std::string out;
+  char buf[8];
+  for (int i = 0; i < 8; ++i) {
+    if (i == best) {
+      out += "::";
+      i += best_len - 1;
+      continue;
+    }
+    if (!out.empty() && out.back() != ':') out += ':';
+    std::snprintf(buf, sizeof buf, "%x", a.group(i));
+    out += buf;
+  }
+  return out;
 }
 
 std::string to_string(const Mac& m) {

@@ -1,4 +1,4 @@
-// IPv4 and MAC addresses as values, with text parsing and formatting (control side).
+// IPv4, IPv6 and MAC addresses as values, with text parsing and formatting (control side).
 #pragma once
 
 #include <array>
@@ -21,6 +21,28 @@ struct Ipv4 {
   constexpr bool is_loopback() const { return (value >> 24) == 127; }
 };
 
+// An IPv6 address as on the wire (network byte order), so it compares and sorts as the
+// address does.
+struct Ipv6 {
+  std::array<uint8_t, 16> bytes{};
+  constexpr auto operator<=>(const Ipv6&) const = default;
+  constexpr bool is_multicast() const { return bytes[0] == 0xff; }
+  constexpr bool is_unspecified() const { return *this == Ipv6{}; }
+  constexpr bool is_loopback() const {
+    Ipv6 one;
+    one.bytes[15] = 1;
+    return *this == one;
+  }
+  constexpr bool is_link_local() const { return bytes[0] == 0xfe && (bytes[1] & 0xc0) == 0x80; }
+  constexpr bool is_v4_mapped() const {  // ::ffff:a.b.c.d
+    for (int i = 0; i < 10; ++i)
+      if (bytes[i] != 0) return false;
+    return bytes[10] == 0xff && bytes[11] == 0xff;
+  }
+  // 16-bit group i (0..7), host order.
+  constexpr uint16_t group(int i) const { return static_cast<uint16_t>(bytes[2 * i] << 8 | bytes[2 * i + 1]); }
+};
+
 struct Mac {
   std::array<uint8_t, 6> bytes{};
   constexpr auto operator<=>(const Mac&) const = default;
@@ -41,12 +63,18 @@ struct Prefix {
 };
 
 std::optional<Ipv4> parse_ipv4(std::string_view s);
+// RFC 4291 text: eight groups of 1-4 hex digits, one "::" for a run of zero groups, an
+// optional dotted IPv4 tail ("::ffff:198.18.0.1"). No zone ("%eth0"), no brackets.
+std::optional<Ipv6> parse_ipv6(std::string_view s);
 std::optional<Mac> parse_mac(std::string_view s);
 std::optional<Prefix> parse_prefix(std::string_view s);  // "a.b.c.d/len" (len required)
 // A netmask in dotted form ("255.255.255.0") or as a prefix length ("24"); contiguous only.
 std::optional<uint8_t> parse_netmask(std::string_view s);
 
 std::string to_string(Ipv4 a);
+// RFC 5952's canonical text: lower case, no leading zeros, the longest run of two or more
+// zero groups (the first of equal ones) as "::", IPv4-mapped addresses with a dotted tail.
+std::string to_string(const Ipv6& a);
 std::string to_string(const Mac& m);
 std::string to_string(const Prefix& p);
 
