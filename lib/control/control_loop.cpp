@@ -30,9 +30,14 @@ bool ControlLoop::round() {
 // devices such as net_af_packet that spread flows their own way), and for persistence
 // templates (every worker may schedule that client), to every worker.
 void ControlLoop::pump_sync(double now) {
-  sync_->configure(director_.model(), now);
   const lb::Snapshot* snap = director_.sink().current();
   if (!snap) return;
+  // Every change of the model goes out in a new snapshot: only then can the sync
+  // settings or the port addresses have changed.
+  if (snap->version != sync_version_) {
+    sync_->configure(director_.model(), now);
+    sync_version_ = snap->version;
+  }
   // Announce only once this director sees its real servers as its peers do (a newcomer's
   // first message makes them send it everything; entries for servers it has not resolved
   // yet would be refused).
@@ -46,20 +51,13 @@ void ControlLoop::pump_sync(double now) {
     last_bulk_ = now;
     for (const auto& w : workers_) w->post_bulk_announce();
   }
-  if (sync_->master()) {
-    lb::SyncRecord recs[256];
-    for (const auto& w : workers_) {
-      for (int i = 0; i < 16; ++i) {  // bounded per round: a worker's ring holds 4096
-        const unsigned n = rte_ring_dequeue_burst_elem(w->sync_out_ring(), recs, sizeof(lb::SyncRecord), 256, nullptr);
-        if (n == 0) break;
-        sync_->add({recs, n}, *snap, now);
-      }
-    }
-  } else {
-    for (const auto& w : workers_) {  // a master stopped: what the workers still hand over is dropped
-      lb::SyncRecord recs[256];
-      while (rte_ring_dequeue_burst_elem(w->sync_out_ring(), recs, sizeof(lb::SyncRecord), 256, nullptr) != 0) {
-      }
+  // Without a master (stopped), add() drops what the workers still hand over.
+  lb::SyncRecord recs[256];
+  for (const auto& w : workers_) {
+    for (int i = 0; i < 16; ++i) {  // bounded per round: a worker's ring holds 4096
+      const unsigned n = rte_ring_dequeue_burst_elem(w->sync_out_ring(), recs, sizeof(lb::SyncRecord), 256, nullptr);
+      if (n == 0) break;
+      sync_->add({recs, n}, *snap, now);
     }
   }
   sync_->poll(*snap, now, [this](const lb::SyncRecord& r) {

@@ -56,6 +56,7 @@ class ControlLoop {
   std::vector<Poller> pollers_;
   std::vector<RssView> rss_;
   bool sync_ready_ = false;
+  uint64_t sync_version_ = 0;  // the snapshot whose model the sync daemon follows
   bool bulk_due_ = false;
   double last_bulk_ = -1e9;
   std::chrono::steady_clock::time_point epoch_ = std::chrono::steady_clock::now();

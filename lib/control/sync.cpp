@@ -158,8 +158,14 @@ namespace {
 
 std::string errno_text(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
 
-// A non-blocking UDP socket bound to `ifname` (drfwd's kernel interface).
-int udp_socket(const std::string& ifname, std::string& error) {
+// A non-blocking UDP socket bound to `ifname` (drfwd's kernel interface), and that
+// interface's index; -1 and `error` if either is missing.
+int udp_socket(const std::string& ifname, unsigned& ifindex, std::string& error) {
+  ifindex = if_nametoindex(ifname.c_str());
+  if (ifindex == 0) {
+    error = "no kernel interface " + ifname;
+    return -1;
+  }
   const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     error = errno_text("socket");
@@ -178,11 +184,9 @@ int udp_socket(const std::string& ifname, std::string& error) {
 void SyncDaemon::open_master(double now) {
   if (!master_conf_ || master_sock_.fd >= 0 || now < master_sock_.retry_at) return;
   std::string error;
-  const unsigned ifindex = if_nametoindex(master_if_.c_str());
-  int fd = -1;
-  if (ifindex == 0) {
-    error = "no kernel interface " + master_if_;
-  } else if ((fd = udp_socket(master_if_, error)) >= 0) {
+  unsigned ifindex = 0;
+  const int fd = udp_socket(master_if_, ifindex, error);
+  if (fd >= 0) {
     sockaddr_in src{};
     src.sin_family = AF_INET;
     src.sin_addr.s_addr = master_dip_be_;  // messages come from the DIP
@@ -215,11 +219,9 @@ void SyncDaemon::open_master(double now) {
 void SyncDaemon::open_backup(double now) {
   if (!backup_conf_ || backup_sock_.fd >= 0 || now < backup_sock_.retry_at) return;
   std::string error;
-  const unsigned ifindex = if_nametoindex(backup_if_.c_str());
-  int fd = -1;
-  if (ifindex == 0) {
-    error = "no kernel interface " + backup_if_;
-  } else if ((fd = udp_socket(backup_if_, error)) >= 0) {
+  unsigned ifindex = 0;
+  const int fd = udp_socket(backup_if_, ifindex, error);
+  if (fd >= 0) {
     const int one = 1, rcvbuf = 4 << 20;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);  // bursts between rounds

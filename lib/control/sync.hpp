@@ -82,9 +82,9 @@ class SyncDaemon {
   SyncDaemon(const SyncDaemon&) = delete;
   SyncDaemon& operator=(const SyncDaemon&) = delete;
 
-  // Follows the model (opens, reopens or closes sockets when its sync settings, its
-  // ports' addresses or kernel interfaces changed). Never throws; failures are logged
-  // once and retried every second.
+  // Follows the model (opens, reopens or closes sockets when its sync settings or its
+  // ports' addresses changed): call it after each change. Never throws; failures to open
+  // are logged once and retried every second by poll().
   void configure(const config::Model& m, double now);
 
   // Master: encodes worker records; sends a message when it is full, or `flush_after`

@@ -6,6 +6,7 @@
 #include <memory>
 #include <random>
 
+#include "forwarder_fixture.hpp"
 #include "specs.hpp"
 #include "lb/forwarder.hpp"
 #include "lb/hash.hpp"
@@ -21,47 +22,16 @@ namespace {
 const net::Mac kPortMac = mac("02:70:63:61:70:00");
 const net::Mac kPort1Mac = mac("02:70:63:61:70:01");
 
-class Fwd : public ::testing::Test {
+class Fwd : public ForwarderFixture {
  protected:
   void SetUp() override {
     spec.ports = {PortSpec{kPortMac, net::Prefix{ip("198.18.0.2"), 24}}};
     spec.workers = 1;
     spec.services = {service(0, "198.18.1.10", net::kProtoTcp, 80, Sched::kRr,
                              {rs(0, "198.18.0.11"), rs(1, "198.18.0.12")})};
-    rs_counters = std::make_unique<RsCounters[]>(kMaxRsSlots);
-    counters = std::make_unique<WorkerCounters>();
-    table = std::make_unique<FlowTable>(1024);
-    fwd = std::make_unique<Forwarder>(0, *table, *counters, rs_counters.get());
-    publish();
+    start();
   }
-  void publish() {
-    snap = build_snapshot(spec, snap.get());
-    fwd->begin(snap.get(), now);
-  }
-  void at(uint32_t t) {
-    now = t;
-    fwd->begin(snap.get(), now);
-  }
-  Verdict send(std::vector<uint8_t>& f, uint16_t port = 0) {
-    Frame fr{f.data(), static_cast<uint32_t>(f.size()), static_cast<uint32_t>(f.size()), port};
-    return fwd->process(fr);
-  }
-  Verdict send(const FrameSpec& s) {
-    last = build(s);
-    return send(last);
-  }
-  // The RS a forwarded frame was sent to (last byte of the RS MAC is 0x10 + slot).
-  int rs_of_last() const { return rs_of_mac(last.data()); }
   uint64_t dropped(net::Drop d) const { return counters->port[0].drops[static_cast<int>(d)]; }
-
-  SnapshotSpec spec;
-  std::shared_ptr<Snapshot> snap;
-  std::unique_ptr<RsCounters[]> rs_counters;
-  std::unique_ptr<WorkerCounters> counters;
-  std::unique_ptr<FlowTable> table;
-  std::unique_ptr<Forwarder> fwd;
-  std::vector<uint8_t> last;
-  uint32_t now = 0;
 };
 
 FrameSpec syn(uint16_t sport, const char* src = "198.18.2.1") {

@@ -15,6 +15,7 @@
 #include "control/sync.hpp"
 #include "lb/forwarder.hpp"
 #include "net/bytes.hpp"
+#include "forwarder_fixture.hpp"
 #include "specs.hpp"
 
 using namespace drfwd;
@@ -27,7 +28,7 @@ const net::Mac kPortMac = mac("02:70:63:61:70:00");
 
 // One worker's forwarder over an rr service (tcp :80), a UDP rr service (:53) and a
 // persistent one (tcp :443, 300 s), each with RSs 198.18.0.11 and .12.
-class SyncFwd : public ::testing::Test {
+class SyncFwd : public ForwarderFixture {
  protected:
   void SetUp() override {
     spec.ports = {PortSpec{kPortMac, net::Prefix{ip("198.18.0.2"), 24}}};
@@ -40,24 +41,7 @@ class SyncFwd : public ::testing::Test {
     spec.sync.send = true;
     spec.sync.refresh = 60;
     spec.sync.rate = 1000;
-    rs_counters = std::make_unique<RsCounters[]>(kMaxRsSlots);
-    counters = std::make_unique<WorkerCounters>();
-    table = std::make_unique<FlowTable>(1024);
-    fwd = std::make_unique<Forwarder>(0, *table, *counters, rs_counters.get());
-    publish();
-  }
-  void publish() {
-    snap = build_snapshot(spec, snap.get());
-    fwd->begin(snap.get(), now);
-  }
-  void at(uint32_t t) {
-    now = t;
-    fwd->begin(snap.get(), now);
-  }
-  Verdict send(const FrameSpec& s) {
-    last = build(s);
-    Frame fr{last.data(), static_cast<uint32_t>(last.size()), static_cast<uint32_t>(last.size()), 0};
-    return fwd->process(fr);
+    start();
   }
   // What the forwarder announced since the last call.
   std::vector<SyncRecord> out() {
@@ -86,15 +70,6 @@ class SyncFwd : public ::testing::Test {
     r.timeout = 900;
     return r;
   }
-
-  SnapshotSpec spec;
-  std::shared_ptr<Snapshot> snap;
-  std::unique_ptr<RsCounters[]> rs_counters;
-  std::unique_ptr<WorkerCounters> counters;
-  std::unique_ptr<FlowTable> table;
-  std::unique_ptr<Forwarder> fwd;
-  std::vector<uint8_t> last;
-  uint32_t now = 0;
 };
 
 TEST_F(SyncFwd, TcpIsAnnouncedOnceEstablishedThenOnEachChange) {
