@@ -362,11 +362,14 @@ uint32_t Worker::exception_allowance(int cls, uint32_t wanted) {
 
 // Never waits: what the rate cap or a full ring does not let through is counted and
 // not announced (the connection is announced again at its next refresh if still in use).
-void Worker::hand_sync() {
+double Worker::sync_rate() const {
   const lb::Snapshot* snap = fwd_->snapshot();
+  return static_cast<double>(snap->sync.rate) / std::max<uint32_t>(1, snap->workers);
+}
+
+void Worker::hand_sync() {
   const uint32_t n = fwd_->sync_pending();
-  const double rate = static_cast<double>(snap->sync.rate) / std::max<uint32_t>(1, snap->workers);
-  const uint32_t allowed = sync_bucket_.take(rate, n, rte_rdtsc(), shared_.tsc_hz);
+  const uint32_t allowed = sync_bucket_.take(sync_rate(), n, rte_rdtsc(), shared_.tsc_hz);
   const unsigned queued =
       allowed ? rte_ring_enqueue_burst_elem(sync_out_.get(), fwd_->sync_out(), sizeof(lb::SyncRecord), allowed, nullptr)
               : 0;
@@ -378,11 +381,11 @@ void Worker::hand_sync() {
 
 // A slice of the table per loop (at most 1024 entries looked at, at most what the rate
 // cap lets out now announced), so the loop stays short and nothing announced is capped.
-// A new request while walking starts the walk again.
+// A request that comes during a walk makes one more walk after it, never a restart.
 void Worker::bulk_step() {
   const lb::Snapshot* snap = fwd_->snapshot();
   const uint64_t req = bulk_request_.load(std::memory_order_acquire);
-  if (req != bulk_seen_) {  // a request during a walk: one more walk after it, not a restart
+  if (req != bulk_seen_) {
     bulk_seen_ = req;
     if (bulk_busy_.load(std::memory_order_relaxed)) {
       bulk_again_ = true;
@@ -397,9 +400,8 @@ void Worker::bulk_step() {
     bulk_busy_.store(false, std::memory_order_release);
     return;
   }
-  const double rate = static_cast<double>(snap->sync.rate) / std::max<uint32_t>(1, snap->workers);
   const uint32_t room = std::min<uint32_t>(lb::Forwarder::kSyncOutMax - fwd_->sync_pending(),
-                                           sync_bucket_.available(rate, rte_rdtsc(), shared_.tsc_hz));
+                                           sync_bucket_.available(sync_rate(), rte_rdtsc(), shared_.tsc_hz));
   uint32_t announced = 0;
   const uint32_t cap = conns_->capacity();
   for (uint32_t looked = 0; looked < 1024 && announced < room && bulk_cursor_ < cap; ++looked, ++bulk_cursor_)

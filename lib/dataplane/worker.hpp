@@ -128,6 +128,7 @@ class Worker {
   void housekeeping();
   void send_for_control();
   uint32_t exception_allowance(int cls, uint32_t wanted);  // token bucket per class
+  double sync_rate() const;  // this worker's share of the sync rate cap, records per second
   void hand_sync();  // this burst's sync records to the control core (capped by rate)
   void take_sync();  // records from the other directors into the table
   void bulk_step();  // the next slice of a bulk re-announcement

@@ -312,6 +312,17 @@ Verdict Forwarder::process(const Frame& f) {
   return connection(f, counters_.port[f.rx_port], pend);
 }
 
+// A client's persistence template for the service: its masked address, the VIP and port.
+net::FlowKey Forwarder::template_key(const ServiceTable& svc, const net::FlowKey& k) {
+  net::FlowKey tk{};
+  tk.src = k.src & svc.persist_mask_be;
+  tk.dst = k.dst;
+  tk.dport = k.dport;
+  tk.proto = k.proto;
+  tk.kind = net::FlowKind::kTemplate;
+  return tk;
+}
+
 uint32_t Forwarder::pick(const ServiceTable& svc, const net::FlowKey& k, uint64_t h) {
   const uint32_t n = static_cast<uint32_t>(svc.table.size());
   if (n == 0) return kNil;
@@ -343,12 +354,7 @@ uint32_t Forwarder::pick(const ServiceTable& svc, const net::FlowKey& k, uint64_
 // at a freshly scheduled RS instead.
 uint32_t Forwarder::pick_persistent(const ServiceTable& svc, const net::FlowKey& k, uint64_t h,
                                     uint32_t& tmpl) {
-  net::FlowKey tk{};
-  tk.src = k.src & svc.persist_mask_be;
-  tk.dst = k.dst;
-  tk.dport = k.dport;
-  tk.proto = k.proto;
-  tk.kind = net::FlowKind::kTemplate;
+  const net::FlowKey tk = template_key(svc, k);
   const uint64_t th = flow_hash(tk);
   uint32_t t = conns_.find(tk, th);
   if (t != kNil) {
@@ -468,12 +474,7 @@ Forwarder::Adopt Forwarder::adopt(const SyncRecord& r) {
     // Its client's template, if one came first and points at the same RS.
     const ServiceTable* svc = snap_->find(r.key.dst, r.key.dport, r.key.proto);
     if (svc && svc->params().persist) {
-      net::FlowKey tk{};
-      tk.src = r.key.src & svc->persist_mask_be;
-      tk.dst = r.key.dst;
-      tk.dport = r.key.dport;
-      tk.proto = r.key.proto;
-      tk.kind = net::FlowKind::kTemplate;
+      const net::FlowKey tk = template_key(*svc, r.key);
       const uint32_t t = conns_.find(tk, flow_hash(tk));
       if (t != kNil && conns_.at(t).rs_slot == r.rs_slot && conns_.at(t).rs_gen == r.rs_gen) e.tmpl = t;
     }

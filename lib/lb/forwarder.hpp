@@ -152,6 +152,7 @@ class Forwarder {
   bool bound_ok(uint32_t slot, uint32_t gen) const {
     return slot < snap_->rs_count && snap_->rs_view[slot].live_gen == gen;
   }
+  static net::FlowKey template_key(const ServiceTable& svc, const net::FlowKey& k);
   uint32_t pick(const ServiceTable& svc, const net::FlowKey& k, uint64_t h);
   uint32_t pick_persistent(const ServiceTable& svc, const net::FlowKey& k, uint64_t h,
                            uint32_t& tmpl);
