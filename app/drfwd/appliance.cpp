@@ -97,9 +97,7 @@ Appliance::Appliance(const Options& opt, config::Model model, std::vector<dp::Po
       control::SlowPathSetup{opt.kernel_interfaces, opt.kernel_ifname, static_cast<uint16_t>(opt.mtu)}, *director_);
   slow_path_->start();
   if (opt.kernel_interfaces) {
-    std::vector<int> ifindex;
-    for (const auto& k : slow_path_->kernel_interfaces()) ifindex.push_back(k ? static_cast<int>(if_nametoindex(k->ifname.c_str())) : 0);
-    kernel_ = std::make_unique<control::KernelState>(std::move(ifindex));
+    kernel_ = std::make_unique<control::KernelState>(slow_path_->kernel_ifindexes());
   }
   if (opt.kernel_interfaces) sync_ = std::make_unique<control::SyncDaemon>();
   loop_ = std::make_unique<control::ControlLoop>(*director_, *slow_path_, kernel_.get(), sync_.get(), workers_->all());
@@ -138,10 +136,7 @@ void Appliance::add_pollers() {
 }
 
 int Appliance::run() {
-  uint32_t csum_ports = 0;
-  for (const dp::PortInfo& p : ports_.info())
-    if (p.ip_csum) csum_ports |= 1u << p.id;
-  workers_->launch(csum_ports);
+  workers_->launch(ports_.info());
   spdlog::info("forwarding on {} port(s) with {} worker(s); Ctrl-C to stop", ports_.size(), workers_->size());
   if (opt_.interactive) {
     console_ = std::make_unique<console::Console>(

@@ -50,8 +50,8 @@ po::options_description describe(Options& o) {
        "mbuf data room in bytes, headroom included (default 2176)")
       ("mtu", po::value(&o.mtu)->value_name("N"),
        "MTU of every port and kernel interface: the largest IP packet received and forwarded "
-       "(default 1500; for jumbo frames, e.g. 9000, with --mbuf-size of at least MTU + 142: "
-       "a frame must fit one mbuf)")
+       "(default 1500; for jumbo frames, e.g. 9000, with --mbuf-size of at least MTU + 146: "
+       "a frame, 802.1Q tag included, must fit one mbuf)")
       ("promisc", po::bool_switch(&o.promiscuous), "put every port in promiscuous mode");
   po::options_description control("Control path");
   control.add_options()
@@ -126,13 +126,14 @@ ParseOutcome parse_options(const std::vector<std::string>& args) {
   if (o.mbuf_size < 256 + 128 || o.mbuf_size > 65535)
     return bad("--mbuf-size must be between 384 and 65535 bytes");
   if (o.mtu < 576 || o.mtu > 65000) return bad("--mtu must be between 576 and 65000 bytes");
-  // Frames are never chained: the largest (Ethernet header + MTU) must fit one mbuf
-  // after its headroom (RTE_PKTMBUF_HEADROOM, 128 in Debian's DPDK).
-  if (o.mtu + net::kEtherHdrLen > o.mbuf_size - kMbufHeadroom)
-    return bad("--mtu " + std::to_string(o.mtu) + ": a " + std::to_string(o.mtu + net::kEtherHdrLen) +
+  // Frames are never chained: the largest (Ethernet header, an 802.1Q tag, the MTU) must
+  // fit one mbuf after its headroom (RTE_PKTMBUF_HEADROOM, 128 in Debian's DPDK).
+  constexpr uint32_t kL2 = net::kEtherHdrLen + net::kVlanTagLen;
+  if (o.mtu + kL2 > o.mbuf_size - kMbufHeadroom)
+    return bad("--mtu " + std::to_string(o.mtu) + ": a " + std::to_string(o.mtu + kL2) +
                "-byte frame does not fit one mbuf of --mbuf-size " + std::to_string(o.mbuf_size) + " (" +
                std::to_string(kMbufHeadroom) + " bytes of headroom): give --mbuf-size " +
-               std::to_string(o.mtu + net::kEtherHdrLen + kMbufHeadroom) + " or more");
+               std::to_string(o.mtu + kL2 + kMbufHeadroom) + " or more");
   out.options = o;
   return out;
 }

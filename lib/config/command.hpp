@@ -86,8 +86,11 @@ struct SyncSettings {
 };
 
 namespace cmd {
+// The untagged interface's address (vlan 0), or a VLAN interface, created by its
+// address and removed with it.
 struct PortAddress {
   uint16_t port = 0;
+  uint16_t vlan = 0;
   std::optional<net::Prefix> address;  // nullopt: remove
 };
 struct VipAdd {
@@ -124,6 +127,7 @@ struct NeighAdd {
   net::Ipv4 ip;
   net::Mac mac;
   std::optional<uint16_t> port;
+  uint16_t vlan = 0;  // with port: that port's VLAN interface
 };
 struct NeighDel {
   net::Ipv4 ip;

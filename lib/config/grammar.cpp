@@ -6,6 +6,7 @@
 #include <array>
 
 #include "config/values.hpp"
+#include "net/vlan.hpp"
 
 namespace drfwd::config {
 
@@ -154,10 +155,20 @@ uint16_t port_id(Words& w) {
   return w.guard([&] { return static_cast<uint16_t>(parse_number(id, "port id", 0, 65535)); });
 }
 
+uint16_t vlan_id(Words& w) {
+  const auto id = w.next("<vid>");
+  return w.guard([&] { return static_cast<uint16_t>(parse_number(id, "VLAN id", 1, net::kMaxVid)); });
+}
+
 Request port_address(Words& w) {
   cmd::PortAddress c;
   c.port = port_id(w);
-  if (w.next("'address'") != "address") w.fail("expected 'address' after the port id");
+  std::string_view word = w.next("'address' or 'vlan'");
+  if (word == "vlan") {
+    c.vlan = vlan_id(w);
+    word = w.next("'address'");
+  }
+  if (word != "address") w.fail("expected 'address' or 'vlan <vid> address' after the port id");
   const auto a = w.next("<ip>/<len>");
   if (a != "none") {
     c.address = w.guard([&] {
@@ -228,6 +239,10 @@ Request neigh_add(Words& w) {
   if (!w.done()) {
     if (w.next("option") != "port") w.fail("expected 'port <id>'");
     c.port = port_id(w);
+    if (!w.done()) {
+      if (w.next("option") != "vlan") w.fail("expected 'vlan <vid>'");
+      c.vlan = vlan_id(w);
+    }
   }
   w.end();
   return Command{c};
@@ -389,7 +404,9 @@ const std::string& log_level_args() {
 const std::vector<CommandForm>& table() {
   static const std::vector<CommandForm> forms = {
       // Configuration
-      {"port", "<id> address <ip>/<len>|none", "give a port its address (the DIP), or take it away", port_address},
+      {"port", "<id> [vlan <vid>] address <ip>/<len>|none",
+       "give a port its address (the DIP), or take it away; with vlan: make (or remove) an 802.1Q VLAN interface "
+       "with that address", port_address},
       {"vip add", "<vip> <tcp|udp> <port> [sched rr|wrr|sh|hash|mh] [persist <sec>] [netmask <mask>] "
                   "[mh-size <prime>] [flags <sh-port,...>] [check ...]",
        "add a service", vip_add, 3, {}, kVipOptions},
@@ -402,7 +419,9 @@ const std::vector<CommandForm>& table() {
       {"rs set", "<vip> <tcp|udp> <port> <rip>[:<port>] [weight <0-65535>] [check ...]",
        "change a real server's weight or check (weight 0 drains it)", rs_set, 4, {}, kRsOptionWords},
       {"rs del", "<vip> <tcp|udp> <port> <rip>[:<port>]", "delete a real server", rs_del},
-      {"neigh add", "<ip> <mac> [port <id>]", "a static neighbour: this MAC for this address, never resolved",
+      {"neigh add", "<ip> <mac> [port <id> [vlan <vid>]]",
+       "a static neighbour: this MAC for this address, never resolved (reached on that port's interface, or VLAN "
+       "interface)",
        neigh_add},
       {"neigh del", "<ip>", "delete a static neighbour", neigh_del},
       {"set timeout", "[tcp <sec>] [tcpfin <sec>] [udp <sec>]", "connection idle timeouts", set_timeout, 0, {},

@@ -63,20 +63,20 @@ bool Model::is_vip(net::Ipv4 ip) const {
 }
 
 bool Model::is_dip(net::Ipv4 ip) const {
-  return std::any_of(port_addr_.begin(), port_addr_.end(), [&](auto& p) { return p.second.addr == ip; });
+  return std::any_of(addr_.begin(), addr_.end(), [&](auto& p) { return p.second.addr == ip; });
 }
 
-std::optional<uint16_t> Model::egress_port(net::Ipv4 ip) const {
-  if (auto n = neigh_.find(ip); n != neigh_.end() && n->second.port) return n->second.port;
-  std::optional<uint16_t> best;
+std::optional<lb::Iface> Model::egress(net::Ipv4 ip) const {
+  if (auto n = neigh_.find(ip); n != neigh_.end() && n->second.port) return lb::Iface{*n->second.port, n->second.vlan};
+  std::optional<lb::Iface> best;
   int best_len = -1;
-  for (auto& [port, prefix] : port_addr_)
+  for (auto& [iface, prefix] : addr_)
     if (prefix.contains(ip) && prefix.len > best_len) {
-      best = port;
+      best = iface;
       best_len = prefix.len;
     }
   if (best) return best;
-  if (num_ports_ == 1) return uint16_t{0};
+  if (num_ports_ == 1) return lb::Iface{};
   return std::nullopt;
 }
 
@@ -155,22 +155,42 @@ void Model::release(const Service& s) {
   svc_slots_.give(s.slot, epoch_);
 }
 
+std::string iface_name(lb::Iface i) {
+  return port_name(i.port) + (i.vlan ? " vlan " + std::to_string(i.vlan) : "");
+}
+
 Applied Model::on(const cmd::PortAddress& c) {
   check_port(c.port);
+  const lb::Iface at{c.port, c.vlan};
   if (!c.address) {
     for (const auto* d : {&sync_.master, &sync_.backup})
-      if (*d && (*d)->port == c.port)
+      if (*d && (*d)->port == c.port && c.vlan == 0)
         throw ConfigError(port_name(c.port) + " is the sync daemon's port: it sends and listens on its address (sync stop first)");
-    port_addr_.erase(c.port);
-    return {port_name(c.port) + ": address removed", {}};
+    if (c.vlan) {
+      if (!addr_.count(at)) throw ConfigError(iface_name(at) + " does not exist");
+      for (auto& [ip, n] : neigh_)
+        if (n.port == c.port && n.vlan == c.vlan)
+          throw ConfigError(iface_name(at) + " is static neighbour " + net::to_string(ip) +
+                            "'s interface (neigh del it first)");
+    }
+    addr_.erase(at);
+    return {iface_name(at) + (c.vlan ? ": removed" : ": address removed"), {}};
   }
   if (is_vip(c.address->addr))
     throw ConfigError(net::to_string(c.address->addr) + " is a VIP; a port address must differ");
-  for (auto& [p, pre] : port_addr_)
-    if (p != c.port && pre.addr == c.address->addr)
-      throw ConfigError(net::to_string(c.address->addr) + " is already the address of " + port_name(p));
-  port_addr_[c.port] = *c.address;
-  return {port_name(c.port) + ": address " + net::to_string(*c.address), {}};
+  for (auto& [i, pre] : addr_)
+    if (i != at && pre.addr == c.address->addr)
+      throw ConfigError(net::to_string(c.address->addr) + " is already the address of " + iface_name(i));
+  if (c.vlan && !addr_.count(at)) {
+    const auto vlans = std::count_if(addr_.begin(), addr_.end(), [](auto& a) { return a.first.vlan != 0; });
+    if (static_cast<size_t>(vlans) >= kMaxVlanInterfaces)
+      throw ConfigError("too many VLAN interfaces (at most " + std::to_string(kMaxVlanInterfaces) + ")");
+    if (kernel_ifs_ && kernel_ifname(at).size() > 15)
+      throw ConfigError(iface_name(at) + ": its kernel interface name " + quote(kernel_ifname(at)) +
+                        " would be longer than 15 characters (a shorter --kernel-ifname)");
+  }
+  addr_[at] = *c.address;
+  return {iface_name(at) + ": address " + net::to_string(*c.address), {}};
 }
 
 Applied Model::on(const cmd::VipAdd& c) {
@@ -242,9 +262,12 @@ Applied Model::on(const cmd::RsDel& c) {
 
 Applied Model::on(const cmd::NeighAdd& c) {
   if (c.port) check_port(*c.port);
+  if (c.port && c.vlan && !addr_.count(lb::Iface{*c.port, c.vlan}))
+    throw ConfigError(iface_name(lb::Iface{*c.port, c.vlan}) + " does not exist (port " + std::to_string(*c.port) +
+                      " vlan " + std::to_string(c.vlan) + " address ... first)");
   if (is_vip(c.ip) || is_dip(c.ip))
     throw ConfigError(net::to_string(c.ip) + " is one of drfwd's own addresses; it cannot be a neighbour");
-  neigh_[c.ip] = Neighbour{c.mac, c.port};
+  neigh_[c.ip] = Neighbour{c.mac, c.port, c.port ? c.vlan : uint16_t{0}};
   return {"neighbour " + net::to_string(c.ip) + " at " + net::to_string(c.mac), {}};
 }
 
@@ -306,10 +329,12 @@ Applied Model::on(const cmd::SyncStart& c) {
                         (num_ports_ > 1 ? " .. " + kernel_ifname(static_cast<uint16_t>(num_ports_ - 1)) : "") + ")");
     d.port = *port;
   } else {
-    if (port_addr_.empty()) throw ConfigError("no port has an address (DIP): the sync daemon sends and listens on one");
-    d.port = port_addr_.begin()->first;
+    const auto untagged = std::find_if(addr_.begin(), addr_.end(), [](auto& a) { return a.first.vlan == 0; });
+    if (untagged == addr_.end())
+      throw ConfigError("no port has an address (DIP) on its untagged interface: the sync daemon sends and listens on one");
+    d.port = untagged->first.port;
   }
-  if (!port_addr_.count(d.port))
+  if (!addr_.count(lb::Iface{d.port, 0}))
     throw ConfigError(port_name(d.port) + " (" + kernel_ifname(d.port) +
                       ") has no address (DIP): the sync daemon sends and listens on it");
   if (c.syncid) d.syncid = *c.syncid;
@@ -367,7 +392,10 @@ lb::RsSpec rs_spec(const Model& m, const Runtime& rt, const RealServer& r) {
   rs.weight = r.weight;
   rs.health = rt.health ? rt.health(r.slot) : lb::Health::kUnchecked;
   rs.mac = neighbour_mac(m, rt, r.ip);
-  if (auto port = m.egress_port(r.ip)) rs.port = *port;
+  if (auto i = m.egress(r.ip)) {
+    rs.port = i->port;
+    rs.vlan = i->vlan;
+  }
   return rs;
 }
 
@@ -382,7 +410,9 @@ lb::SnapshotSpec make_spec(const Model& m, const Runtime& rt) {
   for (uint16_t p = 0; p < m.num_ports(); ++p) {
     lb::PortSpec ps;
     if (p < rt.port_macs.size()) ps.mac = rt.port_macs[p];
-    if (auto it = m.port_addresses().find(p); it != m.port_addresses().end()) ps.address = it->second;
+    ps.address = m.address(lb::Iface{p, 0});
+    for (auto it = m.addresses().lower_bound(lb::Iface{p, 1}); it != m.addresses().end() && it->first.port == p; ++it)
+      ps.vlans.push_back({it->first.vlan, it->second});
     spec.ports.push_back(ps);
   }
   for (const Service& s : m.services()) {

@@ -58,6 +58,7 @@ struct Service {
 struct Neighbour {
   net::Mac mac;
   std::optional<uint16_t> port;
+  uint16_t vlan = 0;  // with port
 };
 
 // What a command changed, for the caller's log line and for deciding what to rebuild.
@@ -75,8 +76,16 @@ class Model {
   // Validates and applies; throws ConfigError and leaves *this unchanged on error.
   Applied apply(const Command& c);
 
+  static constexpr size_t kMaxVlanInterfaces = 1024;  // all ports together
+
   uint16_t num_ports() const { return num_ports_; }
-  const std::map<uint16_t, net::Prefix>& port_addresses() const { return port_addr_; }
+  // Every interface's address: a port's untagged one (vlan 0) and its VLAN interfaces
+  // (which exist exactly while they have one).
+  const std::map<lb::Iface, net::Prefix>& addresses() const { return addr_; }
+  std::optional<net::Prefix> address(lb::Iface i) const {
+    auto it = addr_.find(i);
+    return it == addr_.end() ? std::nullopt : std::optional<net::Prefix>(it->second);
+  }
   const std::vector<Service>& services() const { return services_; }
   const std::map<net::Ipv4, Neighbour>& neighbours() const { return neigh_; }
   const lb::Timeouts& timeouts() const { return timeouts_; }
@@ -88,6 +97,10 @@ class Model {
   // drfwd --no-kernel-interfaces: nothing that needs them (connection sync) is accepted.
   void set_kernel_interfaces(bool on) { kernel_ifs_ = on; }
   std::string kernel_ifname(uint16_t port) const { return ifname_prefix_ + std::to_string(port); }
+  // A VLAN interface's: the VLAN device on its port's ("drfwd0.20").
+  std::string kernel_ifname(lb::Iface i) const {
+    return i.vlan ? kernel_ifname(i.port) + "." + std::to_string(i.vlan) : kernel_ifname(i.port);
+  }
   // The check that applies to `r` in `s`: built-in defaults <- set check <- service <-
   // RS. A UDP service checks nothing unless the service or RS names a kind of check.
   CheckSpec effective_check(const Service& s, const RealServer& r) const;
@@ -102,9 +115,10 @@ class Model {
   void reclaim_slots(uint64_t seen);
   size_t slots_held_back() const { return svc_slots_.held_back() + rs_slots_.held_back(); }
 
-  // The port through which `ip` is reached: its static neighbour's port, else the port
-  // whose address prefix holds it (longest prefix), else the only port there is.
-  std::optional<uint16_t> egress_port(net::Ipv4 ip) const;
+  // The interface through which `ip` is reached: its static neighbour's, else the one
+  // whose address prefix holds it (longest prefix over every interface of every port),
+  // else the only port's untagged interface.
+  std::optional<lb::Iface> egress(net::Ipv4 ip) const;
 
  private:
   Applied apply_impl(const Command& c);
@@ -137,7 +151,7 @@ class Model {
   void check_service(const Service& s) const;
 
   uint16_t num_ports_;
-  std::map<uint16_t, net::Prefix> port_addr_;
+  std::map<lb::Iface, net::Prefix> addr_;
   std::vector<Service> services_;
   std::map<net::Ipv4, Neighbour> neigh_;
   lb::Timeouts timeouts_;

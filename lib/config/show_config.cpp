@@ -8,8 +8,9 @@ namespace drfwd::config {
 
 std::string model_to_commands(const Model& m) {
   std::string out = "# drfwd " DRFWD_VERSION " running configuration\n";
-  for (auto& [port, prefix] : m.port_addresses())
-    out += "port " + std::to_string(port) + " address " + net::to_string(prefix) + "\n";
+  for (auto& [at, prefix] : m.addresses())
+    out += "port " + std::to_string(at.port) + (at.vlan ? " vlan " + std::to_string(at.vlan) : "") + " address " +
+           net::to_string(prefix) + "\n";
   const lb::Timeouts def;
   const lb::Timeouts& t = m.timeouts();
   if (!(t == def))
@@ -27,7 +28,8 @@ std::string model_to_commands(const Model& m) {
   if (sync.backup) out += "sync start backup " + sync_daemon_to_string(*sync.backup, m.kernel_ifname(sync.backup->port)) + "\n";
   for (auto& [ip, n] : m.neighbours())
     out += "neigh add " + net::to_string(ip) + " " + net::to_string(n.mac) +
-           (n.port ? " port " + std::to_string(*n.port) : "") + "\n";
+           (n.port ? " port " + std::to_string(*n.port) : "") + (n.port && n.vlan ? " vlan " + std::to_string(n.vlan) : "") +
+           "\n";
   for (const Service& s : m.services()) {
     const std::string key = net::to_string(s.key.vip) + " " + std::string(proto_name(s.key.proto)) + " " +
                             std::to_string(s.key.port);

@@ -86,7 +86,7 @@ void Operator::execute(std::string_view line, double now, Reply reply) {
 Answer Operator::apply(std::span<const config::Command> batch, double now) {
   const control::BatchResult r = p_.director.apply(batch, now);
   if (!r.ok) return refused(r.error, r.usage);
-  for (uint16_t port : r.addressed) p_.slow_path.readdress(port);
+  for (const lb::Iface at : r.addressed) p_.slow_path.readdress(at);
   if (batch.size() == 1) {
     spdlog::info("config: {}", r.summaries[0]);
     return Answer{true, r.summaries[0] + "\n"};
@@ -119,7 +119,7 @@ void Operator::execute_batch(const std::vector<std::string>& lines, double now, 
   if (batch.empty()) return reply(Answer{true, "0 command(s) applied\n"});  // nothing to publish
   const control::BatchResult r = p_.director.apply(batch, now);
   if (!r.ok) return fail(line_of[std::min(r.refused, line_of.size() - 1)], refused(r.error, r.usage));
-  for (uint16_t port : r.addressed) p_.slow_path.readdress(port);
+  for (const lb::Iface at : r.addressed) p_.slow_path.readdress(at);
   spdlog::info("config: batch of {} command(s) applied", batch.size());
   reply(Answer{true, std::to_string(batch.size()) + " command(s) applied\n"});
 }
@@ -225,14 +225,16 @@ Answer Operator::show_stats() const {
 
 Answer Operator::show_ports() const {
   std::vector<PortRow> rows;
-  const auto& addrs = p_.director.model().port_addresses();
+  const config::Model& m = p_.director.model();
   const auto& kernel = p_.slow_path.kernel_interfaces();
   for (const dp::PortInfo& p : p_.ports) {
     rte_eth_link link{};
     rte_eth_link_get_nowait(p.id, &link);
-    PortRow r{p, std::nullopt, p_.workers.size(), link.link_status != 0, {}};
-    if (auto a = addrs.find(p.id); a != addrs.end()) r.address = a->second;
-    if (p.id < kernel.size() && kernel[p.id]) r.kernel_if = kernel[p.id]->ifname;
+    PortRow r{p, m.address(lb::Iface{p.id, 0}), p_.workers.size(), link.link_status != 0, {}, {}};
+    const bool kernel_if = p.id < kernel.size() && kernel[p.id];
+    if (kernel_if) r.kernel_if = kernel[p.id]->ifname;
+    for (auto it = m.addresses().lower_bound(lb::Iface{p.id, 1}); it != m.addresses().end() && it->first.port == p.id; ++it)
+      r.vlans.push_back({it->first.vlan, it->second, kernel_if ? m.kernel_ifname(it->first) : std::string()});
     rows.push_back(std::move(r));
   }
   return {true, format_ports(rows)};

@@ -219,6 +219,7 @@ std::string stats_json(const JsonInputs& in, const std::string& extra_fields) {
     j.begin_object()
         .field("ip", net::to_string(n.ip))
         .field("port", n.port ? int64_t{*n.port} : int64_t{-1})
+        .field("vlan", int64_t{n.vlan})
         .field("state", control::neigh_status_name(n.state))
         .field("mac", n.mac ? net::to_string(*n.mac) : std::string())
         .end_object();

@@ -75,23 +75,30 @@ std::string format_conns(const std::vector<ConnStatus>& conns, uint64_t in_use, 
   return out;
 }
 
+// VLAN-TAGS: who takes 802.1Q tags out and puts them in (the NIC, or the workers).
 std::string format_ports(const std::vector<PortRow>& ports) {
-  std::string out = cformat("%-4s %-16s %-14s %-17s %-18s %-6s %-5s %-4s %-5s %s\n", "PORT", "NAME", "DRIVER", "MAC",
-                            "ADDRESS", "QUEUES", "MTU", "RSS", "LINK", "KERNEL-IF");
-  for (const PortRow& p : ports)
-    out += cformat("%-4u %-16s %-14s %-17s %-18s %-6zu %-5u %-4s %-5s %s\n", p.info.id, p.info.name.c_str(),
+  std::string out = cformat("%-4s %-16s %-14s %-17s %-18s %-6s %-5s %-4s %-5s %-9s %s\n", "PORT", "NAME", "DRIVER",
+                            "MAC", "ADDRESS", "QUEUES", "MTU", "RSS", "LINK", "VLAN-TAGS", "KERNEL-IF");
+  for (const PortRow& p : ports) {
+    const std::string tags = std::string(p.info.vlan_strip ? "nic" : "sw") + "/" + (p.info.vlan_insert ? "nic" : "sw");
+    out += cformat("%-4u %-16s %-14s %-17s %-18s %-6zu %-5u %-4s %-5s %-9s %s\n", p.info.id, p.info.name.c_str(),
                    p.info.driver.c_str(), net::to_string(p.info.mac).c_str(),
                    p.address ? net::to_string(*p.address).c_str() : "-", p.queues, unsigned{p.info.mtu},
-                   p.info.rss ? "on" : "off", p.link_up ? "up" : "down", p.kernel_if.empty() ? "-" : p.kernel_if.c_str());
+                   p.info.rss ? "on" : "off", p.link_up ? "up" : "down", tags.c_str(),
+                   p.kernel_if.empty() ? "-" : p.kernel_if.c_str());
+    for (const VlanRow& v : p.vlans)
+      out += cformat("     vlan %-4u %-40s %-18s %s\n", unsigned{v.vid}, "", net::to_string(v.address).c_str(),
+                     v.kernel_if.empty() ? "-" : v.kernel_if.c_str());
+  }
   return out;
 }
 
 std::string format_neigh(const std::vector<control::NeighbourStatus>& neighbours) {
-  std::string out = cformat("%-16s %-4s %-17s %s\n", "ADDRESS", "PORT", "MAC", "STATE");
+  std::string out = cformat("%-16s %-4s %-4s %-17s %s\n", "ADDRESS", "PORT", "VLAN", "MAC", "STATE");
   for (const control::NeighbourStatus& n : neighbours)
-    out += cformat("%-16s %-4s %-17s %s\n", net::to_string(n.ip).c_str(),
-                   n.port ? std::to_string(*n.port).c_str() : "-", n.mac ? net::to_string(*n.mac).c_str() : "-",
-                   std::string(control::neigh_status_name(n.state)).c_str());
+    out += cformat("%-16s %-4s %-4s %-17s %s\n", net::to_string(n.ip).c_str(),
+                   n.port ? std::to_string(*n.port).c_str() : "-", n.vlan ? std::to_string(n.vlan).c_str() : "-",
+                   n.mac ? net::to_string(*n.mac).c_str() : "-", std::string(control::neigh_status_name(n.state)).c_str());
   return out;
 }
 

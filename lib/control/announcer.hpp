@@ -1,5 +1,5 @@
-// Gratuitous ARP for VIPs: when a VIP is claimed on a port (it appears in the
-// configuration, or, with vip-arp kernel, on the port's kernel interface), it is
+// Gratuitous ARP for VIPs: when a VIP is claimed on an interface (it appears in the
+// configuration, or, with vip-arp kernel, on the interface's kernel side), it is
 // announced there `count` times, `interval` seconds apart, so switches and neighbours
 // learn where it lives. Plain C++: time in, announcements out.
 #pragma once
@@ -9,15 +9,16 @@
 #include <utility>
 #include <vector>
 
+#include "lb/service.hpp"
 #include "net/addr.hpp"
 
 namespace drfwd::control {
 
 class Announcer {
  public:
-  using Claim = std::pair<uint16_t, net::Ipv4>;  // (port, VIP)
+  using Claim = std::pair<lb::Iface, net::Ipv4>;  // (interface, VIP)
   struct Due {
-    uint16_t port;
+    lb::Iface at;
     net::Ipv4 vip;
   };
 
@@ -30,7 +31,7 @@ class Announcer {
   std::vector<Due> due(double now);
 
   const std::set<Claim>& claims() const { return claims_; }
-  bool claimed(uint16_t port, net::Ipv4 vip) const { return claims_.count({port, vip}) != 0; }
+  bool claimed(lb::Iface at, net::Ipv4 vip) const { return claims_.count({at, vip}) != 0; }
 
  private:
   struct Pending {

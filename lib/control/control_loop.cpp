@@ -11,6 +11,10 @@ namespace drfwd::control {
 bool ControlLoop::round() {
   const double t = now();
   slow_path_.poll(t);
+  if (kernel_ && slow_path_.kernel_serial() != kernel_serial_) {
+    kernel_->set_interfaces(slow_path_.kernel_ifindexes());
+    kernel_serial_ = slow_path_.kernel_serial();
+  }
   if (kernel_) kernel_->poll(director_, t);
   slow_path_.send(director_.tick(t));
   if (kernel_) kernel_->sync(director_.routes(), director_.model().vip_claim().route_table, t);

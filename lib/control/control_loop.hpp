@@ -51,6 +51,7 @@ class ControlLoop {
   Director& director_;
   SlowPath& slow_path_;
   KernelState* kernel_;
+  uint64_t kernel_serial_ = 0;  // the slow path's kernel interfaces KernelState knows
   SyncDaemon* sync_;
   const std::vector<std::unique_ptr<dp::Worker>>& workers_;
   std::vector<Poller> pollers_;

@@ -22,20 +22,30 @@ Director::Director(config::Model model, DirectorSetup setup, SnapshotSink& sink,
   runtime_.health = [this](uint32_t slot) { return health_.health(slot); };
 }
 
-std::optional<net::Ipv4> Director::dip(uint16_t port) const {
-  auto it = model_.port_addresses().find(port);
-  if (it == model_.port_addresses().end()) return std::nullopt;
-  return it->second.addr;
+std::optional<net::Ipv4> Director::dip(lb::Iface at) const {
+  const auto a = model_.address(at);
+  if (!a) return std::nullopt;
+  return a->addr;
 }
 
-bool Director::serves(uint16_t port, net::Ipv4 vip) const {
+bool Director::serves(lb::Iface at, net::Ipv4 vip) const {
   bool any = false;
-  for (auto& [p, prefix] : model_.port_addresses())
+  for (auto& [i, prefix] : model_.addresses())
     if (prefix.contains(vip)) {
       any = true;
-      if (p == port) return true;
+      if (i == at) return true;
     }
   return !any;
+}
+
+std::vector<lb::Iface> Director::interfaces() const {
+  std::vector<lb::Iface> out;
+  for (uint16_t p = 0; p < setup_.port_macs.size(); ++p) {
+    out.push_back(lb::Iface{p, 0});
+    for (auto it = model_.addresses().lower_bound(lb::Iface{p, 1}); it != model_.addresses().end() && it->first.port == p; ++it)
+      out.push_back(it->first);
+  }
+  return out;
 }
 
 void Director::start(double now) {
@@ -76,10 +86,10 @@ BatchResult Director::apply(std::span<const config::Command> batch, double now) 
     const size_t at = std::min(out.refused, batch.empty() ? size_t{0} : batch.size() - 1);
     return BatchResult{false, at, std::string("internal error: ") + e.what(), {}, {}, {}};
   }
-  for (auto& [p, a] : next.port_addresses())
-    if (!model_.port_addresses().count(p) || !(model_.port_addresses().at(p) == a)) out.addressed.push_back(p);
-  for (auto& [p, a] : model_.port_addresses())
-    if (!next.port_addresses().count(p)) out.addressed.push_back(p);
+  for (auto& [i, a] : next.addresses())
+    if (model_.address(i) != a) out.addressed.push_back(i);
+  for (auto& [i, a] : model_.addresses())
+    if (!next.address(i)) out.addressed.push_back(i);
   model_ = std::move(next);
   // Before the workers can count for a new occupant of a slot (the snapshot below).
   for (auto [slot, gen] : new_slots) rs_stats_.rebase(slot);
@@ -103,19 +113,19 @@ BatchResult Director::apply(std::span<const config::Command> batch, double now) 
 }
 
 // What to resolve and what to check, from the model: every RS without a static
-// neighbour is resolved on the port that reaches it; every RS is checked, from the DIP
-// of that port through its kernel interface (no kernel path: unchecked, always up).
+// neighbour is resolved on the interface that reaches it; every RS is checked, from the
+// DIP of that interface through its kernel interface (no kernel path: unchecked, always up).
 void Director::refresh_targets(double now) {
   std::vector<NeighTarget> resolve;
   std::set<net::Ipv4> seen;
   std::vector<HealthTarget> checks;
   for (const config::Service& s : model_.services()) {
     for (const config::RealServer& r : s.rs) {
-      const auto port = model_.egress_port(r.ip);
+      const auto port = model_.egress(r.ip);
       const std::optional<net::Ipv4> src_dip = port ? dip(*port) : std::nullopt;
-      const net::Ipv4 src = src_dip ? *src_dip : net::Ipv4{};  // 0.0.0.0: the port has no DIP
-      if (port && !model_.neighbours().count(r.ip) && seen.insert(r.ip).second && *port < setup_.port_macs.size())
-        resolve.push_back({r.ip, *port, src, setup_.port_macs[*port]});
+      const net::Ipv4 src = src_dip ? *src_dip : net::Ipv4{};  // 0.0.0.0: the interface has no DIP
+      if (port && !model_.neighbours().count(r.ip) && seen.insert(r.ip).second && port->port < setup_.port_macs.size())
+        resolve.push_back({r.ip, port->port, port->vlan, src, setup_.port_macs[port->port]});
       HealthTarget h;
       h.slot = r.slot;
       h.gen = r.gen;
@@ -138,7 +148,7 @@ bool Director::ready(net::Ipv4 vip) const {
     for (const config::RealServer& r : s.rs) {
       // Resolved: a static neighbour, no port to resolve on, or an answer (or its absence
       // settled: failed) to drfwd's requests.
-      if (!model_.neighbours().count(r.ip) && model_.egress_port(r.ip)) {
+      if (!model_.neighbours().count(r.ip) && model_.egress(r.ip)) {
         const auto e = neigh_.entries().find(r.ip);
         if (e == neigh_.entries().end() || e->second.state == NeighState::kIncomplete) return false;
       }
@@ -149,9 +159,9 @@ bool Director::ready(net::Ipv4 vip) const {
   return true;
 }
 
-// Which (port, VIP) pairs this director claims. Always: every VIP on every port that
-// serves it, from its appearance (drfwd's behaviour without redundancy). Kernel: only
-// while the port's kernel interface holds the VIP, and once the VIP has converged, so a
+// Which (interface, VIP) pairs this director claims. Always: every VIP on every interface
+// that serves it, from its appearance (drfwd's behaviour without redundancy). Kernel: only
+// while the interface's kernel side holds the VIP, and once the VIP has converged, so a
 // director taking over (or restarting) forwards with the same view as its peers.
 void Director::refresh_claims(double now) {
   std::map<net::Ipv4, double> since;
@@ -163,6 +173,7 @@ void Director::refresh_claims(double now) {
   std::erase_if(converged_, [&](net::Ipv4 v) { return !vip_since_.count(v); });
   const config::VipClaim& claim = model_.vip_claim();
   std::set<Announcer::Claim> claims;
+  const std::vector<lb::Iface> ifaces = interfaces();
   for (const auto& [vip, appeared] : vip_since_) {
     if (!converged_.count(vip)) {
       const bool resolved = ready(vip);
@@ -172,21 +183,21 @@ void Director::refresh_claims(double now) {
                      resolved ? "its real servers resolved and checked" : "hold-down passed");
       }
     }
-    for (uint16_t p = 0; p < setup_.port_macs.size(); ++p) {
-      if (!serves(p, vip)) continue;
-      const auto addrs = kernel_addrs_.find(p);
+    for (const lb::Iface at : ifaces) {
+      if (!serves(at, vip)) continue;
+      const auto addrs = kernel_addrs_.find(at);
       const bool held = addrs != kernel_addrs_.end() && addrs->second.count(vip);
-      if (claim.arp == config::VipArp::kAlways || (held && converged_.count(vip))) claims.insert({p, vip});
+      if (claim.arp == config::VipArp::kAlways || (held && converged_.count(vip))) claims.insert({at, vip});
     }
   }
   // In kernel mode a claim follows a daemon's decision: log each change (in always mode
   // claims follow the configuration, whose changes are logged already).
   if (claim.arp == config::VipArp::kKernel) {
-    for (const auto& [p, vip] : claims)
-      if (!announcer_.claimed(p, vip))
-        spdlog::info("VIP {} claimed on port {}: its kernel interface holds it", net::to_string(vip), p);
-    for (const auto& [p, vip] : announcer_.claims())
-      if (!claims.count({p, vip})) spdlog::info("VIP {} no longer claimed on port {}", net::to_string(vip), p);
+    for (const auto& [at, vip] : claims)
+      if (!announcer_.claimed(at, vip))
+        spdlog::info("VIP {} claimed on {}: its kernel interface holds it", net::to_string(vip), model_.kernel_ifname(at));
+    for (const auto& [at, vip] : announcer_.claims())
+      if (!claims.count({at, vip})) spdlog::info("VIP {} no longer claimed on {}", net::to_string(vip), model_.kernel_ifname(at));
   }
   announcer_.set_claims(claims, now);
   refresh_routes();
@@ -201,25 +212,26 @@ void Director::refresh_routes() {
       if (rs_state(r).accepting()) usable.insert(s.key.vip);
   for (net::Ipv4 vip : usable) {
     if (!converged_.count(vip)) continue;
-    for (uint16_t p = 0; p < setup_.port_macs.size(); ++p)
-      if (serves(p, vip)) {
-        routes_.push_back({vip, p});
+    for (const lb::Iface at : interfaces())
+      if (serves(at, vip)) {
+        routes_.push_back({vip, at});
         break;
       }
   }
 }
 
-void Director::set_kernel_addresses(uint16_t port, std::set<net::Ipv4> addresses, double now) {
-  if (kernel_addrs_[port] == addresses) return;
-  kernel_addrs_[port] = std::move(addresses);
+void Director::set_kernel_addresses(lb::Iface at, std::set<net::Ipv4> addresses, double now) {
+  if (kernel_addrs_[at] == addresses) return;
+  kernel_addrs_[at] = std::move(addresses);
   refresh_claims(now);
 }
 
-ArpDecision Director::on_arp(uint16_t port, const net::Arp& a, double now) {
-  if (neigh_.on_arp(port, a, now)) {
+ArpDecision Director::on_arp(lb::Iface at, const net::Arp& a, double now) {
+  if (neigh_.on_arp(at, a, now)) {
     need_publish_ = true;
     if (auto mac = neigh_.mac(a.spa))
-      spdlog::info("neighbour {} is at {} (port {})", net::to_string(a.spa), net::to_string(*mac), port);
+      spdlog::info("neighbour {} is at {} (port {}{})", net::to_string(a.spa), net::to_string(*mac), at.port,
+                   at.vlan ? " vlan " + std::to_string(at.vlan) : "");
   }
   log_neigh_events();
   // ARP that claims a real server's address for a MAC other than the one drfwd knows
@@ -228,8 +240,8 @@ ArpDecision Director::on_arp(uint16_t port, const net::Arp& a, double now) {
   // follow the redirection. A real change of MAC reaches drfwd's table through its own
   // requests first (on_arp above), and passes from then on.
   if (auto known = known_mac(a.spa); known && *known != a.sha) return {ArpDecision::Action::kConflict, {}, *known};
-  if (a.op == net::kArpRequest && announcer_.claimed(port, a.tpa) && port < setup_.port_macs.size())
-    return {ArpDecision::Action::kReply, net::arp_reply(setup_.port_macs[port], a.tpa, a.sha, a.spa), {}};
+  if (a.op == net::kArpRequest && announcer_.claimed(at, a.tpa) && at.port < setup_.port_macs.size())
+    return {ArpDecision::Action::kReply, net::arp_reply(setup_.port_macs[at.port], a.tpa, a.sha, a.spa), {}};
   // Everything else is the kernel's business: requests for the DIP, replies to its own
   // requests. It answers only for its own address (arp_ignore=1).
   return {ArpDecision::Action::kToKernel, {}, {}};
@@ -275,7 +287,8 @@ Director::Tick Director::tick(double now) {
   // and convergence (which moves with time while a VIP waits for its hold-down).
   if (need_publish_ || converged_.size() < vip_since_.size()) refresh_claims(now);
   for (const Announcer::Due& d : announcer_.due(now))
-    if (d.port < setup_.port_macs.size()) out.announcements.push_back({d.port, net::arp_announce(setup_.port_macs[d.port], d.vip)});
+    if (d.at.port < setup_.port_macs.size())
+      out.announcements.push_back({d.at.port, net::arp_announce(setup_.port_macs[d.at.port], d.vip), d.at.vlan});
   if (need_publish_) publish(model_);
   sink_.reclaim();
   model_.reclaim_slots(sink_.seen());

@@ -33,7 +33,7 @@ struct DirectorSetup {
   uint32_t workers = 1;
   bool health_checks = true;        // false (no kernel interfaces): every RS unchecked, always up
   NeighConfig neigh;
-  unsigned announce_count = 3;      // gratuitous ARPs per VIP and port
+  unsigned announce_count = 3;      // gratuitous ARPs per VIP and interface
   double announce_interval = 1.0;   // seconds between them
 };
 
@@ -51,14 +51,14 @@ struct BatchResult {
   std::string error;                  // why (a ConfigError's message)
   std::string usage;                  // its valid form, if any
   std::vector<std::string> summaries; // one per command applied: "added service tcp ..."
-  std::vector<uint16_t> addressed;    // ports whose address (DIP) changed: the kernel's to follow
+  std::vector<lb::Iface> addressed;   // interfaces whose address (DIP) changed, made or gone: the kernel's to follow
 };
 
-// What to do with an ARP frame received on a port.
+// What to do with an ARP frame received on an interface.
 struct ArpDecision {
   enum class Action : uint8_t {
     kToKernel,  // the kernel's business: requests for the DIP, replies to its requests
-    kReply,     // a request for a VIP this port serves: send `reply`
+    kReply,     // a request for a VIP this interface serves: send `reply`
     kConflict,  // claims a real server's address for another MAC: dropped
   };
   Action action = Action::kToKernel;
@@ -79,8 +79,8 @@ class Director {
   // succeed does the copy become the model and the snapshot go to the workers.
   BatchResult apply(std::span<const config::Command> batch, double now);
 
-  // An ARP frame (parsed) received on `port`: learns from it, decides what to do.
-  ArpDecision on_arp(uint16_t port, const net::Arp& a, double now);
+  // An ARP frame (parsed) received on interface `at`: learns from it, decides what to do.
+  ArpDecision on_arp(lb::Iface at, const net::Arp& a, double now);
 
   struct Tick {
     std::vector<ArpOut> requests;       // resolution requests due
@@ -92,28 +92,28 @@ class Director {
   // once a second.
   Tick tick(double now);
 
-  // The addresses now on `port`'s kernel interface (with vip-arp kernel, a VRRP daemon
-  // there decides which VIPs this director claims).
-  void set_kernel_addresses(uint16_t port, std::set<net::Ipv4> addresses, double now);
+  // The addresses now on interface `at`'s kernel side (with vip-arp kernel, a VRRP
+  // daemon there decides which VIPs this director claims).
+  void set_kernel_addresses(lb::Iface at, std::set<net::Ipv4> addresses, double now);
 
   // A VIP route drfwd keeps in the kernel (vip-routes): VIP/32 through the kernel
-  // interface of `port`, the first port that serves the VIP.
+  // interface of `at`, the first interface that serves the VIP.
   struct VipRoute {
     net::Ipv4 vip;
-    uint16_t port;
+    lb::Iface at;
     auto operator<=>(const VipRoute&) const = default;
   };
   // The routes the kernel should hold now (empty with vip-routes off): every VIP that
   // has converged and has a real server taking new connections.
   const std::vector<VipRoute>& routes() const { return routes_; }
-  // Whether this director claims `vip` on `port`: answers ARP for it and announces it.
-  bool claimed(uint16_t port, net::Ipv4 vip) const { return announcer_.claimed(port, vip); }
-  // ARP the kernel interface sends out of `port` that speaks for a VIP this director does
+  // Whether this director claims `vip` on `at`: answers ARP for it and announces it.
+  bool claimed(lb::Iface at, net::Ipv4 vip) const { return announcer_.claimed(at, vip); }
+  // ARP the kernel interface sends out of `at` that speaks for a VIP this director does
   // not claim there (keepalived's gratuitous ARP on becoming master before drfwd has
   // converged, or the kernel answering for a VIP it holds): drfwd alone speaks for its
   // VIPs, so such ARP is not sent.
-  bool withholds(uint16_t port, const net::Arp& a) const {
-    return vip_since_.count(a.spa) != 0 && !claimed(port, a.spa);
+  bool withholds(lb::Iface at, const net::Arp& a) const {
+    return vip_since_.count(a.spa) != 0 && !claimed(at, a.spa);
   }
   // Whether the VIP's real servers have all been resolved and checked once (or the
   // hold-down passed) since it appeared: only then is it claimed in kernel mode or routed.
@@ -133,9 +133,12 @@ class Director {
   lb::RsSpec rs_state(const config::RealServer& r) const { return config::rs_spec(model_, runtime_, r); }
   // The MAC drfwd holds for a neighbour: static, else resolved; none if neither.
   std::optional<net::Mac> known_mac(net::Ipv4 ip) const { return config::neighbour_mac(model_, runtime_, ip); }
-  // A VIP is answered on the ports whose subnet holds it, or on every port if none does.
-  bool serves(uint16_t port, net::Ipv4 vip) const;
-  std::optional<net::Ipv4> dip(uint16_t port) const;
+  // A VIP is answered on the interfaces (untagged or VLAN) whose subnet holds it, or on
+  // every interface if none does.
+  bool serves(lb::Iface at, net::Ipv4 vip) const;
+  std::optional<net::Ipv4> dip(lb::Iface at) const;
+  // Every interface: each port's untagged one, then the VLAN interfaces, in order.
+  std::vector<lb::Iface> interfaces() const;
 
  private:
   void publish(const config::Model& m);
@@ -157,7 +160,7 @@ class Director {
   DirectorCounters counters_;
   bool need_publish_ = false;
   double last_rates_ = -1;
-  std::map<uint16_t, std::set<net::Ipv4>> kernel_addrs_;  // by port
+  std::map<lb::Iface, std::set<net::Ipv4>> kernel_addrs_;  // by interface
   std::map<net::Ipv4, double> vip_since_;                 // when each VIP appeared
   std::set<net::Ipv4> converged_;
   std::vector<VipRoute> routes_;

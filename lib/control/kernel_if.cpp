@@ -48,13 +48,14 @@ void set_addr(int fd, const std::string& ifname, unsigned long op, uint32_t addr
 }  // namespace
 
 KernelInterface create_kernel_interface(uint16_t data_port, const net::Mac& mac, const std::string& ifname,
-                                        uint16_t mtu, rte_mempool* pool) {
+                                        uint16_t mtu, rte_mempool* pool, uint16_t vlan) {
   if (ifname.empty() || ifname.size() >= IFNAMSIZ)
     throw KernelIfError("kernel interface name '" + ifname + "' must be 1 to 15 characters");
   KernelInterface k;
   k.data_port = data_port;
+  k.vlan = vlan;
   k.ifname = ifname;
-  k.vdev = "net_tap_drfwd" + std::to_string(data_port);
+  k.vdev = "net_tap_drfwd" + std::to_string(data_port) + (vlan ? "_" + std::to_string(vlan) : "");
   const std::string args = "iface=" + ifname + ",mac=" + net::to_string(mac);
   if (rte_vdev_init(k.vdev.c_str(), args.c_str()) != 0)
     throw KernelIfError("cannot create kernel interface " + ifname + " (" + k.vdev + "," + args +
@@ -65,7 +66,9 @@ KernelInterface create_kernel_interface(uint16_t data_port, const net::Mac& mac,
   }
   rte_eth_conf conf{};
   int rc = rte_eth_dev_configure(k.tap_port, 1, 1, &conf);
-  if (rc == 0) rc = rte_eth_rx_queue_setup(k.tap_port, 0, 512, rte_eth_dev_socket_id(k.tap_port), nullptr, pool);
+  // A VLAN's TAP holds fewer mbufs: there may be many of them, made at run time.
+  const uint16_t rxd = vlan ? 64 : 512;
+  if (rc == 0) rc = rte_eth_rx_queue_setup(k.tap_port, 0, rxd, rte_eth_dev_socket_id(k.tap_port), nullptr, pool);
   if (rc == 0) rc = rte_eth_tx_queue_setup(k.tap_port, 0, 512, rte_eth_dev_socket_id(k.tap_port), nullptr);
   if (rc == 0) {
     // The kernel side before it comes up: IPv4 only, and answer ARP only for this

@@ -7,7 +7,13 @@
 
 namespace drfwd::control {
 
-KernelState::KernelState(std::vector<int> ifindex) : ifindex_(std::move(ifindex)) { dump(); }
+KernelState::KernelState(std::map<int, lb::Iface> ifindex) : ifindex_(std::move(ifindex)) { dump(); }
+
+void KernelState::set_interfaces(std::map<int, lb::Iface> ifindex) {
+  if (ifindex == ifindex_) return;
+  ifindex_ = std::move(ifindex);
+  dump();  // a new device's addresses, and the director told what each holds
+}
 
 void KernelState::dump() {
   const uint32_t seq = sock_.next_seq();
@@ -61,10 +67,9 @@ void KernelState::poll(Director& d, double now) {
   }
   if (sock_.lost()) dump();  // notifications were lost: ask for everything again
   if (!changed) return;
-  for (uint16_t p = 0; p < ifindex_.size(); ++p) {
-    if (ifindex_[p] <= 0) continue;
-    const auto it = addrs_.find(ifindex_[p]);
-    d.set_kernel_addresses(p, it == addrs_.end() ? std::set<net::Ipv4>{} : it->second, now);
+  for (const auto& [index, at] : ifindex_) {
+    const auto it = addrs_.find(index);
+    d.set_kernel_addresses(at, it == addrs_.end() ? std::set<net::Ipv4>{} : it->second, now);
   }
 }
 
@@ -85,7 +90,8 @@ void KernelState::sync(const std::vector<Director::VipRoute>& routes, std::optio
   std::set<Route> want;
   if (table)
     for (const Director::VipRoute& v : routes)
-      if (v.port < ifindex_.size() && ifindex_[v.port] > 0) want.insert({v.vip, ifindex_[v.port], *table});
+      for (const auto& [index, at] : ifindex_)
+        if (at == v.at) want.insert({v.vip, index, *table});
   if (want == installed_) return;
   for (const Route& r : std::vector<Route>(installed_.begin(), installed_.end()))
     if (!want.count(r)) send(false, r);

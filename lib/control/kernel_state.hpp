@@ -17,8 +17,11 @@ namespace drfwd::control {
 
 class KernelState {
  public:
-  // ifindex: each data port's kernel interface (0: none). Throws std::runtime_error.
-  explicit KernelState(std::vector<int> ifindex);
+  // ifindex: every kernel interface's index and the interface it stands for. Throws
+  // std::runtime_error.
+  explicit KernelState(std::map<int, lb::Iface> ifindex);
+  // VLAN devices came or went.
+  void set_interfaces(std::map<int, lb::Iface> ifindex);
 
   // Reads address changes and tells the director what each kernel interface holds.
   void poll(Director& d, double now);
@@ -42,7 +45,7 @@ class KernelState {
   void apply(const netlink::AddrEvent& ev, std::map<int, std::set<net::Ipv4>>& into) const;
 
   netlink::Socket sock_;
-  std::vector<int> ifindex_;                       // by port
+  std::map<int, lb::Iface> ifindex_;               // kernel interface -> drfwd interface
   std::map<int, std::set<net::Ipv4>> addrs_;        // by ifindex
   std::optional<uint32_t> dump_seq_;               // a dump under way
   std::map<int, std::set<net::Ipv4>> dumped_;

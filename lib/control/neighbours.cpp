@@ -40,7 +40,7 @@ net::Arp NeighbourTable::request(const Entry& e, bool unicast) const {
 
 // Sends a request (unicast to the known MAC, or broadcast) and waits `wait` for it.
 void NeighbourTable::ask(Entry& e, double now, bool unicast, double wait, TickResult& r) {
-  r.send.push_back({e.target.port, request(e, unicast)});
+  r.send.push_back({e.target.port, request(e, unicast), e.target.vlan});
   e.outstanding = true;
   e.next = now + wait;
 }
@@ -113,12 +113,12 @@ bool NeighbourTable::end_round(Entry& e, double now) {
   return true;
 }
 
-bool NeighbourTable::on_arp(uint16_t port, const net::Arp& a, double now) {
+bool NeighbourTable::on_arp(lb::Iface at, const net::Arp& a, double now) {
   auto it = entries_.find(a.spa);
   if (it == entries_.end()) return false;  // not a neighbour we resolve: nothing to learn
   Entry& e = it->second;
-  // Shaped as an answer to our request: a reply, on the RS's port, to us.
-  const bool answer = a.op == net::kArpReply && port == e.target.port && !a.gratuitous() &&
+  // Shaped as an answer to our request: a reply, on the RS's interface, to us.
+  const bool answer = a.op == net::kArpReply && at == lb::Iface{e.target.port, e.target.vlan} && !a.gratuitous() &&
                       a.eth_dst == e.target.port_mac &&
                       (e.target.src.is_unspecified() || a.tpa == e.target.src);
   if (answer && e.mac && *e.mac != a.sha) {

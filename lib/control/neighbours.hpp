@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "lb/counters.hpp"
+#include "lb/service.hpp"
 #include "net/addr.hpp"
 #include "net/arp.hpp"
 
@@ -38,7 +39,8 @@ std::string_view neigh_state_name(NeighState s);
 struct NeighTarget {
   net::Ipv4 ip;
   uint16_t port = 0;     // where the RS is reached
-  net::Ipv4 src;         // our address on that port (the DIP), 0.0.0.0 if none
+  uint16_t vlan = 0;     // and on which of its interfaces (0: untagged)
+  net::Ipv4 src;         // our address on that interface (the DIP), 0.0.0.0 if none
   net::Mac port_mac;     // our MAC on that port
   bool operator==(const NeighTarget&) const = default;
 };
@@ -53,6 +55,7 @@ struct NeighConfig {
 struct ArpOut {
   uint16_t port = 0;
   net::Arp arp;
+  uint16_t vlan = 0;  // sent tagged with this VLAN (0: untagged)
 };
 
 // What the log should say about a neighbour, beyond resolution and loss.
@@ -103,9 +106,9 @@ class NeighbourTable {
   // Requests due at `now`, and whether a MAC became unusable.
   TickResult tick(double now);
 
-  // An ARP frame received on `port`. Returns true if a usable MAC appeared, changed or
-  // went away (a conflict).
-  bool on_arp(uint16_t port, const net::Arp& a, double now);
+  // An ARP frame received on interface `at`. Returns true if a usable MAC appeared,
+  // changed or went away (a conflict).
+  bool on_arp(lb::Iface at, const net::Arp& a, double now);
 
   // Conflicts and MAC moves since the last call, oldest first.
   std::vector<NeighEvent> take_events() { return std::exchange(events_, {}); }

@@ -1,9 +1,13 @@
 #include "control/slow_path.hpp"
 
+#include <net/if.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 #include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
 
 #include "lb/forwarder.hpp"
 #include "net/arp.hpp"
@@ -21,6 +25,7 @@ SlowPath::SlowPath(const std::vector<dp::PortInfo>& ports, const std::vector<std
       kernel_(ports.size()) {}
 
 SlowPath::~SlowPath() {
+  for (auto& [at, k] : vlans_) destroy_kernel_interface(k);
   for (auto& k : kernel_)
     if (k) destroy_kernel_interface(*k);
 }
@@ -29,23 +34,60 @@ void SlowPath::start() {
   if (!setup_.kernel_interfaces) return;
   for (const dp::PortInfo& p : ports_) {
     kernel_[p.id] = create_kernel_interface(p.id, p.mac, setup_.kernel_ifname + std::to_string(p.id), setup_.mtu, pool_);
-    const auto& addrs = director_.model().port_addresses();
-    const auto it = addrs.find(p.id);
-    if (it != addrs.end()) set_kernel_address(*kernel_[p.id], it->second);
+    const auto address = director_.model().address(lb::Iface{p.id, 0});
+    if (address) set_kernel_address(*kernel_[p.id], *address);
     spdlog::info("port {}: kernel interface {}{}", p.id, kernel_[p.id]->ifname,
-                 it != addrs.end() ? " with " + net::to_string(it->second) : "");
+                 address ? " with " + net::to_string(*address) : "");
   }
+  for (auto& [at, address] : director_.model().addresses())
+    if (at.vlan) make_vlan(at, address);
+  ++kernel_serial_;
 }
 
-void SlowPath::readdress(uint16_t port) {
-  if (port >= kernel_.size() || !kernel_[port]) return;
-  const auto& addrs = director_.model().port_addresses();
-  const auto it = addrs.find(port);
+void SlowPath::make_vlan(lb::Iface at, const net::Prefix& address) {
+  if (at.port >= kernel_.size() || !kernel_[at.port]) return;
+  auto it = vlans_.find(at);
+  if (it == vlans_.end()) {
+    const std::string name = kernel_[at.port]->ifname + "." + std::to_string(at.vlan);
+    it = vlans_.emplace(at, create_kernel_interface(at.port, ports_[at.port].mac, name, setup_.mtu, pool_, at.vlan)).first;
+    ++kernel_serial_;
+  }
+  set_kernel_address(it->second, address);
+  spdlog::info("port {} vlan {}: kernel interface {} with {}", at.port, at.vlan, it->second.ifname,
+               net::to_string(address));
+}
+
+void SlowPath::readdress(lb::Iface at) {
+  if (at.port >= kernel_.size() || !kernel_[at.port]) return;
+  const auto address = director_.model().address(at);
   try {
-    set_kernel_address(*kernel_[port], it == addrs.end() ? std::nullopt : std::optional<net::Prefix>(it->second));
+    if (at.vlan == 0) {
+      set_kernel_address(*kernel_[at.port], address);
+    } else if (address) {
+      make_vlan(at, *address);
+    } else if (auto it = vlans_.find(at); it != vlans_.end()) {
+      drain_and_destroy(it->second);
+      spdlog::info("port {} vlan {}: kernel interface {} removed", at.port, at.vlan, it->second.ifname);
+      vlans_.erase(it);
+      ++kernel_serial_;
+    }
   } catch (const KernelIfError& e) {
     spdlog::error("{}", e.what());  // the model has it; the kernel side is reported
   }
+}
+
+std::map<int, lb::Iface> SlowPath::kernel_ifindexes() const {
+  std::map<int, lb::Iface> out;
+  for (const auto& k : kernel_)
+    if (k) {
+      const int i = static_cast<int>(if_nametoindex(k->ifname.c_str()));
+      if (i > 0) out[i] = lb::Iface{k->data_port, 0};
+    }
+  for (const auto& [at, k] : vlans_) {
+    const int i = static_cast<int>(if_nametoindex(k.ifname.c_str()));
+    if (i > 0) out[i] = at;
+  }
+  return out;
 }
 
 void SlowPath::poll(double now) {
@@ -59,31 +101,54 @@ void SlowPath::poll(double now) {
       for (unsigned i = 0; i < n; ++i) handle(pkts[i]->port, pkts[i], now);
     }
   }
-  for (auto& k : kernel_) {
-    if (!k) continue;
-    rte_mbuf* pkts[lb::kBurst];
-    const uint16_t n = rte_eth_rx_burst(k->tap_port, 0, pkts, lb::kBurst);
-    for (uint16_t i = 0; i < n; ++i) {
-      ++cc_.from_kernel;
-      if (withheld(k->data_port, pkts[i])) continue;
-      if (!transmit(k->data_port, pkts[i])) ++cc_.from_kernel_dropped;
+  for (auto& k : kernel_)
+    if (k) from_kernel(*k);
+  for (auto& [at, k] : vlans_) from_kernel(k);
+}
+
+// What the kernel sends out of an interface goes out of its port, tagged for a VLAN's.
+void SlowPath::from_kernel(const KernelInterface& k) {
+  rte_mbuf* pkts[lb::kBurst];
+  const uint16_t n = rte_eth_rx_burst(k.tap_port, 0, pkts, lb::kBurst);
+  for (uint16_t i = 0; i < n; ++i) {
+    ++cc_.from_kernel;
+    if (withheld(lb::Iface{k.data_port, k.vlan}, pkts[i])) continue;
+    if (k.vlan && !tag(pkts[i], k.vlan)) {
+      ++cc_.from_kernel_dropped;
+      continue;
     }
+    if (!transmit(k.data_port, pkts[i])) ++cc_.from_kernel_dropped;
   }
 }
 
+// Puts an 802.1Q tag in front of the frame (software: these are the control core's few
+// frames); false, and the frame freed, when the mbuf has no room for it.
+bool SlowPath::tag(rte_mbuf* m, uint16_t vlan) {
+  auto* old = rte_pktmbuf_mtod(m, uint8_t*);
+  if (rte_pktmbuf_prepend(m, net::kVlanTagLen) == nullptr) {
+    rte_pktmbuf_free(m);
+    return false;
+  }
+  net::insert_vlan_tag(old, vlan);
+  return true;
+}
+
+// The workers hand frames over untagged, the VLAN they came on in the mbuf.
 void SlowPath::handle(uint16_t port, rte_mbuf* m, double now) {
   if (port >= ports_.size()) {
     rte_pktmbuf_free(m);
     return;
   }
+  const lb::Iface at{port, (m->ol_flags & RTE_MBUF_F_RX_VLAN_STRIPPED) ? static_cast<uint16_t>(m->vlan_tci & net::kVidMask)
+                                                                     : uint16_t{0}};
   const auto* d = rte_pktmbuf_mtod(m, const uint8_t*);
   if (rte_pktmbuf_data_len(m) >= net::kEtherHdrLen && net::ntoh16(net::load16(d + net::kEthType)) == net::kEtherArp)
-    handle_arp(port, m, now);
+    handle_arp(at, m, now);
   else
-    to_kernel(port, m);
+    to_kernel(at, m);
 }
 
-void SlowPath::handle_arp(uint16_t port, rte_mbuf* m, double now) {
+void SlowPath::handle_arp(lb::Iface at, rte_mbuf* m, double now) {
   ++cc_.arp_in;
   const auto a = net::parse_arp(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m));
   if (!a) {
@@ -91,7 +156,7 @@ void SlowPath::handle_arp(uint16_t port, rte_mbuf* m, double now) {
     rte_pktmbuf_free(m);
     return;
   }
-  const ArpDecision d = director_.on_arp(port, *a, now);
+  const ArpDecision d = director_.on_arp(at, *a, now);
   switch (d.action) {
     case ArpDecision::Action::kConflict:
       if (cc_.arp_conflicting++ % 1000 == 0)
@@ -101,12 +166,12 @@ void SlowPath::handle_arp(uint16_t port, rte_mbuf* m, double now) {
       rte_pktmbuf_free(m);
       return;
     case ArpDecision::Action::kReply:
-      send_arp({port, d.reply});
+      send_arp({at.port, d.reply, at.vlan});
       ++cc_.arp_vip_replies;
       rte_pktmbuf_free(m);
       return;
     case ArpDecision::Action::kToKernel:
-      to_kernel(port, m);
+      to_kernel(at, m);
       return;
   }
 }
@@ -125,12 +190,12 @@ void SlowPath::send(const Director::Tick& t) {
 // ARP the kernel sends for a VIP the director does not claim on that port is dropped
 // (Director::withholds): with vip-arp kernel, a VRRP daemon's gratuitous ARP would
 // otherwise claim the VIP before drfwd has converged.
-bool SlowPath::withheld(uint16_t port, rte_mbuf* m) {
+bool SlowPath::withheld(lb::Iface at, rte_mbuf* m) {
   const auto* d = rte_pktmbuf_mtod(m, const uint8_t*);
   if (rte_pktmbuf_data_len(m) < net::kEtherHdrLen || net::ntoh16(net::load16(d + net::kEthType)) != net::kEtherArp)
     return false;
   const auto a = net::parse_arp(d, rte_pktmbuf_data_len(m));
-  if (!a || !director_.withholds(port, *a)) return false;
+  if (!a || !director_.withholds(at, *a)) return false;
   ++cc_.arp_vip_withheld;
   rte_pktmbuf_free(m);
   return true;
@@ -154,11 +219,23 @@ void SlowPath::send_arp(const ArpOut& a) {
   }
   auto* buf = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, net::kMinFrameLen));
   net::build_arp(buf, a.arp);
+  if (a.vlan && !tag(m, a.vlan)) {
+    ++cc_.tx_dropped;
+    return;
+  }
   transmit(a.port, m);
 }
 
-void SlowPath::to_kernel(uint16_t port, rte_mbuf* m) {
-  if (port < kernel_.size() && kernel_[port] && rte_eth_tx_burst(kernel_[port]->tap_port, 0, &m, 1) == 1) {
+// A frame that came on a VLAN goes to that VLAN's TAP, untagged as the worker left it.
+void SlowPath::to_kernel(lb::Iface at, rte_mbuf* m) {
+  const KernelInterface* k = nullptr;
+  if (at.vlan == 0) {
+    if (at.port < kernel_.size() && kernel_[at.port]) k = &*kernel_[at.port];
+  } else if (auto it = vlans_.find(at); it != vlans_.end()) {
+    k = &it->second;
+  }
+  m->ol_flags &= ~(RTE_MBUF_F_RX_VLAN | RTE_MBUF_F_RX_VLAN_STRIPPED);
+  if (k && rte_eth_tx_burst(k->tap_port, 0, &m, 1) == 1) {
     ++cc_.to_kernel;
     return;
   }
@@ -166,17 +243,24 @@ void SlowPath::to_kernel(uint16_t port, rte_mbuf* m) {
   rte_pktmbuf_free(m);
 }
 
+// Stops reading a TAP: frees what it holds, then closes it.
+void SlowPath::drain_and_destroy(KernelInterface& k) {
+  rte_mbuf* pkts[lb::kBurst];
+  uint16_t n;
+  while ((n = rte_eth_rx_burst(k.tap_port, 0, pkts, lb::kBurst)) > 0) rte_pktmbuf_free_bulk(pkts, n);
+  destroy_kernel_interface(k);  // it holds mbufs in its rings
+}
+
 void SlowPath::shutdown() {
   for (const auto& w : workers_) {
     dp::drain(w->control_ring());
     dp::drain(w->transmit_ring());
   }
+  for (auto& [at, k] : vlans_) drain_and_destroy(k);
+  vlans_.clear();
   for (auto& k : kernel_) {
     if (!k) continue;
-    rte_mbuf* pkts[lb::kBurst];
-    uint16_t n;
-    while ((n = rte_eth_rx_burst(k->tap_port, 0, pkts, lb::kBurst)) > 0) rte_pktmbuf_free_bulk(pkts, n);
-    destroy_kernel_interface(*k);  // it holds mbufs in its rings
+    drain_and_destroy(*k);
     k.reset();
   }
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -43,23 +44,32 @@ class SlowPath {
   void poll(double now);
   // Sends what the director's tick asks for.
   void send(const Director::Tick& t);
-  // The port's address changed: the kernel interface follows (errors are logged).
-  void readdress(uint16_t port);
+  // An interface's address changed, or a VLAN interface came or went: the kernel side
+  // follows (errors are logged).
+  void readdress(lb::Iface at);
   // Once the workers have stopped: frees every frame in the rings and the kernel
   // interfaces and closes them, so the pool's count at exit is exact.
   void shutdown();
 
   const SlowPathCounters& counters() const { return cc_; }
   const std::vector<std::optional<KernelInterface>>& kernel_interfaces() const { return kernel_; }
+  // Every kernel interface's index and the interface it stands for (TAPs and VLAN
+  // devices); `kernel_serial` changes whenever this does.
+  std::map<int, lb::Iface> kernel_ifindexes() const;
+  uint64_t kernel_serial() const { return kernel_serial_; }
   bool has_kernel_interfaces() const { return setup_.kernel_interfaces; }
 
  private:
   void handle(uint16_t port, rte_mbuf* m, double now);
-  void handle_arp(uint16_t port, rte_mbuf* m, double now);
-  void to_kernel(uint16_t port, rte_mbuf* m);
+  void handle_arp(lb::Iface at, rte_mbuf* m, double now);
+  void to_kernel(lb::Iface at, rte_mbuf* m);
   void send_arp(const ArpOut& a);
   bool transmit(uint16_t port, rte_mbuf* m);  // false: dropped (counted tx_dropped)
-  bool withheld(uint16_t port, rte_mbuf* m);  // true: ARP for an unclaimed VIP, freed
+  bool withheld(lb::Iface at, rte_mbuf* m);   // true: ARP for an unclaimed VIP, freed
+  bool tag(rte_mbuf* m, uint16_t vlan);       // false: no room, freed
+  void drain_and_destroy(KernelInterface& k);
+  void make_vlan(lb::Iface at, const net::Prefix& address);  // throws KernelIfError
+  void from_kernel(const KernelInterface& k);
 
   const std::vector<dp::PortInfo>& ports_;
   const std::vector<std::unique_ptr<dp::Worker>>& workers_;
@@ -67,6 +77,8 @@ class SlowPath {
   SlowPathSetup setup_;
   Director& director_;
   std::vector<std::optional<KernelInterface>> kernel_;  // by data port
+  std::map<lb::Iface, KernelInterface> vlans_;         // one per VLAN interface
+  uint64_t kernel_serial_ = 0;
   SlowPathCounters cc_;
 };
 

@@ -76,9 +76,13 @@ std::vector<ServiceStatus> service_status(const Director& d) {
 
 std::vector<NeighbourStatus> neighbour_status(const Director& d) {
   std::vector<NeighbourStatus> out;
-  for (auto& [ip, n] : d.model().neighbours())
-    out.push_back({ip, n.port ? n.port : d.model().egress_port(ip), n.mac, NeighStatus::kStatic});
-  for (auto& [ip, e] : d.neighbours().entries()) out.push_back({ip, e.target.port, e.mac, from(e.state)});
+  for (auto& [ip, n] : d.model().neighbours()) {
+    const auto at = d.model().egress(ip);
+    out.push_back({ip, at ? std::optional<uint16_t>(at->port) : std::nullopt, at ? at->vlan : uint16_t{0}, n.mac,
+                   NeighStatus::kStatic});
+  }
+  for (auto& [ip, e] : d.neighbours().entries())
+    out.push_back({ip, e.target.port, e.target.vlan, e.mac, from(e.state)});
   return out;
 }
 

@@ -58,6 +58,7 @@ struct ConnStatus {
 struct NeighbourStatus {
   net::Ipv4 ip;
   std::optional<uint16_t> port;  // where it is reached, if known
+  uint16_t vlan = 0;             // on which of the port's interfaces (0: untagged)
   std::optional<net::Mac> mac;
   NeighStatus state = NeighStatus::kStatic;
 };

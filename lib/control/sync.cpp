@@ -118,10 +118,10 @@ SyncDaemon::~SyncDaemon() {
 
 void SyncDaemon::configure(const config::Model& m, double now) {
   own_be_.clear();
-  for (auto& [port, prefix] : m.port_addresses()) own_be_.push_back(prefix.addr.be());
+  for (auto& [at, prefix] : m.addresses()) own_be_.push_back(prefix.addr.be());
   auto dip_of = [&](const config::SyncDaemonConf& d) -> uint32_t {
-    auto it = m.port_addresses().find(d.port);
-    return it == m.port_addresses().end() ? 0 : it->second.addr.be();
+    const auto a = m.address(lb::Iface{d.port, 0});  // the daemon's port's untagged interface
+    return a ? a->addr.be() : 0;
   };
   const auto& want = m.sync();
   // Master

@@ -120,6 +120,15 @@ void configure_and_start(PortInfo& p, const PortSetup& s) {
     conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
     p.ip_csum = true;
   }
+  // 802.1Q tags: taken out and put in by the NIC where it can, by the workers otherwise.
+  if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_VLAN_STRIP) {
+    conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_VLAN_STRIP;
+    p.vlan_strip = true;
+  }
+  if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_VLAN_INSERT) {
+    conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_VLAN_INSERT;
+    p.vlan_insert = true;
+  }
   if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE)
     conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
 

@@ -31,6 +31,8 @@ struct PortInfo {
   bool started = false;
   bool rss = false;        // configured with RSS
   bool ip_csum = false;    // RX IPv4 checksum offload enabled
+  bool vlan_strip = false; // RX VLAN tag stripping offload enabled (else the worker strips)
+  bool vlan_insert = false;// TX VLAN tag insertion offload enabled (else the worker inserts)
   uint16_t mtu = 0;        // as configured
   // RSS as the port applies it (empty if RSS is off or the driver does not say): which
   // worker a flow reaches (control/rss.hpp).

@@ -6,6 +6,7 @@
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
+#include <rte_prefetch.h>
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
@@ -218,8 +219,10 @@ uint16_t Worker::poll(const RxQueue& q) {
 uint64_t Worker::to_frames(uint16_t port, rte_mbuf** rx, lb::Frame* frames, uint16_t n) const {
   const bool nic_csum = conf_.ip_csum_ports & (1u << port);
   uint64_t bytes = 0;
+  for (uint16_t i = 0; i < n; ++i) rte_prefetch0(rte_pktmbuf_mtod(rx[i], void*));
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = rx[i];
+    frames[i].vlan = untag(m);
     frames[i].data = rte_pktmbuf_mtod(m, uint8_t*);
     frames[i].seg_len = rte_pktmbuf_data_len(m);
     frames[i].pkt_len = rte_pktmbuf_pkt_len(m);
@@ -239,12 +242,48 @@ uint64_t Worker::to_frames(uint16_t port, rte_mbuf** rx, lb::Frame* frames, uint
   return bytes;
 }
 
+// The VLAN a frame arrived on, its tag taken out: by the NIC (the mbuf says so), or here,
+// in place, so the Forwarder and the control core see untagged frames with the VLAN in
+// the mbuf either way. A priority tag (VID 0) is untagged.
+uint16_t Worker::untag(rte_mbuf* m) {
+  if (m->ol_flags & RTE_MBUF_F_RX_VLAN_STRIPPED) return m->vlan_tci & net::kVidMask;
+  const auto* d = rte_pktmbuf_mtod(m, uint8_t*);
+  if (__builtin_expect(net::load16(d + net::kEthType) != net::hton16(net::kEtherVlan), 1)) return 0;
+  const uint16_t tci = net::ntoh16(net::load16(d + net::kEthType + 2));
+  if (net::strip_vlan_tag(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m)) < 0) return 0;  // a runt: parsed as one
+  rte_pktmbuf_adj(m, net::kVlanTagLen);
+  m->vlan_tci = tci;
+  m->ol_flags |= RTE_MBUF_F_RX_VLAN | RTE_MBUF_F_RX_VLAN_STRIPPED;
+  return tci & net::kVidMask;
+}
+
+// Frames leaving on a VLAN get their tag: from the NIC where it inserts them, else
+// written here into the headroom. Returns the bytes added.
+uint32_t Worker::tag(rte_mbuf* m, uint16_t out, uint16_t vlan) const {
+  if (conf_.vlan_tx_ports & (1u << out)) {
+    m->vlan_tci = vlan;
+    m->ol_flags |= RTE_MBUF_F_TX_VLAN;
+    return 0;  // the NIC adds the 4 bytes on the wire; the byte counters count the frame as handed over
+  }
+  auto* old = rte_pktmbuf_mtod(m, uint8_t*);
+  if (rte_pktmbuf_prepend(m, net::kVlanTagLen) == nullptr) return 0;  // no headroom: cannot happen with our pools
+  net::insert_vlan_tag(old, vlan);
+  return net::kVlanTagLen;
+}
+
 void Worker::dispatch(uint16_t port, rte_mbuf** rx, const lb::Frame* frames, const lb::Verdict* v, uint16_t n,
                       uint64_t bytes) {
   // The common case: the whole burst forwarded out of one port. Send the RX array as is.
   const uint16_t out = v[0].port;
   bool uniform = v[0].action == lb::Verdict::Action::kForward;
-  for (uint16_t i = 1; i < n && uniform; ++i) uniform = v[i].action == lb::Verdict::Action::kForward && v[i].port == out;
+  uint16_t vlans = v[0].vlan;
+  for (uint16_t i = 1; i < n && uniform; ++i) {
+    uniform = v[i].action == lb::Verdict::Action::kForward && v[i].port == out;
+    vlans |= v[i].vlan;
+  }
+  if (__builtin_expect(uniform && vlans != 0, 0))
+    for (uint16_t i = 0; i < n; ++i)
+      if (v[i].vlan) bytes += tag(rx[i], out, v[i].vlan);
   if (__builtin_expect(uniform, 1))
     transmit(out, rx, n, bytes, counters_->port[port]);
   else
@@ -290,6 +329,7 @@ void Worker::transmit(uint16_t out, rte_mbuf** m, uint16_t n, uint64_t bytes, lb
         }
         tx[out][tx_n[out]++] = rx[i];
         tx_bytes[out] += frames[i].pkt_len;
+        if (v[i].vlan) tx_bytes[out] += tag(rx[i], out, v[i].vlan);
         break;
       }
       case lb::Verdict::Action::kControl:
@@ -452,9 +492,14 @@ WorkerSet::WorkerSet(const std::vector<unsigned>& lcores, uint32_t conn_capacity
   }
 }
 
-void WorkerSet::launch(uint32_t ip_csum_ports) {
+void WorkerSet::launch(const std::vector<PortInfo>& ports) {
+  uint32_t csum = 0, vlan_tx = 0;
+  for (const PortInfo& p : ports) {
+    if (p.ip_csum) csum |= 1u << p.id;
+    if (p.vlan_insert) vlan_tx |= 1u << p.id;
+  }
   for (auto& w : workers_) {
-    w->set_ip_csum_ports(ip_csum_ports);
+    w->set_offloads(csum, vlan_tx);
     if (rte_eal_remote_launch(Worker::main, w.get(), w->lcore()) != 0)
       throw std::runtime_error("cannot launch worker " + std::to_string(w->index()) + " on lcore " +
                                std::to_string(w->lcore()));

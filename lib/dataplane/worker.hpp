@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/port.hpp"
 #include "lb/counters.hpp"
 #include "lb/flow_table.hpp"
 #include "lb/forwarder.hpp"
@@ -47,6 +48,7 @@ struct LcoreConf {
   std::vector<RxQueue> rx;
   uint16_t tx_queue = 0;
   uint32_t ip_csum_ports = 0;  // ports whose NIC verifies IPv4 header checksums (bitmap)
+  uint32_t vlan_tx_ports = 0;  // ports whose NIC inserts 802.1Q tags (bitmap)
 };
 
 // The worker clock: whole seconds since start. A compare per loop; a division only when
@@ -84,7 +86,11 @@ class Worker {
   uint32_t index() const { return index_; }
   unsigned lcore() const { return lcore_; }
   const LcoreConf& conf() const { return conf_; }
-  void set_ip_csum_ports(uint32_t bitmap) { conf_.ip_csum_ports = bitmap; }  // before launch
+  // Before launch: which ports' NICs verify IPv4 checksums and insert VLAN tags.
+  void set_offloads(uint32_t ip_csum_ports, uint32_t vlan_tx_ports) {
+    conf_.ip_csum_ports = ip_csum_ports;
+    conf_.vlan_tx_ports = vlan_tx_ports;
+  }
   rte_ring* control_ring() const { return ring_.get(); }
   // Frames the control core wants sent (mbuf->port = the data port to send them on).
   rte_ring* transmit_ring() const { return tx_ring_.get(); }
@@ -120,6 +126,8 @@ class Worker {
   void run();
   uint16_t poll(const RxQueue& q);  // returns frames received
   uint64_t to_frames(uint16_t port, rte_mbuf** rx, lb::Frame* frames, uint16_t n) const;
+  static uint16_t untag(rte_mbuf* m);
+  uint32_t tag(rte_mbuf* m, uint16_t out, uint16_t vlan) const;
   void dispatch(uint16_t port, rte_mbuf** rx, const lb::Frame* frames, const lb::Verdict* v, uint16_t n,
                 uint64_t bytes);
   void sort_and_send(uint16_t port, rte_mbuf** rx, const lb::Frame* frames, const lb::Verdict* v, uint16_t n);
@@ -175,8 +183,8 @@ class WorkerSet {
   WorkerSet(const WorkerSet&) = delete;
   WorkerSet& operator=(const WorkerSet&) = delete;
 
-  // Starts every worker's loop on its lcore; ip_csum_ports: ports with RX IPv4 checksum offload.
-  void launch(uint32_t ip_csum_ports);
+  // Starts every worker's loop on its lcore, using the offloads the ports have enabled.
+  void launch(const std::vector<PortInfo>& ports);
   // Sets the stop flag and waits until every loop has returned.
   void stop();
   bool any_failed() const;

@@ -36,6 +36,7 @@ DRFWD_HOT bool Forwarder::fast_classify(const Frame& f, uint64_t port_mac48, Pen
   using net::load64;
   constexpr uint32_t kMin = net::kEtherHdrLen + net::kIpv4MinHdrLen + net::kUdpHdrLen;
   if (__builtin_expect(f.seg_len != f.pkt_len || f.seg_len < kMin, 0)) return false;
+  if (__builtin_expect(f.vlan != 0, 0) && !snap_->vlan_known(f.rx_port, f.vlan)) return false;
   const uint8_t* d = f.data;
   // Bytes 0-7: destination MAC and the start of the source; bytes 8-15: the rest of
   // the source, EtherType, IPv4 version/IHL and TOS. Two loads check the destination
@@ -106,7 +107,7 @@ bool routing_protocol(const net::Parsed& p) {
 
 DRFWD_HOT bool Forwarder::classify(const Frame& f, Verdict& out, Pending& pend) {
   if (__builtin_expect(f.rx_port >= snap_->n_ports, 0)) {
-    out = Verdict{Verdict::Action::kDrop, Drop::kNone, 0};
+    out = Verdict{Verdict::Action::kDrop, Drop::kNone, 0, ExcClass::kOther, 0};
     return false;
   }
   PortCounters& pc = counters_.port[f.rx_port];
@@ -120,6 +121,8 @@ DRFWD_HOT bool Forwarder::classify(const Frame& f, Verdict& out, Pending& pend) 
     return (out = drop(pc, Drop::kNotOurMac)), false;
   if ((d[6] & 1) || (net::load32(d + 6) | net::load16(d + 10)) == 0)
     return (out = drop(pc, Drop::kBadSrcMac)), false;
+  if (__builtin_expect(f.vlan != 0, 0) && (f.vlan > net::kMaxVid || !snap_->vlan_known(f.rx_port, f.vlan)))
+    return (out = drop(pc, Drop::kVlanUnknown)), false;
 
   pend.parsed = net::parse_frame(d, f.seg_len, f.pkt_len, f.ip_csum);
   const net::Parsed& p = pend.parsed;
@@ -257,7 +260,7 @@ DRFWD_HOT Verdict Forwarder::send(const Frame& f, uint32_t rs_slot) {
   RsCounters& rc = rs_counters_[rs_slot];
   bump(rc.packets);
   bump(rc.bytes, f.pkt_len);
-  return Verdict{Verdict::Action::kForward, Drop::kNone, rv.port};
+  return Verdict{Verdict::Action::kForward, Drop::kNone, rv.port, ExcClass::kOther, rv.vlan};
 }
 
 // Three passes so the memory behind a lookup is on its way while other packets are

@@ -28,6 +28,7 @@ struct Verdict {
   net::Drop drop;
   uint16_t port;  // egress port for kForward
   ExcClass exc;  // for kControl (no initialiser: Verdict stays trivial)
+  uint16_t vlan;  // egress VLAN for kForward (0: untagged); the caller tags the frame
 };
 
 static_assert(std::is_trivial_v<Verdict>);
@@ -38,6 +39,7 @@ struct Frame {
   uint32_t seg_len;  // bytes at `data`
   uint32_t pkt_len;  // whole frame (multi-segment)
   uint16_t rx_port;
+  uint16_t vlan;     // the VLAN it arrived on, its tag already taken out (0: untagged)
   net::IpCsum ip_csum;
 };
 
@@ -125,10 +127,10 @@ class Forwarder {
  private:
   Verdict drop(PortCounters& pc, net::Drop d) {
     bump(pc.drops[static_cast<int>(d)]);
-    return Verdict{Verdict::Action::kDrop, d, 0};
+    return Verdict{Verdict::Action::kDrop, d, 0, ExcClass::kOther, 0};
   }
   // Counted by the caller once the control core has the packet (its ring may be full).
-  static Verdict to_control(ExcClass c) { return Verdict{Verdict::Action::kControl, net::Drop::kNone, 0, c}; }
+  static Verdict to_control(ExcClass c) { return Verdict{Verdict::Action::kControl, net::Drop::kNone, 0, c, 0}; }
   // What the first pass learns about a frame headed for a service.
   struct Pending {  // trivial: a burst's worth is declared per burst
     net::Parsed parsed;

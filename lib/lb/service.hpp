@@ -16,6 +16,17 @@ namespace drfwd::lb {
 
 constexpr uint16_t kNoPort = 0xffff;
 
+// One of a port's interfaces: untagged (vlan 0), or an 802.1Q VLAN interface (1-4094).
+// Frames are received on one and leave through one; each has its own address (DIP), ARP
+// and kernel exception interface.
+// A port number alone converts to its untagged interface.
+struct Iface {
+  uint16_t port = 0;
+  uint16_t vlan = 0;
+  constexpr Iface(uint16_t p = 0, uint16_t v = 0) : port(p), vlan(v) {}  // NOLINT: implicit on purpose
+  auto operator<=>(const Iface&) const = default;
+};
+
 // What identifies a service: the VIP, the protocol (net::kProtoTcp / kProtoUdp), the port.
 struct ServiceKey {
   net::Ipv4 vip;
@@ -55,6 +66,7 @@ struct RsState {
   Health health = Health::kUnchecked;
   std::optional<net::Mac> mac;  // static or resolved neighbour, if any
   uint16_t port = kNoPort;      // egress port, if known
+  uint16_t vlan = 0;            // and the VLAN it is reached on there (0: untagged)
   bool operator==(const RsState&) const = default;
   bool healthy() const { return is_healthy(health); }
   // Existing connections may keep using it.

@@ -10,6 +10,7 @@
 #include "net/bytes.hpp"
 #include "lb/maglev.hpp"
 #include "lb/wrr.hpp"
+#include "net/vlan.hpp"
 
 namespace drfwd::lb {
 
@@ -91,9 +92,16 @@ std::pair<size_t, uint32_t> half_full(size_t entries) {
 
 void add_ports(Snapshot& snap, const std::vector<PortSpec>& ports) {
   snap.n_ports = static_cast<uint32_t>(ports.size());
+  snap.vlans.assign(ports.size() * Snapshot::kVlanWords, 0);
   for (size_t p = 0; p < ports.size(); ++p) {
     std::copy(ports[p].mac.bytes.begin(), ports[p].mac.bytes.end(), snap.ports[p].mac);
     snap.ports[p].dip_be = ports[p].address ? ports[p].address->addr.be() : 0;
+    if (ports[p].address) snap.dips.push_back(ports[p].address->addr.be());
+    for (auto& [vid, prefix] : ports[p].vlans) {
+      if (vid == 0 || vid > net::kMaxVid) throw std::invalid_argument("VLAN id out of range");
+      snap.vlans[p * Snapshot::kVlanWords + (vid >> 6)] |= uint64_t{1} << (vid & 63);
+      snap.dips.push_back(prefix.addr.be());
+    }
     uint64_t m = 0;
     std::memcpy(&m, snap.ports[p].mac, 6);
     snap.ports[p].mac48 = m;
@@ -116,14 +124,17 @@ void add_real_servers(Snapshot& snap, const ServiceSpec& s) {
     if (v.service != RsView::kNil32) throw std::invalid_argument("RS slot used twice");
     if (r.gen == 0) throw std::invalid_argument("RS generation 0 is reserved");
     if (r.mac) std::copy(r.mac->bytes.begin(), r.mac->bytes.end(), v.l2);
-    if (r.port != kNoPort && r.port < snap.n_ports) std::memcpy(v.l2 + 6, snap.ports[r.port].mac, 6);
-    v.port = r.port;
+    // Reachable also needs the egress interface to exist in this snapshot.
+    const bool known = r.port < snap.n_ports && (r.vlan == 0 || (r.vlan <= net::kMaxVid && snap.vlan_known(r.port, r.vlan)));
+    if (known) std::memcpy(v.l2 + 6, snap.ports[r.port].mac, 6);
+    v.port = known ? static_cast<uint8_t>(r.port) : RsView::kNoPort8;
+    v.vlan = known ? r.vlan : 0;
     v.gen = r.gen;
     v.ip_be = r.ip.be();
     v.service = s.slot;
-    v.reachable = r.reachable() && r.port < snap.n_ports ? 1 : 0;
-    v.accepting = r.accepting() && v.reachable ? 1 : 0;
-    v.live_gen = v.reachable ? r.gen : 0;
+    const bool reachable = r.reachable() && known;
+    v.accepting = r.accepting() && reachable ? 1 : 0;
+    v.live_gen = reachable ? r.gen : 0;
   }
 }
 

@@ -44,7 +44,8 @@ struct ServiceSpec {
 
 struct PortSpec {
   net::Mac mac;
-  std::optional<net::Prefix> address;  // the director IP (DIP) of this port
+  std::optional<net::Prefix> address;  // the director IP (DIP) of this port's untagged interface
+  std::vector<std::pair<uint16_t, net::Prefix>> vlans;  // its VLAN interfaces: VID, address
 };
 
 // Connection synchronisation as the workers need it.
@@ -69,10 +70,11 @@ struct SnapshotSpec {
 // One per RS slot. A connection bound to (slot, gen) may keep using the RS while
 // `reachable`; new connections also need `accepting` (weight > 0).
 struct RsView {
+  static constexpr uint8_t kNoPort8 = 0xff;
   uint8_t l2[12] = {};      // the Ethernet addresses to write: RS MAC, then egress port MAC
-  uint16_t port = kNoPort;  // egress port
-  uint8_t reachable = 0;
+  uint8_t port = kNoPort8;  // egress port (< kMaxPorts)
   uint8_t accepting = 0;
+  uint16_t vlan = 0;        // egress VLAN (0: untagged)
   uint32_t gen = 0;
   uint32_t live_gen = 0;    // gen while reachable, else 0 (generations start at 1): one compare
   uint32_t ip_be = 0;
@@ -162,11 +164,19 @@ struct Snapshot {
     }
   }
 
-  // True for a destination the appliance owns itself (a port's DIP).
+  // True for a destination the appliance owns itself (a DIP of any interface).
+  std::vector<uint32_t> dips;  // network order
   bool is_local(uint32_t dst_be) const {
-    for (uint32_t p = 0; p < n_ports; ++p)
-      if (ports[p].dip_be == dst_be && dst_be != 0) return true;
+    for (uint32_t d : dips)
+      if (d == dst_be) return true;
     return false;
+  }
+
+  // The VLANs each port has an interface for: 4096 bits per port (n_ports * 64 words).
+  static constexpr uint32_t kVlanWords = 64;
+  std::vector<uint64_t> vlans;
+  bool vlan_known(uint16_t port, uint16_t vid) const {
+    return (vlans[port * kVlanWords + (vid >> 6)] >> (vid & 63)) & 1;
   }
 };
 

@@ -14,7 +14,8 @@ enum class Drop : uint8_t {
   kOversize,       // does not fit one mbuf (beyond --mtu, or mbufs too small for it)
   kNotOurMac,      // unicast to another host's MAC
   kBadSrcMac,      // multicast, broadcast or zero source MAC
-  kVlan,           // 802.1Q / 802.1ad tagged (VLAN ports are not configured)
+  kVlanUnknown,    // 802.1Q tagged with a VID for which the port has no VLAN interface
+  kVlanDouble,     // two tags (QinQ), or an 802.1ad service tag
   kNotIpv4,        // another EtherType (IPv6, LLDP, ...)
   // IPv4 header
   kIpTruncated,    // frame ends inside the IPv4 header
@@ -49,7 +50,8 @@ constexpr std::string_view drop_name(Drop d) {
     case Drop::kOversize: return "oversize";
     case Drop::kNotOurMac: return "not-our-mac";
     case Drop::kBadSrcMac: return "bad-src-mac";
-    case Drop::kVlan: return "vlan";
+    case Drop::kVlanUnknown: return "vlan-unknown";
+    case Drop::kVlanDouble: return "vlan-double";
     case Drop::kNotIpv4: return "not-ipv4";
     case Drop::kIpTruncated: return "ip-truncated";
     case Drop::kIpBadVersion: return "ip-bad-version";

@@ -7,13 +7,12 @@
 #include "net/bytes.hpp"
 #include "net/checksum.hpp"
 #include "net/drop.hpp"
+#include "net/vlan.hpp"
 
 namespace drfwd::net {
 
 constexpr uint16_t kEtherIpv4 = 0x0800;
 constexpr uint16_t kEtherArp = 0x0806;
-constexpr uint16_t kEtherVlan = 0x8100;
-constexpr uint16_t kEtherQinQ = 0x88a8;
 constexpr uint32_t kEtherHdrLen = 14;
 constexpr uint32_t kIpv4MinHdrLen = 20;
 constexpr uint32_t kTcpMinHdrLen = 20;
@@ -165,7 +164,9 @@ enum class IpCsum : uint8_t { kUnknown, kGood, kBad };
       p.kind = FrameKind::kArp;
       return p;
     }
-    if (type == kEtherVlan || type == kEtherQinQ) return parse_drop(Drop::kVlan);
+    // The worker took out one 802.1Q tag (or the NIC did): a tag here is a second one,
+    // or an 802.1ad service tag.
+    if (type == kEtherVlan || type == kEtherQinQ) return parse_drop(Drop::kVlanDouble);
     return parse_drop(Drop::kNotIpv4);
   }
 

@@ -1,10 +1,12 @@
 // libFuzzer target: the packet path, raw frame to verdict and rewritten frame, against a
 // realistic table (services with rr, wrr, mh, sh, persistence; reachable, drained and
-// unresolved RSs; a DIP; connections already in the table). The input is split into
+// unresolved RSs; a DIP; a VLAN interface with an RS behind it; connections already in the
+// table), received untagged, on a known VLAN or on an unknown one. The input is split into
 // frames (2-byte length prefixes) processed one by one and as bursts. Checks: no crash
 // or sanitizer report; a forwarded frame is one for a configured service, with only its
-// Ethernet addresses rewritten to a reachable RS's and the port's; a frame that is not
-// forwarded is not modified; the table stays consistent.
+// Ethernet addresses rewritten to a reachable RS's and the port's, leaving on that RS's
+// VLAN; nothing that came on an unknown VLAN is forwarded; a frame that is not forwarded
+// is not modified; the table stays consistent.
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -41,6 +43,9 @@ struct World {
     persistent.mh_size = 251;
     SnapshotSpec spec;
     spec.ports = test::ports(2, net::Prefix{test::ip("198.18.0.2"), 24});
+    spec.ports[0].vlans = {{20, net::Prefix{test::ip("198.18.20.2"), 24}}};
+    RsSpec tagged = rs(7, "198.18.20.11");
+    tagged.vlan = 20;
     spec.services = {
         service(0, "198.18.1.10", net::kProtoTcp, 80, Sched::kRr,
                 {rs(0, "198.18.0.11"), rs(1, "198.18.0.12", 0), rs(2, "198.18.0.13", 1, false)}, small),
@@ -49,13 +54,14 @@ struct World {
         service(2, "198.18.1.11", net::kProtoTcp, 443, Sched::kSh,
                 {rs(5, "198.18.0.11", 1, true, 0, kDown), rs(6, "198.18.0.12", 3)}, persistent),
         service(3, "198.18.1.12", net::kProtoTcp, 8080, Sched::kWrr, {}, small),
+        service(4, "198.18.1.13", net::kProtoUdp, 53, Sched::kRr, {tagged}, small),
     };
     snap = build_snapshot(spec, nullptr);
     fwd.begin(snap.get(), 0);
   }
 };
 
-void check_verdict(const Snapshot& s, const std::vector<uint8_t>& before, const std::vector<uint8_t>& after,
+void check_verdict(const Snapshot& s, uint16_t rx_port, uint16_t rx_vlan, const std::vector<uint8_t>& before, const std::vector<uint8_t>& after,
                    const Verdict& v) {
   if (v.action != Verdict::Action::kForward) {
     if (before != after) fail("a frame that was not forwarded was modified");
@@ -67,9 +73,11 @@ void check_verdict(const Snapshot& s, const std::vector<uint8_t>& before, const 
   if (std::memcmp(after.data() + 6, s.ports[v.port].mac, 6) != 0) fail("source MAC is not the egress port's");
   bool known_rs = false;
   for (uint32_t i = 0; i < s.rs_count; ++i)
-    if (s.rs_view[i].reachable && s.rs_view[i].port == v.port && std::memcmp(after.data(), s.rs_view[i].l2, 6) == 0)
+    if (s.rs_view[i].live_gen && s.rs_view[i].port == v.port && s.rs_view[i].vlan == v.vlan &&
+        std::memcmp(after.data(), s.rs_view[i].l2, 6) == 0)
       known_rs = true;
-  if (!known_rs) fail("destination MAC is not a reachable RS's");
+  if (!known_rs) fail("destination MAC is not a reachable RS's, or not on its VLAN");
+  if (rx_vlan != 0 && !s.vlan_known(rx_port, rx_vlan)) fail("forwarded a frame from an unknown VLAN");
   const uint8_t* ip = before.data() + 14;
   const uint32_t ihl = (ip[0] & 0x0f) * 4u;
   const uint16_t frag = net::ntoh16(net::load16(ip + 6));
@@ -104,20 +112,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   w->fwd.begin(w->snap.get(), now);
   const bool burst = data[size - 1] & 1;
   const uint16_t rx_port = data[size - 1] & 2 ? 1 : 0;
+  constexpr uint16_t kVlans[] = {0, 20, 30, 0};  // untagged, a known VLAN (port 0), an unknown one
+  const uint16_t rx_vlan = kVlans[(data[size - 1] >> 2) & 3];
   std::vector<std::vector<uint8_t>> after = frames;
   std::vector<Frame> fr(frames.size());
   std::vector<Verdict> v(frames.size());
   for (size_t k = 0; k < frames.size(); ++k) {
     after[k].reserve(after[k].size() + 1);  // a non-null buffer even for empty frames
     fr[k] = Frame{after[k].data(), static_cast<uint32_t>(after[k].size()), static_cast<uint32_t>(after[k].size()),
-                  rx_port, net::IpCsum::kUnknown};
+                  rx_port, rx_vlan, net::IpCsum::kUnknown};
   }
   if (burst) {
     w->fwd.process_burst(fr.data(), v.data(), static_cast<uint32_t>(fr.size()));
   } else {
     for (size_t k = 0; k < fr.size(); ++k) v[k] = w->fwd.process(fr[k]);
   }
-  for (size_t k = 0; k < frames.size(); ++k) check_verdict(*w->snap, frames[k], after[k], v[k]);
+  for (size_t k = 0; k < frames.size(); ++k) check_verdict(*w->snap, rx_port, rx_vlan, frames[k], after[k], v[k]);
   w->fwd.expire(64);
   if ((now & 15) == 0 && !w->table.check().empty()) fail(w->table.check().c_str());
   return 0;

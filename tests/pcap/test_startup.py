@@ -173,6 +173,6 @@ def test_options():
     h.check(p.returncode == 0 and p.stdout.startswith("drfwd "), p.stdout)
     for bad, says in ((["--frobnicate"], "unrecognised option"), (["--log-level", "loud"], "--log-level"),
                       (["--conn-table-size", "0"], "--conn-table-size"), (["--stats-period", "x"], "stats-period"),
-                      (["--mtu", "9000"], "give --mbuf-size 9142 or more"), (["--mtu", "100"], "--mtu must be")):
+                      (["--mtu", "9000"], "give --mbuf-size 9146 or more"), (["--mtu", "100"], "--mtu must be")):
         p = run_opts(*bad)
         h.check(p.returncode == 2 and says in p.stderr, "%s: rc %d, %s" % (bad, p.returncode, p.stderr))

@@ -159,7 +159,7 @@ class Worker {
     for (uint32_t i = 0; i < n; ++i) {
       const std::vector<uint8_t>& f = pool_[port][rng() % pool_[port].size()];
       std::copy(f.begin(), f.end(), buffers_[i]);
-      frames[i] = lb::Frame{buffers_[i], static_cast<uint32_t>(f.size()), static_cast<uint32_t>(f.size()), port, {}};
+      frames[i] = lb::Frame{buffers_[i], static_cast<uint32_t>(f.size()), static_cast<uint32_t>(f.size()), port, 0, {}};
       lb::bump(counters_->port[port].received);
       lb::bump(counters_->port[port].received_bytes, f.size());
     }

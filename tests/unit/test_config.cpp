@@ -313,10 +313,10 @@ TEST(Model, EgressPortAndSpec) {
                         "vip add 198.18.1.10 tcp 80", "rs add 198.18.1.10 tcp 80 198.18.0.11",
                         "rs add 198.18.1.10 tcp 80 198.18.8.11", "rs add 198.18.1.10 tcp 80 198.18.9.11",
                         "neigh add 198.18.0.11 02:00:00:00:00:11", "neigh add 198.18.9.11 02:00:00:00:00:12 port 1"});
-  EXPECT_EQ(*m.egress_port(ip("198.18.0.11")), 0);
-  EXPECT_EQ(*m.egress_port(ip("198.18.8.11")), 1);
-  EXPECT_EQ(*m.egress_port(ip("198.18.9.11")), 1);   // static neighbour's port
-  EXPECT_FALSE(m.egress_port(ip("198.18.7.11")));    // two ports, no subnet: unknown
+  EXPECT_EQ(*m.egress(ip("198.18.0.11")), lb::Iface(0));
+  EXPECT_EQ(*m.egress(ip("198.18.8.11")), lb::Iface(1));
+  EXPECT_EQ(*m.egress(ip("198.18.9.11")), lb::Iface(1));   // static neighbour's port
+  EXPECT_FALSE(m.egress(ip("198.18.7.11")));    // two ports, no subnet: unknown
   Runtime rt;
   rt.port_macs = {test::mac("02:70:63:61:70:00"), test::mac("02:70:63:61:70:01")};
   rt.learned_mac = [](net::Ipv4 a) -> std::optional<net::Mac> {
@@ -331,7 +331,7 @@ TEST(Model, EgressPortAndSpec) {
   EXPECT_EQ(net::to_string(*r[1].mac), "02:00:00:00:00:88");
   EXPECT_EQ(r[2].port, 1);
   EXPECT_EQ(spec.ports[1].address->addr, ip("198.18.8.2"));
-  EXPECT_TRUE(Model(1).egress_port(ip("203.0.113.1")).has_value()) << "one port: always that port";
+  EXPECT_TRUE(Model(1).egress(ip("203.0.113.1")).has_value()) << "one port: always that port";
 }
 
 TEST(Loader, FileLineInErrors) {

@@ -32,7 +32,7 @@ const net::Mac kPort = mac("02:70:63:61:70:00");
 const net::Mac kRs = mac("02:00:00:00:00:11");
 const net::Mac kOther = mac("02:00:00:00:00:66");
 
-NeighTarget target(const char* addr = "198.18.0.11") { return {ip(addr), 0, ip("198.18.0.2"), kPort}; }
+NeighTarget target(const char* addr = "198.18.0.11") { return {ip(addr), 0, 0, ip("198.18.0.2"), kPort}; }
 
 net::Arp reply_from(const net::Mac& m, const char* addr = "198.18.0.11") {
   return net::arp_reply(m, ip(addr), kPort, ip("198.18.0.2"));

@@ -224,7 +224,7 @@ TEST_F(DirectorTest, CommandThatCannotBeBuiltChangesNothing) {
 // BatchResult.addressed names the ports whose address changed (the kernel interfaces follow).
 TEST_F(DirectorTest, AddressedNamesPortsWhoseAddressChanged) {
   start({"port 0 address 198.18.0.2/24"});
-  using Ports = std::vector<uint16_t>;
+  using Ports = std::vector<lb::Iface>;
   EXPECT_EQ(apply({"vip add 198.18.1.10 tcp 80"}).addressed, Ports{});
   EXPECT_EQ(apply({"port 1 address 198.18.4.2/24", "vip add 198.18.1.11 tcp 80"}).addressed, Ports{1});
   EXPECT_EQ(apply({"port 1 address 198.18.4.2/24"}).addressed, Ports{}) << "the same address again";
@@ -234,6 +234,11 @@ TEST_F(DirectorTest, AddressedNamesPortsWhoseAddressChanged) {
   EXPECT_FALSE(refused.ok);
   EXPECT_EQ(refused.addressed, Ports{});
   EXPECT_EQ(director->dip(0), ip("198.18.0.3"));
+  // VLAN interfaces come and go with their address.
+  EXPECT_EQ(apply({"port 1 vlan 20 address 198.18.20.2/24"}).addressed, (Ports{{1, 20}}));
+  EXPECT_EQ(director->dip({1, 20}), ip("198.18.20.2"));
+  EXPECT_EQ(apply({"port 1 vlan 20 address none"}).addressed, (Ports{{1, 20}}));
+  EXPECT_FALSE(director->dip({1, 20}));
 }
 
 // A deleted RS's slot is not handed out again until the workers have moved past the
@@ -380,7 +385,7 @@ TEST_F(DirectorTest, ResolutionReplyIsPublishedOnTheNextTick) {
   const Director::Tick t = director->tick(0.1);
   ASSERT_EQ(t.requests.size(), 1u);
   const uint32_t slot = rs_of("198.18.0.100", "198.18.0.12").slot;
-  EXPECT_FALSE(sink.current()->rs_view[slot].reachable);
+  EXPECT_FALSE(sink.current()->rs_view[slot].live_gen);
   const uint64_t before = sink.published();
   const net::Arp answer = net::arp_reply(kMac12, ip("198.18.0.12"), port_mac(0), ip("198.18.0.2"));
   EXPECT_EQ(director->on_arp(0, answer, 0.2).action, Action::kToKernel);
@@ -389,7 +394,7 @@ TEST_F(DirectorTest, ResolutionReplyIsPublishedOnTheNextTick) {
   director->tick(0.3);
   ASSERT_EQ(sink.published(), before + 1);
   const lb::RsView& v = sink.current()->rs_view[slot];
-  EXPECT_TRUE(v.reachable);
+  EXPECT_TRUE(v.live_gen);
   EXPECT_TRUE(v.accepting);
   EXPECT_TRUE(std::equal(v.l2, v.l2 + 6, kMac12.bytes.begin()));
   EXPECT_TRUE(std::equal(v.l2 + 6, v.l2 + 12, port_mac(0).bytes.begin()));
@@ -522,7 +527,7 @@ TEST_F(DirectorTest, HealthChangesArePublished) {
   EXPECT_EQ(director->counters().health_changes, 1u);
   const lb::Snapshot* s = sink.current();
   EXPECT_FALSE(s->rs_view[checked].accepting);
-  EXPECT_FALSE(s->rs_view[checked].reachable);
+  EXPECT_FALSE(s->rs_view[checked].live_gen);
   EXPECT_TRUE(s->rs_view[unchecked].accepting);
   EXPECT_EQ(table_of(s, "198.18.0.100", 80)->usable, std::vector<uint32_t>{unchecked});
   EXPECT_EQ(director->rs_state(rs_of("198.18.0.100", "198.18.0.11")).health, lb::Health::kDown);

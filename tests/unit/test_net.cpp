@@ -135,9 +135,9 @@ TEST(Parse, ArpVlanOther) {
   s.ethertype = net::kEtherArp;
   EXPECT_EQ(parse(build(s)).kind, FrameKind::kArp);
   s.ethertype = net::kEtherVlan;
-  EXPECT_EQ(parse(build(s)).drop, Drop::kVlan);
+  EXPECT_EQ(parse(build(s)).drop, Drop::kVlanDouble);
   s.ethertype = 0x88a8;
-  EXPECT_EQ(parse(build(s)).drop, Drop::kVlan);
+  EXPECT_EQ(parse(build(s)).drop, Drop::kVlanDouble);
   s.ethertype = 0x86dd;
   EXPECT_EQ(parse(build(s)).drop, Drop::kNotIpv4);
   FrameSpec icmp;

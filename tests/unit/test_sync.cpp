@@ -383,7 +383,7 @@ TEST_F(SyncCheck, EveryRefusalReason) {
 
 TEST_F(SyncCheck, TheReceivePathCountsEveryMessageRefusal) {
   config::Model m(1);
-  m.apply(config::cmd::PortAddress{0, net::Prefix{ip("198.18.0.2"), 24}});
+  m.apply(config::cmd::PortAddress{0, 0, net::Prefix{ip("198.18.0.2"), 24}});
   config::cmd::SyncStart start;
   start.role = config::SyncRole::kBackup;
   start.syncid = 7;
@@ -429,7 +429,7 @@ TEST_F(SyncCheck, TheReceivePathCountsEveryMessageRefusal) {
 
 TEST_F(SyncCheck, UnicastPeersOnly) {
   config::Model m(1);
-  m.apply(config::cmd::PortAddress{0, net::Prefix{ip("198.18.0.2"), 24}});
+  m.apply(config::cmd::PortAddress{0, 0, net::Prefix{ip("198.18.0.2"), 24}});
   config::cmd::SyncStart start;
   start.role = config::SyncRole::kBackup;
   start.peers = {ip("198.18.0.3")};
