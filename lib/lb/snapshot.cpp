@@ -124,8 +124,9 @@ void add_real_servers(Snapshot& snap, const ServiceSpec& s) {
     if (v.service != RsView::kNil32) throw std::invalid_argument("RS slot used twice");
     if (r.gen == 0) throw std::invalid_argument("RS generation 0 is reserved");
     if (r.mac) std::copy(r.mac->bytes.begin(), r.mac->bytes.end(), v.l2);
-    // Reachable also needs the egress interface to exist in this snapshot.
-    const bool known = r.port < snap.n_ports && (r.vlan == 0 || (r.vlan <= net::kMaxVid && snap.vlan_known(r.port, r.vlan)));
+    const bool known = r.port < snap.n_ports;
+    if (r.vlan != 0 && (!known || r.vlan > net::kMaxVid || !snap.vlan_known(r.port, r.vlan)))
+      throw std::invalid_argument("RS on a VLAN its port has no interface for");
     if (known) std::memcpy(v.l2 + 6, snap.ports[r.port].mac, 6);
     v.port = known ? static_cast<uint8_t>(r.port) : RsView::kNoPort8;
     v.vlan = known ? r.vlan : 0;

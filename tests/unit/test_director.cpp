@@ -350,6 +350,43 @@ TEST_F(DirectorTest, ArpForAServedVipIsAnswered) {
   }
 }
 
+// VLAN interfaces: a VIP is answered and announced on the interfaces whose subnet holds
+// it, a routed VIP on every interface; servers are resolved on theirs, tagged, and only
+// an answer on that interface counts.
+TEST_F(DirectorTest, VlanInterfacesServeResolveAndAnnounceOnTheirOwn) {
+  start({"port 0 vlan 10 address 198.18.10.2/24", "port 0 vlan 20 address 198.18.20.2/24",
+         "vip add 198.18.10.100 tcp 80 sched rr", "rs add 198.18.10.100 tcp 80 198.18.20.11",
+         "vip add 198.18.1.10 tcp 80"});
+  const ArpDecision on10 = director->on_arp({0, 10}, who_has("198.18.10.100", "198.18.10.50"), 0.1);
+  ASSERT_EQ(on10.action, Action::kReply);
+  EXPECT_EQ(on10.reply.sha, port_mac(0));
+  EXPECT_EQ(director->on_arp({0, 20}, who_has("198.18.10.100", "198.18.20.50"), 0.1).action, Action::kToKernel);
+  EXPECT_EQ(director->on_arp(0, who_has("198.18.10.100"), 0.1).action, Action::kToKernel) << "untagged: not its subnet";
+  for (const lb::Iface at : {lb::Iface{0, 0}, lb::Iface{0, 10}, lb::Iface{0, 20}, lb::Iface{1, 0}})
+    EXPECT_EQ(director->on_arp(at, who_has("198.18.1.10"), 0.1).action, Action::kReply) << "routed VIP";
+  EXPECT_EQ(director->on_arp({1, 10}, who_has("198.18.10.100"), 0.1).action, Action::kToKernel)
+      << "port 1 has no VLAN 10";
+  const Director::Tick t = director->tick(0.2);
+  std::set<std::pair<uint16_t, uint16_t>> announced;
+  for (const ArpOut& a : t.announcements)
+    if (a.arp.spa == ip("198.18.10.100")) announced.insert({a.port, a.vlan});
+  EXPECT_EQ(announced, (std::set<std::pair<uint16_t, uint16_t>>{{0, 10}})) << "announced on VLAN 10 only";
+  ASSERT_EQ(t.requests.size(), 1u);
+  EXPECT_EQ(t.requests[0].port, 0);
+  EXPECT_EQ(t.requests[0].vlan, 20);
+  EXPECT_EQ(t.requests[0].arp.spa, ip("198.18.20.2")) << "from VLAN 20's DIP";
+  EXPECT_EQ(t.requests[0].arp.tpa, ip("198.18.20.11"));
+  const net::Arp answer = net::arp_reply(kMac11, ip("198.18.20.11"), port_mac(0), ip("198.18.20.2"));
+  director->on_arp({0, 10}, answer, 0.3);
+  EXPECT_FALSE(director->neighbours().mac(ip("198.18.20.11"))) << "an answer on another VLAN is not learned";
+  director->on_arp({0, 20}, answer, 0.3);
+  EXPECT_EQ(director->neighbours().mac(ip("198.18.20.11")), kMac11);
+  director->tick(0.4);
+  const lb::RsView& v = sink.current()->rs_view[rs_of("198.18.10.100", "198.18.20.11").slot];
+  EXPECT_NE(v.live_gen, 0u);
+  EXPECT_EQ(v.vlan, 20);
+}
+
 // Not drfwd's to answer: a VIP on a port that does not serve it, the DIP, anyone else,
 // and replies. The kernel decides (it answers for its own address only).
 TEST_F(DirectorTest, ArpNotForAServedVipGoesToTheKernel) {
