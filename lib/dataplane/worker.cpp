@@ -247,10 +247,13 @@ uint64_t Worker::to_frames(uint16_t port, rte_mbuf** rx, lb::Frame* frames, uint
 // the mbuf either way. A priority tag (VID 0) is untagged.
 uint16_t Worker::untag(rte_mbuf* m) {
   if (m->ol_flags & RTE_MBUF_F_RX_VLAN_STRIPPED) return m->vlan_tci & net::kVidMask;
-  const auto* d = rte_pktmbuf_mtod(m, uint8_t*);
-  if (__builtin_expect(net::load16(d + net::kEthType) != net::hton16(net::kEtherVlan), 1)) return 0;
+  auto* d = rte_pktmbuf_mtod(m, uint8_t*);
+  if (__builtin_expect(rte_pktmbuf_data_len(m) < net::kEtherHdrLen ||
+                           net::load16(d + net::kEthType) != net::hton16(net::kEtherVlan), 1))
+    return 0;
+  if (rte_pktmbuf_data_len(m) < net::kEtherHdrLen + net::kVlanTagLen) return 0;  // left whole: a runt
   const uint16_t tci = net::ntoh16(net::load16(d + net::kEthType + 2));
-  if (net::strip_vlan_tag(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m)) < 0) return 0;  // a runt: parsed as one
+  net::strip_vlan_tag(d, rte_pktmbuf_data_len(m));
   rte_pktmbuf_adj(m, net::kVlanTagLen);
   m->vlan_tci = tci;
   m->ol_flags |= RTE_MBUF_F_RX_VLAN | RTE_MBUF_F_RX_VLAN_STRIPPED;

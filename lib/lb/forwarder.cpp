@@ -30,13 +30,14 @@ Forwarder::Forwarder(uint32_t worker, FlowTable& conns, WorkerCounters& counters
 // Accepts exactly the frames classify() would send to connection() with a 20-byte IPv4
 // header and no fragmentation, producing the same key (the burst-equivalence unit test
 // holds the two together); everything else returns false.
+template <bool kTagged>
 DRFWD_HOT bool Forwarder::fast_classify(const Frame& f, uint64_t port_mac48, Pending& pend) {
   using net::load16;
   using net::load32;
   using net::load64;
   constexpr uint32_t kMin = net::kEtherHdrLen + net::kIpv4MinHdrLen + net::kUdpHdrLen;
   if (__builtin_expect(f.seg_len != f.pkt_len || f.seg_len < kMin, 0)) return false;
-  if (__builtin_expect(f.vlan != 0, 0) && !snap_->vlan_known(f.rx_port, f.vlan)) return false;
+  if (kTagged && f.vlan != 0 && !snap_->vlan_known(f.rx_port, f.vlan)) return false;
   const uint8_t* d = f.data;
   // Bytes 0-7: destination MAC and the start of the source; bytes 8-15: the rest of
   // the source, EtherType, IPv4 version/IHL and TOS. Two loads check the destination
@@ -268,6 +269,19 @@ DRFWD_HOT Verdict Forwarder::send(const Frame& f, uint32_t rs_slot) {
 // bucket, prefetch the entry; (3) finish each connection. Pass 3 inserts and erases;
 // when it has, lookups made in pass 2 are redone.
 void Forwarder::process_burst(const Frame* frames, Verdict* out, uint32_t n) {
+  uint16_t vlans = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    __builtin_prefetch(frames[i].data);
+    vlans |= frames[i].vlan;
+  }
+  if (__builtin_expect(vlans != 0, 0))
+    process_burst<true>(frames, out, n);
+  else
+    process_burst<false>(frames, out, n);
+}
+
+template <bool kTagged>
+void Forwarder::process_burst(const Frame* frames, Verdict* out, uint32_t n) {
   if (n == 0) return;
   Pending pend[kMaxBurst];
   uint8_t todo[kMaxBurst];
@@ -276,9 +290,8 @@ void Forwarder::process_burst(const Frame* frames, Verdict* out, uint32_t n) {
   // A port the snapshot does not know never matches (its MAC is unset): the general path.
   const uint64_t port_mac48 = rx_port < snap_->n_ports ? snap_->ports[rx_port].mac48 : ~0ull;
   PortCounters& pc = counters_.port[rx_port < kMaxPorts ? rx_port : 0];
-  for (uint32_t i = 0; i < n; ++i) __builtin_prefetch(frames[i].data);
   for (uint32_t i = 0; i < n; ++i) {
-    if (fast_classify(frames[i], port_mac48, pend[nt]) || classify(frames[i], out[i], pend[nt])) {
+    if (fast_classify<kTagged>(frames[i], port_mac48, pend[nt]) || classify(frames[i], out[i], pend[nt])) {
       if (pend[nt].svc) conns_.prefetch_bucket(pend[nt].hash);
       todo[nt] = static_cast<uint8_t>(i);
       ++nt;

@@ -144,7 +144,12 @@ class Forwarder {
   bool classify(const Frame& f, Verdict& out, Pending& pend);
   // The common frame, checked and keyed with a few wide loads; false: let classify()
   // decide (it is the reference and handles every case).
+  // kTagged: the burst has frames that came on a VLAN (each is checked against the
+  // port's VLANs); a burst of untagged frames does without the check.
+  template <bool kTagged>
   bool fast_classify(const Frame& f, uint64_t port_mac48, Pending& pend);
+  template <bool kTagged>
+  void process_burst(const Frame* frames, Verdict* out, uint32_t n);
   Verdict connection(const Frame& f, PortCounters& pc, const Pending& pend);
   Verdict schedule(const Frame& f, PortCounters& pc, const Pending& pend);  // cold path
   Verdict fragment(const Frame& f, PortCounters& pc, const net::Parsed& p);

@@ -10,7 +10,7 @@ namespace drfwd::net {
 enum class Drop : uint8_t {
   kNone = 0,
   // Ethernet
-  kRunt,           // shorter than an Ethernet header
+  kRunt,           // shorter than an Ethernet header (with a tag: than 18 bytes)
   kOversize,       // does not fit one mbuf (beyond --mtu, or mbufs too small for it)
   kNotOurMac,      // unicast to another host's MAC
   kBadSrcMac,      // multicast, broadcast or zero source MAC

@@ -165,8 +165,10 @@ enum class IpCsum : uint8_t { kUnknown, kGood, kBad };
       return p;
     }
     // The worker took out one 802.1Q tag (or the NIC did): a tag here is a second one,
-    // or an 802.1ad service tag.
-    if (type == kEtherVlan || type == kEtherQinQ) return parse_drop(Drop::kVlanDouble);
+    // or an 802.1ad service tag; unless the frame cannot hold a tag and an EtherType (the
+    // worker left it: a runt).
+    if (type == kEtherVlan || type == kEtherQinQ)
+      return parse_drop(seg_len < kEtherHdrLen + kVlanTagLen ? Drop::kRunt : Drop::kVlanDouble);
     return parse_drop(Drop::kNotIpv4);
   }
 

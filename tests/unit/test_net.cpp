@@ -138,6 +138,9 @@ TEST(Parse, ArpVlanOther) {
   EXPECT_EQ(parse(build(s)).drop, Drop::kVlanDouble);
   s.ethertype = 0x88a8;
   EXPECT_EQ(parse(build(s)).drop, Drop::kVlanDouble);
+  // Too short to hold a tag and an EtherType: a runt, whatever the tag.
+  for (uint32_t len = net::kEtherHdrLen; len < net::kEtherHdrLen + net::kVlanTagLen; ++len)
+    EXPECT_EQ(net::parse_frame(build(s).data(), len, len).drop, Drop::kRunt) << len;
   s.ethertype = 0x86dd;
   EXPECT_EQ(parse(build(s)).drop, Drop::kNotIpv4);
   FrameSpec icmp;

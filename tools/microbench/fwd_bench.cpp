@@ -3,7 +3,7 @@
 // (callgrind: instructions per packet). Not a substitute for tools/bench, which
 // measures drfwd against dpdk-testpmd.
 //
-//   fwd-bench [--flows N] [--sched rr|mh|...] [--table N] [--seconds S]
+//   fwd-bench [--flows N] [--sched rr|mh|...] [--table N] [--seconds S | --packets N]
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -38,12 +38,14 @@ std::vector<uint8_t> frame(uint32_t i) {
 int main(int argc, char** argv) {
   uint32_t flows = 4096, table = 1u << 20;
   double seconds = 3;
+  uint64_t limit = 0;  // --packets: stop after this many (a multiple of 32768), for callgrind
   lb::Sched sched = lb::Sched::kRr;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--flows") flows = std::strtoul(argv[i + 1], nullptr, 10);
     else if (a == "--table") table = std::strtoul(argv[i + 1], nullptr, 10);
     else if (a == "--seconds") seconds = std::strtod(argv[i + 1], nullptr);
+    else if (a == "--packets") limit = std::strtoull(argv[i + 1], nullptr, 10);
     else if (a == "--sched") sched = *lb::parse_sched(argv[i + 1]);
   }
   lb::SnapshotSpec spec;
@@ -72,7 +74,7 @@ int main(int argc, char** argv) {
   const auto until = start + std::chrono::duration<double>(seconds);
   uint32_t next = 0;
   fwd.begin(snap.get(), 0);
-  while (std::chrono::steady_clock::now() < until) {
+  while (limit ? packets < limit : std::chrono::steady_clock::now() < until) {
     for (int rep = 0; rep < 1024; ++rep) {
       for (int i = 0; i < 32; ++i) {
         uint8_t* data = &pool[size_t{next} * kStride];
