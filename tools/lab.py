@@ -9,7 +9,8 @@ the client finds the VIP by ARP and drfwd finds the real servers by ARP.
   tools/lab.py up --ecmp [N]                    a router (BIRD, BGP + BFD, ECMP), N directors
                                                 (default 2), each with BIRD on drfwd0
   tools/lab.py up --vrrp|--ecmp [N] --sync      the same with connection sync (SyncLab)
-  tools/lab.py demo [--two-port|--vrrp|--ecmp [N]] [--sync]  up, show fail-over, down
+  tools/lab.py up --vlan                        drfwd's port as an 802.1Q trunk (VlanLab)
+  tools/lab.py demo [--two-port|--vrrp|--ecmp [N]|--vlan] [--sync]  up, show fail-over, down
   tools/lab.py status                           namespaces, processes, drfwd's log
   tools/lab.py down                             stop what the lab started, delete it
 
@@ -27,6 +28,11 @@ Addresses (198.18.0.0/15 only):
             198.18.0.(1+I) and RS1 .11, RS2 .12, whose replies go back through the
             router. VIP 198.19.0.100 is on no link: the router reaches it only by the
             BGP routes the directors announce (ECMP over their DIPs).
+  vlan      one drfwd port as a trunk (VLANs 10, 20, 30 tagged): client 198.18.10.1 on
+            VLAN 10 (DIP 198.18.10.2 on drfwd0.10), RS1 198.18.20.11 and RS2 .12 on
+            VLAN 20 (DIP 198.18.20.2 on drfwd0.20), VIP 198.18.10.100 (tcp 80 rr, HTTP
+            check); a router (.254 on VLANs 10 and 20) carries the replies; a stranger
+            198.18.30.1 on VLAN 30, which drfwd has no interface for.
   The redundancy labs add echo services for long-lived connections (tools/tcp_echo.py,
   tools/longlived.py): tcp 7 mh and tcp 8 sh. With --sync the directors also
   synchronise their connections (sync start master and backup) and the echo services
@@ -206,20 +212,23 @@ class Lab:
             sh("sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=1" % key, ns=name)
         return name
 
-    def cable(self, switch, port_name, host_role, host_if="eth0"):
-        """A veth from switch `switch` (its bridge port `port_name`) to `host_role`."""
+    def cable(self, switch, port_name, host_role, host_if="eth0", bridge="br0"):
+        """A veth from switch `switch` (its bridge port `port_name` on `bridge`; None: no
+        bridge, the switch's end stays free) to `host_role`."""
         sw, host = self.ns(switch), self.ns(host_role)
         sh("ip", "-n", sw, "link", "add", port_name, "type", "veth", "peer", "name", host_if, "netns", host)
-        sh("ip", "-n", sw, "link", "set", port_name, "master", "br0", "up")
+        sh("ip", "-n", sw, "link", "set", port_name, *(("master", bridge) if bridge else ()), "up")
         sh("ip", "-n", host, "link", "set", host_if, "up")
         # Offloads off on both ends: partial checksums would reach the real servers.
         sh("ethtool", "-K", port_name, "tx", "off", "rx", "off", ns=sw)
         sh("ethtool", "-K", host_if, "tx", "off", "rx", "off", ns=host)
 
-    def switch(self, role):
+    def switch(self, role, bridges=("br0",)):
+        """A switch: a namespace with Linux bridges (one per VLAN in the VLAN lab)."""
         name = self.add_ns(role)
-        sh("ip", "-n", name, "link", "add", "br0", "type", "bridge")
-        sh("ip", "-n", name, "link", "set", "br0", "up")
+        for br in bridges:
+            sh("ip", "-n", name, "link", "add", br, "type", "bridge")
+            sh("ip", "-n", name, "link", "set", br, "up")
 
     def real_server(self, role, rip, prefix_len, gateway=None):
         name = self.ns(role)
@@ -459,7 +468,8 @@ http {{
         if kind == "plain":
             lab = Lab(prefix=s["prefix"], two_port=s["two_port"], workdir=s["dir"])
         else:
-            lab = LABS[kind](prefix=s["prefix"], workdir=s["dir"], directors=s["directors"])
+            more = {"directors": s["directors"]} if "directors" in s else {}
+            lab = LABS[kind](prefix=s["prefix"], workdir=s["dir"], **more)
         lab.pids = {k: int(v) for k, v in s["pids"].items()}
         lab.namespaces = s["namespaces"]
         return lab
@@ -1037,18 +1047,285 @@ class SyncEcmpLab(SyncLab, EcmpLab):
     """The ECMP lab with connection sync (see SyncLab)."""
 
 
-LABS = {"vrrp": VrrpLab, "ecmp": EcmpLab}
+# ---- VLANs: one drfwd port as an 802.1Q trunk ---------------------------------------------
+
+VLAN_VIP = "198.18.10.100"
+CLIENT_VLAN, SERVER_VLAN, STRANGER_VLAN = 10, 20, 30
+
+# A TCP SYN to DST:PORT in a raw Ethernet frame to MAC (no ARP, no neighbour entry: the
+# frame is written straight onto eth0), N times from source ports 42000 on; prints N.
+RAW_SYN = r"""
+import socket, struct, sys
+def csum(b):
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+mac, src, dst, port, n = sys.argv[1:6]
+mac, src, dst, port, n = bytes.fromhex(mac.replace(":", "")), socket.inet_aton(src), socket.inet_aton(dst), int(port), int(n)
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("eth0", 0))
+own = s.getsockname()[4]
+for i in range(n):
+    tcp = struct.pack("!HHIIBBHHH", 42000 + i, port, 1000 + i, 0, 5 << 4, 0x02, 64240, 0, 0)
+    tcp = tcp[:16] + struct.pack("!H", csum(src + dst + struct.pack("!BBH", 0, 6, len(tcp)) + tcp)) + tcp[18:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), i, 0x4000, 64, 6, 0, src, dst)
+    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+    s.send(mac + own + b"\x08\x00" + ip + tcp + bytes(6))  # padded to Ethernet's 60 bytes
+print(n)
+"""
+
+
+def vlan_trunk(trunk, access, ready_file=None):
+    """The VLAN lab's trunk port (run as a process of the lab in the switch namespace):
+    what a VLAN-filtering bridge does for a trunk, which this kernel cannot (no
+    CONFIG_BRIDGE_VLAN_FILTERING, no 8021q). `access` maps VID -> the free end of a veth
+    whose other end is a port of that VLAN's bridge. A frame from the trunk tagged with
+    one of those VIDs leaves untagged on that VLAN's veth; any other frame from the trunk
+    (untagged: there is no native VLAN; priority-tagged; another VID) is dropped. A frame
+    from a VLAN's veth leaves on the trunk tagged with its VID (802.1Q, PCP 0). Linux
+    moves a received tag into the packet's metadata (PACKET_AUXDATA); an inner tag
+    stays in the frame and goes along untouched. Counts are printed at SIGTERM."""
+    import collections
+    import select
+    import socket
+    import struct
+    SOL_PACKET, PACKET_AUXDATA, TP_STATUS_VLAN_VALID, PACKET_OUTGOING, ETH_P_ALL = 263, 8, 0x10, 4, 3
+
+    def open_port(name):
+        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
+        s.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
+        s.bind((name, ETH_P_ALL))
+        return s
+
+    def vid_of(data, anc):
+        """(VID or None if untagged, the frame without its outer tag)."""
+        for level, kind, aux in anc:
+            if level == SOL_PACKET and kind == PACKET_AUXDATA and len(aux) >= 20:
+                status, _, _, _, _, tci, _ = struct.unpack("IIIHHHH", aux[:20])
+                if status & TP_STATUS_VLAN_VALID:
+                    return tci & 0xfff, data
+        if data[12:14] == b"\x81\x00":
+            return struct.unpack("!H", data[14:16])[0] & 0xfff, data[:12] + data[16:]
+        return None, data
+
+    counts = collections.Counter()
+    trunk_sock = open_port(trunk)
+    ports = {vid: open_port(name) for vid, name in access.items()}
+    vlan_of = {s: vid for vid, s in ports.items()}
+    def leave(*_):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the counts are printed on the way out
+        sys.exit(0)
+    signal.signal(signal.SIGTERM, leave)
+    if ready_file:
+        open(ready_file, "w").close()
+    print("trunk %s: VLANs %s" % (trunk, ", ".join("%d <-> %s" % kv for kv in sorted(access.items()))), flush=True)
+    try:
+        while True:
+            for s in select.select([trunk_sock] + list(vlan_of), [], [])[0]:
+                data, anc, _, addr = s.recvmsg(65536, socket.CMSG_SPACE(32))
+                if addr[2] == PACKET_OUTGOING:
+                    continue
+                vid, frame = vid_of(data, anc)
+                if s is trunk_sock:
+                    out = ports.get(vid)
+                    if out is None:
+                        counts["from trunk dropped: %s" % ("untagged" if vid is None else "vid %d" % vid)] += 1
+                        continue
+                    key = "from trunk vid %d" % vid
+                else:
+                    if vid is not None:  # an access port takes untagged frames only
+                        counts["from vlan %d dropped: tagged %d" % (vlan_of[s], vid)] += 1
+                        continue
+                    out, vid = trunk_sock, vlan_of[s]
+                    frame = frame[:12] + struct.pack("!HH", 0x8100, vid) + frame[12:]
+                    key = "to trunk vid %d" % vid
+                try:
+                    out.send(frame)
+                    counts[key] += 1
+                except OSError as e:
+                    counts["%s: %s" % (key, e.strerror)] += 1
+    finally:
+        print("trunk %s: %s" % (trunk, json.dumps(dict(sorted(counts.items())))), flush=True)
+
+
+class VlanLab(Lab):
+    """drfwd's one port as an 802.1Q trunk: the client on VLAN 10, the real servers on
+    VLAN 20, drfwd with a VLAN interface (and DIP) on each (`port 0 vlan 10|20 address
+    ...`, kernel devices drfwd0.10 and drfwd0.20). A router on two access ports (VLAN 10
+    and 20) carries the real servers' replies (from the VIP) to the client. A "stranger"
+    on VLAN 30, which drfwd's trunk carries but drfwd has no interface for, sends to the
+    VIP: its frames reach drfwd tagged 30 and are dropped (`vlan-unknown`). No static
+    neighbour anywhere: the client resolves the VIP on VLAN 10, drfwd the real servers
+    on VLAN 20.
+
+    The switch (namespace P-sw) is one Linux bridge per VLAN (br10, br20, br30) holding
+    that VLAN's access ports, and the trunk to drfwd (veth lb0) is served by vlan_trunk()
+    (a process of the lab): this kernel has neither bridge VLAN filtering nor 8021q."""
+    kind = "vlan"
+    DIPS = {CLIENT_VLAN: "198.18.10.2", SERVER_VLAN: "198.18.20.2"}
+    CLIENT, STRANGER = "198.18.10.1", "198.18.30.1"
+    ROUTER = {CLIENT_VLAN: "198.18.10.254", SERVER_VLAN: "198.18.20.254"}
+    TRUNK = "lb0"                                               # the switch's end of drfwd's veth
+    TRUNK_VLANS = (CLIENT_VLAN, SERVER_VLAN, STRANGER_VLAN)     # the VLANs it carries, tagged
+    # access port (switch's end of the veth) -> (namespace role, its interface, VLAN)
+    ACCESS = {
+        "c0": ("client", "eth0", CLIENT_VLAN),
+        "rt0": ("rt", "eth0", CLIENT_VLAN),
+        "rt1": ("rt", "eth1", SERVER_VLAN),
+        "r1": ("rs1", "eth0", SERVER_VLAN),
+        "r2": ("rs2", "eth0", SERVER_VLAN),
+        "s0": ("stranger", "eth0", STRANGER_VLAN),
+    }
+
+    def __init__(self, **kw):
+        kw.pop("two_port", None)
+        super().__init__(**kw)
+        self.vip = VLAN_VIP
+        self.rs = {"rs1": "198.18.20.11", "rs2": "198.18.20.12"}
+
+    def services(self):
+        return ("# the ipvsadm lines an LVS operator would write, and an HTTP check (GET /, 200)\n"
+                "ipvsadm -A -t {vip}:80 -s rr\n"
+                "ipvsadm -a -t {vip}:80 -r {rs1}:80 -g\n"
+                "ipvsadm -a -t {vip}:80 -r {rs2}:80 -g\n"
+                "vip set {vip} tcp 80 check http\n").format(vip=self.vip, **self.rs)
+
+    def drfwd_conf(self):
+        return ("# port 0 is a trunk: VLAN %d (clients) and VLAN %d (real servers), both tagged\n" %
+                (CLIENT_VLAN, SERVER_VLAN) +
+                "".join("port 0 vlan %d address %s/24\n" % (vid, dip) for vid, dip in self.DIPS.items()) +
+                self.services())
+
+    def _build(self):
+        os.makedirs(STATE_DIR, exist_ok=True)
+        self.t0 = time.time()
+        for role in ("client", "lb", "rs1", "rs2", "rt", "stranger"):
+            self.add_ns(role)
+        self.save()
+        self.switch("sw", ["br%d" % vid for vid in self.TRUNK_VLANS])
+        for port, (role, iface, vid) in self.ACCESS.items():
+            self.cable("sw", port, role, iface, bridge="br%d" % vid)
+        self.start_trunk()
+        client, rt, stranger = self.ns("client"), self.ns("rt"), self.ns("stranger")
+        sh("ip", "-n", client, "addr", "add", self.CLIENT + "/24", "dev", "eth0")
+        sh("ip", "-n", client, "route", "add", "default", "via", self.ROUTER[CLIENT_VLAN])
+        sh("ip", "-n", rt, "addr", "add", self.ROUTER[CLIENT_VLAN] + "/24", "dev", "eth0")
+        sh("ip", "-n", rt, "addr", "add", self.ROUTER[SERVER_VLAN] + "/24", "dev", "eth1")
+        self.router_sysctls()  # forwarding; rp_filter 0: replies from the VIP come in on eth1
+        # The stranger takes the client's subnet (and so the VIP) for its own link.
+        sh("ip", "-n", stranger, "addr", "add", self.STRANGER + "/24", "dev", "eth0")
+        sh("ip", "-n", stranger, "route", "add", "198.18.10.0/24", "dev", "eth0")
+        for role in ("rs1", "rs2"):
+            self.real_server(role, self.rs[role], 24, gateway=self.ROUTER[SERVER_VLAN])
+            self.start_nginx(role)
+        self.director_ns("lb", ["eth0"])
+        with open(self.config, "w") as f:
+            f.write(self.drfwd_conf())
+        self.start_drfwd(["eth0"])
+        self.save()
+        self.wait_ready()
+        self.ready_after = time.time() - self.t0
+
+    def start_trunk(self):
+        """drfwd's veth (lb0 here, eth0 in the director) as a trunk: for each VLAN a veth
+        pair tVID (the trunk process's end) - vVID (a port of brVID), and vlan_trunk()
+        between lb0 and the tVIDs."""
+        sw = self.ns("sw")
+        self.cable("sw", self.TRUNK, "lb", "eth0", bridge=None)
+        for vid in self.TRUNK_VLANS:
+            sh("ip", "-n", sw, "link", "add", "t%d" % vid, "type", "veth", "peer", "name", "v%d" % vid)
+            sh("ip", "-n", sw, "link", "set", "v%d" % vid, "master", "br%d" % vid, "up")
+            sh("ip", "-n", sw, "link", "set", "t%d" % vid, "up")
+            for end in ("t%d" % vid, "v%d" % vid):
+                sh("ethtool", "-K", end, "tx", "off", "rx", "off", ns=sw)
+        ready = os.path.join(self.dir, "trunk.ready")
+        access = "{%s}" % ", ".join("%d: 't%d'" % (vid, vid) for vid in self.TRUNK_VLANS)
+        code = "import sys; sys.path.insert(0, %r); import lab; lab.vlan_trunk(%r, %s, %r)" % (
+            os.path.join(TOP, "tools"), self.TRUNK, access, ready)
+        self.spawn("sw-trunk", "sw", [PY, "-c", code], log=os.path.join(self.dir, "trunk.log"))
+        if not wait_for(lambda: os.path.exists(ready), 10):
+            raise RuntimeError("the trunk process did not start:\n" + self.trunk_log())
+
+    def trunk_log(self):
+        try:
+            with open(os.path.join(self.dir, "trunk.log")) as f:
+                return f.read()
+        except OSError:
+            return "(no trunk log)"
+
+    def state(self):
+        s = super().state()
+        s.pop("two_port", None)
+        return s
+
+    def stop_all(self):
+        """drfwd first (SIGINT, as the other labs), then every other process signalled at
+        once and waited for: nginx takes about 2 s to go, one after the other is slow."""
+        if "drfwd" in self.pids:
+            self.stop_drfwd()
+        for pid in self.pids.values():
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for key in list(self.pids):
+            self.stop(key, sig=0)  # only waits (SIGKILL after 10 s)
+
+    # ---- looking at it -----------------------------------------------------------------
+    def mac(self, role, iface="eth0"):
+        """An interface's MAC (drfwd's port has its veth's: mac("lb"))."""
+        return self.run(role, "cat", "/sys/class/net/%s/address" % iface, check=True).stdout.strip().lower()
+
+    def kernel_vlans(self):
+        """drfwd's kernel interfaces for its VLAN interfaces, drfwd0.VID, in the director's
+        namespace: name -> {"kind" (`tap` for drfwd's TAPs; a Linux VLAN device would
+        be `vlan`), "vid" (a Linux VLAN device's ID, else None), "mac", "addresses"} (from
+        `ip -d addr`)."""
+        r = self.run("lb", "ip", "-d", "-j", "addr", "show")
+        out = {}
+        for link in json.loads(r.stdout or "[]") if r.returncode == 0 else []:
+            if not link["ifname"].startswith("drfwd0."):
+                continue
+            info = link.get("linkinfo", {})
+            data = info.get("info_data", {})
+            kind = data.get("type") if info.get("info_kind") == "tun" else info.get("info_kind")  # tun: tun or tap
+            out[link["ifname"]] = {"kind": kind, "vid": data.get("id"), "mac": link.get("address"),
+                                   "addresses": ["%s/%s" % (a["local"], a["prefixlen"])
+                                                 for a in link.get("addr_info", []) if a.get("family") == "inet"]}
+        return out
+
+    def stranger_syns(self, n=20, port=80):
+        """n TCP SYNs from the stranger (VLAN 30) to VIP:port, straight to drfwd's MAC."""
+        r = self.run("stranger", PY, "-c", RAW_SYN, self.mac("lb"), self.STRANGER, self.vip, str(port), str(n),
+                     check=True)
+        return int(r.stdout)
+
+    def status_lines(self):
+        lines = ["switch %s: trunk %s (to drfwd's eth0) carries VLANs %s tagged; access ports %s" % (
+            self.ns("sw"), self.TRUNK, ", ".join(map(str, self.TRUNK_VLANS)),
+            ", ".join("%s (%s %s) VLAN %d" % (p, role, iface, vid) for p, (role, iface, vid) in self.ACCESS.items()))]
+        lines.append("drfwd's kernel VLAN interfaces: " + (", ".join(
+            "%s (%s%s) %s" % (name, v["kind"], "" if v["vid"] is None else " id %d" % v["vid"], " ".join(v["addresses"]))
+            for name, v in sorted(self.kernel_vlans().items())) or "none"))
+        return "\n".join(lines) + "\n"
+
+
+LABS = {"vrrp": VrrpLab, "ecmp": EcmpLab, "vlan": VlanLab}
 
 
 # ---- command line ------------------------------------------------------------------------
 
 def demo(args):
-    lab = Lab(prefix=args.prefix, two_port=args.two_port)
-    print("== building the lab (namespaces %s-*) and starting drfwd" % args.prefix, flush=True)
+    lab = VlanLab(prefix=args.prefix) if args.vlan else Lab(prefix=args.prefix, two_port=args.two_port)
+    print("== building the %slab (namespaces %s-*) and starting drfwd" % ("VLAN " * args.vlan, args.prefix), flush=True)
     try:
         lab.up()
         print("== drfwd's configuration:")
         print("".join("   " + line for line in open(lab.config)), flush=True)
+        if args.vlan:
+            demo_vlan(lab)
 
         def requests(n, title):
             print("== %s" % title, flush=True)
@@ -1056,7 +1333,7 @@ def demo(args):
             print("   " + " ".join(answers), flush=True)
             return answers
 
-        requests(10, "10 requests from the client to http://%s/ (round robin)" % VIP)
+        requests(10, "10 requests from the client to http://%s/ (round robin)" % lab.vip)
         print("== stopping nginx on RS2", flush=True)
         lab.stop_nginx("rs2")
         time.sleep(2.5)
@@ -1070,6 +1347,25 @@ def demo(args):
     finally:
         print("== tearing the lab down", flush=True)
         lab.down()
+
+
+def demo_vlan(lab):
+    """The VLAN lab's own part of the demo: the trunk, drfwd's VLAN interfaces and
+    neighbours, and the stranger on VLAN 30 that drfwd ignores."""
+    print("== " + lab.status_lines().replace("\n", "\n   ").rstrip(), flush=True)
+    for words in (("show", "ports"), ("show", "neigh")):
+        r = lab.ctl(*words)
+        print("== drfwdctl %s:\n%s" % (" ".join(words), "".join("   " + l for l in (r.stdout or r.stderr).splitlines(True))),
+              end="", flush=True)
+    print("== the stranger on VLAN 30 (198.18.30.1) tries http://%s/: its ARP reaches drfwd tagged 30" % lab.vip,
+          flush=True)
+    r = lab.run("stranger", "curl", "-s", "--max-time", "1", "http://%s/" % lab.vip)
+    print("   curl: %s" % ("answered?! " + r.stdout.strip() if r.returncode == 0 else "no answer (exit %d)" % r.returncode))
+    print("   and sends %d SYNs straight to drfwd's MAC" % lab.stranger_syns(20), flush=True)
+    time.sleep(0.2)
+    r = lab.ctl("show", "stats")
+    print("   drfwd's vlan-unknown drops: " + (" | ".join(l.strip() for l in r.stdout.splitlines() if "vlan-unknown" in l)
+                                              or "(not in show stats)"), flush=True)
 
 
 def report_longlived(rep):
@@ -1183,6 +1479,8 @@ def status(args):
     if isinstance(lab, EcmpLab):
         print("router's next hops for %s: %s" % (lab.vip, " ".join(lab.nexthops()) or "none"))
         print(lab.bird_status(), end="")
+    if isinstance(lab, VlanLab):
+        print(lab.status_lines(), end="")
     print("last lines of drfwd's log:\n" + lab.tail_log(10))
     return 0
 
@@ -1196,6 +1494,8 @@ def main():
     kind.add_argument("--vrrp", action="store_true", help="two directors, keepalived VRRP")
     kind.add_argument("--ecmp", type=int, nargs="?", const=2, metavar="N",
                       help="N directors (default 2) behind a BGP/ECMP router")
+    kind.add_argument("--vlan", action="store_true",
+                      help="drfwd's port as an 802.1Q trunk: clients on VLAN 10, real servers on VLAN 20")
     ap.add_argument("--sync", action="store_true",
                     help="with --vrrp or --ecmp: connection sync, rr and persistent echo services")
     args = ap.parse_args()
@@ -1210,10 +1510,15 @@ def main():
                     SyncEcmpLab(prefix=args.prefix, directors=args.ecmp)
             else:
                 lab = VrrpLab(prefix=args.prefix) if args.vrrp else EcmpLab(prefix=args.prefix, directors=args.ecmp)
+        elif args.vlan:
+            lab = VlanLab(prefix=args.prefix)
         else:
             lab = Lab(prefix=args.prefix, two_port=args.two_port)
         lab.up()
-        if lab.kind != "plain":
+        if lab.kind == "vlan":
+            print("built in %.1fs" % lab.ready_after)
+            print(lab.status_lines(), end="")
+        elif lab.kind != "plain":
             print("built in %.1fs: %s" % (time.time() - lab.t0, ", ".join("%s %.1fs" % kv for kv in lab.marks.items())))
         print("lab %s is up: try  ip netns exec %s curl http://%s/" % (args.prefix, lab.ns("client"), lab.vip))
         return 0

@@ -40,6 +40,21 @@ class Result:
         """ARP frames drfwd sent out of `port` (answers, announcements, resolution)."""
         return [p for q in self.outputs[port] for p in q if p.haslayer(Ether) and p[Ether].type == 0x0806]
 
+    def frames(self, port=0):
+        """Every frame sent out of `port`, tagged or not, in order (all queues)."""
+        return [p for q in self.outputs[port] for p in q]
+
+    def of_type(self, ethertype, port=0):
+        """Frames sent out of `port` whose EtherType behind any VLAN tags is `ethertype`
+        (0x0800 forwarded IPv4, 0x0806 ARP), tagged or not: as (frame bytes, L2Header)."""
+        out = []
+        for p in self.frames(port):
+            b = bytes(p)
+            l2 = parse_l2(b)
+            if l2 is not None and l2.type == ethertype:
+                out.append((b, l2))
+        return out
+
     def total(self, key):
         return self.stats["totals"][key]
 
@@ -184,6 +199,67 @@ def check_accounting(rc, stderr):
     if rc == EXIT_ACCOUNTING:
         raise AssertionError("accounting at exit failed:\n" +
                              "".join(l for l in stderr.splitlines(True) if "at exit" in l))
+
+
+TPID_8021Q = 0x8100
+TPID_8021AD = 0x88a8
+
+
+def tagged(frame, vid, pcp=0, tpid=TPID_8021Q):
+    """The frame (scapy packet or bytes) with one more VLAN tag in front of its
+    EtherType (outermost). Bytes."""
+    b = bytes(frame)
+    return b[:12] + struct.pack("!HH", tpid, (pcp << 13) | (vid & 0x0fff)) + b[12:]
+
+
+class L2Header:
+    """A frame's Ethernet addresses, its VLAN tags (outermost first, as (tpid, pcp,
+    vid)), the EtherType behind them and where the payload (the IP packet) starts."""
+
+    def __init__(self, dst, src, tags, type_, offset):
+        self.dst = dst
+        self.src = src
+        self.tags = tags
+        self.type = type_
+        self.offset = offset
+
+    @property
+    def vids(self):
+        return [t[2] for t in self.tags]
+
+    def __repr__(self):
+        return "L2(%s > %s tags %s type 0x%04x)" % (self.src, self.dst, self.tags, self.type)
+
+
+def _mac(b):
+    return ":".join("%02x" % x for x in b)
+
+
+def parse_l2(b):
+    """L2Header of raw frame bytes (802.1Q and 802.1ad tags walked), None if the frame
+    is too short to hold its tags and an EtherType."""
+    b = bytes(b)
+    if len(b) < 14:
+        return None
+    off, tags = 12, []
+    while True:
+        if len(b) < off + 2:
+            return None
+        t = struct.unpack("!H", b[off:off + 2])[0]
+        if t not in (TPID_8021Q, TPID_8021AD):
+            return L2Header(_mac(b[0:6]), _mac(b[6:12]), tags, t, off + 2)
+        if len(b) < off + 4:
+            return None
+        tci = struct.unpack("!H", b[off + 2:off + 4])[0]
+        tags.append((t, tci >> 13, tci & 0x0fff))
+        off += 4
+
+
+def payload_bytes(frame):
+    """Everything behind the Ethernet header and its VLAN tags (the IP packet as
+    carried): what forwarding must leave byte-identical whatever the tags."""
+    b = bytes(frame)
+    return b[parse_l2(b).offset:]
 
 
 def l3_bytes(pkt):

@@ -17,6 +17,8 @@ CONF = ("port 0 address 198.18.0.2/24\n"
         "ipvsadm -A -t %s:80 -s rr\nipvsadm -a -t %s:80 -r 198.18.0.11\nipvsadm -a -t %s:80 -r 198.18.0.12\n"
         "ipvsadm -A -u %s:53 -s rr\nipvsadm -a -u %s:53 -r 198.18.0.11\nipvsadm -a -u %s:53 -r 198.18.0.12\n"
         "neigh add 198.18.0.11 02:00:00:00:00:11\nneigh add 198.18.0.12 02:00:00:00:00:12\n") % ((VIP,) * 6)
+# With VLAN interface 10 on the port: frames tagged 10 are the port's; other VIDs are not.
+CONF_VLAN = CONF + "port 0 vlan 10 address 198.18.10.2/24\n"
 
 E = Ether(src=h.CLIENT_MAC, dst=h.PORT_MAC)
 
@@ -75,7 +77,21 @@ BAD = [
     ("multicast source MAC", Ether(src="01:00:5e:00:00:01", dst=h.PORT_MAC) / ip() / SYN, "bad-src-mac"),
     ("zero source MAC", Ether(src="00:00:00:00:00:00", dst=h.PORT_MAC) / ip() / SYN, "bad-src-mac"),
     ("unicast to another host's MAC", Ether(src=h.CLIENT_MAC, dst="02:00:00:00:00:99") / ip() / SYN, "not-our-mac"),
-    ("VLAN-tagged", Ether(src=h.CLIENT_MAC, dst=h.PORT_MAC) / Dot1Q(vlan=10) / ip() / SYN, "vlan"),
+    ("VLAN-tagged, a VID the port does not have", Ether(src=h.CLIENT_MAC, dst=h.PORT_MAC) / Dot1Q(vlan=30) / ip() / SYN,
+     "vlan-unknown"),
+    ("802.1Q tag cut short: 16 bytes", bytes(E)[:12] + b"\x81\x00\x00\x0a", "runt"),
+    ("tagged runt: the tag and half an EtherType", bytes(E)[:12] + b"\x81\x00\x00\x0a\x08", "runt"),
+    ("an 802.1Q TPID and nothing more: 14 bytes", bytes(E)[:12] + b"\x81\x00", "runt"),
+    ("two 802.1Q tags", E / Dot1Q(vlan=10) / Dot1Q(vlan=20) / ip() / SYN, "vlan-double"),
+    ("802.1ad outer tag over an 802.1Q one", h.tagged(h.tagged(E / ip() / SYN, 10), 100, tpid=h.TPID_8021AD),
+     "vlan-double"),
+    ("802.1ad tag alone", h.tagged(E / ip() / SYN, 10, tpid=h.TPID_8021AD), "vlan-double"),
+    ("priority tag over an 802.1Q tag", h.tagged(h.tagged(E / ip() / SYN, 10), 0), "vlan-double"),
+    ("tagged, ends inside the IPv4 header", h.tagged(bytes(E / ip() / SYN)[:14 + 12], 10), "ip-truncated"),
+    ("tagged, bad IPv4 header checksum", h.tagged(frame(raw_ip(ip(chksum=0x1234) / SYN, fix_checksum=False)), 10),
+     "ip-bad-checksum"),
+    ("priority-tagged, source broadcast", h.tagged(E / ip(src="255.255.255.255") / SYN, 0), "ip-bad-src"),
+    ("tagged, to another address", h.tagged(E / ip(dst="198.18.1.11") / SYN, 10), "no-service"),
     ("IPv6", Ether(src=h.CLIENT_MAC, dst=h.PORT_MAC) / IPv6(dst="2001:db8::1") / TCP(dport=80), "not-ipv4"),
     ("jumbo frame beyond one mbuf", E / ip() / TCP(sport=5558, dport=80, flags="PA") / Raw(b"j" * 8000), "oversize"),
     ("to another address", E / ip(dst="198.18.1.11") / SYN, "no-service"),
@@ -99,7 +115,18 @@ GOOD_ODD = [
     ("middle fragment", E / ip(src="198.18.2.9", flags="MF", frag=4, id=777, proto=17) / Raw(b"g" * 8)),
     ("overlapping fragment", E / ip(src="198.18.2.9", flags="MF", frag=3, id=777, proto=17) / Raw(b"o" * 8)),
     ("last fragment", E / ip(src="198.18.2.9", frag=5, id=777, proto=17) / Raw(b"l" * 8)),
+    # VLAN 10 is the port's and a priority tag is untagged: both forwarded, untagged
+    # (the real servers are on the untagged subnet).
+    ("tagged VLAN 10", h.tagged(E / ip(src="198.18.2.9") / TCP(sport=6004, dport=80, flags="S"), 10, pcp=3)),
+    ("priority-tagged", h.tagged(E / ip(src="198.18.2.9") / UDP(sport=6005, dport=53) / Raw(b"p"), 0, pcp=6)),
 ]
+
+
+def after_macs(f):
+    """What forwarding keeps of a frame: its EtherType and IP packet, once its VLAN tag
+    (if any) is taken out."""
+    b = bytes(f)
+    return b[h.parse_l2(b).offset - 2:]
 
 
 def live_connections(n):
@@ -127,7 +154,7 @@ def test_hostile_frames_are_dropped_by_reason_and_connections_survive():
             if b:
                 sent.append(b[1])
     sent += [g[1] for g in GOOD_ODD]
-    res = h.run(CONF, [[sent]], name="malformed")
+    res = h.run(CONF_VLAN, [[sent]], name="malformed")
     h.check(res.rc == 0, "exit %d: %s" % (res.rc, res.stderr))
 
     expected = Counter()
@@ -141,10 +168,12 @@ def test_hostile_frames_are_dropped_by_reason_and_connections_survive():
 
     # Exactly the live connections' packets and the odd-but-valid frames came out.
     out = res.forwarded()
-    want = Counter(bytes(p)[12:] for c in conns for p in c) + Counter(bytes(g[1])[12:] for g in GOOD_ODD)
+    want = Counter(bytes(p)[12:] for c in conns for p in c) + Counter(after_macs(g[1]) for g in GOOD_ODD)
     got = Counter(bytes(p)[12:] for p in out)
     h.check(got == want, "forwarded frames differ: %d extra, %d missing" % (sum((got - want).values()),
                                                                           sum((want - got).values())))
+    tagged_out = [l2 for _, l2 in res.of_type(0x0800) if l2.tags]
+    h.check(not tagged_out, "tagged frames forwarded: %s" % tagged_out[:3])
     # Every live connection stayed on one RS; the fragments followed their first.
     per_conn = defaultdict(set)
     for p in out:
@@ -185,18 +214,39 @@ def test_truncated_at_every_byte():
                     expected[over_reason] += 1  # the UDP length claims more than the datagram
                 else:
                     forward.append(fixed)
+    cuts_among_connections(CONF, sent, expected, forward, "truncated")
+    print("  %d cuts: %s, forwarded %d" % (len(sent), dict(expected), len(forward)))
+
+
+def cuts_among_connections(conf, sent, expected, forward, name):
+    """Runs `sent` between the packets of 10 live connections: drops by reason are
+    exactly `expected`; what is forwarded is the connections' packets and `forward`,
+    byte for byte behind the Ethernet addresses, untagged."""
     conns = live_connections(10)
     frames = [c[0] for c in conns] + [c[1] for c in conns] + sent + [c[2] for c in conns] + [c[3] for c in conns]
-    res = h.run(CONF, [[frames]], name="truncated")
+    res = h.run(conf, [[frames]], name=name)
     h.check(res.rc == 0, "exit %d: %s" % (res.rc, res.stderr))
     drops = {k: v for k, v in res.drops().items() if v}
     h.check(drops == dict(expected), "drops by reason:\n got      %s\n expected %s" % (drops, dict(expected)))
     got = Counter(bytes(p)[12:] for p in res.forwarded())
     want = Counter(bytes(p)[12:] for c in conns for p in c) + Counter(bytes(f)[12:] for f in forward)
-    h.check(got == want, "forwarded frames differ: %d extra, %d missing" % (sum((got - want).values()),
-                                                                          sum((want - got).values())))
-    print("  %d cuts: %s, forwarded %d" % (len(sent), dict(expected), len(forward)))
+    h.check(got == want and len(res.of_type(0x0800)) == len(res.forwarded()),
+            "forwarded frames differ: %d extra, %d missing" % (sum((got - want).values()), sum((want - got).values())))
 
+
+
+def test_tagged_truncated_at_every_byte():
+    """A TCP frame tagged VLAN 10, and one priority tagged, cut at every byte (the IP
+    header still claiming the whole datagram): too short for the tag and an EtherType is
+    a runt; from there on each cut lands in the reason of the header it ends in, as
+    untagged (ip-truncated inside the IPv4 header, ip-bad-length after it)."""
+    sent, expected = [], Counter()
+    for vid, src in ((10, "198.18.4.3"), (0, "198.18.4.4")):
+        whole = h.tagged(E / ip(src=src) / TCP(sport=5602, dport=80, flags="S") / Raw(b"0123456789"), vid)
+        for cut in range(len(whole)):
+            sent.append(whole[:cut])
+            expected["runt" if cut < 18 else "ip-truncated" if cut < 38 else "ip-bad-length"] += 1
+    cuts_among_connections(CONF_VLAN, sent, expected, [], "vlan-truncated")
 
 
 def test_jumbo_frames_with_a_larger_mtu():
