@@ -89,6 +89,9 @@ int run(const drfwd::app::Options& opt, int eal_argc, char** eal_argv) {
   config::Model model(static_cast<uint16_t>(ports.size()));
   model.set_kernel_ifname(opt.kernel_ifname);  // sync start interface <name>
   model.set_kernel_interfaces(opt.kernel_interfaces);
+  // DPDK's port slots: the data ports, their TAPs, and one TAP per VLAN interface.
+  const size_t slots = RTE_MAX_ETHPORTS, taken = 2 * ports.size();
+  model.set_max_kernel_vlans(slots > taken ? slots - taken : 0);
   try {
     load_configuration(opt, model);
   } catch (const config::ConfigError& e) {

@@ -183,8 +183,9 @@ Applied Model::on(const cmd::PortAddress& c) {
       throw ConfigError(net::to_string(c.address->addr) + " is already the address of " + iface_name(i));
   if (c.vlan && !addr_.count(at)) {
     const auto vlans = std::count_if(addr_.begin(), addr_.end(), [](auto& a) { return a.first.vlan != 0; });
-    if (static_cast<size_t>(vlans) >= kMaxVlanInterfaces)
-      throw ConfigError("too many VLAN interfaces (at most " + std::to_string(kMaxVlanInterfaces) + ")");
+    if (static_cast<size_t>(vlans) >= max_vlan_interfaces())
+      throw ConfigError("too many VLAN interfaces: at most " + std::to_string(max_vlan_interfaces()) +
+                        (kernel_ifs_ ? " (each has a kernel TAP, and DPDK's port slots are limited)" : ""));
     if (kernel_ifs_ && kernel_ifname(at).size() > 15)
       throw ConfigError(iface_name(at) + ": its kernel interface name " + quote(kernel_ifname(at)) +
                         " would be longer than 15 characters (a shorter --kernel-ifname)");

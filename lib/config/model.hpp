@@ -3,6 +3,7 @@
 // valid, so a refused command changes nothing.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -76,7 +77,7 @@ class Model {
   // Validates and applies; throws ConfigError and leaves *this unchanged on error.
   Applied apply(const Command& c);
 
-  static constexpr size_t kMaxVlanInterfaces = 1024;  // all ports together
+  static constexpr size_t kMaxVlanInterfaces = 1024;  // all ports together, without kernel interfaces
 
   uint16_t num_ports() const { return num_ports_; }
   // Every interface's address: a port's untagged one (vlan 0) and its VLAN interfaces
@@ -96,6 +97,10 @@ class Model {
   void set_kernel_ifname(std::string prefix) { ifname_prefix_ = std::move(prefix); }
   // drfwd --no-kernel-interfaces: nothing that needs them (connection sync) is accepted.
   void set_kernel_interfaces(bool on) { kernel_ifs_ = on; }
+  // With kernel interfaces, each VLAN interface takes a TAP, and DPDK has a fixed number
+  // of port slots (RTE_MAX_ETHPORTS): drfwd says how many are left for them.
+  void set_max_kernel_vlans(size_t n) { max_kernel_vlans_ = n; }
+  size_t max_vlan_interfaces() const { return kernel_ifs_ ? std::min(max_kernel_vlans_, kMaxVlanInterfaces) : kMaxVlanInterfaces; }
   std::string kernel_ifname(uint16_t port) const { return ifname_prefix_ + std::to_string(port); }
   // A VLAN interface's: the VLAN device on its port's ("drfwd0.20").
   std::string kernel_ifname(lb::Iface i) const {
@@ -160,6 +165,7 @@ class Model {
   SyncSettings sync_;
   std::string ifname_prefix_ = "drfwd";
   bool kernel_ifs_ = true;
+  size_t max_kernel_vlans_ = kMaxVlanInterfaces;
   SlotPool svc_slots_{lb::kMaxServiceSlots};
   SlotPool rs_slots_{lb::kMaxRsSlots};
   uint64_t epoch_ = 0;

@@ -87,7 +87,8 @@ std::string format_ports(const std::vector<PortRow>& ports) {
                    p.info.rss ? "on" : "off", p.link_up ? "up" : "down", tags.c_str(),
                    p.kernel_if.empty() ? "-" : p.kernel_if.c_str());
     for (const VlanRow& v : p.vlans)
-      out += cformat("     vlan %-4u %-40s %-18s %s\n", unsigned{v.vid}, "", net::to_string(v.address).c_str(),
+      out += cformat("%-4s %-16s %-14s %-17s %-18s %-6s %-5s %-4s %-5s %-9s %s\n", "", ("vlan " + std::to_string(v.vid)).c_str(),
+                     "", "", net::to_string(v.address).c_str(), "", "", "", "", "",
                      v.kernel_if.empty() ? "-" : v.kernel_if.c_str());
   }
   return out;

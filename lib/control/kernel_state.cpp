@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 namespace drfwd::control {
 
@@ -12,7 +13,12 @@ KernelState::KernelState(std::map<int, lb::Iface> ifindex) : ifindex_(std::move(
 void KernelState::set_interfaces(std::map<int, lb::Iface> ifindex) {
   if (ifindex == ifindex_) return;
   ifindex_ = std::move(ifindex);
-  dump();  // a new device's addresses, and the director told what each holds
+  // A new device's addresses, and the director told what each holds: a dump now, or
+  // another once the one under way is done (netlink takes one at a time).
+  if (dump_seq_)
+    redump_ = true;
+  else
+    dump();
 }
 
 void KernelState::dump() {
@@ -47,6 +53,7 @@ void KernelState::poll(Director& d, double now) {
         dumped_.clear();
         dump_seq_.reset();
         changed = true;
+        if (std::exchange(redump_, false)) dump();
       }
     } else if (const auto* ack = std::get_if<netlink::Ack>(&e)) {
       const auto it = pending_.find(ack->seq);

@@ -48,6 +48,7 @@ class KernelState {
   std::map<int, lb::Iface> ifindex_;               // kernel interface -> drfwd interface
   std::map<int, std::set<net::Ipv4>> addrs_;        // by ifindex
   std::optional<uint32_t> dump_seq_;               // a dump under way
+  bool redump_ = false;                            // interfaces changed during it: dump again
   std::map<int, std::set<net::Ipv4>> dumped_;
   std::set<Route> installed_;                      // added, and not refused
   std::map<uint32_t, std::pair<bool, Route>> pending_;  // by sequence number: add?, route

@@ -50,7 +50,7 @@ std::vector<ServiceStatus> service_status(const Director& d) {
     ServiceStatus st = status_of(s);
     st.check = m.effective_check(s, config::RealServer{});
     st.checks_off = !d.setup().health_checks;
-    for (uint16_t p = 0; p < d.setup().port_macs.size(); ++p) st.arp_claimed |= d.claimed(p, s.key.vip);
+    for (const lb::Iface at : d.interfaces()) st.arp_claimed |= d.claimed(at, s.key.vip);
     for (const Director::VipRoute& r : d.routes()) st.routed |= r.vip == s.key.vip;
     for (size_t i = 0; i < s.rs.size(); ++i) {
       const config::RealServer& r = s.rs[i];

@@ -50,6 +50,15 @@ void* table_alloc(size_t bytes, size_t align, void* socket) {
   return reinterpret_cast<void*>(aligned);
 }
 
+// A frame's length without the 802.1Q tag drfwd (or the driver, for it) put in: a
+// forwarded frame carries no other tag (a second one is dropped as vlan-double).
+uint32_t untagged_len(const rte_mbuf* m) {
+  const auto* d = rte_pktmbuf_mtod(m, const uint8_t*);
+  const bool tagged = rte_pktmbuf_data_len(m) >= net::kEtherHdrLen + net::kVlanTagLen &&
+                      net::load16(d + net::kEthType) == net::hton16(net::kEtherVlan);
+  return rte_pktmbuf_pkt_len(m) - (tagged ? net::kVlanTagLen : 0u);
+}
+
 void table_free(void* p, size_t bytes, void*) {
   if (!p) return;
   if (rte_eal_has_hugepages()) {
@@ -218,11 +227,12 @@ uint16_t Worker::poll(const RxQueue& q) {
 // one); counts what was received. Returns the bytes.
 uint64_t Worker::to_frames(uint16_t port, rte_mbuf** rx, lb::Frame* frames, uint16_t n) const {
   const bool nic_csum = conf_.ip_csum_ports & (1u << port);
+  const bool nic_strips = conf_.vlan_rx_ports & (1u << port);
   uint64_t bytes = 0;
   for (uint16_t i = 0; i < n; ++i) rte_prefetch0(rte_pktmbuf_mtod(rx[i], void*));
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = rx[i];
-    frames[i].vlan = untag(m);
+    frames[i].vlan = untag(m, nic_strips);
     frames[i].data = rte_pktmbuf_mtod(m, uint8_t*);
     frames[i].seg_len = rte_pktmbuf_data_len(m);
     frames[i].pkt_len = rte_pktmbuf_pkt_len(m);
@@ -245,8 +255,9 @@ uint64_t Worker::to_frames(uint16_t port, rte_mbuf** rx, lb::Frame* frames, uint
 // The VLAN a frame arrived on, its tag taken out: by the NIC (the mbuf says so), or here,
 // in place, so the Forwarder and the control core see untagged frames with the VLAN in
 // the mbuf either way. A priority tag (VID 0) is untagged.
-uint16_t Worker::untag(rte_mbuf* m) {
+uint16_t Worker::untag(rte_mbuf* m, bool nic_strips) {
   if (m->ol_flags & RTE_MBUF_F_RX_VLAN_STRIPPED) return m->vlan_tci & net::kVidMask;
+  if (nic_strips) return 0;  // the NIC would have said so
   auto* d = rte_pktmbuf_mtod(m, uint8_t*);
   if (__builtin_expect(rte_pktmbuf_data_len(m) < net::kEtherHdrLen ||
                            net::load16(d + net::kEthType) != net::hton16(net::kEtherVlan), 1))
@@ -261,17 +272,18 @@ uint16_t Worker::untag(rte_mbuf* m) {
 }
 
 // Frames leaving on a VLAN get their tag: from the NIC where it inserts them, else
-// written here into the headroom. Returns the bytes added.
-uint32_t Worker::tag(rte_mbuf* m, uint16_t out, uint16_t vlan) const {
+// written here into the headroom (every received mbuf has RTE_PKTMBUF_HEADROOM, 128
+// bytes, in front of its frame, and a stripped tag leaves 4 more: prepend cannot fail).
+// Byte counters count frames without their 802.1Q tag, in both directions and however
+// the tag is handled.
+void Worker::tag(rte_mbuf* m, uint16_t out, uint16_t vlan) const {
   if (conf_.vlan_tx_ports & (1u << out)) {
     m->vlan_tci = vlan;
     m->ol_flags |= RTE_MBUF_F_TX_VLAN;
-    return 0;  // the NIC adds the 4 bytes on the wire; the byte counters count the frame as handed over
+    return;
   }
   auto* old = rte_pktmbuf_mtod(m, uint8_t*);
-  if (rte_pktmbuf_prepend(m, net::kVlanTagLen) == nullptr) return 0;  // no headroom: cannot happen with our pools
-  net::insert_vlan_tag(old, vlan);
-  return net::kVlanTagLen;
+  if (rte_pktmbuf_prepend(m, net::kVlanTagLen) != nullptr) net::insert_vlan_tag(old, vlan);
 }
 
 void Worker::dispatch(uint16_t port, rte_mbuf** rx, const lb::Frame* frames, const lb::Verdict* v, uint16_t n,
@@ -286,7 +298,7 @@ void Worker::dispatch(uint16_t port, rte_mbuf** rx, const lb::Frame* frames, con
   }
   if (__builtin_expect(uniform && vlans != 0, 0))
     for (uint16_t i = 0; i < n; ++i)
-      if (v[i].vlan) bytes += tag(rx[i], out, v[i].vlan);
+      if (v[i].vlan) tag(rx[i], out, v[i].vlan);
   if (__builtin_expect(uniform, 1))
     transmit(out, rx, n, bytes, counters_->port[port]);
   else
@@ -299,7 +311,7 @@ void Worker::transmit(uint16_t out, rte_mbuf** m, uint16_t n, uint64_t bytes, lb
   const uint16_t sent = rte_eth_tx_burst(out, conf_.tx_queue, m, n);
   // Sent mbufs belong to the driver now; only the unsent ones may still be read.
   uint64_t unsent_bytes = 0;
-  for (uint16_t i = sent; i < n; ++i) unsent_bytes += rte_pktmbuf_pkt_len(m[i]);
+  for (uint16_t i = sent; i < n; ++i) unsent_bytes += untagged_len(m[i]);
   lb::PortCounters& eg = counters_->port[out];
   lb::bump(eg.forwarded, sent);
   lb::bump(eg.forwarded_bytes, bytes - unsent_bytes);
@@ -332,7 +344,7 @@ void Worker::transmit(uint16_t out, rte_mbuf** m, uint16_t n, uint64_t bytes, lb
         }
         tx[out][tx_n[out]++] = rx[i];
         tx_bytes[out] += frames[i].pkt_len;
-        if (v[i].vlan) tx_bytes[out] += tag(rx[i], out, v[i].vlan);
+        if (v[i].vlan) tag(rx[i], out, v[i].vlan);
         break;
       }
       case lb::Verdict::Action::kControl:
@@ -496,13 +508,14 @@ WorkerSet::WorkerSet(const std::vector<unsigned>& lcores, uint32_t conn_capacity
 }
 
 void WorkerSet::launch(const std::vector<PortInfo>& ports) {
-  uint32_t csum = 0, vlan_tx = 0;
+  uint32_t csum = 0, vlan_rx = 0, vlan_tx = 0;
   for (const PortInfo& p : ports) {
     if (p.ip_csum) csum |= 1u << p.id;
+    if (p.vlan_strip) vlan_rx |= 1u << p.id;
     if (p.vlan_insert) vlan_tx |= 1u << p.id;
   }
   for (auto& w : workers_) {
-    w->set_offloads(csum, vlan_tx);
+    w->set_offloads(csum, vlan_rx, vlan_tx);
     if (rte_eal_remote_launch(Worker::main, w.get(), w->lcore()) != 0)
       throw std::runtime_error("cannot launch worker " + std::to_string(w->index()) + " on lcore " +
                                std::to_string(w->lcore()));

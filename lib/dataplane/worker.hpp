@@ -48,6 +48,7 @@ struct LcoreConf {
   std::vector<RxQueue> rx;
   uint16_t tx_queue = 0;
   uint32_t ip_csum_ports = 0;  // ports whose NIC verifies IPv4 header checksums (bitmap)
+  uint32_t vlan_rx_ports = 0;  // ports whose NIC strips 802.1Q tags (bitmap)
   uint32_t vlan_tx_ports = 0;  // ports whose NIC inserts 802.1Q tags (bitmap)
 };
 
@@ -87,8 +88,9 @@ class Worker {
   unsigned lcore() const { return lcore_; }
   const LcoreConf& conf() const { return conf_; }
   // Before launch: which ports' NICs verify IPv4 checksums and insert VLAN tags.
-  void set_offloads(uint32_t ip_csum_ports, uint32_t vlan_tx_ports) {
+  void set_offloads(uint32_t ip_csum_ports, uint32_t vlan_rx_ports, uint32_t vlan_tx_ports) {
     conf_.ip_csum_ports = ip_csum_ports;
+    conf_.vlan_rx_ports = vlan_rx_ports;
     conf_.vlan_tx_ports = vlan_tx_ports;
   }
   rte_ring* control_ring() const { return ring_.get(); }
@@ -126,8 +128,9 @@ class Worker {
   void run();
   uint16_t poll(const RxQueue& q);  // returns frames received
   uint64_t to_frames(uint16_t port, rte_mbuf** rx, lb::Frame* frames, uint16_t n) const;
-  static uint16_t untag(rte_mbuf* m);
-  uint32_t tag(rte_mbuf* m, uint16_t out, uint16_t vlan) const;
+  static uint16_t untag(rte_mbuf* m, bool nic_strips);
+  void tag(rte_mbuf* m, uint16_t out, uint16_t vlan) const;
+
   void dispatch(uint16_t port, rte_mbuf** rx, const lb::Frame* frames, const lb::Verdict* v, uint16_t n,
                 uint64_t bytes);
   void sort_and_send(uint16_t port, rte_mbuf** rx, const lb::Frame* frames, const lb::Verdict* v, uint16_t n);

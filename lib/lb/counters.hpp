@@ -74,9 +74,9 @@ struct CounterField {
 
 #define DRFWD_PORT_COUNTERS(X)                                                         \
   X(received, kCounter, "frames received")                                             \
-  X(received_bytes, kCounter, "bytes received")                                        \
+  X(received_bytes, kCounter, "bytes received (802.1Q tags not counted)")              \
   X(forwarded, kCounter, "frames forwarded out of the port (egress)")                  \
-  X(forwarded_bytes, kCounter, "bytes forwarded out of the port")                      \
+  X(forwarded_bytes, kCounter, "bytes forwarded out of the port (802.1Q tags not counted)") \
   X(to_control, kCounter, "frames received handed to the control core")              \
   X(from_control, kCounter, "frames sent for the control core (ARP, kernel traffic)")
 

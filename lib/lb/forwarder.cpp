@@ -37,7 +37,6 @@ DRFWD_HOT bool Forwarder::fast_classify(const Frame& f, uint64_t port_mac48, Pen
   using net::load64;
   constexpr uint32_t kMin = net::kEtherHdrLen + net::kIpv4MinHdrLen + net::kUdpHdrLen;
   if (__builtin_expect(f.seg_len != f.pkt_len || f.seg_len < kMin, 0)) return false;
-  if (kTagged && f.vlan != 0 && !snap_->vlan_known(f.rx_port, f.vlan)) return false;
   const uint8_t* d = f.data;
   // Bytes 0-7: destination MAC and the start of the source; bytes 8-15: the rest of
   // the source, EtherType, IPv4 version/IHL and TOS. Two loads check the destination
@@ -46,6 +45,7 @@ DRFWD_HOT bool Forwarder::fast_classify(const Frame& f, uint64_t port_mac48, Pen
   // short as an Ethernet header, too short for these loads.)
   const uint64_t a = load64(d), b = load64(d + 8);
   if ((a & net::kMac48) != port_mac48) return false;
+  if (kTagged && f.vlan != 0 && !snap_->vlan_known(f.rx_port, f.vlan)) return false;  // rx_port is known now
   if (((b >> 32) & 0xffffff) != 0x450008) return false;  // 08 00 45: IPv4, version 4, IHL 5
   if (((a >> 48) & 1) || ((a >> 48) | (b & 0xffffffff)) == 0) return false;
   const uint8_t* ip = d + net::kEtherHdrLen;

@@ -16,14 +16,18 @@ enum class Drop : uint8_t {
   kBadSrcMac,      // multicast, broadcast or zero source MAC
   kVlanUnknown,    // 802.1Q tagged with a VID for which the port has no VLAN interface
   kVlanDouble,     // two tags (QinQ), or an 802.1ad service tag
-  kNotIpv4,        // another EtherType (IPv6, LLDP, ...)
+  kNotIpv4,        // another EtherType (LLDP, ...), or well-formed IPv6 (not forwarded yet)
   // IPv4 header
   kIpTruncated,    // frame ends inside the IPv4 header
-  kIpBadVersion,   // version field is not 4
+  kIpBadVersion,   // version field is not 4 (6 in an IPv6 frame)
   kIpBadIhl,       // IHL < 5, or the header runs past the frame
   kIpBadLength,    // total length below the header length or beyond the frame
   kIpBadChecksum,  // IPv4 header checksum wrong
-  kIpBadSrc,       // source is 0.0.0.0, loopback, multicast or broadcast
+  kIpBadSrc,       // source is 0.0.0.0, loopback, multicast or broadcast (IPv6: multicast, ::1, IPv4-mapped)
+  // IPv6 header
+  kIp6Truncated,   // frame ends inside the IPv6 header
+  kIp6BadLength,   // payload length beyond the frame
+  kIp6BadExt,      // an extension header cut short, out of order, repeated or one too many
   // TCP / UDP header
   kL4Truncated,    // TCP or UDP header cut short (also tiny first fragments)
   kTcpBadDoff,     // TCP data offset < 5 or beyond the segment
@@ -59,6 +63,9 @@ constexpr std::string_view drop_name(Drop d) {
     case Drop::kIpBadLength: return "ip-bad-length";
     case Drop::kIpBadChecksum: return "ip-bad-checksum";
     case Drop::kIpBadSrc: return "ip-bad-src";
+    case Drop::kIp6Truncated: return "ip6-truncated";
+    case Drop::kIp6BadLength: return "ip6-bad-length";
+    case Drop::kIp6BadExt: return "ip6-bad-ext";
     case Drop::kL4Truncated: return "l4-truncated";
     case Drop::kTcpBadDoff: return "tcp-bad-doff";
     case Drop::kUdpBadLength: return "udp-bad-length";

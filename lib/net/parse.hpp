@@ -7,6 +7,7 @@
 #include "net/bytes.hpp"
 #include "net/checksum.hpp"
 #include "net/drop.hpp"
+#include "net/parse6.hpp"
 #include "net/vlan.hpp"
 
 namespace drfwd::net {
@@ -100,6 +101,27 @@ inline bool udp_length_ok(const uint8_t* udp, uint32_t l4_len, bool fragment) {
   return ulen >= kUdpHdrLen && (fragment || ulen <= l4_len);
 }
 
+// Why an IPv6 frame is dropped: its malformation (the header, the extension headers, a
+// first fragment's or whole datagram's TCP/UDP header), else not-ipv4: IPv6 is not
+// forwarded yet, and the kernel interfaces have IPv6 off.
+[[gnu::cold, gnu::noinline]] inline Drop ipv6_drop_reason(const uint8_t* ip, uint32_t ip_avail, uint32_t ip_len) {
+  const Ipv6Walk w = walk_ipv6(ip, ip_avail, ip_len);
+  if (w.drop != Drop::kNone) return w.drop;
+  if (w.first && (w.proto == kProtoTcp || w.proto == kProtoUdp)) {
+    const uint32_t l4_len = w.end - w.l4;
+    const uint32_t l4_avail = ip_avail - w.l4;  // w.l4 <= min(end, ip_avail)
+    const uint8_t* l4 = ip + w.l4;
+    if (w.proto == kProtoTcp) {
+      if (l4_len < kTcpMinHdrLen || l4_avail < kTcpMinHdrLen) return Drop::kL4Truncated;
+      if (!tcp_offset_ok(l4, l4_len)) return Drop::kTcpBadDoff;
+    } else {
+      if (l4_len < kUdpHdrLen || l4_avail < kUdpHdrLen) return Drop::kL4Truncated;
+      if (!udp_length_ok(l4, l4_len, w.fragment)) return Drop::kUdpBadLength;
+    }
+  }
+  return Drop::kNotIpv4;
+}
+
 // Offsets within the Ethernet header.
 constexpr uint32_t kEthDst = 0;
 constexpr uint32_t kEthSrc = 6;
@@ -169,6 +191,8 @@ enum class IpCsum : uint8_t { kUnknown, kGood, kBad };
     // worker left it: a runt).
     if (type == kEtherVlan || type == kEtherQinQ)
       return parse_drop(seg_len < kEtherHdrLen + kVlanTagLen ? Drop::kRunt : Drop::kVlanDouble);
+    if (type == kEtherIpv6)
+      return parse_drop(ipv6_drop_reason(f + kEtherHdrLen, seg_len - kEtherHdrLen, pkt_len - kEtherHdrLen));
     return parse_drop(Drop::kNotIpv4);
   }
 

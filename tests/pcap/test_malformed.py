@@ -7,7 +7,8 @@ it: those keep flowing to the RS they started on.
 import struct
 from collections import Counter, defaultdict
 
-from scapy.all import ARP, ICMP, IP, TCP, UDP, Dot1Q, Ether, IPv6, Raw
+from scapy.all import (ARP, ICMP, IP, TCP, UDP, Dot1Q, Ether, IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment,
+                       IPv6ExtHdrHopByHop, IPv6ExtHdrRouting, Raw)
 
 import harness as h
 
@@ -21,6 +22,7 @@ CONF = ("port 0 address 198.18.0.2/24\n"
 CONF_VLAN = CONF + "port 0 vlan 10 address 198.18.10.2/24\n"
 
 E = Ether(src=h.CLIENT_MAC, dst=h.PORT_MAC)
+V6 = E / IPv6(src="2001:db8:2::1", dst="2001:db8::1")
 
 
 def ip(**kw):
@@ -93,6 +95,20 @@ BAD = [
     ("priority-tagged, source broadcast", h.tagged(E / ip(src="255.255.255.255") / SYN, 0), "ip-bad-src"),
     ("tagged, to another address", h.tagged(E / ip(dst="198.18.1.11") / SYN, 10), "no-service"),
     ("IPv6", Ether(src=h.CLIENT_MAC, dst=h.PORT_MAC) / IPv6(dst="2001:db8::1") / TCP(dport=80), "not-ipv4"),
+    ("IPv6 with extension headers", V6 / IPv6ExtHdrHopByHop() / IPv6ExtHdrDestOpt() / IPv6ExtHdrRouting() /
+     IPv6ExtHdrFragment(m=1) / TCP(dport=80), "not-ipv4"),
+    ("IPv6 header cut short", bytes(E / IPv6(dst="2001:db8::1") / TCP(dport=80))[:14 + 30], "ip6-truncated"),
+    ("IPv6 payload length beyond the frame", E / IPv6(dst="2001:db8::1", plen=200) / TCP(dport=80),
+     "ip6-bad-length"),
+    ("IPv6 version 4 in the header", E / IPv6(dst="2001:db8::1", version=4) / TCP(dport=80), "ip-bad-version"),
+    ("IPv6 multicast source", E / IPv6(src="ff02::1", dst="2001:db8::1") / TCP(dport=80), "ip-bad-src"),
+    ("IPv6 hop-by-hop not first", V6 / IPv6ExtHdrDestOpt() / IPv6ExtHdrHopByHop() / TCP(dport=80), "ip6-bad-ext"),
+    ("IPv6 six extension headers", V6 / IPv6ExtHdrDestOpt() / IPv6ExtHdrDestOpt() / IPv6ExtHdrDestOpt() /
+     IPv6ExtHdrDestOpt() / IPv6ExtHdrDestOpt() / IPv6ExtHdrDestOpt() / TCP(dport=80), "ip6-bad-ext"),
+    ("IPv6 two fragment headers", V6 / IPv6ExtHdrFragment(m=1) / IPv6ExtHdrFragment(m=1) / TCP(dport=80),
+     "ip6-bad-ext"),
+    ("IPv6 TCP data offset 4", V6 / TCP(dport=80, dataofs=4), "tcp-bad-doff"),
+    ("IPv6 UDP length below its header", V6 / UDP(dport=53, len=4), "udp-bad-length"),
     ("jumbo frame beyond one mbuf", E / ip() / TCP(sport=5558, dport=80, flags="PA") / Raw(b"j" * 8000), "oversize"),
     ("to another address", E / ip(dst="198.18.1.11") / SYN, "no-service"),
     ("to another port of the VIP", E / ip() / TCP(sport=5559, dport=81, flags="S"), "no-service"),

@@ -371,6 +371,7 @@ TEST_F(DirectorTest, VlanInterfacesServeResolveAndAnnounceOnTheirOwn) {
   for (const ArpOut& a : t.announcements)
     if (a.arp.spa == ip("198.18.10.100")) announced.insert({a.port, a.vlan});
   EXPECT_EQ(announced, (std::set<std::pair<uint16_t, uint16_t>>{{0, 10}})) << "announced on VLAN 10 only";
+  EXPECT_TRUE(service_status(*director)[0].arp_claimed) << "show vips says so: claimed on VLAN 10";
   ASSERT_EQ(t.requests.size(), 1u);
   EXPECT_EQ(t.requests[0].port, 0);
   EXPECT_EQ(t.requests[0].vlan, 20);

@@ -242,7 +242,8 @@ TEST_F(Fwd, TrafficThatIsNotForAServiceNeverReachesAnRs) {
       net::Drop::kNone);
   add("broadcast to the VIP", [](FrameSpec& s) { s.dst = net::Mac::broadcast(); }, Action::kControl,
       net::Drop::kNone);
-  add("IPv6", [](FrameSpec& s) { s.ethertype = 0x86dd; }, Action::kDrop, net::Drop::kNotIpv4);
+  add("IPv4 under the IPv6 EtherType", [](FrameSpec& s) { s.ethertype = 0x86dd; }, Action::kDrop, net::Drop::kIpBadVersion);
+  add("LLDP", [](FrameSpec& s) { s.ethertype = 0x88cc; }, Action::kDrop, net::Drop::kNotIpv4);
   add("VLAN", [](FrameSpec& s) { s.ethertype = 0x8100; }, Action::kDrop, net::Drop::kVlanDouble);  // the worker took any first tag out
   add("orphan fragment", [](FrameSpec& s) { s.frag = 0x0004; }, Action::kDrop, net::Drop::kFragOrphan);
   for (auto& c : cases) {

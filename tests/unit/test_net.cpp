@@ -141,7 +141,9 @@ TEST(Parse, ArpVlanOther) {
   // Too short to hold a tag and an EtherType: a runt, whatever the tag.
   for (uint32_t len = net::kEtherHdrLen; len < net::kEtherHdrLen + net::kVlanTagLen; ++len)
     EXPECT_EQ(net::parse_frame(build(s).data(), len, len).drop, Drop::kRunt) << len;
-  s.ethertype = 0x86dd;
+  s.ethertype = 0x86dd;  // an IPv4 packet under the IPv6 EtherType
+  EXPECT_EQ(parse(build(s)).drop, Drop::kIpBadVersion);
+  s.ethertype = 0x88cc;  // LLDP
   EXPECT_EQ(parse(build(s)).drop, Drop::kNotIpv4);
   FrameSpec icmp;
   icmp.proto = net::kProtoIcmp;

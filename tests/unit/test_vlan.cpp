@@ -151,6 +151,20 @@ TEST(VlanConfig, InterfacesComeAndGoWithTheirAddress) {
   EXPECT_FALSE(m.address({0, 20}));
   EXPECT_TRUE(m.address({0, 0})) << "the untagged interface is untouched";
   EXPECT_EQ(m.kernel_ifname(lb::Iface{1, 20}), "drfwd1.20");
+  // Each has a kernel TAP, which takes one of DPDK's port slots: drfwd says how many.
+  config::Model capped(1);
+  capped.set_max_kernel_vlans(2);
+  capped.apply(*config::parse_line("port 0 vlan 1 address 198.18.31.2/24"));
+  capped.apply(*config::parse_line("port 0 vlan 2 address 198.18.32.2/24"));
+  capped.apply(*config::parse_line("port 0 vlan 2 address 198.18.33.2/24"));  // readdressing is no new one
+  try {
+    capped.apply(*config::parse_line("port 0 vlan 3 address 198.18.34.2/24"));
+    ADD_FAILURE() << "a third VLAN interface was accepted";
+  } catch (const config::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("too many VLAN interfaces: at most 2"), std::string::npos) << e.what();
+  }
+  capped.set_kernel_interfaces(false);
+  EXPECT_NO_THROW(capped.apply(*config::parse_line("port 0 vlan 3 address 198.18.34.2/24"))) << "no TAPs, no limit";
   EXPECT_EQ(m.kernel_ifname(lb::Iface{1, 0}), "drfwd1");
 }
 
