@@ -25,7 +25,7 @@ namespace {
 uint32_t default_mbufs(size_t ports, size_t workers, const Options& o) {
   const size_t per_queue = size_t{o.rxd} + o.txd + lb::kBurst;
   // The control core's: its TAPs' receive rings (512 each, 64 for a VLAN's), ARP and so on.
-  const size_t vlan_taps = RTE_MAX_ETHPORTS > 2 * ports ? RTE_MAX_ETHPORTS - 2 * ports : 0;
+  const size_t vlan_taps = o.kernel_interfaces && RTE_MAX_ETHPORTS > 2 * ports ? RTE_MAX_ETHPORTS - 2 * ports : 0;
   const size_t n = ports * workers * per_queue + workers * (256 + 1024 + lb::kBurst * (ports + 2)) + 4096 +
                    64 * vlan_taps;
   return static_cast<uint32_t>(std::max<size_t>(n, 8192));

@@ -155,9 +155,7 @@ void Model::release(const Service& s) {
   svc_slots_.give(s.slot, epoch_);
 }
 
-std::string iface_name(lb::Iface i) {
-  return port_name(i.port) + (i.vlan ? " vlan " + std::to_string(i.vlan) : "");
-}
+std::string iface_name(lb::Iface i) { return port_name(i.port) + (i.vlan ? " vlan " + std::to_string(i.vlan) : ""); }
 
 Applied Model::on(const cmd::PortAddress& c) {
   check_port(c.port);

@@ -180,6 +180,9 @@ struct Runtime {
   uint32_t workers = 1;
 };
 
+// "port 0", "port 0 vlan 20": an interface as messages and logs name it.
+std::string iface_name(lb::Iface i);
+
 lb::SnapshotSpec make_spec(const Model& m, const Runtime& rt);
 // One real server of the model as the workers see it (and as status views count it).
 lb::RsSpec rs_spec(const Model& m, const Runtime& rt, const RealServer& r);

@@ -195,9 +195,9 @@ void Director::refresh_claims(double now) {
   if (claim.arp == config::VipArp::kKernel) {
     for (const auto& [at, vip] : claims)
       if (!announcer_.claimed(at, vip))
-        spdlog::info("VIP {} claimed on {}: its kernel interface holds it", net::to_string(vip), model_.kernel_ifname(at));
+        spdlog::info("VIP {} claimed on {}: its kernel interface holds it", net::to_string(vip), config::iface_name(at));
     for (const auto& [at, vip] : announcer_.claims())
-      if (!claims.count({at, vip})) spdlog::info("VIP {} no longer claimed on {}", net::to_string(vip), model_.kernel_ifname(at));
+      if (!claims.count({at, vip})) spdlog::info("VIP {} no longer claimed on {}", net::to_string(vip), config::iface_name(at));
   }
   announcer_.set_claims(claims, now);
   refresh_routes();

@@ -4,7 +4,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <utility>
 
 namespace drfwd::control {
 
@@ -15,10 +14,7 @@ void KernelState::set_interfaces(std::map<int, lb::Iface> ifindex) {
   ifindex_ = std::move(ifindex);
   // A new device's addresses, and the director told what each holds: a dump now, or
   // another once the one under way is done (netlink takes one at a time).
-  if (dump_seq_)
-    redump_ = true;
-  else
-    dump();
+  redump_ = true;  // poll() starts it once no dump is under way
 }
 
 void KernelState::dump() {
@@ -26,6 +22,8 @@ void KernelState::dump() {
   if (sock_.send(netlink::addr_dump(seq))) {
     dump_seq_ = seq;
     dumped_.clear();
+  } else {
+    redump_ = true;  // tried again next round
   }
 }
 
@@ -53,9 +51,16 @@ void KernelState::poll(Director& d, double now) {
         dumped_.clear();
         dump_seq_.reset();
         changed = true;
-        if (std::exchange(redump_, false)) dump();
       }
     } else if (const auto* ack = std::get_if<netlink::Ack>(&e)) {
+      if (dump_seq_ && ack->seq == *dump_seq_) {  // the dump refused (EBUSY, ...): asked again below
+        if (ack->error != 0) {
+          dump_seq_.reset();
+          dumped_.clear();
+          redump_ = true;
+        }
+        continue;
+      }
       const auto it = pending_.find(ack->seq);
       if (it == pending_.end()) continue;
       const auto [add, r] = it->second;
@@ -72,7 +77,11 @@ void KernelState::poll(Director& d, double now) {
       }
     }
   }
-  if (sock_.lost()) dump();  // notifications were lost: ask for everything again
+  if (sock_.lost()) redump_ = true;  // notifications were lost: ask for everything again
+  if (redump_ && !dump_seq_) {         // one dump at a time
+    redump_ = false;
+    dump();
+  }
   if (!changed) return;
   for (const auto& [index, at] : ifindex_) {
     const auto it = addrs_.find(index);

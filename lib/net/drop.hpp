@@ -19,7 +19,7 @@ enum class Drop : uint8_t {
   kNotIpv4,        // another EtherType (LLDP, ...), or well-formed IPv6 (not forwarded yet)
   // IPv4 header
   kIpTruncated,    // frame ends inside the IPv4 header
-  kIpBadVersion,   // version field is not 4 (6 in an IPv6 frame)
+  kIpBadVersion,   // version field is not 4 (not 6 in an IPv6 frame)
   kIpBadIhl,       // IHL < 5, or the header runs past the frame
   kIpBadLength,    // total length below the header length or beyond the frame
   kIpBadChecksum,  // IPv4 header checksum wrong
@@ -27,7 +27,7 @@ enum class Drop : uint8_t {
   // IPv6 header
   kIp6Truncated,   // frame ends inside the IPv6 header
   kIp6BadLength,   // payload length beyond the frame
-  kIp6BadExt,      // an extension header cut short, out of order, repeated or one too many
+  kIp6BadExt,      // an extension header cut short, hop-by-hop not first, a second fragment header, or one too many
   // TCP / UDP header
   kL4Truncated,    // TCP or UDP header cut short (also tiny first fragments)
   kTcpBadDoff,     // TCP data offset < 5 or beyond the segment

@@ -116,7 +116,9 @@ inline bool udp_length_ok(const uint8_t* udp, uint32_t l4_len, bool fragment) {
       if (!tcp_offset_ok(l4, l4_len)) return Drop::kTcpBadDoff;
     } else {
       if (l4_len < kUdpHdrLen || l4_avail < kUdpHdrLen) return Drop::kL4Truncated;
-      if (!udp_length_ok(l4, l4_len, w.fragment)) return Drop::kUdpBadLength;
+      // The datagram goes on past this first fragment only if more fragments follow (an
+      // atomic fragment, offset 0 without M, is a whole datagram).
+      if (!udp_length_ok(l4, l4_len, w.more)) return Drop::kUdpBadLength;
     }
   }
   return Drop::kNotIpv4;

@@ -33,6 +33,7 @@ struct Ipv6Walk {
   Drop drop;           // kNone: well formed
   uint8_t proto;       // upper-layer protocol (TCP, UDP, ICMPv6, no next header, ...)
   bool fragment;       // a fragment header is present
+  bool more;           // its M flag: more fragments follow (false: last, or an atomic fragment)
   bool first;          // not a fragment, or the first fragment (offset 0)
   uint32_t frag_id;    // network order, when fragment
   uint32_t l4;         // offset of the transport header from the IPv6 header
@@ -83,7 +84,9 @@ inline Ipv6Walk walk_ipv6(const uint8_t* ip, uint32_t ip_avail, uint32_t ip_len)
       if (w.fragment) return ipv6_drop(Drop::kIp6BadExt);  // one fragment header
       w.fragment = true;
       w.frag_id = load32(h + 4);
-      w.first = (ntoh16(load16(h + 2)) >> 3) == 0;
+      const uint16_t off_m = ntoh16(load16(h + 2));
+      w.first = (off_m >> 3) == 0;
+      w.more = (off_m & 1) != 0;
       nh = h[0];
       off += 8;
       if (!w.first) break;  // what follows is the middle of a datagram: no headers to read

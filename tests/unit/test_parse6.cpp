@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "net/addr.hpp"
@@ -29,7 +30,7 @@ struct Frame6 {
   std::vector<Ext> ext;
   uint8_t proto = net::kProtoTcp;
   uint8_t tcp_doff = 5;
-  uint16_t udp_len = 0;      // 0: the real length
+  std::optional<uint16_t> udp_len;  // none: the real length
   size_t payload = 16;
   int payload_len_delta = 0; // added to the IPv6 payload length field
 };
@@ -71,7 +72,7 @@ std::vector<uint8_t> build(const Frame6& s) {
   } else if (s.proto == net::kProtoUdp) {
     put16(40000);
     put16(53);
-    put16(s.udp_len ? s.udp_len : static_cast<uint16_t>(8 + s.payload));
+    put16(s.udp_len ? *s.udp_len : static_cast<uint16_t>(8 + s.payload));
     put16(0);
   }
   f.insert(f.end(), s.payload, 0xab);
@@ -113,7 +114,11 @@ TEST(Parse6, WellFormedFramesWalkToTheirTransportHeader) {
   EXPECT_TRUE(w.fragment);
   EXPECT_TRUE(w.first) << "offset 0 with M: the first fragment";
   EXPECT_EQ(w.frag_id, net::hton32(0x12345678));
+  EXPECT_TRUE(w.more);
   EXPECT_EQ(parse(build(s)), Drop::kNotIpv4);
+  s.udp_len = 900;  // the whole datagram's length, carried by its first fragment
+  EXPECT_EQ(parse(build(s)), Drop::kNotIpv4);
+  s.udp_len.reset();
 
   // A later fragment: the walk stops at the fragment header, no transport header.
   s.ext = {{net::kNhFragment, 0, 185, false}};
@@ -182,7 +187,18 @@ TEST(Parse6, EveryMalformationHasItsReason) {
        Drop::kTcpBadDoff},
       {"UDP length 0", with([](Frame6& s) {
          s.proto = net::kProtoUdp;
-         s.udp_len = 0xffff;
+         s.udp_len = 0;
+       }),
+       Drop::kUdpBadLength},
+      {"UDP length beyond the datagram", with([](Frame6& s) {
+         s.proto = net::kProtoUdp;
+         s.udp_len = 900;
+       }),
+       Drop::kUdpBadLength},
+      {"UDP length beyond an atomic fragment (offset 0, no M: a whole datagram)", with([](Frame6& s) {
+         s.ext = {{net::kNhFragment, 0, 0, false}};
+         s.proto = net::kProtoUdp;
+         s.udp_len = 900;
        }),
        Drop::kUdpBadLength},
       {"UDP length below its header", with([](Frame6& s) {
