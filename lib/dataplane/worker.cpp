@@ -227,12 +227,20 @@ uint16_t Worker::poll(const RxQueue& q) {
 // one); counts what was received. Returns the bytes.
 uint64_t Worker::to_frames(uint16_t port, rte_mbuf** rx, lb::Frame* frames, uint16_t n) const {
   const bool nic_csum = conf_.ip_csum_ports & (1u << port);
+  // Software strip only where the NIC does not and the port has VLAN interfaces: on any
+  // other port a tag stays in the frame and the Forwarder drops it (vlan-unknown) without
+  // this loop reading every frame's EtherType (10% of the rate at 4,096 flows).
+  const lb::Snapshot* snap = fwd_->snapshot();
   const bool nic_strips = conf_.vlan_rx_ports & (1u << port);
+  const bool sw_strip = !nic_strips && snap && snap->has_vlans(port);
+  if (sw_strip)
+    for (uint16_t i = 0; i < n; ++i) rte_prefetch0(rte_pktmbuf_mtod(rx[i], void*));
   uint64_t bytes = 0;
-  for (uint16_t i = 0; i < n; ++i) rte_prefetch0(rte_pktmbuf_mtod(rx[i], void*));
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = rx[i];
-    frames[i].vlan = untag(m, nic_strips);
+    frames[i].vlan = nic_strips ? ((m->ol_flags & RTE_MBUF_F_RX_VLAN_STRIPPED) ? m->vlan_tci & net::kVidMask : 0)
+                     : sw_strip ? untag(m)
+                                : 0;
     frames[i].data = rte_pktmbuf_mtod(m, uint8_t*);
     frames[i].seg_len = rte_pktmbuf_data_len(m);
     frames[i].pkt_len = rte_pktmbuf_pkt_len(m);
@@ -252,12 +260,10 @@ uint64_t Worker::to_frames(uint16_t port, rte_mbuf** rx, lb::Frame* frames, uint
   return bytes;
 }
 
-// The VLAN a frame arrived on, its tag taken out: by the NIC (the mbuf says so), or here,
-// in place, so the Forwarder and the control core see untagged frames with the VLAN in
-// the mbuf either way. A priority tag (VID 0) is untagged.
-uint16_t Worker::untag(rte_mbuf* m, bool nic_strips) {
-  if (m->ol_flags & RTE_MBUF_F_RX_VLAN_STRIPPED) return m->vlan_tci & net::kVidMask;
-  if (nic_strips) return 0;  // the NIC would have said so
+// The VLAN a frame arrived on, its tag taken out here, in place, when the NIC did not:
+// the Forwarder and the control core see untagged frames with the VLAN in the mbuf
+// either way. A priority tag (VID 0) is untagged.
+uint16_t Worker::untag(rte_mbuf* m) {
   auto* d = rte_pktmbuf_mtod(m, uint8_t*);
   if (__builtin_expect(rte_pktmbuf_data_len(m) < net::kEtherHdrLen ||
                            net::load16(d + net::kEthType) != net::hton16(net::kEtherVlan), 1))

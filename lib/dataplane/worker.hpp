@@ -128,7 +128,7 @@ class Worker {
   void run();
   uint16_t poll(const RxQueue& q);  // returns frames received
   uint64_t to_frames(uint16_t port, rte_mbuf** rx, lb::Frame* frames, uint16_t n) const;
-  static uint16_t untag(rte_mbuf* m, bool nic_strips);
+  static uint16_t untag(rte_mbuf* m);
   void tag(rte_mbuf* m, uint16_t out, uint16_t vlan) const;
 
   void dispatch(uint16_t port, rte_mbuf** rx, const lb::Frame* frames, const lb::Verdict* v, uint16_t n,

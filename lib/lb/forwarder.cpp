@@ -129,6 +129,11 @@ DRFWD_HOT bool Forwarder::classify(const Frame& f, Verdict& out, Pending& pend) 
   const net::Parsed& p = pend.parsed;
   switch (p.kind) {
     case FrameKind::kDrop:
+      // A tag still in the frame is a second one, unless the port has no VLAN interface:
+      // then nobody took the first one out, and its VID is unknown here.
+      if (p.drop == Drop::kVlanDouble && f.vlan == 0 && !snap_->has_vlans(f.rx_port) &&
+          net::load16(d + net::kEthType) == net::hton16(net::kEtherVlan))
+        return (out = drop(pc, Drop::kVlanUnknown)), false;
       return (out = drop(pc, p.drop)), false;
     case FrameKind::kArp: {
       // Sender protocol address: Ethernet 14 + ARP fixed part 8 + sender MAC 6.

@@ -100,6 +100,7 @@ void add_ports(Snapshot& snap, const std::vector<PortSpec>& ports) {
     for (auto& [vid, prefix] : ports[p].vlans) {
       if (vid == 0 || vid > net::kMaxVid) throw std::invalid_argument("VLAN id out of range");
       snap.vlans[p * Snapshot::kVlanWords + (vid >> 6)] |= uint64_t{1} << (vid & 63);
+      snap.vlan_ports |= 1u << p;
       snap.dips.push_back(prefix.addr.be());
     }
     uint64_t m = 0;

@@ -175,6 +175,8 @@ struct Snapshot {
   // The VLANs each port has an interface for: 4096 bits per port (n_ports * 64 words).
   static constexpr uint32_t kVlanWords = 64;
   std::vector<uint64_t> vlans;
+  uint32_t vlan_ports = 0;  // ports with at least one VLAN interface (bitmap)
+  bool has_vlans(uint16_t port) const { return port < 32 && (vlan_ports >> port) & 1; }
   bool vlan_known(uint16_t port, uint16_t vid) const {
     return (vlans[port * kVlanWords + (vid >> 6)] >> (vid & 63)) & 1;
   }

@@ -267,6 +267,15 @@ TEST_F(VlanForwarder, UnknownVlansAreDroppedAndCounted) {
   inner.ethertype = net::kEtherQinQ;
   EXPECT_EQ(on(0, inner).drop, net::Drop::kVlanDouble);
   EXPECT_EQ(dropped(net::Drop::kVlanDouble), 2u);
+  // Port 1 has no VLAN interface: the worker leaves a tag in, and its VID is unknown.
+  test::FrameSpec raw = to("198.18.10.100");
+  raw.dst = test::port_mac(1);
+  raw.ethertype = net::kEtherVlan;
+  EXPECT_EQ(on(0, raw, 1).drop, net::Drop::kVlanUnknown);
+  raw.ethertype = net::kEtherQinQ;
+  EXPECT_EQ(on(0, raw, 1).drop, net::Drop::kVlanDouble);
+  EXPECT_FALSE(snap->has_vlans(1));
+  EXPECT_TRUE(snap->has_vlans(0));
 }
 
 TEST_F(VlanForwarder, TheDipOfAVlanIsTheAppliancesOwn) {
