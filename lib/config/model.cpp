@@ -66,6 +66,13 @@ bool Model::is_dip(net::Ipv4 ip) const {
   return std::any_of(addr_.begin(), addr_.end(), [&](auto& p) { return p.second.addr == ip; });
 }
 
+std::vector<std::pair<uint16_t, net::Prefix>> Model::vlan_interfaces(uint16_t port) const {
+  std::vector<std::pair<uint16_t, net::Prefix>> out;
+  for (auto it = addr_.lower_bound(lb::Iface{port, 1}); it != addr_.end() && it->first.port == port; ++it)
+    out.push_back({it->first.vlan, it->second});
+  return out;
+}
+
 std::optional<lb::Iface> Model::egress(net::Ipv4 ip) const {
   if (auto n = neigh_.find(ip); n != neigh_.end() && n->second.port) return lb::Iface{*n->second.port, n->second.vlan};
   std::optional<lb::Iface> best;
@@ -410,8 +417,7 @@ lb::SnapshotSpec make_spec(const Model& m, const Runtime& rt) {
     lb::PortSpec ps;
     if (p < rt.port_macs.size()) ps.mac = rt.port_macs[p];
     ps.address = m.address(lb::Iface{p, 0});
-    for (auto it = m.addresses().lower_bound(lb::Iface{p, 1}); it != m.addresses().end() && it->first.port == p; ++it)
-      ps.vlans.push_back({it->first.vlan, it->second});
+    ps.vlans = m.vlan_interfaces(p);
     spec.ports.push_back(ps);
   }
   for (const Service& s : m.services()) {

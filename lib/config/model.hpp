@@ -87,6 +87,8 @@ class Model {
     auto it = addr_.find(i);
     return it == addr_.end() ? std::nullopt : std::optional<net::Prefix>(it->second);
   }
+  // A port's VLAN interfaces, by VID: VID and address.
+  std::vector<std::pair<uint16_t, net::Prefix>> vlan_interfaces(uint16_t port) const;
   const std::vector<Service>& services() const { return services_; }
   const std::map<net::Ipv4, Neighbour>& neighbours() const { return neigh_; }
   const lb::Timeouts& timeouts() const { return timeouts_; }

@@ -233,8 +233,8 @@ Answer Operator::show_ports() const {
     PortRow r{p, m.address(lb::Iface{p.id, 0}), p_.workers.size(), link.link_status != 0, {}, {}};
     const bool kernel_if = p.id < kernel.size() && kernel[p.id];
     if (kernel_if) r.kernel_if = kernel[p.id]->ifname;
-    for (auto it = m.addresses().lower_bound(lb::Iface{p.id, 1}); it != m.addresses().end() && it->first.port == p.id; ++it)
-      r.vlans.push_back({it->first.vlan, it->second, kernel_if ? m.kernel_ifname(it->first) : std::string()});
+    for (const auto& [vid, prefix] : m.vlan_interfaces(p.id))
+      r.vlans.push_back({vid, prefix, kernel_if ? m.kernel_ifname(lb::Iface{p.id, vid}) : std::string()});
     rows.push_back(std::move(r));
   }
   return {true, format_ports(rows)};

@@ -42,8 +42,7 @@ std::vector<lb::Iface> Director::interfaces() const {
   std::vector<lb::Iface> out;
   for (uint16_t p = 0; p < setup_.port_macs.size(); ++p) {
     out.push_back(lb::Iface{p, 0});
-    for (auto it = model_.addresses().lower_bound(lb::Iface{p, 1}); it != model_.addresses().end() && it->first.port == p; ++it)
-      out.push_back(it->first);
+    for (const auto& [vid, prefix] : model_.vlan_interfaces(p)) out.push_back(lb::Iface{p, vid});
   }
   return out;
 }
@@ -210,9 +209,10 @@ void Director::refresh_routes() {
   for (const config::Service& s : model_.services())
     for (const config::RealServer& r : s.rs)
       if (rs_state(r).accepting()) usable.insert(s.key.vip);
+  const std::vector<lb::Iface> ifaces = interfaces();
   for (net::Ipv4 vip : usable) {
     if (!converged_.count(vip)) continue;
-    for (const lb::Iface at : interfaces())
+    for (const lb::Iface at : ifaces)
       if (serves(at, vip)) {
         routes_.push_back({vip, at});
         break;

@@ -124,13 +124,9 @@ void SlowPath::from_kernel(const KernelInterface& k) {
 // Puts an 802.1Q tag in front of the frame (software: these are the control core's few
 // frames); false, and the frame freed, when the mbuf has no room for it.
 bool SlowPath::tag(rte_mbuf* m, uint16_t vlan) {
-  auto* old = rte_pktmbuf_mtod(m, uint8_t*);
-  if (rte_pktmbuf_prepend(m, net::kVlanTagLen) == nullptr) {
-    rte_pktmbuf_free(m);
-    return false;
-  }
-  net::insert_vlan_tag(old, vlan);
-  return true;
+  if (dp::push_vlan_tag(m, vlan)) return true;
+  rte_pktmbuf_free(m);
+  return false;
 }
 
 // The workers hand frames over untagged, the VLAN they came on in the mbuf.

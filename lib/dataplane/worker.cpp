@@ -265,10 +265,10 @@ uint64_t Worker::to_frames(uint16_t port, rte_mbuf** rx, lb::Frame* frames, uint
 // either way. A priority tag (VID 0) is untagged.
 uint16_t Worker::untag(rte_mbuf* m) {
   auto* d = rte_pktmbuf_mtod(m, uint8_t*);
-  if (__builtin_expect(rte_pktmbuf_data_len(m) < net::kEtherHdrLen ||
+  // Untagged, or too short for a tag and an EtherType (left whole: the parser's runt).
+  if (__builtin_expect(rte_pktmbuf_data_len(m) < net::kEtherHdrLen + net::kVlanTagLen ||
                            net::load16(d + net::kEthType) != net::hton16(net::kEtherVlan), 1))
     return 0;
-  if (rte_pktmbuf_data_len(m) < net::kEtherHdrLen + net::kVlanTagLen) return 0;  // left whole: a runt
   const uint16_t tci = net::ntoh16(net::load16(d + net::kEthType + 2));
   net::strip_vlan_tag(d, rte_pktmbuf_data_len(m));
   rte_pktmbuf_adj(m, net::kVlanTagLen);
@@ -288,8 +288,14 @@ void Worker::tag(rte_mbuf* m, uint16_t out, uint16_t vlan) const {
     m->ol_flags |= RTE_MBUF_F_TX_VLAN;
     return;
   }
+  push_vlan_tag(m, vlan);
+}
+
+bool push_vlan_tag(rte_mbuf* m, uint16_t vlan) {
   auto* old = rte_pktmbuf_mtod(m, uint8_t*);
-  if (rte_pktmbuf_prepend(m, net::kVlanTagLen) != nullptr) net::insert_vlan_tag(old, vlan);
+  if (rte_pktmbuf_prepend(m, net::kVlanTagLen) == nullptr) return false;
+  net::insert_vlan_tag(old, vlan);
+  return true;
 }
 
 void Worker::dispatch(uint16_t port, rte_mbuf** rx, const lb::Frame* frames, const lb::Verdict* v, uint16_t n,

@@ -52,6 +52,10 @@ struct LcoreConf {
   uint32_t vlan_tx_ports = 0;  // ports whose NIC inserts 802.1Q tags (bitmap)
 };
 
+// Writes an 802.1Q tag in front of the frame, into the mbuf's headroom; false (nothing
+// changed) when there is no room.
+bool push_vlan_tag(rte_mbuf* m, uint16_t vlan);
+
 // The worker clock: whole seconds since start. A compare per loop; a division only when
 // the TSC passes the next second's mark.
 class SecondClock {

@@ -95,7 +95,6 @@ void add_ports(Snapshot& snap, const std::vector<PortSpec>& ports) {
   snap.vlans.assign(ports.size() * Snapshot::kVlanWords, 0);
   for (size_t p = 0; p < ports.size(); ++p) {
     std::copy(ports[p].mac.bytes.begin(), ports[p].mac.bytes.end(), snap.ports[p].mac);
-    snap.ports[p].dip_be = ports[p].address ? ports[p].address->addr.be() : 0;
     if (ports[p].address) snap.dips.push_back(ports[p].address->addr.be());
     for (auto& [vid, prefix] : ports[p].vlans) {
       if (vid == 0 || vid > net::kMaxVid) throw std::invalid_argument("VLAN id out of range");

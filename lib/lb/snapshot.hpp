@@ -105,7 +105,6 @@ struct ServiceTable {
 struct PortView {
   uint8_t mac[6] = {};
   uint16_t pad = 0;
-  uint32_t dip_be = 0;  // 0: no address
   uint64_t mac48 = 0;   // mac as loaded from a frame (load64 & kMac48), for one compare
 };
 
