@@ -109,28 +109,28 @@ struct VipDel {
 };
 struct RsAdd {
   ServiceKey svc;
-  net::Ipv4 rip;
+  net::IpAddr rip;
   std::optional<uint32_t> weight;
   std::optional<CheckOverride> check;
 };
 struct RsEdit {
   ServiceKey svc;
-  net::Ipv4 rip;
+  net::IpAddr rip;
   std::optional<uint32_t> weight;
   std::optional<CheckOverride> check;
 };
 struct RsDel {
   ServiceKey svc;
-  net::Ipv4 rip;
+  net::IpAddr rip;
 };
 struct NeighAdd {
-  net::Ipv4 ip;
+  net::IpAddr ip;
   net::Mac mac;
   std::optional<uint16_t> port;
   uint16_t vlan = 0;  // with port: that port's VLAN interface
 };
 struct NeighDel {
-  net::Ipv4 ip;
+  net::IpAddr ip;
 };
 // Zero or absent: unchanged (as ipvsadm --set).
 struct SetTimeouts {

@@ -36,7 +36,7 @@ ServiceKey Words::service() {
   return guard([&] { return ServiceKey{parse_unicast(vip, "VIP"), parse_proto(proto), parse_port_number(port, "service port")}; });
 }
 
-net::Ipv4 Words::real_server(const ServiceKey& svc) {
+net::IpAddr Words::real_server(const ServiceKey& svc) {
   const auto word = next("<rip>");
   return guard([&] {
     auto [ip, port] = parse_addr_port(word, "real server");
@@ -207,14 +207,14 @@ RsOptions rs_options(Words& w) {
 
 Request rs_add(Words& w) {
   const ServiceKey key = w.service();
-  const net::Ipv4 rip = w.real_server(key);
+  const net::IpAddr rip = w.real_server(key);
   const RsOptions o = rs_options(w);
   return Command{cmd::RsAdd{key, rip, o.weight, o.check}};
 }
 
 Request rs_set(Words& w) {
   const ServiceKey key = w.service();
-  const net::Ipv4 rip = w.real_server(key);
+  const net::IpAddr rip = w.real_server(key);
   const RsOptions o = rs_options(w);
   if (!o.weight && !o.check) w.fail("missing weight or check");
   return Command{cmd::RsEdit{key, rip, o.weight, o.check}};
@@ -222,18 +222,18 @@ Request rs_set(Words& w) {
 
 Request rs_del(Words& w) {
   const ServiceKey key = w.service();
-  const net::Ipv4 rip = w.real_server(key);
+  const net::IpAddr rip = w.real_server(key);
   w.end();
   return Command{cmd::RsDel{key, rip}};
 }
 
-net::Ipv4 neighbour_ip(Words& w) {
+net::IpAddr neighbour_ip(Words& w) {
   const auto ipw = w.next("<ip>");
   return w.guard([&] { return parse_unicast(ipw, "neighbour"); });
 }
 
 Request neigh_add(Words& w) {
-  const net::Ipv4 ip = neighbour_ip(w);
+  const net::IpAddr ip = neighbour_ip(w);
   const auto macw = w.next("<mac>");
   cmd::NeighAdd c{ip, w.guard([&] { return parse_neighbour_mac(macw); }), std::nullopt};
   if (!w.done()) {
@@ -249,7 +249,7 @@ Request neigh_add(Words& w) {
 }
 
 Request neigh_del(Words& w) {
-  const net::Ipv4 ip = neighbour_ip(w);
+  const net::IpAddr ip = neighbour_ip(w);
   w.end();
   return Command{cmd::NeighDel{ip}};
 }

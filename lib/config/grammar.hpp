@@ -40,7 +40,7 @@ class Words {
   size_t& pos() { return i_; }
 
   ServiceKey service();                           // <vip> <tcp|udp> <port>
-  net::Ipv4 real_server(const ServiceKey& svc);   // <rip>[:<port>], the service's port only
+  net::IpAddr real_server(const ServiceKey& svc);   // <rip>[:<port>], the service's port only
   CheckOverride check();                          // "check ..." takes the rest of the line
   ServiceOptions service_options();               // [sched <s>] [persist <sec>] ... [check ...]
 

@@ -333,7 +333,7 @@ class Line {
   void no_server_options() const {
     if (real_ || weight_) fail("-r and -w apply to -a, -e and -d only");
   }
-  net::Ipv4 rip(const ServiceKey& k) const {
+  net::IpAddr rip(const ServiceKey& k) const {
     if (!real_) fail(std::string(command_name_) + " needs a real server: -r RIP[:PORT]");
     if (real_->second && *real_->second != k.port)
       fail("real server port " + std::to_string(*real_->second) + " differs from the service port " +
@@ -353,7 +353,7 @@ class Line {
   Request server_command() const {  // -a -e -d
     const ServiceKey k = need_service();
     no_service_options();
-    const net::Ipv4 ip = rip(k);
+    const net::IpAddr ip = rip(k);
     if (command_ == 'a') return Command{cmd::RsAdd{k, ip, weight_, std::nullopt}};
     if (command_ == 'e') return Command{cmd::RsEdit{k, ip, weight_.value_or(1), std::nullopt}};
     if (weight_) fail("-w applies to -a and -e only");
@@ -404,7 +404,7 @@ class Line {
   std::string_view command_name_;
   std::optional<ServiceKey> service_;
   ServiceOptions opts_;
-  std::optional<std::pair<net::Ipv4, std::optional<uint16_t>>> real_;
+  std::optional<std::pair<net::IpAddr, std::optional<uint16_t>>> real_;
   std::optional<uint32_t> weight_;
   query::IpvsList list_;  // format switches, used by -L
   cmd::SyncStart sync_;   // --start-daemon, --stop-daemon and their settings

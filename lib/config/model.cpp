@@ -44,7 +44,7 @@ void Model::reclaim_slots(uint64_t seen) {
   rs_slots_.reclaim(seen);
 }
 
-const RealServer* Service::find(net::Ipv4 ip) const {
+const RealServer* Service::find(const net::IpAddr& ip) const {
   for (const RealServer& r : rs)
     if (r.ip == ip) return &r;
   return nullptr;
@@ -58,12 +58,12 @@ const Service* Model::find(const ServiceKey& k) const {
 
 Service* Model::find_mut(const ServiceKey& k) { return const_cast<Service*>(find(k)); }
 
-bool Model::is_vip(net::Ipv4 ip) const {
+bool Model::is_vip(const net::IpAddr& ip) const {
   return std::any_of(services_.begin(), services_.end(), [&](auto& s) { return s.key.vip == ip; });
 }
 
-bool Model::is_dip(net::Ipv4 ip) const {
-  return std::any_of(addr_.begin(), addr_.end(), [&](auto& p) { return p.second.addr == ip; });
+bool Model::is_dip(const net::IpAddr& ip) const {
+  return ip.is_v4() && std::any_of(addr_.begin(), addr_.end(), [&](auto& p) { return p.second.addr == ip.v4(); });
 }
 
 std::vector<std::pair<uint16_t, net::Prefix>> Model::vlan_interfaces(uint16_t port) const {
@@ -73,12 +73,12 @@ std::vector<std::pair<uint16_t, net::Prefix>> Model::vlan_interfaces(uint16_t po
   return out;
 }
 
-std::optional<lb::Iface> Model::egress(net::Ipv4 ip) const {
+std::optional<lb::Iface> Model::egress(const net::IpAddr& ip) const {
   if (auto n = neigh_.find(ip); n != neigh_.end() && n->second.port) return lb::Iface{*n->second.port, n->second.vlan};
   std::optional<lb::Iface> best;
   int best_len = -1;
   for (auto& [iface, prefix] : addr_)
-    if (prefix.contains(ip) && prefix.len > best_len) {
+    if (ip.is_v4() && prefix.contains(ip.v4()) && prefix.len > best_len) {
       best = iface;
       best_len = prefix.len;
     }
@@ -120,6 +120,10 @@ void Model::check_service(const Service& s) const {
     throw ConfigError("service " + to_string(s.key) + " has " + std::to_string(s.rs.size()) +
                       " real servers but a Maglev table of " + std::to_string(s.params.mh_size) +
                       ": raise mh-size");
+  if (s.params.persist_mask == 0 || s.params.persist_mask > s.key.vip.max_len())
+    throw ConfigError("service " + to_string(s.key) + ": netmask /" + std::to_string(s.params.persist_mask) +
+                      " is not a prefix length for " + std::string(net::family_name(s.key.vip)) + " (1-" +
+                      std::to_string(s.key.vip.max_len()) + ")");
   if (s.rs.size() > 65535)
     throw ConfigError("service " + to_string(s.key) + ": at most 65535 real servers");
 }
@@ -145,7 +149,7 @@ Service& Model::service_or_throw(const ServiceKey& k) {
   return *s;
 }
 
-std::vector<RealServer>::iterator Model::rs_or_throw(Service& s, net::Ipv4 ip) {
+std::vector<RealServer>::iterator Model::rs_or_throw(Service& s, const net::IpAddr& ip) {
   auto it = std::find_if(s.rs.begin(), s.rs.end(), [&](const RealServer& r) { return r.ip == ip; });
   if (it == s.rs.end()) throw ConfigError("real server " + net::to_string(ip) + " is not in service " + to_string(s.key));
   return it;
@@ -204,6 +208,7 @@ Applied Model::on(const cmd::VipAdd& c) {
   if (is_dip(c.key.vip)) throw ConfigError(net::to_string(c.key.vip) + " is a port address (DIP); a VIP must differ");
   Service s;
   s.key = c.key;
+  s.params.persist_mask = c.key.vip.max_len();  // the whole client address unless netmask says
   set_options(s, c.opts);
   std::tie(s.slot, s.gen) = svc_slots_.take();
   check_service(s);
@@ -217,6 +222,7 @@ Applied Model::on(const cmd::VipEdit& c) {
   if (c.replace_all) {  // ipvsadm -E: what it does not name returns to the default
     lb::ServiceParams fresh;
     fresh.mh_size = s.params.mh_size;  // not an ipvsadm option: -E cannot name it
+    fresh.persist_mask = s.key.vip.max_len();
     s.params = fresh;
   }
   set_options(s, c.opts);
@@ -237,6 +243,10 @@ Applied Model::on(const cmd::RsAdd& c) {
     throw ConfigError("real server " + net::to_string(c.rip) + " already exists in service " + to_string(c.svc));
   if (is_vip(c.rip)) throw ConfigError(net::to_string(c.rip) + " is a VIP; it cannot be a real server");
   if (is_dip(c.rip)) throw ConfigError(net::to_string(c.rip) + " is a port address (DIP); it cannot be a real server");
+  if (c.rip.is_v4() != c.svc.vip.is_v4())
+    throw ConfigError("real server " + net::to_string(c.rip) + " is " + std::string(net::family_name(c.rip)) +
+                      " but service " + to_string(c.svc) + " is " + std::string(net::family_name(c.svc.vip)) +
+                      ": direct routing forwards the client's packet unchanged, so both must be of one family");
   RealServer r;
   r.ip = c.rip;
   r.weight = c.weight.value_or(1);
@@ -383,7 +393,7 @@ Applied Model::on(const cmd::SetSyncRefresh& c) {
   return {"sync-refresh " + std::to_string(c.seconds) + "s", {}};
 }
 
-std::optional<net::Mac> neighbour_mac(const Model& m, const Runtime& rt, net::Ipv4 ip) {
+std::optional<net::Mac> neighbour_mac(const Model& m, const Runtime& rt, const net::IpAddr& ip) {
   // Static neighbours win over learned ones.
   if (auto n = m.neighbours().find(ip); n != m.neighbours().end()) return n->second.mac;
   if (rt.learned_mac) return rt.learned_mac(ip);

@@ -41,7 +41,7 @@ class SlotPool {
 };
 
 struct RealServer {
-  net::Ipv4 ip;
+  net::IpAddr ip;
   uint32_t weight = 1;
   uint32_t slot = 0, gen = 0;
   CheckOverride check;  // this RS's own check settings
@@ -53,7 +53,7 @@ struct Service {
   uint32_t slot = 0, gen = 0;
   CheckOverride check;         // the service's check settings
   std::vector<RealServer> rs;  // in the order added
-  const RealServer* find(net::Ipv4 ip) const;
+  const RealServer* find(const net::IpAddr& ip) const;
 };
 
 struct Neighbour {
@@ -90,7 +90,7 @@ class Model {
   // A port's VLAN interfaces, by VID: VID and address.
   std::vector<std::pair<uint16_t, net::Prefix>> vlan_interfaces(uint16_t port) const;
   const std::vector<Service>& services() const { return services_; }
-  const std::map<net::Ipv4, Neighbour>& neighbours() const { return neigh_; }
+  const std::map<net::IpAddr, Neighbour>& neighbours() const { return neigh_; }
   const lb::Timeouts& timeouts() const { return timeouts_; }
   const CheckOverride& check_defaults() const { return check_defaults_; }
   const VipClaim& vip_claim() const { return claim_; }
@@ -112,8 +112,8 @@ class Model {
   // RS. A UDP service checks nothing unless the service or RS names a kind of check.
   CheckSpec effective_check(const Service& s, const RealServer& r) const;
   const Service* find(const ServiceKey& k) const;
-  bool is_vip(net::Ipv4 ip) const;
-  bool is_dip(net::Ipv4 ip) const;
+  bool is_vip(const net::IpAddr& ip) const;
+  bool is_dip(const net::IpAddr& ip) const;  // any interface's address
 
   // Slots released from now on are reusable once reclaim_slots(seen) reports that the
   // workers have seen snapshot `epoch` (the one that will carry this change). 0, the
@@ -125,7 +125,7 @@ class Model {
   // The interface through which `ip` is reached: its static neighbour's, else the one
   // whose address prefix holds it (longest prefix over every interface of every port),
   // else the only port's untagged interface.
-  std::optional<lb::Iface> egress(net::Ipv4 ip) const;
+  std::optional<lb::Iface> egress(const net::IpAddr& ip) const;
 
  private:
   Applied apply_impl(const Command& c);
@@ -151,7 +151,7 @@ class Model {
   Applied on(const cmd::SetSyncRefresh& c);
   Service* find_mut(const ServiceKey& k);
   Service& service_or_throw(const ServiceKey& k);
-  std::vector<RealServer>::iterator rs_or_throw(Service& s, net::Ipv4 ip);
+  std::vector<RealServer>::iterator rs_or_throw(Service& s, const net::IpAddr& ip);
   void check_port(uint16_t port) const;
   void release(const Service& s);  // gives its slots and its RSs' back (after the epoch)
   static void set_options(Service& s, const ServiceOptions& o);
@@ -160,7 +160,7 @@ class Model {
   uint16_t num_ports_;
   std::map<lb::Iface, net::Prefix> addr_;
   std::vector<Service> services_;
-  std::map<net::Ipv4, Neighbour> neigh_;
+  std::map<net::IpAddr, Neighbour> neigh_;
   lb::Timeouts timeouts_;
   CheckOverride check_defaults_;
   VipClaim claim_;
@@ -176,7 +176,7 @@ class Model {
 // What the control core knows beyond the configuration: MACs learned by ARP and RS
 // health. Empty functions mean "nothing learned" and "nothing checked".
 struct Runtime {
-  std::function<std::optional<net::Mac>(net::Ipv4)> learned_mac;
+  std::function<std::optional<net::Mac>(const net::IpAddr&)> learned_mac;
   std::function<lb::Health(uint32_t rs_slot)> health;
   std::vector<net::Mac> port_macs;
   uint32_t workers = 1;
@@ -190,6 +190,6 @@ lb::SnapshotSpec make_spec(const Model& m, const Runtime& rt);
 lb::RsSpec rs_spec(const Model& m, const Runtime& rt, const RealServer& r);
 
 // The MAC drfwd uses for `ip`: its static neighbour entry, else the learned one.
-std::optional<net::Mac> neighbour_mac(const Model& m, const Runtime& rt, net::Ipv4 ip);
+std::optional<net::Mac> neighbour_mac(const Model& m, const Runtime& rt, const net::IpAddr& ip);
 
 }  // namespace drfwd::config

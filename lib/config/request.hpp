@@ -17,13 +17,13 @@ namespace drfwd::config {
 namespace query {
 struct ShowVips {};
 struct ShowRs {
-  std::vector<net::Ipv4> vips;  // empty: all
+  std::vector<net::IpAddr> vips;  // empty: all
 };
 struct ShowStats {};
 struct ShowPorts {};
 struct ShowNeigh {};
 struct ShowConns {
-  std::optional<net::Ipv4> vip;
+  std::optional<net::IpAddr> vip;
   uint32_t limit = 100;
 };
 struct ShowConfig {};

@@ -36,7 +36,7 @@ std::string model_to_commands(const Model& m) {
     const lb::ServiceParams& p = s.params;
     out += "vip add " + key + " sched " + std::string(lb::sched_name(p.sched));
     if (p.persist) out += " persist " + std::to_string(p.persist);
-    if (p.persist_mask != 32) out += " netmask " + std::to_string(p.persist_mask);
+    if (p.persist_mask != s.key.vip.max_len()) out += " netmask " + std::to_string(p.persist_mask);
     if (p.mh_size != lb::kDefaultMaglevSize) out += " mh-size " + std::to_string(p.mh_size);
     if (p.flags) out += " flags " + sched_flags_to_string(p.flags);
     if (!s.check.empty()) out += " check " + to_string(s.check);

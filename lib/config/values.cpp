@@ -15,7 +15,7 @@ std::string_view proto_name(uint8_t proto) {
 }
 
 std::string to_string(const ServiceKey& k) {
-  return std::string(proto_name(k.proto)) + " " + net::to_string(k.vip) + ":" + std::to_string(k.port);
+  return std::string(proto_name(k.proto)) + " " + net::to_string(k.vip, k.port);
 }
 
 std::string quote(std::string_view word) { return "'" + std::string(word) + "'"; }
@@ -23,14 +23,31 @@ std::string quote(std::string_view word) { return "'" + std::string(word) + "'";
 std::string_view vip_arp_name(VipArp m) { return m == VipArp::kKernel ? "kernel" : "always"; }
 std::string_view sync_role_name(SyncRole r) { return r == SyncRole::kMaster ? "master" : "backup"; }
 
-net::Ipv4 parse_unicast(std::string_view word, std::string_view what) {
-  auto a = net::parse_ipv4(word);
-  if (!a) throw ConfigError(quote(word) + " is not an IPv4 address (" + std::string(what) + ")");
-  if (a->is_unspecified() || a->is_multicast() || a->is_broadcast() || a->is_loopback() ||
-      (a->value >> 28) == 0xf || (a->value >> 24) == 0)
+net::IpAddr parse_unicast(std::string_view word, std::string_view what) {
+  auto a = net::parse_ip(word);
+  if (!a) {
+    if (net::parse_ipv6(word)) throw ConfigError(quote(word) + " is an IPv4-mapped IPv6 address (" + std::string(what) + "): write the IPv4 address");
+    throw ConfigError(quote(word) + " is not an IPv4 or IPv6 address (" + std::string(what) + ")");
+  }
+  bool unicast;
+  if (a->is_v4()) {
+    const net::Ipv4 v = a->v4();
+    unicast = !(v.is_unspecified() || v.is_multicast() || v.is_broadcast() || v.is_loopback() ||
+                (v.value >> 28) == 0xf || (v.value >> 24) == 0);
+  } else {
+    // Link-local addresses are per link: nothing to route to a VIP or a server by.
+    unicast = !(a->is_unspecified() || a->is_multicast() || a->is_loopback() || a->v6().is_link_local());
+  }
+  if (!unicast)
     throw ConfigError(quote(word) + " cannot be a " + std::string(what) +
-                      ": it must be a unicast address");
+                      (a->is_v4() ? ": it must be a unicast address" : ": it must be a global or unique-local unicast address"));
   return *a;
+}
+
+net::Ipv4 parse_unicast4(std::string_view word, std::string_view what) {
+  const net::IpAddr a = parse_unicast(word, what);
+  if (!a.is_v4()) throw ConfigError(quote(word) + " is IPv6: the " + std::string(what) + " must be an IPv4 address");
+  return a.v4();
 }
 
 uint8_t parse_proto(std::string_view word) {
@@ -75,9 +92,10 @@ lb::Sched parse_scheduler(std::string_view word) {
 
 uint8_t parse_mask(std::string_view word) {
   auto m = net::parse_netmask(word);
+  if (!m) m = net::parse_uint(word, 128);  // an IPv6 service's prefix length (its service checks the range)
   if (!m || *m == 0)
-    throw ConfigError(quote(word) + " is not a netmask: expected e.g. 255.255.255.0 or 24");
-  return *m;
+    throw ConfigError(quote(word) + " is not a netmask: expected e.g. 255.255.255.0, 24 or (IPv6) 64");
+  return static_cast<uint8_t>(*m);
 }
 
 uint32_t parse_mh_size(std::string_view word) {
@@ -126,14 +144,29 @@ net::Mac parse_neighbour_mac(std::string_view word) {
   return *m;
 }
 
-std::pair<net::Ipv4, std::optional<uint16_t>> parse_addr_port(std::string_view word,
-                                                              std::string_view what) {
-  if (word.find('[') != std::string_view::npos)
-    throw ConfigError(quote(word) + ": IPv6 services are not supported yet");
-  size_t colon = word.rfind(':');
-  if (colon == std::string_view::npos) return {parse_unicast(word, what), std::nullopt};
-  return {parse_unicast(word.substr(0, colon), what),
-          parse_port_number(word.substr(colon + 1), std::string(what) + " port")};
+std::pair<net::IpAddr, std::optional<uint16_t>> parse_addr_port(std::string_view word,
+                                                                std::string_view what) {
+  std::string_view addr = word, port;
+  bool has_port = false;
+  if (!word.empty() && word.front() == '[') {  // [2001:db8::1]:80, [2001:db8::1]
+    const size_t close = word.find(']');
+    if (close == std::string_view::npos || (close + 1 < word.size() && word[close + 1] != ':'))
+      throw ConfigError(quote(word) + " is not an address (" + std::string(what) + "): expected [<IPv6>]:<port>");
+    addr = word.substr(1, close - 1);
+    has_port = close + 1 < word.size();
+    if (has_port) port = word.substr(close + 2);
+    if (addr.find(':') == std::string_view::npos)
+      throw ConfigError(quote(word) + ": brackets are for IPv6 addresses (" + std::string(what) + ")");
+  } else if (const size_t colon = word.find(':'); colon != std::string_view::npos) {
+    if (word.find(':', colon + 1) != std::string_view::npos)  // IPv6 without brackets: no port
+      return {parse_unicast(word, what), std::nullopt};
+    addr = word.substr(0, colon);
+    port = word.substr(colon + 1);
+    has_port = true;
+  }
+  const net::IpAddr ip = parse_unicast(addr, what);
+  if (!has_port) return {ip, std::nullopt};
+  return {ip, parse_port_number(port, std::string(what) + " port")};
 }
 
 SyncRole parse_sync_role(std::string_view word) {
@@ -158,7 +191,7 @@ std::vector<net::Ipv4> parse_sync_peers(std::string_view word) {
   size_t start = 0;
   while (start <= word.size()) {
     const size_t comma = std::min(word.find(',', start), word.size());
-    const net::Ipv4 p = parse_unicast(word.substr(start, comma - start), "sync peer");
+    const net::Ipv4 p = parse_unicast4(word.substr(start, comma - start), "sync peer");
     if (std::find(peers.begin(), peers.end(), p) != peers.end())
       throw ConfigError("sync peer " + net::to_string(p) + " given twice");
     peers.push_back(p);

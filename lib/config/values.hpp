@@ -16,7 +16,9 @@ constexpr uint32_t kDefaultPersist = 300;   // ipvsadm -p without a value
 
 std::string quote(std::string_view word);  // 'word'
 
-net::Ipv4 parse_unicast(std::string_view word, std::string_view what);
+// A unicast IPv4 or IPv6 address (global or unique-local: not link-local).
+net::IpAddr parse_unicast(std::string_view word, std::string_view what);
+net::Ipv4 parse_unicast4(std::string_view word, std::string_view what);  // IPv4 only
 uint8_t parse_proto(std::string_view word);
 uint16_t parse_port_number(std::string_view word, std::string_view what);  // 1..65535 or a name
 uint32_t parse_number(std::string_view word, std::string_view what, uint64_t min, uint64_t max);
@@ -25,9 +27,11 @@ uint8_t parse_mask(std::string_view word);
 uint32_t parse_mh_size(std::string_view word);
 uint32_t parse_sched_flags(std::string_view word);
 net::Mac parse_neighbour_mac(std::string_view word);
-// "VIP:PORT" (ipvsadm service and real-server addresses); port optional if allowed.
-std::pair<net::Ipv4, std::optional<uint16_t>> parse_addr_port(std::string_view word,
-                                                              std::string_view what);
+// ipvsadm's service and real-server addresses: "198.18.0.10:80", "[2001:2::10]:80";
+// without the port: "198.18.0.10", "[2001:2::10]" or "2001:2::10" (the caller decides
+// whether a port is required).
+std::pair<net::IpAddr, std::optional<uint16_t>> parse_addr_port(std::string_view word,
+                                                                std::string_view what);
 
 std::string sched_flags_to_string(uint32_t flags);
 

@@ -95,7 +95,7 @@ std::string service_line(const ServiceStatus& s, const config::query::IpvsList& 
   if (!f.empty()) out += " (" + f + ")";
   if (s.params.persist) {
     out += cformat(" persistent %u", s.params.persist);
-    if (s.params.persist_mask != 32) out += " mask " + mask_text(s.params.persist_mask);
+    if (s.params.persist_mask != s.key.vip.max_len()) out += " mask " + mask_text(s.params.persist_mask, s.key.vip);
   }
   return out + "\n";
 }
@@ -150,7 +150,7 @@ std::string ipvsadm_save(std::vector<ServiceStatus> services, bool numeric) {
     if (!f.empty()) out += " -b " + f;
     if (s.params.persist) {
       out += " -p " + std::to_string(s.params.persist);
-      if (s.params.persist_mask != 32) out += " -M " + mask_text(s.params.persist_mask);
+      if (s.params.persist_mask != s.key.vip.max_len()) out += " -M " + mask_text(s.params.persist_mask, s.key.vip);
     }
     out += "\n";
     for (const RsStatus& r : s.rs)

@@ -202,7 +202,7 @@ void Operator::ipvsadm_list(const q::IpvsList& x, double now, Reply& reply) {
                      note});
   };
   if (!x.connection) return answer({}, {});
-  conns_.start(x.service ? std::optional<net::Ipv4>(x.service->vip) : std::nullopt, lb::ConnDump::kMaxRecords, now,
+  conns_.start(x.service ? std::optional<net::IpAddr>(x.service->vip) : std::nullopt, lb::ConnDump::kMaxRecords, now,
                [answer](control::ConnListing l) { answer(l.conns, missing_note(l)); });
 }
 

@@ -33,14 +33,18 @@ const char* port_name(uint16_t port) {
 
 }  // namespace
 
-std::string addr_port(net::Ipv4 a, uint16_t port, bool numeric) {
+std::string addr_port(const net::IpAddr& a, uint16_t port, bool numeric) {
   const char* name = numeric ? nullptr : port_name(port);
-  return net::to_string(a) + ":" + (name ? std::string(name) : std::to_string(port));
+  const std::string addr = a.is_v4() ? net::to_string(a) : "[" + net::to_string(a) + "]";  // as ipvsadm
+  return addr + ":" + (name ? std::string(name) : std::to_string(port));
 }
 
 std::string proto_upper(uint8_t p) { return p == net::kProtoTcp ? "TCP" : "UDP"; }
 
-std::string mask_text(uint8_t len) { return net::to_string(net::Ipv4{net::Prefix{net::Ipv4{}, len}.mask()}); }
+std::string mask_text(uint8_t len, const net::IpAddr& family) {
+  if (!family.is_v4()) return std::to_string(len);  // ipvsadm prints an IPv6 mask as its length
+  return net::to_string(net::Ipv4{net::Prefix{net::Ipv4{}, len}.mask()});
+}
 
 std::string describe(const config::CheckSpec& c, uint16_t service_port) {
   if (c.kind == config::CheckKind::kNone) return "none";

@@ -22,9 +22,9 @@ std::string cformat(const char* f, Args... args) {
 
 // "198.18.0.100:80" or, not numeric, "198.18.0.100:http" (addresses are never
 // resolved: drfwd does no DNS).
-std::string addr_port(net::Ipv4 a, uint16_t port, bool numeric);
+std::string addr_port(const net::IpAddr& a, uint16_t port, bool numeric);
 std::string proto_upper(uint8_t proto);  // "TCP" / "UDP"
-std::string mask_text(uint8_t len);      // "255.255.255.0"
+std::string mask_text(uint8_t len, const net::IpAddr& family);  // ipvsadm's form      // "255.255.255.0"
 // "tcp :80 every 500ms timeout 400ms rise 2 fall 3"
 std::string describe(const config::CheckSpec& c, uint16_t service_port);
 // A connection's state as IPVS lists it (a persistence template shows NONE).

@@ -1,4 +1,4 @@
-// Gratuitous ARP for VIPs: when a VIP is claimed on an interface (it appears in the
+// Gratuitous ARP (IPv4) and unsolicited neighbor advertisements (IPv6) for VIPs: when a VIP is claimed on an interface (it appears in the
 // configuration, or, with vip-arp kernel, on the interface's kernel side), it is
 // announced there `count` times, `interval` seconds apart, so switches and neighbours
 // learn where it lives. Plain C++: time in, announcements out.
@@ -16,10 +16,10 @@ namespace drfwd::control {
 
 class Announcer {
  public:
-  using Claim = std::pair<lb::Iface, net::Ipv4>;  // (interface, VIP)
+  using Claim = std::pair<lb::Iface, net::IpAddr>;  // (interface, VIP)
   struct Due {
     lb::Iface at;
-    net::Ipv4 vip;
+    net::IpAddr vip;
   };
 
   Announcer(unsigned count, double interval) : count_(count), interval_(interval) {}
@@ -31,7 +31,7 @@ class Announcer {
   std::vector<Due> due(double now);
 
   const std::set<Claim>& claims() const { return claims_; }
-  bool claimed(lb::Iface at, net::Ipv4 vip) const { return claims_.count({at, vip}) != 0; }
+  bool claimed(lb::Iface at, const net::IpAddr& vip) const { return claims_.count({at, vip}) != 0; }
 
  private:
   struct Pending {

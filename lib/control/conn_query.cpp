@@ -2,7 +2,16 @@
 
 namespace drfwd::control {
 
-void ConnQuery::start(std::optional<net::Ipv4> vip, uint32_t limit, double now, Done done) {
+namespace {
+// The workers' filter: an IPv4 VIP in network order, 0 for any; an IPv6 VIP (whose
+// connections are not in the IPv4 table) as 255.255.255.255, which no VIP can be.
+uint32_t vip_filter(const std::optional<net::IpAddr>& vip) {
+  if (!vip) return 0;
+  return vip->is_v4() ? vip->v4().be() : 0xffffffffu;
+}
+}  // namespace
+
+void ConnQuery::start(std::optional<net::IpAddr> vip, uint32_t limit, double now, Done done) {
   Request r{vip, limit, std::move(done)};
   if (current_)
     queue_.push_back(std::move(r));
@@ -20,7 +29,7 @@ void ConnQuery::begin(Request r, double now) {
 void ConnQuery::ask_idle() {
   for (size_t w = 0; w < dumps_.size(); ++w)
     if (!current_->seq[w] && dumps_[w]->idle())
-      current_->seq[w] = dumps_[w]->post(current_->req.vip ? current_->req.vip->be() : 0, current_->req.limit);
+      current_->seq[w] = dumps_[w]->post(vip_filter(current_->req.vip), current_->req.limit);
 }
 
 void ConnQuery::poll(double now) {
@@ -53,14 +62,14 @@ void ConnQuery::finish() {
       if (out.conns.size() >= run.req.limit) break;
       ConnStatus c;
       c.proto = r.key.proto;
-      c.client = net::Ipv4::from_be(r.key.src);
+      c.client = net::IpAddr(net::Ipv4::from_be(r.key.src));
       c.cport = net::ntoh16(r.key.sport);
-      c.vip = net::Ipv4::from_be(r.key.dst);
+      c.vip = net::IpAddr(net::Ipv4::from_be(r.key.dst));
       c.vport = net::ntoh16(r.key.dport);
       // The slot's server only if it is still the one the connection was bound to (the
       // slot may have gone to another server since): otherwise none is named.
       if (snap && r.rs_slot < snap->rs_count && snap->rs_view[r.rs_slot].gen == r.rs_gen)
-        c.rs = net::Ipv4::from_be(snap->rs_view[r.rs_slot].ip_be);
+        c.rs = net::IpAddr(net::Ipv4::from_be(snap->rs_view[r.rs_slot].ip_be));
       c.rport = c.vport;  // direct routing: the same port
       c.state = r.key.is_template() ? lb::ConnState::kTemplate : r.state;
       c.expires = r.expires;

@@ -34,13 +34,13 @@ class ConnQuery {
   ConnQuery(std::vector<lb::ConnDump*> dumps, const SnapshotSink& sink) : dumps_(std::move(dumps)), sink_(sink) {}
 
   // Lists up to `limit` connections (to `vip`, if given); `done` runs from poll().
-  void start(std::optional<net::Ipv4> vip, uint32_t limit, double now, Done done);
+  void start(std::optional<net::IpAddr> vip, uint32_t limit, double now, Done done);
   void poll(double now);
   bool busy() const { return current_.has_value() || !queue_.empty(); }
 
  private:
   struct Request {
-    std::optional<net::Ipv4> vip;
+    std::optional<net::IpAddr> vip;
     uint32_t limit;
     Done done;
   };

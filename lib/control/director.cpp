@@ -18,7 +18,7 @@ Director::Director(config::Model model, DirectorSetup setup, SnapshotSink& sink,
       announcer_(setup_.announce_count, setup_.announce_interval) {
   runtime_.workers = setup_.workers;
   runtime_.port_macs = setup_.port_macs;
-  runtime_.learned_mac = [this](net::Ipv4 ip) { return neigh_.mac(ip); };
+  runtime_.learned_mac = [this](const net::IpAddr& ip) { return neigh_.mac(ip); };
   runtime_.health = [this](uint32_t slot) { return health_.health(slot); };
 }
 
@@ -28,10 +28,14 @@ std::optional<net::Ipv4> Director::dip(lb::Iface at) const {
   return a->addr;
 }
 
-bool Director::serves(lb::Iface at, net::Ipv4 vip) const {
+net::Ipv6 Director::link_local(lb::Iface at) const {
+  return net::link_local(at.port < setup_.port_macs.size() ? setup_.port_macs[at.port] : net::Mac{});
+}
+
+bool Director::serves(lb::Iface at, const net::IpAddr& vip) const {
   bool any = false;
   for (auto& [i, prefix] : model_.addresses())
-    if (prefix.contains(vip)) {
+    if (vip.is_v4() && prefix.contains(vip.v4())) {
       any = true;
       if (i == at) return true;
     }
@@ -116,13 +120,14 @@ BatchResult Director::apply(std::span<const config::Command> batch, double now) 
 // DIP of that interface through its kernel interface (no kernel path: unchecked, always up).
 void Director::refresh_targets(double now) {
   std::vector<NeighTarget> resolve;
-  std::set<net::Ipv4> seen;
+  std::set<net::IpAddr> seen;
   std::vector<HealthTarget> checks;
   for (const config::Service& s : model_.services()) {
     for (const config::RealServer& r : s.rs) {
       const auto port = model_.egress(r.ip);
-      const std::optional<net::Ipv4> src_dip = port ? dip(*port) : std::nullopt;
-      const net::Ipv4 src = src_dip ? *src_dip : net::Ipv4{};  // 0.0.0.0: the interface has no DIP
+      // IPv4: the interface's DIP (0.0.0.0: none). IPv6: the port's link-local address.
+      const std::optional<net::Ipv4> src_dip = port && r.ip.is_v4() ? dip(*port) : std::nullopt;
+      const net::IpAddr src = !r.ip.is_v4() && port ? net::IpAddr(link_local(*port)) : net::IpAddr(src_dip.value_or(net::Ipv4{}));
       if (port && !model_.neighbours().count(r.ip) && seen.insert(r.ip).second && port->port < setup_.port_macs.size())
         resolve.push_back({r.ip, port->port, port->vlan, src, setup_.port_macs[port->port]});
       HealthTarget h;
@@ -131,7 +136,8 @@ void Director::refresh_targets(double now) {
       h.ip = r.ip;
       h.spec = model_.effective_check(s, r);
       h.port = h.spec.port ? h.spec.port : s.key.port;
-      h.src = src;
+      h.src = src_dip.value_or(net::Ipv4{});
+      // IPv6 real servers are checked once interfaces have IPv6 DIPs (until then: unchecked).
       if (!port || !setup_.health_checks || !src_dip) h.spec.kind = config::CheckKind::kNone;
       h.name = config::to_string(s.key) + " -> " + net::to_string(r.ip);
       checks.push_back(std::move(h));
@@ -141,7 +147,7 @@ void Director::refresh_targets(double now) {
   if (health_.set_targets(checks, now)) need_publish_ = true;
 }
 
-bool Director::ready(net::Ipv4 vip) const {
+bool Director::ready(const net::IpAddr& vip) const {
   for (const config::Service& s : model_.services()) {
     if (s.key.vip != vip) continue;
     for (const config::RealServer& r : s.rs) {
@@ -163,13 +169,13 @@ bool Director::ready(net::Ipv4 vip) const {
 // while the interface's kernel side holds the VIP, and once the VIP has converged, so a
 // director taking over (or restarting) forwards with the same view as its peers.
 void Director::refresh_claims(double now) {
-  std::map<net::Ipv4, double> since;
+  std::map<net::IpAddr, double> since;
   for (const config::Service& s : model_.services()) {
     const auto it = vip_since_.find(s.key.vip);
     since.emplace(s.key.vip, it == vip_since_.end() ? now : it->second);
   }
   vip_since_ = std::move(since);
-  std::erase_if(converged_, [&](net::Ipv4 v) { return !vip_since_.count(v); });
+  std::erase_if(converged_, [&](const net::IpAddr& v) { return !vip_since_.count(v); });
   const config::VipClaim& claim = model_.vip_claim();
   std::set<Announcer::Claim> claims;
   const std::vector<lb::Iface> ifaces = interfaces();
@@ -205,12 +211,12 @@ void Director::refresh_claims(double now) {
 void Director::refresh_routes() {
   routes_.clear();
   if (!model_.vip_claim().route_table) return;
-  std::set<net::Ipv4> usable;
+  std::set<net::IpAddr> usable;
   for (const config::Service& s : model_.services())
     for (const config::RealServer& r : s.rs)
       if (rs_state(r).accepting()) usable.insert(s.key.vip);
   const std::vector<lb::Iface> ifaces = interfaces();
-  for (net::Ipv4 vip : usable) {
+  for (const net::IpAddr& vip : usable) {
     if (!converged_.count(vip)) continue;
     for (const lb::Iface at : ifaces)
       if (serves(at, vip)) {
@@ -220,7 +226,7 @@ void Director::refresh_routes() {
   }
 }
 
-void Director::set_kernel_addresses(lb::Iface at, std::set<net::Ipv4> addresses, double now) {
+void Director::set_kernel_addresses(lb::Iface at, std::set<net::IpAddr> addresses, double now) {
   if (kernel_addrs_[at] == addresses) return;
   kernel_addrs_[at] = std::move(addresses);
   refresh_claims(now);
@@ -247,6 +253,24 @@ ArpDecision Director::on_arp(lb::Iface at, const net::Arp& a, double now) {
   return {ArpDecision::Action::kToKernel, {}, {}};
 }
 
+NdpDecision Director::on_ndp(lb::Iface at, const net::Ndp& n, double now) {
+  if (neigh_.on_ndp(at, n, now)) {
+    need_publish_ = true;
+    if (auto mac = neigh_.mac(net::IpAddr(n.target)))
+      spdlog::info("neighbour {} is at {} (port {}{})", net::to_string(n.target), net::to_string(*mac), at.port,
+                   at.vlan ? " vlan " + std::to_string(at.vlan) : "");
+  }
+  log_neigh_events();
+  // As for ARP: an advertisement of a real server's address for another MAC goes no further.
+  if (n.type == net::kNdpNeighborAdvert && n.lladdr)
+    if (auto known = known_mac(net::IpAddr(n.target)); known && *known != *n.lladdr)
+      return {NdpDecision::Action::kConflict, {}, *known};
+  if (n.type == net::kNdpNeighborSolicit && at.port < setup_.port_macs.size() &&
+      (announcer_.claimed(at, net::IpAddr(n.target)) || n.target == link_local(at)))
+    return {NdpDecision::Action::kReply, net::ndp_advert(setup_.port_macs[at.port], n.target, n), {}};
+  return {NdpDecision::Action::kToKernel, {}, {}};
+}
+
 void Director::log_neigh_events() {
   for (const NeighEvent& ev : neigh_.take_events()) {
     const std::string ip = net::to_string(ev.ip), a = net::to_string(ev.mac), b = net::to_string(ev.other);
@@ -270,10 +294,11 @@ Director::Tick Director::tick(double now) {
   Tick out;
   auto resolution = neigh_.tick(now);
   out.requests = std::move(resolution.send);
+  out.requests6 = std::move(resolution.send6);
   if (resolution.changed) need_publish_ = true;
-  for (net::Ipv4 ip : resolution.lost)
-    spdlog::warn("neighbour {}: no answer to {} ARP requests, unreachable (no traffic until it answers)",
-                 net::to_string(ip), neigh_.config().max_probes);
+  for (const net::IpAddr& ip : resolution.lost)
+    spdlog::warn("neighbour {}: no answer to {} {}, unreachable (no traffic until it answers)", net::to_string(ip),
+                 neigh_.config().max_probes, ip.is_v4() ? "ARP requests" : "neighbor solicitations");
   log_neigh_events();
   for (const HealthChecker::Change& c : health_.run(now)) {
     ++counters_.health_changes;
@@ -287,8 +312,12 @@ Director::Tick Director::tick(double now) {
   // and convergence (which moves with time while a VIP waits for its hold-down).
   if (need_publish_ || converged_.size() < vip_since_.size()) refresh_claims(now);
   for (const Announcer::Due& d : announcer_.due(now))
-    if (d.at.port < setup_.port_macs.size())
-      out.announcements.push_back({d.at.port, net::arp_announce(setup_.port_macs[d.at.port], d.vip), d.at.vlan});
+    if (d.at.port < setup_.port_macs.size()) {
+      if (d.vip.is_v4())
+        out.announcements.push_back({d.at.port, net::arp_announce(setup_.port_macs[d.at.port], d.vip.v4()), d.at.vlan});
+      else
+        out.announcements6.push_back({d.at.port, net::ndp_announce(setup_.port_macs[d.at.port], d.vip.v6()), d.at.vlan});
+    }
   if (need_publish_) publish(model_);
   sink_.reclaim();
   model_.reclaim_slots(sink_.seen());

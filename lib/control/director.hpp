@@ -54,6 +54,15 @@ struct BatchResult {
   std::vector<lb::Iface> addressed;   // interfaces whose address (DIP) changed, made or gone: the kernel's to follow
 };
 
+// What to do with an NDP frame (a neighbor solicitation or advertisement) received on an
+// interface: the same choices as for ARP.
+struct NdpDecision {
+  enum class Action : uint8_t { kToKernel, kReply, kConflict };
+  Action action = Action::kToKernel;
+  net::Ndp reply;
+  net::Mac known;
+};
+
 // What to do with an ARP frame received on an interface.
 struct ArpDecision {
   enum class Action : uint8_t {
@@ -81,10 +90,14 @@ class Director {
 
   // An ARP frame (parsed) received on interface `at`: learns from it, decides what to do.
   ArpDecision on_arp(lb::Iface at, const net::Arp& a, double now);
+  // A neighbor solicitation or advertisement (parsed and validated) received on `at`.
+  NdpDecision on_ndp(lb::Iface at, const net::Ndp& n, double now);
 
   struct Tick {
-    std::vector<ArpOut> requests;       // resolution requests due
+    std::vector<ArpOut> requests;       // resolution requests due (IPv4)
     std::vector<ArpOut> announcements;  // gratuitous ARPs due
+    std::vector<NdpOut> requests6;      // neighbor solicitations due (IPv6)
+    std::vector<NdpOut> announcements6; // unsolicited neighbor advertisements due
   };
   // The periodic work of one control round: resolution and health-check state, which
   // VIPs are claimed (ARP, announcements, routes), a snapshot if anything the workers
@@ -94,12 +107,12 @@ class Director {
 
   // The addresses now on interface `at`'s kernel side (with vip-arp kernel, a VRRP
   // daemon there decides which VIPs this director claims).
-  void set_kernel_addresses(lb::Iface at, std::set<net::Ipv4> addresses, double now);
+  void set_kernel_addresses(lb::Iface at, std::set<net::IpAddr> addresses, double now);
 
   // A VIP route drfwd keeps in the kernel (vip-routes): VIP/32 through the kernel
   // interface of `at`, the first interface that serves the VIP.
   struct VipRoute {
-    net::Ipv4 vip;
+    net::IpAddr vip;
     lb::Iface at;
     auto operator<=>(const VipRoute&) const = default;
   };
@@ -107,17 +120,17 @@ class Director {
   // has converged and has a real server taking new connections.
   const std::vector<VipRoute>& routes() const { return routes_; }
   // Whether this director claims `vip` on `at`: answers ARP for it and announces it.
-  bool claimed(lb::Iface at, net::Ipv4 vip) const { return announcer_.claimed(at, vip); }
+  bool claimed(lb::Iface at, const net::IpAddr& vip) const { return announcer_.claimed(at, vip); }
   // ARP the kernel interface sends out of `at` that speaks for a VIP this director does
   // not claim there (keepalived's gratuitous ARP on becoming master before drfwd has
   // converged, or the kernel answering for a VIP it holds): drfwd alone speaks for its
   // VIPs, so such ARP is not sent.
   bool withholds(lb::Iface at, const net::Arp& a) const {
-    return vip_since_.count(a.spa) != 0 && !claimed(at, a.spa);
+    return vip_since_.count(net::IpAddr(a.spa)) != 0 && !claimed(at, a.spa);
   }
   // Whether the VIP's real servers have all been resolved and checked once (or the
   // hold-down passed) since it appeared: only then is it claimed in kernel mode or routed.
-  bool converged(net::Ipv4 vip) const { return converged_.count(vip) != 0; }
+  bool converged(const net::IpAddr& vip) const { return converged_.count(vip) != 0; }
   // Every VIP has converged: this director sees its real servers as its peers do.
   bool all_converged() const { return converged_.size() == vip_since_.size(); }
 
@@ -132,11 +145,14 @@ class Director {
   // The real server as the workers see it now (weight, health, MAC, egress port).
   lb::RsSpec rs_state(const config::RealServer& r) const { return config::rs_spec(model_, runtime_, r); }
   // The MAC drfwd holds for a neighbour: static, else resolved; none if neither.
-  std::optional<net::Mac> known_mac(net::Ipv4 ip) const { return config::neighbour_mac(model_, runtime_, ip); }
+  std::optional<net::Mac> known_mac(const net::IpAddr& ip) const { return config::neighbour_mac(model_, runtime_, ip); }
   // A VIP is answered on the interfaces (untagged or VLAN) whose subnet holds it, or on
   // every interface if none does.
-  bool serves(lb::Iface at, net::Ipv4 vip) const;
+  bool serves(lb::Iface at, const net::IpAddr& vip) const;
   std::optional<net::Ipv4> dip(lb::Iface at) const;
+  // drfwd's own IPv6 address on an interface for neighbor discovery: the port's
+  // link-local address (EUI-64 from its MAC).
+  net::Ipv6 link_local(lb::Iface at) const;
   // Every interface: each port's untagged one, then the VLAN interfaces, in order.
   std::vector<lb::Iface> interfaces() const;
 
@@ -145,7 +161,7 @@ class Director {
   std::shared_ptr<const lb::Snapshot> build(const config::Model& m) const;
   void refresh_targets(double now);
   void refresh_claims(double now);
-  bool ready(net::Ipv4 vip) const;  // every RS resolved and checked once
+  bool ready(const net::IpAddr& vip) const;  // every RS resolved and checked once
   void refresh_routes();
   void log_neigh_events();
 
@@ -160,9 +176,9 @@ class Director {
   DirectorCounters counters_;
   bool need_publish_ = false;
   double last_rates_ = -1;
-  std::map<lb::Iface, std::set<net::Ipv4>> kernel_addrs_;  // by interface
-  std::map<net::Ipv4, double> vip_since_;                 // when each VIP appeared
-  std::set<net::Ipv4> converged_;
+  std::map<lb::Iface, std::set<net::IpAddr>> kernel_addrs_;  // by interface
+  std::map<net::IpAddr, double> vip_since_;                 // when each VIP appeared
+  std::set<net::IpAddr> converged_;
   std::vector<VipRoute> routes_;
 };
 

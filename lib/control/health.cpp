@@ -126,7 +126,8 @@ uint64_t SocketProber::start(const HealthTarget& t, double now) {
   Probe& p = probes_[id];
   p.target = t;
   p.deadline = now + t.spec.timeout_ms / 1000.0;
-  p.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const bool v4 = t.ip.is_v4();
+  p.fd = ::socket(v4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (p.fd < 0) {
     finish(p, false, std::string("socket: ") + std::strerror(errno));
     return id;
@@ -134,25 +135,38 @@ uint64_t SocketProber::start(const HealthTarget& t, double now) {
   // Close with RST, not FIN: a health probe leaves no TIME_WAIT on either side.
   linger lg{1, 0};
   ::setsockopt(p.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  // One address of either family as the socket API takes it.
+  auto sa = [](const net::IpAddr& ip, uint16_t port) {
+    sockaddr_storage ss{};
+    if (ip.is_v4()) {
+      auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+      a->sin_family = AF_INET;
+      a->sin_port = htons(port);
+      a->sin_addr.s_addr = ip.v4().be();
+    } else {
+      auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+      a->sin6_family = AF_INET6;
+      a->sin6_port = htons(port);
+      std::memcpy(a->sin6_addr.s6_addr, ip.v6().bytes.data(), 16);
+    }
+    return ss;
+  };
+  const socklen_t len = v4 ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
   if (!t.src.is_unspecified()) {
-    sockaddr_in b{};
-    b.sin_family = AF_INET;
-    b.sin_addr.s_addr = t.src.be();
-    if (::bind(p.fd, reinterpret_cast<sockaddr*>(&b), sizeof b) != 0) {
+    const sockaddr_storage b = sa(t.src, 0);
+    if (::bind(p.fd, reinterpret_cast<const sockaddr*>(&b), len) != 0) {
       finish(p, false, std::string("bind: ") + std::strerror(errno));
       return id;
     }
   }
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(t.port);
-  a.sin_addr.s_addr = t.ip.be();
-  if (::connect(p.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 && errno != EINPROGRESS) {
+  const sockaddr_storage a = sa(t.ip, t.port);
+  if (::connect(p.fd, reinterpret_cast<const sockaddr*>(&a), len) != 0 && errno != EINPROGRESS) {
     finish(p, false, errno == ECONNREFUSED ? "refused" : std::string("connect: ") + std::strerror(errno));
     return id;
   }
   if (t.spec.kind == config::CheckKind::kHttp) {
-    const std::string host = t.spec.host.empty() ? net::to_string(t.ip) : t.spec.host;
+    const std::string host = t.spec.host.empty() ? (t.ip.is_v4() ? net::to_string(t.ip) : "[" + net::to_string(t.ip) + "]")
+                                                 : t.spec.host;
     p.out = "GET " + t.spec.path + " HTTP/1.1\r\nHost: " + host +
             "\r\nUser-Agent: drfwd-check\r\nAccept: */*\r\nConnection: close\r\n\r\n";
   }

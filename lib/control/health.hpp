@@ -20,9 +20,9 @@ namespace drfwd::control {
 
 struct HealthTarget {
   uint32_t slot = 0, gen = 0;   // the RS slot (health is published per slot)
-  net::Ipv4 ip;
+  net::IpAddr ip;
   uint16_t port = 0;            // probe port (the check's, or the service's)
-  net::Ipv4 src;                // bind address (the DIP); 0.0.0.0: let the kernel choose
+  net::IpAddr src;              // bind address (the DIP, of ip's family); unspecified: let the kernel choose
   config::CheckSpec spec;
   std::string name;             // "tcp 198.18.0.100:80 -> 198.18.0.11", for logs
   bool operator==(const HealthTarget&) const = default;

@@ -69,11 +69,11 @@ void KernelState::poll(Director& d, double now) {
       // delete wants; a refused add is forgotten and tried again later.
       if (ack->error != 0 && add) {
         installed_.erase(r);
-        if (!refused_) spdlog::warn("route {}/32 table {}: {}", net::to_string(r.vip), r.table, std::strerror(-ack->error));
+        if (!refused_) spdlog::warn("route {}/{} table {}: {}", net::to_string(r.vip), r.vip.max_len(), r.table, std::strerror(-ack->error));
         refused_ = true;
         retry_at_ = now + 1;
       } else {
-        spdlog::info("route {}/32 table {} {}", net::to_string(r.vip), r.table, add ? "published" : "withdrawn");
+        spdlog::info("route {}/{} table {} {}", net::to_string(r.vip), r.vip.max_len(), r.table, add ? "published" : "withdrawn");
       }
     }
   }
@@ -85,14 +85,14 @@ void KernelState::poll(Director& d, double now) {
   if (!changed) return;
   for (const auto& [index, at] : ifindex_) {
     const auto it = addrs_.find(index);
-    d.set_kernel_addresses(at, it == addrs_.end() ? std::set<net::Ipv4>{} : it->second, now);
+    d.set_kernel_addresses(at, it == addrs_.end() ? std::set<net::IpAddr>{} : std::set<net::IpAddr>(it->second.begin(), it->second.end()), now);
   }
 }
 
 void KernelState::send(bool add, const Route& r) {
   const uint32_t seq = sock_.next_seq();
-  if (!sock_.send(netlink::route(add, seq, net::Prefix{r.vip, 32}, r.ifindex, r.table))) {
-    spdlog::warn("route {}/32 table {}: netlink: {}", net::to_string(r.vip), r.table, std::strerror(errno));
+  if (!sock_.send(netlink::route(add, seq, r.vip, r.ifindex, r.table))) {
+    spdlog::warn("route {}/{} table {}: netlink: {}", net::to_string(r.vip), r.vip.max_len(), r.table, std::strerror(errno));
     return;
   }
   pending_[seq] = {add, r};
@@ -107,6 +107,7 @@ void KernelState::sync(const std::vector<Director::VipRoute>& routes, std::optio
   if (table)
     for (const Director::VipRoute& v : routes)
       for (const auto& [index, at] : ifindex_)
+        if (v.vip.is_v4())  // IPv6 VIP routes once the kernel interfaces carry IPv6
         if (at == v.at) want.insert({v.vip, index, *table});
   if (want == installed_) return;
   for (const Route& r : std::vector<Route>(installed_.begin(), installed_.end()))

@@ -35,7 +35,7 @@ class KernelState {
 
  private:
   struct Route {
-    net::Ipv4 vip;
+    net::IpAddr vip;
     int ifindex;
     uint32_t table;
     auto operator<=>(const Route&) const = default;

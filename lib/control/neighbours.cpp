@@ -13,7 +13,7 @@ std::string_view neigh_state_name(NeighState s) {
 }
 
 bool NeighbourTable::set_targets(const std::vector<NeighTarget>& targets, double now) {
-  std::map<net::Ipv4, Entry> next;
+  std::map<net::IpAddr, Entry> next;
   bool lost = false;
   for (const NeighTarget& t : targets) {
     auto it = entries_.find(t.ip);
@@ -33,14 +33,15 @@ bool NeighbourTable::set_targets(const std::vector<NeighTarget>& targets, double
   return lost;
 }
 
-net::Arp NeighbourTable::request(const Entry& e, bool unicast) const {
-  return net::arp_request(e.target.port_mac, e.target.src, e.target.ip,
-                          unicast && e.mac ? *e.mac : net::Mac::broadcast());
-}
-
-// Sends a request (unicast to the known MAC, or broadcast) and waits `wait` for it.
+// Sends a request (unicast to the known MAC, or broadcast: for IPv6 to the target's
+// solicited-node group) and waits `wait` for it.
 void NeighbourTable::ask(Entry& e, double now, bool unicast, double wait, TickResult& r) {
-  r.send.push_back({e.target.port, request(e, unicast), e.target.vlan});
+  const NeighTarget& t = e.target;
+  if (t.ip.is_v4())
+    r.send.push_back({t.port, net::arp_request(t.port_mac, t.src.v4(), t.ip.v4(), unicast && e.mac ? *e.mac : net::Mac::broadcast()),
+                      t.vlan});
+  else
+    r.send6.push_back({t.port, net::ndp_solicit(t.port_mac, t.src.v6(), t.ip.v6(), unicast ? e.mac : std::nullopt), t.vlan});
   e.outstanding = true;
   e.next = now + wait;
 }
@@ -116,15 +117,31 @@ bool NeighbourTable::end_round(Entry& e, double now) {
 bool NeighbourTable::on_arp(lb::Iface at, const net::Arp& a, double now) {
   auto it = entries_.find(a.spa);
   if (it == entries_.end()) return false;  // not a neighbour we resolve: nothing to learn
-  Entry& e = it->second;
+  const NeighTarget& t = it->second.target;
   // Shaped as an answer to our request: a reply, on the RS's interface, to us.
-  const bool answer = a.op == net::kArpReply && at == lb::Iface{e.target.port, e.target.vlan} && !a.gratuitous() &&
-                      a.eth_dst == e.target.port_mac &&
-                      (e.target.src.is_unspecified() || a.tpa == e.target.src);
-  if (answer && e.mac && *e.mac != a.sha) {
+  const bool shaped = a.op == net::kArpReply && at == lb::Iface{t.port, t.vlan} && !a.gratuitous() &&
+                      a.eth_dst == t.port_mac && (t.src.is_unspecified() || net::IpAddr(a.tpa) == t.src);
+  return on_answer({a.spa, a.sha, shaped}, now);
+}
+
+bool NeighbourTable::on_ndp(lb::Iface at, const net::Ndp& n, double now) {
+  if (n.type != net::kNdpNeighborAdvert || !n.lladdr) return false;  // an NA without the MAC teaches nothing
+  auto it = entries_.find(net::IpAddr(n.target));
+  if (it == entries_.end()) return false;
+  const NeighTarget& t = it->second.target;
+  // A solicited advertisement, on the RS's interface, to us (our MAC and our address).
+  const bool shaped = n.solicited && at == lb::Iface{t.port, t.vlan} && n.eth_dst == t.port_mac &&
+                      net::IpAddr(n.dst) == t.src;
+  return on_answer({it->first, *n.lladdr, shaped}, now);
+}
+
+bool NeighbourTable::on_answer(const Answer& a, double now) {
+  Entry& e = entries_.find(a.ip)->second;
+  const bool answer = a.shaped;
+  if (answer && e.mac && *e.mac != a.mac) {
     if (now < e.guard_until) {
       // Two hosts answered the requests that first resolved it: trust neither.
-      events_.push_back({NeighEvent::Kind::kConflictDropped, e.target.ip, *e.mac, a.sha});
+      events_.push_back({NeighEvent::Kind::kConflictDropped, e.target.ip, *e.mac, a.mac});
       ++counters_.neigh_conflicts;
       fail(e, now);
       return true;
@@ -133,8 +150,8 @@ bool NeighbourTable::on_arp(lb::Iface at, const net::Arp& a, double now) {
       // Probing the known MAC and another answers: remembered, used only if the known
       // MAC stays silent for the whole round (end_round).
       if (!e.candidate)
-        e.candidate = a.sha;
-      else if (*e.candidate != a.sha)
+        e.candidate = a.mac;
+      else if (*e.candidate != a.mac)
         e.candidates = true;
       return false;
     }
@@ -142,18 +159,18 @@ bool NeighbourTable::on_arp(lb::Iface at, const net::Arp& a, double now) {
   if (!(answer && e.outstanding)) {
     // Our own resolution decides; a matching announcement is harmless, a different MAC
     // is a possible redirection attempt.
-    if (!e.mac || *e.mac != a.sha) ++counters_.arp_ignored;
+    if (!e.mac || *e.mac != a.mac) ++counters_.arp_ignored;
     return false;
   }
   // The known MAC confirmed, or a first resolution.
   if (e.candidate) {
-    events_.push_back({NeighEvent::Kind::kConflictKept, e.target.ip, a.sha, *e.candidate});
+    events_.push_back({NeighEvent::Kind::kConflictKept, e.target.ip, a.mac, *e.candidate});
     ++counters_.neigh_conflicts;
     e.candidate.reset();
     e.candidates = false;
   }
   const bool first = !e.mac;
-  e.mac = a.sha;
+  e.mac = a.mac;
   e.state = NeighState::kReachable;
   e.confirmed = now;
   e.next = now + cfg_.reachable_time;
@@ -163,7 +180,7 @@ bool NeighbourTable::on_arp(lb::Iface at, const net::Arp& a, double now) {
   return first;
 }
 
-std::optional<net::Mac> NeighbourTable::mac(net::Ipv4 ip) const {
+std::optional<net::Mac> NeighbourTable::mac(const net::IpAddr& ip) const {
   auto it = entries_.find(ip);
   if (it == entries_.end()) return std::nullopt;
   return it->second.mac;

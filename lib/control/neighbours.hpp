@@ -1,4 +1,5 @@
-// Resolution of real servers' MAC addresses by ARP, done by the control core.
+// Resolution of real servers' MAC addresses by ARP (IPv4) and Neighbor Discovery (IPv6),
+// done by the control core: one state machine for both families, only the messages differ.
 // Plain C++ (no EAL): time is passed in, ARP frames in and out are values.
 //
 // Only a reply to a request drfwd has outstanding updates an entry: unsolicited ARP
@@ -25,6 +26,7 @@
 #include "lb/service.hpp"
 #include "net/addr.hpp"
 #include "net/arp.hpp"
+#include "net/ndp.hpp"
 
 namespace drfwd::control {
 
@@ -37,10 +39,11 @@ enum class NeighState : uint8_t {
 std::string_view neigh_state_name(NeighState s);
 
 struct NeighTarget {
-  net::Ipv4 ip;
+  net::IpAddr ip;
   uint16_t port = 0;     // where the RS is reached
   uint16_t vlan = 0;     // and on which of its interfaces (0: untagged)
-  net::Ipv4 src;         // our address on that interface (the DIP), 0.0.0.0 if none
+  net::IpAddr src;       // our address of that family on that interface: the DIP (IPv4:
+                         // 0.0.0.0 if none), for IPv6 the DIP or the port's link-local address
   net::Mac port_mac;     // our MAC on that port
   bool operator==(const NeighTarget&) const = default;
 };
@@ -57,6 +60,11 @@ struct ArpOut {
   net::Arp arp;
   uint16_t vlan = 0;  // sent tagged with this VLAN (0: untagged)
 };
+struct NdpOut {
+  uint16_t port = 0;
+  net::Ndp ndp;
+  uint16_t vlan = 0;
+};
 
 // What the log should say about a neighbour, beyond resolution and loss.
 struct NeighEvent {
@@ -66,7 +74,7 @@ struct NeighEvent {
     kMoved,            // the known MAC stopped answering, one other did: it is used now
   };
   Kind kind;
-  net::Ipv4 ip;
+  net::IpAddr ip;
   net::Mac mac;    // kept / the first answer / the old MAC
   net::Mac other;  // the other answer / the new MAC
 };
@@ -92,9 +100,10 @@ class NeighbourTable {
     bool candidates = false;  // more than one other MAC answered this round
   };
   struct TickResult {
-    std::vector<ArpOut> send;
+    std::vector<ArpOut> send;    // ARP requests (IPv4 neighbours)
+    std::vector<NdpOut> send6;   // neighbor solicitations (IPv6 neighbours)
     bool changed = false;  // a usable MAC disappeared or was replaced
-    std::vector<net::Ipv4> lost;  // whose disappeared (for the log)
+    std::vector<net::IpAddr> lost;  // whose disappeared (for the log)
   };
 
   explicit NeighbourTable(NeighConfig cfg = {}) : cfg_(cfg) {}
@@ -109,26 +118,35 @@ class NeighbourTable {
   // An ARP frame received on interface `at`. Returns true if a usable MAC appeared,
   // changed or went away (a conflict).
   bool on_arp(lb::Iface at, const net::Arp& a, double now);
+  // A neighbor advertisement: the same rules (only a solicited answer to drfwd's own
+  // solicitation, on the RS's interface, to drfwd's MAC, teaches a MAC).
+  bool on_ndp(lb::Iface at, const net::Ndp& n, double now);
 
   // Conflicts and MAC moves since the last call, oldest first.
   std::vector<NeighEvent> take_events() { return std::exchange(events_, {}); }
 
-  std::optional<net::Mac> mac(net::Ipv4 ip) const;
-  const std::map<net::Ipv4, Entry>& entries() const { return entries_; }
+  std::optional<net::Mac> mac(const net::IpAddr& ip) const;
+  const std::map<net::IpAddr, Entry>& entries() const { return entries_; }
   const NeighCounters& counters() const { return counters_; }
   uint64_t ignored() const { return counters_.arp_ignored; }
   uint64_t conflicts() const { return counters_.neigh_conflicts; }
   const NeighConfig& config() const { return cfg_; }
 
  private:
-  net::Arp request(const Entry& e, bool unicast) const;
+  // What an answer looked like, whichever the protocol.
+  struct Answer {
+    net::IpAddr ip;     // whose address
+    net::Mac mac;       // at which MAC
+    bool shaped;        // a reply on the RS's interface to drfwd's request
+  };
+  bool on_answer(const Answer& a, double now);
   void ask(Entry& e, double now, bool unicast, double wait, TickResult& r);
   void fail(Entry& e, double now);
   // Ends a probe round: the candidate, if it was the only other answer, replaces the MAC.
   bool end_round(Entry& e, double now);
 
   NeighConfig cfg_;
-  std::map<net::Ipv4, Entry> entries_;
+  std::map<net::IpAddr, Entry> entries_;
   std::vector<NeighEvent> events_;
   NeighCounters counters_;
 };

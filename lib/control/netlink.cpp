@@ -81,19 +81,23 @@ std::vector<uint8_t> addr_dump(uint32_t seq) {
   return b.done();
 }
 
-std::vector<uint8_t> route(bool add, uint32_t seq, const net::Prefix& dst, int ifindex, uint32_t table) {
+std::vector<uint8_t> route(bool add, uint32_t seq, const net::IpAddr& dst, int ifindex, uint32_t table) {
   Builder b(add ? RTM_NEWROUTE : RTM_DELROUTE,
             static_cast<uint16_t>(NLM_F_REQUEST | NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_REPLACE : 0)), seq);
   rtmsg r{};
-  r.rtm_family = AF_INET;
-  r.rtm_dst_len = dst.len;
+  r.rtm_family = dst.is_v4() ? AF_INET : AF_INET6;
+  r.rtm_dst_len = dst.max_len();
   r.rtm_table = static_cast<uint8_t>(table < 256 ? table : RT_TABLE_UNSPEC);
   r.rtm_protocol = kRouteProtocol;
   r.rtm_scope = RT_SCOPE_LINK;
   r.rtm_type = RTN_UNICAST;
   b.fixed(r);
-  const uint32_t be = dst.addr.be();
-  b.attr(RTA_DST, &be, 4);
+  if (dst.is_v4()) {
+    const uint32_t be = dst.v4().be();
+    b.attr(RTA_DST, &be, 4);
+  } else {
+    b.attr(RTA_DST, dst.v6().bytes.data(), 16);
+  }
   const uint32_t oif = static_cast<uint32_t>(ifindex);
   b.attr(RTA_OIF, &oif, 4);
   b.attr(RTA_TABLE, &table, 4);

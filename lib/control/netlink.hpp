@@ -39,7 +39,8 @@ using Event = std::variant<AddrEvent, Ack, DumpDone>;
 std::vector<uint8_t> addr_dump(uint32_t seq);
 // Adds (replacing one that differs) or deletes `dst` dev `ifindex` in `table` with
 // protocol kRouteProtocol; an acknowledgement is requested.
-std::vector<uint8_t> route(bool add, uint32_t seq, const net::Prefix& dst, int ifindex, uint32_t table);
+// A host route (/32 or /128) to dst.
+std::vector<uint8_t> route(bool add, uint32_t seq, const net::IpAddr& dst, int ifindex, uint32_t table);
 // The messages in one datagram; unknown ones are skipped, a malformed one ends it.
 std::vector<Event> parse(const uint8_t* data, size_t len);
 

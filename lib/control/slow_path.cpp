@@ -138,10 +138,42 @@ void SlowPath::handle(uint16_t port, rte_mbuf* m, double now) {
   const lb::Iface at{port, (m->ol_flags & RTE_MBUF_F_RX_VLAN_STRIPPED) ? static_cast<uint16_t>(m->vlan_tci & net::kVidMask)
                                                                      : uint16_t{0}};
   const auto* d = rte_pktmbuf_mtod(m, const uint8_t*);
-  if (rte_pktmbuf_data_len(m) >= net::kEtherHdrLen && net::ntoh16(net::load16(d + net::kEthType)) == net::kEtherArp)
+  const uint16_t type = rte_pktmbuf_data_len(m) >= net::kEtherHdrLen ? net::ntoh16(net::load16(d + net::kEthType)) : 0;
+  // The workers hand over IPv6 only for neighbor discovery (their Parsed6 kNdp).
+  if (type == net::kEtherArp)
     handle_arp(at, m, now);
+  else if (type == net::kEtherIpv6)
+    handle_ndp(at, m, now);
   else
     to_kernel(at, m);
+}
+
+void SlowPath::handle_ndp(lb::Iface at, rte_mbuf* m, double now) {
+  ++cc_.ndp_in;
+  const auto n = net::parse_ndp(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m));
+  if (!n) {
+    ++cc_.ndp_malformed;
+    rte_pktmbuf_free(m);
+    return;
+  }
+  const NdpDecision d = director_.on_ndp(at, *n, now);
+  switch (d.action) {
+    case NdpDecision::Action::kConflict:
+      if (cc_.ndp_conflicting++ % 1000 == 0)
+        spdlog::warn("neighbor advertisement from {} claims {} is at {}; drfwd knows it at {}: ignored ({} so far)",
+                     net::to_string(n->eth_src), net::to_string(n->target), net::to_string(*n->lladdr),
+                     net::to_string(d.known), cc_.ndp_conflicting);
+      rte_pktmbuf_free(m);
+      return;
+    case NdpDecision::Action::kReply:
+      send_ndp({at.port, d.reply, at.vlan});
+      ++cc_.ndp_vip_replies;
+      rte_pktmbuf_free(m);
+      return;
+    case NdpDecision::Action::kToKernel:
+      to_kernel(at, m);
+      return;
+  }
 }
 
 void SlowPath::handle_arp(lb::Iface at, rte_mbuf* m, double now) {
@@ -180,6 +212,14 @@ void SlowPath::send(const Director::Tick& t) {
   for (const ArpOut& o : t.announcements) {
     send_arp(o);
     ++cc_.arp_announces;
+  }
+  for (const NdpOut& o : t.requests6) {
+    send_ndp(o);
+    ++cc_.ndp_requests;
+  }
+  for (const NdpOut& o : t.announcements6) {
+    send_ndp(o);
+    ++cc_.ndp_announces;
   }
 }
 
@@ -220,6 +260,28 @@ void SlowPath::send_arp(const ArpOut& a) {
     return;
   }
   transmit(a.port, m);
+}
+
+void SlowPath::send_ndp(const NdpOut& n) {
+  rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+  if (!m) {
+    ++cc_.tx_dropped;
+    return;
+  }
+  uint8_t buf[net::kNdpMaxFrameLen];
+  const uint32_t len = net::build_ndp(buf, n.ndp);
+  auto* out = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(len)));
+  if (!out) {
+    rte_pktmbuf_free(m);
+    ++cc_.tx_dropped;
+    return;
+  }
+  std::memcpy(out, buf, len);
+  if (n.vlan && !tag(m, n.vlan)) {
+    ++cc_.tx_dropped;
+    return;
+  }
+  transmit(n.port, m);
 }
 
 // A frame that came on a VLAN goes to that VLAN's TAP, untagged as the worker left it.

@@ -63,7 +63,9 @@ class SlowPath {
   void handle(uint16_t port, rte_mbuf* m, double now);
   void handle_arp(lb::Iface at, rte_mbuf* m, double now);
   void to_kernel(lb::Iface at, rte_mbuf* m);
+  void handle_ndp(lb::Iface at, rte_mbuf* m, double now);
   void send_arp(const ArpOut& a);
+  void send_ndp(const NdpOut& n);
   bool transmit(uint16_t port, rte_mbuf* m);  // false: dropped (counted tx_dropped)
   bool withheld(lb::Iface at, rte_mbuf* m);   // true: ARP for an unclaimed VIP, freed
   bool tag(rte_mbuf* m, uint16_t vlan);       // false: no room, freed

@@ -15,6 +15,12 @@ namespace drfwd::control {
   X(arp_vip_withheld, kCounter, "ARP from the kernel for a VIP not claimed (yet): not sent")         \
   X(arp_announces, kCounter, "gratuitous ARPs sent for VIPs")                                       \
   X(arp_requests, kCounter, "resolution requests sent for real servers")                            \
+  X(ndp_in, kCounter, "IPv6 neighbor discovery frames received (solicitations, advertisements)")     \
+  X(ndp_malformed, kCounter, "ICMPv6 neighbor discovery failing RFC 4861's checks: dropped")          \
+  X(ndp_conflicting, kCounter, "advertisements claiming a real server's address for another MAC: not passed on") \
+  X(ndp_vip_replies, kCounter, "neighbor advertisements sent for VIPs (and the ports' link-local addresses)") \
+  X(ndp_announces, kCounter, "unsolicited neighbor advertisements sent for VIPs")                    \
+  X(ndp_requests, kCounter, "neighbor solicitations sent to resolve real servers")                   \
   X(to_kernel, kCounter, "frames passed to a kernel interface")                                     \
   X(to_kernel_dropped, kCounter, "frames for a port without a kernel interface, or whose queue was full") \
   X(from_kernel, kCounter, "frames the kernel interfaces sent")                                     \

@@ -44,19 +44,20 @@ struct ServiceStatus {
 
 struct ConnStatus {
   uint8_t proto = 0;
-  net::Ipv4 client;
+  net::IpAddr client;
   uint16_t cport = 0;
-  net::Ipv4 vip;
+  net::IpAddr vip;
   uint16_t vport = 0;
-  net::Ipv4 rs;
+  net::IpAddr rs;
   uint16_t rport = 0;
   lb::ConnState state = lb::ConnState::kTcpNone;  // kTemplate: a persistence template
   uint32_t expires = 0;                           // seconds
 };
 
-// A neighbour drfwd knows: static (configured) or resolved by its own ARP requests.
+// A neighbour drfwd knows: static (configured) or resolved by its own ARP requests or
+// neighbor solicitations.
 struct NeighbourStatus {
-  net::Ipv4 ip;
+  net::IpAddr ip;
   std::optional<uint16_t> port;  // where it is reached, if known
   uint16_t vlan = 0;             // on which of the port's interfaces (0: untagged)
   std::optional<net::Mac> mac;

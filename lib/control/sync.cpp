@@ -56,7 +56,7 @@ SyncRefusal from_wire(const sync::Conn& c, const lb::Snapshot& snap, lb::SyncRec
   const uint32_t persist = svc->params().persist;
   if (tmpl && persist == 0) return SyncRefusal::kTemplate;
   const auto rs = std::find_if(svc->spec.rs.begin(), svc->spec.rs.end(),
-                               [&](const lb::RsSpec& s) { return s.ip.be() == c.daddr_be; });
+                               [&](const lb::RsSpec& s) { return s.ip == net::IpAddr(net::Ipv4::from_be(c.daddr_be)); });
   if (rs == svc->spec.rs.end() || rs->slot >= snap.rs_count) return SyncRefusal::kServer;
   const lb::RsView& rv = snap.rs_view[rs->slot];
   if (rv.gen != rs->gen || rv.live_gen == 0 || (tmpl && !rv.accepting)) return SyncRefusal::kUnusable;

@@ -29,7 +29,7 @@ struct Iface {
 
 // What identifies a service: the VIP, the protocol (net::kProtoTcp / kProtoUdp), the port.
 struct ServiceKey {
-  net::Ipv4 vip;
+  net::IpAddr vip;  // IPv4 or IPv6; its real servers are of the same family
   uint8_t proto = 0;
   uint16_t port = 0;
   auto operator<=>(const ServiceKey&) const = default;

@@ -32,10 +32,25 @@ bool same_schedule(const ServiceSpec& a, const ServiceSpec& b) {
 
 }  // namespace
 
+uint64_t backend_id(const net::IpAddr& ip, uint16_t port) {
+  if (ip.is_v4()) return uint64_t{ip.v4().value} << 16 | port;  // as before IPv6: tables unchanged
+  uint64_t hi, lo;
+  std::memcpy(&hi, ip.v6().bytes.data(), 8);
+  std::memcpy(&lo, ip.v6().bytes.data() + 8, 8);
+  return mix64(mix64(__builtin_bswap64(hi)) ^ __builtin_bswap64(lo)) ^ port;  // byte order fixed: every director agrees
+}
+
 std::shared_ptr<ServiceTable> build_service_table(const ServiceSpec& spec) {
   auto t = std::make_shared<ServiceTable>();
   t->spec = spec;
-  t->persist_mask_be = __builtin_bswap32(net::Prefix{spec.key.vip, spec.params.persist_mask}.mask());
+  if (spec.key.vip.is_v4()) {
+    t->persist_mask_be = __builtin_bswap32(net::Prefix{spec.key.vip.v4(), spec.params.persist_mask}.mask());
+  } else {
+    uint8_t m[16] = {};
+    for (uint32_t b = 0; b < spec.params.persist_mask && b < 128; ++b) m[b / 8] |= static_cast<uint8_t>(0x80 >> (b % 8));
+    std::memcpy(&t->persist_mask6[0], m, 8);
+    std::memcpy(&t->persist_mask6[1], m + 8, 8);
+  }
 
   // Canonical order (by address) so tables depend on the RS set, not on add order.
   std::vector<const RsSpec*> usable;
@@ -65,7 +80,7 @@ std::shared_ptr<ServiceTable> build_service_table(const ServiceSpec& spec) {
       case Sched::kMh: {
         std::vector<MaglevBackend> b;
         for (const RsSpec* r : usable)
-          b.push_back({uint64_t{r->ip.value} << 16 | spec.key.port, r->weight});
+          b.push_back({backend_id(r->ip, spec.key.port), r->weight});
         t->table = maglev_build(b, spec.params.mh_size);
         break;
       }
@@ -109,7 +124,23 @@ void add_ports(Snapshot& snap, const std::vector<PortSpec>& ports) {
 }
 
 void index_service(Snapshot& snap, const ServiceSpec& s, const ServiceTable* table) {
-  const uint64_t key = Snapshot::service_key(s.key.vip.be(), __builtin_bswap16(s.key.port), s.key.proto);
+  if (!s.key.vip.is_v4()) {
+    Snapshot::IndexSlot6 e;
+    std::memcpy(&e.hi, s.key.vip.v6().bytes.data(), 8);
+    std::memcpy(&e.lo, s.key.vip.v6().bytes.data() + 8, 8);
+    e.port_proto = uint32_t{__builtin_bswap16(s.key.port)} << 8 | s.key.proto;
+    e.svc = table;
+    uint64_t i = Snapshot::service_hash6(e.hi, e.lo, e.port_proto) >> snap.index6_shift;
+    while (snap.index6[i].svc) {
+      const auto& o = snap.index6[i];
+      if (o.hi == e.hi && o.lo == e.lo && o.port_proto == e.port_proto) throw std::invalid_argument("duplicate service in spec");
+      i = (i + 1) & snap.index6_mask;
+    }
+    snap.index6[i] = e;
+    snap.has_v6 = true;
+    return;
+  }
+  const uint64_t key = Snapshot::service_key(s.key.vip.v4().be(), __builtin_bswap16(s.key.port), s.key.proto);
   uint64_t i = snap.index_slot(key);
   while (snap.index[i].key != 0) {
     if (snap.index[i].key == key) throw std::invalid_argument("duplicate service in spec");
@@ -131,7 +162,7 @@ void add_real_servers(Snapshot& snap, const ServiceSpec& s) {
     v.port = known ? static_cast<uint8_t>(r.port) : RsView::kNoPort8;
     v.vlan = known ? r.vlan : 0;
     v.gen = r.gen;
-    v.ip_be = r.ip.be();
+    v.ip_be = r.ip.is_v4() ? r.ip.v4().be() : 0;
     v.service = s.slot;
     const bool reachable = r.reachable() && known;
     v.accepting = r.accepting() && reachable ? 1 : 0;
@@ -175,6 +206,12 @@ std::shared_ptr<Snapshot> build_snapshot(const SnapshotSpec& spec, const Snapsho
   snap->index.resize(index_size);
   snap->index_mask = index_size - 1;
   snap->index_shift = 64 - bits;
+  const size_t v6 = static_cast<size_t>(std::count_if(spec.services.begin(), spec.services.end(),
+                                                      [](const ServiceSpec& s) { return !s.key.vip.is_v4(); }));
+  const auto [index6_size, bits6] = half_full(v6);
+  snap->index6.resize(index6_size);
+  snap->index6_mask = index6_size - 1;
+  snap->index6_shift = 64 - bits6;
 
   // A service whose scheduling inputs did not change keeps its table object.
   std::unordered_map<uint32_t, const std::shared_ptr<const ServiceTable>*> previous;

@@ -29,7 +29,7 @@ constexpr uint32_t kMaxServiceSlots = 65536;
 struct RsSpec : RsState {
   uint32_t slot = 0;  // stable while the RS exists; reused with a new gen
   uint32_t gen = 0;
-  net::Ipv4 ip;
+  net::IpAddr ip;
   bool operator==(const RsSpec&) const = default;
 };
 
@@ -92,7 +92,8 @@ struct ServiceTable {
   // keep its position in a new table, which only moves where round robin resumes).
   uint32_t serial = 0;
   // derived for the data path
-  uint32_t persist_mask_be = 0xffffffffu;
+  uint32_t persist_mask_be = 0xffffffffu;         // IPv4 service: the client mask, network order
+  uint64_t persist_mask6[2] = {~0ull, ~0ull};     // IPv6 service: the same as two words as loaded
   net::Drop empty_reason = net::Drop::kNoRs;  // why nothing is usable, when nothing is
   std::vector<uint32_t> usable;  // RS slots taking new connections, canonical order
   std::vector<uint16_t> table;   // rr/wrr/hash: sequence; sh/mh: Maglev table (index usable)
@@ -149,6 +150,33 @@ struct Snapshot {
     }
   }
 
+  // IPv6 services: open addressing on (vip, port, proto) as loaded from the frame (two
+  // 64-bit words of the address, then port << 8 | proto); svc null is empty.
+  struct IndexSlot6 {
+    uint64_t hi = 0, lo = 0;
+    uint32_t port_proto = 0;
+    const ServiceTable* svc = nullptr;
+  };
+  std::vector<IndexSlot6> index6;
+  uint64_t index6_mask = 0;
+  uint32_t index6_shift = 60;
+  bool has_v6 = false;  // any IPv6 service
+  static uint64_t service_hash6(uint64_t hi, uint64_t lo, uint32_t port_proto) {
+    return (hi ^ (lo * 0x9e3779b97f4a7c15ULL) ^ (uint64_t{port_proto} << 40)) * 0xc4ceb9fe1a85ec53ULL;
+  }
+  // vip16: the destination address in the frame.
+  const ServiceTable* find6(const uint8_t* vip16, uint16_t port_be, uint8_t proto) const {
+    uint64_t hi, lo;
+    __builtin_memcpy(&hi, vip16, 8);
+    __builtin_memcpy(&lo, vip16 + 8, 8);
+    const uint32_t pp = uint32_t{port_be} << 8 | proto;
+    const IndexSlot6* ix = index6.data();
+    for (uint64_t i = service_hash6(hi, lo, pp) >> index6_shift;; i = (i + 1) & index6_mask) {
+      if (!ix[i].svc) return nullptr;
+      if (ix[i].hi == hi && ix[i].lo == lo && ix[i].port_proto == pp) return ix[i].svc;
+    }
+  }
+
   // Real-server addresses (every configured RS, whatever its state): open addressing on
   // the address, 0 empty. For classifying frames to the control core.
   std::vector<uint32_t> servers;
@@ -184,6 +212,9 @@ struct Snapshot {
 // Builds a snapshot; reuses `prev`'s service tables whose spec is unchanged.
 // Throws std::invalid_argument on an inconsistent spec (a configuration bug).
 std::shared_ptr<Snapshot> build_snapshot(const SnapshotSpec& spec, const Snapshot* prev);
+
+// A real server's identity in a Maglev table (sh, mh): the same on every director.
+uint64_t backend_id(const net::IpAddr& ip, uint16_t port);
 
 // The (unpublished) table for one service; exposed for tests.
 std::shared_ptr<ServiceTable> build_service_table(const ServiceSpec& spec);

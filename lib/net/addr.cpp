@@ -168,6 +168,22 @@ std::string to_string(const Ipv6& a) {
   return out;
 }
 
+std::optional<IpAddr> parse_ip(std::string_view s) {
+  if (s.find(':') == std::string_view::npos) {
+    if (auto v4 = parse_ipv4(s)) return IpAddr(*v4);
+    return std::nullopt;
+  }
+  auto v6 = parse_ipv6(s);
+  if (!v6 || v6->is_v4_mapped()) return std::nullopt;
+  return IpAddr(*v6);
+}
+
+std::string to_string(const IpAddr& a) { return a.is_v4() ? to_string(a.v4()) : to_string(a.v6()); }
+
+std::string to_string(const IpAddr& a, uint16_t port) {
+  return a.is_v4() ? to_string(a.v4()) + ":" + std::to_string(port) : "[" + to_string(a.v6()) + "]:" + std::to_string(port);
+}
+
 std::string to_string(const Mac& m) {
   char buf[18];
   std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", m.bytes[0], m.bytes[1],

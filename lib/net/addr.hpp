@@ -43,6 +43,38 @@ struct Ipv6 {
   constexpr uint16_t group(int i) const { return static_cast<uint16_t>(bytes[2 * i] << 8 | bytes[2 * i + 1]); }
 };
 
+// An IPv4 or an IPv6 address: the one address type of the control side (configuration,
+// neighbours, views). IPv4 is held IPv4-mapped (::ffff:a.b.c.d, RFC 4291 2.5.5.2), so
+// both families compare, sort (IPv4 first) and hash as one. An IPv4 address converts
+// implicitly; an IPv6 one explicitly (a mapped IPv6 address would become IPv4: parse_ip
+// refuses that text, the data path drops such sources).
+struct IpAddr {
+  Ipv6 a;
+  constexpr IpAddr() : IpAddr(Ipv4{}) {}
+  constexpr IpAddr(Ipv4 v4) {  // NOLINT: implicit on purpose
+    a.bytes[10] = a.bytes[11] = 0xff;
+    a.bytes[12] = static_cast<uint8_t>(v4.value >> 24);
+    a.bytes[13] = static_cast<uint8_t>(v4.value >> 16);
+    a.bytes[14] = static_cast<uint8_t>(v4.value >> 8);
+    a.bytes[15] = static_cast<uint8_t>(v4.value);
+  }
+  constexpr explicit IpAddr(const Ipv6& v6) : a(v6) {}
+  constexpr auto operator<=>(const IpAddr&) const = default;
+  constexpr bool is_v4() const { return a.is_v4_mapped(); }
+  constexpr bool is_v6() const { return !is_v4(); }
+  // The IPv4 address (is_v4() only).
+  constexpr Ipv4 v4() const {
+    return Ipv4{uint32_t{a.bytes[12]} << 24 | uint32_t{a.bytes[13]} << 16 | uint32_t{a.bytes[14]} << 8 | a.bytes[15]};
+  }
+  constexpr const Ipv6& v6() const { return a; }
+  constexpr uint8_t max_len() const { return is_v4() ? 32 : 128; }  // a host prefix
+  constexpr bool is_multicast() const { return is_v4() ? v4().is_multicast() : a.is_multicast(); }
+  constexpr bool is_unspecified() const { return is_v4() ? v4().is_unspecified() : a.is_unspecified(); }
+  constexpr bool is_loopback() const { return is_v4() ? v4().is_loopback() : a.is_loopback(); }
+};
+
+constexpr std::string_view family_name(const IpAddr& a) { return a.is_v4() ? "IPv4" : "IPv6"; }
+
 struct Mac {
   std::array<uint8_t, 6> bytes{};
   constexpr auto operator<=>(const Mac&) const = default;
@@ -62,10 +94,29 @@ struct Prefix {
   constexpr bool contains(Ipv4 a) const { return ((a.value ^ addr.value) & mask()) == 0; }
 };
 
+// The IPv6 link-local address a host with this MAC forms (RFC 4291 appendix A: fe80::/64
+// with the modified EUI-64 interface identifier).
+constexpr Ipv6 link_local(const Mac& m) {
+  Ipv6 a;
+  a.bytes[0] = 0xfe;
+  a.bytes[1] = 0x80;
+  a.bytes[8] = static_cast<uint8_t>(m.bytes[0] ^ 0x02);
+  a.bytes[9] = m.bytes[1];
+  a.bytes[10] = m.bytes[2];
+  a.bytes[11] = 0xff;
+  a.bytes[12] = 0xfe;
+  a.bytes[13] = m.bytes[3];
+  a.bytes[14] = m.bytes[4];
+  a.bytes[15] = m.bytes[5];
+  return a;
+}
+
 std::optional<Ipv4> parse_ipv4(std::string_view s);
 // RFC 4291 text: eight groups of 1-4 hex digits, one "::" for a run of zero groups, an
 // optional dotted IPv4 tail ("::ffff:198.18.0.1"). No zone ("%eth0"), no brackets.
 std::optional<Ipv6> parse_ipv6(std::string_view s);
+// IPv4 dotted text, or IPv6 text that is not IPv4-mapped (write the IPv4 address instead).
+std::optional<IpAddr> parse_ip(std::string_view s);
 std::optional<Mac> parse_mac(std::string_view s);
 std::optional<Prefix> parse_prefix(std::string_view s);  // "a.b.c.d/len" (len required)
 // A netmask in dotted form ("255.255.255.0") or as a prefix length ("24"); contiguous only.
@@ -75,6 +126,9 @@ std::string to_string(Ipv4 a);
 // RFC 5952's canonical text: lower case, no leading zeros, the longest run of two or more
 // zero groups (the first of equal ones) as "::", IPv4-mapped addresses with a dotted tail.
 std::string to_string(const Ipv6& a);
+std::string to_string(const IpAddr& a);  // dotted IPv4, or RFC 5952 IPv6
+// "198.18.0.10:80", "[2001:2::10]:80" (RFC 5952 section 6: brackets around IPv6).
+std::string to_string(const IpAddr& a, uint16_t port);
 std::string to_string(const Mac& m);
 std::string to_string(const Prefix& p);
 

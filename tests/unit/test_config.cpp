@@ -113,6 +113,33 @@ TEST(Grammar, IpvsadmServiceForms) {
   EXPECT_EQ(std::get<cmd::VipAdd>(parse("ipvsadm -A -t 198.18.1.10:http")).key.port, 80);
 }
 
+TEST(Grammar, Ipv6Forms) {
+  const net::IpAddr vip(*net::parse_ipv6("2001:2::10")), rip(*net::parse_ipv6("2001:2::11"));
+  auto a = std::get<cmd::VipAdd>(parse("vip add 2001:2::10 tcp 80 sched mh persist 60 netmask 64"));
+  EXPECT_EQ(a.key.vip, vip);
+  EXPECT_FALSE(a.key.vip.is_v4());
+  EXPECT_EQ(*a.opts.persist_mask, 64);
+  auto b = std::get<cmd::VipAdd>(parse("ipvsadm -A -t [2001:2::10]:80 -s sh -p 30 -M 48"));
+  EXPECT_EQ(b.key, (ServiceKey{vip, net::kProtoTcp, 80}));
+  EXPECT_EQ(*b.opts.persist_mask, 48);
+  for (const char* line : {"ipvsadm -a -t [2001:2::10]:80 -r [2001:2::11]:80 -g -w 2", "ipvsadm -a -t [2001:2::10]:http -r [2001:2::11] -w 2",
+                           "ipvsadm -a -t [2001:2::10]:80 -r 2001:2::11 -w 2", "rs add 2001:2::10 tcp 80 [2001:2::11]:80 weight 2",
+                           "rs add 2001:2::10 tcp 80 2001:2::11 weight 2"}) {
+    auto r = std::get<cmd::RsAdd>(parse(line));
+    EXPECT_EQ(r.svc.vip, vip) << line;
+    EXPECT_EQ(r.rip, rip) << line;
+    EXPECT_EQ(*r.weight, 2u) << line;
+  }
+  EXPECT_EQ(std::get<cmd::NeighAdd>(parse("neigh add 2001:2::11 02:00:00:00:00:11 port 0")).ip, rip);
+  // A model: the default persistence mask is the whole address of the family.
+  Model m = model_with({"vip add 2001:2::10 udp 53 persist 10", "rs add 2001:2::10 udp 53 2001:2::11",
+                        "vip add 198.18.1.10 udp 53 persist 10"});
+  EXPECT_EQ(m.services()[0].params.persist_mask, 128);
+  EXPECT_EQ(m.services()[1].params.persist_mask, 32);
+  EXPECT_EQ(refusal("rs add 2001:2::10 udp 53 198.18.0.11", m).find("one family") != std::string::npos, true);
+  EXPECT_EQ(refusal("ipvsadm -E -u [2001:2::10]:53 -s rr -p 10", m), "");
+}
+
 TEST(Grammar, IpvsadmServerForms) {
   auto a = std::get<cmd::RsAdd>(parse("ipvsadm -a -t 198.18.1.10:80 -r 198.18.0.11:80 -g -w 3"));
   EXPECT_EQ(a.svc, kWeb);
@@ -156,7 +183,16 @@ INSTANTIATE_TEST_SUITE_P(
         Refused{"bogus", "unknown command 'bogus'"},
         Refused{"vip frob 198.18.1.10 tcp 80", "unknown command 'vip' 'frob'"},
         Refused{"vip add 198.18.1.10 sctp 80", "'sctp' is not a protocol"},
-        Refused{"vip add 198.18.1.300 tcp 80", "is not an IPv4 address"},
+        Refused{"vip add 198.18.1.300 tcp 80", "is not an IPv4 or IPv6 address"},
+        Refused{"vip add 2001:2::1::2 tcp 80", "is not an IPv4 or IPv6 address"},
+        Refused{"vip add ::ffff:198.18.1.1 tcp 80", "IPv4-mapped"},
+        Refused{"vip add fe80::1 tcp 80", "global or unique-local"},
+        Refused{"vip add ff02::1 tcp 80", "global or unique-local"},
+        Refused{"vip add :: tcp 80", "global or unique-local"},
+        Refused{"rs add 198.18.1.10 tcp 80 2001:2::11", "both must be of one family"},
+        Refused{"vip add 198.18.1.30 tcp 80 persist 10 netmask 64", "not a prefix length for IPv4 (1-32)"},
+        Refused{"vip add 2001:2::30 tcp 80 persist 10 netmask 129", "not a netmask"},
+        Refused{"neigh add fe80::1 02:00:00:00:00:01", "global or unique-local"},
         Refused{"vip add 224.0.0.1 tcp 80", "must be a unicast address"},
         Refused{"vip add 0.0.0.0 tcp 80", "must be a unicast address"},
         Refused{"vip add 198.18.1.10 tcp 0", "0 is not allowed"},
@@ -215,7 +251,11 @@ INSTANTIATE_TEST_SUITE_P(
         Refused{"ipvsadm -A -t 198.18.1.11:80 extra", "unexpected argument 'extra'"},
         Refused{"ipvsadm -A -t", "needs a value"},
         Refused{"ipvsadm --set 1 2", "three values"},
-        Refused{"ipvsadm -A -t [2001:db8::1]:80", "IPv6"},
+        Refused{"ipvsadm -A -t [2001:db8::1]", "needs a port"},
+        Refused{"ipvsadm -A -t 2001:db8::1:80", "needs a port"},
+        Refused{"ipvsadm -A -t [2001:db8::1]80", "expected [<IPv6>]:<port>"},
+        Refused{"ipvsadm -A -t [198.18.0.1]:80", "brackets are for IPv6"},
+        Refused{"ipvsadm -a -t [2001:db8::1]:80 -r [2001:db8::2]:81", "differs from the service port"},
         Refused{"rs add 198.18.1.20 tcp 80 198.18.0.21", ""},
         Refused{"vip set 198.18.1.20 tcp 80 mh-size 7", ""}));
 
@@ -319,7 +359,7 @@ TEST(Model, EgressPortAndSpec) {
   EXPECT_FALSE(m.egress(ip("198.18.7.11")));    // two ports, no subnet: unknown
   Runtime rt;
   rt.port_macs = {test::mac("02:70:63:61:70:00"), test::mac("02:70:63:61:70:01")};
-  rt.learned_mac = [](net::Ipv4 a) -> std::optional<net::Mac> {
+  rt.learned_mac = [](const net::IpAddr& a) -> std::optional<net::Mac> {
     if (a == ip("198.18.8.11")) return test::mac("02:00:00:00:00:88");
     if (a == ip("198.18.0.11")) return test::mac("02:00:00:00:00:99");  // static wins
     return std::nullopt;

@@ -472,7 +472,7 @@ TEST(Netlink, AddressesAcksAndDumpEndsAreParsed) {
 
 TEST(Netlink, RouteMessagesCarryDrfwdsProtocolAndTable) {
   for (uint32_t table : {100u, 1000u}) {
-    const auto m = netlink::route(true, 5, net::Prefix{ip("198.18.0.100"), 32}, 9, table);
+    const auto m = netlink::route(true, 5, ip("198.18.0.100"), 9, table);
     const auto* h = reinterpret_cast<const nlmsghdr*>(m.data());
     EXPECT_EQ(h->nlmsg_len, m.size());
     EXPECT_EQ(h->nlmsg_type, RTM_NEWROUTE);
@@ -494,6 +494,6 @@ TEST(Netlink, RouteMessagesCarryDrfwdsProtocolAndTable) {
     EXPECT_EQ(attrs[RTA_OIF], 9u);
     EXPECT_EQ(attrs[RTA_TABLE], table);
   }
-  const auto del = netlink::route(false, 6, net::Prefix{ip("198.18.0.100"), 32}, 9, 100);
+  const auto del = netlink::route(false, 6, ip("198.18.0.100"), 9, 100);
   EXPECT_EQ(reinterpret_cast<const nlmsghdr*>(del.data())->nlmsg_type, RTM_DELROUTE);
 }

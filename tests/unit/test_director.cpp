@@ -585,8 +585,8 @@ const std::initializer_list<std::string_view> kReady = {
     "port 0 address 198.18.0.2/24", "vip add 198.18.0.100 tcp 80 sched mh check none",
     "rs add 198.18.0.100 tcp 80 198.18.0.11", "neigh add 198.18.0.11 02:00:00:00:00:11"};
 
-std::set<net::Ipv4> addrs(std::initializer_list<const char*> list) {
-  std::set<net::Ipv4> out;
+std::set<net::IpAddr> addrs(std::initializer_list<const char*> list) {
+  std::set<net::IpAddr> out;
   for (const char* a : list) out.insert(ip(a));
   return out;
 }

@@ -130,7 +130,7 @@ TEST(Requests, Refusals) {
   EXPECT_NE(refusal("show").find("show what?"), std::string::npos);
   EXPECT_NE(refusal("show vipz").find("unknown command 'show' 'vipz'"), std::string::npos);
   EXPECT_NE(refusal("show vips now").find("unexpected 'now'"), std::string::npos);
-  EXPECT_NE(refusal("show rs 198.18.0.300").find("is not an IPv4 address"), std::string::npos);
+  EXPECT_NE(refusal("show rs 198.18.0.300").find("is not an IPv4 or IPv6 address"), std::string::npos);
   EXPECT_NE(refusal("show conns limit 0").find("limit"), std::string::npos);
   EXPECT_NE(refusal("show conns limit").find("missing value for limit"), std::string::npos);
   EXPECT_NE(refusal("save config").find("give one file name"), std::string::npos);
@@ -268,6 +268,38 @@ TEST(IpvsadmLayout, RateThresholdsPersistentTimeoutConnections) {
   EXPECT_EQ(got[2], "TCP 14:59  ESTABLISHED 198.18.2.1:40000   198.18.0.100:80    198.18.0.11:80");
 }
 
+// IPv6 as ipvsadm writes it: [addr]:port, and the persistence mask as a prefix length.
+TEST(IpvsadmLayout, Ipv6) {
+  Model m(1);
+  load_text("v6", R"(ipvsadm -A -t [2001:2::100]:80 -s sh -p 300 -M 64
+ipvsadm -a -t [2001:2::100]:80 -r [2001:2::11]:80 -g -w 2
+ipvsadm -A -u [2001:2::100]:53 -s rr
+)",
+            m);
+  std::vector<ServiceStatus> s;
+  for (const auto& svc : m.services()) {
+    ServiceStatus st;
+    st.key = svc.key;
+    st.params = svc.params;
+    for (const auto& r : svc.rs) {
+      RsStatus rs;
+      rs.ip = r.ip;
+      rs.weight = r.weight;
+      st.rs.push_back(rs);
+    }
+    s.push_back(st);
+  }
+  EXPECT_EQ(lines(ipvsadm_save(s, true)), (std::vector<std::string>{"-A -t [2001:2::100]:80 -s sh -p 300 -M 64",
+                                                                    "-a -t [2001:2::100]:80 -r [2001:2::11]:80 -g -w 2",
+                                                                    "-A -u [2001:2::100]:53 -s rr"}));
+  config::query::IpvsList o;
+  o.numeric = true;
+  const auto got = lines(ipvsadm_list(s, o, 4096, lb::Timeouts{}, {}));
+  ASSERT_GE(got.size(), 6u);
+  EXPECT_EQ(got[3], "TCP  [2001:2::100]:80 sh persistent 300 mask 64");
+  EXPECT_EQ(got[4].substr(0, 39), "  -> [2001:2::11]:80              Route");  // "  -> %-28s %-7s", as ipvsadm
+}
+
 // ipvsadm -S: "-A %s -s %s" [-b] [-p [-M]], then "-a %s -r %s %s -w %d".
 TEST(IpvsadmLayout, Save) {
   auto got = lines(ipvsadm_save(sample(), true));
@@ -303,6 +335,11 @@ rs add 198.18.0.100 tcp 80 198.18.1.11 weight 3 check tcp port 8080 rise 3
 rs add 198.18.0.100 tcp 80 198.18.1.12 weight 0
 rs add 198.18.0.100 udp 53 198.18.1.11
 ipvsadm -A -t 198.18.0.101:443 -s wrr -p 120
+neigh add 2001:2::11 02:00:00:00:00:21 port 1
+vip add 2001:2::100 tcp 80 sched sh persist 30 netmask 64
+rs add 2001:2::100 tcp 80 2001:2::11 weight 2
+ipvsadm -A -u [2001:2::100]:53 -s rr
+ipvsadm -a -u [2001:2::100]:53 -r [2001:2::12]:53 -w 5
 )",
             m);
   const std::string text = model_to_commands(m);
@@ -312,6 +349,9 @@ ipvsadm -A -t 198.18.0.101:443 -s wrr -p 120
   EXPECT_NE(text.find("rs add 198.18.0.100 tcp 80 198.18.1.11 weight 3 check tcp port 8080 rise 3"), std::string::npos)
       << text;
   EXPECT_NE(text.find("set check interval 1s fall 2"), std::string::npos) << text;
+  EXPECT_NE(text.find("vip add 2001:2::100 tcp 80 sched sh persist 30 netmask 64\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("vip add 2001:2::100 udp 53 sched rr\nrs add 2001:2::100 udp 53 2001:2::12 weight 5\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("neigh add 2001:2::11 02:00:00:00:00:21 port 1\n"), std::string::npos) << text;
   EXPECT_NE(text.find("set timeout tcp 600 tcpfin 120 udp 60"), std::string::npos) << text;
   // Same services, RSs, weights, options and checks.
   ASSERT_EQ(again.services().size(), m.services().size());
