@@ -24,18 +24,20 @@ void default_release(void* p, size_t, void*) { ::operator delete(p, std::align_v
 
 }  // namespace
 
-size_t FlowTable::memory_bytes(uint32_t capacity) {
-  return size_t{bucket_count(capacity)} * sizeof(Bucket) + size_t{capacity} * sizeof(FlowEntry);
+template <class Key>
+size_t BasicFlowTable<Key>::memory_bytes(uint32_t capacity) {
+  return size_t{bucket_count(capacity)} * sizeof(Bucket) + size_t{capacity} * sizeof(Entry);
 }
 
-FlowTable::FlowTable(uint32_t capacity, Memory mem) : mem_(mem), capacity_(capacity) {
+template <class Key>
+BasicFlowTable<Key>::BasicFlowTable(uint32_t capacity, Memory mem) : mem_(mem), capacity_(capacity) {
   if (capacity == 0 || capacity > kMaxCapacity)
     throw std::invalid_argument("connection table size must be between 1 and 2^30");
   if (!mem_.alloc) mem_ = Memory{default_alloc, default_release, nullptr};
   const uint32_t nb = bucket_count(capacity);
   mask_ = nb - 1;
   buckets_ = static_cast<Bucket*>(mem_.alloc(bucket_bytes(), 64, mem_.ctx));
-  entries_ = static_cast<FlowEntry*>(mem_.alloc(entry_bytes(), 64, mem_.ctx));
+  entries_ = static_cast<Entry*>(mem_.alloc(entry_bytes(), 64, mem_.ctx));
   if (!buckets_ || !entries_) {
     if (buckets_) mem_.release(buckets_, bucket_bytes(), mem_.ctx);
     if (entries_) mem_.release(entries_, entry_bytes(), mem_.ctx);
@@ -43,20 +45,22 @@ FlowTable::FlowTable(uint32_t capacity, Memory mem) : mem_(mem), capacity_(capac
   }
   for (uint32_t i = 0; i < nb; ++i) new (&buckets_[i]) Bucket{};
   for (uint32_t i = 0; i < capacity; ++i) {
-    new (&entries_[i]) FlowEntry{};
+    new (&entries_[i]) Entry{};
     entries_[i].next = (i + 1 < capacity) ? i + 1 : kNil;
   }
   free_head_ = 0;
   for (int s = 0; s < kStateCount; ++s) heads_[s] = tails_[s] = kNil;
 }
 
-FlowTable::~FlowTable() {
+template <class Key>
+BasicFlowTable<Key>::~BasicFlowTable() {
   mem_.release(buckets_, bucket_bytes(), mem_.ctx);
   mem_.release(entries_, entry_bytes(), mem_.ctx);
 }
 
-void FlowTable::erase(uint32_t idx) {
-  FlowEntry& e = entries_[idx];
+template <class Key>
+void BasicFlowTable<Key>::erase(uint32_t idx) {
+  Entry& e = entries_[idx];
   Bucket& b = buckets_[e.bucket];
   for (uint32_t w = 0; w < kWays; ++w) {
     if (b.sig[w] != 0 && b.idx[w] == idx) {
@@ -75,11 +79,12 @@ void FlowTable::erase(uint32_t idx) {
 
 // Victims: the longest idle among expendable entries (not established), and only when
 // there are none the longest idle of all.
-int FlowTable::oldest_way(const Bucket& b) const {
+template <class Key>
+int BasicFlowTable<Key>::oldest_way(const Bucket& b) const {
   int best = -1;
   bool best_exp = false;
   for (uint32_t w = 0; w < kWays; ++w) {
-    const FlowEntry& e = entries_[b.idx[w]];
+    const Entry& e = entries_[b.idx[w]];
     const bool exp = state_is_expendable(e.state);
     if (best < 0 || (exp && !best_exp) ||
         (exp == best_exp && e.last_seen < entries_[b.idx[best]].last_seen)) {
@@ -90,7 +95,8 @@ int FlowTable::oldest_way(const Bucket& b) const {
   return best;
 }
 
-uint32_t FlowTable::longest_idle() const {
+template <class Key>
+uint32_t BasicFlowTable<Key>::longest_idle() const {
   for (bool expendable_only : {true, false}) {
     uint32_t best = kNil;
     for (int s = 0; s < kStateCount; ++s) {
@@ -103,7 +109,8 @@ uint32_t FlowTable::longest_idle() const {
   return kNil;
 }
 
-std::string FlowTable::check() const {
+template <class Key>
+std::string BasicFlowTable<Key>::check() const {
   std::vector<uint8_t> seen(capacity_, 0);
   uint32_t listed = 0;
   for (int s = 0; s < kStateCount; ++s) {
@@ -111,7 +118,7 @@ std::string FlowTable::check() const {
     for (uint32_t i = heads_[s]; i != kNil; i = entries_[i].next) {
       if (i >= capacity_) return "list index out of range";
       if (seen[i]++) return "entry on two lists";
-      const FlowEntry& e = entries_[i];
+      const Entry& e = entries_[i];
       if (!e.in_use) return "free entry on a state list";
       if (static_cast<int>(e.state) != s) return "entry on the wrong state list";
       if (e.prev != prev) return "broken prev link";
@@ -146,9 +153,10 @@ std::string FlowTable::check() const {
   return {};
 }
 
-std::map<std::pair<uint32_t, uint32_t>, BoundCounts> count_bound(const FlowTable& t, uint64_t& unbound) {
+template <class Key>
+std::map<std::pair<uint32_t, uint32_t>, BoundCounts> count_bound(const BasicFlowTable<Key>& t, uint64_t& unbound) {
   std::map<std::pair<uint32_t, uint32_t>, BoundCounts> out;
-  t.for_each([&](uint32_t, const FlowEntry& e) {
+  t.for_each([&](uint32_t, const BasicFlowEntry<Key>& e) {
     if (!e.counted) {
       ++unbound;
       return;
@@ -161,5 +169,11 @@ std::map<std::pair<uint32_t, uint32_t>, BoundCounts> count_bound(const FlowTable
   });
   return out;
 }
+
+// The two tables drfwd uses: IPv4 and IPv6 connections.
+template class BasicFlowTable<net::FlowKey>;
+template class BasicFlowTable<net::FlowKey6>;
+template std::map<std::pair<uint32_t, uint32_t>, BoundCounts> count_bound(const FlowTable&, uint64_t&);
+template std::map<std::pair<uint32_t, uint32_t>, BoundCounts> count_bound(const FlowTable6&, uint64_t&);
 
 }  // namespace drfwd::lb

@@ -1,11 +1,14 @@
 // Per-worker connection table. Single-threaded by design: one worker owns it, nothing
-// else touches it. Capacity is fixed at construction and never grows.
+// else touches it. Capacity is fixed at construction and never grows. One template over
+// the key: FlowTable for IPv4 (FlowKey, 64-byte entries), FlowTable6 for IPv6 (FlowKey6,
+// 128-byte entries); everything but the key is the same.
 //
 // Layout: an index of 64-byte buckets (8 ways: 16-bit signatures + entry numbers) over
-// a pool of 64-byte entries. Entries sit on one doubly linked list per state, ordered
-// by last use, so (a) the tail of each list is that state's next entry to time out and
-// expiry is O(1) per entry, and (b) the longest-idle entry in the whole table is the
-// oldest of the list tails, which is what gets evicted when the pool is exhausted.
+// a pool of entries of whole cache lines. Entries sit on one doubly linked list per
+// state, ordered by last use, so (a) the tail of each list is that state's next entry to
+// time out and expiry is O(1) per entry, and (b) the longest-idle entry in the whole
+// table is the oldest of the list tails, which is what gets evicted when the pool is
+// exhausted.
 // Touching an entry moves it to its list head at most once per clock second, so a busy
 // flow costs one list move per second, not one per packet.
 #pragma once
@@ -27,8 +30,13 @@ namespace drfwd::lb {
 
 constexpr uint32_t kNil = 0xffffffffu;
 
-struct alignas(64) FlowEntry {
-  net::FlowKey key;           // 16 bytes
+// The fields after the key take 40 bytes; the pad makes the entry whole cache lines.
+template <class Key>
+constexpr size_t kFlowEntryPad = (sizeof(Key) + 40 + 63) / 64 * 64 - sizeof(Key) - 40;
+
+template <class Key>
+struct alignas(64) BasicFlowEntry {
+  Key key;                    // FlowKey: 16 bytes; FlowKey6: 40
   uint32_t rs_slot = kNil;    // the real server this connection is bound to
   uint32_t rs_gen = 0;        // that slot's generation when bound
   uint32_t tmpl = kNil;       // the persistence template this connection follows
@@ -42,9 +50,14 @@ struct alignas(64) FlowEntry {
   uint8_t counted = 0;        // counted in its RS's active/inactive gauges (see Forwarder)
   uint8_t announced = 0;      // told the other directors about (connection sync): changes and refreshes follow
   uint32_t synced = 0;        // worker clock when last announced to (or received from) the other directors
-  uint8_t pad[8] = {};
+  uint8_t pad[kFlowEntryPad<Key>] = {};
 };
-static_assert(sizeof(FlowEntry) == 64, "one cache line per entry");
+using FlowEntry = BasicFlowEntry<net::FlowKey>;
+using FlowEntry6 = BasicFlowEntry<net::FlowKey6>;
+static_assert(sizeof(FlowEntry) == 64, "one cache line per IPv4 entry");
+static_assert(sizeof(FlowEntry6) == 128, "two cache lines per IPv6 entry");
+static_assert(offsetof(FlowEntry, rs_slot) == 16 && offsetof(FlowEntry6, rs_slot) == 40,
+              "the fields follow the key");
 
 // Where a table's memory comes from (rte_zmalloc on the dataplane, new in tests).
 struct FlowMemory {
@@ -53,18 +66,22 @@ struct FlowMemory {
   void* ctx = nullptr;
 };
 
-class FlowTable {
+template <class Key>
+class BasicFlowTable {
  public:
+  using KeyType = Key;
+  using Entry = BasicFlowEntry<Key>;
+
   static constexpr uint32_t kWays = 8;
   static constexpr uint32_t kMaxCapacity = 1u << 30;
 
   using Memory = FlowMemory;
 
   // Throws std::invalid_argument for capacity 0 or above kMaxCapacity, std::bad_alloc.
-  explicit FlowTable(uint32_t capacity, Memory mem = {});
-  ~FlowTable();
-  FlowTable(const FlowTable&) = delete;
-  FlowTable& operator=(const FlowTable&) = delete;
+  explicit BasicFlowTable(uint32_t capacity, Memory mem = {});
+  ~BasicFlowTable();
+  BasicFlowTable(const BasicFlowTable&) = delete;
+  BasicFlowTable& operator=(const BasicFlowTable&) = delete;
 
   static size_t memory_bytes(uint32_t capacity);
 
@@ -72,17 +89,20 @@ class FlowTable {
   uint32_t size() const { return size_; }
   uint32_t state_count(ConnState s) const { return list_len_[static_cast<int>(s)]; }
 
-  FlowEntry& at(uint32_t idx) { return entries_[idx]; }
-  const FlowEntry& at(uint32_t idx) const { return entries_[idx]; }
+  Entry& at(uint32_t idx) { return entries_[idx]; }
+  const Entry& at(uint32_t idx) const { return entries_[idx]; }
 
   void prefetch_bucket(uint64_t hash) const { __builtin_prefetch(&buckets_[hash & mask_]); }
-  void prefetch_entry(uint32_t idx) const { __builtin_prefetch(&entries_[idx]); }
+  void prefetch_entry(uint32_t idx) const {
+    __builtin_prefetch(&entries_[idx]);
+    if constexpr (sizeof(Entry) > 64) __builtin_prefetch(reinterpret_cast<const char*>(&entries_[idx]) + 64);
+  }
 
   // Bumped by every insert and erase: an entry number found before may be stale after.
   uint64_t mutations() const { return mutations_; }
 
   // The entry for `key`, or kNil. Does not look at expiry: callers decide.
-  uint32_t find(const net::FlowKey& key, uint64_t hash) const {
+  uint32_t find(const Key& key, uint64_t hash) const {
     const Bucket& b = buckets_[hash & mask_];
     uint32_t m = match(b, signature(hash));
     while (m) {
@@ -94,13 +114,13 @@ class FlowTable {
     return kNil;
   }
 
-  static bool expired(const FlowEntry& e, uint32_t now) { return now - e.last_seen >= e.timeout; }
+  static bool expired(const Entry& e, uint32_t now) { return now - e.last_seen >= e.timeout; }
 
   // Adds `key` (which must not be present) and returns its entry. Never fails: when
   // the key's bucket or the pool is full, the longest-idle entry there is removed first
-  // and handed to on_evict(const FlowEntry&) before it is reused.
+  // and handed to on_evict(const Entry&) before it is reused.
   template <class OnEvict>
-  uint32_t insert(const net::FlowKey& key, uint64_t hash, ConnState state, uint32_t timeout,
+  uint32_t insert(const Key& key, uint64_t hash, ConnState state, uint32_t timeout,
                   uint32_t now, OnEvict&& on_evict) {
     const uint32_t bi = static_cast<uint32_t>(hash & mask_);
     Bucket& b = buckets_[bi];
@@ -108,18 +128,18 @@ class FlowTable {
     if (way < 0) {
       way = oldest_way(b);
       const uint32_t victim = b.idx[way];
-      on_evict(static_cast<const FlowEntry&>(entries_[victim]));
+      on_evict(static_cast<const Entry&>(entries_[victim]));
       erase(victim);
     }
     if (free_head_ == kNil) {
       const uint32_t victim = longest_idle();
-      on_evict(static_cast<const FlowEntry&>(entries_[victim]));
+      on_evict(static_cast<const Entry&>(entries_[victim]));
       erase(victim);
     }
     const uint32_t idx = free_head_;
-    FlowEntry& e = entries_[idx];
+    Entry& e = entries_[idx];
     free_head_ = e.next;
-    e = FlowEntry{};
+    e = Entry{};
     e.key = key;
     e.state = state;
     e.timeout = timeout;
@@ -136,7 +156,7 @@ class FlowTable {
 
   // Marks use at `now` (monotonic): keeps the state list in last-use order.
   void touch(uint32_t idx, uint32_t now) {
-    FlowEntry& e = entries_[idx];
+    Entry& e = entries_[idx];
     if (e.last_seen == now) return;
     e.last_seen = now;
     if (heads_[static_cast<int>(e.state)] != idx) {
@@ -147,7 +167,7 @@ class FlowTable {
 
   // Moves the entry to another state (and timeout), used now.
   void set_state(uint32_t idx, ConnState state, uint32_t timeout, uint32_t now) {
-    FlowEntry& e = entries_[idx];
+    Entry& e = entries_[idx];
     unlink(idx);
     e.state = state;
     e.timeout = timeout;
@@ -165,7 +185,7 @@ class FlowTable {
       while (n < budget && tails_[s] != kNil) {
         const uint32_t idx = tails_[s];
         if (!expired(entries_[idx], now)) break;
-        on_expire(static_cast<const FlowEntry&>(entries_[idx]));
+        on_expire(static_cast<const Entry&>(entries_[idx]));
         erase(idx);
         ++n;
       }
@@ -192,7 +212,7 @@ class FlowTable {
   static_assert(sizeof(Bucket) == 64);
 
   size_t bucket_bytes() const { return (size_t{mask_} + 1) * sizeof(Bucket); }
-  size_t entry_bytes() const { return size_t{capacity_} * sizeof(FlowEntry); }
+  size_t entry_bytes() const { return size_t{capacity_} * sizeof(Entry); }
 
   static uint16_t signature(uint64_t hash) { return static_cast<uint16_t>(hash >> 48) | 1; }
 
@@ -219,7 +239,7 @@ class FlowTable {
   uint32_t longest_idle() const;
 
   void push_head(uint32_t idx) {
-    FlowEntry& e = entries_[idx];
+    Entry& e = entries_[idx];
     const int s = static_cast<int>(e.state);
     e.prev = kNil;
     e.next = heads_[s];
@@ -230,7 +250,7 @@ class FlowTable {
   }
 
   void unlink(uint32_t idx) {
-    FlowEntry& e = entries_[idx];
+    Entry& e = entries_[idx];
     const int s = static_cast<int>(e.state);
     if (e.prev != kNil) entries_[e.prev].next = e.next; else heads_[s] = e.next;
     if (e.next != kNil) entries_[e.next].prev = e.prev; else tails_[s] = e.prev;
@@ -244,12 +264,15 @@ class FlowTable {
   uint32_t size_ = 0;
   uint32_t free_head_ = kNil;
   Bucket* buckets_ = nullptr;
-  FlowEntry* entries_ = nullptr;
+  Entry* entries_ = nullptr;
   uint32_t heads_[kStateCount];
   uint32_t tails_[kStateCount];
   uint32_t list_len_[kStateCount] = {};
   uint64_t mutations_ = 0;
 };
+
+using FlowTable = BasicFlowTable<net::FlowKey>;
+using FlowTable6 = BasicFlowTable<net::FlowKey6>;
 
 // The per-RS connection gauges recomputed from a table (control side after the workers
 // stopped, and tests): per (RS slot, generation), the entries bound to it: connections
@@ -258,6 +281,7 @@ struct BoundCounts {
   int64_t active = 0, inactive = 0, persist = 0;
   bool operator==(const BoundCounts&) const = default;
 };
-std::map<std::pair<uint32_t, uint32_t>, BoundCounts> count_bound(const FlowTable& t, uint64_t& unbound);
+template <class Key>
+std::map<std::pair<uint32_t, uint32_t>, BoundCounts> count_bound(const BasicFlowTable<Key>& t, uint64_t& unbound);
 
 }  // namespace drfwd::lb

@@ -44,9 +44,26 @@ inline uint64_t flow_hash(const net::FlowKey& k) {
   return uint64_t{c} * 0x9e3779b97f4a7c15ULL;
 }
 
+// The IPv6 connection hash: the same, over the key's five words.
+inline uint64_t flow_hash(const net::FlowKey6& k) {
+  uint32_t c = 0x2545f491u;
+  for (uint32_t i = 0; i < net::kKey6Words; ++i) c = crc32c_u64(c, net::key_word(k, i));
+  return uint64_t{c} * 0x9e3779b97f4a7c15ULL;
+}
+
 // Source-address (and optionally source-port) hash for the sh scheduler.
 inline uint64_t source_hash(uint32_t src_be, uint16_t sport_be) {
   return mix64((uint64_t{sport_be} << 32 | src_be) ^ 0x2545f4914f6cdd1dULL);
+}
+
+// The same for an IPv6 source (16 bytes, network order): each half of the address, then
+// the port, folded in through mix64 from a fixed seed. The halves are loaded as
+// little-endian words, as on every host drfwd builds for (net/bytes.hpp), so every
+// instance agrees.
+inline uint64_t source_hash6(const uint8_t* src16, uint16_t sport_be) {
+  uint64_t h = mix64(net::load64(src16) ^ 0x2545f4914f6cdd1dULL);
+  h = mix64(h ^ net::load64(src16 + 8));
+  return mix64(h ^ sport_be);
 }
 
 // Uniform map of a 64-bit hash onto [0, n) without a division (Lemire's fastrange on

@@ -7,6 +7,7 @@
 #include "net/bytes.hpp"
 #include "net/checksum.hpp"
 #include "net/drop.hpp"
+#include "net/l4.hpp"
 #include "net/parse6.hpp"
 #include "net/vlan.hpp"
 
@@ -16,21 +17,8 @@ constexpr uint16_t kEtherIpv4 = 0x0800;
 constexpr uint16_t kEtherArp = 0x0806;
 constexpr uint32_t kEtherHdrLen = 14;
 constexpr uint32_t kIpv4MinHdrLen = 20;
-constexpr uint32_t kTcpMinHdrLen = 20;
-constexpr uint32_t kUdpHdrLen = 8;
 
 constexpr uint8_t kProtoIcmp = 1;
-constexpr uint8_t kProtoTcp = 6;
-constexpr uint8_t kProtoUdp = 17;
-
-constexpr uint8_t kTcpFin = 0x01;
-constexpr uint8_t kTcpSyn = 0x02;
-constexpr uint8_t kTcpRst = 0x04;
-constexpr uint8_t kTcpAck = 0x10;
-
-// What a flow-table key stands for: a connection, or a persistence template (the
-// client's masked address, no ports, pointing at the RS its connections go to).
-enum class FlowKind : uint8_t { kConnection = 0, kTemplate = 1 };
 
 // A connection's identity. Addresses and ports in network byte order, as on the wire.
 // Trivial on purpose (burst arrays of these are not zeroed): value-initialise with {},
@@ -89,39 +77,16 @@ struct Parsed {
 constexpr bool martian_source(uint8_t first_octet) {
   return first_octet == 0 || first_octet == 127 || first_octet >= 224;
 }
-// The TCP data offset: at least the fixed header, within the segment.
-inline bool tcp_offset_ok(const uint8_t* tcp, uint32_t l4_len) {
-  const uint32_t doff = (tcp[12] >> 4) * 4u;
-  return doff >= kTcpMinHdrLen && doff <= l4_len;
-}
-// The UDP length: at least the header; within the datagram unless this is a first
-// fragment (which carries the whole datagram's length).
-inline bool udp_length_ok(const uint8_t* udp, uint32_t l4_len, bool fragment) {
-  const uint32_t ulen = ntoh16(load16(udp + 4));
-  return ulen >= kUdpHdrLen && (fragment || ulen <= l4_len);
-}
+// (The TCP offset and UDP length checks, tcp_offset_ok and udp_length_ok, are in
+// net/l4.hpp: the IPv6 parser makes them too.)
 
-// Why an IPv6 frame is dropped: its malformation (the header, the extension headers, a
-// first fragment's or whole datagram's TCP/UDP header), else not-ipv4: IPv6 is not
-// forwarded yet, and the kernel interfaces have IPv6 off.
+// Why an IPv6 frame is dropped: its malformation (check_ipv6: the header, the extension
+// headers, a first fragment's or whole datagram's TCP/UDP header; the checks
+// parse_ipv6 makes), else not-ipv4: IPv6 is not forwarded yet, and the kernel
+// interfaces have IPv6 off.
 [[gnu::cold, gnu::noinline]] inline Drop ipv6_drop_reason(const uint8_t* ip, uint32_t ip_avail, uint32_t ip_len) {
-  const Ipv6Walk w = walk_ipv6(ip, ip_avail, ip_len);
-  if (w.drop != Drop::kNone) return w.drop;
-  if (w.first && (w.proto == kProtoTcp || w.proto == kProtoUdp)) {
-    const uint32_t l4_len = w.end - w.l4;
-    const uint32_t l4_avail = ip_avail - w.l4;  // w.l4 <= min(end, ip_avail)
-    const uint8_t* l4 = ip + w.l4;
-    if (w.proto == kProtoTcp) {
-      if (l4_len < kTcpMinHdrLen || l4_avail < kTcpMinHdrLen) return Drop::kL4Truncated;
-      if (!tcp_offset_ok(l4, l4_len)) return Drop::kTcpBadDoff;
-    } else {
-      if (l4_len < kUdpHdrLen || l4_avail < kUdpHdrLen) return Drop::kL4Truncated;
-      // The datagram goes on past this first fragment only if more fragments follow (an
-      // atomic fragment, offset 0 without M, is a whole datagram).
-      if (!udp_length_ok(l4, l4_len, w.more)) return Drop::kUdpBadLength;
-    }
-  }
-  return Drop::kNotIpv4;
+  const Drop d = check_ipv6(ip, ip_avail, ip_len).drop;
+  return d != Drop::kNone ? d : Drop::kNotIpv4;
 }
 
 // Offsets within the Ethernet header.

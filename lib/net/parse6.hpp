@@ -1,12 +1,15 @@
-// IPv6: the header checks and the bounded walk over extension headers to the transport
-// header. Inline, like parse.hpp: it runs per IPv6 frame. Checks every length before
-// reading; never reads past what it is given.
+// IPv6: the header checks, the bounded walk over extension headers to the transport
+// header, and parsing to a flow key (FlowKey6, Parsed6, parse_ipv6). Inline, like
+// parse.hpp: it runs per IPv6 frame. Checks every length before reading; never reads
+// past what it is given.
 #pragma once
 
 #include <cstdint>
 
 #include "net/bytes.hpp"
+#include "net/checksum.hpp"
 #include "net/drop.hpp"
+#include "net/l4.hpp"
 
 namespace drfwd::net {
 
@@ -20,6 +23,37 @@ constexpr uint8_t kNhFragment = 44;
 constexpr uint8_t kNhNone = 59;
 constexpr uint8_t kNhDestOpts = 60;
 constexpr uint8_t kProtoIcmp6 = 58;
+
+// An IPv6 connection's identity, laid out like FlowKey: the addresses, then ports,
+// protocol and kind in the last word. Addresses and ports in network byte order, as on
+// the wire. Trivial on purpose, like FlowKey: value-initialise with {}, which makes it
+// a kConnection key.
+struct FlowKey6 {
+  uint8_t src[16];
+  uint8_t dst[16];
+  uint16_t sport;
+  uint16_t dport;
+  uint8_t proto;
+  FlowKind kind;
+  uint16_t pad;
+  bool is_template() const { return kind == FlowKind::kTemplate; }
+};
+static_assert(sizeof(FlowKey6) == 40, "FlowKey6 is compared and hashed as five 64-bit words");
+
+constexpr uint32_t kKey6Words = sizeof(FlowKey6) / 8;
+
+// Word i (0-4) of the key: 0-1 the source, 2-3 the destination, 4 ports, protocol,
+// kind and pad.
+inline uint64_t key_word(const FlowKey6& k, uint32_t i) {
+  uint64_t w;
+  __builtin_memcpy(&w, reinterpret_cast<const uint8_t*>(&k) + 8 * i, 8);
+  return w;
+}
+// Five word compares (pad and kind included), not field compares.
+inline bool operator==(const FlowKey6& a, const FlowKey6& b) {
+  return ((key_word(a, 0) ^ key_word(b, 0)) | (key_word(a, 1) ^ key_word(b, 1)) | (key_word(a, 2) ^ key_word(b, 2)) |
+          (key_word(a, 3) ^ key_word(b, 3)) | (key_word(a, 4) ^ key_word(b, 4))) == 0;
+}
 
 // At most this many extension headers before the transport header (RFC 8200's
 // recommended order has hop-by-hop, destination options, routing, fragment and
@@ -100,6 +134,151 @@ inline Ipv6Walk walk_ipv6(const uint8_t* ip, uint32_t ip_avail, uint32_t ip_len)
   w.proto = nh;
   w.l4 = off;
   return w;
+}
+
+// walk_ipv6, then a whole datagram's or first fragment's TCP or UDP header: within the
+// datagram and the first segment, its data offset or length right. The one place the
+// IPv6 malformations are decided: parse_ipv6 and ipv6_drop_reason (parse.hpp) both
+// use it. A drop here zeroes the rest of the walk.
+inline Ipv6Walk check_ipv6(const uint8_t* ip, uint32_t ip_avail, uint32_t ip_len) {
+  const Ipv6Walk w = walk_ipv6(ip, ip_avail, ip_len);
+  if (w.drop != Drop::kNone || !w.first || (w.proto != kProtoTcp && w.proto != kProtoUdp)) return w;
+  const uint32_t l4_len = w.end - w.l4;
+  const uint32_t l4_avail = ip_avail - w.l4;  // w.l4 <= min(end, ip_avail)
+  const uint8_t* l4 = ip + w.l4;
+  if (w.proto == kProtoTcp) {
+    if (l4_len < kTcpMinHdrLen || l4_avail < kTcpMinHdrLen) return ipv6_drop(Drop::kL4Truncated);
+    if (!tcp_offset_ok(l4, l4_len)) return ipv6_drop(Drop::kTcpBadDoff);
+  } else {
+    if (l4_len < kUdpHdrLen || l4_avail < kUdpHdrLen) return ipv6_drop(Drop::kL4Truncated);
+    // The datagram goes on past this first fragment only if more fragments follow (an
+    // atomic fragment, offset 0 without M, is a whole datagram).
+    if (!udp_length_ok(l4, l4_len, w.more)) return ipv6_drop(Drop::kUdpBadLength);
+  }
+  return w;
+}
+
+// What an IPv6 datagram is, for the data path (IPv4's FrameKind, for IPv6).
+enum class Kind6 : uint8_t {
+  kDrop,       // see Parsed6::drop
+  kL4,         // TCP or UDP with ports: a whole datagram or its first fragment
+  kFrag,       // a non-first fragment of TCP or UDP: no ports
+  kOther,      // another protocol (ICMPv6 but for the two below, ...), or a fragment of one
+  kIcmpError,  // an ICMPv6 error about a TCP/UDP datagram the destination sent: `key` is
+               // the connection it concerns, as the client sends (see icmp6_error_key)
+  kNdp,        // neighbour discovery (ICMPv6 types 133-137) without a fragment header: for
+               // the control core, which validates it
+};
+
+// Trivial, like FlowKey6: parse_ipv6() sets every field.
+struct Parsed6 {
+  Kind6 kind;
+  Drop drop;          // kNone unless kDrop
+  uint8_t tcp_flags;  // kL4 TCP; else 0
+  bool fragment;      // part of a fragmented datagram: M set or offset != 0 (an atomic
+                      // fragment, offset 0 without M, is a whole datagram), as IPv4's
+  uint8_t icmp_type;  // ICMPv6 with its 4-byte header in the datagram and the first
+                      // segment, not a non-first fragment; else 0
+  uint32_t frag_id;   // network order, when there is a fragment header (else 0)
+  uint32_t l4;        // offset of the transport header from the IPv6 header (a non-first
+                      // fragment: of its data)
+  FlowKey6 key;       // ports are zero for kFrag and kOther
+};
+
+// The ICMPv6 checksum (RFC 4443 2.3): over the pseudo-header (the IPv6 header's source
+// and destination at `ip`, the upper-layer length, next header 58) and the `len` bytes
+// of the message at `icmp`. True when it is right.
+inline bool icmp6_sum_ok(const uint8_t* ip, const uint8_t* icmp, uint32_t len) {
+  const uint32_t pseudo = uint32_t{ones_sum(ip + 8, 32)} + hton16(static_cast<uint16_t>(len >> 16)) +
+                          hton16(static_cast<uint16_t>(len)) + hton16(kProtoIcmp6);
+  return ones_sum(icmp, len, pseudo) == 0xffff;
+}
+
+// ICMPv6 errors (destination unreachable, packet too big, time exceeded, parameter
+// problem) quote as much of the datagram that caused them as fits. In Direct Routing
+// the real servers send with the VIP as source, so errors about their replies come to
+// the VIP: such an error is keyed as the connection it concerns, from the client's side
+// (the quoted destination is the client, the quoted source the VIP, ports swapped), so
+// it can follow the connection to its real server, as icmp_error_key does for IPv4.
+// Only when the error is not fragmented and all in the first segment, the quoted
+// datagram is IPv6 with its header and ports there, its next header directly TCP or UDP,
+// and its source this datagram's destination; the checksum is checked then (a bad one:
+// kDrop). A quoted datagram with extension headers stays kOther: walking the quoted
+// headers is not worth it for errors about replies, which real servers send without
+// them. Everything else stays kOther.
+// (The pseudo-header takes the destination from the IPv6 header: behind a routing header
+// with segments left that is not the final one and the checksum fails; such a datagram
+// is not for this host anyway.)
+[[gnu::cold, gnu::noinline]] inline void icmp6_error_key(Parsed6& p, const uint8_t* ip, uint32_t end,
+                                                         uint32_t ip_avail) {
+  constexpr uint32_t kIcmpHdr = 8;
+  if (end > ip_avail) return;  // the datagram runs past the first segment
+  if (end < p.l4 + kIcmpHdr + kIpv6HdrLen + 4) return;  // quoted header and ports
+  const uint8_t* icmp = ip + p.l4;
+  const uint8_t type = icmp[0];
+  if (type < 1 || type > 4) return;
+  const uint8_t* in = icmp + kIcmpHdr;
+  if ((in[0] >> 4) != 6) return;
+  const uint8_t in_proto = in[6];
+  if (in_proto != kProtoTcp && in_proto != kProtoUdp) return;  // quoted extension headers too
+  if (__builtin_memcmp(in + 8, ip + 24, 16) != 0) return;      // not about a datagram sent from here
+  if (!icmp6_sum_ok(ip, icmp, end - p.l4)) {
+    p.kind = Kind6::kDrop;
+    p.drop = Drop::kIcmpBadChecksum;
+    return;
+  }
+  const uint8_t* ports = in + kIpv6HdrLen;
+  __builtin_memcpy(p.key.src, in + 24, 16);
+  p.key.sport = load16(ports + 2);
+  p.key.dport = load16(ports);
+  p.key.proto = in_proto;
+  p.kind = Kind6::kIcmpError;
+}
+
+// ip: the IPv6 header; ip_avail: bytes readable there (the first segment); ip_len: the
+// frame's bytes from there on (all segments). The IPv6 counterpart of parse_frame's IPv4
+// part: check_ipv6's checks, then the key. TCP and UDP (whole, or a first fragment):
+// kL4 with ports; a later fragment of them: kFrag; ICMPv6 neighbour discovery: kNdp
+// (RFC 6980: never with a fragment header; one makes it kOther); an ICMPv6 error about
+// a connection from here: kIcmpError (icmp6_error_key); anything else kOther.
+inline Parsed6 parse_ipv6(const uint8_t* ip, uint32_t ip_avail, uint32_t ip_len) {
+  Parsed6 p{};
+  const Ipv6Walk w = check_ipv6(ip, ip_avail, ip_len);
+  if (w.drop != Drop::kNone) {
+    p.kind = Kind6::kDrop;
+    p.drop = w.drop;
+    return p;
+  }
+  __builtin_memcpy(p.key.src, ip + 8, 16);
+  __builtin_memcpy(p.key.dst, ip + 24, 16);
+  p.key.proto = w.proto;
+  p.fragment = w.fragment && (w.more || !w.first);
+  p.frag_id = w.frag_id;
+  p.l4 = w.l4;
+  const uint8_t* l4 = ip + w.l4;
+  if (w.proto == kProtoTcp || w.proto == kProtoUdp) {
+    if (!w.first) {
+      p.kind = Kind6::kFrag;
+      return p;
+    }
+    // check_ipv6 saw the header within the datagram and the first segment.
+    p.key.sport = load16(l4);
+    p.key.dport = load16(l4 + 2);
+    if (w.proto == kProtoTcp) p.tcp_flags = l4[13];
+    p.kind = Kind6::kL4;
+    return p;
+  }
+  p.kind = Kind6::kOther;
+  const uint32_t limit = w.end < ip_avail ? w.end : ip_avail;
+  if (w.proto == kProtoIcmp6 && w.first && w.l4 + 4 <= limit) {
+    p.icmp_type = l4[0];
+    if (p.icmp_type >= 133 && p.icmp_type <= 137) {
+      if (!w.fragment) p.kind = Kind6::kNdp;
+    } else if (p.icmp_type >= 1 && p.icmp_type <= 4 && !p.fragment) {
+      icmp6_error_key(p, ip, w.end, ip_avail);
+    }
+  }
+  return p;
 }
 
 }  // namespace drfwd::net
