@@ -84,7 +84,7 @@ Appliance::Appliance(const Options& opt, config::Model model, std::vector<dp::Po
   shared.exception_pps = opt.exception_pps ? std::max<uint32_t>(1, opt.exception_pps / lcores.size()) : 0;
   shared.start_tsc = rte_rdtsc();
   shared.tsc_hz = rte_get_tsc_hz();
-  workers_ = std::make_unique<dp::WorkerSet>(lcores, opt.conn_table_size, shared);
+  workers_ = std::make_unique<dp::WorkerSet>(lcores, opt.conn_table_size, opt.conn6_table_size, shared);
   ports_.start(setup);
 
   control::DirectorSetup ds;
@@ -172,9 +172,13 @@ int Appliance::finish(int rc) {
   // Accounting at exit: every connection entry and every mbuf. A failure is logged and
   // makes the exit status 3, so tests and supervisors see it.
   std::vector<const lb::FlowTable*> tables;
-  for (const auto& w : workers_->all()) tables.push_back(&w->conns());
+  std::vector<const lb::FlowTable6*> tables6;
+  for (const auto& w : workers_->all()) {
+    tables.push_back(&w->conns());
+    tables6.push_back(&w->conns6());
+  }
   const std::vector<std::string> conn_problems =
-      control::conn_accounting(tables, director_->model(), director_->rs_stats());
+      control::conn_accounting(tables, director_->model(), director_->rs_stats(), tables6);
   for (const std::string& p : conn_problems) spdlog::error("at exit: {}", p);
   const unsigned avail = rte_mempool_avail_count(pool_.get());
   const unsigned size = pool_->size;

@@ -40,6 +40,9 @@ po::options_description describe(Options& o) {
       ("conn-table-size", po::value(&o.conn_table_size)->value_name("N"),
        "connection entries per worker, fixed at start; when full the longest-idle half-open or "
        "closing TCP entry is evicted, else the longest-idle of all (default 1048576)")
+      ("conn6-table-size", po::value(&o.conn6_table_size)->value_name("N"),
+       "IPv6 connection entries per worker (128 bytes each), fixed at start, evicted as the IPv4 "
+       "table's (default 65536)")
       ("idle-backoff", po::value(&o.idle_backoff_us)->value_name("USEC"),
        "workers sleep USEC microseconds after a stretch of empty polls (default 0: always busy-poll)")
       ("rxd", po::value(&o.rxd)->value_name("N"), "RX descriptors per queue (default 1024)")
@@ -117,6 +120,8 @@ ParseOutcome parse_options(const std::vector<std::string>& args) {
   if (o.stats_period < 0 || o.stats_period > 86400) return bad("--stats-period must be between 0 and 86400 seconds");
   if (o.conn_table_size == 0 || o.conn_table_size > (1u << 30))
     return bad("--conn-table-size must be between 1 and 1073741824");
+  if (o.conn6_table_size == 0 || o.conn6_table_size > (1u << 30))
+    return bad("--conn6-table-size must be between 1 and 1073741824");
   if (o.idle_backoff_us > 1000000) return bad("--idle-backoff must be at most 1000000 microseconds");
   if (o.rxd == 0 || o.txd == 0) return bad("--rxd and --txd must be positive");
   if (o.kernel_ifname.empty() || o.kernel_ifname.size() > 12 ||

@@ -16,6 +16,7 @@ struct Options {
   std::string stats_json;
   std::string log_level = "info";
   uint32_t conn_table_size = 1u << 20;
+  uint32_t conn6_table_size = 1u << 16;
   uint32_t idle_backoff_us = 0;
   uint16_t rxd = 1024;
   uint16_t txd = 1024;

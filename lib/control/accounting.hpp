@@ -14,9 +14,9 @@
 
 namespace drfwd::control {
 
-// tables: by worker index. Returns what is wrong, one line each; empty when all is
-// accounted for.
+// tables, tables6: the IPv4 and IPv6 tables by worker index. Returns what is wrong, one
+// line each; empty when all is accounted for.
 std::vector<std::string> conn_accounting(std::span<const lb::FlowTable* const> tables, const config::Model& model,
-                                         const RsStats& stats);
+                                         const RsStats& stats, std::span<const lb::FlowTable6* const> tables6 = {});
 
 }  // namespace drfwd::control

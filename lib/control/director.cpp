@@ -254,6 +254,10 @@ ArpDecision Director::on_arp(lb::Iface at, const net::Arp& a, double now) {
 }
 
 NdpDecision Director::on_ndp(lb::Iface at, const net::Ndp& n, double now) {
+  // An IPv4-mapped target (::ffff:a.b.c.d) is no IPv6 address of anyone's: as an IpAddr
+  // it is the IPv4 address, whose VIP claims and neighbour belong to ARP. Not ours to
+  // answer or learn from (the kernel interfaces ignore it too).
+  if (n.target.is_v4_mapped()) return {NdpDecision::Action::kToKernel, {}, {}};
   if (neigh_.on_ndp(at, n, now)) {
     need_publish_ = true;
     if (auto mac = neigh_.mac(net::IpAddr(n.target)))

@@ -125,14 +125,28 @@ bool NeighbourTable::on_arp(lb::Iface at, const net::Arp& a, double now) {
 }
 
 bool NeighbourTable::on_ndp(lb::Iface at, const net::Ndp& n, double now) {
-  if (n.type != net::kNdpNeighborAdvert || !n.lladdr) return false;  // an NA without the MAC teaches nothing
+  // An IPv4-mapped target is no IPv6 neighbour: as an IpAddr it would be the IPv4 one,
+  // and an advertisement must not teach an ARP neighbour's MAC.
+  if (n.type != net::kNdpNeighborAdvert || n.target.is_v4_mapped()) return false;
   auto it = entries_.find(net::IpAddr(n.target));
   if (it == entries_.end()) return false;
-  const NeighTarget& t = it->second.target;
+  const Entry& e = it->second;
+  const NeighTarget& t = e.target;
+  // The MAC it speaks for: its target link-layer option. An answer to a unicast
+  // solicitation (drfwd's refresh of a known MAC) may leave the option out (RFC 4861
+  // 7.2.4; Linux does unless force_tllao): it confirms the MAC it was sent to, so it
+  // counts only when it comes from that MAC. Otherwise an NA without the MAC teaches nothing.
+  net::Mac mac;
+  if (n.lladdr)
+    mac = *n.lladdr;
+  else if (e.mac && n.eth_src == *e.mac)
+    mac = *e.mac;
+  else
+    return false;
   // A solicited advertisement, on the RS's interface, to us (our MAC and our address).
   const bool shaped = n.solicited && at == lb::Iface{t.port, t.vlan} && n.eth_dst == t.port_mac &&
                       net::IpAddr(n.dst) == t.src;
-  return on_answer({it->first, *n.lladdr, shaped}, now);
+  return on_answer({it->first, mac, shaped}, now);
 }
 
 bool NeighbourTable::on_answer(const Answer& a, double now) {

@@ -11,6 +11,7 @@
 
 #include "lb/forwarder.hpp"
 #include "net/arp.hpp"
+#include "net/ndp.hpp"
 #include "net/parse.hpp"
 
 namespace drfwd::control {
@@ -139,10 +140,15 @@ void SlowPath::handle(uint16_t port, rte_mbuf* m, double now) {
                                                                      : uint16_t{0}};
   const auto* d = rte_pktmbuf_mtod(m, const uint8_t*);
   const uint16_t type = rte_pktmbuf_data_len(m) >= net::kEtherHdrLen ? net::ntoh16(net::load16(d + net::kEthType)) : 0;
-  // The workers hand over IPv6 only for neighbor discovery (their Parsed6 kNdp).
+  // IPv6 neighbor solicitations and advertisements are the director's (ICMPv6 right
+  // after the fixed header: the workers hand over no NDP behind extension headers);
+  // other IPv6 (to a group address) is the kernel's.
+  constexpr uint32_t kIcmpType = net::kEtherHdrLen + net::kIpv6HdrLen;
+  const bool ndp = type == net::kEtherIpv6 && rte_pktmbuf_data_len(m) > kIcmpType && d[net::kEtherHdrLen + 6] == net::kProtoIcmp6 &&
+                   (d[kIcmpType] == net::kNdpNeighborSolicit || d[kIcmpType] == net::kNdpNeighborAdvert);
   if (type == net::kEtherArp)
     handle_arp(at, m, now);
-  else if (type == net::kEtherIpv6)
+  else if (ndp)
     handle_ndp(at, m, now);
   else
     to_kernel(at, m);

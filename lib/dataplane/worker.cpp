@@ -70,7 +70,8 @@ void table_free(void* p, size_t bytes, void*) {
 
 }  // namespace
 
-Worker::Worker(uint32_t index, unsigned lcore, LcoreConf conf, uint32_t conn_capacity, const WorkerShared& shared)
+Worker::Worker(uint32_t index, unsigned lcore, LcoreConf conf, uint32_t conn_capacity, uint32_t conn6_capacity,
+               const WorkerShared& shared)
     : index_(index), lcore_(lcore), conf_(std::move(conf)), shared_(shared), clock_(shared.start_tsc, shared.tsc_hz) {
   const int socket = static_cast<int>(rte_lcore_to_socket_id(lcore));
   const std::string who = "worker " + std::to_string(index);
@@ -87,7 +88,14 @@ Worker::Worker(uint32_t index, unsigned lcore, LcoreConf conf, uint32_t conn_cap
                              " entries (" + std::to_string(lb::FlowTable::memory_bytes(conn_capacity) >> 20) +
                              " MiB): raise -m or lower --conn-table-size");
   }
-  fwd_ = std::make_unique<lb::Forwarder>(index, *conns_, *counters_, rs_counters_.get());
+  try {
+    fwd_ = std::make_unique<lb::Forwarder>(index, *conns_, *counters_, rs_counters_.get(), conn6_capacity,
+                                           lb::FlowMemory{table_alloc, table_free, reinterpret_cast<void*>(intptr_t{socket})});
+  } catch (const std::bad_alloc&) {
+    throw std::runtime_error(who + ": out of EAL memory for an IPv6 connection table of " + std::to_string(conn6_capacity) +
+                             " entries (" + std::to_string(lb::FlowTable6::memory_bytes(conn6_capacity) >> 20) +
+                             " MiB): raise -m or lower --conn6-table-size");
+  }
   ring_.reset(rte_ring_create(("drfwd_ctl" + std::to_string(index)).c_str(), kControlRingSize, socket,
                               RING_F_SP_ENQ | RING_F_SC_DEQ));
   tx_ring_.reset(rte_ring_create(("drfwd_ctx" + std::to_string(index)).c_str(), kControlRingSize, socket,
@@ -509,13 +517,14 @@ void Worker::send_for_control() {
   }
 }
 
-WorkerSet::WorkerSet(const std::vector<unsigned>& lcores, uint32_t conn_capacity, const WorkerShared& shared)
+WorkerSet::WorkerSet(const std::vector<unsigned>& lcores, uint32_t conn_capacity, uint32_t conn6_capacity,
+                     const WorkerShared& shared)
     : stop_(shared.stop) {
   for (size_t i = 0; i < lcores.size(); ++i) {
     LcoreConf conf;
     for (uint16_t p = 0; p < shared.n_ports; ++p) conf.rx.push_back({p, static_cast<uint16_t>(i)});
     conf.tx_queue = static_cast<uint16_t>(i);
-    workers_.push_back(std::make_unique<Worker>(static_cast<uint32_t>(i), lcores[i], std::move(conf), conn_capacity, shared));
+    workers_.push_back(std::make_unique<Worker>(static_cast<uint32_t>(i), lcores[i], std::move(conf), conn_capacity, conn6_capacity, shared));
   }
 }
 

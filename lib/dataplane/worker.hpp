@@ -80,7 +80,8 @@ class Worker {
  public:
   // index: this worker's RCU thread id (and, by WorkerSet's convention, its queue id).
   // Throws std::runtime_error (EAL memory).
-  Worker(uint32_t index, unsigned lcore, LcoreConf conf, uint32_t conn_capacity, const WorkerShared& shared);
+  Worker(uint32_t index, unsigned lcore, LcoreConf conf, uint32_t conn_capacity, uint32_t conn6_capacity,
+         const WorkerShared& shared);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -114,6 +115,8 @@ class Worker {
   const lb::RsCounters* rs_counters() const { return rs_counters_.get(); }
   lb::FlowTable& conns() { return *conns_; }
   const lb::FlowTable& conns() const { return *conns_; }
+  // The IPv6 connection table (the Forwarder holds it). Read only once the workers stopped.
+  const lb::FlowTable6& conns6() const { return fwd_->conns6(); }
   lb::ConnDump& conn_dump() { return dump_; }
   const lb::WorkerStatus& status() const { return status_; }
 
@@ -185,7 +188,7 @@ class WorkerSet {
  public:
   // Worker i polls queue i of every port and sends on TX queue i. Throws
   // std::runtime_error (EAL memory).
-  WorkerSet(const std::vector<unsigned>& lcores, uint32_t conn_capacity, const WorkerShared& shared);
+  WorkerSet(const std::vector<unsigned>& lcores, uint32_t conn_capacity, uint32_t conn6_capacity, const WorkerShared& shared);
   ~WorkerSet() { stop(); }
   WorkerSet(const WorkerSet&) = delete;
   WorkerSet& operator=(const WorkerSet&) = delete;

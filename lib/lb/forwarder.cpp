@@ -9,20 +9,21 @@ namespace drfwd::lb {
 using net::Drop;
 using net::FrameKind;
 
-uint32_t FragCache::slot(const net::Parsed& p) {
-  return static_cast<uint32_t>(
-             mix64(uint64_t{p.key.src} << 32 ^ p.key.dst ^ uint64_t{p.ip_id} << 8 ^ p.key.proto)) &
-         (kSize - 1);
+template <class Key>
+uint32_t FragCache<Key>::slot(const Key& d, uint32_t id) {
+  return static_cast<uint32_t>(mix64(flow_hash(d) ^ id)) & (kSize - 1);
 }
 
-Forwarder::Forwarder(uint32_t worker, FlowTable& conns, WorkerCounters& counters,
-                     RsCounters* rs_counters)
+Forwarder::Forwarder(uint32_t worker, FlowTable& conns, WorkerCounters& counters, RsCounters* rs_counters,
+                     uint32_t conns6_capacity, FlowMemory mem6)
     : worker_(worker),
       cursors_(std::make_unique<RrCursor[]>(kMaxServiceSlots)),
       conns_(conns),
       counters_(counters),
       rs_counters_(rs_counters),
-      frags_(std::make_unique<FragCache>()) {}
+      conns6_(std::make_unique<FlowTable6>(conns6_capacity, mem6)),
+      frags_(std::make_unique<FragCache<net::FlowKey>>()),
+      frags6_(std::make_unique<FragCache<net::FlowKey6>>()) {}
 
 #define DRFWD_HOT [[gnu::always_inline]] inline
 #define DRFWD_COLD [[gnu::noinline, gnu::cold]]
@@ -124,6 +125,7 @@ DRFWD_HOT bool Forwarder::classify(const Frame& f, Verdict& out, Pending& pend) 
     return (out = drop(pc, Drop::kBadSrcMac)), false;
   if (__builtin_expect(f.vlan != 0, 0) && (f.vlan > net::kMaxVid || !snap_->vlan_known(f.rx_port, f.vlan)))
     return (out = drop(pc, Drop::kVlanUnknown)), false;
+  if (net::load16(d + net::kEthType) == net::hton16(net::kEtherIpv6)) return (out = ipv6(f, pc, group)), false;
 
   pend.parsed = net::parse_frame(d, f.seg_len, f.pkt_len, f.ip_csum);
   const net::Parsed& p = pend.parsed;
@@ -174,41 +176,46 @@ DRFWD_HOT bool Forwarder::classify(const Frame& f, Verdict& out, Pending& pend) 
 }
 
 // The established path, inline; anything else (new connection, timed out, RS gone)
-// goes to schedule().
-DRFWD_HOT Verdict Forwarder::connection(const Frame& f, PortCounters& pc, const Pending& pend) {
+// goes to schedule(). One implementation for both families: Pd is Pending or Pending6.
+template <class Pd>
+DRFWD_HOT Verdict Forwarder::connection(const Frame& f, PortCounters& pc, const Pd& pend) {
   const uint32_t idx = pend.idx;
   if (__builtin_expect(idx == kNil, 0)) return schedule(f, pc, pend);
-  FlowEntry& e = conns_.at(idx);
-  if (__builtin_expect(FlowTable::expired(e, now_) || !bound_ok(e.rs_slot, e.rs_gen), 0))
+  const auto& p = pend.parsed;
+  auto& conns = table(p.key);
+  auto& e = conns.at(idx);
+  if (__builtin_expect(conns.expired(e, now_) || !bound_ok(e.rs_slot, e.rs_gen), 0))
     return schedule(f, pc, pend);
-  const net::Parsed& p = pend.parsed;
   if (e.last_seen != now_ && e.tmpl != kNil) touch_template(e, *pend.svc);
   const ConnState next = p.key.proto == net::kProtoTcp ? tcp_next_state(e.state, p.tcp_flags) : ConnState::kUdp;
   if (__builtin_expect(next != e.state, 0)) {
-    change_state(idx, next, snap_->timeouts.get(next));
+    change_state(conns, idx, next, snap_->timeouts.get(next));
     if (__builtin_expect(snap_->sync.send, 0) && (e.announced || state_is_active(next))) announce(e);
   } else if (e.last_seen != now_) {
     e.timeout = snap_->timeouts.get(next);  // follows `set timeout` within a second
-    conns_.touch(idx, now_);
+    conns.touch(idx, now_);
     refresh(e);
   }
-  if (__builtin_expect(p.fragment, 0)) frags_->record(p, e.rs_slot, e.rs_gen, now_);
+  if (__builtin_expect(p.fragment, 0)) frags(p.key).record(p.key, datagram_id(p), e.rs_slot, e.rs_gen, now_);
   return send(f, e.rs_slot);
 }
 
-DRFWD_COLD Verdict Forwarder::schedule(const Frame& f, PortCounters& pc, const Pending& pend) {
-  const net::Parsed& p = pend.parsed;
+template <class Pd>
+DRFWD_COLD Verdict Forwarder::schedule(const Frame& f, PortCounters& pc, const Pd& pend) {
+  const auto& p = pend.parsed;
   const ServiceTable& svc = *pend.svc;
-  const net::FlowKey& key = p.key;
+  const auto& key = p.key;
+  auto& conns = table(key);
+  using Entry = std::remove_reference_t<decltype(conns.at(0))>;
   const uint64_t h = pend.hash;
   const bool tcp = key.proto == net::kProtoTcp;
   bool resched = false;
   if (pend.idx != kNil) {
     // Timed out, or its RS left, failed or lost its neighbour: schedule afresh.
-    const FlowEntry& e = conns_.at(pend.idx);
-    resched = !FlowTable::expired(e, now_);
+    const Entry& e = conns.at(pend.idx);
+    resched = !conns.expired(e, now_);
     release(e);
-    conns_.erase(pend.idx);
+    conns.erase(pend.idx);
   }
 
   uint32_t tmpl = kNil;
@@ -216,16 +223,16 @@ DRFWD_COLD Verdict Forwarder::schedule(const Frame& f, PortCounters& pc, const P
   if (slot == kNil) return drop(pc, svc.empty_reason);
 
   const ConnState state = tcp ? tcp_next_state(ConnState::kTcpNone, p.tcp_flags) : ConnState::kUdp;
-  const uint32_t idx = conns_.insert(key, h, state, snap_->timeouts.get(state), now_, [this](const FlowEntry& v) {
+  const uint32_t idx = conns.insert(key, h, state, snap_->timeouts.get(state), now_, [this](const Entry& v) {
     release(v);
     bump(counters_.conn_evicted);
   });
-  FlowEntry& e = conns_.at(idx);
+  Entry& e = conns.at(idx);
   e.tmpl = tmpl;
   bind(e, slot);
   bump(resched ? counters_.conn_resched : counters_.conn_new);
   if (__builtin_expect(snap_->sync.send, 0) && state_is_active(state)) announce(e);  // UDP (TCP: once established)
-  if (p.fragment) frags_->record(p, slot, e.rs_gen, now_);
+  if (p.fragment) frags(key).record(key, datagram_id(p), slot, e.rs_gen, now_);
   return send(f, slot);
 }
 
@@ -234,10 +241,12 @@ DRFWD_COLD Verdict Forwarder::schedule(const Frame& f, PortCounters& pc, const P
 // table (expired, or the connection lives on another worker): a scheduler that decides
 // by hash alone (sh, hash, mh without persistence) names the server the connection would
 // be on; otherwise it is dropped. The connection itself is not touched.
-DRFWD_COLD Verdict Forwarder::icmp_error(const Frame& f, PortCounters& pc, const Pending& pend) {
+template <class Pd>
+DRFWD_COLD Verdict Forwarder::icmp_error(const Frame& f, PortCounters& pc, const Pd& pend) {
   if (pend.idx != kNil) {
-    const FlowEntry& e = conns_.at(pend.idx);
-    if (!FlowTable::expired(e, now_) && bound_ok(e.rs_slot, e.rs_gen)) {
+    const auto& conns = table(pend.parsed.key);
+    const auto& e = conns.at(pend.idx);
+    if (!conns.expired(e, now_) && bound_ok(e.rs_slot, e.rs_gen)) {
       bump(counters_.icmp_forwarded);
       return send(f, e.rs_slot);
     }
@@ -253,8 +262,9 @@ DRFWD_COLD Verdict Forwarder::icmp_error(const Frame& f, PortCounters& pc, const
   return drop(pc, Drop::kIcmpNoConn);
 }
 
-Verdict Forwarder::fragment(const Frame& f, PortCounters& pc, const net::Parsed& p) {
-  const FragCache::Entry* e = frags_->find(p, now_);
+template <class P>
+Verdict Forwarder::fragment(const Frame& f, PortCounters& pc, const P& p) {
+  const auto* e = frags(p.key).find(p.key, datagram_id(p), now_);
   if (!e || !bound_ok(e->rs_slot, e->rs_gen)) return drop(pc, Drop::kFragOrphan);
   bump(counters_.frag_forwarded);
   return send(f, e->rs_slot);
@@ -333,6 +343,38 @@ Verdict Forwarder::process(const Frame& f) {
   return connection(f, counters_.port[f.rx_port], pend);
 }
 
+DRFWD_COLD Verdict Forwarder::ipv6(const Frame& f, PortCounters& pc, bool group) {
+  Pending6 pend;
+  pend.parsed = net::parse_ipv6(f.data + net::kEtherHdrLen, f.seg_len - net::kEtherHdrLen, f.pkt_len - net::kEtherHdrLen);
+  const net::Parsed6& p = pend.parsed;
+  switch (p.kind) {
+    case net::Kind6::kDrop:
+      return drop(pc, p.drop);
+    case net::Kind6::kNdp:
+      return to_control(ExcClass::kArp);  // IPv6's ARP: the control core validates and answers
+    case net::Kind6::kL4:
+    case net::Kind6::kIcmpError:
+      if (!group) {
+        if (const ServiceTable* svc = snap_->find6(p.key.dst, p.key.dport, p.key.proto)) {
+          pend.svc = svc;
+          pend.hash = flow_hash(p.key);
+          pend.idx = conns6_->find(p.key, pend.hash);
+          return p.kind == net::Kind6::kIcmpError ? icmp_error(f, pc, pend) : connection(f, pc, pend);
+        }
+      }
+      break;
+    case net::Kind6::kFrag:
+      if (!group && snap_->has_v6) return fragment(f, pc, p);
+      break;
+    case net::Kind6::kOther:
+      break;
+  }
+  // Not for a service: IPv6 to a group address is the appliance's (its kernel side
+  // decides); anything else is dropped.
+  if (group) return to_control(ExcClass::kOther);
+  return drop(pc, Drop::kNoService);
+}
+
 // A client's persistence template for the service: its masked address, the VIP and port.
 net::FlowKey Forwarder::template_key(const ServiceTable& svc, const net::FlowKey& k) {
   net::FlowKey tk{};
@@ -344,7 +386,27 @@ net::FlowKey Forwarder::template_key(const ServiceTable& svc, const net::FlowKey
   return tk;
 }
 
-uint32_t Forwarder::pick(const ServiceTable& svc, const net::FlowKey& k, uint64_t h) {
+net::FlowKey6 Forwarder::template_key(const ServiceTable& svc, const net::FlowKey6& k) {
+  net::FlowKey6 tk{};
+  uint64_t w[2];
+  std::memcpy(w, k.src, 16);
+  w[0] &= svc.persist_mask6[0];
+  w[1] &= svc.persist_mask6[1];
+  std::memcpy(tk.src, w, 16);
+  std::memcpy(tk.dst, k.dst, 16);
+  tk.dport = k.dport;
+  tk.proto = k.proto;
+  tk.kind = net::FlowKind::kTemplate;
+  return tk;
+}
+
+namespace {
+uint64_t source_hash_of(const net::FlowKey& k, uint16_t sport) { return source_hash(k.src, sport); }
+uint64_t source_hash_of(const net::FlowKey6& k, uint16_t sport) { return source_hash6(k.src, sport); }
+}  // namespace
+
+template <class Key>
+uint32_t Forwarder::pick(const ServiceTable& svc, const Key& k, uint64_t h) {
   const uint32_t n = static_cast<uint32_t>(svc.table.size());
   if (n == 0) return kNil;
   uint32_t i;
@@ -359,7 +421,7 @@ uint32_t Forwarder::pick(const ServiceTable& svc, const net::FlowKey& k, uint64_
       break;
     }
     case Sched::kSh:
-      i = svc.table[hash_range(source_hash(k.src, (svc.params().flags & kFlagShPort) ? k.sport : 0), n)];
+      i = svc.table[hash_range(source_hash_of(k, (svc.params().flags & kFlagShPort) ? k.sport : 0), n)];
       break;
     case Sched::kHash:
     case Sched::kMh:
@@ -373,59 +435,62 @@ uint32_t Forwarder::pick(const ServiceTable& svc, const net::FlowKey& k, uint64_
 // ipvsadm -p: the client's (masked) address keeps its RS while the template lives.
 // A template whose RS stopped taking new connections (drained, down, gone) is pointed
 // at a freshly scheduled RS instead.
-uint32_t Forwarder::pick_persistent(const ServiceTable& svc, const net::FlowKey& k, uint64_t h,
-                                    uint32_t& tmpl) {
-  const net::FlowKey tk = template_key(svc, k);
+template <class Key>
+uint32_t Forwarder::pick_persistent(const ServiceTable& svc, const Key& k, uint64_t h, uint32_t& tmpl) {
+  auto& conns = table(k);
+  using Entry = BasicFlowEntry<Key>;
+  const Key tk = template_key(svc, k);
   const uint64_t th = flow_hash(tk);
-  uint32_t t = conns_.find(tk, th);
+  uint32_t t = conns.find(tk, th);
   if (t != kNil) {
-    FlowEntry& te = conns_.at(t);
-    const bool live = !FlowTable::expired(te, now_) && te.rs_slot < snap_->rs_count &&
+    Entry& te = conns.at(t);
+    const bool live = !conns.expired(te, now_) && te.rs_slot < snap_->rs_count &&
                       snap_->rs_view[te.rs_slot].gen == te.rs_gen && snap_->rs_view[te.rs_slot].accepting;
     if (live) {
       te.timeout = svc.params().persist;
-      conns_.touch(t, now_);
+      conns.touch(t, now_);
       refresh(te);
       tmpl = t;
       return te.rs_slot;
     }
     release(te);
-    conns_.erase(t);
+    conns.erase(t);
   }
   const uint32_t slot = pick(svc, k, h);
   if (slot == kNil) return kNil;
-  t = conns_.insert(tk, th, ConnState::kTemplate, svc.params().persist, now_, [this](const FlowEntry& v) {
+  t = conns.insert(tk, th, ConnState::kTemplate, svc.params().persist, now_, [this](const Entry& v) {
     release(v);
     bump(counters_.conn_evicted);
   });
-  bind(conns_.at(t), slot);
+  bind(conns.at(t), slot);
   bump(counters_.tmpl_new);
-  if (__builtin_expect(snap_->sync.send, 0)) announce(conns_.at(t));
+  if (__builtin_expect(snap_->sync.send, 0)) announce(conns.at(t));
   tmpl = t;
   return slot;
 }
 
 // A connection's packets keep its template alive (checked: the template may have been
 // evicted and its entry reused since).
-void Forwarder::touch_template(const FlowEntry& e, const ServiceTable& svc) {
-  FlowEntry& te = conns_.at(e.tmpl);
-  if (te.in_use && te.key.is_template() && te.key.dst == e.key.dst && te.key.dport == e.key.dport &&
-      te.key.proto == e.key.proto && (e.key.src & svc.persist_mask_be) == te.key.src &&
-      te.rs_slot == e.rs_slot && te.rs_gen == e.rs_gen) {
-    conns_.touch(e.tmpl, now_);
+template <class Key>
+void Forwarder::touch_template(const BasicFlowEntry<Key>& e, const ServiceTable& svc) {
+  auto& conns = table(e.key);
+  auto& te = conns.at(e.tmpl);
+  if (te.in_use && te.key == template_key(svc, e.key) && te.rs_slot == e.rs_slot && te.rs_gen == e.rs_gen) {
+    conns.touch(e.tmpl, now_);
     refresh(te);
   }
 }
 
-void Forwarder::change_state(uint32_t idx, ConnState next, uint32_t timeout) {
-  FlowEntry& e = conns_.at(idx);
+template <class Key>
+void Forwarder::change_state(BasicFlowTable<Key>& conns, uint32_t idx, ConnState next, uint32_t timeout) {
+  auto& e = conns.at(idx);
   if (e.counted && state_is_active(e.state) != state_is_active(next)) {
     RsCounters& rc = rs_counters_[e.rs_slot];
     const int64_t to_active = state_is_active(next) ? 1 : -1;
     bump(rc.active, to_active);
     bump(rc.inactive, -to_active);
   }
-  conns_.set_state(idx, next, timeout, now_);
+  conns.set_state(idx, next, timeout, now_);
 }
 
 void Forwarder::announce(FlowEntry& e) {
@@ -470,7 +535,7 @@ Forwarder::Adopt Forwarder::adopt(const SyncRecord& r) {
         e.timeout = e.timeout > r.timeout ? e.timeout : r.timeout;  // never shortened
         conns_.touch(idx, now_);
       } else if (e.state != r.state) {
-        change_state(idx, r.state, r.timeout);
+        change_state(conns_, idx, r.state, r.timeout);
       } else {
         e.timeout = r.timeout;
         conns_.touch(idx, now_);
@@ -503,7 +568,8 @@ Forwarder::Adopt Forwarder::adopt(const SyncRecord& r) {
   return Adopt::kApplied;
 }
 
-void Forwarder::bind(FlowEntry& e, uint32_t slot, bool scheduled) {
+template <class Key>
+void Forwarder::bind(BasicFlowEntry<Key>& e, uint32_t slot, bool scheduled) {
   e.rs_slot = slot;
   e.rs_gen = snap_->rs_view[slot].gen;
   e.counted = 1;
@@ -518,7 +584,8 @@ void Forwarder::bind(FlowEntry& e, uint32_t slot, bool scheduled) {
 
 // Undo bind()'s gauges, if the RS slot still has the generation the entry counted in
 // (a reused slot was re-baselined by the control core when it was handed out again).
-void Forwarder::release(const FlowEntry& e) {
+template <class Key>
+void Forwarder::release(const BasicFlowEntry<Key>& e) {
   if (!e.counted || e.rs_slot >= snap_->rs_count || snap_->rs_view[e.rs_slot].gen != e.rs_gen) return;
   RsCounters& rc = rs_counters_[e.rs_slot];
   if (e.key.is_template())
@@ -528,7 +595,11 @@ void Forwarder::release(const FlowEntry& e) {
 }
 
 uint32_t Forwarder::expire(uint32_t budget) {
-  return conns_.expire(now_, budget, [this](const FlowEntry& e) {
+  const uint32_t n = conns_.expire(now_, budget, [this](const FlowEntry& e) {
+    release(e);
+    bump(counters_.conn_expired);
+  });
+  return n + conns6_->expire(now_, budget, [this](const FlowEntry6& e) {
     release(e);
     bump(counters_.conn_expired);
   });

@@ -45,44 +45,65 @@ struct Frame {
 
 // Remembers which RS took the first fragment of a datagram so the later fragments
 // (which carry no ports) follow it. Direct-mapped: a new datagram may overwrite an
-// old entry, which only costs that old datagram its remaining fragments.
+// old entry, which only costs that old datagram its remaining fragments. One per
+// address family: Key is net::FlowKey or net::FlowKey6 (of which the addresses and the
+// protocol identify the datagram with its id).
+template <class Key>
 class FragCache {
  public:
   static constexpr uint32_t kSize = 4096;
   static constexpr uint32_t kLifetime = 10;  // seconds
 
   struct Entry {
-    uint32_t src = 0, dst = 0;
-    uint16_t id = 0;
-    uint8_t proto = 0;
+    Key key;  // addresses and protocol; ports zero
+    uint32_t id = 0;
     uint8_t used = 0;
     uint32_t rs_slot = 0, rs_gen = 0;
     uint32_t born = 0;
   };
 
-  void record(const net::Parsed& p, uint32_t rs_slot, uint32_t rs_gen, uint32_t now) {
-    Entry& e = table_[slot(p)];
-    e = Entry{p.key.src, p.key.dst, p.ip_id, p.key.proto, 1, rs_slot, rs_gen, now};
+  void record(const Key& k, uint32_t id, uint32_t rs_slot, uint32_t rs_gen, uint32_t now) {
+    const Key d = datagram(k);
+    Entry& e = table_[slot(d, id)];
+    e.key = d;
+    e.id = id;
+    e.used = 1;
+    e.rs_slot = rs_slot;
+    e.rs_gen = rs_gen;
+    e.born = now;
   }
-  const Entry* find(const net::Parsed& p, uint32_t now) const {
-    const Entry& e = table_[slot(p)];
-    if (!e.used || e.src != p.key.src || e.dst != p.key.dst || e.id != p.ip_id ||
-        e.proto != p.key.proto || now - e.born > kLifetime)
-      return nullptr;
+  const Entry* find(const Key& k, uint32_t id, uint32_t now) const {
+    const Key d = datagram(k);
+    const Entry& e = table_[slot(d, id)];
+    if (!e.used || e.id != id || !(e.key == d) || now - e.born > kLifetime) return nullptr;
     return &e;
   }
 
  private:
-  static uint32_t slot(const net::Parsed& p);
+  static Key datagram(const Key& k) {
+    Key d = k;
+    d.sport = d.dport = 0;
+    d.kind = net::FlowKind::kConnection;
+    d.pad = 0;
+    return d;
+  }
+  static uint32_t slot(const Key& d, uint32_t id);
   Entry table_[kSize];
 };
+
+// A datagram's fragment identification: IPv4's 16-bit id, IPv6's fragment header's.
+inline uint32_t datagram_id(const net::Parsed& p) { return p.ip_id; }
+inline uint32_t datagram_id(const net::Parsed6& p) { return p.frag_id; }
 
 class Forwarder {
  public:
   static constexpr uint32_t kMaxBurst = kBurst;  // process_burst takes at most this many
   // worker: this worker's index (where its round robin starts). rs_counters: an array
   // of kMaxRsSlots owned by the caller.
-  Forwarder(uint32_t worker, FlowTable& conns, WorkerCounters& counters, RsCounters* rs_counters);
+  // conns6_capacity: the IPv6 connection table's entries (128 bytes each), from mem6.
+  static constexpr uint32_t kDefaultConns6 = 4096;
+  Forwarder(uint32_t worker, FlowTable& conns, WorkerCounters& counters, RsCounters* rs_counters,
+            uint32_t conns6_capacity = kDefaultConns6, FlowMemory mem6 = {});
 
   // Once per burst: the snapshot to use and the worker clock (seconds, monotonic).
   void begin(const Snapshot* snap, uint32_t now) {
@@ -97,7 +118,7 @@ class Forwarder {
   // each frame in order.
   void process_burst(const Frame* frames, Verdict* out, uint32_t n);
 
-  // Removes up to `budget` timed-out connections; returns how many.
+  // Removes up to `budget` timed-out connections (of each family); returns how many.
   uint32_t expire(uint32_t budget);
 
   // ---- Connection synchronisation (only while the snapshot says sync.send)
@@ -122,6 +143,8 @@ class Forwarder {
   bool reannounce(uint32_t idx);
 
   FlowTable& conns() { return conns_; }
+  FlowTable6& conns6() { return *conns6_; }
+  const FlowTable6& conns6() const { return *conns6_; }
   uint32_t now() const { return now_; }
 
  private:
@@ -131,13 +154,17 @@ class Forwarder {
   }
   // Counted by the caller once the control core has the packet (its ring may be full).
   static Verdict to_control(ExcClass c) { return Verdict{Verdict::Action::kControl, net::Drop::kNone, 0, c, 0}; }
-  // What the first pass learns about a frame headed for a service.
-  struct Pending {  // trivial: a burst's worth is declared per burst
-    net::Parsed parsed;
+  // What the first pass learns about a frame headed for a service (P: net::Parsed for
+  // IPv4, net::Parsed6 for IPv6).
+  template <class P>
+  struct BasicPending {  // trivial: a burst's worth is declared per burst
+    P parsed;
     const ServiceTable* svc;  // null: a non-first fragment, decided by the fragment cache
     uint64_t hash;
     uint32_t idx;
   };
+  using Pending = BasicPending<net::Parsed>;
+  using Pending6 = BasicPending<net::Parsed6>;
   // Everything that needs no per-worker state; returns true (and fills `pend`) when the
   // frame belongs to a service or is a fragment that may follow one (both decided in
   // order, after the lookups), otherwise sets `out`.
@@ -150,33 +177,54 @@ class Forwarder {
   bool fast_classify(const Frame& f, uint64_t port_mac48, Pending& pend);
   template <bool kTagged>
   void process_burst(const Frame* frames, Verdict* out, uint32_t n);
-  Verdict connection(const Frame& f, PortCounters& pc, const Pending& pend);
-  Verdict schedule(const Frame& f, PortCounters& pc, const Pending& pend);  // cold path
-  Verdict fragment(const Frame& f, PortCounters& pc, const net::Parsed& p);
-  Verdict icmp_error(const Frame& f, PortCounters& pc, const Pending& pend);  // cold path
+  // An IPv6 frame, decided whole at once (classify's first pass: its connections are in
+  // their own table, so their order against IPv4 frames of the burst does not matter).
+  Verdict ipv6(const Frame& f, PortCounters& pc, bool group);
+  // The connection table, fragment cache of a key's family.
+  FlowTable& table(const net::FlowKey&) { return conns_; }
+  FlowTable6& table(const net::FlowKey6&) { return *conns6_; }
+  FragCache<net::FlowKey>& frags(const net::FlowKey&) { return *frags_; }
+  FragCache<net::FlowKey6>& frags(const net::FlowKey6&) { return *frags6_; }
+  template <class Pd>
+  Verdict connection(const Frame& f, PortCounters& pc, const Pd& pend);
+  template <class Pd>
+  Verdict schedule(const Frame& f, PortCounters& pc, const Pd& pend);  // cold path
+  template <class P>
+  Verdict fragment(const Frame& f, PortCounters& pc, const P& p);
+  template <class Pd>
+  Verdict icmp_error(const Frame& f, PortCounters& pc, const Pd& pend);  // cold path
   Verdict send(const Frame& f, uint32_t rs_slot);
 
   bool bound_ok(uint32_t slot, uint32_t gen) const {
     return slot < snap_->rs_count && snap_->rs_view[slot].live_gen == gen;
   }
   static net::FlowKey template_key(const ServiceTable& svc, const net::FlowKey& k);
-  uint32_t pick(const ServiceTable& svc, const net::FlowKey& k, uint64_t h);
-  uint32_t pick_persistent(const ServiceTable& svc, const net::FlowKey& k, uint64_t h,
-                           uint32_t& tmpl);
+  static net::FlowKey6 template_key(const ServiceTable& svc, const net::FlowKey6& k);
+  template <class Key>
+  uint32_t pick(const ServiceTable& svc, const Key& k, uint64_t h);
+  template <class Key>
+  uint32_t pick_persistent(const ServiceTable& svc, const Key& k, uint64_t h, uint32_t& tmpl);
   // scheduled: counts a new connection to the RS (not for what another director scheduled).
-  void bind(FlowEntry& e, uint32_t slot, bool scheduled = true);
-  void release(const FlowEntry& e);
-  void touch_template(const FlowEntry& e, const ServiceTable& svc);
-  void change_state(uint32_t idx, ConnState next, uint32_t timeout);  // keeps the RS gauges
+  template <class Key>
+  void bind(BasicFlowEntry<Key>& e, uint32_t slot, bool scheduled = true);
+  template <class Key>
+  void release(const BasicFlowEntry<Key>& e);
+  template <class Key>
+  void touch_template(const BasicFlowEntry<Key>& e, const ServiceTable& svc);
+  template <class Key>
+  void change_state(BasicFlowTable<Key>& t, uint32_t idx, ConnState next, uint32_t timeout);  // keeps the RS gauges
   void announce(FlowEntry& e);               // a sync record for e (if sync.send)
+  void announce(FlowEntry6&) {}              // IPv6 connections are not synchronised (yet)
   // Worth the other directors' memory: announced before, or established, UDP, a template
   // (also when it was made before a sync master started). Half-open TCP is not.
-  static bool syncable(const FlowEntry& e) {
+  template <class Entry>
+  static bool syncable(const Entry& e) {
     return e.announced || state_is_active(e.state) || e.key.is_template();
   }
   // Announces e again once its last announcement is sync.refresh old, or half its
   // timeout (a short persistence or UDP timeout must not run out on the others first).
-  void refresh(FlowEntry& e) {
+  template <class Entry>
+  void refresh(Entry& e) {
     if (__builtin_expect(snap_->sync.send, 0) && syncable(e)) {
       const uint32_t half = e.timeout > 2 ? e.timeout / 2 : 1;
       if (now_ - e.synced >= (snap_->sync.refresh < half ? snap_->sync.refresh : half)) announce(e);
@@ -198,7 +246,9 @@ class Forwarder {
   RsCounters* rs_counters_;
   const Snapshot* snap_ = nullptr;
   uint32_t now_ = 0;
-  std::unique_ptr<FragCache> frags_;
+  std::unique_ptr<FlowTable6> conns6_;
+  std::unique_ptr<FragCache<net::FlowKey>> frags_;
+  std::unique_ptr<FragCache<net::FlowKey6>> frags6_;
   uint32_t sync_n_ = 0;
   SyncRecord sync_out_[kSyncOutMax];
 };

@@ -16,7 +16,7 @@ enum class Drop : uint8_t {
   kBadSrcMac,      // multicast, broadcast or zero source MAC
   kVlanUnknown,    // 802.1Q tagged with a VID for which the port has no VLAN interface
   kVlanDouble,     // two tags (QinQ), or an 802.1ad service tag
-  kNotIpv4,        // another EtherType (LLDP, ...), or well-formed IPv6 (not forwarded yet)
+  kNotIpv4,        // another EtherType (LLDP, ...): neither IPv4, IPv6 nor ARP
   // IPv4 header
   kIpTruncated,    // frame ends inside the IPv4 header
   kIpBadVersion,   // version field is not 4 (not 6 in an IPv6 frame)

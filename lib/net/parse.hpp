@@ -80,10 +80,10 @@ constexpr bool martian_source(uint8_t first_octet) {
 // (The TCP offset and UDP length checks, tcp_offset_ok and udp_length_ok, are in
 // net/l4.hpp: the IPv6 parser makes them too.)
 
-// Why an IPv6 frame is dropped: its malformation (check_ipv6: the header, the extension
-// headers, a first fragment's or whole datagram's TCP/UDP header; the checks
-// parse_ipv6 makes), else not-ipv4: IPv6 is not forwarded yet, and the kernel
-// interfaces have IPv6 off.
+// parse_frame is IPv4's parser: an IPv6 frame given to it (the Forwarder hands IPv6 to
+// parse_ipv6 instead) is dropped for its malformation (check_ipv6: the header, the
+// extension headers, a first fragment's or whole datagram's TCP/UDP header; the checks
+// parse_ipv6 makes), else as not-ipv4.
 [[gnu::cold, gnu::noinline]] inline Drop ipv6_drop_reason(const uint8_t* ip, uint32_t ip_avail, uint32_t ip_len) {
   const Drop d = check_ipv6(ip, ip_avail, ip_len).drop;
   return d != Drop::kNone ? d : Drop::kNotIpv4;

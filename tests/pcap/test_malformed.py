@@ -94,9 +94,9 @@ BAD = [
      "ip-bad-checksum"),
     ("priority-tagged, source broadcast", h.tagged(E / ip(src="255.255.255.255") / SYN, 0), "ip-bad-src"),
     ("tagged, to another address", h.tagged(E / ip(dst="198.18.1.11") / SYN, 10), "no-service"),
-    ("IPv6", Ether(src=h.CLIENT_MAC, dst=h.PORT_MAC) / IPv6(dst="2001:db8::1") / TCP(dport=80), "not-ipv4"),
+    ("IPv6", Ether(src=h.CLIENT_MAC, dst=h.PORT_MAC) / IPv6(dst="2001:db8::1") / TCP(dport=80), "no-service"),  # no IPv6 service for it
     ("IPv6 with extension headers", V6 / IPv6ExtHdrHopByHop() / IPv6ExtHdrDestOpt() / IPv6ExtHdrRouting() /
-     IPv6ExtHdrFragment(m=1) / TCP(dport=80), "not-ipv4"),
+     IPv6ExtHdrFragment(m=1) / TCP(dport=80), "no-service"),
     ("IPv6 header cut short", bytes(E / IPv6(dst="2001:db8::1") / TCP(dport=80))[:14 + 30], "ip6-truncated"),
     ("IPv6 payload length beyond the frame", E / IPv6(dst="2001:db8::1", plen=200) / TCP(dport=80),
      "ip6-bad-length"),

@@ -1,4 +1,4 @@
-// Control logic without EAL: ARP resolution of real servers and health-check rise/fall.
+// Control logic without EAL: ARP and NDP resolution of real servers and health-check rise/fall.
 #include <gtest/gtest.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -19,6 +19,7 @@
 #include "control_fakes.hpp"
 #include "packets.hpp"
 #include "net/arp.hpp"
+#include "net/ndp.hpp"
 
 using namespace drfwd;
 using namespace drfwd::control;
@@ -56,7 +57,7 @@ Round probe_round(NeighbourTable& t, const NeighConfig& cfg, double now, Answer&
   Round out;
   for (int i = 0; i < 10 && !out.changed; ++i, now += cfg.retrans_time) {
     auto r = t.tick(now);
-    out.sent += r.send.size();
+    out.sent += r.send.size() + r.send6.size();
     out.changed = r.changed;
     out.lost = !r.lost.empty();
     if (!out.changed) answer(now + 0.01);
@@ -238,6 +239,124 @@ TEST(Neighbours, TargetsComeAndGo) {
   EXPECT_TRUE(t.set_targets({target("198.18.0.12")}, 1)) << "a resolved RS left: publish";
   EXPECT_FALSE(t.mac(ip("198.18.0.11")));
   EXPECT_FALSE(t.set_targets({target("198.18.0.12")}, 2)) << "unchanged";
+}
+
+// ---- IPv6: the same state machine, by neighbor solicitation ---------------------------
+
+namespace {
+
+net::Ipv6 a6(const char* s) { return *net::parse_ipv6(s); }
+// The port's link-local address: where drfwd solicits from and is answered at.
+const net::Ipv6 kPortLinkLocal = net::link_local(kPort);
+
+NeighTarget target6(const char* addr = "2001:2::11") {
+  return {net::IpAddr(a6(addr)), 0, 0, net::IpAddr(kPortLinkLocal), kPort};
+}
+
+// The server's answer to drfwd's multicast solicitation: solicited, to the link-local
+// address at the port's MAC, with the target link-layer option.
+net::Ndp advert_from(const net::Mac& m, const char* addr = "2001:2::11") {
+  return net::ndp_advert(m, a6(addr), net::ndp_solicit(kPort, kPortLinkLocal, a6(addr)));
+}
+
+}  // namespace
+
+// An IPv6 neighbour is resolved by a solicitation to its solicited-node group from the
+// port's link-local address, confirmed later by one sent to its known MAC.
+TEST(Neighbours, ResolvesIpv6BySolicitation) {
+  NeighConfig cfg;
+  NeighbourTable t(cfg);
+  EXPECT_FALSE(t.set_targets({target6()}, 0));
+  auto r = t.tick(0);
+  EXPECT_TRUE(r.send.empty()) << "no ARP for an IPv6 neighbour";
+  ASSERT_EQ(r.send6.size(), 1u);
+  const net::Ndp& ns = r.send6[0].ndp;
+  EXPECT_EQ(ns.type, net::kNdpNeighborSolicit);
+  EXPECT_EQ(ns.target, a6("2001:2::11"));
+  EXPECT_EQ(ns.src, kPortLinkLocal);
+  EXPECT_EQ(ns.dst, a6("ff02::1:ff00:11"));
+  EXPECT_EQ(ns.eth_dst, mac("33:33:ff:00:00:11"));
+  EXPECT_EQ(ns.eth_src, kPort);
+  EXPECT_EQ(ns.lladdr, kPort);
+  EXPECT_TRUE(t.on_ndp(0, advert_from(kRs), 0.1));
+  EXPECT_EQ(t.mac(net::IpAddr(a6("2001:2::11"))), kRs);
+  EXPECT_TRUE(t.tick(10).send6.empty());
+  auto probe = t.tick(cfg.reachable_time + 0.2);
+  ASSERT_EQ(probe.send6.size(), 1u);
+  EXPECT_EQ(probe.send6[0].ndp.eth_dst, kRs) << "unicast to the known MAC";
+  EXPECT_EQ(probe.send6[0].ndp.dst, a6("2001:2::11"));
+  EXPECT_FALSE(t.on_ndp(0, advert_from(kRs), cfg.reachable_time + 0.3)) << "the same MAC: no change";
+  EXPECT_EQ(t.entries().at(net::IpAddr(a6("2001:2::11"))).state, NeighState::kReachable);
+  // Unanswered: unreachable after max_probes solicitations, like ARP.
+  const Round round = probe_round(t, cfg, 2 * cfg.reachable_time + 1, [](double) {});
+  EXPECT_TRUE(round.changed && round.lost);
+  EXPECT_EQ(round.sent, cfg.max_probes);
+  EXPECT_FALSE(t.mac(net::IpAddr(a6("2001:2::11"))));
+  EXPECT_EQ(t.entries().at(net::IpAddr(a6("2001:2::11"))).state, NeighState::kFailed);
+}
+
+// Found by review: Linux answers a unicast solicitation without the target link-layer
+// option (RFC 4861 7.2.4 allows it), so every refresh of a Linux server's MAC went
+// unanswered and was confirmed only by the round's later multicast solicitations (with
+// max_probes 1: lost every reachable_time). Such an answer from the known MAC confirms
+// it; from another MAC, or to a first resolution, it teaches nothing.
+TEST(Neighbours, Ipv6RefreshAnsweredWithoutTheLinkLayerOptionConfirms) {
+  NeighConfig cfg;
+  NeighbourTable t(cfg);
+  const net::IpAddr rs(a6("2001:2::11"));
+  t.set_targets({target6()}, 0);
+  t.tick(0);
+  net::Ndp bare = advert_from(kRs);
+  bare.lladdr.reset();
+  EXPECT_FALSE(t.on_ndp(0, bare, 0.05)) << "a first resolution needs the MAC";
+  EXPECT_FALSE(t.mac(rs));
+  ASSERT_TRUE(t.on_ndp(0, advert_from(kRs), 0.1));
+  const double probe = cfg.reachable_time + 1;
+  auto r = t.tick(probe);
+  ASSERT_EQ(r.send6.size(), 1u);
+  // What Linux sends back: solicited, override clear, no option, from its MAC.
+  const net::Ndp& ns = r.send6[0].ndp;
+  net::Ndp linux_na = net::ndp_advert(kRs, ns.target, ns);
+  linux_na.override_flag = false;
+  linux_na.lladdr.reset();
+  net::Ndp other = linux_na;
+  other.eth_src = kOther;
+  EXPECT_FALSE(t.on_ndp(0, other, probe + 0.01));
+  EXPECT_EQ(t.entries().at(rs).state, NeighState::kProbe) << "not from the MAC it was sent to";
+  EXPECT_FALSE(t.on_ndp(0, linux_na, probe + 0.02));
+  EXPECT_EQ(t.entries().at(rs).state, NeighState::kReachable);
+  EXPECT_EQ(t.mac(rs), kRs);
+  EXPECT_TRUE(t.tick(probe + cfg.retrans_time).send6.empty()) << "confirmed: no further solicitation";
+  EXPECT_EQ(t.conflicts(), 0u);
+  // With a single probe per round, the server is not lost for answering as Linux does.
+  NeighConfig one = cfg;
+  one.max_probes = 1;
+  NeighbourTable t1(one);
+  t1.set_targets({target6()}, 0);
+  t1.tick(0);
+  ASSERT_TRUE(t1.on_ndp(0, advert_from(kRs), 0.1));
+  ASSERT_EQ(t1.tick(probe).send6.size(), 1u);
+  t1.on_ndp(0, linux_na, probe + 0.01);
+  const auto after = t1.tick(probe + one.retrans_time);
+  EXPECT_TRUE(after.lost.empty());
+  EXPECT_EQ(t1.mac(rs), kRs);
+}
+
+// Found by review: an advertisement for an IPv4-mapped target (::ffff:198.18.0.11) is
+// about no IPv6 neighbour; as an IpAddr it named the IPv4 neighbour, so a solicited-looking
+// NA to ::ffff:<DIP> taught an ARP neighbour's MAC.
+TEST(Neighbours, AnIpv4MappedAdvertisementTeachesNoArpNeighbour) {
+  NeighbourTable t;
+  t.set_targets({target()}, 0);
+  ASSERT_EQ(t.tick(0).send.size(), 1u);  // an ARP request outstanding
+  net::Ndp na = net::ndp_advert(kOther, a6("::ffff:198.18.0.11"),
+                                net::ndp_solicit(kPort, a6("::ffff:198.18.0.2"), a6("::ffff:198.18.0.11")));
+  ASSERT_EQ(net::IpAddr(na.target), net::IpAddr(ip("198.18.0.11")));
+  EXPECT_FALSE(t.on_ndp(0, na, 0.05));
+  EXPECT_FALSE(t.mac(ip("198.18.0.11")));
+  EXPECT_TRUE(t.on_arp(0, reply_from(kRs), 0.1)) << "the server's own answer resolves it";
+  EXPECT_EQ(t.mac(ip("198.18.0.11")), kRs);
+  EXPECT_EQ(t.conflicts(), 0u);
 }
 
 namespace {

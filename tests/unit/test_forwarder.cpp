@@ -374,7 +374,7 @@ TEST_F(Fwd, FragmentsFollowTheirFirstFragment) {
   late.proto = net::kProtoUdp;
   late.ip_id = 1;
   late.frag = 9;
-  at(now + FragCache::kLifetime + 1);
+  at(now + FragCache<net::FlowKey>::kLifetime + 1);
   EXPECT_EQ(send(late).drop, net::Drop::kFragOrphan);
 }
 
