@@ -24,12 +24,13 @@ std::string format_vips(const std::vector<ServiceStatus>& services) {
     for (const RsStatus& r : s.rs) up += r.accepting();
     const lb::ServiceParams& p = s.params;
     std::string persist = p.persist ? std::to_string(p.persist) + "s" : "-";
-    if (p.persist && p.persist_mask != 32) persist += "/" + std::to_string(p.persist_mask);
+    if (p.persist && p.persist_mask != s.key.vip.max_len()) persist += "/" + std::to_string(p.persist_mask);
     std::string sched = std::string(lb::sched_name(p.sched));
     if (lb::sched_uses_maglev(p.sched) && p.mh_size != lb::kDefaultMaglevSize) sched += "/" + std::to_string(p.mh_size);
     // How the VIP is claimed: ARP (answered and announced here), a route in the kernel
     // (for a routing daemon), both, or neither (a backup, or not converged yet).
-    const std::string announced = s.arp_claimed && s.routed ? "arp,route" : s.arp_claimed ? "arp" : s.routed ? "route" : "no";
+    const std::string claim = s.key.vip.is_v4() ? "arp" : "ndp";  // how the VIP is answered and announced
+    const std::string announced = s.arp_claimed && s.routed ? claim + ",route" : s.arp_claimed ? claim : s.routed ? "route" : "no";
     out += cformat("%-22s %-5s %-6s %-9s %-12s %-10s %s\n", addr_port(s.key.vip, s.key.port, true).c_str(),
                    std::string(config::proto_name(s.key.proto)).c_str(), sched.c_str(), persist.c_str(),
                    (std::to_string(up) + "/" + std::to_string(s.rs.size())).c_str(), announced.c_str(),

@@ -126,8 +126,8 @@ void Director::refresh_targets(double now) {
     for (const config::RealServer& r : s.rs) {
       const auto port = model_.egress(r.ip);
       // IPv4: the interface's DIP (0.0.0.0: none). IPv6: the port's link-local address.
-      const std::optional<net::Ipv4> src_dip = port && r.ip.is_v4() ? dip(*port) : std::nullopt;
-      const net::IpAddr src = !r.ip.is_v4() && port ? net::IpAddr(link_local(*port)) : net::IpAddr(src_dip.value_or(net::Ipv4{}));
+      const net::Ipv4 dip4 = port && r.ip.is_v4() ? dip(*port).value_or(net::Ipv4{}) : net::Ipv4{};  // 0.0.0.0: none
+      const net::IpAddr src = !r.ip.is_v4() && port ? net::IpAddr(link_local(*port)) : net::IpAddr(dip4);
       if (port && !model_.neighbours().count(r.ip) && seen.insert(r.ip).second && port->port < setup_.port_macs.size())
         resolve.push_back({r.ip, port->port, port->vlan, src, setup_.port_macs[port->port]});
       HealthTarget h;
@@ -136,9 +136,9 @@ void Director::refresh_targets(double now) {
       h.ip = r.ip;
       h.spec = model_.effective_check(s, r);
       h.port = h.spec.port ? h.spec.port : s.key.port;
-      h.src = src_dip.value_or(net::Ipv4{});
+      h.src = dip4;
       // IPv6 real servers are checked once interfaces have IPv6 DIPs (until then: unchecked).
-      if (!port || !setup_.health_checks || !src_dip) h.spec.kind = config::CheckKind::kNone;
+      if (!port || !setup_.health_checks || dip4.is_unspecified()) h.spec.kind = config::CheckKind::kNone;
       h.name = config::to_string(s.key) + " -> " + net::to_string(r.ip);
       checks.push_back(std::move(h));
     }

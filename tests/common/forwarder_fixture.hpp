@@ -30,14 +30,22 @@ class ForwarderFixture : public ::testing::Test {
     now = t;
     fwd->begin(snap.get(), now);
   }
-  lb::Verdict send(std::vector<uint8_t>& f, uint16_t port = 0) {
-    lb::Frame fr{f.data(), static_cast<uint32_t>(f.size()), static_cast<uint32_t>(f.size()), port};
+  // vlan: the VLAN it came on, its tag already taken out (as the worker hands it over).
+  lb::Verdict send(std::vector<uint8_t>& f, uint16_t port = 0, uint16_t vlan = 0) {
+    lb::Frame fr{f.data(), static_cast<uint32_t>(f.size()), static_cast<uint32_t>(f.size()), port, vlan,
+                 net::IpCsum::kUnknown};
     return fwd->process(fr);
   }
   lb::Verdict send(const FrameSpec& s) {
     last = build(s);
     return send(last);
   }
+  lb::Verdict send(const Frame6Spec& s, uint16_t port = 0, uint16_t vlan = 0) {
+    last = build6(s);
+    return send(last, port, vlan);
+  }
+  // The IPv6 connection table (the Forwarder holds it).
+  lb::FlowTable6& table6() { return fwd->conns6(); }
   // The RS a forwarded frame was sent to (last byte of the RS MAC is 0x10 + slot).
   int rs_of_last() const { return rs_of_mac(last.data()); }
 

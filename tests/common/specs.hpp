@@ -20,13 +20,13 @@ inline int rs_of_mac(const uint8_t* dst_mac) { return dst_mac[5] - 0x10; }
 inline net::Mac port_mac(uint16_t port) { return net::Mac{{0x02, 0x70, 0x63, 0x61, 0x70, static_cast<uint8_t>(port)}}; }
 
 // A real server with generation 1, reached through `port`; without a MAC it is
-// unresolved (no traffic).
+// unresolved (no traffic). `addr`: IPv4 or IPv6 text (the service's family).
 inline lb::RsSpec rs(uint32_t slot, const char* addr, uint32_t weight = 1, bool with_mac = true, uint16_t port = 0,
                      lb::Health health = lb::Health::kUnchecked) {
   lb::RsSpec r;
   r.slot = slot;
   r.gen = 1;
-  r.ip = ip(addr);
+  r.ip = any_ip(addr);
   r.weight = weight;
   r.health = health;
   if (with_mac) r.mac = rs_mac(slot);
@@ -34,12 +34,15 @@ inline lb::RsSpec rs(uint32_t slot, const char* addr, uint32_t weight = 1, bool 
   return r;
 }
 
+// `vip`: IPv4 or IPv6 text.
 inline lb::ServiceSpec service(uint32_t slot, const char* vip, uint8_t proto, uint16_t port, lb::Sched sched,
                                std::vector<lb::RsSpec> servers, lb::ServiceParams params = {}) {
   params.sched = sched;
-  return lb::ServiceSpec{slot, 1, lb::ServiceKey{ip(vip), proto, port}, params, std::move(servers)};
+  return lb::ServiceSpec{slot, 1, lb::ServiceKey{any_ip(vip), proto, port}, params, std::move(servers)};
 }
 
+// The mask is a prefix length: the configuration's default is the whole address (32 for
+// IPv4, 128 for IPv6; ServiceParams{} has 32).
 inline lb::ServiceParams persistent(uint32_t seconds, uint8_t mask = 32) {
   lb::ServiceParams p;
   p.persist = seconds;

@@ -360,3 +360,11 @@ class Drfwd:
         if self.proc and self.proc.poll() is None:
             self.stop()
         cleanup(self.tmp)
+
+
+def interleave(conns):
+    """The first packets of all connections, then their second ones, ... (connections overlap in time)."""
+    out = []
+    for i in range(max(len(c) for c in conns)):
+        out += [c[i] for c in conns if i < len(c)]
+    return out

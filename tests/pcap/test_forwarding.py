@@ -36,13 +36,6 @@ def tcp_conn(src, sport, payload=b"GET / HTTP/1.1\r\n\r\n", dport=80):
             e / ip / TCP(sport=sport, dport=dport, flags="FA", seq=2 + len(payload), ack=1)]
 
 
-def interleave(conns):
-    """SYNs of all connections, then their ACKs, ... (connections overlap in time)."""
-    out = []
-    for i in range(max(len(c) for c in conns)):
-        out += [c[i] for c in conns if i < len(c)]
-    return out
-
 
 def clients(n, per_client=1, base_port=10000):
     return [("198.18.%d.%d" % (2 + c // 250, 1 + c % 250), base_port + k) for c in range(n) for k in range(per_client)]
@@ -69,7 +62,7 @@ def check_frames(res, sent):
 
 def test_round_robin_forwarding():
     conns = [tcp_conn(ip, port) for ip, port in clients(200)]
-    sent = interleave(conns)
+    sent = h.interleave(conns)
     res = h.run(base("rr"), [[sent]], name="rr")
     h.check(res.rc == 0, "exit status %d: %s" % (res.rc, res.stderr))
     h.check(len(res.forwarded()) == 800, "forwarded %d of 800" % len(res.forwarded()))
@@ -89,7 +82,7 @@ def test_ipvsadm_configuration_behaves_the_same():
             "ipvsadm -A -t %s:80 -s rr\n"
             "ipvsadm -a -t %s:80 -r 198.18.0.11:80 -g\n"
             "ipvsadm -a -t %s:80 -r 198.18.0.12:80 -g\n" % (VIP, VIP, VIP)) + neighbours()
-    sent = interleave([tcp_conn(ip, port) for ip, port in clients(50)])
+    sent = h.interleave([tcp_conn(ip, port) for ip, port in clients(50)])
     res = h.run(conf, [[sent]], name="ipvsadm")
     h.check(res.rc == 0, res.stderr)
     _, per_rs = check_frames(res, sent)
@@ -97,7 +90,7 @@ def test_ipvsadm_configuration_behaves_the_same():
 
 
 def test_weighted_round_robin():
-    sent = interleave([tcp_conn(ip, port)[:2] for ip, port in clients(200)])
+    sent = h.interleave([tcp_conn(ip, port)[:2] for ip, port in clients(200)])
     res = h.run(base("wrr", weights=[3, 1]), [[sent]], name="wrr")
     h.check(res.rc == 0, res.stderr)
     _, per_rs = check_frames(res, sent)
@@ -105,7 +98,7 @@ def test_weighted_round_robin():
 
 
 def test_weight_zero_gets_no_new_connections():
-    sent = interleave([tcp_conn(ip, port)[:1] for ip, port in clients(60)])
+    sent = h.interleave([tcp_conn(ip, port)[:1] for ip, port in clients(60)])
     res = h.run(base("rr", rs=("198.18.0.11", "198.18.0.12", "198.18.0.13"), weights=[1, 0, 1]), [[sent]],
                 name="drain")
     h.check(res.rc == 0, res.stderr)
@@ -115,7 +108,7 @@ def test_weight_zero_gets_no_new_connections():
 
 
 def test_source_hash_keeps_clients_together():
-    sent = interleave([tcp_conn(ip, port)[:2] for ip, port in clients(90, per_client=4)])
+    sent = h.interleave([tcp_conn(ip, port)[:2] for ip, port in clients(90, per_client=4)])
     res = h.run(base("sh", rs=("198.18.0.11", "198.18.0.12", "198.18.0.13")), [[sent]], name="sh")
     h.check(res.rc == 0, res.stderr)
     conn_rs, per_rs = check_frames(res, sent)
@@ -166,7 +159,7 @@ def test_udp_service_is_sticky_per_flow():
     e = Ether(src=h.CLIENT_MAC, dst=h.PORT_MAC)
     flows = [[e / IP(src=ip, dst=VIP) / UDP(sport=port, dport=53) / Raw(b"q%d" % i) for i in range(3)]
              for ip, port in clients(40)]
-    sent = interleave(flows)
+    sent = h.interleave(flows)
     res = h.run(conf, [[sent]], name="udp")
     h.check(res.rc == 0, res.stderr)
     _, per_rs = check_frames(res, sent)
@@ -175,7 +168,7 @@ def test_udp_service_is_sticky_per_flow():
 
 
 def test_persistence_overrides_round_robin():
-    sent = interleave([tcp_conn(ip, port)[:1] for ip, port in clients(20, per_client=5)])
+    sent = h.interleave([tcp_conn(ip, port)[:1] for ip, port in clients(20, per_client=5)])
     res = h.run(base("rr", extra_vip="persist 300"), [[sent]], name="persist")
     h.check(res.rc == 0, res.stderr)
     conn_rs, per_rs = check_frames(res, sent)
@@ -186,7 +179,7 @@ def test_rs_on_a_second_port():
     conf = ("port 0 address 198.18.0.2/24\nport 1 address 198.18.8.2/24\n"
             "vip add %s tcp 80 sched rr\nrs add %s tcp 80 198.18.8.11\nrs add %s tcp 80 198.18.8.12\n"
             "neigh add 198.18.8.11 02:00:00:00:00:11\nneigh add 198.18.8.12 02:00:00:00:00:12\n" % (VIP, VIP, VIP))
-    sent = interleave([tcp_conn(ip, port)[:2] for ip, port in clients(20)])
+    sent = h.interleave([tcp_conn(ip, port)[:2] for ip, port in clients(20)])
     res = h.run(conf, [[sent], []], ports=2, name="2ports")
     h.check(res.rc == 0, res.stderr)
     h.check(len(res.forwarded(0)) == 0, "forwarded out of the client port")
@@ -212,7 +205,7 @@ def test_icmp_errors_reach_the_connections_real_server():
     conns = [tcp_conn(ip, port) for ip, port in cl]
     errors = [frag_needed(ip, port) for ip, port in cl]
     unknown = [frag_needed("198.18.7.7", 555)]
-    sent = interleave([c[:2] for c in conns]) + errors + unknown
+    sent = h.interleave([c[:2] for c in conns]) + errors + unknown
     res = h.run(base("rr"), [[sent]], name="icmp")
     h.check(res.rc == 0, "exit status %d: %s" % (res.rc, res.stderr))
     out = res.forwarded()

@@ -428,3 +428,21 @@ TEST(Config, TheRedundancyGuidesConfigurationsLoad) {
   }
   EXPECT_EQ(loaded, 3);  // the VRRP and the ECMP director, connection sync
 }
+
+TEST(Config, TheDualStackExampleLoads) {
+  const std::string example = test::read_doc("examples/dual-stack.conf");
+  ASSERT_FALSE(example.empty());
+  Model m(1);
+  ASSERT_NO_THROW(load_text("docs/examples/dual-stack.conf", example, m));
+  ASSERT_EQ(m.services().size(), 3u);
+  const net::IpAddr vip6(*net::parse_ipv6("2001:2::100"));
+  const Service* udp = m.find({vip6, net::kProtoUdp, 53});
+  ASSERT_NE(udp, nullptr);
+  EXPECT_EQ(udp->params.persist_mask, 64);
+  EXPECT_EQ(udp->rs.size(), 2u);
+  EXPECT_EQ(m.find({vip6, net::kProtoTcp, 80})->params.persist_mask, 128);
+  // show config gives it back as it loads.
+  Model again(1);
+  load_text("show config", model_to_commands(m), again);
+  EXPECT_EQ(model_to_commands(again), model_to_commands(m));
+}

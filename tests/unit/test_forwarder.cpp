@@ -5,6 +5,8 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
+#include <string>
 
 #include "forwarder_fixture.hpp"
 #include "specs.hpp"
@@ -49,6 +51,77 @@ FrameSpec reply_to(const FrameSpec& s) {
   r.tcp_flags = net::kTcpAck;
   r.payload = 1400;
   return r;
+}
+
+}  // namespace
+
+// IPv6 (the tests at the end, and the burst test's IPv6 frames).
+namespace {
+
+const net::Ipv6 kVip6 = ip6("2001:2::100");
+const net::Ipv6 kRouter6 = ip6("2001:db8:ffff::1");
+const net::Mac kClientMac = mac("02:00:00:00:01:01");
+constexpr Sched kAllScheds[] = {Sched::kRr, Sched::kWrr, Sched::kSh, Sched::kHash, Sched::kMh};
+
+class Fwd6 : public ForwarderFixture {
+ protected:
+  void SetUp() override {
+    spec.ports = {PortSpec{kPortMac, net::Prefix{ip("198.18.0.2"), 24}}};
+    spec.workers = 1;
+    spec.services = {service(0, "2001:2::100", net::kProtoTcp, 80, Sched::kRr,
+                             {rs(0, "2001:2::11"), rs(1, "2001:2::12")})};
+    start();
+  }
+  uint64_t dropped(net::Drop d) const { return counters->port[0].drops[static_cast<int>(d)]; }
+  // The state of the connection `s` belongs to (kCount: none in the table).
+  ConnState state_of(const Frame6Spec& s) {
+    const net::Parsed6 p = parse6(build6(s));
+    const uint32_t i = table6().find(p.key, flow_hash(p.key));
+    return i == kNil ? ConnState::kCount : table6().at(i).state;
+  }
+};
+
+// Client n of 2001:db8:c::/64.
+net::Ipv6 client6(uint32_t n) {
+  net::Ipv6 a = ip6("2001:db8:c::");
+  for (int i = 0; i < 4; ++i) a.bytes[12 + i] = static_cast<uint8_t>(n >> (24 - 8 * i));
+  return a;
+}
+
+Frame6Spec syn6(uint16_t sport, const net::Ipv6& src) {
+  Frame6Spec s;
+  s.saddr = src;
+  s.sport = sport;
+  return s;
+}
+Frame6Spec syn6(uint16_t sport, const char* src = "2001:db8:2::1") { return syn6(sport, ip6(src)); }
+Frame6Spec flagged(Frame6Spec s, uint8_t flags) {
+  s.tcp_flags = flags;
+  return s;
+}
+Frame6Spec ack6(uint16_t sport, const char* src = "2001:db8:2::1") { return flagged(syn6(sport, src), net::kTcpAck); }
+
+// The real server's reply to `s` (from the VIP, in DR), as an ICMPv6 error quotes it.
+Frame6Spec reply_to(const Frame6Spec& s) {
+  Frame6Spec r = s;
+  std::swap(r.saddr, r.daddr);
+  std::swap(r.sport, r.dport);
+  r.tcp_flags = net::kTcpAck;
+  r.payload = 1400;
+  return r;
+}
+
+Frame frame_of(std::vector<uint8_t>& f, uint16_t port = 0, uint16_t vlan = 0) {
+  return Frame{f.data(), static_cast<uint32_t>(f.size()), static_cast<uint32_t>(f.size()), port, vlan,
+               net::IpCsum::kUnknown};
+}
+
+std::vector<uint8_t> bytes_of(const net::Mac& m) { return {m.bytes.begin(), m.bytes.end()}; }
+std::vector<uint8_t> head(const std::vector<uint8_t>& f, size_t from, size_t to) {
+  return {f.begin() + static_cast<long>(from), f.begin() + static_cast<long>(to)};
+}
+std::vector<uint8_t> tail(const std::vector<uint8_t>& f, size_t from = 12) {
+  return {f.begin() + static_cast<long>(from), f.end()};
 }
 
 }  // namespace
@@ -528,77 +601,148 @@ TEST_F(Fwd, TablePressureEvictsButNeverFails) {
 }
 
 // The staged burst path must decide exactly as frame-by-frame processing: same verdicts,
-// same bytes, same table. Bursts repeat flows (a new flow's second packet in the same
-// burst must find the entry the first created) and the tiny table forces evictions.
+// same bytes, same tables. Bursts repeat flows (a new flow's second packet in the same
+// burst must find the entry the first created) and the tiny tables force evictions.
+// IPv4 and IPv6 frames mix in a burst (IPv6 is decided in the first pass, IPv4 in the
+// third), some bursts with tagged frames.
 TEST_F(Fwd, BurstProcessingEqualsOneByOne) {
   std::mt19937 rng(3);
+  // IPv6 frames in the same bursts, to an IPv6 service (one of its servers behind a
+  // VLAN), and bursts with tagged frames: on the port's VLAN 20, or on the unknown 30.
+  spec.ports[0].vlans = {{20, net::Prefix{ip("198.18.20.2"), 24}}};
+  RsSpec tagged = rs(4, "2001:2::14");
+  tagged.vlan = 20;
+  spec.services.push_back(service(1, "2001:2::100", net::kProtoTcp, 80, Sched::kRr,
+                                  {rs(2, "2001:2::11"), rs(3, "2001:2::12"), tagged}));
   for (Sched sch : {Sched::kRr, Sched::kMh}) {
-    spec.services[0].params.sched = sch;
-    spec.services[0].params.persist = sch == Sched::kRr ? 60 : 0;
+    for (ServiceSpec& s : spec.services) {
+      s.params.sched = sch;
+      s.params.persist = sch == Sched::kRr ? 60 : 0;
+      s.params.persist_mask = s.key.vip.max_len();
+    }
     // Separate snapshots: each forwarder needs its own scheduler cursors.
     auto sa = build_snapshot(spec, nullptr), sb = build_snapshot(spec, nullptr);
     FlowTable ta(24), tb(24);
     WorkerCounters ca, cb;
     auto ra = std::make_unique<RsCounters[]>(kMaxRsSlots);
     auto rb = std::make_unique<RsCounters[]>(kMaxRsSlots);
-    Forwarder one(0, ta, ca, ra.get()), burst(0, tb, cb, rb.get());
+    Forwarder one(0, ta, ca, ra.get(), 24), burst(0, tb, cb, rb.get(), 24);
+    uint64_t forwarded6 = 0, tagged_frames = 0;
     for (uint32_t round = 0; round < 3000; ++round) {
       one.begin(sa.get(), round / 200);
       burst.begin(sb.get(), round / 200);
       const uint32_t n = 1 + rng() % Forwarder::kMaxBurst;
+      const bool tagged_burst = rng() % 4 == 0;
       std::vector<std::vector<uint8_t>> a, b;
+      std::vector<uint16_t> vlans;
+      std::vector<bool> v6;
       for (uint32_t i = 0; i < n; ++i) {
-        FrameSpec s = syn(static_cast<uint16_t>(rng() % 40));
-        s.saddr = ip(("198.18.9." + std::to_string(1 + rng() % 3)).c_str());
-        s.tcp_flags = rng() % 3 ? net::kTcpAck : net::kTcpSyn;
-        bool icmp = false;
-        switch (rng() % 17) {
-          case 0: s.dport = 81; break;                                 // not a service
-          case 1: s.proto = net::kProtoUdp; break;                     // UDP to a TCP service
-          case 2: s.ip_options = {1, 1, 1, 0}; break;                  // IHL 6: general path
-          case 3: s.frag = 0x2000; break;                              // first fragment
-          case 4: s.frag = 0x0003; break;                              // later fragment
-          case 5: s.daddr = ip("198.18.0.2"); break;                   // the DIP
-          case 6: s.src = mac("01:00:5e:00:00:01"); break;             // multicast source
-          case 7: s.dst = net::Mac::broadcast(); break;                // broadcast
-          case 8: s.ethertype = net::kEtherArp; break;
-          case 9: s.payload = 0; break;                                // smallest TCP
-          case 10: icmp = true; break;                                 // ICMP error about it
-          default: break;
-        }
-        auto f = icmp ? icmp_error(reply_to(s), ip("198.18.9.200"), s.daddr) : build(s);
-        if (rng() % 12 == 0) {  // break one byte of the headers somewhere
-          const size_t at = 12 + rng() % 30;
-          f[at] ^= static_cast<uint8_t>(1 + rng() % 255);
+        std::vector<uint8_t> f;
+        if (rng() % 3 == 0) {
+          Frame6Spec s = syn6(static_cast<uint16_t>(rng() % 40));
+          s.saddr.bytes[15] = static_cast<uint8_t>(1 + rng() % 3);
+          s.tcp_flags = rng() % 3 ? net::kTcpAck : net::kTcpSyn;
+          bool icmp = false, ns = false;
+          switch (rng() % 14) {
+            case 0: s.dport = 81; break;                                      // not a service
+            case 1: s.proto = net::kProtoUdp; break;                          // UDP to a TCP service
+            case 2: s.frag = Frag6{0, true, static_cast<uint32_t>(rng() % 4)}; break;            // first fragment
+            case 3: s.frag = Frag6{9, rng() % 2 == 0, static_cast<uint32_t>(rng() % 4)}; break;  // later fragment
+            case 4: s.daddr = ip6("ff02::1"); s.dst = mac("33:33:00:00:00:01"); break;  // group
+            case 5: s.daddr = ip6("2001:2::200"); break;                      // no service
+            case 6: s.src = mac("33:33:00:00:00:01"); break;                  // group source
+            case 7: s.payload = 0; break;
+            case 8: icmp = true; break;                                       // ICMPv6 error about it
+            case 9: ns = true; break;                                         // neighbour solicitation
+            default: break;
+          }
+          if (ns) {
+            f.resize(net::kNdpMaxFrameLen);
+            f.resize(net::build_ndp(f.data(), net::ndp_solicit(s.src, s.saddr, s.daddr)));
+          } else {
+            f = icmp ? icmp6_error(reply_to(s), kRouter6, s.daddr) : build6(s);
+          }
+          if (rng() % 12 == 0) {  // break one byte of the headers somewhere
+            const size_t at = 12 + rng() % 70;
+            if (at < f.size()) f[at] ^= static_cast<uint8_t>(1 + rng() % 255);
+          }
+          v6.push_back(true);
+        } else {
+          FrameSpec s = syn(static_cast<uint16_t>(rng() % 40));
+          s.saddr = ip(("198.18.9." + std::to_string(1 + rng() % 3)).c_str());
+          s.tcp_flags = rng() % 3 ? net::kTcpAck : net::kTcpSyn;
+          bool icmp = false;
+          switch (rng() % 17) {
+            case 0: s.dport = 81; break;                                 // not a service
+            case 1: s.proto = net::kProtoUdp; break;                     // UDP to a TCP service
+            case 2: s.ip_options = {1, 1, 1, 0}; break;                  // IHL 6: general path
+            case 3: s.frag = 0x2000; break;                              // first fragment
+            case 4: s.frag = 0x0003; break;                              // later fragment
+            case 5: s.daddr = ip("198.18.0.2"); break;                   // the DIP
+            case 6: s.src = mac("01:00:5e:00:00:01"); break;             // multicast source
+            case 7: s.dst = net::Mac::broadcast(); break;                // broadcast
+            case 8: s.ethertype = net::kEtherArp; break;
+            case 9: s.payload = 0; break;                                // smallest TCP
+            case 10: icmp = true; break;                                 // ICMP error about it
+            default: break;
+          }
+          f = icmp ? icmp_error(reply_to(s), ip("198.18.9.200"), s.daddr) : build(s);
+          if (rng() % 12 == 0) {  // break one byte of the headers somewhere
+            const size_t at = 12 + rng() % 30;
+            f[at] ^= static_cast<uint8_t>(1 + rng() % 255);
+          }
+          v6.push_back(false);
         }
         if (rng() % 20 == 0) f.resize(rng() % f.size());               // truncate
         a.push_back(f);
+        const uint32_t t = rng() % 4;
+        vlans.push_back(tagged_burst ? (t == 0 ? 30 : t == 1 ? 0 : 20) : 0);
+        tagged_frames += vlans.back() != 0;
       }
       b = a;
       std::vector<Frame> fb(n);
       std::vector<Verdict> vb(n);
-      for (uint32_t i = 0; i < n; ++i)
-        fb[i] = Frame{b[i].data(), static_cast<uint32_t>(b[i].size()), static_cast<uint32_t>(b[i].size()), 0, 0,
-                      net::IpCsum::kUnknown};
+      for (uint32_t i = 0; i < n; ++i) fb[i] = frame_of(b[i], 0, vlans[i]);
       burst.process_burst(fb.data(), vb.data(), n);
       for (uint32_t i = 0; i < n; ++i) {
-        Frame fa{a[i].data(), static_cast<uint32_t>(a[i].size()), static_cast<uint32_t>(a[i].size()), 0};
-        Verdict va = one.process(fa);
-        ASSERT_EQ(va.action, vb[i].action) << "round " << round << " frame " << i << " one-by-one " 
-                                            << net::drop_name(va.drop) << " burst " << net::drop_name(vb[i].drop);
+        Verdict va = one.process(frame_of(a[i], 0, vlans[i]));
+        ASSERT_EQ(va.action, vb[i].action) << "round " << round << " frame " << i << (v6[i] ? " IPv6" : " IPv4")
+                                           << " one-by-one " << net::drop_name(va.drop) << " burst "
+                                           << net::drop_name(vb[i].drop);
         ASSERT_EQ(va.drop, vb[i].drop);
         ASSERT_EQ(va.port, vb[i].port);
+        if (va.action == Action::kForward) {
+          ASSERT_EQ(va.vlan, vb[i].vlan);
+        }
+        if (va.action == Action::kControl) {
+          ASSERT_EQ(va.exc, vb[i].exc);
+        }
         ASSERT_EQ(a[i], b[i]) << "round " << round << " frame " << i;
+        forwarded6 += v6[i] && va.action == Action::kForward;
       }
       ASSERT_EQ(ta.size(), tb.size());
       ASSERT_EQ(tb.check(), "");
+      ASSERT_EQ(one.conns6().size(), burst.conns6().size());
+      ASSERT_EQ(burst.conns6().check(), "");
     }
     EXPECT_GT(cb.conn_evicted, 0u) << "the test should exercise eviction";
     EXPECT_EQ(ca.conn_evicted, cb.conn_evicted);
     EXPECT_EQ(ca.conn_new, cb.conn_new);
+    EXPECT_EQ(ca.conn_resched, cb.conn_resched);
+    EXPECT_EQ(ca.tmpl_new, cb.tmpl_new);
     EXPECT_GT(cb.icmp_forwarded, 0u) << "the test should forward ICMP errors";
     EXPECT_EQ(ca.icmp_forwarded, cb.icmp_forwarded);
+    EXPECT_GT(cb.frag_forwarded, 0u) << "the test should forward later fragments";
+    EXPECT_EQ(ca.frag_forwarded, cb.frag_forwarded);
+    EXPECT_GT(forwarded6, 1000u) << "the test should forward IPv6";
+    EXPECT_GT(tagged_frames, 1000u);
     for (int d = 0; d < net::kDropCount; ++d) EXPECT_EQ(ca.port[0].drops[d], cb.port[0].drops[d]) << d;
+    for (uint32_t r = 0; r < 5; ++r) {
+      EXPECT_EQ(ra[r].packets, rb[r].packets) << r;
+      EXPECT_EQ(ra[r].active, rb[r].active) << r;
+      EXPECT_EQ(ra[r].inactive, rb[r].inactive) << r;
+      EXPECT_EQ(ra[r].persist, rb[r].persist) << r;
+    }
   }
 }
 
@@ -742,4 +886,916 @@ TEST_F(Fwd, ConnectionGaugesEqualTheTableUnderChurn) {
   EXPECT_GT(forwarded, 10000u);
   EXPECT_GT(counters->conn_evicted + counters->conn_expired, 100u) << "the table must turn over";
   EXPECT_GT(counters->conn_resched, 100u) << "churn must move connections";
+}
+
+// ---- IPv6 ------------------------------------------------------------------------------
+// The same data path over FlowKey6 (its own connection table and fragment cache): what
+// the IPv4 cases above check, for 2001:2::/48 (VIP 2001:2::100, real servers
+// 2001:2::11, ...) and clients in 2001:db8::/32.
+
+
+// Every scheduler, TCP and UDP: the frame leaves for the RS's MAC from the port's, its
+// IPv6 header and payload untouched; the connection's later packets follow it.
+TEST_F(Fwd6, EverySchedulerForwardsRewritingOnlyTheEthernetHeader) {
+  uint16_t sport = 1000;
+  uint64_t connections = 0;
+  for (Sched sch : kAllScheds) {
+    for (uint8_t proto : {net::kProtoTcp, net::kProtoUdp}) {
+      const std::string what = std::string(sched_name(sch)) + (proto == net::kProtoTcp ? " tcp" : " udp");
+      spec.services[0].key.proto = proto;
+      spec.services[0].params.sched = sch;
+      spec.services[0].rs = {rs(0, "2001:2::11", 1), rs(1, "2001:2::12", 2), rs(2, "2001:2::13", 3)};
+      publish();
+      std::map<int, int> per_rs;
+      for (uint32_t c = 0; c < 60; ++c, ++sport) {
+        Frame6Spec s = syn6(sport, client6(c));
+        s.proto = proto;
+        const std::vector<uint8_t> in = build6(s);
+        std::vector<uint8_t> f = in;
+        const Verdict v = send(f);
+        ASSERT_EQ(v.action, Action::kForward) << what << ": " << net::drop_name(v.drop);
+        EXPECT_EQ(v.port, 0) << what;
+        EXPECT_EQ(v.vlan, 0) << what;
+        const int r = rs_of_mac(f.data());
+        ASSERT_TRUE(r >= 0 && r < 3) << what;
+        EXPECT_EQ(head(f, 0, 6), bytes_of(rs_mac(static_cast<uint32_t>(r)))) << what;
+        EXPECT_EQ(head(f, 6, 12), bytes_of(kPortMac)) << what;
+        EXPECT_EQ(tail(f), tail(in)) << what << ": IPv6 header or payload changed";
+        ++per_rs[r];
+        ++connections;
+        s.tcp_flags = net::kTcpAck;
+        s.payload = 100;
+        for (int i = 0; i < 3; ++i) {
+          ASSERT_EQ(send(s).action, Action::kForward) << what;
+          EXPECT_EQ(rs_of_last(), r) << what << ": a connection keeps its RS";
+        }
+      }
+      EXPECT_EQ(per_rs.size(), 3u) << what << ": every RS takes connections";
+    }
+  }
+  EXPECT_EQ(counters->conn_new, connections);
+  EXPECT_EQ(counters->conn_resched, 0u);
+  EXPECT_EQ(table6().size(), connections);
+  EXPECT_EQ(table->size(), 0u) << "the IPv4 table is not touched";
+  EXPECT_EQ(table6().check(), "");
+}
+
+TEST_F(Fwd6, RoundRobinAlternatesAndWeightedRoundRobinFollowsWeights) {
+  std::map<int, int> per_rs;
+  for (uint16_t p = 0; p < 100; ++p) {
+    send(syn6(2000 + p));
+    per_rs[rs_of_last()]++;
+  }
+  EXPECT_EQ(per_rs[0], 50);
+  EXPECT_EQ(per_rs[1], 50);
+  spec.services[0].params.sched = Sched::kWrr;
+  spec.services[0].rs = {rs(0, "2001:2::11", 3), rs(1, "2001:2::12", 1)};
+  publish();
+  per_rs.clear();
+  for (uint16_t p = 0; p < 400; ++p) {
+    send(syn6(3000 + p));
+    per_rs[rs_of_last()]++;
+  }
+  EXPECT_EQ(per_rs[0], 300);
+  EXPECT_EQ(per_rs[1], 100);
+}
+
+// Two directors (or workers) whose snapshots list the same real servers in another
+// order, in other slots, choose the same server for every new flow: sh (with and without
+// sh-port), hash and mh depend on the set of servers, not on the order they were added.
+TEST_F(Fwd6, HashSchedulersAgreeWhateverTheOrderTheServersWereAdded) {
+  const char* const addrs[] = {"2001:2::11", "2001:2::12", "2001:2::13"};
+  struct Case {
+    Sched sched;
+    uint32_t flags;
+  };
+  for (const Case c : {Case{Sched::kSh, 0}, Case{Sched::kSh, kFlagShPort}, Case{Sched::kHash, 0}, Case{Sched::kMh, 0}}) {
+    const std::string what = std::string(sched_name(c.sched)) + (c.flags ? " sh-port" : "");
+    SnapshotSpec a = spec, b = spec;
+    for (SnapshotSpec* s : {&a, &b}) {
+      s->services[0].params.sched = c.sched;
+      s->services[0].params.flags = c.flags;
+    }
+    a.services[0].rs = {rs(0, addrs[0]), rs(1, addrs[1]), rs(2, addrs[2])};
+    b.services[0].rs = {rs(7, addrs[2]), rs(5, addrs[0]), rs(6, addrs[1])};
+    const auto sa = build_snapshot(a, nullptr), sb = build_snapshot(b, nullptr);
+    auto ip_of = [](const SnapshotSpec& s, int slot) {
+      for (const RsSpec& r : s.services[0].rs)
+        if (static_cast<int>(r.slot) == slot) return net::to_string(r.ip);
+      return std::string("?");
+    };
+    FlowTable ta(16), tb(16);
+    WorkerCounters ca, cb;
+    auto ra = std::make_unique<RsCounters[]>(kMaxRsSlots);
+    auto rb = std::make_unique<RsCounters[]>(kMaxRsSlots);
+    Forwarder fa(0, ta, ca, ra.get()), fb(1, tb, cb, rb.get());
+    fa.begin(sa.get(), 0);
+    fb.begin(sb.get(), 0);
+    std::map<std::string, int> per_rs;
+    for (uint32_t n = 0; n < 600; ++n) {
+      const Frame6Spec s = syn6(static_cast<uint16_t>(5000 + n), client6(n / 3));  // three ports per client
+      std::vector<uint8_t> x = build6(s), y = x;
+      ASSERT_EQ(fa.process(frame_of(x)).action, Action::kForward) << what;
+      ASSERT_EQ(fb.process(frame_of(y)).action, Action::kForward) << what;
+      const std::string chosen = ip_of(a, rs_of_mac(x.data()));
+      EXPECT_EQ(chosen, ip_of(b, rs_of_mac(y.data()))) << what << " flow " << n;
+      ++per_rs[chosen];
+    }
+    for (const char* r : addrs) EXPECT_GT(per_rs[r], 120) << what << " " << r;
+  }
+}
+
+TEST_F(Fwd6, SourceHashKeepsAClientOnOneRsAndShPortSpreadsItsPorts) {
+  spec.services[0].params.sched = Sched::kSh;
+  spec.services[0].rs = {rs(0, "2001:2::11"), rs(1, "2001:2::12"), rs(2, "2001:2::13")};
+  publish();
+  std::set<int> used;
+  for (uint32_t c = 0; c < 50; ++c) {
+    ASSERT_EQ(send(syn6(100, client6(c))).action, Action::kForward);
+    const int first = rs_of_last();
+    used.insert(first);
+    for (uint16_t p = 101; p < 110; ++p) {
+      send(syn6(p, client6(c)));
+      EXPECT_EQ(rs_of_last(), first) << "client " << c << " port " << p;
+    }
+  }
+  EXPECT_EQ(used.size(), 3u) << "clients are spread (by the whole address: they share a /64)";
+  spec.services[0].params.flags = kFlagShPort;
+  publish();
+  for (uint32_t c = 0; c < 20; ++c) {
+    std::set<int> per_client;
+    for (uint16_t p = 200; p < 230; ++p) {
+      ASSERT_EQ(send(syn6(p, client6(c))).action, Action::kForward);
+      const int r = rs_of_last();
+      per_client.insert(r);
+      send(flagged(syn6(p, client6(c)), net::kTcpAck));
+      EXPECT_EQ(rs_of_last(), r);
+    }
+    EXPECT_GT(per_client.size(), 1u) << "sh-port: a client's connections are spread, client " << c;
+  }
+}
+
+// Drained (weight 0): its connections stay, no new ones. Down, unresolved or removed:
+// its connections move to another server (rescheduled), its gauges let go of them.
+TEST_F(Fwd6, DrainedRsKeepsItsConnectionsAFailedOrRemovedOneLosesThem) {
+  send(syn6(1000));
+  const int a = rs_of_last();
+  send(syn6(1001));
+  const int b = rs_of_last();
+  ASSERT_NE(a, b);
+  spec.services[0].rs[a].weight = 0;
+  publish();
+  send(ack6(1000));
+  EXPECT_EQ(rs_of_last(), a) << "an existing connection stays on the drained RS";
+  for (uint16_t p = 0; p < 20; ++p) {
+    send(syn6(4000 + p));
+    EXPECT_EQ(rs_of_last(), b) << "no new connection on the drained RS";
+  }
+  EXPECT_EQ(counters->conn_resched, 0u);
+  EXPECT_EQ(rs_counters[a].active, 1);
+  spec.services[0].rs[a].weight = 1;
+  spec.services[0].rs[a].health = lb::Health::kDown;
+  publish();
+  ASSERT_EQ(send(ack6(1000)).action, Action::kForward);
+  EXPECT_EQ(rs_of_last(), b) << "a down RS's connection moves";
+  EXPECT_EQ(counters->conn_resched, 1u);
+  EXPECT_EQ(rs_counters[a].active + rs_counters[a].inactive, 0);
+  // Up again; a new connection on it, then its neighbour is lost; then it is removed.
+  spec.services[0].rs[a].health = lb::Health::kUp;
+  publish();
+  auto open_on = [&](int want, uint16_t from) -> uint16_t {
+    for (uint16_t p = from; p < from + 10; ++p)
+      if (send(syn6(p)).action == Action::kForward && rs_of_last() == want) return p;
+    return 0;
+  };
+  uint16_t on_a = open_on(a, 5000);
+  ASSERT_NE(on_a, 0);
+  spec.services[0].rs[a].mac.reset();
+  publish();
+  send(ack6(on_a));
+  EXPECT_EQ(rs_of_last(), b) << "an unresolved RS's connection moves";
+  EXPECT_EQ(counters->conn_resched, 2u);
+  spec.services[0].rs[a].mac = rs_mac(static_cast<uint32_t>(a));
+  publish();
+  on_a = open_on(a, 6000);
+  ASSERT_NE(on_a, 0);
+  spec.services[0].rs.erase(spec.services[0].rs.begin() + a);
+  publish();
+  const size_t size = table6().size();
+  send(ack6(on_a));
+  EXPECT_EQ(rs_of_last(), b) << "a removed RS's connection moves";
+  EXPECT_EQ(counters->conn_resched, 3u);
+  EXPECT_EQ(table6().size(), size);
+  EXPECT_EQ(table6().check(), "");
+}
+
+TEST_F(Fwd6, NoUsableRsDropsForTheServicesReason) {
+  spec.services[0].rs[0].mac.reset();
+  spec.services[0].rs[1].mac.reset();
+  publish();
+  EXPECT_EQ(send(syn6(1)).drop, net::Drop::kNoNeighbour);
+  spec.services[0].rs[0].weight = 0;
+  spec.services[0].rs[1].health = lb::Health::kDown;
+  publish();
+  EXPECT_EQ(send(syn6(2)).drop, net::Drop::kNoRs);
+  spec.services[0].rs.clear();
+  publish();
+  EXPECT_EQ(send(syn6(3)).drop, net::Drop::kNoRs);
+  EXPECT_EQ(table6().size(), 0u) << "a dropped packet creates no connection";
+  EXPECT_EQ(dropped(net::Drop::kNoRs), 2u);
+  EXPECT_EQ(dropped(net::Drop::kNoNeighbour), 1u);
+}
+
+// IPVS's input-only TCP states, their timeouts and the active/inactive gauges, as for
+// IPv4: SYN_RECV, ESTABLISHED (900 s), FIN_WAIT (120 s), CLOSE after a RST (10 s).
+TEST_F(Fwd6, ConnectionsFollowTcpStateAndExpire) {
+  send(syn6(1000));
+  const int r = rs_of_last();
+  EXPECT_EQ(state_of(syn6(1000)), ConnState::kTcpSynRecv);
+  EXPECT_EQ(rs_counters[r].inactive, 1);
+  send(ack6(1000));
+  EXPECT_EQ(state_of(syn6(1000)), ConnState::kTcpEstablished);
+  EXPECT_EQ(rs_counters[r].active, 1);
+  EXPECT_EQ(rs_counters[r].inactive, 0);
+  at(899);
+  EXPECT_EQ(fwd->expire(100), 0u);
+  at(900);
+  EXPECT_EQ(fwd->expire(100), 1u);
+  EXPECT_EQ(rs_counters[r].active, 0);
+  EXPECT_EQ(counters->conn_expired, 1u);
+  EXPECT_EQ(table6().size(), 0u);
+  // FIN: FIN_WAIT, 120 s.
+  send(syn6(1001));
+  const int r2 = rs_of_last();
+  send(ack6(1001));
+  send(flagged(syn6(1001), net::kTcpFin | net::kTcpAck));
+  EXPECT_EQ(state_of(syn6(1001)), ConnState::kTcpFinWait);
+  EXPECT_EQ(rs_counters[r2].active, 0);
+  EXPECT_EQ(rs_counters[r2].inactive, 1);
+  at(900 + 119);
+  EXPECT_EQ(fwd->expire(100), 0u);
+  at(900 + 120);
+  EXPECT_EQ(fwd->expire(100), 1u);
+  // RST: CLOSE, 10 s.
+  send(syn6(1002));
+  const int r3 = rs_of_last();
+  send(ack6(1002));
+  send(flagged(syn6(1002), net::kTcpRst));
+  EXPECT_EQ(state_of(syn6(1002)), ConnState::kTcpClose);
+  EXPECT_EQ(rs_counters[r3].inactive, 1);
+  at(1020 + 9);
+  EXPECT_EQ(fwd->expire(100), 0u);
+  at(1020 + 10);
+  EXPECT_EQ(fwd->expire(100), 1u);
+  EXPECT_EQ(counters->conn_expired, 3u);
+  for (int s = 0; s < 2; ++s) EXPECT_EQ(rs_counters[s].active + rs_counters[s].inactive, 0) << s;
+  EXPECT_EQ(table6().check(), "");
+}
+
+TEST_F(Fwd6, UdpTimeoutFromTheSnapshotAndExpiredEntriesAreScheduledAfresh) {
+  spec.timeouts.udp() = 5;
+  spec.services[0].key.proto = net::kProtoUdp;
+  publish();
+  Frame6Spec u = syn6(1);
+  u.proto = net::kProtoUdp;
+  send(u);
+  EXPECT_EQ(state_of(u), ConnState::kUdp);
+  EXPECT_EQ(rs_counters[rs_of_last()].active, 1) << "UDP counts active, as under LVS";
+  at(4);
+  EXPECT_EQ(fwd->expire(10), 0u);
+  at(5);
+  EXPECT_EQ(fwd->expire(10), 1u);
+  // Past its timeout before the sweep ran: a new connection, the old entry's place taken.
+  send(u);
+  at(2000);
+  ASSERT_EQ(send(u).action, Action::kForward);
+  EXPECT_EQ(counters->conn_new, 3u);
+  EXPECT_EQ(counters->conn_resched, 0u);
+  EXPECT_EQ(table6().size(), 1u);
+}
+
+// The RS's port and VLAN decide where the frame leaves, whatever it came on.
+TEST_F(Fwd6, EgressPortAndVlanFromTheRs) {
+  spec.ports[0].vlans = {{20, net::Prefix{ip("198.18.20.2"), 24}}};
+  spec.ports.push_back(PortSpec{kPort1Mac, net::Prefix{ip("198.18.8.2"), 24}});
+  RsSpec tagged = rs(0, "2001:2::11");
+  tagged.vlan = 20;
+  spec.services[0].rs = {tagged, rs(1, "2001:2::12", 1, true, 1)};
+  publish();
+  std::map<int, int> seen;
+  for (uint16_t p = 0; p < 10; ++p) {
+    const std::vector<uint8_t> in = build6(syn6(p));
+    std::vector<uint8_t> f = in;
+    const Verdict v = send(f);
+    ASSERT_EQ(v.action, Action::kForward);
+    const int r = rs_of_mac(f.data());
+    EXPECT_EQ(v.port, r == 0 ? 0 : 1);
+    EXPECT_EQ(v.vlan, r == 0 ? 20 : 0);
+    EXPECT_EQ(head(f, 6, 12), bytes_of(r == 0 ? kPortMac : kPort1Mac));
+    EXPECT_EQ(tail(f), tail(in));
+    ++seen[r];
+  }
+  EXPECT_EQ(seen[0], 5);
+  EXPECT_EQ(seen[1], 5);
+  // Received on the VLAN interface: forwarded alike; on a VLAN the port has no
+  // interface for, or for port 0's MAC on port 1: not ours.
+  EXPECT_EQ(send(syn6(100), 0, 20).action, Action::kForward);
+  EXPECT_EQ(send(syn6(101), 0, 30).drop, net::Drop::kVlanUnknown);
+  EXPECT_EQ(send(syn6(102), 1).drop, net::Drop::kNotOurMac);
+}
+
+// ipvsadm -p -M 64: a client's /64 keeps its RS (any address in it, any port); another
+// /64 is scheduled on its own. One template per prefix, counted.
+TEST_F(Fwd6, PersistenceGroupsClientsByTheirPrefix) {
+  spec.services[0].params = persistent(300, 64);
+  spec.services[0].params.sched = Sched::kRr;
+  publish();
+  int conns[2] = {0, 0};
+  send(syn6(1000, "2001:db8:5:1::1"));
+  const int first = rs_of_last();
+  ++conns[first];
+  for (const char* src : {"2001:db8:5:1::1", "2001:db8:5:1::2", "2001:db8:5:1:8000::", "2001:db8:5:1:ffff:ffff:ffff:ffff"}) {
+    for (uint16_t p = 1001; p < 1006; ++p) {
+      send(syn6(p, src));
+      EXPECT_EQ(rs_of_last(), first) << src << " port " << p << ": rr would alternate; persistence must not";
+      ++conns[first];
+    }
+  }
+  send(syn6(1000, "2001:db8:5:2::1"));
+  const int second = rs_of_last();
+  EXPECT_NE(second, first) << "another /64: scheduled on its own (round robin moves on)";
+  ++conns[second];
+  for (const char* src : {"2001:db8:5:2::1", "2001:db8:5:2:abcd::9"}) {
+    send(syn6(1001, src));
+    EXPECT_EQ(rs_of_last(), second) << src;
+    ++conns[second];
+  }
+  send(syn6(1000, "2001:db8:5:3::1"));
+  EXPECT_EQ(rs_of_last(), first);
+  ++conns[first];
+  EXPECT_EQ(counters->tmpl_new, 3u);
+  EXPECT_EQ(rs_counters[first].persist, 2);
+  EXPECT_EQ(rs_counters[second].persist, 1);
+  for (int s = 0; s < 2; ++s) {
+    EXPECT_EQ(rs_counters[s].inactive, conns[s]) << s;  // SYN_RECV
+    EXPECT_EQ(rs_counters[s].active, 0) << s;
+  }
+  EXPECT_EQ(table6().size(), static_cast<uint32_t>(conns[0] + conns[1] + 3));
+  // The template outlives the connections by the persistence timeout...
+  at(299);
+  fwd->expire(1000);
+  EXPECT_EQ(table6().size(), 3u) << "the connections timed out, the templates not";
+  send(syn6(2000, "2001:db8:5:1::77"));
+  EXPECT_EQ(rs_of_last(), first);
+  // ...and a drained RS's template is not honoured.
+  spec.services[0].rs[first].weight = 0;
+  publish();
+  send(syn6(2001, "2001:db8:5:1::78"));
+  EXPECT_NE(rs_of_last(), first);
+  EXPECT_EQ(counters->tmpl_new, 4u);
+  EXPECT_EQ(rs_counters[first].persist, 1) << "the drained RS's template for that /64 is gone";
+  EXPECT_EQ(table6().check(), "");
+}
+
+// The configuration's default mask is the whole address (/128): each address its own
+// template; and a prefix that does not end on a byte (/57).
+TEST_F(Fwd6, PersistenceByDefaultIsPerAddressAndMasksAreBitExact) {
+  spec.services[0].params = persistent(300, 128);
+  spec.services[0].params.sched = Sched::kRr;
+  publish();
+  send(syn6(1, "2001:db8:6::1"));
+  const int a = rs_of_last();
+  for (uint16_t p = 2; p < 10; ++p) {
+    send(syn6(p, "2001:db8:6::1"));
+    EXPECT_EQ(rs_of_last(), a);
+  }
+  send(syn6(1, "2001:db8:6::2"));
+  EXPECT_NE(rs_of_last(), a) << "the same /64, another address: scheduled on its own";
+  send(syn6(2, "2001:db8:6::2"));
+  EXPECT_NE(rs_of_last(), a);
+  EXPECT_EQ(counters->tmpl_new, 2u);
+  spec.services[0].params.persist_mask = 57;
+  publish();
+  send(syn6(1, "2001:db8:7::1"));
+  const int c = rs_of_last();
+  send(syn6(2, "2001:db8:7:7f:ffff::1"));
+  EXPECT_EQ(rs_of_last(), c) << "bit 56 clear: the same /57";
+  send(syn6(3, "2001:db8:7:80::1"));
+  EXPECT_NE(rs_of_last(), c) << "bit 56 set: another /57";
+  EXPECT_EQ(counters->tmpl_new, 4u);
+}
+
+// The gauges against the tables (count_bound, as the exit accounting does) under a
+// mixed workload: IPv6 TCP with /64 persistence, IPv6 UDP on mh and IPv4 TCP with
+// persistence, with expiry, eviction (small tables) and churn of the RS set.
+TEST_F(Fwd6, ConnectionGaugesEqualTheTablesUnderChurn) {
+  std::mt19937 rng(17);
+  table = std::make_unique<FlowTable>(128);
+  fwd = std::make_unique<Forwarder>(0, *table, *counters, rs_counters.get(), 256);
+  struct Slot {
+    bool live = false;
+    uint32_t gen = 0;
+    BoundCounts baseline;
+  };
+  std::vector<Slot> slots(9);
+  auto gauges = [&](uint32_t s) {
+    return BoundCounts{rs_counters[s].active, rs_counters[s].inactive, rs_counters[s].persist};
+  };
+  auto rebuild = [&] {
+    spec.services = {service(0, "2001:2::100", net::kProtoTcp, 80, Sched::kRr, {}, persistent(7, 64)),
+                     service(1, "2001:2::100", net::kProtoUdp, 53, Sched::kMh, {}),
+                     service(2, "198.18.1.10", net::kProtoTcp, 80, Sched::kRr, {}, persistent(7))};
+    spec.services[0].params.sched = Sched::kRr;
+    spec.services[2].params.sched = Sched::kRr;
+    for (uint32_t s = 0; s < slots.size(); ++s) {
+      if (!slots[s].live) continue;
+      const std::string addr = s % 3 == 2 ? "198.18.0." + std::to_string(20 + s) : "2001:2::" + std::to_string(20 + s);
+      RsSpec r = rs(s, addr.c_str(), 1 + rng() % 3, rng() % 8 != 0);
+      r.gen = slots[s].gen;
+      r.health = rng() % 8 != 0 ? lb::Health::kUp : lb::Health::kDown;
+      if (rng() % 8 == 0) r.weight = 0;
+      spec.services[s % 3].rs.push_back(r);
+    }
+    publish();
+  };
+  auto verify = [&](int step) {
+    uint64_t unbound = 0;
+    auto counted = count_bound(*table, unbound);
+    for (const auto& [k, v] : count_bound(fwd->conns6(), unbound)) {
+      BoundCounts& c = counted[k];
+      c.active += v.active;
+      c.inactive += v.inactive;
+      c.persist += v.persist;
+    }
+    ASSERT_EQ(unbound, 0u) << "step " << step;
+    for (uint32_t s = 0; s < slots.size(); ++s) {
+      if (!slots[s].live) continue;
+      const auto it = counted.find({s, slots[s].gen});
+      const BoundCounts want = it == counted.end() ? BoundCounts{} : it->second;
+      const BoundCounts g = gauges(s);
+      const BoundCounts have{g.active - slots[s].baseline.active, g.inactive - slots[s].baseline.inactive,
+                             g.persist - slots[s].baseline.persist};
+      ASSERT_EQ(have, want) << "slot " << s << " step " << step << ": gauges " << have.active << "/"
+                            << have.inactive << "/" << have.persist << ", tables " << want.active << "/"
+                            << want.inactive << "/" << want.persist;
+    }
+    ASSERT_EQ(table->check(), "") << "step " << step;
+    ASSERT_EQ(fwd->conns6().check(), "") << "step " << step;
+  };
+  for (uint32_t s = 0; s < slots.size(); ++s) slots[s] = Slot{true, 1, {}};
+  rebuild();
+  const uint8_t flags[] = {net::kTcpSyn, net::kTcpAck, net::kTcpAck, net::kTcpFin | net::kTcpAck, net::kTcpRst};
+  uint64_t forwarded = 0, forwarded6 = 0;
+  for (int step = 0; step < 40000; ++step) {
+    if (step % 97 == 0) {
+      const uint32_t s = rng() % slots.size();
+      if (slots[s].live) {
+        slots[s].live = false;
+      } else {
+        ++slots[s].gen;
+        slots[s].live = true;
+        slots[s].baseline = gauges(s);
+      }
+      rebuild();
+    }
+    if (step % 13 == 0) at(now + rng() % 3);
+    const uint32_t kind = rng() % 4;  // 0, 1: IPv6 TCP; 2: IPv6 UDP; 3: IPv4 TCP
+    const uint16_t sport = static_cast<uint16_t>(1000 + rng() % 24);
+    Verdict v;
+    if (kind == 3) {
+      FrameSpec f = syn(sport, ("198.18.2." + std::to_string(1 + rng() % 40)).c_str());
+      f.tcp_flags = flags[rng() % 5];
+      v = send(f);
+    } else {
+      const std::string src = "2001:db8:2:" + std::to_string(rng() % 4) + "::" + std::to_string(1 + rng() % 10);
+      Frame6Spec f = syn6(sport, src.c_str());
+      if (kind == 2) {
+        f.proto = net::kProtoUdp;
+        f.dport = 53;
+      } else {
+        f.tcp_flags = flags[rng() % 5];
+      }
+      v = send(f);
+      forwarded6 += v.action == Action::kForward;
+    }
+    forwarded += v.action == Action::kForward;
+    if (step % 7 == 0) fwd->expire(8);
+    if (step % 500 == 0) verify(step);
+    if (HasFatalFailure()) return;
+  }
+  verify(-1);
+  EXPECT_GT(forwarded6, 15000u);
+  EXPECT_GT(forwarded - forwarded6, 5000u);
+  EXPECT_GT(counters->tmpl_new, 100u);
+  EXPECT_GT(counters->conn_evicted + counters->conn_expired, 100u) << "the tables must turn over";
+  EXPECT_GT(counters->conn_resched, 100u) << "churn must move connections";
+}
+
+// A datagram's later fragments (no ports) follow its first fragment's RS: by the
+// fragment header's id with the addresses and protocol, never another datagram's.
+TEST_F(Fwd6, FragmentsFollowTheirFirstFragment) {
+  spec.services[0].key.proto = net::kProtoUdp;
+  spec.services[0].key.port = 53;
+  spec.services.push_back(service(1, "2001:2::101", net::kProtoUdp, 53, Sched::kRr, {rs(2, "2001:2::13")}));
+  publish();
+  auto frag = [](uint16_t sport, const char* src, uint32_t id, uint16_t offset, bool more) {
+    Frame6Spec s = syn6(sport, src);
+    s.proto = net::kProtoUdp;
+    s.dport = 53;
+    s.frag = Frag6{offset, more, id};
+    s.payload = 64;
+    return s;
+  };
+  for (uint32_t id = 1; id <= 10; ++id) {
+    const uint16_t sport = static_cast<uint16_t>(3000 + id);
+    ASSERT_EQ(send(frag(sport, "2001:db8:2::1", id, 0, true)).action, Action::kForward);
+    const int r = rs_of_last();
+    const auto in = build6(frag(sport, "2001:db8:2::1", id, 9, true));
+    last = in;
+    ASSERT_EQ(send(last).action, Action::kForward);  // middle
+    EXPECT_EQ(rs_of_last(), r);
+    EXPECT_EQ(tail(last), tail(in));
+    ASSERT_EQ(send(frag(sport, "2001:db8:2::1", id, 18, false)).action, Action::kForward);  // last
+    EXPECT_EQ(rs_of_last(), r);
+  }
+  EXPECT_EQ(counters->frag_forwarded, 20u);
+  EXPECT_EQ(counters->conn_new, 10u);
+  // The first fragment of a connection already in the table (the established path).
+  Frame6Spec whole = syn6(4000);
+  whole.proto = net::kProtoUdp;
+  whole.dport = 53;
+  send(whole);
+  const int rw = rs_of_last();
+  send(frag(4000, "2001:db8:2::1", 77, 0, true));
+  EXPECT_EQ(rs_of_last(), rw);
+  send(frag(4000, "2001:db8:2::1", 77, 9, false));
+  EXPECT_EQ(rs_of_last(), rw);
+  EXPECT_EQ(counters->conn_new, 11u);
+  // A later fragment whose first fragment never came.
+  EXPECT_EQ(send(frag(3000, "2001:db8:2::1", 99, 9, true)).drop, net::Drop::kFragOrphan);
+  // Two datagrams with one id from two clients (round robin: two servers): each one's
+  // fragments follow its own first fragment.
+  ASSERT_EQ(send(frag(5000, "2001:db8:2::1", 0x4242, 0, true)).action, Action::kForward);
+  const int ra = rs_of_last();
+  ASSERT_EQ(send(frag(5000, "2001:db8:2::2", 0x4242, 0, true)).action, Action::kForward);
+  const int rb = rs_of_last();
+  ASSERT_NE(ra, rb);
+  for (int i = 0; i < 2; ++i) {
+    send(frag(5000, "2001:db8:2::1", 0x4242, 9, true));
+    EXPECT_EQ(rs_of_last(), ra);
+    send(frag(5000, "2001:db8:2::2", 0x4242, 9, true));
+    EXPECT_EQ(rs_of_last(), rb);
+  }
+  // The id from a third client, to the other VIP, or of TCP: no datagram seen.
+  EXPECT_EQ(send(frag(5000, "2001:db8:2::3", 0x4242, 9, true)).drop, net::Drop::kFragOrphan);
+  Frame6Spec other_vip = frag(5000, "2001:db8:2::1", 0x4242, 9, true);
+  other_vip.daddr = ip6("2001:2::101");
+  EXPECT_EQ(send(other_vip).drop, net::Drop::kFragOrphan);
+  Frame6Spec tcp = frag(5000, "2001:db8:2::1", 0x4242, 9, true);
+  tcp.proto = net::kProtoTcp;
+  EXPECT_EQ(send(tcp).drop, net::Drop::kFragOrphan);
+  // A later fragment to an address that is no service's: orphan too (as IPv4's).
+  Frame6Spec nowhere = frag(5000, "2001:db8:2::1", 0x4243, 9, true);
+  nowhere.daddr = ip6("2001:2::200");
+  EXPECT_EQ(send(nowhere).drop, net::Drop::kFragOrphan);
+  // Too late: the cache entry aged out.
+  at(now + FragCache<net::FlowKey6>::kLifetime + 1);
+  EXPECT_EQ(send(frag(3001, "2001:db8:2::1", 1, 18, false)).drop, net::Drop::kFragOrphan);
+  EXPECT_EQ(dropped(net::Drop::kFragOrphan), 6u);
+  EXPECT_EQ(table->size(), 0u);
+}
+
+// The cache is direct-mapped: with thousands of datagrams of one id, most of its slots
+// are taken. A later fragment follows its own datagram's first fragment or, once another
+// datagram took the slot, none: never the datagram in its slot.
+TEST_F(Fwd6, FragmentsNeverFollowAnotherDatagramInTheirCacheSlot) {
+  spec.services[0].key.proto = net::kProtoUdp;
+  spec.services[0].key.port = 53;
+  publish();
+  auto frag = [](const net::Ipv6& src, uint16_t offset) {
+    Frame6Spec s = syn6(3000, src);
+    s.proto = net::kProtoUdp;
+    s.dport = 53;
+    s.frag = Frag6{offset, true, 7};
+    return s;
+  };
+  constexpr uint32_t kDatagrams = 3000;
+  std::vector<int> rs_of(kDatagrams);
+  for (uint32_t c = 0; c < kDatagrams; ++c) {
+    ASSERT_EQ(send(frag(client6(c), 0)).action, Action::kForward);
+    rs_of[c] = rs_of_last();
+  }
+  uint32_t followed = 0;
+  for (uint32_t c = 0; c < kDatagrams; ++c) {
+    const Verdict v = send(frag(client6(c), 9));
+    if (v.action == Action::kForward) {
+      ++followed;
+      EXPECT_EQ(rs_of_last(), rs_of[c]) << "datagram " << c;
+    } else {
+      EXPECT_EQ(v.drop, net::Drop::kFragOrphan);
+    }
+  }
+  EXPECT_GT(followed, kDatagrams / 2);
+  // Datagrams whose first fragments never came: orphans, whoever holds their slots.
+  for (uint32_t c = kDatagrams; c < 2 * kDatagrams; ++c)
+    ASSERT_EQ(send(frag(client6(c), 9)).drop, net::Drop::kFragOrphan) << "datagram " << c;
+}
+
+// Path MTU discovery through a DR balancer: a router's packet too big (or another
+// error) about a real server's reply comes to the VIP and must reach that server.
+TEST_F(Fwd6, IcmpErrorsFollowTheirConnection) {
+  spec.services.push_back(
+      service(1, "2001:2::100", net::kProtoUdp, 53, Sched::kRr, {rs(2, "2001:2::13"), rs(3, "2001:2::14")}));
+  publish();
+  struct Kind {
+    uint8_t type, code;
+    uint32_t word;
+  };
+  const Kind kinds[] = {{net::kIcmp6PacketTooBig, 0, 1280},
+                        {net::kIcmp6DestUnreach, 4, 0},
+                        {net::kIcmp6TimeExceeded, 0, 0},
+                        {net::kIcmp6ParamProblem, 0, 40}};
+  for (uint16_t p = 0; p < 10; ++p) {
+    Frame6Spec c = syn6(static_cast<uint16_t>(4000 + p));
+    if (p % 2) {
+      c.proto = net::kProtoUdp;
+      c.dport = 53;
+    }
+    ASSERT_EQ(send(c).action, Action::kForward);
+    const int r = rs_of_last();
+    for (const Kind& k : kinds) {
+      const auto in = icmp6_error(reply_to(c), kRouter6, kVip6, k.type, k.code, k.word);
+      ASSERT_EQ(parse6(in).kind, net::Kind6::kIcmpError);
+      last = in;
+      ASSERT_EQ(send(last).action, Action::kForward) << "type " << int{k.type};
+      EXPECT_EQ(rs_of_last(), r);
+      EXPECT_EQ(head(last, 6, 12), bytes_of(kPortMac));
+      EXPECT_EQ(tail(last), tail(in));
+    }
+  }
+  EXPECT_EQ(counters->icmp_forwarded, 40u);
+  EXPECT_EQ(counters->conn_new, 10u) << "an ICMPv6 error creates no connection";
+  EXPECT_EQ(table6().size(), 10u);
+  // A bad checksum: dropped, counted.
+  last = icmp6_error(reply_to(syn6(4000)), kRouter6, kVip6);
+  last.back() ^= 1;
+  EXPECT_EQ(send(last).drop, net::Drop::kIcmpBadChecksum);
+  EXPECT_EQ(dropped(net::Drop::kIcmpBadChecksum), 1u);
+  // Unknown to round robin: dropped, counted.
+  last = icmp6_error(reply_to(syn6(4999)), kRouter6, kVip6);
+  EXPECT_EQ(send(last).drop, net::Drop::kIcmpNoConn);
+  // Unknown to sh and mh without persistence: the server the connection would have.
+  for (Sched sch : {Sched::kSh, Sched::kMh}) {
+    spec.services[0].params.sched = sch;
+    spec.services[0].rs = {rs(0, "2001:2::11"), rs(1, "2001:2::12"), rs(4, "2001:2::15")};
+    publish();
+    std::set<int> used;
+    for (uint32_t n = 0; n < 30; ++n) {
+      const Frame6Spec c = syn6(static_cast<uint16_t>(5000 + n), client6(n + (sch == Sched::kSh ? 0 : 100)));
+      last = icmp6_error(reply_to(c), kRouter6, kVip6);
+      ASSERT_EQ(send(last).action, Action::kForward) << sched_name(sch);
+      const int via_icmp = rs_of_last();
+      used.insert(via_icmp);
+      send(c);
+      EXPECT_EQ(rs_of_last(), via_icmp) << sched_name(sch);
+    }
+    EXPECT_EQ(used.size(), 3u) << sched_name(sch);
+  }
+  // With persistence the client's template decides, which an error cannot know.
+  spec.services[0].params = persistent(300, 128);
+  spec.services[0].params.sched = Sched::kMh;
+  publish();
+  last = icmp6_error(reply_to(syn6(6000)), kRouter6, kVip6);
+  EXPECT_EQ(send(last).drop, net::Drop::kIcmpNoConn);
+  // About a service that does not exist (port 81), or a datagram not from the VIP: no
+  // one's. An echo request to the VIP neither.
+  Frame6Spec other = syn6(4000);
+  other.dport = 81;
+  last = icmp6_error(reply_to(other), kRouter6, kVip6);
+  EXPECT_EQ(send(last).drop, net::Drop::kNoService);
+  Frame6Spec from_rs = reply_to(syn6(4000));
+  from_rs.saddr = ip6("2001:2::11");
+  last = icmp6_error(from_rs, kRouter6, kVip6);
+  EXPECT_EQ(parse6(last).kind, net::Kind6::kOther);
+  EXPECT_EQ(send(last).drop, net::Drop::kNoService);
+  Frame6Spec echo = syn6(1);
+  echo.proto = net::kProtoIcmp6;
+  echo.l4 = {net::kIcmp6EchoRequest, 0, 0, 0, 0, 1, 0, 1};
+  EXPECT_EQ(send(echo).drop, net::Drop::kNoService);
+  EXPECT_EQ(counters->icmp_forwarded, 100u);
+}
+
+// Neighbour discovery goes to the control core as ARP does; IPv6 to a group MAC to the
+// kernel side; anything else that is no service's is dropped, a malformed frame for its
+// malformation. Nothing of it is modified or reaches a server.
+TEST_F(Fwd6, NdpGroupTrafficAndWhatIsNoServicesNeverReachAnRs) {
+  spec.ports[0].vlans = {{20, net::Prefix{ip("198.18.20.2"), 24}}};
+  publish();
+  auto ndp = [](const net::Ndp& n) {
+    std::vector<uint8_t> f(net::kNdpMaxFrameLen);
+    f.resize(net::build_ndp(f.data(), n));
+    return f;
+  };
+  const net::Ndp ns = net::ndp_solicit(kClientMac, ip6("2001:2::50"), kVip6);
+  const net::Ndp na = net::ndp_advert(rs_mac(0), ip6("2001:2::11"),
+                                      net::ndp_solicit(kPortMac, net::link_local(kPortMac), ip6("2001:2::11")));
+  auto icmp6_to = [](const char* dst, const net::Mac& dmac, std::vector<uint8_t> msg) {
+    Frame6Spec s;
+    s.daddr = ip6(dst);
+    s.dst = dmac;
+    s.proto = net::kProtoIcmp6;
+    s.l4 = std::move(msg);
+    s.payload = 0;
+    s.hop_limit = 255;
+    return build6(s);
+  };
+  auto with = [](auto mutate) {
+    Frame6Spec s = syn6(7);
+    mutate(s);
+    return build6(s);
+  };
+  auto bytes = [](auto mutate) {
+    std::vector<uint8_t> f = build6(syn6(7));
+    mutate(f);
+    return f;
+  };
+  auto plen = [](std::vector<uint8_t>& f) { net::store16(&f[18], net::hton16(static_cast<uint16_t>(f.size() - 54))); };
+  const net::Mac all_nodes_mac = mac("33:33:00:00:00:01");
+  struct Case {
+    const char* what;
+    std::vector<uint8_t> frame;
+    Action action;
+    net::Drop drop;
+    ExcClass cls = ExcClass::kOther;
+    uint16_t vlan = 0;
+  };
+  std::vector<Case> cases = {
+      {"NS for the VIP to its solicited-node group", ndp(ns), Action::kControl, net::Drop::kNone, ExcClass::kArp},
+      {"NS on a VLAN interface", ndp(ns), Action::kControl, net::Drop::kNone, ExcClass::kArp, 20},
+      {"NS on an unknown VLAN", ndp(ns), Action::kDrop, net::Drop::kVlanUnknown, ExcClass::kOther, 30},
+      {"DAD NS", ndp(net::ndp_solicit(kClientMac, net::Ipv6{}, kVip6)), Action::kControl, net::Drop::kNone,
+       ExcClass::kArp},
+      {"a server's NA to the port", ndp(na), Action::kControl, net::Drop::kNone, ExcClass::kArp},
+      {"unsolicited NA to all nodes", ndp(net::ndp_announce(rs_mac(1), ip6("2001:2::12"))), Action::kControl,
+       net::Drop::kNone, ExcClass::kArp},
+      {"router advertisement", icmp6_to("ff02::1", all_nodes_mac, {134, 0, 0, 0, 64, 0, 0, 0}), Action::kControl,
+       net::Drop::kNone, ExcClass::kArp},
+      {"NS with a fragment header (RFC 6980) to the group",
+       with([&](Frame6Spec& s) {
+         s.dst = net::ipv6_multicast_mac(net::solicited_node(kVip6));
+         s.daddr = net::solicited_node(kVip6);
+         s.proto = net::kProtoIcmp6;
+         s.frag = Frag6{0, false, 5};
+         s.l4 = {net::kNdpNeighborSolicit, 0, 0, 0, 0, 0, 0, 0};
+         s.l4.insert(s.l4.end(), kVip6.bytes.begin(), kVip6.bytes.end());
+         s.payload = 0;
+       }),
+       Action::kControl, net::Drop::kNone, ExcClass::kOther},
+      {"NS with a fragment header, unicast",
+       with([&](Frame6Spec& s) {
+         s.proto = net::kProtoIcmp6;
+         s.frag = Frag6{0, false, 5};
+         s.l4 = {net::kNdpNeighborSolicit, 0, 0, 0, 0, 0, 0, 0};
+         s.l4.insert(s.l4.end(), kVip6.bytes.begin(), kVip6.bytes.end());
+         s.payload = 0;
+       }),
+       Action::kDrop, net::Drop::kNoService},
+      {"echo to all nodes", icmp6_to("ff02::1", all_nodes_mac, {128, 0, 0, 0, 0, 1, 0, 1}), Action::kControl,
+       net::Drop::kNone},
+      {"MLD report", icmp6_to("ff02::16", mac("33:33:00:00:00:16"), {143, 0, 0, 0, 0, 0, 0, 0}), Action::kControl,
+       net::Drop::kNone},
+      {"DHCPv6 to its group", with([](Frame6Spec& s) {
+         s.proto = net::kProtoUdp;
+         s.daddr = ip6("ff02::1:2");
+         s.dst = mac("33:33:00:01:00:02");
+         s.dport = 547;
+       }),
+       Action::kControl, net::Drop::kNone},
+      {"the VIP's port at a group MAC", with([&](Frame6Spec& s) { s.dst = all_nodes_mac; }), Action::kControl,
+       net::Drop::kNone},
+      {"another address", with([](Frame6Spec& s) { s.daddr = ip6("2001:2::200"); }), Action::kDrop,
+       net::Drop::kNoService},
+      {"a server's address", with([](Frame6Spec& s) { s.daddr = ip6("2001:2::11"); }), Action::kDrop,
+       net::Drop::kNoService},
+      {"other port of the VIP", with([](Frame6Spec& s) { s.dport = 81; }), Action::kDrop, net::Drop::kNoService},
+      {"UDP to a TCP service", with([](Frame6Spec& s) { s.proto = net::kProtoUdp; }), Action::kDrop,
+       net::Drop::kNoService},
+      {"echo to the VIP", icmp6_to("2001:2::100", kPortMac, {128, 0, 0, 0, 0, 1, 0, 1}), Action::kDrop,
+       net::Drop::kNoService},
+      {"to the port's link-local address", with([](Frame6Spec& s) { s.daddr = net::link_local(kPortMac); }),
+       Action::kDrop, net::Drop::kNoService},
+      {"another host's MAC", with([](Frame6Spec& s) { s.dst = mac("02:00:00:00:00:99"); }), Action::kDrop,
+       net::Drop::kNotOurMac},
+      {"group source MAC", with([&](Frame6Spec& s) { s.src = all_nodes_mac; }), Action::kDrop, net::Drop::kBadSrcMac},
+      // Malformed: each by its reason.
+      {"cut in the IPv6 header", bytes([](std::vector<uint8_t>& f) { f.resize(14 + 39); }), Action::kDrop,
+       net::Drop::kIp6Truncated},
+      {"payload length past the frame", bytes([](std::vector<uint8_t>& f) { f[19] += 1; }), Action::kDrop,
+       net::Drop::kIp6BadLength},
+      {"version 4", bytes([](std::vector<uint8_t>& f) { f[14] = 0x40; }), Action::kDrop, net::Drop::kIpBadVersion},
+      {"loopback source", with([](Frame6Spec& s) { s.saddr = ip6("::1"); }), Action::kDrop, net::Drop::kIpBadSrc},
+      {"multicast source", with([](Frame6Spec& s) { s.saddr = ip6("ff02::1"); }), Action::kDrop,
+       net::Drop::kIpBadSrc},
+      {"IPv4-mapped source", with([](Frame6Spec& s) { s.saddr = ip6("::ffff:198.18.2.1"); }), Action::kDrop,
+       net::Drop::kIpBadSrc},
+      {"TCP data offset 2", bytes([](std::vector<uint8_t>& f) { f[54 + 12] = 0x20; }), Action::kDrop,
+       net::Drop::kTcpBadDoff},
+      {"TCP header cut", bytes([&](std::vector<uint8_t>& f) { f.resize(54 + 12); plen(f); }), Action::kDrop,
+       net::Drop::kL4Truncated},
+      {"UDP length below its header",
+       with([](Frame6Spec& s) {
+         s.proto = net::kProtoUdp;
+         s.dport = 53;
+       }),
+       Action::kDrop, net::Drop::kUdpBadLength},
+      {"six extension headers",
+       with([](Frame6Spec& s) {
+         s.proto = net::kNhDestOpts;
+         for (int i = 0; i < 6; ++i) s.l4.insert(s.l4.end(), {i == 5 ? net::kNhNone : net::kNhDestOpts, 0, 0, 0, 0, 0, 0, 0});
+       }),
+       Action::kDrop, net::Drop::kIp6BadExt},
+      {"hop-by-hop not first",
+       with([](Frame6Spec& s) {
+         s.proto = net::kNhDestOpts;
+         s.l4 = {net::kNhHopByHop, 0, 0, 0, 0, 0, 0, 0, net::kNhNone, 0, 0, 0, 0, 0, 0, 0};
+       }),
+       Action::kDrop, net::Drop::kIp6BadExt},
+  };
+  // The UDP case's length field, made 4 after the build.
+  for (Case& c : cases)
+    if (std::string(c.what) == "UDP length below its header") c.frame[54 + 5] = 4;
+  for (Case& c : cases) {
+    const std::vector<uint8_t> before = c.frame;
+    const Verdict v = send(c.frame, 0, c.vlan);
+    EXPECT_EQ(v.action, c.action) << c.what;
+    EXPECT_EQ(v.drop, c.drop) << c.what << ": " << net::drop_name(v.drop);
+    if (c.action == Action::kControl) {
+      EXPECT_EQ(v.exc, c.cls) << c.what;
+    }
+    EXPECT_EQ(c.frame, before) << c.what << ": frame modified";
+  }
+  EXPECT_EQ(table6().size(), 0u);
+  EXPECT_EQ(table->size(), 0u);
+  for (int s = 0; s < 2; ++s) EXPECT_EQ(rs_counters[s].packets, 0u);
+}
+
+// IPv4 and IPv6 services on the same ports are separate services: their own servers,
+// round robin, tables. An IPv4-mapped destination is IPv6 (never an IPv4 service's).
+TEST_F(Fwd6, Ipv4AndIpv6ServicesOnTheSamePortsStayApart) {
+  spec.services = {
+      service(0, "198.18.1.10", net::kProtoTcp, 80, Sched::kRr, {rs(0, "198.18.0.11"), rs(1, "198.18.0.12")}),
+      service(1, "2001:2::100", net::kProtoTcp, 80, Sched::kRr, {rs(2, "2001:2::11"), rs(3, "2001:2::12")}),
+      service(2, "198.18.1.10", net::kProtoUdp, 53, Sched::kMh, {rs(4, "198.18.0.13")}),
+      service(3, "2001:2::100", net::kProtoUdp, 53, Sched::kMh, {rs(5, "2001:2::13")}),
+  };
+  publish();
+  std::map<int, int> per_rs;
+  for (uint16_t p = 0; p < 40; ++p) {
+    ASSERT_EQ(send(syn(1000 + p)).action, Action::kForward);
+    per_rs[rs_of_last()]++;
+    ASSERT_EQ(send(syn6(1000 + p)).action, Action::kForward);
+    per_rs[rs_of_last()]++;
+    FrameSpec u = syn(1000 + p);
+    u.proto = net::kProtoUdp;
+    u.dport = 53;
+    ASSERT_EQ(send(u).action, Action::kForward);
+    EXPECT_EQ(rs_of_last(), 4);
+    Frame6Spec u6 = syn6(1000 + p);
+    u6.proto = net::kProtoUdp;
+    u6.dport = 53;
+    ASSERT_EQ(send(u6).action, Action::kForward);
+    EXPECT_EQ(rs_of_last(), 5);
+  }
+  EXPECT_EQ(per_rs, (std::map<int, int>{{0, 20}, {1, 20}, {2, 20}, {3, 20}})) << "each round robin of its own";
+  EXPECT_EQ(table->size(), 80u);
+  EXPECT_EQ(table6().size(), 80u);
+  // IPv4-mapped or -compatible forms of the IPv4 VIP, or its bits in the VIP's prefix: no
+  // service. A mapped source is no client.
+  for (const char* dst : {"::ffff:198.18.1.10", "::198.18.1.10", "2001:2::c612:10a"}) {
+    Frame6Spec s = syn6(7);
+    s.daddr = ip6(dst);
+    EXPECT_EQ(send(s).drop, net::Drop::kNoService) << dst;
+  }
+  Frame6Spec mapped = syn6(7);
+  mapped.saddr = ip6("::ffff:198.18.2.1");
+  EXPECT_EQ(send(mapped).drop, net::Drop::kIpBadSrc);
+  // Without the IPv6 services the IPv4 connections keep their servers.
+  std::map<uint16_t, int> v4_rs;
+  for (uint16_t p = 0; p < 40; ++p) {
+    FrameSpec a = syn(1000 + p);
+    a.tcp_flags = net::kTcpAck;
+    send(a);
+    v4_rs[p] = rs_of_last();
+  }
+  spec.services.erase(spec.services.begin() + 3);
+  spec.services.erase(spec.services.begin() + 1);
+  publish();
+  for (uint16_t p = 0; p < 40; ++p) {
+    FrameSpec a = syn(1000 + p);
+    a.tcp_flags = net::kTcpAck;
+    send(a);
+    EXPECT_EQ(rs_of_last(), v4_rs[p]);
+    EXPECT_EQ(send(ack6(1000 + p)).drop, net::Drop::kNoService);
+  }
+  EXPECT_EQ(counters->conn_resched, 0u);
 }
