@@ -88,10 +88,14 @@ struct SyncSettings {
 namespace cmd {
 // The untagged interface's address (vlan 0), or a VLAN interface, created by its
 // address and removed with it.
+// Sets the interface's address of one family, or (none) removes them.
 struct PortAddress {
   uint16_t port = 0;
   uint16_t vlan = 0;
-  std::optional<net::Prefix> address;  // nullopt: remove
+  std::optional<net::Prefix> address;   // IPv4
+  std::optional<net::Prefix6> address6; // IPv6 (a port may have one of each)
+  enum class Remove : uint8_t { kNone, kAll, kIpv4, kIpv6 };
+  Remove remove = Remove::kNone;        // "address none [ipv4|ipv6]"
 };
 struct VipAdd {
   ServiceKey key;

@@ -170,7 +170,23 @@ Request port_address(Words& w) {
   }
   if (word != "address") w.fail("expected 'address' or 'vlan <vid> address' after the port id");
   const auto a = w.next("<ip>/<len>");
-  if (a != "none") {
+  if (a == "none") {
+    c.remove = cmd::PortAddress::Remove::kAll;
+    if (!w.done()) {
+      const auto fam = w.next("ipv4 or ipv6");
+      if (fam == "ipv4") c.remove = cmd::PortAddress::Remove::kIpv4;
+      else if (fam == "ipv6") c.remove = cmd::PortAddress::Remove::kIpv6;
+      else w.fail("expected 'ipv4' or 'ipv6' after 'none'");
+    }
+  } else if (a.find(':') != std::string_view::npos) {
+    c.address6 = w.guard([&] {
+      auto p = net::parse_prefix6(a);
+      if (!p || p->len == 0 || p->len > 127)
+        throw ConfigError(quote(a) + " is not an IPv6 address with a prefix length 1-127, e.g. 2001:db8::2/64");
+      parse_unicast(net::to_string(p->addr), "port address");
+      return *p;
+    });
+  } else {
     c.address = w.guard([&] {
       auto p = net::parse_prefix(a);
       if (!p || p->len == 0) throw ConfigError(quote(a) + " is not an address with a prefix length, e.g. 198.18.0.2/24");
@@ -404,9 +420,9 @@ const std::string& log_level_args() {
 const std::vector<CommandForm>& table() {
   static const std::vector<CommandForm> forms = {
       // Configuration
-      {"port", "<id> [vlan <vid>] address <ip>/<len>|none",
-       "give a port its address (the DIP), or take it away; with vlan: make (or remove) an 802.1Q VLAN interface "
-       "with that address", port_address},
+      {"port", "<id> [vlan <vid>] address <ip>/<len>|none [ipv4|ipv6]",
+       "give a port its address of a family (the DIP: an IPv4 and an IPv6 one), or take them away; with vlan: make "
+       "(or remove) an 802.1Q VLAN interface with that address", port_address},
       {"vip add", "<vip> <tcp|udp> <port> [sched rr|wrr|sh|hash|mh] [persist <sec>] [netmask <mask>] "
                   "[mh-size <prime>] [flags <sh-port,...>] [check ...]",
        "add a service", vip_add, 3, {}, kVipOptions},

@@ -63,7 +63,8 @@ bool Model::is_vip(const net::IpAddr& ip) const {
 }
 
 bool Model::is_dip(const net::IpAddr& ip) const {
-  return ip.is_v4() && std::any_of(addr_.begin(), addr_.end(), [&](auto& p) { return p.second.addr == ip.v4(); });
+  if (!ip.is_v4()) return std::any_of(addr6_.begin(), addr6_.end(), [&](auto& p) { return p.second.addr == ip.v6(); });
+  return std::any_of(addr_.begin(), addr_.end(), [&](auto& p) { return p.second.addr == ip.v4(); });
 }
 
 std::vector<std::pair<uint16_t, net::Prefix>> Model::vlan_interfaces(uint16_t port) const {
@@ -79,6 +80,11 @@ std::optional<lb::Iface> Model::egress(const net::IpAddr& ip) const {
   int best_len = -1;
   for (auto& [iface, prefix] : addr_)
     if (ip.is_v4() && prefix.contains(ip.v4()) && prefix.len > best_len) {
+      best = iface;
+      best_len = prefix.len;
+    }
+  for (auto& [iface, prefix] : addr6_)
+    if (!ip.is_v4() && prefix.contains(ip.v6()) && prefix.len > best_len) {
       best = iface;
       best_len = prefix.len;
     }
@@ -171,7 +177,24 @@ std::string iface_name(lb::Iface i) { return port_name(i.port) + (i.vlan ? " vla
 Applied Model::on(const cmd::PortAddress& c) {
   check_port(c.port);
   const lb::Iface at{c.port, c.vlan};
-  if (!c.address) {
+  using Remove = cmd::PortAddress::Remove;
+  if (c.remove == Remove::kIpv6) {
+    if (!addr6_.erase(at)) throw ConfigError(iface_name(at) + " has no IPv6 address");
+    return {iface_name(at) + ": IPv6 address removed", {}};
+  }
+  if (c.address6) {
+    if (c.vlan && !addr_.count(at))
+      throw ConfigError(iface_name(at) + " does not exist: give it its IPv4 address first (port " + std::to_string(c.port) +
+                        " vlan " + std::to_string(c.vlan) + " address <ip>/<len>)");
+    const net::IpAddr a(c.address6->addr);
+    if (is_vip(a)) throw ConfigError(net::to_string(a) + " is a VIP; a port address must differ");
+    for (auto& [i, pre] : addr6_)
+      if (i != at && pre.addr == c.address6->addr)
+        throw ConfigError(net::to_string(a) + " is already the address of " + iface_name(i));
+    addr6_[at] = *c.address6;
+    return {iface_name(at) + ": IPv6 address " + net::to_string(*c.address6), {}};
+  }
+  if (c.remove != Remove::kNone) {
     for (const auto* d : {&sync_.master, &sync_.backup})
       if (*d && (*d)->port == c.port && c.vlan == 0)
         throw ConfigError(port_name(c.port) + " is the sync daemon's port: it sends and listens on its address (sync stop first)");
@@ -183,7 +206,9 @@ Applied Model::on(const cmd::PortAddress& c) {
                             "'s interface (neigh del it first)");
     }
     addr_.erase(at);
-    return {iface_name(at) + (c.vlan ? ": removed" : ": address removed"), {}};
+    // A VLAN interface goes with its IPv4 address; "none" takes the IPv6 one too.
+    if (c.vlan || c.remove == Remove::kAll) addr6_.erase(at);
+    return {iface_name(at) + (c.vlan ? ": removed" : c.remove == Remove::kAll ? ": addresses removed" : ": IPv4 address removed"), {}};
   }
   if (is_vip(c.address->addr))
     throw ConfigError(net::to_string(c.address->addr) + " is a VIP; a port address must differ");
@@ -428,6 +453,8 @@ lb::SnapshotSpec make_spec(const Model& m, const Runtime& rt) {
     if (p < rt.port_macs.size()) ps.mac = rt.port_macs[p];
     ps.address = m.address(lb::Iface{p, 0});
     ps.vlans = m.vlan_interfaces(p);
+    for (auto& [at, prefix] : m.addresses6())
+      if (at.port == p) ps.dips6.push_back(prefix.addr);
     spec.ports.push_back(ps);
   }
   for (const Service& s : m.services()) {

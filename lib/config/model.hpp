@@ -87,6 +87,13 @@ class Model {
     auto it = addr_.find(i);
     return it == addr_.end() ? std::nullopt : std::optional<net::Prefix>(it->second);
   }
+  // Interfaces' IPv6 addresses (an interface has its IPv4 one first: a VLAN interface
+  // exists while it has an IPv4 address).
+  const std::map<lb::Iface, net::Prefix6>& addresses6() const { return addr6_; }
+  std::optional<net::Prefix6> address6(lb::Iface i) const {
+    auto it = addr6_.find(i);
+    return it == addr6_.end() ? std::nullopt : std::optional<net::Prefix6>(it->second);
+  }
   // A port's VLAN interfaces, by VID: VID and address.
   std::vector<std::pair<uint16_t, net::Prefix>> vlan_interfaces(uint16_t port) const;
   const std::vector<Service>& services() const { return services_; }
@@ -159,6 +166,7 @@ class Model {
 
   uint16_t num_ports_;
   std::map<lb::Iface, net::Prefix> addr_;
+  std::map<lb::Iface, net::Prefix6> addr6_;
   std::vector<Service> services_;
   std::map<net::IpAddr, Neighbour> neigh_;
   lb::Timeouts timeouts_;

@@ -11,6 +11,9 @@ std::string model_to_commands(const Model& m) {
   for (auto& [at, prefix] : m.addresses())
     out += "port " + std::to_string(at.port) + (at.vlan ? " vlan " + std::to_string(at.vlan) : "") + " address " +
            net::to_string(prefix) + "\n";
+  for (auto& [at, prefix] : m.addresses6())  // after the IPv4 ones: a VLAN interface exists by its IPv4 address
+    out += "port " + std::to_string(at.port) + (at.vlan ? " vlan " + std::to_string(at.vlan) : "") + " address " +
+           net::to_string(prefix) + "\n";
   const lb::Timeouts def;
   const lb::Timeouts& t = m.timeouts();
   if (!(t == def))

@@ -39,6 +39,11 @@ bool Director::serves(lb::Iface at, const net::IpAddr& vip) const {
       any = true;
       if (i == at) return true;
     }
+  for (auto& [i, prefix] : model_.addresses6())
+    if (!vip.is_v4() && prefix.contains(vip.v6())) {
+      any = true;
+      if (i == at) return true;
+    }
   return !any;
 }
 
@@ -89,10 +94,16 @@ BatchResult Director::apply(std::span<const config::Command> batch, double now) 
     const size_t at = std::min(out.refused, batch.empty() ? size_t{0} : batch.size() - 1);
     return BatchResult{false, at, std::string("internal error: ") + e.what(), {}, {}, {}};
   }
+  std::set<lb::Iface> addressed;
   for (auto& [i, a] : next.addresses())
-    if (model_.address(i) != a) out.addressed.push_back(i);
+    if (model_.address(i) != a) addressed.insert(i);
   for (auto& [i, a] : model_.addresses())
-    if (!next.address(i)) out.addressed.push_back(i);
+    if (!next.address(i)) addressed.insert(i);
+  for (auto& [i, a] : next.addresses6())
+    if (model_.address6(i) != a) addressed.insert(i);
+  for (auto& [i, a] : model_.addresses6())
+    if (!next.address6(i)) addressed.insert(i);
+  out.addressed.assign(addressed.begin(), addressed.end());
   model_ = std::move(next);
   // Before the workers can count for a new occupant of a slot (the snapshot below).
   for (auto [slot, gen] : new_slots) rs_stats_.rebase(slot);
@@ -126,8 +137,14 @@ void Director::refresh_targets(double now) {
     for (const config::RealServer& r : s.rs) {
       const auto port = model_.egress(r.ip);
       // IPv4: the interface's DIP (0.0.0.0: none). IPv6: the port's link-local address.
-      const net::Ipv4 dip4 = port && r.ip.is_v4() ? dip(*port).value_or(net::Ipv4{}) : net::Ipv4{};  // 0.0.0.0: none
-      const net::IpAddr src = !r.ip.is_v4() && port ? net::IpAddr(link_local(*port)) : net::IpAddr(dip4);
+      // The interface's DIP of the RS's family: the source of resolution and checks.
+      // IPv4 without one: 0.0.0.0 (ARP from 0.0.0.0, no checks); IPv6 without one: the
+      // port's link-local address (solicitations; no checks).
+      const std::optional<net::Prefix6> pre6 = port && !r.ip.is_v4() ? model_.address6(*port) : std::nullopt;
+      const std::optional<net::Ipv6> dip6 = pre6 ? std::optional<net::Ipv6>(pre6->addr) : std::nullopt;
+      const net::Ipv4 dip4 = port && r.ip.is_v4() ? dip(*port).value_or(net::Ipv4{}) : net::Ipv4{};
+      const net::IpAddr src = r.ip.is_v4() ? net::IpAddr(dip4) : net::IpAddr(dip6.value_or(port ? link_local(*port) : net::Ipv6{}));
+      const bool have_dip = r.ip.is_v4() ? !dip4.is_unspecified() : dip6.has_value();
       if (port && !model_.neighbours().count(r.ip) && seen.insert(r.ip).second && port->port < setup_.port_macs.size())
         resolve.push_back({r.ip, port->port, port->vlan, src, setup_.port_macs[port->port]});
       HealthTarget h;
@@ -136,9 +153,8 @@ void Director::refresh_targets(double now) {
       h.ip = r.ip;
       h.spec = model_.effective_check(s, r);
       h.port = h.spec.port ? h.spec.port : s.key.port;
-      h.src = dip4;
-      // IPv6 real servers are checked once interfaces have IPv6 DIPs (until then: unchecked).
-      if (!port || !setup_.health_checks || dip4.is_unspecified()) h.spec.kind = config::CheckKind::kNone;
+      h.src = src;
+      if (!port || !setup_.health_checks || !have_dip) h.spec.kind = config::CheckKind::kNone;
       h.name = config::to_string(s.key) + " -> " + net::to_string(r.ip);
       checks.push_back(std::move(h));
     }
@@ -219,7 +235,8 @@ void Director::refresh_routes() {
   for (const net::IpAddr& vip : usable) {
     if (!converged_.count(vip)) continue;
     for (const lb::Iface at : ifaces)
-      if (serves(at, vip)) {
+      // An IPv6 route needs IPv6 on the kernel interface: one with an IPv6 DIP.
+      if (serves(at, vip) && (vip.is_v4() || model_.address6(at))) {
         routes_.push_back({vip, at});
         break;
       }

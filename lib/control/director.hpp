@@ -128,6 +128,11 @@ class Director {
   bool withholds(lb::Iface at, const net::Arp& a) const {
     return vip_since_.count(net::IpAddr(a.spa)) != 0 && !claimed(at, a.spa);
   }
+  // The same for IPv6: an advertisement the kernel sends for a VIP not claimed there.
+  bool withholds(lb::Iface at, const net::Ndp& n) const {
+    const net::IpAddr t(n.target);
+    return n.type == net::kNdpNeighborAdvert && !n.target.is_v4_mapped() && vip_since_.count(t) != 0 && !claimed(at, t);
+  }
   // Whether the VIP's real servers have all been resolved and checked once (or the
   // hold-down passed) since it appeared: only then is it claimed in kernel mode or routed.
   bool converged(const net::IpAddr& vip) const { return converged_.count(vip) != 0; }

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <rte_bus_vdev.h>
 #include <rte_ethdev.h>
+#include <linux/ipv6.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -128,6 +129,30 @@ void set_kernel_address(const KernelInterface& k, const std::optional<net::Prefi
     r.ifr_flags |= IFF_UP;
     ::ioctl(s.fd, SIOCSIFFLAGS, &r);
   }
+}
+
+void set_kernel_address6(const KernelInterface& k, const std::optional<net::Prefix6>& address) {
+  const std::string conf = "/proc/sys/net/ipv6/conf/" + k.ifname + "/";
+  // Turning IPv6 off removes every IPv6 address: the old one goes, as on replacing it.
+  write_sysctl(conf + "disable_ipv6", "1");
+  if (!address) return;
+  // drfwd's own address, on a link drfwd answers for: no DAD (the address is usable at
+  // once), and the kernel takes no router's word for its addresses or routes.
+  write_sysctl(conf + "accept_dad", "0");
+  write_sysctl(conf + "accept_ra", "0");
+  write_sysctl(conf + "autoconf", "0");
+  write_sysctl(conf + "disable_ipv6", "0");
+  const int fd = ::socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw KernelIfError(std::string("socket: ") + std::strerror(errno));
+  in6_ifreq r{};
+  std::memcpy(r.ifr6_addr.s6_addr, address->addr.bytes.data(), 16);
+  r.ifr6_prefixlen = address->len;
+  r.ifr6_ifindex = static_cast<int>(::if_nametoindex(k.ifname.c_str()));
+  const int rc = r.ifr6_ifindex > 0 ? ::ioctl(fd, SIOCSIFADDR, &r) : -1;
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0 && err != EEXIST)
+    throw KernelIfError(k.ifname + ": cannot set its IPv6 address " + net::to_string(*address) + ": " + std::strerror(err));
 }
 
 void destroy_kernel_interface(KernelInterface& k) {

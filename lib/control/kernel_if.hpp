@@ -37,6 +37,11 @@ KernelInterface create_kernel_interface(uint16_t data_port, const net::Mac& mac,
 // Gives the interface `address` (replacing any), or removes it. Throws KernelIfError.
 void set_kernel_address(const KernelInterface& k, const std::optional<net::Prefix>& address);
 
+// Gives the interface the IPv6 `address` (replacing any: IPv6 is turned on, without
+// duplicate address detection, router advertisements or autoconfiguration), or removes
+// it (IPv6 turned off again). Throws KernelIfError.
+void set_kernel_address6(const KernelInterface& k, const std::optional<net::Prefix6>& address);
+
 void destroy_kernel_interface(KernelInterface& k);
 
 }  // namespace drfwd::control

@@ -27,11 +27,11 @@ void KernelState::dump() {
   }
 }
 
-void KernelState::apply(const netlink::AddrEvent& ev, std::map<int, std::set<net::Ipv4>>& into) const {
+void KernelState::apply(const netlink::AddrEvent& ev, std::map<int, std::set<net::IpAddr>>& into) const {
   if (ev.added)
-    into[ev.ifindex].insert(ev.address.addr);
+    into[ev.ifindex].insert(ev.address);
   else
-    into[ev.ifindex].erase(ev.address.addr);
+    into[ev.ifindex].erase(ev.address);
 }
 
 void KernelState::poll(Director& d, double now) {
@@ -85,7 +85,7 @@ void KernelState::poll(Director& d, double now) {
   if (!changed) return;
   for (const auto& [index, at] : ifindex_) {
     const auto it = addrs_.find(index);
-    d.set_kernel_addresses(at, it == addrs_.end() ? std::set<net::IpAddr>{} : std::set<net::IpAddr>(it->second.begin(), it->second.end()), now);
+    d.set_kernel_addresses(at, it == addrs_.end() ? std::set<net::IpAddr>{} : it->second, now);
   }
 }
 
@@ -107,7 +107,6 @@ void KernelState::sync(const std::vector<Director::VipRoute>& routes, std::optio
   if (table)
     for (const Director::VipRoute& v : routes)
       for (const auto& [index, at] : ifindex_)
-        if (v.vip.is_v4())  // IPv6 VIP routes once the kernel interfaces carry IPv6
         if (at == v.at) want.insert({v.vip, index, *table});
   if (want == installed_) return;
   for (const Route& r : std::vector<Route>(installed_.begin(), installed_.end()))

@@ -42,14 +42,14 @@ class KernelState {
   };
   void dump();
   void send(bool add, const Route& r);
-  void apply(const netlink::AddrEvent& ev, std::map<int, std::set<net::Ipv4>>& into) const;
+  void apply(const netlink::AddrEvent& ev, std::map<int, std::set<net::IpAddr>>& into) const;
 
   netlink::Socket sock_;
   std::map<int, lb::Iface> ifindex_;               // kernel interface -> drfwd interface
-  std::map<int, std::set<net::Ipv4>> addrs_;        // by ifindex
+  std::map<int, std::set<net::IpAddr>> addrs_;        // by ifindex
   std::optional<uint32_t> dump_seq_;               // a dump under way
   bool redump_ = false;                            // interfaces changed during it: dump again
-  std::map<int, std::set<net::Ipv4>> dumped_;
+  std::map<int, std::set<net::IpAddr>> dumped_;
   std::set<Route> installed_;                      // added, and not refused
   std::map<uint32_t, std::pair<bool, Route>> pending_;  // by sequence number: add?, route
   double retry_at_ = 0;

@@ -49,21 +49,29 @@ class Builder {
 std::optional<AddrEvent> address(const nlmsghdr* h) {
   if (h->nlmsg_len < NLMSG_LENGTH(sizeof(ifaddrmsg))) return std::nullopt;
   const auto* ifa = static_cast<const ifaddrmsg*>(NLMSG_DATA(h));
-  if (ifa->ifa_family != AF_INET) return std::nullopt;
+  if (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6) return std::nullopt;
+  const size_t size = ifa->ifa_family == AF_INET ? 4 : 16;
   AddrEvent ev;
   ev.seq = h->nlmsg_seq;
   ev.added = h->nlmsg_type == RTM_NEWADDR;
   ev.ifindex = static_cast<int>(ifa->ifa_index);
-  ev.address.len = ifa->ifa_prefixlen;
+  ev.len = ifa->ifa_prefixlen;
   bool have = false;
   int len = static_cast<int>(IFA_PAYLOAD(h));
   for (const rtattr* a = IFA_RTA(ifa); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
     // IFA_LOCAL is the interface's own address (IFA_ADDRESS the peer's, on a point-to-
     // point link); a broadcast interface has both the same.
-    if ((a->rta_type == IFA_LOCAL || (a->rta_type == IFA_ADDRESS && !have)) && RTA_PAYLOAD(a) == 4) {
-      uint32_t be;
-      std::memcpy(&be, RTA_DATA(a), 4);
-      ev.address.addr = net::Ipv4::from_be(be);
+    if ((a->rta_type == IFA_LOCAL || (a->rta_type == IFA_ADDRESS && !have)) && RTA_PAYLOAD(a) == size) {
+      if (size == 4) {
+        uint32_t be;
+        std::memcpy(&be, RTA_DATA(a), 4);
+        ev.address = net::Ipv4::from_be(be);
+      } else {
+        net::Ipv6 v6;
+        std::memcpy(v6.bytes.data(), RTA_DATA(a), 16);
+        if (v6.is_v4_mapped()) return std::nullopt;  // not an address of IPv6's own
+        ev.address = net::IpAddr(v6);
+      }
       have = true;
     }
   }
@@ -76,7 +84,7 @@ std::optional<AddrEvent> address(const nlmsghdr* h) {
 std::vector<uint8_t> addr_dump(uint32_t seq) {
   Builder b(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, seq);
   ifaddrmsg ifa{};
-  ifa.ifa_family = AF_INET;
+  ifa.ifa_family = AF_UNSPEC;  // both families
   b.fixed(ifa);
   return b.done();
 }
@@ -132,7 +140,7 @@ Socket::Socket() {
   if (fd_ < 0) throw std::runtime_error(std::string("netlink socket: ") + std::strerror(errno));
   sockaddr_nl a{};
   a.nl_family = AF_NETLINK;
-  a.nl_groups = RTMGRP_IPV4_IFADDR;
+  a.nl_groups = RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR;
   if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
     const std::string err = std::strerror(errno);
     ::close(fd_);

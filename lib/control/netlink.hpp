@@ -24,7 +24,8 @@ struct AddrEvent {  // RTM_NEWADDR / RTM_DELADDR (also the answer to a dump)
   uint32_t seq = 0;  // the dump's; 0 for a notification
   bool added = true;
   int ifindex = 0;
-  net::Prefix address;
+  net::IpAddr address;  // IPv4 or IPv6
+  uint8_t len = 0;      // its prefix length
 };
 struct Ack {        // NLMSG_ERROR: error 0 is an acknowledgement
   uint32_t seq = 0;
@@ -35,7 +36,7 @@ struct DumpDone {   // NLMSG_DONE
 };
 using Event = std::variant<AddrEvent, Ack, DumpDone>;
 
-// Every IPv4 address of every interface.
+// Every IPv4 and IPv6 address of every interface.
 std::vector<uint8_t> addr_dump(uint32_t seq);
 // Adds (replacing one that differs) or deletes `dst` dev `ifindex` in `table` with
 // protocol kRouteProtocol; an acknowledgement is requested.

@@ -36,9 +36,11 @@ void SlowPath::start() {
   for (const dp::PortInfo& p : ports_) {
     kernel_[p.id] = create_kernel_interface(p.id, p.mac, setup_.kernel_ifname + std::to_string(p.id), setup_.mtu, pool_);
     const auto address = director_.model().address(lb::Iface{p.id, 0});
+    const auto address6 = director_.model().address6(lb::Iface{p.id, 0});
     if (address) set_kernel_address(*kernel_[p.id], *address);
-    spdlog::info("port {}: kernel interface {}{}", p.id, kernel_[p.id]->ifname,
-                 address ? " with " + net::to_string(*address) : "");
+    if (address6) set_kernel_address6(*kernel_[p.id], *address6);
+    spdlog::info("port {}: kernel interface {}{}{}", p.id, kernel_[p.id]->ifname,
+                 address ? " with " + net::to_string(*address) : "", address6 ? " and " + net::to_string(*address6) : "");
   }
   for (auto& [at, address] : director_.model().addresses())
     if (at.vlan) make_vlan(at, address);
@@ -54,8 +56,10 @@ void SlowPath::make_vlan(lb::Iface at, const net::Prefix& address) {
     ++kernel_serial_;
   }
   set_kernel_address(it->second, address);
-  spdlog::info("port {} vlan {}: kernel interface {} with {}", at.port, at.vlan, it->second.ifname,
-               net::to_string(address));
+  const auto address6 = director_.model().address6(at);
+  set_kernel_address6(it->second, address6);
+  spdlog::info("port {} vlan {}: kernel interface {} with {}{}", at.port, at.vlan, it->second.ifname,
+               net::to_string(address), address6 ? " and " + net::to_string(*address6) : "");
 }
 
 void SlowPath::readdress(lb::Iface at) {
@@ -64,6 +68,7 @@ void SlowPath::readdress(lb::Iface at) {
   try {
     if (at.vlan == 0) {
       set_kernel_address(*kernel_[at.port], address);
+      set_kernel_address6(*kernel_[at.port], director_.model().address6(at));
     } else if (address) {
       make_vlan(at, *address);
     } else if (auto it = vlans_.find(at); it != vlans_.end()) {
@@ -234,10 +239,17 @@ void SlowPath::send(const Director::Tick& t) {
 // otherwise claim the VIP before drfwd has converged.
 bool SlowPath::withheld(lb::Iface at, rte_mbuf* m) {
   const auto* d = rte_pktmbuf_mtod(m, const uint8_t*);
-  if (rte_pktmbuf_data_len(m) < net::kEtherHdrLen || net::ntoh16(net::load16(d + net::kEthType)) != net::kEtherArp)
-    return false;
-  const auto a = net::parse_arp(d, rte_pktmbuf_data_len(m));
-  if (!a || !director_.withholds(at, *a)) return false;
+  if (rte_pktmbuf_data_len(m) < net::kEtherHdrLen) return false;
+  const uint16_t type = net::ntoh16(net::load16(d + net::kEthType));
+  bool withhold = false;
+  if (type == net::kEtherArp) {
+    const auto a = net::parse_arp(d, rte_pktmbuf_data_len(m));
+    withhold = a && director_.withholds(at, *a);
+  } else if (type == net::kEtherIpv6) {
+    const auto n = net::parse_ndp(d, rte_pktmbuf_data_len(m));
+    withhold = n && director_.withholds(at, *n);
+  }
+  if (!withhold) return false;
   ++cc_.arp_vip_withheld;
   rte_pktmbuf_free(m);
   return true;

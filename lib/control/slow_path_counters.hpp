@@ -12,7 +12,7 @@ namespace drfwd::control {
   X(arp_malformed, kCounter, "not a well-formed Ethernet/IPv4 ARP request or reply")                \
   X(arp_conflicting, kCounter, "ARP claiming a real server's address for another MAC: not passed on") \
   X(arp_vip_replies, kCounter, "ARP replies sent for VIPs")                                         \
-  X(arp_vip_withheld, kCounter, "ARP from the kernel for a VIP not claimed (yet): not sent")         \
+  X(arp_vip_withheld, kCounter, "ARP or neighbor advertisements from the kernel for a VIP not claimed (yet): not sent")         \
   X(arp_announces, kCounter, "gratuitous ARPs sent for VIPs")                                       \
   X(arp_requests, kCounter, "resolution requests sent for real servers")                            \
   X(ndp_in, kCounter, "IPv6 neighbor discovery frames received (solicitations, advertisements)")     \

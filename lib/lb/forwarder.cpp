@@ -89,8 +89,10 @@ namespace {
 
 // Routing and redundancy protocols to or from the director (VRRP, OSPF, BGP, BFD control,
 // echo and multihop): a class of their own, so no flood at the DIP can starve a BGP or
-// BFD session or make VRRP flap.
-bool routing_protocol(const net::Parsed& p) {
+// BFD session or make VRRP flap. P: net::Parsed or net::Parsed6 (ports zero in a later
+// fragment).
+template <class P>
+bool routing_protocol(const P& p) {
   constexpr uint8_t kVrrp = 112, kOspf = 89;
   switch (p.key.proto) {
     case kVrrp:
@@ -364,14 +366,17 @@ DRFWD_COLD Verdict Forwarder::ipv6(const Frame& f, PortCounters& pc, bool group)
       }
       break;
     case net::Kind6::kFrag:
-      if (!group && snap_->has_v6) return fragment(f, pc, p);
+      if (!group && snap_->has_v6 && !snap_->is_local6(p.key.dst)) return fragment(f, pc, p);
       break;
     case net::Kind6::kOther:
       break;
   }
-  // Not for a service: IPv6 to a group address is the appliance's (its kernel side
-  // decides); anything else is dropped.
-  if (group) return to_control(ExcClass::kOther);
+  // Not for a service: the appliance's own traffic (its IPv6 DIPs, and IPv6 to a group
+  // address) goes to the control core, routing protocols in their own class as IPv4's;
+  // anything else is dropped.
+  if (group || snap_->is_local6(p.key.dst)) {
+    return to_control(routing_protocol(p) ? ExcClass::kRouting : ExcClass::kOther);
+  }
   return drop(pc, Drop::kNoService);
 }
 

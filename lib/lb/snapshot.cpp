@@ -111,6 +111,7 @@ void add_ports(Snapshot& snap, const std::vector<PortSpec>& ports) {
   for (size_t p = 0; p < ports.size(); ++p) {
     std::copy(ports[p].mac.bytes.begin(), ports[p].mac.bytes.end(), snap.ports[p].mac);
     if (ports[p].address) snap.dips.push_back(ports[p].address->addr.be());
+    snap.dips6.insert(snap.dips6.end(), ports[p].dips6.begin(), ports[p].dips6.end());
     for (auto& [vid, prefix] : ports[p].vlans) {
       if (vid == 0 || vid > net::kMaxVid) throw std::invalid_argument("VLAN id out of range");
       snap.vlans[p * Snapshot::kVlanWords + (vid >> 6)] |= uint64_t{1} << (vid & 63);

@@ -46,6 +46,7 @@ struct PortSpec {
   net::Mac mac;
   std::optional<net::Prefix> address;  // the director IP (DIP) of this port's untagged interface
   std::vector<std::pair<uint16_t, net::Prefix>> vlans;  // its VLAN interfaces: VID, address
+  std::vector<net::Ipv6> dips6;  // the IPv6 addresses of its interfaces
 };
 
 // Connection synchronisation as the workers need it.
@@ -196,6 +197,14 @@ struct Snapshot {
   bool is_local(uint32_t dst_be) const {
     for (uint32_t d : dips)
       if (d == dst_be) return true;
+    return false;
+  }
+
+  // The same for IPv6 (the destination as in the frame).
+  std::vector<net::Ipv6> dips6;
+  bool is_local6(const uint8_t* dst) const {
+    for (const net::Ipv6& d : dips6)
+      if (__builtin_memcmp(d.bytes.data(), dst, 16) == 0) return true;
     return false;
   }
 

@@ -116,6 +116,15 @@ std::optional<Prefix> parse_prefix(std::string_view s) {
   return Prefix{*a, static_cast<uint8_t>(*len)};
 }
 
+std::optional<Prefix6> parse_prefix6(std::string_view s) {
+  const size_t slash = s.find('/');
+  if (slash == std::string_view::npos) return std::nullopt;
+  auto a = parse_ipv6(s.substr(0, slash));
+  auto len = parse_uint(s.substr(slash + 1), 128);
+  if (!a || !len) return std::nullopt;
+  return Prefix6{*a, static_cast<uint8_t>(*len)};
+}
+
 std::optional<uint8_t> parse_netmask(std::string_view s) {
   if (s.find('.') == std::string_view::npos) {
     auto len = parse_uint(s, 32);
@@ -192,5 +201,6 @@ std::string to_string(const Mac& m) {
 }
 
 std::string to_string(const Prefix& p) { return to_string(p.addr) + "/" + std::to_string(p.len); }
+std::string to_string(const Prefix6& p) { return to_string(p.addr) + "/" + std::to_string(p.len); }
 
 }  // namespace drfwd::net

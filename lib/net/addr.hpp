@@ -111,6 +111,21 @@ constexpr Ipv6 link_local(const Mac& m) {
   return a;
 }
 
+// An IPv6 address with its prefix length, as in "2001:db8::2/64".
+struct Prefix6 {
+  Ipv6 addr;
+  uint8_t len = 128;
+  constexpr auto operator<=>(const Prefix6&) const = default;
+  constexpr bool contains(const Ipv6& a) const {
+    for (uint32_t b = 0; b < len; b += 8) {
+      const uint32_t bits = len - b < 8 ? len - b : 8;
+      const uint8_t mask = static_cast<uint8_t>(0xff00 >> bits);
+      if ((a.bytes[b / 8] ^ addr.bytes[b / 8]) & mask) return false;
+    }
+    return true;
+  }
+};
+
 std::optional<Ipv4> parse_ipv4(std::string_view s);
 // RFC 4291 text: eight groups of 1-4 hex digits, one "::" for a run of zero groups, an
 // optional dotted IPv4 tail ("::ffff:198.18.0.1"). No zone ("%eth0"), no brackets.
@@ -119,6 +134,7 @@ std::optional<Ipv6> parse_ipv6(std::string_view s);
 std::optional<IpAddr> parse_ip(std::string_view s);
 std::optional<Mac> parse_mac(std::string_view s);
 std::optional<Prefix> parse_prefix(std::string_view s);  // "a.b.c.d/len" (len required)
+std::optional<Prefix6> parse_prefix6(std::string_view s);  // "2001:db8::2/64" (len required)
 // A netmask in dotted form ("255.255.255.0") or as a prefix length ("24"); contiguous only.
 std::optional<uint8_t> parse_netmask(std::string_view s);
 
@@ -131,6 +147,7 @@ std::string to_string(const IpAddr& a);  // dotted IPv4, or RFC 5952 IPv6
 std::string to_string(const IpAddr& a, uint16_t port);
 std::string to_string(const Mac& m);
 std::string to_string(const Prefix& p);
+std::string to_string(const Prefix6& p);
 
 // Decimal parsing with range checks; no signs, no spaces, no trailing text.
 std::optional<uint64_t> parse_uint(std::string_view s, uint64_t max);

@@ -22,8 +22,10 @@ class FakeProber : public control::Prober {
  public:
   std::deque<control::ProbeResult> results;  // consumed in order; empty: probes stay running
   unsigned started = 0;
-  uint64_t start(const control::HealthTarget&, double) override {
+  std::vector<control::HealthTarget> targets;  // every probe started, in order
+  uint64_t start(const control::HealthTarget& t, double) override {
     ++started;
+    targets.push_back(t);
     running.push_back(next_id);
     return next_id++;
   }

@@ -140,6 +140,38 @@ TEST(Grammar, Ipv6Forms) {
   EXPECT_EQ(refusal("ipvsadm -E -u [2001:2::10]:53 -s rr -p 10", m), "");
 }
 
+// A port has an IPv4 and an IPv6 address, each set and removed on its own; an IPv6
+// server is reached through the interface whose IPv6 subnet holds it.
+TEST(Model, Ipv6InterfaceAddresses) {
+  Model m = model_with({"port 0 address 198.18.0.2/24", "port 1 address 198.18.1.2/24", "port 0 address 2001:2::2/64",
+                        "port 1 address 2001:2:1::2/64", "port 1 vlan 20 address 198.18.20.2/24",
+                        "port 1 vlan 20 address 2001:2:20::2/64"});
+  EXPECT_EQ(net::to_string(*m.address6(lb::Iface{0, 0})), "2001:2::2/64");
+  EXPECT_TRUE(m.is_dip(*net::parse_ip("2001:2:1::2")));
+  EXPECT_FALSE(m.is_dip(*net::parse_ip("2001:2:1::3")));
+  EXPECT_EQ(*m.egress(*net::parse_ip("2001:2:1::11")), lb::Iface(1, 0));
+  EXPECT_EQ(*m.egress(*net::parse_ip("2001:2:20::11")), lb::Iface(1, 20));
+  EXPECT_FALSE(m.egress(*net::parse_ip("2001:2:9::11"))) << "two ports and no subnet holds it";
+  EXPECT_NE(refusal("vip add 2001:2::2 tcp 80", m).find("is a port address"), std::string::npos);
+  EXPECT_NE(refusal("port 1 address 2001:2::2/64", m).find("already the address of port 0"), std::string::npos);
+  Model a = m;
+  a.apply(parse("port 0 address none ipv6"));
+  EXPECT_FALSE(a.address6(lb::Iface{0, 0}));
+  EXPECT_TRUE(a.address(lb::Iface{0, 0})) << "the IPv4 address stays";
+  a.apply(parse("port 1 address none ipv4"));
+  EXPECT_FALSE(a.address(lb::Iface{1, 0}));
+  EXPECT_TRUE(a.address6(lb::Iface{1, 0}));
+  a.apply(parse("port 1 vlan 20 address none"));
+  EXPECT_FALSE(a.address6(lb::Iface{1, 20})) << "the VLAN interface goes whole";
+  a.apply(parse("port 1 address none"));
+  EXPECT_TRUE(a.addresses6().empty());
+  // show config gives them back (IPv4 first: a VLAN interface exists by its IPv4 address).
+  Model again(2);
+  load_text("show config", model_to_commands(m), again);
+  EXPECT_EQ(model_to_commands(again), model_to_commands(m));
+  EXPECT_EQ(again.addresses6().size(), 3u);
+}
+
 TEST(Grammar, IpvsadmServerForms) {
   auto a = std::get<cmd::RsAdd>(parse("ipvsadm -a -t 198.18.1.10:80 -r 198.18.0.11:80 -g -w 3"));
   EXPECT_EQ(a.svc, kWeb);
@@ -193,6 +225,11 @@ INSTANTIATE_TEST_SUITE_P(
         Refused{"vip add 198.18.1.30 tcp 80 persist 10 netmask 64", "not a prefix length for IPv4 (1-32)"},
         Refused{"vip add 2001:2::30 tcp 80 persist 10 netmask 129", "not a netmask"},
         Refused{"neigh add fe80::1 02:00:00:00:00:01", "global or unique-local"},
+        Refused{"port 0 address 2001:2::2/128", "prefix length 1-127"},
+        Refused{"port 0 address fe80::2/64", "global or unique-local"},
+        Refused{"port 0 vlan 30 address 2001:2:30::2/64", "give it its IPv4 address first"},
+        Refused{"port 0 address none ipv5", "expected 'ipv4' or 'ipv6'"},
+        Refused{"port 1 address none ipv6", "has no IPv6 address"},
         Refused{"vip add 224.0.0.1 tcp 80", "must be a unicast address"},
         Refused{"vip add 0.0.0.0 tcp 80", "must be a unicast address"},
         Refused{"vip add 198.18.1.10 tcp 0", "0 is not allowed"},

@@ -540,16 +540,19 @@ namespace {
 std::vector<uint8_t> addr_message(uint16_t type, uint32_t seq, int ifindex, const char* addr, uint8_t len) {
   std::vector<uint8_t> m(NLMSG_LENGTH(sizeof(ifaddrmsg)), 0);
   auto* ifa = reinterpret_cast<ifaddrmsg*>(NLMSG_DATA(reinterpret_cast<nlmsghdr*>(m.data())));
-  ifa->ifa_family = AF_INET;
+  const net::IpAddr a6 = *net::parse_ip(addr);
+  ifa->ifa_family = a6.is_v4() ? AF_INET : AF_INET6;
   ifa->ifa_prefixlen = len;
   ifa->ifa_index = static_cast<uint32_t>(ifindex);
+  const size_t size = a6.is_v4() ? 4 : 16;
+  const uint32_t be = a6.is_v4() ? a6.v4().be() : 0;
+  const void* bytes = a6.is_v4() ? static_cast<const void*>(&be) : a6.v6().bytes.data();
   for (uint16_t attr : {IFA_ADDRESS, IFA_LOCAL}) {
-    rtattr a{static_cast<unsigned short>(RTA_LENGTH(4)), attr};
-    const uint32_t be = ip(addr).be();
+    rtattr a{static_cast<unsigned short>(RTA_LENGTH(size)), attr};
     const size_t at = m.size();
-    m.resize(at + RTA_SPACE(4));
+    m.resize(at + RTA_SPACE(size));
     std::memcpy(&m[at], &a, sizeof a);
-    std::memcpy(&m[at + RTA_LENGTH(0)], &be, 4);
+    std::memcpy(&m[at + RTA_LENGTH(0)], bytes, size);
   }
   auto* h = reinterpret_cast<nlmsghdr*>(m.data());
   h->nlmsg_len = static_cast<uint32_t>(m.size());
@@ -564,6 +567,8 @@ TEST(Netlink, AddressesAcksAndDumpEndsAreParsed) {
   std::vector<uint8_t> d = addr_message(RTM_NEWADDR, 0, 7, "198.18.0.100", 32);
   const auto del = addr_message(RTM_DELADDR, 9, 7, "198.18.0.2", 24);
   d.insert(d.end(), del.begin(), del.end());
+  const auto v6 = addr_message(RTM_NEWADDR, 0, 7, "2001:2::100", 128);
+  d.insert(d.end(), v6.begin(), v6.end());
   nlmsghdr done{NLMSG_LENGTH(4), NLMSG_DONE, 0, 9, 0};
   d.insert(d.end(), reinterpret_cast<uint8_t*>(&done), reinterpret_cast<uint8_t*>(&done) + sizeof done);
   d.resize(d.size() + 4, 0);
@@ -574,18 +579,22 @@ TEST(Netlink, AddressesAcksAndDumpEndsAreParsed) {
   d.insert(d.end(), err.begin(), err.end());
 
   const auto events = netlink::parse(d.data(), d.size());
-  ASSERT_EQ(events.size(), 4u);
+  ASSERT_EQ(events.size(), 5u);
   const auto& a = std::get<netlink::AddrEvent>(events[0]);
   EXPECT_TRUE(a.added);
   EXPECT_EQ(a.ifindex, 7);
-  EXPECT_EQ(a.address, (net::Prefix{ip("198.18.0.100"), 32}));
+  EXPECT_EQ(a.address, net::IpAddr(ip("198.18.0.100")));
+  EXPECT_EQ(a.len, 32);
   EXPECT_EQ(a.seq, 0u) << "a notification";
   const auto& b = std::get<netlink::AddrEvent>(events[1]);
   EXPECT_FALSE(b.added);
   EXPECT_EQ(b.seq, 9u);
-  EXPECT_EQ(std::get<netlink::DumpDone>(events[2]).seq, 9u);
-  EXPECT_EQ(std::get<netlink::Ack>(events[3]).error, -EEXIST);
-  EXPECT_EQ(std::get<netlink::Ack>(events[3]).seq, 12u);
+  const auto& c = std::get<netlink::AddrEvent>(events[2]);
+  EXPECT_EQ(c.address, *net::parse_ip("2001:2::100")) << "IPv6 addresses too (vip-arp kernel for IPv6 VIPs)";
+  EXPECT_EQ(c.len, 128);
+  EXPECT_EQ(std::get<netlink::DumpDone>(events[3]).seq, 9u);
+  EXPECT_EQ(std::get<netlink::Ack>(events[4]).error, -EEXIST);
+  EXPECT_EQ(std::get<netlink::Ack>(events[4]).seq, 12u);
   EXPECT_TRUE(netlink::parse(d.data(), 10).empty()) << "a message cut short is not read";
 }
 
@@ -614,5 +623,9 @@ TEST(Netlink, RouteMessagesCarryDrfwdsProtocolAndTable) {
     EXPECT_EQ(attrs[RTA_TABLE], table);
   }
   const auto del = netlink::route(false, 6, ip("198.18.0.100"), 9, 100);
+  const auto r6 = netlink::route(true, 7, *net::parse_ip("2001:2::100"), 9, 100);
+  const auto* r6m = static_cast<const rtmsg*>(NLMSG_DATA(reinterpret_cast<const nlmsghdr*>(r6.data())));
+  EXPECT_EQ(r6m->rtm_family, AF_INET6);
+  EXPECT_EQ(r6m->rtm_dst_len, 128) << "a /128 host route";
   EXPECT_EQ(reinterpret_cast<const nlmsghdr*>(del.data())->nlmsg_type, RTM_DELROUTE);
 }

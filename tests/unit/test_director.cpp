@@ -757,6 +757,56 @@ TEST_F(DirectorTest, KernelArpForAnUnclaimedVipIsWithheld) {
 
 // ---- IPv6 neighbour discovery ----------------------------------------------------------
 
+// An interface's IPv6 address (DIP) places IPv6 servers and VIPs as an IPv4 subnet does:
+// servers in it are solicited from the DIP and health-checked from it, a VIP in it is
+// answered there only, its /128 route goes through that interface; a solicitation for the
+// DIP is the kernel's.
+TEST_F(DirectorTest, Ipv6DipsPlaceServersAndVips) {
+  start({"port 0 address 198.18.0.2/24", "port 1 address 198.18.1.2/24", "port 1 address 2001:2:1::2/64",
+         "vip add 2001:2:1::100 tcp 80 sched rr", "rs add 2001:2:1::100 tcp 80 2001:2:1::11",
+         "set vip-routes table 100"},
+        two_ports());
+  const Director::Tick t = director->tick(0);
+  ASSERT_EQ(t.requests6.size(), 1u) << "reached through port 1, whose IPv6 subnet holds it";
+  EXPECT_EQ(t.requests6[0].port, 1);
+  EXPECT_EQ(t.requests6[0].ndp.src, a6("2001:2:1::2")) << "solicited from the DIP";
+  ASSERT_EQ(prober->targets.size(), 1u) << "checked: the interface has an IPv6 DIP";
+  EXPECT_EQ(prober->targets[0].ip, ip6("2001:2:1::11"));
+  EXPECT_EQ(prober->targets[0].src, ip6("2001:2:1::2"));
+  EXPECT_EQ(director->on_ndp(1, ns_for("2001:2:1::100"), 0.1).action, NdpDecision::Action::kReply);
+  EXPECT_EQ(director->on_ndp(0, ns_for("2001:2:1::100"), 0.1).action, NdpDecision::Action::kToKernel)
+      << "port 0 has no subnet holding the VIP";
+  EXPECT_EQ(director->on_ndp(1, ns_for("2001:2:1::2"), 0.1).action, NdpDecision::Action::kToKernel) << "the DIP";
+  // Answered (to the DIP) and checked: the VIP converges and is routed through port 1.
+  const net::Ndp na = wire(net::ndp_advert(kMac11, a6("2001:2:1::11"), net::ndp_solicit(port_mac(1), a6("2001:2:1::2"), a6("2001:2:1::11"))));
+  director->on_ndp(1, na, 0.2);
+  prober->results.push_back({true, "connected"});
+  director->tick(0.3);
+  director->tick(0.4);
+  EXPECT_TRUE(sink.current()->rs_view[rs_of("2001:2:1::100", "2001:2:1::11").slot].accepting);
+  ASSERT_EQ(director->routes().size(), 1u);
+  EXPECT_EQ(director->routes()[0], (Director::VipRoute{ip6("2001:2:1::100"), 1}));
+  // Without the DIP: solicited from the link-local address, unchecked, unrouted (the
+  // kernel interface has no IPv6), and port 1 is no longer known to reach it.
+  ASSERT_TRUE(apply({"port 1 address none ipv6"}, 1).ok);
+  EXPECT_TRUE(director->routes().empty());
+  EXPECT_EQ(config::model_to_commands(director->model()).find("2001:2:1::2/64"), std::string::npos);
+}
+
+TEST_F(DirectorTest, KernelNdpForAnUnclaimedVipIsWithheld) {
+  start({"port 0 address 198.18.0.2/24", "port 0 address 2001:2::2/64", "set vip-arp kernel",
+         "vip add 2001:2::100 tcp 80 sched mh", "rs add 2001:2::100 tcp 80 2001:2::12"},
+        one_port());
+  const net::Ndp vip = wire(net::ndp_announce(port_mac(0), a6("2001:2::100")));
+  const net::Ndp dip = wire(net::ndp_announce(port_mac(0), a6("2001:2::2")));
+  director->set_kernel_addresses(0, {ip6("2001:2::2"), ip6("2001:2::100")}, 0.5);
+  EXPECT_TRUE(director->withholds(0, vip)) << "not converged yet";
+  EXPECT_FALSE(director->withholds(0, dip)) << "the DIP is the kernel's";
+  director->tick(10);  // the hold-down passed
+  EXPECT_TRUE(director->claimed(0, ip6("2001:2::100")));
+  EXPECT_FALSE(director->withholds(0, vip));
+}
+
 // A solicitation for a claimed IPv6 VIP is answered like ARP: a solicited NA that
 // overrides (S and O set, R clear) with the port's MAC as its target link-layer address,
 // to the solicitation's source at its link-layer address. Every port answers (no

@@ -1799,3 +1799,30 @@ TEST_F(Fwd6, Ipv4AndIpv6ServicesOnTheSamePortsStayApart) {
   }
   EXPECT_EQ(counters->conn_resched, 0u);
 }
+
+// The appliance's own IPv6 addresses (DIPs): what comes for them goes to the control core
+// (its kernel side), BGP and BFD in the routing class, fragments too (not frag-orphan);
+// never to a real server.
+TEST_F(Fwd6, TrafficForAnIpv6DipGoesToTheControlCore) {
+  spec.ports[0].dips6 = {ip6("2001:2::2")};
+  publish();
+  Frame6Spec ssh = syn6(40000, client6(1));
+  ssh.daddr = ip6("2001:2::2");
+  ssh.dport = 22;
+  lb::Verdict v = send(ssh);
+  EXPECT_EQ(v.action, Action::kControl);
+  EXPECT_EQ(v.exc, ExcClass::kOther);
+  Frame6Spec bgp = ssh;
+  bgp.dport = 179;
+  v = send(bgp);
+  EXPECT_EQ(v.action, Action::kControl);
+  EXPECT_EQ(v.exc, ExcClass::kRouting);
+  Frame6Spec bfd = ssh;
+  bfd.proto = net::kProtoUdp;
+  bfd.dport = 3784;
+  EXPECT_EQ(send(bfd).exc, ExcClass::kRouting);
+  Frame6Spec other = ssh;
+  other.daddr = ip6("2001:2::3");
+  EXPECT_EQ(send(other).drop, net::Drop::kNoService) << "not the DIP";
+  EXPECT_EQ(counters->conn_new, 0u);
+}
