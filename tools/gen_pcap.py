@@ -65,6 +65,18 @@ def frame(eth, src, dst, sport, dport, proto="tcp", flags=2, seq=1, ident=0, bod
     return eth + hdr + seg
 
 
+def frame6(eth, src, dst, sport, dport, proto="tcp", flags=2, seq=1, body=b""):
+    """One Ethernet/IPv6/TCP-or-UDP frame (hop limit 64, checksum 0: drfwd does not read
+    it). src, dst: 16 bytes."""
+    l4len = 20 if proto == "tcp" else 8
+    hdr = struct.pack("!IHBB16s16s", 6 << 28, l4len + len(body), 6 if proto == "tcp" else 17, 64, src, dst)
+    if proto == "tcp":
+        l4 = struct.pack("!HHIIBBHHH", sport, dport, seq, 1, 5 << 4, flags, 65535, 0, 0)
+    else:
+        l4 = struct.pack("!HHHH", sport, dport, 8 + len(body), 0)
+    return eth + hdr + l4 + body
+
+
 class PcapWriter:
     def __init__(self, path):
         self.f = open(path, "wb")
@@ -98,13 +110,32 @@ def main():
     ap.add_argument("--packets-per-flow", type=int, default=1)
     ap.add_argument("--random-sources", action="store_true")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--ipv6", action="store_true",
+                    help="IPv6 (the VIP defaults to 2001:2::100, clients in 2001:2:8000::/48)")
     a = ap.parse_args()
 
     l4len = 20 if a.proto == "tcp" else 8
-    payload = a.size - 14 - 20 - l4len
+    payload = a.size - 14 - (40 if a.ipv6 else 20) - l4len
     if payload < 0:
         sys.exit("gen_pcap: --size too small")
     flags = flag_bits(a.flags)
+    if a.ipv6:
+        import ipaddress
+        eth = mac_bytes(a.dst_mac) + mac_bytes(a.src_mac) + b"\x86\xdd"
+        vip = ipaddress.IPv6Address(a.vip if ":" in a.vip else "2001:2::100").packed
+        net6 = int(ipaddress.IPv6Address("2001:2:8000::"))
+        rng = random.Random(a.seed)
+        out = PcapWriter(a.out)
+        body = bytes(payload)
+        for rep in range(a.packets_per_flow):
+            for i in range(a.flows):
+                if a.random_sources:
+                    src, sport = net6 + rng.randrange(1, 1 << 15), rng.randrange(1024, 65536)
+                else:
+                    src, sport = net6 + 1 + i // 16384, 1024 + i % 16384
+                out.write(frame6(eth, src.to_bytes(16, "big"), vip, sport, a.port, a.proto, flags, 1 + rep, body))
+        out.close()
+        return
     eth = mac_bytes(a.dst_mac) + mac_bytes(a.src_mac) + b"\x08\x00"
     dst = ip_bytes(a.vip)
     rng = random.Random(a.seed)

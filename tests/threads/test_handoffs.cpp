@@ -230,7 +230,7 @@ std::string random_command(std::mt19937& rng, const config::Model& m) {
   const config::Service* s = services.empty() ? nullptr : &services[pick(services.size())];
   const std::string svc = s ? service_words(*s) : service_words(static_cast<int>(pick(8)));
   const net::Ipv4 any_rs = rs_ip(static_cast<int>(pick(kRsCount)));
-  const net::Ipv4 its_rs = s && !s->rs.empty() ? s->rs[pick(s->rs.size())].ip : any_rs;
+  const net::IpAddr its_rs = s && !s->rs.empty() ? s->rs[pick(s->rs.size())].ip : net::IpAddr(any_rs);
   switch (pick(12)) {
     case 0:
     case 1:

@@ -3,7 +3,7 @@
 // (callgrind: instructions per packet). Not a substitute for tools/bench, which
 // measures drfwd against dpdk-testpmd.
 //
-//   fwd-bench [--flows N] [--sched rr|mh|...] [--table N] [--seconds S | --packets N]
+//   fwd-bench [--flows N] [--sched rr|mh|...] [--table N] [--seconds S | --packets N] [--ipv6 1]
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -33,6 +33,19 @@ std::vector<uint8_t> frame(uint32_t i) {
   return test::build(s);
 }
 
+// The same as 74-byte IPv6 TCP ACKs to [2001:2::100]:80 from 2001:2:8000::/48.
+std::vector<uint8_t> frame6(uint32_t i) {
+  static test::Frame6Spec s;
+  s.saddr = test::ip6("2001:2:8000::");
+  const uint32_t host = 1 + i / 16384;
+  for (int b = 0; b < 4; ++b) s.saddr.bytes[12 + b] = static_cast<uint8_t>(host >> (24 - 8 * b));
+  s.daddr = test::ip6("2001:2::100");
+  s.sport = static_cast<uint16_t>(1024 + i % 16384);
+  s.tcp_flags = net::kTcpAck;
+  s.payload = 0;
+  return test::build6(s);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -40,6 +53,7 @@ int main(int argc, char** argv) {
   double seconds = 3;
   uint64_t limit = 0;  // --packets: stop after this many (a multiple of 32768), for callgrind
   lb::Sched sched = lb::Sched::kRr;
+  bool ipv6 = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--flows") flows = std::strtoul(argv[i + 1], nullptr, 10);
@@ -47,24 +61,30 @@ int main(int argc, char** argv) {
     else if (a == "--seconds") seconds = std::strtod(argv[i + 1], nullptr);
     else if (a == "--packets") limit = std::strtoull(argv[i + 1], nullptr, 10);
     else if (a == "--sched") sched = *lb::parse_sched(argv[i + 1]);
+    else if (a == "--ipv6") ipv6 = std::strtoul(argv[i + 1], nullptr, 10) != 0;
   }
   lb::SnapshotSpec spec;
   spec.ports = test::ports(1);
-  spec.services = {test::service(0, "198.18.1.10", net::kProtoTcp, 80, sched,
-                                 {test::rs(0, "198.18.0.11"), test::rs(1, "198.18.0.12"), test::rs(2, "198.18.0.13"),
-                                  test::rs(3, "198.18.0.14")})};
+  spec.services = {ipv6 ? test::service(0, "2001:2::100", net::kProtoTcp, 80, sched,
+                                         {test::rs(0, "2001:2::11"), test::rs(1, "2001:2::12"), test::rs(2, "2001:2::13"),
+                                          test::rs(3, "2001:2::14")})
+                        : test::service(0, "198.18.1.10", net::kProtoTcp, 80, sched,
+                                        {test::rs(0, "198.18.0.11"), test::rs(1, "198.18.0.12"), test::rs(2, "198.18.0.13"),
+                                         test::rs(3, "198.18.0.14")})};
   auto snap = lb::build_snapshot(spec, nullptr);
 
   lb::FlowTable conns(table);
   lb::WorkerCounters counters;
   auto rs_counters = std::make_unique<lb::RsCounters[]>(lb::kMaxRsSlots);
-  lb::Forwarder fwd(0, conns, counters, rs_counters.get());
+  lb::Forwarder fwd(0, conns, counters, rs_counters.get(), ipv6 ? table : 1024);
 
   // Frames laid out like mbuf data: one per 2 KiB buffer.
   constexpr size_t kStride = 2048;
   std::vector<uint8_t> pool(size_t{flows} * kStride);
+  uint32_t len = 0;
   for (uint32_t i = 0; i < flows; ++i) {
-    auto f = frame(i);
+    auto f = ipv6 ? frame6(i) : frame(i);
+    len = static_cast<uint32_t>(f.size());
     std::memcpy(&pool[size_t{i} * kStride], f.data(), f.size());
   }
   lb::Frame frames[32];
@@ -79,7 +99,7 @@ int main(int argc, char** argv) {
       for (int i = 0; i < 32; ++i) {
         uint8_t* data = &pool[size_t{next} * kStride];
         std::memcpy(data, kPortMac.bytes.data(), 6);  // as a fresh copy from the driver would have it
-        frames[i] = lb::Frame{data, 70, 70, 0};
+        frames[i] = lb::Frame{data, len, len, 0};
         if (++next == flows) next = 0;
       }
       fwd.process_burst(frames, verdicts, 32);
@@ -88,7 +108,7 @@ int main(int argc, char** argv) {
     }
   }
   const double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
-  std::printf("flows %u table %u sched %s: %.1f ns/packet (%.2f Mpps), forwarded %.1f%%\n", flows, table,
+  std::printf("%sflows %u table %u sched %s: %.1f ns/packet (%.2f Mpps), forwarded %.1f%%\n", ipv6 ? "IPv6 " : "", flows, table,
               std::string(lb::sched_name(sched)).c_str(), ns / packets, packets / ns * 1e3,
               100.0 * forwarded / packets);
   return 0;
