@@ -10,11 +10,12 @@ the client finds the VIP by ARP and drfwd finds the real servers by ARP.
                                                 (default 2), each with BIRD on drfwd0
   tools/lab.py up --vrrp|--ecmp [N] --sync      the same with connection sync (SyncLab)
   tools/lab.py up --vlan                        drfwd's port as an 802.1Q trunk (VlanLab)
-  tools/lab.py demo [--two-port|--vrrp|--ecmp [N]|--vlan] [--sync]  up, show fail-over, down
+  tools/lab.py up --ipv6                        the one-port lab dual-stack (Ipv6Lab)
+  tools/lab.py demo [--two-port|--vrrp|--ecmp [N]|--vlan|--ipv6] [--sync]  up, show fail-over, down
   tools/lab.py status                           namespaces, processes, drfwd's log
   tools/lab.py down                             stop what the lab started, delete it
 
-Addresses (198.18.0.0/15 only):
+Addresses (198.18.0.0/15 only; the IPv6 lab 2001:2::/48 too, IPv6's benchmarking range):
   one-port  client 198.18.0.1, DIP 198.18.0.2, RS1 198.18.0.11, RS2 198.18.0.12,
             VIP 198.18.0.100 (tcp 80 rr, udp 5353 rr)
   two-port  client link 198.18.0.0/24 (DIP 198.18.0.2), server link 198.18.1.0/24
@@ -33,6 +34,9 @@ Addresses (198.18.0.0/15 only):
             VLAN 20 (DIP 198.18.20.2 on drfwd0.20), VIP 198.18.10.100 (tcp 80 rr, HTTP
             check); a router (.254 on VLANs 10 and 20) carries the replies; a stranger
             198.18.30.1 on VLAN 30, which drfwd has no interface for.
+  ipv6      one-port plus IPv6 on the same segment: client 2001:2::1, DIP 2001:2::2
+            (drfwd0), RS1 2001:2::11, RS2 2001:2::12, VIP 2001:2::100 (tcp 80 rr, HTTP
+            check) on the RSs' lo; no DAD, no static neighbour.
   The redundancy labs add echo services for long-lived connections (tools/tcp_echo.py,
   tools/longlived.py): tcp 7 mh and tcp 8 sh. With --sync the directors also
   synchronise their connections (sync start master and backup) and the echo services
@@ -276,11 +280,11 @@ class Lab:
             self.cable("sw", "lb0", "lb")
             self.cable("sw", "r1", "rs1")
             self.cable("sw", "r2", "rs2")
-            sh("ip", "-n", self.ns("client"), "addr", "add", "198.18.0.1/24", "dev", "eth0")
+            self.address_client()
             self.real_server("rs1", self.rs["rs1"], 24)
             self.real_server("rs2", self.rs["rs2"], 24)
             ifaces = ["eth0"]
-            conf = "port 0 address 198.18.0.2/24\n"
+            conf = self.port_lines()
         else:
             self.switch("swa")
             self.switch("swb")
@@ -310,6 +314,14 @@ class Lab:
         self.start_drfwd(ifaces)
         self.save()
         self.wait_ready()
+
+    def address_client(self):
+        """The one-port lab's client address."""
+        sh("ip", "-n", self.ns("client"), "addr", "add", "198.18.0.1/24", "dev", "eth0")
+
+    def port_lines(self):
+        """The one-port lab's drfwd port lines (its DIP)."""
+        return "port 0 address 198.18.0.2/24\n"
 
     def router_sysctls(self, extra=()):
         rt = self.ns("rt")
@@ -1312,28 +1324,216 @@ class VlanLab(Lab):
         return "\n".join(lines) + "\n"
 
 
-LABS = {"vrrp": VrrpLab, "ecmp": EcmpLab, "vlan": VlanLab}
+# ---- IPv6: the plain lab dual-stack --------------------------------------------------------
+
+VIP6 = "2001:2::100"
+
+# A neighbor solicitation for TARGET from IFACE (to TARGET's solicited-node group, hop
+# limit 255, with the source link-layer address option), then every neighbor
+# advertisement for TARGET heard within WAIT seconds, as JSON: [{"src": IPv6 source,
+# "tlla": the target link-layer address option (MAC) or null, "flags": "RSO" letters}].
+# The kernel fills in the ICMPv6 checksum (raw ICMPv6 sockets).
+NS_PROBE = r"""
+import json, select, socket, struct, sys, time
+iface, target, wait = sys.argv[1], sys.argv[2], float(sys.argv[3])
+t = socket.inet_pton(socket.AF_INET6, target)
+group = socket.inet_ntop(socket.AF_INET6, bytes.fromhex("ff0200000000000000000001ff") + t[13:])
+mac = bytes.fromhex(open("/sys/class/net/%s/address" % iface).read().strip().replace(":", ""))
+s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, iface.encode())
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, 255)
+s.sendto(struct.pack("!BBHI", 135, 0, 0, 0) + t + bytes([1, 1]) + mac, (group, 0, 0, socket.if_nametoindex(iface)))
+out, deadline = [], time.time() + wait
+while True:
+    left = deadline - time.time()
+    if left <= 0 or not select.select([s], [], [], left)[0]:
+        break
+    data, peer = s.recvfrom(2048)
+    if len(data) < 24 or data[0] != 136 or data[8:24] != t:
+        continue
+    tlla, i = None, 24
+    while i + 2 <= len(data) and data[i + 1]:
+        if data[i] == 2 and data[i + 1] == 1:
+            tlla = ":".join("%02x" % b for b in data[i + 2:i + 8])
+        i += 8 * data[i + 1]
+    out.append({"src": peer[0].split("%")[0], "tlla": tlla,
+                "flags": "".join(f for f, bit in (("R", 0x80), ("S", 0x40), ("O", 0x20)) if data[4] & bit)})
+print(json.dumps(out))
+"""
+
+
+class Ipv6Lab(Lab):
+    """The one-port lab made dual-stack. Besides the IPv4 lab, the client (2001:2::1/64)
+    and the real servers (2001:2::11/64, 2001:2::12/64) have IPv6 addresses on the
+    switch's one segment, drfwd's port the IPv6 DIP 2001:2::2/64 (on drfwd0, the kernel
+    path), each real server the IPv6 VIP 2001:2::100/128 on its loopback and nginx on
+    [::]:80 too; drfwd serves 2001:2::100 tcp 80 (rr, HTTP check from the IPv6 DIP).
+    No static neighbour anywhere: the client resolves the VIP by neighbor solicitation
+    (drfwd answers), drfwd the real servers (from 2001:2::2). Addresses: 198.18.0.0/15
+    and 2001:2::/48 (IPv6's benchmarking range, RFC 5180).
+
+    No DAD anywhere (accept_dad=0 in every namespace, `nodad` on every address), so
+    nothing waits for it. The director's eth0 (drfwd's af_packet port) keeps IPv6 off,
+    as it keeps out of ARP with arp_ignore=8: drfwd turns IPv6 on for drfwd0 alone. A
+    real server's kernel does not answer solicitations on eth0 for the VIP on lo (Linux
+    answers for addresses of the receiving interface only): IPv6 needs no arp_ignore,
+    and a real server's own solicitations leave from its eth0 address (not the VIP)."""
+    kind = "ipv6"
+    CLIENT6 = "2001:2::1"
+    DIP6 = "2001:2::2"
+    PREFIX6 = 64
+    V6_ROLES = ("client", "rs1", "rs2")
+
+    def __init__(self, **kw):
+        kw.pop("two_port", None)
+        extra = dict(kw.pop("nginx_extra", None) or {})
+        for role in ("rs1", "rs2"):
+            extra[role] = "listen [::]:80 reuseport;\n    " + extra.get(role, "")
+        super().__init__(nginx_extra=extra, **kw)
+        self.vip6 = VIP6
+        self.rs6 = {"rs1": "2001:2::11", "rs2": "2001:2::12"}
+
+    # ---- building ------------------------------------------------------------------
+    def add_ns(self, role):
+        """IPv6 on (and no DAD) in the client's and the real servers' namespaces, before
+        their interfaces exist (they take `default`); the director's no DAD (drfwd sets
+        drfwd0's own), IPv6 off on its eth0; the switch's stays off (a bridge forwards
+        IPv6 all the same)."""
+        name = super().add_ns(role)
+        if role in self.V6_ROLES or role == "lb":
+            for key in ("all", "default"):
+                sh("sysctl", "-qw", "net.ipv6.conf.%s.accept_dad=0" % key, ns=name)
+        if role in self.V6_ROLES:
+            for key in ("all", "default"):
+                sh("sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=0" % key, ns=name)
+        return name
+
+    def switch(self, role, bridges=("br0",)):
+        """Without MLD snooping: the switch floods the solicitations for the VIP to drfwd's
+        port, which joins no group by MLD."""
+        super().switch(role, bridges)
+        for br in bridges:
+            sh("ip", "-n", self.ns(role), "link", "set", br, "type", "bridge", "mcast_snooping", "0")
+
+    def address_client(self):
+        super().address_client()
+        sh("ip", "-6", "-n", self.ns("client"), "addr", "add", "%s/%d" % (self.CLIENT6, self.PREFIX6), "dev", "eth0",
+           "nodad")
+
+    def real_server(self, role, rip, prefix_len, gateway=None):
+        super().real_server(role, rip, prefix_len, gateway)
+        name = self.ns(role)
+        sh("ip", "-6", "-n", name, "addr", "add", "%s/%d" % (self.rs6[role], self.PREFIX6), "dev", "eth0", "nodad")
+        sh("ip", "-6", "-n", name, "addr", "add", self.vip6 + "/128", "dev", "lo", "nodad")
+
+    def port_lines(self):
+        return super().port_lines() + "port 0 address %s/%d\n" % (self.DIP6, self.PREFIX6)
+
+    def services(self):
+        return super().services() + (
+            "# IPv6 (drfwd's grammar): round robin, an HTTP check from the IPv6 DIP\n"
+            "vip add {vip6} tcp 80 sched rr check http path / expect 200 interval 500ms\n"
+            "rs add {vip6} tcp 80 {rs1}\n"
+            "rs add {vip6} tcp 80 {rs2}\n").format(vip6=self.vip6, **self.rs6)
+
+    def _build(self):
+        self.t0 = time.time()
+        super()._build()
+        self.ready_after = time.time() - self.t0
+
+    def wait_ready(self, timeout=20):
+        """Until both real servers answer through the IPv4 VIP and through the IPv6 VIP."""
+        t0 = time.time()
+        super().wait_ready(timeout)
+        seen = set()
+        while time.time() - t0 < timeout and seen != {"RS1", "RS2"}:
+            r = self.curl6(timeout=1)
+            if r:
+                seen.add(r)
+            else:
+                time.sleep(0.2)
+        if seen != {"RS1", "RS2"}:
+            raise RuntimeError("no IPv6 service after %ds (answers seen: %s); drfwd log:\n%s" %
+                               (timeout, sorted(seen), self.tail_log()))
+
+    def state(self):
+        s = super().state()
+        s.pop("two_port", None)
+        return s
+
+    # drfwd first, then every other process signalled at once (VlanLab's).
+    stop_all = VlanLab.stop_all
+
+    # ---- using it ------------------------------------------------------------------
+    def curl6(self, path="/", timeout=2):
+        """One request to http://[VIP6]/ from the client; the answer (RS1 or RS2) or None."""
+        r = self.run("client", "curl", "-6", "-g", "-s", "--max-time", str(timeout),
+                     "http://[%s]%s" % (self.vip6, path))
+        return r.stdout.strip() if r.returncode == 0 else None
+
+    def mac(self, role, iface="eth0"):
+        return self.run(role, "cat", "/sys/class/net/%s/address" % iface, check=True).stdout.strip().lower()
+
+    def solicit(self, target, role="client", wait=1.0):
+        """A neighbor solicitation for target from role's eth0; the advertisements heard
+        for it within wait seconds (see NS_PROBE)."""
+        r = self.run(role, PY, "-c", NS_PROBE, "eth0", target, str(wait), check=True)
+        return json.loads(r.stdout)
+
+    def neigh6(self, role, address):
+        """role's kernel neighbour entry for an IPv6 address: {"lladdr", "state", ...} or {}."""
+        r = self.run(role, "ip", "-6", "-j", "neigh", "show", address, "dev", "eth0")
+        entries = json.loads(r.stdout or "[]") if r.returncode == 0 else []
+        return entries[0] if entries else {}
+
+    def addresses6(self, role, dev):
+        """The global IPv6 addresses of an interface (ADDRESS/LEN), [] if it has none
+        (iproute2 lists the addresses the scope filters out as {})."""
+        r = self.run(role, "ip", "-6", "-j", "addr", "show", "dev", dev, "scope", "global")
+        return ["%s/%d" % (a["local"], a["prefixlen"]) for link in json.loads(r.stdout or "[]")
+                for a in link.get("addr_info", []) if "local" in a] if r.returncode == 0 else []
+
+    def status_lines(self):
+        return ("IPv6: client %s, RS1 %s, RS2 %s (VIP %s on their lo), VIP %s tcp 80 rr\n"
+                "drfwd0's IPv6 addresses: %s; the director's eth0: %s\n" % (
+                    self.CLIENT6, self.rs6["rs1"], self.rs6["rs2"], self.vip6, self.vip6,
+                    " ".join(self.addresses6("lb", "drfwd0")) or "none",
+                    " ".join(self.addresses6("lb", "eth0")) or "none (IPv6 off)"))
+
+
+LABS = {"vrrp": VrrpLab, "ecmp": EcmpLab, "vlan": VlanLab, "ipv6": Ipv6Lab}
 
 
 # ---- command line ------------------------------------------------------------------------
 
 def demo(args):
-    lab = VlanLab(prefix=args.prefix) if args.vlan else Lab(prefix=args.prefix, two_port=args.two_port)
-    print("== building the %slab (namespaces %s-*) and starting drfwd" % ("VLAN " * args.vlan, args.prefix), flush=True)
+    if args.vlan:
+        lab, what = VlanLab(prefix=args.prefix), "VLAN "
+    elif args.ipv6:
+        lab, what = Ipv6Lab(prefix=args.prefix), "dual-stack "
+    else:
+        lab, what = Lab(prefix=args.prefix, two_port=args.two_port), ""
+    print("== building the %slab (namespaces %s-*) and starting drfwd" % (what, args.prefix), flush=True)
     try:
         lab.up()
         print("== drfwd's configuration:")
         print("".join("   " + line for line in open(lab.config)), flush=True)
         if args.vlan:
             demo_vlan(lab)
+        if args.ipv6:
+            demo_ipv6(lab)
+        # (label, curl): IPv4, and IPv6 in the dual-stack lab
+        curls = [("IPv4 ", lab.curl), ("IPv6 ", lab.curl6)] if args.ipv6 else [("", lab.curl)]
 
         def requests(n, title):
             print("== %s" % title, flush=True)
-            answers = [lab.curl() or "(no answer)" for _ in range(n)]
-            print("   " + " ".join(answers), flush=True)
-            return answers
+            for label, curl in curls:
+                answers = [curl() or "(no answer)" for _ in range(n)]
+                print("   %s%s" % (label, " ".join(answers)), flush=True)
 
-        requests(10, "10 requests from the client to http://%s/ (round robin)" % lab.vip)
+        requests(10, "10 requests from the client to http://%s/%s (round robin)" %
+                 (lab.vip, " and http://[%s]/" % lab.vip6 if args.ipv6 else ""))
         print("== stopping nginx on RS2", flush=True)
         lab.stop_nginx("rs2")
         time.sleep(2.5)
@@ -1347,6 +1547,25 @@ def demo(args):
     finally:
         print("== tearing the lab down", flush=True)
         lab.down()
+
+
+def demo_ipv6(lab):
+    """The dual-stack lab's own part of the demo: how the client and drfwd found each
+    other's (and the real servers') MACs over IPv6, and the kernel path."""
+    print("== " + lab.status_lines().replace("\n", "\n   ").rstrip(), flush=True)
+    lab.curl6()
+    print("== the client's neighbour entry for the VIP %s: %s (drfwd's MAC: %s)" % (
+        lab.vip6, lab.neigh6("client", lab.vip6).get("lladdr", "none"), lab.mac("lb")), flush=True)
+    nas = [a for a in lab.solicit(lab.vip6) if "S" in a["flags"]]  # not drfwd's announcements
+    print("   a neighbor solicitation for it from the client is answered by: %s (RS1 %s, RS2 %s hold it on lo)" % (
+        ", ".join(a["tlla"] for a in nas) or "nobody", lab.mac("rs1"), lab.mac("rs2")), flush=True)
+    r = lab.run("client", "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", lab.DIP6)
+    print("== ping -6 %s (the IPv6 DIP, drfwd's kernel interface) from the client:\n   %s" % (
+        lab.DIP6, (r.stdout.strip().splitlines() or ["(nothing)"])[-2]), flush=True)
+    for words in (("show", "neigh"), ("show", "rs")):
+        r = lab.ctl(*words)
+        print("== drfwdctl %s:\n%s" % (" ".join(words), "".join("   " + l for l in (r.stdout or r.stderr).splitlines(True))),
+              end="", flush=True)
 
 
 def demo_vlan(lab):
@@ -1479,7 +1698,7 @@ def status(args):
     if isinstance(lab, EcmpLab):
         print("router's next hops for %s: %s" % (lab.vip, " ".join(lab.nexthops()) or "none"))
         print(lab.bird_status(), end="")
-    if isinstance(lab, VlanLab):
+    if isinstance(lab, (VlanLab, Ipv6Lab)):
         print(lab.status_lines(), end="")
     print("last lines of drfwd's log:\n" + lab.tail_log(10))
     return 0
@@ -1496,6 +1715,8 @@ def main():
                       help="N directors (default 2) behind a BGP/ECMP router")
     kind.add_argument("--vlan", action="store_true",
                       help="drfwd's port as an 802.1Q trunk: clients on VLAN 10, real servers on VLAN 20")
+    kind.add_argument("--ipv6", action="store_true",
+                      help="the one-port lab dual-stack: an IPv6 VIP, DIP and real servers in 2001:2::/64")
     ap.add_argument("--sync", action="store_true",
                     help="with --vrrp or --ecmp: connection sync, rr and persistent echo services")
     args = ap.parse_args()
@@ -1512,15 +1733,19 @@ def main():
                 lab = VrrpLab(prefix=args.prefix) if args.vrrp else EcmpLab(prefix=args.prefix, directors=args.ecmp)
         elif args.vlan:
             lab = VlanLab(prefix=args.prefix)
+        elif args.ipv6:
+            lab = Ipv6Lab(prefix=args.prefix)
         else:
             lab = Lab(prefix=args.prefix, two_port=args.two_port)
         lab.up()
-        if lab.kind == "vlan":
+        if lab.kind in ("vlan", "ipv6"):
             print("built in %.1fs" % lab.ready_after)
             print(lab.status_lines(), end="")
         elif lab.kind != "plain":
             print("built in %.1fs: %s" % (time.time() - lab.t0, ", ".join("%s %.1fs" % kv for kv in lab.marks.items())))
         print("lab %s is up: try  ip netns exec %s curl http://%s/" % (args.prefix, lab.ns("client"), lab.vip))
+        if lab.kind == "ipv6":
+            print("            and  ip netns exec %s curl -6 -g http://[%s]/" % (lab.ns("client"), lab.vip6))
         return 0
     if args.action == "demo":
         if args.vrrp:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The labs: tools/lab.sh up|demo|status|down [--two-port|--vrrp|--ecmp [N]|--vlan] [--sync] (see tools/lab.py).
+# The labs: tools/lab.sh up|demo|status|down [--two-port|--vrrp|--ecmp [N]|--vlan|--ipv6] [--sync] (see tools/lab.py).
 # "demo" also installs the packages and builds drfwd first.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)

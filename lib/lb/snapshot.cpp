@@ -112,6 +112,9 @@ void add_ports(Snapshot& snap, const std::vector<PortSpec>& ports) {
     std::copy(ports[p].mac.bytes.begin(), ports[p].mac.bytes.end(), snap.ports[p].mac);
     if (ports[p].address) snap.dips.push_back(ports[p].address->addr.be());
     snap.dips6.insert(snap.dips6.end(), ports[p].dips6.begin(), ports[p].dips6.end());
+    // The port's link-local address is its own too (drfwd answers solicitations for it;
+    // its kernel interface, of the same MAC, holds it): OSPFv3, BGP over link-local.
+    snap.dips6.push_back(net::link_local(ports[p].mac));
     for (auto& [vid, prefix] : ports[p].vlans) {
       if (vid == 0 || vid > net::kMaxVid) throw std::invalid_argument("VLAN id out of range");
       snap.vlans[p * Snapshot::kVlanWords + (vid >> 6)] |= uint64_t{1} << (vid & 63);

@@ -104,6 +104,14 @@ TAGGED = re.compile(r"^([0-9a-f:]{17}) > ([0-9a-f:]{17}), ethertype 802\.1Q \(0x
                     r"vlan (\d+), p \d, ethertype (\S+)")
 
 
+def learned_neighbours(lab):
+    """show neigh, checked to hold no static entry, and its rows by address."""
+    r = lab.ctl("show", "neigh")
+    check(r.returncode == 0, "show neigh: %s" % r.stderr)
+    check("static" not in r.stdout, "a static neighbour:\n" + r.stdout)
+    return r, {row.get("IP", row.get("ADDRESS")): row for row in table(r.stdout, "IP") + table(r.stdout, "ADDRESS")}
+
+
 def test_vlan_round_robin_tags_and_neighbours():
     """40 requests from VLAN 10 alternate between the two real servers on VLAN 20; on the
     trunk, every frame drfwd sends to a real server is tagged 20, from drfwd's MAC;
@@ -133,10 +141,7 @@ def test_vlan_round_robin_tags_and_neighbours():
               % (to_vip, "\n".join(frames[:10])))
         print("trunk: %d frames to the real servers, all tagged 20; to VIP:80 per RS %s" % (len(frames), to_vip))
 
-        r = lab.ctl("show", "neigh")
-        check(r.returncode == 0, "show neigh: %s" % r.stderr)
-        check("static" not in r.stdout, "a static neighbour:\n" + r.stdout)
-        neigh = {row.get("IP", row.get("ADDRESS")): row for row in table(r.stdout, "IP") + table(r.stdout, "ADDRESS")}
+        r, neigh = learned_neighbours(lab)
         for rip in (RS1, RS2):
             row = neigh.get(rip, {})
             check(row.get("VLAN") == "20" and row.get("STATE") == "reachable" and row.get("MAC") == rs_mac[rip],

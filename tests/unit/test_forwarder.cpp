@@ -1682,8 +1682,8 @@ TEST_F(Fwd6, NdpGroupTrafficAndWhatIsNoServicesNeverReachAnRs) {
        net::Drop::kNoService},
       {"echo to the VIP", icmp6_to("2001:2::100", kPortMac, {128, 0, 0, 0, 0, 1, 0, 1}), Action::kDrop,
        net::Drop::kNoService},
-      {"to the port's link-local address", with([](Frame6Spec& s) { s.daddr = net::link_local(kPortMac); }),
-       Action::kDrop, net::Drop::kNoService},
+      {"to the port's link-local address (its kernel side's)", with([](Frame6Spec& s) { s.daddr = net::link_local(kPortMac); }),
+       Action::kControl, net::Drop::kNone},
       {"another host's MAC", with([](Frame6Spec& s) { s.dst = mac("02:00:00:00:00:99"); }), Action::kDrop,
        net::Drop::kNotOurMac},
       {"group source MAC", with([&](Frame6Spec& s) { s.src = all_nodes_mac; }), Action::kDrop, net::Drop::kBadSrcMac},
@@ -1824,5 +1824,9 @@ TEST_F(Fwd6, TrafficForAnIpv6DipGoesToTheControlCore) {
   Frame6Spec other = ssh;
   other.daddr = ip6("2001:2::3");
   EXPECT_EQ(send(other).drop, net::Drop::kNoService) << "not the DIP";
+  Frame6Spec ll = ssh;
+  ll.daddr = net::link_local(kPortMac);
+  ll.dport = 179;
+  EXPECT_EQ(send(ll).exc, ExcClass::kRouting) << "BGP to the port's link-local address";
   EXPECT_EQ(counters->conn_new, 0u);
 }
