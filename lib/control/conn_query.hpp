@@ -1,9 +1,9 @@
-// Connection listings (show conns, ipvsadm -L -c) gathered from every worker without
-// waiting: a listing posts a request to each worker's lb::ConnDump, and poll(), once
-// per control round, finishes it when every worker has answered or the deadline has
-// passed (a worker that is late is named). A worker still busy with an abandoned
-// request is not asked over it: it is asked once it has answered that one, and named
-// if that leaves it no time.
+// Connection listings (show conns, ipvsadm -L -c: IPv4 and IPv6 connections and
+// persistence templates) gathered from every worker without waiting: a listing posts a
+// request to each worker's lb::ConnDump, and poll(), once per control round, finishes it
+// when every worker has answered or the deadline has passed (a worker that is late is
+// named). A worker still busy with an abandoned request is not asked over it: it is
+// asked once it has answered that one, and named if that leaves it no time.
 // One listing at a time; later ones queue. Plain C++: no EAL, unit-tested.
 #pragma once
 
@@ -33,7 +33,7 @@ class ConnQuery {
   // dumps: one per worker, by worker index. sink: the snapshot that names RS slots.
   ConnQuery(std::vector<lb::ConnDump*> dumps, const SnapshotSink& sink) : dumps_(std::move(dumps)), sink_(sink) {}
 
-  // Lists up to `limit` connections (to `vip`, if given); `done` runs from poll().
+  // Lists up to `limit` connections (to `vip`, IPv4 or IPv6, if given); `done` runs from poll().
   void start(std::optional<net::IpAddr> vip, uint32_t limit, double now, Done done);
   void poll(double now);
   bool busy() const { return current_.has_value() || !queue_.empty(); }

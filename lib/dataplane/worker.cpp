@@ -211,7 +211,7 @@ void Worker::housekeeping() {
   if (__builtin_expect(bulk_request_.load(std::memory_order_relaxed) != bulk_seen_ ||
                            bulk_busy_.load(std::memory_order_relaxed), 0))
     bulk_step();
-  if (__builtin_expect(dump_.pending(), 0)) dump_.step(*conns_, clock_.now());
+  if (__builtin_expect(dump_.pending(), 0)) dump_.step(*conns_, fwd_->conns6(), clock_.now());
   fwd_->expire(kExpireBudget);
   rte_rcu_qsbr_quiescent(shared_.qsbr, index_);
 }

@@ -14,6 +14,7 @@
 
 #include "lb/conn_state.hpp"
 #include "lb/flow_table.hpp"
+#include "net/addr.hpp"
 #include "net/parse.hpp"
 
 namespace drfwd::lb {
@@ -58,32 +59,40 @@ class WorkerStatus {
 };
 
 // A listing of a worker's connections (show conns, ipvsadm -L -c), asked for and
-// answered asynchronously. The control core posts a request (a filter and a limit)
-// under a new sequence number; the worker notices it between bursts, walks its table a
-// slice per loop into its own buffer (sized once, at start) and answers by storing the
-// sequence number. The control core reads the buffer only once its request is answered
-// and posts nothing new until then (idle()), so no field has two writers at a time:
-//   control: vip_be_, limit_ (before request_)      worker: records_, count_, in_use_ (before done_)
+// answered asynchronously. The control core posts a request (a VIP filter and a limit)
+// under a new sequence number; the worker notices it between bursts, walks its tables
+// (IPv4, then IPv6) a slice per loop into its own buffer (sized once, at start) and
+// answers by storing the sequence number. The control core reads the buffer only once
+// its request is answered and posts nothing new until then (idle()), so no field has
+// two writers at a time:
+//   control: vip_, limit_ (before request_)      worker: records_, count_, in_use_ (before done_)
 class ConnDump {
  public:
+  // An entry of either table. One key type for both: an IPv4 entry's addresses are
+  // IPv4-mapped (::ffff:a.b.c.d, as net::IpAddr holds IPv4; no IPv6 entry has such an
+  // address: the data path drops IPv4-mapped sources and no VIP is one), its ports,
+  // protocol and kind as in the table.
   struct Record {
-    net::FlowKey key;
+    net::FlowKey6 key;
     uint32_t rs_slot;
     uint32_t rs_gen;
-    ConnState state;
     uint32_t expires;  // seconds left
+    ConnState state;
+    uint8_t pad[3];
   };
   static constexpr uint32_t kMaxRecords = 100000;  // the most one answer holds (show conns' limit)
-  static constexpr uint32_t kStep = 512;           // table entries walked per worker loop
+  static constexpr uint32_t kStep = 512;           // table entries walked per worker loop, both tables together
+  static constexpr net::IpAddr kAnyVip{};           // post()'s filter for every VIP (0.0.0.0 is never one)
 
   explicit ConnDump(uint32_t capacity = kMaxRecords) : records_(capacity) {}
 
   // ---- control core
   // No request is waiting for its answer: a new one may be posted.
   bool idle() const { return done_.load(std::memory_order_acquire) == request_.load(std::memory_order_relaxed); }
-  // Asks for up to `limit` connections to `vip_be` (0: any). Call only when idle().
-  uint64_t post(uint32_t vip_be, uint32_t limit) {
-    vip_be_ = vip_be;
+  // Asks for up to `limit` connections to `vip`, IPv4 or IPv6 (kAnyVip: any). Call only
+  // when idle().
+  uint64_t post(const net::IpAddr& vip, uint32_t limit) {
+    vip_ = vip;
     limit_ = limit;
     const uint64_t seq = request_.load(std::memory_order_relaxed) + 1;
     request_.store(seq, std::memory_order_release);
@@ -92,15 +101,20 @@ class ConnDump {
   bool answered(uint64_t seq) const { return done_.load(std::memory_order_acquire) == seq; }
   // The answer to the last request; valid once answered(seq) and until the next post().
   std::span<const Record> records() const { return {records_.data(), count_}; }
-  uint64_t in_use() const { return in_use_; }  // table entries in use when answered
+  uint64_t in_use() const { return in_use_; }  // entries in use in both tables when answered
 
   // ---- worker
   bool pending() const { return request_.load(std::memory_order_acquire) != done_.load(std::memory_order_relaxed); }
-  // Walks the next slice of the table; answers once the walk is complete or full.
-  void step(const FlowTable& t, uint32_t now);
+  // Walks the next slice of the tables (kStep entries, the IPv4 table's end and the IPv6
+  // table's start in one slice if so); answers once the walk is complete or full. A table
+  // with no entry in use, or none of the filter's family, is not walked.
+  void step(const FlowTable& t4, const FlowTable6& t6, uint32_t now);
 
  private:
-  uint32_t vip_be_ = 0;
+  template <class Table>
+  void walk(const Table& t, uint32_t from, uint32_t to, uint32_t now, uint32_t room);
+
+  net::IpAddr vip_ = kAnyVip;
   uint32_t limit_ = 0;
   std::atomic<uint64_t> request_{0};
   std::vector<Record> records_;
@@ -109,7 +123,10 @@ class ConnDump {
   std::atomic<uint64_t> done_{0};
   // the worker's own progress
   uint64_t working_ = 0;  // the request being answered
-  uint32_t cursor_ = 0;
+  uint64_t cursor_ = 0;   // IPv4 entries first, then IPv6 ones (from the IPv4 table's capacity)
 };
+static_assert(sizeof(ConnDump::Record) == 56 && std::is_trivially_copyable_v<ConnDump::Record>,
+              "records are copied whole into a buffer allocated once");
+static_assert(std::is_trivially_copyable_v<net::IpAddr>, "the filter is a plain value");
 
 }  // namespace drfwd::lb

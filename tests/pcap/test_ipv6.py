@@ -12,8 +12,8 @@
   S and O, the port's MAC as target link-layer address), others not; the VIPs are
   announced with unsolicited NAs at start; malformed NDP is counted and dropped;
 - IPv4, IPv6 and VLAN-tagged traffic in one run, every verdict and counter exact;
-- the views (ipvsadm -L/-S, show config) and the refusal of a real server of the
-  other family, at run time.
+- the views (ipvsadm -L/-S/-L -c, show config, show conns) and the refusal of a real
+  server of the other family, at run time.
 
 Addresses: 2001:2::/48 (IPv6 benchmarking) and 198.18.0.0/15. pcap has no one to
 answer neighbour solicitations: real servers are static neighbours.
@@ -697,6 +697,27 @@ def rs_line(addr, weight, active=0, inactive=0):
     return "  -> %-28s %-7s %-6d %-10u %-10u" % (addr, "Route", weight, active, inactive)
 
 
+def conn_line(proto, state, source, virtual, destination, expire=""):
+    """An ipvsadm -L -c row (print_conn's columns; IPv6 addresses overflow them)."""
+    return "%-3s %-6s %-11s %-18s %-18s %s" % (proto, expire, state, source, virtual, destination)
+
+
+def conn_rows(listing):
+    """The rows of ipvsadm -L -c output after its two header lines, each with its expiry
+    column blanked, and the expiries in seconds (checked as MM:SS)."""
+    rows = listing.splitlines()
+    h.check(rows[:2] == ["IPVS connection entries",
+                         "pro expire state       source             virtual            destination"],
+            "ipvsadm -L -c headers:\n" + listing)
+    out, expires = [], []
+    for row in rows[2:]:
+        m = re.fullmatch(r"(\d\d):(\d\d)", row[4:9])
+        h.check(m is not None and row[9] == " ", "expiry not MM:SS in %r" % row)
+        expires.append(int(m.group(1)) * 60 + int(m.group(2)))
+        out.append(row[:4] + " " * 7 + row[11:])  # "%-6s " blank
+    return out, expires
+
+
 def blocks(listing):
     """ipvsadm -L output: {service line: [its RS lines]}. The headers (the version line
     only when listing all, as ipvsadm) are skipped."""
@@ -716,8 +737,13 @@ def blocks(listing):
 
 def test_views_and_refusals_at_run_time():
     syns = [tcp_conn(client(500, 1), 13000 + i, "2001:2::100")[0] for i in range(6)]
-    with h.Drfwd(VIEW_CONF, rx=syns, name="v6-views") as d:
-        d.wait_rx(len(syns))
+    e = Ether(src=h.CLIENT_MAC, dst=h.PORT_MAC)
+    # A UDP flow to the persistent /64 service (a connection and its template) and an IPv4
+    # connection: listed with the IPv6 ones, filtered apart.
+    udp = e / IPv6(src=client(500, 2), dst="2001:2::100") / UDP(sport=5353, dport=53) / Raw(b"q")
+    syn4 = e / IP(src="198.18.3.1", dst="198.18.1.10") / TCP(sport=14000, dport=80, flags="S", seq=1)
+    with h.Drfwd(VIEW_CONF, rx=syns + [udp, syn4], name="v6-views") as d:
+        d.wait_rx(len(syns) + 2)
         d.wait_socket()
         r = d.ctl("ipvsadm", "-L", "-n")
         h.check(r.returncode == 0, r.stderr)
@@ -735,12 +761,62 @@ def test_views_and_refusals_at_run_time():
         h.check(sum(inact) == 6 and sum(act) == 0, "ActiveConn %s InActConn %s after 6 SYNs" % (act, inact))
         h.check(tcp6 == [rs_line("[2001:2::11]:80", 2, 0, inact[0]), rs_line("[2001:2::12]:80", 1, 0, inact[1])],
                 "RS lines not in ipvsadm's columns:\n%s" % "\n".join(tcp6))
-        h.check(got["UDP  [2001:2::100]:53 sh persistent 60 mask 64"] == [rs_line("[2001:2::13]:53", 1)],
-                "UDP service's RS lines:\n%s" % r.stdout)
+        h.check(got["UDP  [2001:2::100]:53 sh persistent 60 mask 64"] == [rs_line("[2001:2::13]:53", 1, 1, 0)],
+                "UDP service's RS lines (the UDP connection is active):\n%s" % r.stdout)
 
         r = d.ctl("ipvsadm", "-L", "-n", "-t", "[2001:2::100]:80")
         h.check(r.returncode == 0 and list(blocks(r.stdout)) == ["TCP  [2001:2::100]:80 mh"],
                 "ipvsadm -L -n -t [2001:2::100]:80:\n%s%s" % (r.stdout, r.stderr))
+
+        # Connections of both families: ipvsadm -L -c -n lists every one, IPv6 addresses
+        # as [addr]:port in ipvsadm's columns; the UDP flow's persistence template with
+        # the client's /64 and port 0, state NONE.
+        r = d.ctl("ipvsadm", "-L", "-c", "-n")
+        h.check(r.returncode == 0, r.stderr)
+        rows, expires = conn_rows(r.stdout)
+        udp_rows = [conn_line("UDP", "UDP", "[%s]:5353" % client(500, 2), "[2001:2::100]:53", "[2001:2::13]:53"),
+                    conn_line("UDP", "NONE", "[2001:2:0:11f4::]:0", "[2001:2::100]:53", "[2001:2::13]:53")]
+        tcp_rows = {conn_line("TCP", "SYN_RECV", "[%s]:%d" % (client(500, 1), 13000 + i), "[2001:2::100]:80",
+                              "[%s]:80" % rs): rs for i in range(6) for rs in ("2001:2::11", "2001:2::12")}
+        v4_row = conn_line("TCP", "SYN_RECV", "198.18.3.1:14000", "198.18.1.10:80", "198.18.0.11:80")
+        h.check(len(rows) == 9 and all(x in rows for x in udp_rows) and v4_row in rows,
+                "ipvsadm -L -c -n rows:\n%s" % r.stdout)
+        on = Counter(tcp_rows[x] for x in rows if x in tcp_rows)
+        h.check(sum(on.values()) == 6 and [on["2001:2::11"], on["2001:2::12"]] == inact,
+                "TCP rows %s, InActConn %s:\n%s" % (dict(on), inact, r.stdout))
+        # Expiry: SYN_RECV 60 s, UDP 300 s, the template the service's 60 s.
+        for row, left in zip(rows, expires):
+            top = 300 if row.split()[1] == "UDP" else 60
+            h.check(top - 10 <= left <= top, "%d s left in %r" % (left, row))
+
+        # Filtered by a service or VIP of either family: the other family's entries never.
+        for words, want in ((["-t", "[2001:2::100]:80"], 6), (["-u", "[2001:2::100]:53"], 2),
+                            (["-t", "198.18.1.10:80"], 1)):
+            r = d.ctl("ipvsadm", "-L", "-c", "-n", *words)
+            got_rows, _ = conn_rows(r.stdout)
+            vip = words[1].rsplit(":", 1)[0]
+            h.check(r.returncode == 0 and len(got_rows) == want and all(x.split()[3] == words[1] for x in got_rows),
+                    "ipvsadm -L -c -n %s: %d rows, expected %d:\n%s%s" %
+                    (" ".join(words), len(got_rows), want, r.stdout, r.stderr))
+            h.check(all(("[" in x) == vip.startswith("[") for x in got_rows), "other family listed:\n" + r.stdout)
+        r = d.ctl("show", "conns", "2001:2::100")
+        shown = r.stdout.splitlines()
+        h.check(r.returncode == 0 and len(shown) == 1 + 8 + 1 and
+                all(x.split()[2] in ("[2001:2::100]:80", "[2001:2::100]:53") for x in shown[1:-1]) and
+                shown[-1] == "8 shown, 9 entries in the connection tables",
+                "show conns 2001:2::100:\n%s%s" % (r.stdout, r.stderr))
+        template = "%-4s %-21s %-21s %-21s %-12s " % ("UDP", "[2001:2:0:11f4::]:0", "[2001:2::100]:53",
+                                                      "[2001:2::13]:53", "NONE")
+        h.check(any(x.startswith(template) for x in shown), "show conns lacks the template:\n" + r.stdout)
+        r = d.ctl("show", "conns", "198.18.1.10")
+        shown = r.stdout.splitlines()
+        h.check(r.returncode == 0 and len(shown) == 3 and shown[1].split()[:4] ==
+                ["TCP", "198.18.3.1:14000", "198.18.1.10:80", "198.18.0.11:80"] and "[" not in r.stdout,
+                "show conns 198.18.1.10:\n%s%s" % (r.stdout, r.stderr))
+        r = d.ctl("show", "conns", "2001:2::101")
+        header = "%-4s %-21s %-21s %-21s %-12s %s" % ("PRO", "CLIENT", "VIRTUAL", "REAL SERVER", "STATE", "EXPIRES")
+        h.check(r.stdout.splitlines() == [header, "0 shown, 9 entries in the connection tables"],
+                "show conns of a VIP without connections:\n" + r.stdout)
 
         r = d.ctl("ipvsadm", "-S", "-n")
         save = r.stdout.splitlines()

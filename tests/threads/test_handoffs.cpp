@@ -3,7 +3,8 @@
 //
 // Workers loop as lib/dataplane/worker.cpp does: register with the real Publisher's
 // rte_rcu_qsbr, load the snapshot pointer with acquire once per burst, run the Forwarder
-// over a burst of synthetic frames, answer connection listings between bursts, expire
+// over a burst of synthetic frames (IPv4 and IPv6), answer connection listings (both
+// connection tables) between bursts, expire
 // connections, report a quiescent state once per loop and go offline around a pause. One
 // more worker fails partway (WorkerStatus). The test's main thread is the control core:
 // hundreds of batches through the Director and the Publisher, control rounds (tick:
@@ -51,6 +52,10 @@ constexpr double kRoundSeconds = 0.01;     // control clock per round
 
 const char* const kVips[] = {"198.18.1.10", "198.18.1.11", "198.18.1.12", "198.18.1.13"};
 constexpr int kFirstRs = 11, kRsCount = 16;  // real servers 198.18.0.11-26
+// An IPv6 service, configured at the start and never changed (the random commands are
+// about the IPv4 ones): its real servers are the hosts of 198.18.0.11 and .12 (same MACs),
+// static neighbours on port 0, not health-checked, so it forwards throughout.
+const char* const kVip6 = "2001:2::100";
 
 // Every real server's MAC, static or resolved: 02:00:00:00:00:<last byte of its address>.
 net::Mac mac_of(net::Ipv4 rs) { return net::Mac{{0x02, 0, 0, 0, 0, static_cast<uint8_t>(rs.value & 0xff)}}; }
@@ -89,6 +94,16 @@ class Worker {
       }
       pool_[i % 2].push_back(test::build(s));
     }
+    for (int i = 0; i < 64; ++i) {  // IPv6 flows: 16 clients, 8 ports each
+      test::Frame6Spec s;
+      s.dst = test::port_mac(static_cast<uint16_t>(i % 2));
+      s.saddr = test::ip6("2001:db8:2::1");
+      s.saddr.bytes[15] = static_cast<uint8_t>(1 + rng() % 16);
+      s.daddr = test::ip6(kVip6);
+      s.sport = static_cast<uint16_t>(2000 + rng() % 8);
+      s.tcp_flags = flags[rng() % 6];
+      pool_[i % 2].push_back(test::build6(s));
+    }
     for (const char* vip : kVips) {  // and clients asking for the VIPs: for the control core
       std::vector<uint8_t> f(net::kMinFrameLen);
       net::build_arp(f.data(), net::arp_request(test::mac("02:00:00:00:01:01"), ip("198.18.2.1"), ip(vip)));
@@ -114,6 +129,7 @@ class Worker {
   const lb::WorkerCounters& counters() const { return *counters_; }
   const lb::RsCounters* rs_counters() const { return rs_counters_.get(); }
   const lb::FlowTable& table() const { return table_; }
+  const lb::FlowTable6& table6() const { return fwd_.conns6(); }
   lb::ConnDump& dump() { return dump_; }
   const lb::WorkerStatus& status() const { return status_; }
 
@@ -130,7 +146,7 @@ class Worker {
       const auto start = std::chrono::steady_clock::now();
       for (uint16_t port : {0, 1}) forward_burst(rng, port, now);  // the worker's RX queues
       fwd_.begin(shared_.snapshot->load(std::memory_order_acquire), now);
-      if (dump_.pending()) dump_.step(table_, now);
+      if (dump_.pending()) dump_.step(table_, fwd_.conns6(), now);
       fwd_.expire(32);
       rte_rcu_qsbr_quiescent(shared_.qsbr, index_);
       counters_->busy_loop.record(static_cast<uint64_t>((std::chrono::steady_clock::now() - start).count()));
@@ -227,10 +243,18 @@ std::string random_command(std::mt19937& rng, const config::Model& m) {
   auto pick = [&](size_t n) { return static_cast<size_t>(rng() % n); };
   const char* const scheds[] = {"rr", "wrr", "sh", "mh", "hash"};
   const auto& services = m.services();
-  const config::Service* s = services.empty() ? nullptr : &services[pick(services.size())];
+  std::vector<const config::Service*> v4;  // the IPv6 service is left alone
+  for (const config::Service& x : services)
+    if (x.key.vip.is_v4()) v4.push_back(&x);
+  const config::Service* s = v4.empty() ? nullptr : v4[pick(v4.size())];
   const std::string svc = s ? service_words(*s) : service_words(static_cast<int>(pick(8)));
   const net::Ipv4 any_rs = rs_ip(static_cast<int>(pick(kRsCount)));
-  const net::IpAddr its_rs = s && !s->rs.empty() ? s->rs[pick(s->rs.size())].ip : net::IpAddr(any_rs);
+  const net::Ipv4 its_rs = s && !s->rs.empty() ? s->rs[pick(s->rs.size())].ip.v4() : any_rs;
+  auto first_v4_neighbour = [&]() -> net::IpAddr {
+    for (const auto& [addr, n] : m.neighbours())
+      if (addr.is_v4()) return addr;
+    return any_rs;
+  };
   switch (pick(12)) {
     case 0:
     case 1:
@@ -244,7 +268,7 @@ std::string random_command(std::mt19937& rng, const config::Model& m) {
     case 7: return "rs del " + svc + " " + net::to_string(its_rs);
     case 8: return "rs set " + svc + " " + net::to_string(its_rs) + " weight " + std::to_string(pick(4));
     case 9: return "neigh add " + net::to_string(any_rs) + " " + net::to_string(mac_of(any_rs));
-    case 10: return "neigh del " + net::to_string(m.neighbours().empty() ? any_rs : m.neighbours().begin()->first);
+    case 10: return "neigh del " + net::to_string(first_v4_neighbour());
     default: return "set timeout udp " + std::to_string(30 + pick(300));
   }
 }
@@ -289,7 +313,10 @@ TEST(Handoffs, WorkersAndControlCoreUnderThreadSanitizer) {
   for (const char* line : {"port 0 address 198.18.0.2/24", "port 1 address 198.18.4.2/24",
                            "set check interval 100ms timeout 100ms fall 2 rise 1",  // a probe every 10 rounds
                            "vip add 198.18.1.10 tcp 80 sched rr", "rs add 198.18.1.10 tcp 80 198.18.0.11",
-                           "rs add 198.18.1.10 tcp 80 198.18.0.12", "neigh add 198.18.0.11 02:00:00:00:00:0b"})
+                           "rs add 198.18.1.10 tcp 80 198.18.0.12", "neigh add 198.18.0.11 02:00:00:00:00:0b",
+                           "vip add 2001:2::100 tcp 80 sched rr", "rs add 2001:2::100 tcp 80 2001:2::11",
+                           "rs add 2001:2::100 tcp 80 2001:2::12", "neigh add 2001:2::11 02:00:00:00:00:0b port 0",
+                           "neigh add 2001:2::12 02:00:00:00:00:0c port 0"})
     model.apply(*config::parse_line(line));
   control::DirectorSetup setup;
   setup.port_macs = {test::port_mac(0), test::port_mac(1)};
@@ -308,6 +335,7 @@ TEST(Handoffs, WorkersAndControlCoreUnderThreadSanitizer) {
   control::ConnQuery query(dumps, sink);
   std::mt19937 rng(7);
   unsigned accepted = 0, refused = 0, listings = 0, slot_reuses = 0;  // slot_reuses: RSs seen in a reused slot
+  unsigned listed6 = 0;  // IPv6 entries listed
   bool failure_seen = false;
   lb::WorkerScalars last_sum;
   for (int round = 0; round < kRounds; ++round) {
@@ -319,13 +347,18 @@ TEST(Handoffs, WorkersAndControlCoreUnderThreadSanitizer) {
       if (rng() % 8)  // most servers answer
         d.on_arp(q.port, net::arp_reply(mac_of(q.arp.tpa), q.arp.tpa, q.arp.sha, q.arp.spa), now);
     if (round % 8 == 0 && !query.busy()) {
-      const std::optional<net::Ipv4> vip = rng() % 2 ? std::optional(ip(kVips[rng() % 4])) : std::nullopt;
+      std::optional<net::IpAddr> vip;  // any, an IPv4 VIP or the IPv6 one
+      if (const auto k = rng() % 6; k < 4) vip = ip(kVips[k]);
+      else if (k == 4) vip = test::any_ip(kVip6);
       const uint32_t limit = 1 + rng() % 2000;
-      query.start(vip, limit, now, [&listings, vip, limit](control::ConnListing l) {
+      query.start(vip, limit, now, [&listings, &listed6, vip, limit](control::ConnListing l) {
         ++listings;
         EXPECT_LE(l.conns.size(), limit);
-        for (const control::ConnStatus& c : l.conns)
+        for (const control::ConnStatus& c : l.conns) {
           if (vip) EXPECT_EQ(c.vip, *vip);
+          EXPECT_EQ(c.client.is_v4(), c.vip.is_v4());
+          listed6 += c.vip.is_v6();
+        }
       });
     }
     query.poll(now);
@@ -365,6 +398,9 @@ TEST(Handoffs, WorkersAndControlCoreUnderThreadSanitizer) {
   ASSERT_TRUE(last);
   EXPECT_EQ(last->missing, std::vector<uint32_t>{kForwarding});
   EXPECT_GT(last->conns.size(), 0u);
+  const auto v6 = std::count_if(last->conns.begin(), last->conns.end(), [](auto& c) { return c.vip.is_v6(); });
+  EXPECT_GT(v6, 0) << "no IPv6 connection in the last listing";
+  EXPECT_LT(static_cast<size_t>(v6), last->conns.size()) << "no IPv4 connection in the last listing";
 
   const size_t freed_while_running = sink.snapshots.size() - TrackingSink::alive(sink.snapshots);
   joiner.join();
@@ -377,6 +413,7 @@ TEST(Handoffs, WorkersAndControlCoreUnderThreadSanitizer) {
   EXPECT_GT(accepted, kRounds / 4u);
   EXPECT_GT(refused, 0u);
   EXPECT_GT(listings, 5u);
+  EXPECT_GT(listed6, 0u);
   EXPECT_GT(slot_reuses, 0u) << "no RS slot was reused: RsStats::rebase did not run against live workers";
   EXPECT_GT(last_sum.conn_new, 1000u);
   EXPECT_GT(last_sum.conn_expired, 0u);
@@ -385,12 +422,16 @@ TEST(Handoffs, WorkersAndControlCoreUnderThreadSanitizer) {
 
   // Accounting at exit, as the appliance does it once the workers have stopped.
   std::vector<const lb::FlowTable*> tables;
-  for (const auto& w : workers) tables.push_back(&w->table());
-  for (const std::string& p : control::conn_accounting(tables, d.model(), d.rs_stats())) ADD_FAILURE() << p;
+  std::vector<const lb::FlowTable6*> tables6;
+  for (const auto& w : workers) {
+    tables.push_back(&w->table());
+    tables6.push_back(&w->table6());
+  }
+  for (const std::string& p : control::conn_accounting(tables, d.model(), d.rs_stats(), tables6)) ADD_FAILURE() << p;
 
   std::printf("%zu snapshots published (%zu freed while the workers ran), %u batches accepted, %u refused, "
-              "%u listings, %lu health changes, %lu connections scheduled, %lu expired\n",
-              sink.snapshots.size(), freed_while_running, accepted, refused, listings,
+              "%u listings (%u IPv6 entries), %lu health changes, %lu connections scheduled, %lu expired\n",
+              sink.snapshots.size(), freed_while_running, accepted, refused, listings, listed6,
               static_cast<unsigned long>(d.counters().health_changes), static_cast<unsigned long>(last_sum.conn_new),
               static_cast<unsigned long>(last_sum.conn_expired));
 

@@ -300,6 +300,61 @@ ipvsadm -A -u [2001:2::100]:53 -s rr
   EXPECT_EQ(got[4].substr(0, 39), "  -> [2001:2::11]:80              Route");  // "  -> %-28s %-7s", as ipvsadm
 }
 
+// ipvsadm -L -c with IPv6 entries: ipvsadm's print_conn, "%-3s %-6s %-11s %-18s %-18s %s",
+// the addresses "[addr]:port" (addrport_to_anyname), overflowing their columns; IPv4
+// entries in the same listing as before. Filtered by an IPv6 service (-t [vip]:port).
+TEST(IpvsadmLayout, Ipv6Connections) {
+  auto conn = [](const char* client, uint16_t cport, const char* vip, uint16_t vport, const char* rs,
+                 lb::ConnState state, uint32_t expires, uint8_t proto = net::kProtoTcp) {
+    ConnStatus c;
+    c.proto = proto;
+    c.client = test::any_ip(client);
+    c.cport = cport;
+    c.vip = test::any_ip(vip);
+    c.vport = vport;
+    c.rs = test::any_ip(rs);
+    c.rport = vport;
+    c.state = state;
+    c.expires = expires;
+    return c;
+  };
+  const std::vector<ConnStatus> conns = {
+      conn("198.18.2.1", 40000, "198.18.0.100", 80, "198.18.0.11", lb::ConnState::kTcpEstablished, 899),
+      conn("2001:db8:2::1", 40000, "2001:2::100", 80, "2001:2::11", lb::ConnState::kTcpEstablished, 899),
+      conn("2001:db8:2::1", 40001, "2001:2::100", 80, "2001:2::12", lb::ConnState::kTcpSynRecv, 59),
+      conn("2001:db8:2::", 0, "2001:2::100", 53, "2001:2::13", lb::ConnState::kTemplate, 300, net::kProtoUdp),
+      conn("2001:db8:2::7", 5353, "2001:2::100", 53, "::", lb::ConnState::kUdp, 61, net::kProtoUdp),  // RS gone
+  };
+  query::IpvsList o;
+  o.numeric = true;
+  o.connection = true;
+  EXPECT_EQ(lines(ipvsadm_list({}, o, 4096, lb::Timeouts{}, conns)),
+            (std::vector<std::string>{
+                "IPVS connection entries",
+                "pro expire state       source             virtual            destination",
+                "TCP 14:59  ESTABLISHED 198.18.2.1:40000   198.18.0.100:80    198.18.0.11:80",
+                "TCP 14:59  ESTABLISHED [2001:db8:2::1]:40000 [2001:2::100]:80   [2001:2::11]:80",
+                "TCP 00:59  SYN_RECV    [2001:db8:2::1]:40001 [2001:2::100]:80   [2001:2::12]:80",
+                "UDP 05:00  NONE        [2001:db8:2::]:0   [2001:2::100]:53   [2001:2::13]:53",
+                "UDP 01:01  UDP         [2001:db8:2::7]:5353 [2001:2::100]:53   [::]:53",
+            }));
+  o.service = ServiceKey{test::any_ip("2001:2::100"), net::kProtoTcp, 80};
+  o.numeric = false;  // ports by name; addresses stay numeric
+  EXPECT_EQ(lines(ipvsadm_list({}, o, 4096, lb::Timeouts{}, conns)),
+            (std::vector<std::string>{
+                "IPVS connection entries",
+                "pro expire state       source             virtual            destination",
+                "TCP 14:59  ESTABLISHED [2001:db8:2::1]:40000 [2001:2::100]:http [2001:2::11]:http",
+                "TCP 00:59  SYN_RECV    [2001:db8:2::1]:40001 [2001:2::100]:http [2001:2::12]:http",
+            }));
+  // show conns: the same entries in its own columns.
+  const auto shown = lines(format_conns(conns, 9, 100));
+  ASSERT_EQ(shown.size(), 7u);
+  EXPECT_EQ(shown[2], "TCP  [2001:db8:2::1]:40000 [2001:2::100]:80      [2001:2::11]:80       ESTABLISHED  899s");
+  EXPECT_EQ(shown[4], "UDP  [2001:db8:2::]:0      [2001:2::100]:53      [2001:2::13]:53       NONE         300s");
+  EXPECT_EQ(shown[6], "5 shown, 9 entries in the connection tables");
+}
+
 // ipvsadm -S: "-A %s -s %s" [-b] [-p [-M]], then "-a %s -r %s %s -w %d".
 TEST(IpvsadmLayout, Save) {
   auto got = lines(ipvsadm_save(sample(), true));
