@@ -152,6 +152,15 @@ def test_ipv6_round_robin_ndp_and_kernel_path():
                           r"who has 2001:2::13\b" % (lb_mac, DIP6))
         check(any(want.match(line) for line in frames), "no solicitation for 2001:2::13 from %s (%s):\n%s"
               % (DIP6, lb_mac, "\n".join(frames)))
+        # vip-routes: the VIP's /128 through drfwd0 in the kernel (for a routing daemon),
+        # tagged with drfwd's protocol; gone again with vip-routes off.
+        lab.ctl("set", "vip-routes", "table", "100", check=True)
+        route = lambda: lab.run("lb", "ip", "-6", "route", "show", "table", "100").stdout  # noqa: E731
+        L.wait_for(lambda: VIP6 in route(), 3)
+        check(re.search(r"^%s dev drfwd0 proto 245\b" % re.escape(VIP6), route(), re.M), "IPv6 VIP route: %r" % route())
+        lab.ctl("set", "vip-routes", "off", check=True)
+        L.wait_for(lambda: VIP6 not in route(), 3)
+        check(VIP6 not in route(), "IPv6 VIP route left: %r" % route())
         stats = stop_and_check_ndp(lab)
         print("ndp counters: %s" % {k: v for k, v in stats["control"].items() if k.startswith("ndp_")})
 
