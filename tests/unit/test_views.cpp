@@ -297,7 +297,17 @@ ipvsadm -A -u [2001:2::100]:53 -s rr
   const auto got = lines(ipvsadm_list(s, o, 4096, lb::Timeouts{}, {}));
   ASSERT_GE(got.size(), 6u);
   EXPECT_EQ(got[3], "TCP  [2001:2::100]:80 sh persistent 300 mask 64");
-  EXPECT_EQ(got[4].substr(0, 39), "  -> [2001:2::11]:80              Route");  // "  -> %-28s %-7s", as ipvsadm
+  EXPECT_EQ(got[4].substr(0, 39), "  -> [2001:2::11]:80              Route");
+  // --stats and --rate name services and servers the same way.
+  for (bool stats : {true, false}) {
+    config::query::IpvsList so;
+    so.numeric = true;
+    (stats ? so.stats : so.rate) = true;
+    const auto st = lines(ipvsadm_list(s, so, 4096, lb::Timeouts{}, {}));
+    ASSERT_GE(st.size(), 6u);
+    EXPECT_EQ(st[3].substr(0, 21), "TCP  [2001:2::100]:80") << (stats ? "--stats" : "--rate");
+    EXPECT_EQ(st[4].substr(0, 20), "  -> [2001:2::11]:80") << (stats ? "--stats" : "--rate");
+  }  // "  -> %-28s %-7s", as ipvsadm
 }
 
 // ipvsadm -L -c with IPv6 entries: ipvsadm's print_conn, "%-3s %-6s %-11s %-18s %-18s %s",
