@@ -15,6 +15,8 @@ bool ControlLoop::round() {
     kernel_->set_interfaces(slow_path_.kernel_ifindexes());
     kernel_serial_ = slow_path_.kernel_serial();
   }
+  for (const lb::Iface at : slow_path_.take_ipv6_resets())
+    if (kernel_) kernel_->forget_routes(at);
   if (kernel_) kernel_->poll(director_, t);
   slow_path_.send(director_.tick(t));
   if (kernel_) kernel_->sync(director_.routes(), director_.model().vip_claim().route_table, t);

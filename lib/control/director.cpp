@@ -136,7 +136,6 @@ void Director::refresh_targets(double now) {
   for (const config::Service& s : model_.services()) {
     for (const config::RealServer& r : s.rs) {
       const auto port = model_.egress(r.ip);
-      // IPv4: the interface's DIP (0.0.0.0: none). IPv6: the port's link-local address.
       // The interface's DIP of the RS's family: the source of resolution and checks.
       // IPv4 without one: 0.0.0.0 (ARP from 0.0.0.0, no checks); IPv6 without one: the
       // port's link-local address (solicitations; no checks).
@@ -285,6 +284,11 @@ NdpDecision Director::on_ndp(lb::Iface at, const net::Ndp& n, double now) {
   // As for ARP: an advertisement of a real server's address for another MAC goes no further.
   if (n.type == net::kNdpNeighborAdvert && n.lladdr)
     if (auto known = known_mac(net::IpAddr(n.target)); known && *known != *n.lladdr)
+      return {NdpDecision::Action::kConflict, {}, *known};
+  // A solicitation from a real server's address teaches its receiver (the kernel) the
+  // source link-layer address: one naming another MAC goes no further either.
+  if (n.type == net::kNdpNeighborSolicit && n.lladdr && !n.src.is_unspecified())
+    if (auto known = known_mac(net::IpAddr(n.src)); known && *known != *n.lladdr)
       return {NdpDecision::Action::kConflict, {}, *known};
   if (n.type == net::kNdpNeighborSolicit && at.port < setup_.port_macs.size() &&
       (announcer_.claimed(at, net::IpAddr(n.target)) || n.target == link_local(at)))

@@ -117,6 +117,13 @@ void KernelState::sync(const std::vector<Director::VipRoute>& routes, std::optio
     if (!installed_.count(r)) send(true, r);
 }
 
+void KernelState::forget_routes(lb::Iface at) {
+  std::erase_if(installed_, [&](const Route& r) {
+    const auto it = ifindex_.find(r.ifindex);
+    return it != ifindex_.end() && it->second == at;
+  });
+}
+
 void KernelState::withdraw_all() {
   for (const Route& r : std::vector<Route>(installed_.begin(), installed_.end())) send(false, r);
 }

@@ -32,6 +32,9 @@ class KernelState {
   // the interfaces).
   void withdraw_all();
   size_t routes() const { return installed_.size(); }
+  // The kernel dropped the routes through `at`'s kernel interface (its IPv6 was turned
+  // off and on): forgotten, so the next sync puts them back.
+  void forget_routes(lb::Iface at);
 
  private:
   struct Route {

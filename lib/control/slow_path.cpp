@@ -38,7 +38,7 @@ void SlowPath::start() {
     const auto address = director_.model().address(lb::Iface{p.id, 0});
     const auto address6 = director_.model().address6(lb::Iface{p.id, 0});
     if (address) set_kernel_address(*kernel_[p.id], *address);
-    if (address6) set_kernel_address6(*kernel_[p.id], *address6);
+    readdress6(lb::Iface{p.id, 0}, *kernel_[p.id]);
     spdlog::info("port {}: kernel interface {}{}{}", p.id, kernel_[p.id]->ifname,
                  address ? " with " + net::to_string(*address) : "", address6 ? " and " + net::to_string(*address6) : "");
   }
@@ -57,9 +57,18 @@ void SlowPath::make_vlan(lb::Iface at, const net::Prefix& address) {
   }
   set_kernel_address(it->second, address);
   const auto address6 = director_.model().address6(at);
-  set_kernel_address6(it->second, address6);
+  readdress6(at, it->second);
   spdlog::info("port {} vlan {}: kernel interface {} with {}{}", at.port, at.vlan, it->second.ifname,
                net::to_string(address), address6 ? " and " + net::to_string(*address6) : "");
+}
+
+void SlowPath::readdress6(lb::Iface at, const KernelInterface& k) {
+  const auto want = director_.model().address6(at);
+  const auto it = applied6_.find(at);
+  if (it != applied6_.end() ? it->second == want : !want) return;  // a new TAP starts with IPv6 off
+  applied6_[at] = want;
+  set_kernel_address6(k, want);
+  ipv6_resets_.push_back(at);
 }
 
 void SlowPath::readdress(lb::Iface at) {
@@ -68,13 +77,14 @@ void SlowPath::readdress(lb::Iface at) {
   try {
     if (at.vlan == 0) {
       set_kernel_address(*kernel_[at.port], address);
-      set_kernel_address6(*kernel_[at.port], director_.model().address6(at));
+      readdress6(at, *kernel_[at.port]);
     } else if (address) {
       make_vlan(at, *address);
     } else if (auto it = vlans_.find(at); it != vlans_.end()) {
       drain_and_destroy(it->second);
       spdlog::info("port {} vlan {}: kernel interface {} removed", at.port, at.vlan, it->second.ifname);
       vlans_.erase(it);
+      applied6_.erase(at);
       ++kernel_serial_;
     }
   } catch (const KernelIfError& e) {
@@ -146,8 +156,8 @@ void SlowPath::handle(uint16_t port, rte_mbuf* m, double now) {
   const auto* d = rte_pktmbuf_mtod(m, const uint8_t*);
   const uint16_t type = rte_pktmbuf_data_len(m) >= net::kEtherHdrLen ? net::ntoh16(net::load16(d + net::kEthType)) : 0;
   // IPv6 neighbor solicitations and advertisements are the director's (ICMPv6 right
-  // after the fixed header: the workers hand over no NDP behind extension headers);
-  // other IPv6 (to a group address) is the kernel's.
+  // after the fixed header: the workers drop NDP behind extension headers as
+  // ip6-bad-ext); other IPv6 (for a DIP, to a group address) is the kernel's.
   constexpr uint32_t kIcmpType = net::kEtherHdrLen + net::kIpv6HdrLen;
   const bool ndp = type == net::kEtherIpv6 && rte_pktmbuf_data_len(m) > kIcmpType && d[net::kEtherHdrLen + 6] == net::kProtoIcmp6 &&
                    (d[kIcmpType] == net::kNdpNeighborSolicit || d[kIcmpType] == net::kNdpNeighborAdvert);

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "control/director.hpp"
@@ -57,6 +58,9 @@ class SlowPath {
   // devices); `kernel_serial` changes whenever this does.
   std::map<int, lb::Iface> kernel_ifindexes() const;
   uint64_t kernel_serial() const { return kernel_serial_; }
+  // Interfaces whose kernel side had its IPv6 turned off and on again (a new IPv6 DIP):
+  // the kernel dropped their IPv6 routes, which KernelState must put back. Cleared by the call.
+  std::vector<lb::Iface> take_ipv6_resets() { return std::exchange(ipv6_resets_, {}); }
   bool has_kernel_interfaces() const { return setup_.kernel_interfaces; }
 
  private:
@@ -71,6 +75,9 @@ class SlowPath {
   bool tag(rte_mbuf* m, uint16_t vlan);       // false: no room, freed
   void drain_and_destroy(KernelInterface& k);
   void make_vlan(lb::Iface at, const net::Prefix& address);  // throws KernelIfError
+  // The kernel side's IPv6 address follows the model's, only when it changed (setting it
+  // turns IPv6 off and on: every IPv6 address and route there goes). Throws KernelIfError.
+  void readdress6(lb::Iface at, const KernelInterface& k);
   void from_kernel(const KernelInterface& k);
 
   const std::vector<dp::PortInfo>& ports_;
@@ -81,6 +88,8 @@ class SlowPath {
   std::vector<std::optional<KernelInterface>> kernel_;  // by data port
   std::map<lb::Iface, KernelInterface> vlans_;         // one per VLAN interface
   uint64_t kernel_serial_ = 0;
+  std::map<lb::Iface, std::optional<net::Prefix6>> applied6_;  // what each kernel side has
+  std::vector<lb::Iface> ipv6_resets_;
   SlowPathCounters cc_;
 };
 

@@ -152,6 +152,10 @@ void configure_and_start(PortInfo& p, const PortSetup& s) {
     rc = rte_eth_promiscuous_enable(p.id);
     if (rc != 0) spdlog::warn("{}: cannot enable promiscuous mode: {}", where, err(rc));
   }
+  // IPv6 neighbor solicitations for the VIPs go to their solicited-node groups, which no
+  // multicast filter of ours lists: every multicast frame in (drfwd sends no MLD).
+  rc = rte_eth_allmulticast_enable(p.id);
+  if (rc != 0 && rc != -ENOTSUP) spdlog::warn("{}: cannot enable all-multicast mode: {}", where, err(rc));
   rc = rte_eth_dev_start(p.id);
   if (rc != 0) throw PortError(where + ": start failed: " + err(rc));
   p.started = true;

@@ -193,11 +193,11 @@ void Worker::run() {
     if ((polls & 0xff) == 0) {
       lb::bump(counters_->polls, polls);
       lb::bump(counters_->busy_polls, busy);
-      lb::store<uint64_t>(counters_->conns_in_use, conns_->size());
+      lb::store<uint64_t>(counters_->conns_in_use, conns_->size() + fwd_->conns6().size());
       polls = busy = 0;
     }
   }
-  lb::store<uint64_t>(counters_->conns_in_use, conns_->size());
+  lb::store<uint64_t>(counters_->conns_in_use, conns_->size() + fwd_->conns6().size());
   lb::bump(counters_->polls, polls);
   lb::bump(counters_->busy_polls, busy);
 }

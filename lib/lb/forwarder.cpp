@@ -352,8 +352,8 @@ DRFWD_COLD Verdict Forwarder::ipv6(const Frame& f, PortCounters& pc, bool group)
   switch (p.kind) {
     case net::Kind6::kDrop:
       return drop(pc, p.drop);
-    case net::Kind6::kNdp:
-      return to_control(ExcClass::kArp);  // IPv6's ARP: the control core validates and answers
+    case net::Kind6::kNdp:  // IPv6's ARP: the control core validates and answers; a server's in its own class
+      return to_control(snap_->is_server6(p.key.src) ? ExcClass::kServer : ExcClass::kArp);
     case net::Kind6::kL4:
     case net::Kind6::kIcmpError:
       if (!group) {
@@ -375,7 +375,9 @@ DRFWD_COLD Verdict Forwarder::ipv6(const Frame& f, PortCounters& pc, bool group)
   // address) goes to the control core, routing protocols in their own class as IPv4's;
   // anything else is dropped.
   if (group || snap_->is_local6(p.key.dst)) {
-    return to_control(routing_protocol(p) ? ExcClass::kRouting : ExcClass::kOther);
+    return to_control(routing_protocol(p)               ? ExcClass::kRouting
+                      : snap_->is_server6(p.key.src)    ? ExcClass::kServer
+                                                        : ExcClass::kOther);
   }
   return drop(pc, Drop::kNoService);
 }

@@ -230,6 +230,11 @@ std::shared_ptr<Snapshot> build_snapshot(const SnapshotSpec& spec, const Snapsho
     add_real_servers(*snap, s);
   }
   add_server_set(*snap);
+  for (const ServiceSpec& s : spec.services)
+    for (const RsSpec& r : s.rs)
+      if (!r.ip.is_v4()) snap->servers6.push_back(r.ip.v6());
+  std::sort(snap->servers6.begin(), snap->servers6.end());
+  snap->servers6.erase(std::unique(snap->servers6.begin(), snap->servers6.end()), snap->servers6.end());
   snap->rs_view = snap->rs.data();
   snap->rs_count = static_cast<uint32_t>(snap->rs.size());
   return snap;

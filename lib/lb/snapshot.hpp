@@ -192,6 +192,20 @@ struct Snapshot {
     }
   }
 
+  // IPv6 real servers' addresses, sorted (the control-core classes: rare, not per packet
+  // of a service).
+  std::vector<net::Ipv6> servers6;
+  bool is_server6(const uint8_t* a) const {
+    size_t lo = 0, hi = servers6.size();
+    while (lo < hi) {
+      const size_t mid = (lo + hi) / 2;
+      const int c = __builtin_memcmp(servers6[mid].bytes.data(), a, 16);
+      if (c == 0) return true;
+      if (c < 0) lo = mid + 1; else hi = mid;
+    }
+    return false;
+  }
+
   // True for a destination the appliance owns itself (a DIP of any interface).
   std::vector<uint32_t> dips;  // network order
   bool is_local(uint32_t dst_be) const {

@@ -27,7 +27,8 @@ enum class Drop : uint8_t {
   // IPv6 header
   kIp6Truncated,   // frame ends inside the IPv6 header
   kIp6BadLength,   // payload length beyond the frame
-  kIp6BadExt,      // an extension header cut short, hop-by-hop not first, a second fragment header, or one too many
+  kIp6BadExt,      // an extension header cut short, hop-by-hop not first, a second fragment header, one too many,
+                   // a routing header with segments left, or neighbour discovery behind any of them
   // TCP / UDP header
   kL4Truncated,    // TCP or UDP header cut short (also tiny first fragments)
   kTcpBadDoff,     // TCP data offset < 5 or beyond the segment

@@ -128,6 +128,9 @@ inline Ipv6Walk walk_ipv6(const uint8_t* ip, uint32_t ip_avail, uint32_t ip_len)
     }
     const uint32_t len = (uint32_t{h[1]} + 1) * 8;
     if (off + len > limit) return ipv6_drop(Drop::kIp6BadExt);
+    // A routing header with segments left names another destination after this one:
+    // not for a service here to forward unchanged (and not worth processing): refused.
+    if (nh == kNhRouting && h[3] != 0) return ipv6_drop(Drop::kIp6BadExt);
     nh = h[0];
     off += len;
   }
@@ -142,7 +145,11 @@ inline Ipv6Walk walk_ipv6(const uint8_t* ip, uint32_t ip_avail, uint32_t ip_len)
 // use it. A drop here zeroes the rest of the walk.
 inline Ipv6Walk check_ipv6(const uint8_t* ip, uint32_t ip_avail, uint32_t ip_len) {
   const Ipv6Walk w = walk_ipv6(ip, ip_avail, ip_len);
-  if (w.drop != Drop::kNone || !w.first || (w.proto != kProtoTcp && w.proto != kProtoUdp)) return w;
+  if (w.drop != Drop::kNone || (w.proto != kProtoTcp && w.proto != kProtoUdp)) return w;
+  // The unspecified source is for duplicate address detection only, not for TCP or UDP
+  // (IPv4 drops 0/8).
+  if ((load64(ip + 8) | load64(ip + 16)) == 0) return ipv6_drop(Drop::kIpBadSrc);
+  if (!w.first) return w;
   const uint32_t l4_len = w.end - w.l4;
   const uint32_t l4_avail = ip_avail - w.l4;  // w.l4 <= min(end, ip_avail)
   const uint8_t* l4 = ip + w.l4;
@@ -273,7 +280,15 @@ inline Parsed6 parse_ipv6(const uint8_t* ip, uint32_t ip_avail, uint32_t ip_len)
   if (w.proto == kProtoIcmp6 && w.first && w.l4 + 4 <= limit) {
     p.icmp_type = l4[0];
     if (p.icmp_type >= 133 && p.icmp_type <= 137) {
-      if (!w.fragment) p.kind = Kind6::kNdp;
+      // Neighbour discovery right after the fixed header only: fragmented (RFC 6980) or
+      // behind extension headers it is refused, so what reaches the control core (and
+      // the kernel behind it) is what its checks read.
+      if (!w.fragment && w.l4 == kIpv6HdrLen) {
+        p.kind = Kind6::kNdp;
+      } else {
+        p.kind = Kind6::kDrop;
+        p.drop = Drop::kIp6BadExt;
+      }
     } else if (p.icmp_type >= 1 && p.icmp_type <= 4 && !p.fragment) {
       icmp6_error_key(p, ip, w.end, ip_avail);
     }

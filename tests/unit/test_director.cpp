@@ -1109,6 +1109,13 @@ TEST_F(DirectorTest, NdpClaimingAServersAddressForAnotherMacIsAConflict) {
   EXPECT_EQ(director->on_ndp(0, wire(net::ndp_announce(kImpostor, a6("2001:2::12"))), 1).action,
             NdpAction::kToKernel) << "2001:2::12 has no MAC yet: nothing to conflict with";
   EXPECT_EQ(director->known_mac(ip6("2001:2::11")), kMac11);
+  // A solicitation (for the DIP, say) from the server's address with another MAC as its
+  // source link-layer address would teach the kernel that MAC: refused too.
+  const NdpDecision spoof = director->on_ndp(0, ns_for("2001:2::2", "2001:2::11", kImpostor), 1);
+  EXPECT_EQ(spoof.action, NdpAction::kConflict);
+  EXPECT_EQ(spoof.known, kMac11);
+  EXPECT_EQ(director->on_ndp(0, ns_for("2001:2::2", "2001:2::11", kMac11), 1).action, NdpAction::kToKernel)
+      << "the server itself";
 }
 
 // Two MACs answering the solicitations that first resolve a server: neither is used, the

@@ -1635,9 +1635,11 @@ TEST_F(Fwd6, NdpGroupTrafficAndWhatIsNoServicesNeverReachAnRs) {
       {"NS on an unknown VLAN", ndp(ns), Action::kDrop, net::Drop::kVlanUnknown, ExcClass::kOther, 30},
       {"DAD NS", ndp(net::ndp_solicit(kClientMac, net::Ipv6{}, kVip6)), Action::kControl, net::Drop::kNone,
        ExcClass::kArp},
-      {"a server's NA to the port", ndp(na), Action::kControl, net::Drop::kNone, ExcClass::kArp},
-      {"unsolicited NA to all nodes", ndp(net::ndp_announce(rs_mac(1), ip6("2001:2::12"))), Action::kControl,
-       net::Drop::kNone, ExcClass::kArp},
+      {"a server's NA to the port (the servers' class)", ndp(na), Action::kControl, net::Drop::kNone, ExcClass::kServer},
+      {"a server's unsolicited NA to all nodes", ndp(net::ndp_announce(rs_mac(1), ip6("2001:2::12"))), Action::kControl,
+       net::Drop::kNone, ExcClass::kServer},
+      {"another host's unsolicited NA to all nodes", ndp(net::ndp_announce(mac("02:00:00:00:00:77"), ip6("2001:2::77"))),
+       Action::kControl, net::Drop::kNone, ExcClass::kArp},
       {"router advertisement", icmp6_to("ff02::1", all_nodes_mac, {134, 0, 0, 0, 64, 0, 0, 0}), Action::kControl,
        net::Drop::kNone, ExcClass::kArp},
       {"NS with a fragment header (RFC 6980) to the group",
@@ -1650,7 +1652,7 @@ TEST_F(Fwd6, NdpGroupTrafficAndWhatIsNoServicesNeverReachAnRs) {
          s.l4.insert(s.l4.end(), kVip6.bytes.begin(), kVip6.bytes.end());
          s.payload = 0;
        }),
-       Action::kControl, net::Drop::kNone, ExcClass::kOther},
+       Action::kDrop, net::Drop::kIp6BadExt},
       {"NS with a fragment header, unicast",
        with([&](Frame6Spec& s) {
          s.proto = net::kProtoIcmp6;
@@ -1659,7 +1661,7 @@ TEST_F(Fwd6, NdpGroupTrafficAndWhatIsNoServicesNeverReachAnRs) {
          s.l4.insert(s.l4.end(), kVip6.bytes.begin(), kVip6.bytes.end());
          s.payload = 0;
        }),
-       Action::kDrop, net::Drop::kNoService},
+       Action::kDrop, net::Drop::kIp6BadExt},
       {"echo to all nodes", icmp6_to("ff02::1", all_nodes_mac, {128, 0, 0, 0, 0, 1, 0, 1}), Action::kControl,
        net::Drop::kNone},
       {"MLD report", icmp6_to("ff02::16", mac("33:33:00:00:00:16"), {143, 0, 0, 0, 0, 0, 0, 0}), Action::kControl,

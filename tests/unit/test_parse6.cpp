@@ -398,7 +398,12 @@ TEST(Parse6, OtherProtocolsAndIcmp6) {
     EXPECT_EQ(p.kind, net::Kind6::kNdp) << int{type};
     EXPECT_EQ(p.icmp_type, type);
     s.ext = {{net::kNhFragment, 0, 0, false}};
-    EXPECT_EQ(parse6(build(s)).kind, net::Kind6::kOther) << int{type} << " in an atomic fragment";
+    p = parse6(build(s));
+    EXPECT_EQ(p.kind, net::Kind6::kDrop) << int{type} << " in an atomic fragment";
+    EXPECT_EQ(p.drop, net::Drop::kIp6BadExt) << int{type} << " in an atomic fragment";
+    s.ext = {{net::kNhDestOpts, 0, 0, false}};
+    p = parse6(build(s));
+    EXPECT_EQ(p.drop, net::Drop::kIp6BadExt) << int{type} << " behind destination options";
   }
   s.l4 = {132, 0, 0, 0};  // multicast listener done: not NDP
   s.ext = {};
@@ -603,3 +608,25 @@ TEST(Parse6, IcmpErrorsCutShort) {
 }
 
 }  // namespace
+
+// What a service never gets over IPv6: TCP or UDP from the unspecified address (duplicate
+// address detection's, as IPv4's 0/8), and a datagram whose routing header still has
+// segments left (its destination is not here).
+TEST(Parse6, UnspecifiedSourcesAndRoutingHeadersWithSegmentsLeft) {
+  Frame6 s;
+  s.src = "::";
+  for (uint8_t proto : {net::kProtoTcp, net::kProtoUdp}) {
+    s.proto = proto;
+    const net::Parsed6 p = parse6(build(s));
+    EXPECT_EQ(p.kind, net::Kind6::kDrop);
+    EXPECT_EQ(p.drop, net::Drop::kIpBadSrc);
+  }
+  Frame6 r;
+  r.ext = {{net::kNhRouting}};
+  std::vector<uint8_t> f = build(r);
+  EXPECT_EQ(parse6(f).kind, net::Kind6::kL4) << "segments left 0: this is the destination";
+  f[14 + 40 + 3] = 1;  // segments left
+  const net::Parsed6 p = parse6(f);
+  EXPECT_EQ(p.kind, net::Kind6::kDrop);
+  EXPECT_EQ(p.drop, net::Drop::kIp6BadExt);
+}
