@@ -158,6 +158,11 @@ def test_ipv6_round_robin_ndp_and_kernel_path():
         route = lambda: lab.run("lb", "ip", "-6", "route", "show", "table", "100").stdout  # noqa: E731
         L.wait_for(lambda: VIP6 in route(), 3)
         check(re.search(r"^%s dev drfwd0 proto 245\b" % re.escape(VIP6), route(), re.M), "IPv6 VIP route: %r" % route())
+        # An IPv4 address change on the port leaves the kernel side's IPv6 (and the route) alone.
+        lab.ctl("port", "0", "address", "198.18.0.3/24", check=True)
+        time.sleep(0.5)
+        check(VIP6 in route() and lab.addresses6("lb", "drfwd0") == [DIP6 + "/64"],
+              "after an IPv4 change: route %r, drfwd0 %s" % (route(), lab.addresses6("lb", "drfwd0")))
         lab.ctl("set", "vip-routes", "off", check=True)
         L.wait_for(lambda: VIP6 not in route(), 3)
         check(VIP6 not in route(), "IPv6 VIP route left: %r" % route())
