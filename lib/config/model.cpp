@@ -62,9 +62,24 @@ bool Model::is_vip(const net::IpAddr& ip) const {
   return std::any_of(services_.begin(), services_.end(), [&](auto& s) { return s.key.vip == ip; });
 }
 
-bool Model::is_dip(const net::IpAddr& ip) const {
-  if (!ip.is_v4()) return std::any_of(addr6_.begin(), addr6_.end(), [&](auto& p) { return p.second.addr == ip.v6(); });
-  return std::any_of(addr_.begin(), addr_.end(), [&](auto& p) { return p.second.addr == ip.v4(); });
+std::optional<lb::Iface> Model::dip_owner(const net::IpAddr& ip) const {
+  if (ip.is_v4()) {
+    for (auto& [i, p] : addr_)
+      if (p.addr == ip.v4()) return i;
+  } else {
+    for (auto& [i, p] : addr6_)
+      if (p.addr == ip.v6()) return i;
+  }
+  return std::nullopt;
+}
+
+bool Model::is_dip(const net::IpAddr& ip) const { return dip_owner(ip).has_value(); }
+
+// A new address for interface `at`: neither a VIP nor another interface's address.
+void Model::check_new_dip(lb::Iface at, const net::IpAddr& a) const {
+  if (is_vip(a)) throw ConfigError(net::to_string(a) + " is a VIP; a port address must differ");
+  if (const auto owner = dip_owner(a); owner && *owner != at)
+    throw ConfigError(net::to_string(a) + " is already the address of " + iface_name(*owner));
 }
 
 std::vector<std::pair<uint16_t, net::Prefix>> Model::vlan_interfaces(uint16_t port) const {
@@ -78,16 +93,12 @@ std::optional<lb::Iface> Model::egress(const net::IpAddr& ip) const {
   if (auto n = neigh_.find(ip); n != neigh_.end() && n->second.port) return lb::Iface{*n->second.port, n->second.vlan};
   std::optional<lb::Iface> best;
   int best_len = -1;
-  for (auto& [iface, prefix] : addr_)
-    if (ip.is_v4() && prefix.contains(ip.v4()) && prefix.len > best_len) {
+  for_each_subnet_holding(ip, [&](lb::Iface iface, int len) {
+    if (len > best_len) {
       best = iface;
-      best_len = prefix.len;
+      best_len = len;
     }
-  for (auto& [iface, prefix] : addr6_)
-    if (!ip.is_v4() && prefix.contains(ip.v6()) && prefix.len > best_len) {
-      best = iface;
-      best_len = prefix.len;
-    }
+  });
   if (best) return best;
   if (num_ports_ == 1) return lb::Iface{};
   return std::nullopt;
@@ -186,11 +197,7 @@ Applied Model::on(const cmd::PortAddress& c) {
     if (c.vlan && !addr_.count(at))
       throw ConfigError(iface_name(at) + " does not exist: give it its IPv4 address first (port " + std::to_string(c.port) +
                         " vlan " + std::to_string(c.vlan) + " address <ip>/<len>)");
-    const net::IpAddr a(c.address6->addr);
-    if (is_vip(a)) throw ConfigError(net::to_string(a) + " is a VIP; a port address must differ");
-    for (auto& [i, pre] : addr6_)
-      if (i != at && pre.addr == c.address6->addr)
-        throw ConfigError(net::to_string(a) + " is already the address of " + iface_name(i));
+    check_new_dip(at, net::IpAddr(c.address6->addr));
     addr6_[at] = *c.address6;
     return {iface_name(at) + ": IPv6 address " + net::to_string(*c.address6), {}};
   }
@@ -210,11 +217,7 @@ Applied Model::on(const cmd::PortAddress& c) {
     if (c.vlan || c.remove == Remove::kAll) addr6_.erase(at);
     return {iface_name(at) + (c.vlan ? ": removed" : c.remove == Remove::kAll ? ": addresses removed" : ": IPv4 address removed"), {}};
   }
-  if (is_vip(c.address->addr))
-    throw ConfigError(net::to_string(c.address->addr) + " is a VIP; a port address must differ");
-  for (auto& [i, pre] : addr_)
-    if (i != at && pre.addr == c.address->addr)
-      throw ConfigError(net::to_string(c.address->addr) + " is already the address of " + iface_name(i));
+  check_new_dip(at, c.address->addr);
   if (c.vlan && !addr_.count(at)) {
     const auto vlans = std::count_if(addr_.begin(), addr_.end(), [](auto& a) { return a.first.vlan != 0; });
     if (static_cast<size_t>(vlans) >= max_vlan_interfaces())

@@ -94,6 +94,26 @@ class Model {
     auto it = addr6_.find(i);
     return it == addr6_.end() ? std::nullopt : std::optional<net::Prefix6>(it->second);
   }
+  // The interfaces whose subnet (of ip's family) holds ip, with that subnet's length.
+  template <class F>
+  void for_each_subnet_holding(const net::IpAddr& ip, F&& f) const {
+    if (ip.is_v4()) {
+      for (auto& [i, p] : addr_)
+        if (p.contains(ip.v4())) f(i, p.len);
+    } else {
+      for (auto& [i, p] : addr6_)
+        if (p.contains(ip.v6())) f(i, p.len);
+    }
+  }
+  // The interface's address (DIP) of `family`'s family, if it has one.
+  std::optional<net::IpAddr> dip(lb::Iface at, const net::IpAddr& family) const {
+    if (family.is_v4()) {
+      const auto a = address(at);
+      return a ? std::optional<net::IpAddr>(a->addr) : std::nullopt;
+    }
+    const auto a = address6(at);
+    return a ? std::optional<net::IpAddr>(net::IpAddr(a->addr)) : std::nullopt;
+  }
   // A port's VLAN interfaces, by VID: VID and address.
   std::vector<std::pair<uint16_t, net::Prefix>> vlan_interfaces(uint16_t port) const;
   const std::vector<Service>& services() const { return services_; }
@@ -121,6 +141,7 @@ class Model {
   const Service* find(const ServiceKey& k) const;
   bool is_vip(const net::IpAddr& ip) const;
   bool is_dip(const net::IpAddr& ip) const;  // any interface's address
+  std::optional<lb::Iface> dip_owner(const net::IpAddr& ip) const;  // the interface whose address it is
 
   // Slots released from now on are reusable once reclaim_slots(seen) reports that the
   // workers have seen snapshot `epoch` (the one that will carry this change). 0, the
@@ -159,6 +180,7 @@ class Model {
   Service* find_mut(const ServiceKey& k);
   Service& service_or_throw(const ServiceKey& k);
   std::vector<RealServer>::iterator rs_or_throw(Service& s, const net::IpAddr& ip);
+  void check_new_dip(lb::Iface at, const net::IpAddr& a) const;
   void check_port(uint16_t port) const;
   void release(const Service& s);  // gives its slots and its RSs' back (after the epoch)
   static void set_options(Service& s, const ServiceOptions& o);

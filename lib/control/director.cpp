@@ -33,18 +33,12 @@ net::Ipv6 Director::link_local(lb::Iface at) const {
 }
 
 bool Director::serves(lb::Iface at, const net::IpAddr& vip) const {
-  bool any = false;
-  for (auto& [i, prefix] : model_.addresses())
-    if (vip.is_v4() && prefix.contains(vip.v4())) {
-      any = true;
-      if (i == at) return true;
-    }
-  for (auto& [i, prefix] : model_.addresses6())
-    if (!vip.is_v4() && prefix.contains(vip.v6())) {
-      any = true;
-      if (i == at) return true;
-    }
-  return !any;
+  bool any = false, here = false;
+  model_.for_each_subnet_holding(vip, [&](lb::Iface i, int) {
+    any = true;
+    here = here || i == at;
+  });
+  return here || !any;
 }
 
 std::vector<lb::Iface> Director::interfaces() const {
@@ -137,13 +131,12 @@ void Director::refresh_targets(double now) {
     for (const config::RealServer& r : s.rs) {
       const auto port = model_.egress(r.ip);
       // The interface's DIP of the RS's family: the source of resolution and checks.
-      // IPv4 without one: 0.0.0.0 (ARP from 0.0.0.0, no checks); IPv6 without one: the
-      // port's link-local address (solicitations; no checks).
-      const std::optional<net::Prefix6> pre6 = port && !r.ip.is_v4() ? model_.address6(*port) : std::nullopt;
-      const std::optional<net::Ipv6> dip6 = pre6 ? std::optional<net::Ipv6>(pre6->addr) : std::nullopt;
-      const net::Ipv4 dip4 = port && r.ip.is_v4() ? dip(*port).value_or(net::Ipv4{}) : net::Ipv4{};
-      const net::IpAddr src = r.ip.is_v4() ? net::IpAddr(dip4) : net::IpAddr(dip6.value_or(port ? link_local(*port) : net::Ipv6{}));
-      const bool have_dip = r.ip.is_v4() ? !dip4.is_unspecified() : dip6.has_value();
+      // Without one: no checks, and ARP from 0.0.0.0 or solicitations from the port's
+      // link-local address.
+      const std::optional<net::IpAddr> own = port ? model_.dip(*port, r.ip) : std::nullopt;
+      const net::IpAddr src = own ? *own
+                              : r.ip.is_v4() ? net::IpAddr(net::Ipv4{})
+                                             : net::IpAddr(port ? link_local(*port) : net::Ipv6{});
       if (port && !model_.neighbours().count(r.ip) && seen.insert(r.ip).second && port->port < setup_.port_macs.size())
         resolve.push_back({r.ip, port->port, port->vlan, src, setup_.port_macs[port->port]});
       HealthTarget h;
@@ -153,7 +146,7 @@ void Director::refresh_targets(double now) {
       h.spec = model_.effective_check(s, r);
       h.port = h.spec.port ? h.spec.port : s.key.port;
       h.src = src;
-      if (!port || !setup_.health_checks || !have_dip) h.spec.kind = config::CheckKind::kNone;
+      if (!port || !setup_.health_checks || !own) h.spec.kind = config::CheckKind::kNone;
       h.name = config::to_string(s.key) + " -> " + net::to_string(r.ip);
       checks.push_back(std::move(h));
     }
@@ -281,14 +274,12 @@ NdpDecision Director::on_ndp(lb::Iface at, const net::Ndp& n, double now) {
                    at.vlan ? " vlan " + std::to_string(at.vlan) : "");
   }
   log_neigh_events();
-  // As for ARP: an advertisement of a real server's address for another MAC goes no further.
-  if (n.type == net::kNdpNeighborAdvert && n.lladdr)
-    if (auto known = known_mac(net::IpAddr(n.target)); known && *known != *n.lladdr)
-      return {NdpDecision::Action::kConflict, {}, *known};
-  // A solicitation from a real server's address teaches its receiver (the kernel) the
-  // source link-layer address: one naming another MAC goes no further either.
-  if (n.type == net::kNdpNeighborSolicit && n.lladdr && !n.src.is_unspecified())
-    if (auto known = known_mac(net::IpAddr(n.src)); known && *known != *n.lladdr)
+  // As for ARP: NDP naming another MAC for a real server's address goes no further. An
+  // advertisement names it for its target, a solicitation for its source (the kernel
+  // would learn the source link-layer address).
+  const net::Ipv6& claimed = n.type == net::kNdpNeighborAdvert ? n.target : n.src;
+  if (n.lladdr && !claimed.is_unspecified())
+    if (auto known = known_mac(net::IpAddr(claimed)); known && *known != *n.lladdr)
       return {NdpDecision::Action::kConflict, {}, *known};
   if (n.type == net::kNdpNeighborSolicit && at.port < setup_.port_macs.size() &&
       (announcer_.claimed(at, net::IpAddr(n.target)) || n.target == link_local(at)))

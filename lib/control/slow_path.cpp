@@ -180,10 +180,12 @@ void SlowPath::handle_ndp(lb::Iface at, rte_mbuf* m, double now) {
   const NdpDecision d = director_.on_ndp(at, *n, now);
   switch (d.action) {
     case NdpDecision::Action::kConflict:
+      // An advertisement claims its target; a solicitation its source.
       if (cc_.ndp_conflicting++ % 1000 == 0)
-        spdlog::warn("neighbor advertisement from {} claims {} is at {}; drfwd knows it at {}: ignored ({} so far)",
-                     net::to_string(n->eth_src), net::to_string(n->target), net::to_string(*n->lladdr),
-                     net::to_string(d.known), cc_.ndp_conflicting);
+        spdlog::warn("neighbor {} from {} claims {} is at {}; drfwd knows it at {}: ignored ({} so far)",
+                     n->type == net::kNdpNeighborAdvert ? "advertisement" : "solicitation", net::to_string(n->eth_src),
+                     net::to_string(n->type == net::kNdpNeighborAdvert ? n->target : n->src),
+                     net::to_string(*n->lladdr), net::to_string(d.known), cc_.ndp_conflicting);
       rte_pktmbuf_free(m);
       return;
     case NdpDecision::Action::kReply:
@@ -276,40 +278,30 @@ bool SlowPath::transmit(uint16_t port, rte_mbuf* m) {
 }
 
 void SlowPath::send_arp(const ArpOut& a) {
-  rte_mbuf* m = rte_pktmbuf_alloc(pool_);
-  if (!m) {
-    ++cc_.tx_dropped;
-    return;
-  }
-  auto* buf = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, net::kMinFrameLen));
-  net::build_arp(buf, a.arp);
-  if (a.vlan && !tag(m, a.vlan)) {
-    ++cc_.tx_dropped;
-    return;
-  }
-  transmit(a.port, m);
+  uint8_t buf[net::kMinFrameLen];
+  send_frame(a.port, a.vlan, buf, net::build_arp(buf, a.arp));
 }
 
 void SlowPath::send_ndp(const NdpOut& n) {
-  rte_mbuf* m = rte_pktmbuf_alloc(pool_);
-  if (!m) {
-    ++cc_.tx_dropped;
-    return;
-  }
   uint8_t buf[net::kNdpMaxFrameLen];
-  const uint32_t len = net::build_ndp(buf, n.ndp);
-  auto* out = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(len)));
+  send_frame(n.port, n.vlan, buf, net::build_ndp(buf, n.ndp));
+}
+
+// A frame the control core built, out of `port` (tagged for `vlan`).
+void SlowPath::send_frame(uint16_t port, uint16_t vlan, const uint8_t* frame, uint32_t len) {
+  rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+  auto* out = m ? reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(len))) : nullptr;
   if (!out) {
-    rte_pktmbuf_free(m);
+    if (m) rte_pktmbuf_free(m);
     ++cc_.tx_dropped;
     return;
   }
-  std::memcpy(out, buf, len);
-  if (n.vlan && !tag(m, n.vlan)) {
+  std::memcpy(out, frame, len);
+  if (vlan && !tag(m, vlan)) {
     ++cc_.tx_dropped;
     return;
   }
-  transmit(n.port, m);
+  transmit(port, m);
 }
 
 // A frame that came on a VLAN goes to that VLAN's TAP, untagged as the worker left it.

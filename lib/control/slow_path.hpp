@@ -70,6 +70,7 @@ class SlowPath {
   void handle_ndp(lb::Iface at, rte_mbuf* m, double now);
   void send_arp(const ArpOut& a);
   void send_ndp(const NdpOut& n);
+  void send_frame(uint16_t port, uint16_t vlan, const uint8_t* frame, uint32_t len);
   bool transmit(uint16_t port, rte_mbuf* m);  // false: dropped (counted tx_dropped)
   bool withheld(lb::Iface at, rte_mbuf* m);   // true: ARP for an unclaimed VIP, freed
   bool tag(rte_mbuf* m, uint16_t vlan);       // false: no room, freed

@@ -208,7 +208,7 @@ DRFWD_COLD Verdict Forwarder::schedule(const Frame& f, PortCounters& pc, const P
   const ServiceTable& svc = *pend.svc;
   const auto& key = p.key;
   auto& conns = table(key);
-  using Entry = std::remove_reference_t<decltype(conns.at(0))>;
+  using Entry = typename std::remove_reference_t<decltype(conns)>::Entry;
   const uint64_t h = pend.hash;
   const bool tcp = key.proto == net::kProtoTcp;
   bool resched = false;
@@ -445,7 +445,7 @@ uint32_t Forwarder::pick(const ServiceTable& svc, const Key& k, uint64_t h) {
 template <class Key>
 uint32_t Forwarder::pick_persistent(const ServiceTable& svc, const Key& k, uint64_t h, uint32_t& tmpl) {
   auto& conns = table(k);
-  using Entry = BasicFlowEntry<Key>;
+  using Entry = typename std::remove_reference_t<decltype(conns)>::Entry;
   const Key tk = template_key(svc, k);
   const uint64_t th = flow_hash(tk);
   uint32_t t = conns.find(tk, th);

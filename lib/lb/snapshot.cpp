@@ -141,7 +141,6 @@ void index_service(Snapshot& snap, const ServiceSpec& s, const ServiceTable* tab
       i = (i + 1) & snap.index6_mask;
     }
     snap.index6[i] = e;
-    snap.has_v6 = true;
     return;
   }
   const uint64_t key = Snapshot::service_key(s.key.vip.v4().be(), __builtin_bswap16(s.key.port), s.key.proto);
@@ -212,6 +211,7 @@ std::shared_ptr<Snapshot> build_snapshot(const SnapshotSpec& spec, const Snapsho
   snap->index_shift = 64 - bits;
   const size_t v6 = static_cast<size_t>(std::count_if(spec.services.begin(), spec.services.end(),
                                                       [](const ServiceSpec& s) { return !s.key.vip.is_v4(); }));
+  snap->has_v6 = v6 > 0;
   const auto [index6_size, bits6] = half_full(v6);
   snap->index6.resize(index6_size);
   snap->index6_mask = index6_size - 1;
