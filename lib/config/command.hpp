@@ -41,15 +41,23 @@ struct ServiceOptions {
   std::optional<uint8_t> persist_mask;   // prefix length
   std::optional<uint32_t> mh_size;
   std::optional<uint32_t> flags;
+  std::optional<uint32_t> quorum;
+  std::optional<uint32_t> hysteresis;
+  std::optional<bool> inhibit;           // on-failure inhibit|reschedule
   std::optional<CheckOverride> check;
   bool operator==(const ServiceOptions&) const = default;
-  bool names_params() const { return sched || persist || persist_mask || mh_size || flags; }
+  bool names_params() const {
+    return sched || persist || persist_mask || mh_size || flags || quorum || hysteresis || inhibit;
+  }
   void apply_to(lb::ServiceParams& p) const {
     if (sched) p.sched = *sched;
     if (persist) p.persist = *persist;
     if (persist_mask) p.persist_mask = *persist_mask;
     if (mh_size) p.mh_size = *mh_size;
     if (flags) p.flags = *flags;
+    if (quorum) p.quorum = *quorum;
+    if (hysteresis) p.hysteresis = *hysteresis;
+    if (inhibit) p.inhibit = *inhibit;
   }
 };
 
@@ -85,6 +93,9 @@ struct SyncSettings {
   bool operator==(const SyncSettings&) const = default;
 };
 
+// A real server's own on-failure setting: follow the service's (default), or its own.
+enum class OnFailure : uint8_t { kDefault, kReschedule, kInhibit };
+
 namespace cmd {
 // The untagged interface's address (vlan 0), or a VLAN interface, created by its
 // address and removed with it.
@@ -116,12 +127,15 @@ struct RsAdd {
   net::IpAddr rip;
   std::optional<uint32_t> weight;
   std::optional<CheckOverride> check;
+  std::optional<OnFailure> on_failure;
+  bool sorry = false;  // a sorry server (unchecked unless `check` names one)
 };
 struct RsEdit {
   ServiceKey svc;
   net::IpAddr rip;
   std::optional<uint32_t> weight;
   std::optional<CheckOverride> check;
+  std::optional<OnFailure> on_failure;
 };
 struct RsDel {
   ServiceKey svc;

@@ -61,6 +61,8 @@ struct Option {
   void (*set)(Target& t, std::string_view value);
 };
 
+constexpr uint32_t kMaxQuorum = 0xffffffffu;  // a sum of weights
+
 constexpr Option<ServiceOptions> kServiceOptions[] = {
     {"sched", [](ServiceOptions& o, std::string_view v) { o.sched = parse_scheduler(v); }},
     {"persist", [](ServiceOptions& o, std::string_view v) {
@@ -68,14 +70,27 @@ constexpr Option<ServiceOptions> kServiceOptions[] = {
     {"netmask", [](ServiceOptions& o, std::string_view v) { o.persist_mask = parse_mask(v); }},
     {"mh-size", [](ServiceOptions& o, std::string_view v) { o.mh_size = parse_mh_size(v); }},
     {"flags", [](ServiceOptions& o, std::string_view v) { o.flags = parse_sched_flags(v); }},
+    {"quorum", [](ServiceOptions& o, std::string_view v) { o.quorum = parse_number(v, "quorum", 0, kMaxQuorum); }},
+    {"hysteresis", [](ServiceOptions& o, std::string_view v) {
+       o.hysteresis = parse_number(v, "hysteresis", 0, kMaxQuorum); }},
+    {"on-failure", [](ServiceOptions& o, std::string_view v) {
+       if (v != "inhibit" && v != "reschedule")
+         throw ConfigError("on-failure " + quote(v) + ": expected 'inhibit' or 'reschedule'");
+       o.inhibit = v == "inhibit"; }},
 };
 
 struct RsOptions {
   std::optional<uint32_t> weight;
   std::optional<CheckOverride> check;
+  std::optional<OnFailure> on_failure;
 };
 constexpr Option<RsOptions> kRsOptions[] = {
     {"weight", [](RsOptions& o, std::string_view v) { o.weight = parse_number(v, "weight", 0, kMaxWeight); }},
+    {"on-failure", [](RsOptions& o, std::string_view v) {
+       if (v == "inhibit") o.on_failure = OnFailure::kInhibit;
+       else if (v == "reschedule") o.on_failure = OnFailure::kReschedule;
+       else if (v == "default") o.on_failure = OnFailure::kDefault;
+       else throw ConfigError("on-failure " + quote(v) + ": expected 'inhibit', 'reschedule' or 'default'"); }},
 };
 
 constexpr Option<cmd::SyncStart> kSyncOptions[] = {
@@ -221,19 +236,24 @@ RsOptions rs_options(Words& w) {
   return o;
 }
 
+// rs add: "sorry" right after the address makes it a sorry server.
 Request rs_add(Words& w) {
   const ServiceKey key = w.service();
   const net::IpAddr rip = w.real_server(key);
+  const bool sorry = !w.done() && w.all()[w.pos()] == "sorry";
+  if (sorry) ++w.pos();
   const RsOptions o = rs_options(w);
-  return Command{cmd::RsAdd{key, rip, o.weight, o.check}};
+  return Command{cmd::RsAdd{key, rip, o.weight, o.check, o.on_failure, sorry}};
 }
 
 Request rs_set(Words& w) {
   const ServiceKey key = w.service();
   const net::IpAddr rip = w.real_server(key);
+  if (!w.done() && w.all()[w.pos()] == "sorry")
+    w.fail("a real server cannot become a sorry server (or stop being one): rs del, then rs add ... sorry");
   const RsOptions o = rs_options(w);
-  if (!o.weight && !o.check) w.fail("missing weight or check");
-  return Command{cmd::RsEdit{key, rip, o.weight, o.check}};
+  if (!o.weight && !o.check && !o.on_failure) w.fail("missing weight, on-failure or check");
+  return Command{cmd::RsEdit{key, rip, o.weight, o.check, o.on_failure}};
 }
 
 Request rs_del(Words& w) {
@@ -424,16 +444,19 @@ const std::vector<CommandForm>& table() {
        "give a port its address of a family (the DIP: an IPv4 and an IPv6 one), or take them away; with vlan: make "
        "(or remove) an 802.1Q VLAN interface with that address", port_address},
       {"vip add", "<vip> <tcp|udp> <port> [sched rr|wrr|sh|hash|mh] [persist <sec>] [netmask <mask>] "
-                  "[mh-size <prime>] [flags <sh-port,...>] [check ...]",
+                  "[mh-size <prime>] [flags <sh-port,...>] [quorum <w> [hysteresis <w>]] "
+                  "[on-failure inhibit|reschedule] [check ...]",
        "add a service", vip_add, 3, {}, kVipOptions},
       {"vip set", "<vip> <tcp|udp> <port> [sched <s>] [persist <sec>] [netmask <mask>] [mh-size <prime>] "
-                  "[flags <f,...>] [check ...]",
+                  "[flags <f,...>] [quorum <w>] [hysteresis <w>] [on-failure inhibit|reschedule] [check ...]",
        "change a service's options (those not named stay)", vip_set, 3, {}, kVipOptions},
       {"vip del", "<vip> <tcp|udp> <port>", "delete a service and its real servers", vip_del},
-      {"rs add", "<vip> <tcp|udp> <port> <rip>[:<port>] [weight <0-65535>] [check ...]",
-       "add a real server to a service", rs_add, 4, {}, kRsOptionWords},
-      {"rs set", "<vip> <tcp|udp> <port> <rip>[:<port>] [weight <0-65535>] [check ...]",
-       "change a real server's weight or check (weight 0 drains it)", rs_set, 4, {}, kRsOptionWords},
+      {"rs add", "<vip> <tcp|udp> <port> <rip>[:<port>] [sorry] [weight <0-65535>] "
+                 "[on-failure inhibit|reschedule|default] [check ...]",
+       "add a real server to a service (sorry: a sorry server, used while no real server can be)", rs_add, 4, {}, kRsOptionWords},
+      {"rs set", "<vip> <tcp|udp> <port> <rip>[:<port>] [weight <0-65535>] "
+                 "[on-failure inhibit|reschedule|default] [check ...]",
+       "change a real server's weight, on-failure or check (weight 0 drains it)", rs_set, 4, {}, kRsOptionWords},
       {"rs del", "<vip> <tcp|udp> <port> <rip>[:<port>]", "delete a real server", rs_del},
       {"neigh add", "<ip> <mac> [port <id> [vlan <vid>]]",
        "a static neighbour: this MAC for this address, never resolved (reached on that port's interface, or VLAN "

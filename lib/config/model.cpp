@@ -127,6 +127,10 @@ void Model::set_options(Service& s, const ServiceOptions& o) {
   if (o.check) update_check(s.check, *o.check);
 }
 
+void Model::set_on_failure(RealServer& r, OnFailure f) {
+  r.inhibit = f == OnFailure::kDefault ? std::nullopt : std::optional<bool>(f == OnFailure::kInhibit);
+}
+
 void Model::check_service(const Service& s) const {
   // The grammar refuses these too; a command built in code reaches here without it.
   if (s.params.mh_size < lb::kMinMaglevSize || s.params.mh_size > lb::kMaxMaglevSize || !lb::is_prime(s.params.mh_size))
@@ -249,7 +253,10 @@ Applied Model::on(const cmd::VipEdit& c) {
   Service& s = service_or_throw(c.key);
   if (c.replace_all) {  // ipvsadm -E: what it does not name returns to the default
     lb::ServiceParams fresh;
-    fresh.mh_size = s.params.mh_size;  // not an ipvsadm option: -E cannot name it
+    fresh.mh_size = s.params.mh_size;  // not ipvsadm options: -E cannot name them
+    fresh.quorum = s.params.quorum;
+    fresh.hysteresis = s.params.hysteresis;
+    fresh.inhibit = s.params.inhibit;
     fresh.persist_mask = s.key.vip.max_len();
     s.params = fresh;
   }
@@ -278,7 +285,10 @@ Applied Model::on(const cmd::RsAdd& c) {
   RealServer r;
   r.ip = c.rip;
   r.weight = c.weight.value_or(1);
+  r.sorry = c.sorry;
+  if (c.sorry && !c.check) r.check.kind = CheckKind::kNone;  // keepalived checks no sorry server
   if (c.check) update_check(r.check, *c.check);
+  if (c.on_failure) set_on_failure(r, *c.on_failure);
   std::tie(r.slot, r.gen) = rs_slots_.take();
   s.rs.push_back(r);
   check_service(s);
@@ -291,6 +301,7 @@ Applied Model::on(const cmd::RsEdit& c) {
   RealServer& r = *rs_or_throw(service_or_throw(c.svc), c.rip);
   if (c.weight) r.weight = *c.weight;
   if (c.check) update_check(r.check, *c.check);
+  if (c.on_failure) set_on_failure(r, *c.on_failure);
   return {"real server " + net::to_string(c.rip) + " in " + to_string(c.svc) + ": weight " +
               std::to_string(r.weight) + (c.check ? ", check " + to_string(r.check) : ""),
           {}};
@@ -428,12 +439,14 @@ std::optional<net::Mac> neighbour_mac(const Model& m, const Runtime& rt, const n
   return std::nullopt;
 }
 
-lb::RsSpec rs_spec(const Model& m, const Runtime& rt, const RealServer& r) {
+lb::RsSpec rs_spec(const Model& m, const Runtime& rt, const Service& s, const RealServer& r) {
   lb::RsSpec rs;
   rs.slot = r.slot;
   rs.gen = r.gen;
   rs.ip = r.ip;
   rs.weight = r.weight;
+  rs.inhibit = r.inhibit.value_or(s.params.inhibit);
+  rs.sorry = r.sorry;
   rs.health = rt.health ? rt.health(r.slot) : lb::Health::kUnchecked;
   rs.mac = neighbour_mac(m, rt, r.ip);
   if (auto i = m.egress(r.ip)) {
@@ -460,12 +473,15 @@ lb::SnapshotSpec make_spec(const Model& m, const Runtime& rt) {
       if (at.port == p) ps.dips6.push_back(prefix.addr);
     spec.ports.push_back(ps);
   }
-  for (const Service& s : m.services()) {
-    lb::ServiceSpec ss{s.slot, s.gen, s.key, s.params, {}};
-    for (const RealServer& r : s.rs) ss.rs.push_back(rs_spec(m, rt, r));
-    spec.services.push_back(std::move(ss));
-  }
+  for (const Service& s : m.services()) spec.services.push_back(service_spec(m, rt, s));
   return spec;
+}
+
+lb::ServiceSpec service_spec(const Model& m, const Runtime& rt, const Service& s) {
+  lb::ServiceSpec ss{s.slot, s.gen, s.key, s.params, {}};
+  for (const RealServer& r : s.rs) ss.rs.push_back(rs_spec(m, rt, s, r));
+  ss.below_quorum = s.params.quorum > 0 && rt.below_quorum && rt.below_quorum(s.slot);
+  return ss;
 }
 
 }  // namespace drfwd::config

@@ -45,6 +45,8 @@ struct RealServer {
   uint32_t weight = 1;
   uint32_t slot = 0, gen = 0;
   CheckOverride check;  // this RS's own check settings
+  std::optional<bool> inhibit;  // on failure keep its connections; none: the service's setting
+  bool sorry = false;           // a sorry server (see lb::ServiceSpec::sorry_mode)
 };
 
 struct Service {
@@ -184,6 +186,7 @@ class Model {
   void check_port(uint16_t port) const;
   void release(const Service& s);  // gives its slots and its RSs' back (after the epoch)
   static void set_options(Service& s, const ServiceOptions& o);
+  static void set_on_failure(RealServer& r, OnFailure f);
   void check_service(const Service& s) const;
 
   uint16_t num_ports_;
@@ -208,6 +211,7 @@ class Model {
 struct Runtime {
   std::function<std::optional<net::Mac>(const net::IpAddr&)> learned_mac;
   std::function<lb::Health(uint32_t rs_slot)> health;
+  std::function<bool(uint32_t svc_slot)> below_quorum;  // the control core's quorum state
   std::vector<net::Mac> port_macs;
   uint32_t workers = 1;
 };
@@ -216,8 +220,10 @@ struct Runtime {
 std::string iface_name(lb::Iface i);
 
 lb::SnapshotSpec make_spec(const Model& m, const Runtime& rt);
-// One real server of the model as the workers see it (and as status views count it).
-lb::RsSpec rs_spec(const Model& m, const Runtime& rt, const RealServer& r);
+// One service of the model as the workers see it (and as status views count it).
+lb::ServiceSpec service_spec(const Model& m, const Runtime& rt, const Service& s);
+// One of its real servers.
+lb::RsSpec rs_spec(const Model& m, const Runtime& rt, const Service& s, const RealServer& r);
 
 // The MAC drfwd uses for `ip`: its static neighbour entry, else the learned one.
 std::optional<net::Mac> neighbour_mac(const Model& m, const Runtime& rt, const net::IpAddr& ip);

@@ -42,10 +42,15 @@ std::string model_to_commands(const Model& m) {
     if (p.persist_mask != s.key.vip.max_len()) out += " netmask " + std::to_string(p.persist_mask);
     if (p.mh_size != lb::kDefaultMaglevSize) out += " mh-size " + std::to_string(p.mh_size);
     if (p.flags) out += " flags " + sched_flags_to_string(p.flags);
+    if (p.quorum) out += " quorum " + std::to_string(p.quorum);
+    if (p.hysteresis) out += " hysteresis " + std::to_string(p.hysteresis);
+    if (p.inhibit) out += " on-failure inhibit";
     if (!s.check.empty()) out += " check " + to_string(s.check);
     out += "\n";
     for (const RealServer& r : s.rs) {
-      out += "rs add " + key + " " + net::to_string(r.ip) + " weight " + std::to_string(r.weight);
+      out += "rs add " + key + " " + net::to_string(r.ip) + (r.sorry ? " sorry" : "") + " weight " +
+             std::to_string(r.weight);
+      if (r.inhibit) out += *r.inhibit ? " on-failure inhibit" : " on-failure reschedule";
       if (!r.check.empty()) out += " check " + to_string(r.check);
       out += "\n";
     }

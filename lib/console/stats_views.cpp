@@ -241,7 +241,7 @@ TelemetryData telemetry_data(const std::vector<control::ServiceStatus>& services
     v.persist = s.params.persist;
     v.rs = s.rs.size();
     for (const control::RsStatus& r : s.rs) {
-      v.rs_up += r.accepting();
+      v.rs_up += r.takes_new;
       v.conns += r.counters.conns;
       v.packets += r.counters.packets;
       v.bytes += r.counters.bytes;

@@ -21,7 +21,7 @@ std::string format_vips(const std::vector<ServiceStatus>& services) {
                             "ANNOUNCED", "CHECK");
   for (const ServiceStatus& s : services) {
     size_t up = 0;
-    for (const RsStatus& r : s.rs) up += r.accepting();
+    for (const RsStatus& r : s.rs) up += r.takes_new;
     const lb::ServiceParams& p = s.params;
     std::string persist = p.persist ? std::to_string(p.persist) + "s" : "-";
     if (p.persist && p.persist_mask != s.key.vip.max_len()) persist += "/" + std::to_string(p.persist_mask);
@@ -43,8 +43,12 @@ std::string format_rs(const std::vector<ServiceStatus>& services) {
   if (services.empty()) return "no services\n";
   std::string out;
   for (const ServiceStatus& s : services) {
-    out += config::to_string(s.key) + " " + std::string(lb::sched_name(s.params.sched)) + "  check " + check_text(s) +
-           "\n";
+    out += config::to_string(s.key) + " " + std::string(lb::sched_name(s.params.sched)) + "  check " + check_text(s);
+    if (s.params.quorum)
+      out += "  quorum " + std::to_string(s.params.quorum) + "/" + std::to_string(s.params.hysteresis) +
+             (s.below_quorum ? " LOST" : " held");
+    if (s.sorry_mode) out += "  SORRY SERVER IN USE";
+    out += "\n";
     if (s.rs.empty()) {
       out += "  (no real servers)\n";
       continue;
@@ -58,6 +62,8 @@ std::string format_rs(const std::vector<ServiceStatus>& services) {
                      r.mac ? net::to_string(*r.mac).c_str() : "-", r.counters.active, r.counters.inactive,
                      r.counters.packets, r.counters.bytes, r.pps, r.bps);
       if (r.health == lb::Health::kDown && !r.health_detail.empty()) out += "      last check: " + r.health_detail + "\n";
+      if (r.sorry) out += std::string("      sorry server: ") + (r.takes_new ? "taking new connections" : "standby") + "\n";
+      if (r.inhibit && r.health == lb::Health::kDown) out += "      down, inhibited: keeps its connections\n";
     }
   }
   return out;

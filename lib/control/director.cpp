@@ -20,6 +20,43 @@ Director::Director(config::Model model, DirectorSetup setup, SnapshotSink& sink,
   runtime_.port_macs = setup_.port_macs;
   runtime_.learned_mac = [this](const net::IpAddr& ip) { return neigh_.mac(ip); };
   runtime_.health = [this](uint32_t slot) { return health_.health(slot); };
+  runtime_.below_quorum = [this](uint32_t slot) { return quorum_lost_.count(slot) != 0; };
+}
+
+// keepalived's rule, per service with a quorum: lost when the healthy real servers'
+// summed weight falls below quorum - hysteresis (or to 0), regained at quorum +
+// hysteresis; a new service starts on whichever side of the quorum it is.
+std::vector<std::string> Director::settle_quorum(const config::Model& m) {
+  std::set<uint32_t> lost;
+  std::vector<std::string> changes;
+  for (const config::Service& s : m.services()) {
+    const lb::ServiceParams& p = s.params;
+    if (p.quorum == 0) continue;
+    const uint64_t w = config::service_spec(m, runtime_, s).live_weight();
+    const auto known = quorum_known_.find(s.slot);
+    const bool was_lost = quorum_lost_.count(s.slot) != 0;
+    bool now_lost;
+    if (known == quorum_known_.end() || known->second != s.gen)
+      now_lost = w < p.quorum;
+    else if (was_lost)
+      now_lost = w < uint64_t{p.quorum} + p.hysteresis;
+    else
+      now_lost = w == 0 || w + p.hysteresis < p.quorum;
+    if (now_lost) lost.insert(s.slot);
+    if (known != quorum_known_.end() && known->second == s.gen && now_lost != was_lost)
+      changes.push_back("service " + config::to_string(s.key) + ": quorum " + (now_lost ? "lost" : "regained") +
+                        " (healthy weight " + std::to_string(w) + ", quorum " + std::to_string(p.quorum) +
+                        " hysteresis " + std::to_string(p.hysteresis) + ")");
+  }
+  quorum_known_.clear();
+  for (const config::Service& s : m.services())
+    if (s.params.quorum) quorum_known_[s.slot] = s.gen;
+  quorum_lost_ = std::move(lost);
+  return changes;
+}
+
+void Director::log_quorum(const std::vector<std::string>& changes) {
+  for (const std::string& c : changes) spdlog::warn("{}", c);
 }
 
 std::optional<net::Ipv4> Director::dip(lb::Iface at) const {
@@ -52,6 +89,7 @@ std::vector<lb::Iface> Director::interfaces() const {
 
 void Director::start(double now) {
   refresh_targets(now);
+  log_quorum(settle_quorum(model_));
   sink_.publish(build(model_));
   ++counters_.publishes;
   refresh_claims(now);
@@ -62,6 +100,7 @@ std::shared_ptr<const lb::Snapshot> Director::build(const config::Model& m) cons
 }
 
 void Director::publish(const config::Model& m) {
+  log_quorum(settle_quorum(m));
   sink_.publish(build(m));
   ++counters_.publishes;
   need_publish_ = false;
@@ -74,16 +113,26 @@ BatchResult Director::apply(std::span<const config::Command> batch, double now) 
   config::Model next = model_;
   std::vector<std::pair<uint32_t, uint32_t>> new_slots;
   std::shared_ptr<const lb::Snapshot> snap;
+  const auto quorum_known = quorum_known_;
+  const auto quorum_lost = quorum_lost_;
+  std::vector<std::string> quorum_changes;
+  auto restore_quorum = [&] {  // a refused batch leaves the quorum state as it was
+    quorum_known_ = quorum_known;
+    quorum_lost_ = quorum_lost;
+  };
   try {
     for (out.refused = 0; out.refused < batch.size(); ++out.refused) {
       config::Applied a = next.apply(batch[out.refused]);
       new_slots.insert(new_slots.end(), a.new_rs_slots.begin(), a.new_rs_slots.end());
       out.summaries.push_back(std::move(a.summary));
     }
+    quorum_changes = settle_quorum(next);
     snap = build(next);
   } catch (const config::ConfigError& e) {
+    restore_quorum();
     return BatchResult{false, out.refused, e.what(), e.usage(), {}, {}};
   } catch (const std::exception& e) {  // memory, a bug
+    restore_quorum();
     // Building the snapshot comes after the last command: it is the one named.
     const size_t at = std::min(out.refused, batch.empty() ? size_t{0} : batch.size() - 1);
     return BatchResult{false, at, std::string("internal error: ") + e.what(), {}, {}, {}};
@@ -99,6 +148,7 @@ BatchResult Director::apply(std::span<const config::Command> batch, double now) 
     if (!next.address6(i)) addressed.insert(i);
   out.addressed.assign(addressed.begin(), addressed.end());
   model_ = std::move(next);
+  log_quorum(quorum_changes);
   // Before the workers can count for a new occupant of a slot (the snapshot below).
   for (auto [slot, gen] : new_slots) rs_stats_.rebase(slot);
   need_publish_ = false;
@@ -108,6 +158,7 @@ BatchResult Director::apply(std::span<const config::Command> batch, double now) 
   refresh_targets(now);
   if (need_publish_) {
     try {
+      log_quorum(settle_quorum(model_));
       snap = build(model_);
       need_publish_ = false;
     } catch (const std::exception& e) {  // memory: the batch's snapshot goes out now, the next tick's after
@@ -153,6 +204,13 @@ void Director::refresh_targets(double now) {
   }
   if (neigh_.set_targets(resolve, now)) need_publish_ = true;
   if (health_.set_targets(checks, now)) need_publish_ = true;
+}
+
+lb::RsSpec Director::rs_state(const config::RealServer& r) const {
+  for (const config::Service& s : model_.services())
+    for (const config::RealServer& x : s.rs)
+      if (x.slot == r.slot && x.gen == r.gen) return config::rs_spec(model_, runtime_, s, x);
+  return config::rs_spec(model_, runtime_, config::Service{}, r);
 }
 
 bool Director::ready(const net::IpAddr& vip) const {
@@ -220,9 +278,13 @@ void Director::refresh_routes() {
   routes_.clear();
   if (!model_.vip_claim().route_table) return;
   std::set<net::IpAddr> usable;
-  for (const config::Service& s : model_.services())
-    for (const config::RealServer& r : s.rs)
-      if (rs_state(r).accepting()) usable.insert(s.key.vip);
+  for (const config::Service& s : model_.services()) {
+    const lb::ServiceSpec ss = service_state(s);
+    const bool sorry = ss.sorry_mode();
+    if (ss.below_quorum) continue;  // counts as down: withdrawn
+    for (const lb::RsSpec& r : ss.rs)
+      if (ss.takes_new(r, sorry)) usable.insert(s.key.vip);
+  }
   const std::vector<lb::Iface> ifaces = interfaces();
   for (const net::IpAddr& vip : usable) {
     if (!converged_.count(vip)) continue;
@@ -324,6 +386,7 @@ Director::Tick Director::tick(double now) {
     else
       spdlog::warn("health: {} is down ({})", c.name, c.detail);
   }
+  if (need_publish_) log_quorum(settle_quorum(model_));  // health moves quorums
   // Claims and routes follow usable servers (which change with what the workers get)
   // and convergence (which moves with time while a VIP waits for its hold-down).
   if (need_publish_ || converged_.size() < vip_since_.size()) refresh_claims(now);

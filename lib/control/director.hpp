@@ -147,8 +147,11 @@ class Director {
   const DirectorCounters& counters() const { return counters_; }
   const DirectorSetup& setup() const { return setup_; }
   const SnapshotSink& sink() const { return sink_; }
-  // The real server as the workers see it now (weight, health, MAC, egress port).
-  lb::RsSpec rs_state(const config::RealServer& r) const { return config::rs_spec(model_, runtime_, r); }
+  // The service as the workers see it now: its real servers' weight, health, MAC,
+  // egress port, and whether it is below its quorum.
+  lb::ServiceSpec service_state(const config::Service& s) const { return config::service_spec(model_, runtime_, s); }
+  // One real server of the model as the workers see it now.
+  lb::RsSpec rs_state(const config::RealServer& r) const;
   // The MAC drfwd holds for a neighbour: static, else resolved; none if neither.
   std::optional<net::Mac> known_mac(const net::IpAddr& ip) const { return config::neighbour_mac(model_, runtime_, ip); }
   // A VIP is answered on the interfaces (untagged or VLAN) whose subnet holds it, or on
@@ -169,6 +172,10 @@ class Director {
   bool ready(const net::IpAddr& vip) const;  // every RS resolved and checked once
   void refresh_routes();
   void log_neigh_events();
+  // Recomputes which services of `m` are below their quorum; returns the changes (for
+  // the log, once the model they are about is the running one).
+  std::vector<std::string> settle_quorum(const config::Model& m);
+  static void log_quorum(const std::vector<std::string>& changes);
 
   config::Model model_;
   DirectorSetup setup_;
@@ -185,6 +192,8 @@ class Director {
   std::map<net::IpAddr, double> vip_since_;                 // when each VIP appeared
   std::set<net::IpAddr> converged_;
   std::vector<VipRoute> routes_;
+  std::map<uint32_t, uint32_t> quorum_known_;  // service slot -> gen, for services with a quorum
+  std::set<uint32_t> quorum_lost_;             // service slots below quorum
 };
 
 }  // namespace drfwd::control

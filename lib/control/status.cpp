@@ -52,10 +52,14 @@ std::vector<ServiceStatus> service_status(const Director& d) {
     st.checks_off = !d.setup().health_checks;
     for (const lb::Iface at : d.interfaces()) st.arp_claimed |= d.claimed(at, s.key.vip);
     for (const Director::VipRoute& r : d.routes()) st.routed |= r.vip == s.key.vip;
+    const lb::ServiceSpec spec = d.service_state(s);
+    st.below_quorum = spec.below_quorum;
+    st.sorry_mode = spec.sorry_mode();
     for (size_t i = 0; i < s.rs.size(); ++i) {
       const config::RealServer& r = s.rs[i];
       RsStatus& rs = st.rs[i];
-      static_cast<lb::RsSpec&>(rs) = d.rs_state(r);
+      static_cast<lb::RsSpec&>(rs) = spec.rs[i];
+      rs.takes_new = spec.takes_new(spec.rs[i], st.sorry_mode);
       if (const HealthChecker::Status* h = d.health().status(r.slot)) rs.health_detail = h->last;
       if (m.neighbours().count(r.ip))
         rs.neigh = NeighStatus::kStatic;

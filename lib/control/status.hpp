@@ -30,6 +30,7 @@ struct RsStatus : lb::RsSpec {
   NeighStatus neigh = NeighStatus::kStatic;
   lb::RsCounters counters;    // summed over workers
   double cps = 0, pps = 0, bps = 0;  // over the last second
+  bool takes_new = false;     // new connections go to it now (a sorry server: only in sorry mode)
 };
 
 struct ServiceStatus {
@@ -39,6 +40,8 @@ struct ServiceStatus {
   bool checks_off = false;  // no kernel interfaces: nothing is checked
   bool arp_claimed = false; // this director answers ARP for the VIP (on some port)
   bool routed = false;      // the VIP's route is in the kernel's table (vip-routes)
+  bool below_quorum = false;  // quorum lost: counts as down
+  bool sorry_mode = false;    // its sorry servers take the new connections
   std::vector<RsStatus> rs;
 };
 

@@ -42,6 +42,12 @@ struct ServiceParams {
   uint8_t persist_mask = 32;  // prefix length applied to the client address
   uint32_t mh_size = kDefaultMaglevSize;
   uint32_t flags = 0;         // kFlag*
+  // keepalived's quorum: the service is up while the summed weight of its healthy real
+  // servers (sorry servers aside) is at least `quorum`, with `hysteresis` either side
+  // (0: no quorum). Below it: its VIP route is withdrawn, a sorry server takes over.
+  uint32_t quorum = 0;
+  uint32_t hysteresis = 0;
+  bool inhibit = false;       // its RSs' default on failure: keep their connections (see RsState)
   bool operator==(const ServiceParams&) const = default;
 };
 
@@ -67,12 +73,20 @@ struct RsState {
   std::optional<net::Mac> mac;  // static or resolved neighbour, if any
   uint16_t port = kNoPort;      // egress port, if known
   uint16_t vlan = 0;            // and the VLAN it is reached on there (0: untagged)
+  // On failure (down), keep its existing connections as if its weight were 0
+  // (keepalived's inhibit_on_failure) instead of rescheduling them elsewhere.
+  bool inhibit = false;
+  // A sorry server: takes new connections only while the service's real servers cannot
+  // (see ServiceSpec::sorry_mode).
+  bool sorry = false;
   bool operator==(const RsState&) const = default;
   bool healthy() const { return is_healthy(health); }
+  bool resolved() const { return mac.has_value() && port != kNoPort; }
   // Existing connections may keep using it.
-  bool reachable() const { return healthy() && mac.has_value() && port != kNoPort; }
-  // New connections may be scheduled to it.
-  bool accepting() const { return weight > 0 && reachable(); }
+  bool reachable() const { return (healthy() || inhibit) && resolved(); }
+  // It may take new connections (the service decides whether it does: a sorry server
+  // only in sorry mode).
+  bool accepting() const { return weight > 0 && healthy() && resolved(); }
 };
 
 }  // namespace drfwd::lb

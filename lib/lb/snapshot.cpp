@@ -19,11 +19,12 @@ namespace {
 // Only what the scheduler depends on: RS MACs and egress ports live in RsView, so a
 // neighbour change does not rebuild the table unless it changes who is usable.
 bool same_schedule(const ServiceSpec& a, const ServiceSpec& b) {
-  if (a.slot != b.slot || a.gen != b.gen || a.key != b.key || a.params != b.params || a.rs.size() != b.rs.size())
+  if (a.slot != b.slot || a.gen != b.gen || a.key != b.key || a.params != b.params || a.rs.size() != b.rs.size() ||
+      a.sorry_mode() != b.sorry_mode())
     return false;
   for (size_t i = 0; i < a.rs.size(); ++i) {
     const RsSpec &x = a.rs[i], &y = b.rs[i];
-    if (x.slot != y.slot || x.gen != y.gen || x.ip != y.ip || x.weight != y.weight ||
+    if (x.slot != y.slot || x.gen != y.gen || x.ip != y.ip || x.weight != y.weight || x.sorry != y.sorry ||
         x.accepting() != y.accepting() || x.reachable() != y.reachable())
       return false;
   }
@@ -55,9 +56,10 @@ std::shared_ptr<ServiceTable> build_service_table(const ServiceSpec& spec) {
   // Canonical order (by address) so tables depend on the RS set, not on add order.
   std::vector<const RsSpec*> usable;
   bool any_weighted_healthy = false;
+  const bool sorry = spec.sorry_mode();
   for (const RsSpec& r : spec.rs) {
-    if (r.weight > 0 && r.healthy()) any_weighted_healthy = true;
-    if (r.accepting()) usable.push_back(&r);
+    if (r.weight > 0 && r.healthy() && r.sorry == sorry) any_weighted_healthy = true;
+    if (spec.takes_new(r, sorry)) usable.push_back(&r);
   }
   std::sort(usable.begin(), usable.end(), [](auto* a, auto* b) { return a->ip < b->ip; });
   t->empty_reason = any_weighted_healthy ? net::Drop::kNoNeighbour : net::Drop::kNoRs;
@@ -153,6 +155,7 @@ void index_service(Snapshot& snap, const ServiceSpec& s, const ServiceTable* tab
 }
 
 void add_real_servers(Snapshot& snap, const ServiceSpec& s) {
+  const bool sorry = s.sorry_mode();
   for (const RsSpec& r : s.rs) {
     RsView& v = snap.rs[r.slot];
     if (v.service != RsView::kNil32) throw std::invalid_argument("RS slot used twice");
@@ -168,7 +171,7 @@ void add_real_servers(Snapshot& snap, const ServiceSpec& s) {
     v.ip_be = r.ip.is_v4() ? r.ip.v4().be() : 0;
     v.service = s.slot;
     const bool reachable = r.reachable() && known;
-    v.accepting = r.accepting() && reachable ? 1 : 0;
+    v.accepting = s.takes_new(r, sorry) && reachable ? 1 : 0;
     v.live_gen = reachable ? r.gen : 0;
   }
 }

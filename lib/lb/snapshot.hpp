@@ -39,7 +39,28 @@ struct ServiceSpec {
   ServiceKey key;
   ServiceParams params;
   std::vector<RsSpec> rs;
+  bool below_quorum = false;  // params.quorum > 0 and lost (the control core keeps its hysteresis)
   bool operator==(const ServiceSpec&) const = default;
+  // Whether the sorry servers take the new connections instead of the real servers: no
+  // real server accepts, or the quorum is lost and the service has a sorry server
+  // (keepalived: below quorum without one, the real servers that are up keep serving).
+  bool sorry_mode() const {
+    bool any_sorry = false, real_accepting = false;
+    for (const RsSpec& r : rs) {
+      any_sorry |= r.sorry;
+      real_accepting |= !r.sorry && r.accepting();
+    }
+    return any_sorry && (below_quorum || !real_accepting);
+  }
+  // Whether `r` (one of rs) takes new connections now.
+  bool takes_new(const RsSpec& r, bool sorry_mode) const { return r.accepting() && r.sorry == sorry_mode; }
+  // Healthy real servers' summed weight (sorry servers aside): what quorum counts.
+  uint64_t live_weight() const {
+    uint64_t w = 0;
+    for (const RsSpec& r : rs)
+      if (!r.sorry && r.healthy()) w += r.weight;
+    return w;
+  }
 };
 
 struct PortSpec {

@@ -449,6 +449,43 @@ TEST(Grammar, VipClaimCommands) {
   EXPECT_EQ(model_to_commands(Model(1)).find("vip-"), std::string::npos) << "defaults are not shown";
 }
 
+// keepalived parity: sorry servers, on-failure inhibit, quorum and hysteresis; show
+// config gives them back; ipvsadm -E keeps what ipvsadm cannot name.
+TEST(Grammar, SorryInhibitAndQuorum) {
+  Model m = model_with({"port 0 address 198.18.0.2/24",
+                        "vip add 198.18.0.100 tcp 80 sched rr quorum 3 hysteresis 1 on-failure inhibit",
+                        "rs add 198.18.0.100 tcp 80 198.18.0.11 weight 2 on-failure reschedule",
+                        "rs add 198.18.0.100 tcp 80 198.18.0.12", "rs add 198.18.0.100 tcp 80 198.18.0.19 sorry"});
+  const Service& s = m.services().at(0);
+  EXPECT_EQ(s.params.quorum, 3u);
+  EXPECT_EQ(s.params.hysteresis, 1u);
+  EXPECT_TRUE(s.params.inhibit);
+  EXPECT_EQ(s.rs[0].inhibit, std::optional<bool>(false));
+  EXPECT_FALSE(s.rs[1].inhibit.has_value()) << "follows the service";
+  EXPECT_TRUE(s.rs[2].sorry);
+  EXPECT_EQ(s.rs[2].check.kind, std::optional<CheckKind>(CheckKind::kNone)) << "a sorry server is not checked";
+  EXPECT_FALSE(s.rs[0].sorry);
+  const std::string shown = model_to_commands(m);
+  for (const char* want : {"vip add 198.18.0.100 tcp 80 sched rr quorum 3 hysteresis 1 on-failure inhibit\n",
+                           "rs add 198.18.0.100 tcp 80 198.18.0.11 weight 2 on-failure reschedule\n",
+                           "rs add 198.18.0.100 tcp 80 198.18.0.12 weight 1\n",
+                           "rs add 198.18.0.100 tcp 80 198.18.0.19 sorry weight 1 check none\n"})
+    EXPECT_NE(shown.find(want), std::string::npos) << want << shown;
+  Model again(1);
+  load_text("show config", shown, again);
+  EXPECT_EQ(model_to_commands(again), shown);
+  m.apply(*parse_line("rs set 198.18.0.100 tcp 80 198.18.0.11 on-failure default"));
+  EXPECT_FALSE(m.services()[0].rs[0].inhibit.has_value());
+  m.apply(*parse_line("ipvsadm -E -t 198.18.0.100:80 -s wrr"));
+  EXPECT_EQ(m.services()[0].params.quorum, 3u) << "ipvsadm -E cannot name a quorum: it stays";
+  EXPECT_TRUE(m.services()[0].params.inhibit);
+  for (const char* bad : {"rs set 198.18.0.100 tcp 80 198.18.0.12 sorry", "vip set 198.18.0.100 tcp 80 on-failure keep",
+                          "rs set 198.18.0.100 tcp 80 198.18.0.12 on-failure maybe", "vip set 198.18.0.100 tcp 80 quorum -1",
+                          "rs set 198.18.0.100 tcp 80 198.18.0.12"})
+    EXPECT_NE(refusal(bad, m), "") << bad;
+  EXPECT_NE(refusal("rs set 198.18.0.100 tcp 80 198.18.0.12 sorry", m).find("rs del"), std::string::npos);
+}
+
 // docs/redundancy.md's drfwd configurations (the code blocks that start with `port`)
 // load as they are: an operator may paste them.
 TEST(Config, TheRedundancyGuidesConfigurationsLoad) {

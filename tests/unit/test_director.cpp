@@ -738,6 +738,56 @@ TEST_F(DirectorTest, RoutesFollowUsableServers) {
   EXPECT_TRUE(director->routes().empty()) << "deleted";
 }
 
+// keepalived's quorum: the healthy real servers' summed weight against quorum with
+// hysteresis either side. Lost: the VIP route is withdrawn and the sorry server takes the
+// new connections; regained only at quorum + hysteresis.
+TEST_F(DirectorTest, QuorumWithHysteresisMovesTheRouteAndTheSorryServer) {
+  start({"port 0 address 198.18.0.2/24",
+         "vip add 198.18.0.100 tcp 80 sched rr quorum 4 hysteresis 1 check tcp interval 500ms timeout 400ms rise 1 fall 1",
+         "rs add 198.18.0.100 tcp 80 198.18.0.11 weight 3", "rs add 198.18.0.100 tcp 80 198.18.0.12 weight 2 check none",
+         "rs add 198.18.0.100 tcp 80 198.18.0.19 sorry", "neigh add 198.18.0.11 02:00:00:00:00:11",
+         "neigh add 198.18.0.12 02:00:00:00:00:12", "neigh add 198.18.0.19 02:00:00:00:00:19",
+         "set vip-routes table 100"});
+  const uint32_t checked = rs_of("198.18.0.100", "198.18.0.11").slot;
+  const uint32_t other = rs_of("198.18.0.100", "198.18.0.12").slot;
+  const uint32_t sorry = rs_of("198.18.0.100", "198.18.0.19").slot;
+  double now = 0;
+  director->tick(now);
+  ASSERT_EQ(prober->running.size(), 1u) << "the sorry server is not checked";
+  auto round = [&](bool ok) {
+    prober->results.push_back({ok, ok ? "connected" : "refused"});
+    director->tick(now += 0.5);
+  };
+  auto usable = [&] { return table_of(sink.current(), "198.18.0.100", 80)->usable; };
+  round(true);
+  EXPECT_EQ(usable(), (std::vector<uint32_t>{checked, other})) << "5 >= 4: held";
+  EXPECT_EQ(director->routes().size(), 1u);
+  EXPECT_FALSE(sink.current()->rs_view[sorry].accepting);
+  round(false);  // 2 + 1 < 4: lost
+  EXPECT_EQ(usable(), std::vector<uint32_t>{sorry});
+  EXPECT_TRUE(director->routes().empty()) << "below quorum: the VIP route is withdrawn";
+  EXPECT_TRUE(sink.current()->rs_view[other].live_gen) << "its connections stay";
+  round(true);  // 5 >= 4 + 1: regained
+  EXPECT_EQ(usable(), (std::vector<uint32_t>{checked, other}));
+  EXPECT_EQ(director->routes().size(), 1u);
+  // Lower the other's weight: 4 is still held (4 + 1 >= 4)...
+  ASSERT_TRUE(apply({"rs set 198.18.0.100 tcp 80 198.18.0.12 weight 1"}, now).ok);
+  EXPECT_EQ(director->routes().size(), 1u);
+  round(false);  // 1: lost
+  EXPECT_TRUE(director->routes().empty());
+  round(true);  // ...4 < 4 + 1: not regained (hysteresis)
+  EXPECT_TRUE(director->routes().empty());
+  EXPECT_EQ(usable(), std::vector<uint32_t>{sorry});
+  // Without a sorry server the real servers keep taking connections below quorum (as
+  // keepalived); the route stays withdrawn.
+  ASSERT_TRUE(apply({"rs del 198.18.0.100 tcp 80 198.18.0.19"}, now).ok);
+  EXPECT_EQ(usable(), (std::vector<uint32_t>{checked, other}));
+  EXPECT_TRUE(director->routes().empty());
+  // A quorum of 0 is none.
+  ASSERT_TRUE(apply({"vip set 198.18.0.100 tcp 80 quorum 0"}, now).ok);
+  EXPECT_EQ(director->routes().size(), 1u);
+}
+
 // drfwd alone speaks ARP for its VIPs: what the kernel sends for a VIP that is not
 // claimed on that port (keepalived's gratuitous ARP on becoming master, before drfwd has
 // converged) is withheld; the kernel's ARP for anything else passes.

@@ -268,6 +268,72 @@ TEST_F(Fwd, UnhealthyOrUnresolvedRsGetsNothing) {
   }
 }
 
+// on-failure inhibit (keepalived's inhibit_on_failure): a down RS keeps its connections,
+// as if drained; rescheduling (the default) moves them.
+TEST_F(Fwd, InhibitedDownRsKeepsItsConnections) {
+  send(syn(1000));
+  const int a = rs_of_last();
+  send(syn(1001));
+  const int b = rs_of_last();
+  ASSERT_NE(a, b);
+  spec.services[0].rs[a].health = lb::Health::kDown;
+  spec.services[0].rs[a].inhibit = true;
+  publish();
+  FrameSpec ack = syn(1000);
+  ack.tcp_flags = net::kTcpAck;
+  send(ack);
+  EXPECT_EQ(rs_of_last(), a) << "inhibited: the connection stays on the failed RS";
+  for (uint16_t p = 0; p < 10; ++p) {
+    send(syn(4000 + p));
+    EXPECT_EQ(rs_of_last(), b) << "no new connection on the failed RS";
+  }
+  EXPECT_EQ(counters->conn_resched, 0u);
+  spec.services[0].rs[a].inhibit = false;
+  publish();
+  send(ack);
+  EXPECT_EQ(rs_of_last(), b) << "rescheduled once inhibit is off";
+  EXPECT_EQ(counters->conn_resched, 1u);
+}
+
+// A sorry server takes new connections only while no real server does, keeps those
+// connections when the real servers come back, and never gets a new one then; a
+// persistence template on it is not kept either.
+TEST_F(Fwd, SorryServerOnlyWhileNoRealServerTakesConnections) {
+  spec.services[0].params.persist = 60;
+  lb::RsSpec sorry = rs(2, "198.18.0.19");
+  sorry.sorry = true;
+  spec.services[0].rs.push_back(sorry);
+  publish();
+  for (uint16_t p = 0; p < 10; ++p) {
+    send(syn(100 + p, p % 2 ? "198.18.2.1" : "198.18.2.2"));
+    EXPECT_NE(rs_of_last(), 2) << "the sorry server waits while real servers take connections";
+  }
+  spec.services[0].rs[0].health = lb::Health::kDown;
+  spec.services[0].rs[1].weight = 0;
+  publish();
+  EXPECT_EQ(snap->services[0]->usable, std::vector<uint32_t>{2});
+  send(syn(200, "198.18.2.3"));
+  EXPECT_EQ(rs_of_last(), 2) << "no real server: the sorry server";
+  spec.services[0].rs[0].health = lb::Health::kUp;
+  publish();
+  FrameSpec ack = syn(200, "198.18.2.3");
+  ack.tcp_flags = net::kTcpAck;
+  send(ack);
+  EXPECT_EQ(rs_of_last(), 2) << "its connection stays with the sorry server";
+  send(syn(201, "198.18.2.3"));
+  EXPECT_EQ(rs_of_last(), 0) << "the client's template moves back to a real server";
+  // Quorum lost with a sorry server: the sorry server, though a real server is up.
+  spec.services[0].below_quorum = true;
+  publish();
+  send(syn(300, "198.18.2.4"));
+  EXPECT_EQ(rs_of_last(), 2);
+  // Below quorum without a sorry server: the real servers that are up keep serving.
+  spec.services[0].rs.pop_back();
+  publish();
+  send(syn(301, "198.18.2.4"));
+  EXPECT_EQ(rs_of_last(), 0);
+}
+
 TEST_F(Fwd, NoRsAndNoNeighbourAreDistinctDrops) {
   spec.services[0].rs[0].mac.reset();
   spec.services[0].rs[1].mac.reset();

@@ -58,6 +58,7 @@ std::vector<ServiceStatus> sample() {
   a.mac = test::mac("02:00:00:00:00:12");  // resolved, reached through port 0: takes traffic
   a.port = 0;
   a.weight = 1;
+  a.takes_new = true;
   a.counters.active = 3;
   a.counters.inactive = 7;
   a.counters.conns = 120;
@@ -83,6 +84,7 @@ std::vector<ServiceStatus> sample() {
   c.mac = test::mac("02:00:00:00:00:11");
   c.port = 0;
   c.weight = 1;
+  c.takes_new = true;
   c.counters.persist = 4;
   dns.rs = {c};
   return {dns, web};  // UDP first on purpose: ipvsadm lists TCP first
@@ -442,6 +444,7 @@ TEST(Views, DrfwdTables) {
   auto s = sample();
   s[1].check = config::CheckSpec{};  // tcp :80 every 500ms timeout 400ms rise 2 fall 3
   s[1].rs[0].health = lb::Health::kDown;
+  s[1].rs[0].takes_new = false;
   s[1].rs[0].health_detail = "refused";
   const std::string vips = format_vips(s);
   EXPECT_NE(vips.find("198.18.0.100:80        tcp   rr     -         1/2"), std::string::npos) << vips;
