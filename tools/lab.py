@@ -11,7 +11,8 @@ the client finds the VIP by ARP and drfwd finds the real servers by ARP.
   tools/lab.py up --vrrp|--ecmp [N] --sync      the same with connection sync (SyncLab)
   tools/lab.py up --vlan                        drfwd's port as an 802.1Q trunk (VlanLab)
   tools/lab.py up --ipv6                        the one-port lab dual-stack (Ipv6Lab)
-  tools/lab.py demo [--two-port|--vrrp|--ecmp [N]|--vlan|--ipv6] [--sync]  up, show fail-over, down
+  tools/lab.py up --keepalived                  the one-port lab from a keepalived.conf (KeepalivedLab)
+  tools/lab.py demo [--two-port|--vrrp|--ecmp [N]|--vlan|--ipv6|--keepalived] [--sync]  up, show fail-over, down
   tools/lab.py status                           namespaces, processes, drfwd's log
   tools/lab.py down                             stop what the lab started, delete it
 
@@ -37,6 +38,8 @@ Addresses (198.18.0.0/15 only; the IPv6 lab 2001:2::/48 too, IPv6's benchmarking
   ipv6      one-port plus IPv6 on the same segment: client 2001:2::1, DIP 2001:2::2
             (drfwd0), RS1 2001:2::11, RS2 2001:2::12, VIP 2001:2::100 (tcp 80 rr, HTTP
             check) on the RSs' lo; no DAD, no static neighbour.
+  keepalived  one-port, its services from docs/examples/keepalived.conf (tcp 80 wlc,
+            HTTP_GET) and a sorry server 198.18.0.19 answering while RS1 and RS2 are down.
   The redundancy labs add echo services for long-lived connections (tools/tcp_echo.py,
   tools/longlived.py): tcp 7 mh and tcp 8 sh. With --sync the directors also
   synchronise their connections (sync start master and backup) and the echo services
@@ -1502,7 +1505,44 @@ class Ipv6Lab(Lab):
                     " ".join(self.addresses6("lb", "eth0")) or "none (IPv6 off)"))
 
 
-LABS = {"vrrp": VrrpLab, "ecmp": EcmpLab, "vlan": VlanLab, "ipv6": Ipv6Lab}
+class KeepalivedLab(Lab):
+    """The one-port lab configured from a keepalived.conf (docs/examples/keepalived.conf:
+    wlc, DR, HTTP_GET checks every second, a sorry server), loaded with
+    --import-keepalived; drfwd's own file holds its port line only. Besides RS1 and RS2,
+    a sorry server (role `sorry`, 198.18.0.19, nginx answering SORRY, the VIP on its lo)
+    that answers while both real servers are down."""
+    kind = "keepalived"
+    SORRY = "198.18.0.19"
+    KEEPALIVED_CONF = os.path.join(TOP, "docs", "examples", "keepalived.conf")
+
+    def __init__(self, **kw):
+        kw.pop("two_port", None)
+        super().__init__(**kw)
+
+    def services(self):
+        return "# services: imported from %s (--import-keepalived)\n" % self.KEEPALIVED_CONF
+
+    def start_drfwd(self, ifaces):
+        """The sorry server first (drfwd resolves it at start like any real server)."""
+        if self.ns("sorry") not in self.namespaces:
+            self.add_ns("sorry")
+            self.cable("sw", "r9", "sorry")
+            self.real_server("sorry", self.SORRY, 24)
+            self.save()
+            self.start_nginx("sorry")
+        self.lb.start(ifaces, list(self.drfwd_args) + ["--import-keepalived", self.KEEPALIVED_CONF],
+                      console=self.use_console)
+
+    def state(self):
+        s = super().state()
+        s.pop("two_port", None)
+        return s
+
+    def status_lines(self):
+        return "services from %s; sorry server %s\n" % (self.KEEPALIVED_CONF, self.SORRY)
+
+
+LABS = {"vrrp": VrrpLab, "ecmp": EcmpLab, "vlan": VlanLab, "ipv6": Ipv6Lab, "keepalived": KeepalivedLab}
 
 
 # ---- command line ------------------------------------------------------------------------
@@ -1512,6 +1552,8 @@ def demo(args):
         lab, what = VlanLab(prefix=args.prefix), "VLAN "
     elif args.ipv6:
         lab, what = Ipv6Lab(prefix=args.prefix), "dual-stack "
+    elif args.keepalived:
+        lab, what = KeepalivedLab(prefix=args.prefix), "keepalived.conf "
     else:
         lab, what = Lab(prefix=args.prefix, two_port=args.two_port), ""
     print("== building the %slab (namespaces %s-*) and starting drfwd" % (what, args.prefix), flush=True)
@@ -1519,6 +1561,11 @@ def demo(args):
         lab.up()
         print("== drfwd's configuration:")
         print("".join("   " + line for line in open(lab.config)), flush=True)
+        if args.keepalived:
+            print("== ... and the keepalived.conf it imported (%s):" % lab.KEEPALIVED_CONF)
+            print("".join("   " + line for line in open(lab.KEEPALIVED_CONF) if not line.startswith("!")), flush=True)
+            print("== as drfwd runs it (drfwdctl show config):")
+            print("".join("   " + l for l in lab.ctl("show", "config").stdout.splitlines(True)), flush=True)
         if args.vlan:
             demo_vlan(lab)
         if args.ipv6:
@@ -1542,6 +1589,16 @@ def demo(args):
         lab.start_nginx("rs2")
         time.sleep(3)
         requests(10, "10 requests after the recovery window: round robin again")
+        if args.keepalived:
+            print("== stopping nginx on RS1 and RS2", flush=True)
+            lab.stop_nginx("rs1")
+            lab.stop_nginx("rs2")
+            time.sleep(3)
+            requests(5, "5 requests with both real servers down: the sorry server answers")
+            lab.start_nginx("rs1")
+            lab.start_nginx("rs2")
+            time.sleep(2)
+            requests(10, "10 requests once they are back: the real servers again")
         print("== drfwd's log (health changes)")
         print("".join("   " + l for l in lab.tail_log(200).splitlines(True) if "health" in l), flush=True)
     finally:
@@ -1698,7 +1755,7 @@ def status(args):
     if isinstance(lab, EcmpLab):
         print("router's next hops for %s: %s" % (lab.vip, " ".join(lab.nexthops()) or "none"))
         print(lab.bird_status(), end="")
-    if isinstance(lab, (VlanLab, Ipv6Lab)):
+    if isinstance(lab, (VlanLab, Ipv6Lab, KeepalivedLab)):
         print(lab.status_lines(), end="")
     print("last lines of drfwd's log:\n" + lab.tail_log(10))
     return 0
@@ -1717,6 +1774,8 @@ def main():
                       help="drfwd's port as an 802.1Q trunk: clients on VLAN 10, real servers on VLAN 20")
     kind.add_argument("--ipv6", action="store_true",
                       help="the one-port lab dual-stack: an IPv6 VIP, DIP and real servers in 2001:2::/64")
+    kind.add_argument("--keepalived", action="store_true",
+                      help="the one-port lab configured from docs/examples/keepalived.conf, with a sorry server")
     ap.add_argument("--sync", action="store_true",
                     help="with --vrrp or --ecmp: connection sync, rr and persistent echo services")
     args = ap.parse_args()
@@ -1735,6 +1794,8 @@ def main():
             lab = VlanLab(prefix=args.prefix)
         elif args.ipv6:
             lab = Ipv6Lab(prefix=args.prefix)
+        elif args.keepalived:
+            lab = KeepalivedLab(prefix=args.prefix)
         else:
             lab = Lab(prefix=args.prefix, two_port=args.two_port)
         lab.up()
