@@ -134,7 +134,8 @@ std::string ipvsadm_list(std::vector<ServiceStatus> services, const config::quer
   out += column_header(o);
   for (const ServiceStatus& s : services) {
     out += service_line(s, o);
-    for (const RsStatus& r : s.rs) out += server_line(r, s.key.port, o);
+    for (const RsStatus& r : s.rs)
+      if (!r.sorry || r.takes_new) out += server_line(r, s.key.port, o);  // as IPVS shows keepalived's sorry server
   }
   return out;
 }
@@ -154,7 +155,8 @@ std::string ipvsadm_save(std::vector<ServiceStatus> services, bool numeric) {
     }
     out += "\n";
     for (const RsStatus& r : s.rs)
-      out += "-a " + svc + " -r " + addr_port(r.ip, s.key.port, numeric) + " -g -w " + std::to_string(r.weight) + "\n";
+      if (!r.sorry)  // ipvsadm has no sorry server: show config keeps it
+        out += "-a " + svc + " -r " + addr_port(r.ip, s.key.port, numeric) + " -g -w " + std::to_string(r.weight) + "\n";
   }
   return out;
 }

@@ -190,6 +190,28 @@ TEST(IpvsadmLayout, ListNumeric) {
   EXPECT_EQ(got, want);
 }
 
+// A sorry server: in ipvsadm -L only while it takes new connections (as IPVS shows
+// keepalived's), never in ipvsadm -S (ipvsadm cannot express it); show rs marks it.
+TEST(IpvsadmLayout, SorryServerOnlyWhileInUse) {
+  auto s = sample();
+  RsStatus sorry = s[1].rs[0];
+  sorry.ip = ip("198.18.0.19");
+  sorry.sorry = true;
+  sorry.takes_new = false;
+  s[1].rs.push_back(sorry);
+  query::IpvsList o;
+  o.numeric = true;
+  const auto has_sorry = [](const std::string& text) { return text.find("198.18.0.19") != std::string::npos; };
+  EXPECT_FALSE(has_sorry(ipvsadm_list(s, o, 4096, lb::Timeouts{}, {})));
+  EXPECT_FALSE(has_sorry(ipvsadm_save(s, true)));
+  EXPECT_NE(format_rs(s).find("sorry server: standby"), std::string::npos) << format_rs(s);
+  s[1].rs.back().takes_new = true;
+  s[1].sorry_mode = true;
+  EXPECT_TRUE(has_sorry(ipvsadm_list(s, o, 4096, lb::Timeouts{}, {})));
+  EXPECT_FALSE(has_sorry(ipvsadm_save(s, true)));
+  EXPECT_NE(format_rs(s).find("SORRY SERVER IN USE"), std::string::npos) << format_rs(s);
+}
+
 TEST(IpvsadmLayout, ListWithPortNamesAndOneService) {
   query::IpvsList o;
   o.service = ServiceKey{ip("198.18.0.100"), net::kProtoTcp, 80};
