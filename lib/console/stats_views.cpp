@@ -70,13 +70,17 @@ void services_json(JsonWriter& j, const std::vector<control::ServiceStatus>& ser
         .field("sched", lb::sched_name(s.params.sched))
         .field("persist", uint64_t{s.params.persist})
         .field("arp_claimed", s.arp_claimed)
-        .field("routed", s.routed);
+        .field("routed", s.routed)
+        .field("below_quorum", s.below_quorum)
+        .field("sorry_mode", s.sorry_mode);
     j.key("real_servers").begin_array();
     for (const control::RsStatus& r : s.rs) {
       j.begin_object()
           .field("ip", net::to_string(r.ip))
           .field("weight", uint64_t{r.weight})
-          .field("health", lb::health_name(r.health));
+          .field("health", lb::health_name(r.health))
+          .field("sorry", r.sorry)
+          .field("takes_new", r.takes_new);
       fields(j, r.counters, lb::kRsCounterFields);
       for (const auto& f : lb::kRsGaugeFields) j.field(f.name, r.counters.*f.member);
       j.end_object();
