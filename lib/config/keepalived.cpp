@@ -1339,7 +1339,7 @@ KeepalivedFiles keepalived_disk_files() {
   f.glob = [](const std::string& pattern) {
     std::vector<std::string> out;
     glob_t g{};
-    if (::glob(pattern.c_str(), 0, nullptr, &g) == 0) {
+    if (::glob(pattern.c_str(), GLOB_BRACE, nullptr, &g) == 0) {  // braces too, as keepalived
       for (size_t i = 0; i < g.gl_pathc; ++i) {
         struct stat st{};
         if (::stat(g.gl_pathv[i], &st) == 0 && S_ISREG(st.st_mode)) out.emplace_back(g.gl_pathv[i]);
