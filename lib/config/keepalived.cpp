@@ -427,6 +427,12 @@ struct VirtualServerConf {
 
 class Translator;
 
+// The words of a vip line that are the same on every address of a group.
+struct ServiceWords {
+  uint32_t flags = 0;
+  std::optional<std::pair<uint32_t, uint32_t>> quorum;
+};
+
 template <class T>
 struct Keyword {
   std::string_view name;
@@ -491,7 +497,15 @@ class Translator {
   };
   void group(const Stmt& s);
   void virtual_server(const Stmt& s);
-  void emit(const VirtualServerConf& vs);
+  void emit(VirtualServerConf& vs);
+  void defaults(VirtualServerConf& vs);
+  uint32_t sched_flags(const VirtualServerConf& vs);
+  std::optional<std::pair<uint32_t, uint32_t>> quorum(const VirtualServerConf& vs);
+  std::string vip_line(const VirtualServerConf& vs, const ServiceWords& sw, const std::string& svc,
+                       const net::IpAddr& vip);
+  std::string rs_line(const VirtualServerConf& vs, const RealServerConf& r, const std::string& svc,
+                      const net::IpAddr& vip, uint16_t vport);
+  std::string sorry_line(const VirtualServerConf& vs, const std::string& svc, const net::IpAddr& vip, uint16_t vport);
   std::string check_words(const VirtualServerConf& vs, const RealServerConf& rs);
 
   Notes& notes_;
@@ -656,7 +670,8 @@ constexpr Keyword<Checker> kHttpKeywords[] = {
     {"virtualhost", false, set_virtualhost<Checker>},
     {"http_protocol", false, [](Translator& t, Checker&, const Stmt& s) {
        value(s, "1.0, 1.1 or 1.0C");
-       t.note("http_protocol", s.where, "http_protocol ignored: drfwd sends an HTTP/1.1 GET with Host and Connection: close");
+       t.note("http_protocol", s.where,
+              "http_protocol ignored: drfwd sends an HTTP/1.1 GET with Host and Connection: close");
      }},
     {"enable_sni", false, [](Translator& t, Checker&, const Stmt& s) {
        boolean(s);
@@ -680,7 +695,7 @@ std::vector<std::string> script_words(const Stmt& s, const std::string& cmd) {
     const char c = cmd[i];
     if (q) {
       if (c == q) q = 0;
-      else if (c == '\\' && q == '"' && i + 1 < cmd.size() && std::string_view("\"\\").find(cmd[i + 1]) != std::string_view::npos)
+      else if (c == '\\' && q == '"' && i + 1 < cmd.size() && (cmd[i + 1] == '"' || cmd[i + 1] == '\\'))
         cur += cmd[++i];
       else cur += c;
       continue;
@@ -777,9 +792,15 @@ void refused_checker(Translator&, RealServerConf&, const Stmt& s) {
   if (k == "DNS_CHECK") refuse(s, "drfwd has no DNS check; use MISC_CHECK with a resolver query (dig, kdig)");
   if (k == "UDP_CHECK") refuse(s, "drfwd's checks are TCP, HTTP or a command; use MISC_CHECK for a UDP service");
   if (k == "PING_CHECK") refuse(s, "drfwd sends no ICMP checks; use MISC_CHECK (e.g. ping -c1 -W1 <rip>)");
-  if (k == "FILE_CHECK") refuse(s, "drfwd's checks are up or down, and a tracked file's contents set keepalived's weights");
+  if (k == "FILE_CHECK")
+    refuse(s, "drfwd's checks are up or down, and a tracked file's contents set keepalived's weights");
   if (k == "BFD_CHECK") refuse(s, "drfwd runs TCP, HTTP or command checks; BFD sessions stay in keepalived");
   refuse(s, "tracked files and BFD sessions stay in keepalived; drfwd's checks are TCP, HTTP or a command");
+}
+
+// As ipvsadm's -x and -y: 0 (none) to 2^31 - 1.
+Opt<uint32_t> threshold(const Stmt& s) {
+  return At<uint32_t>{static_cast<uint32_t>(whole(s, value(s, "a connection count"), 0, 0x7fffffff)), s.where};
 }
 
 constexpr Keyword<RealServerConf> kRealServerKeywords[] = {
@@ -787,12 +808,8 @@ constexpr Keyword<RealServerConf> kRealServerKeywords[] = {
        r.weight = At<uint32_t>{static_cast<uint32_t>(whole(s, value(s, "a weight"), 0, kMaxWeight)), s.where};
      }},
     {"lvs_method", false, [](Translator&, RealServerConf& r, const Stmt& s) { r.method = forwarding(s); }},
-    {"uthreshold", false, [](Translator&, RealServerConf& r, const Stmt& s) {
-       r.uthreshold = At<uint32_t>{static_cast<uint32_t>(whole(s, value(s, "a connection count"), 0, 0x7fffffff)), s.where};
-     }},
-    {"lthreshold", false, [](Translator&, RealServerConf& r, const Stmt& s) {
-       r.lthreshold = At<uint32_t>{static_cast<uint32_t>(whole(s, value(s, "a connection count"), 0, 0x7fffffff)), s.where};
-     }},
+    {"uthreshold", false, [](Translator&, RealServerConf& r, const Stmt& s) { r.uthreshold = threshold(s); }},
+    {"lthreshold", false, [](Translator&, RealServerConf& r, const Stmt& s) { r.lthreshold = threshold(s); }},
     {"inhibit_on_failure", false, [](Translator&, RealServerConf& r, const Stmt& s) {
        r.inhibit = At<bool>{boolean(s), s.where};
      }},
@@ -885,7 +902,8 @@ constexpr Keyword<VirtualServerConf> kVirtualServerKeywords[] = {
      }},
     {"persistence_timeout", false, [](Translator&, VirtualServerConf& vs, const Stmt& s) {
        // keepalived: without a value, IPVS_SVC_PERSISTENT_TIMEOUT (6 minutes).
-       const uint32_t t = s.words.size() == 1 ? 360 : static_cast<uint32_t>(whole(s, value(s, "seconds"), 1, kMaxTimeout));
+       const uint32_t t =
+           s.words.size() == 1 ? 360 : static_cast<uint32_t>(whole(s, value(s, "seconds"), 1, kMaxTimeout));
        vs.persist = At<uint32_t>{t, s.where};
      }},
     {"persistence_granularity", false, [](Translator&, VirtualServerConf& vs, const Stmt& s) {
@@ -893,7 +911,7 @@ constexpr Keyword<VirtualServerConf> kVirtualServerKeywords[] = {
      }},
     {"protocol", false, [](Translator&, VirtualServerConf& vs, const Stmt& s) {
        std::string p = value(s, "TCP or UDP");
-       std::transform(p.begin(), p.end(), p.begin(), [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+       for (char& c : p) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
        if (p == "SCTP") refuse(s, "SCTP services are not supported (TCP and UDP are)");
        if (p != "TCP" && p != "UDP") fail(s.where, "protocol " + quote(s.words[1]) + ": expected TCP or UDP");
        vs.proto = At<uint8_t>{p == "TCP" ? net::kProtoTcp : net::kProtoUdp, s.where};
@@ -949,7 +967,8 @@ constexpr Keyword<VirtualServerConf> kVirtualServerKeywords[] = {
        if (s.words.size() == 3) r.port = port(s, s.words[2]);
        for (const RealServerConf& other : vs.rs)
          if (other.ip == r.ip)
-           fail(s.where, "real server " + net::to_string(r.ip) + " is listed twice (first at " + other.where.str() + ")");
+           fail(s.where,
+                "real server " + net::to_string(r.ip) + " is listed twice (first at " + other.where.str() + ")");
        for (const Stmt& k : s.block) t.apply(kRealServerKeywords, r, k, "real_server");
        vs.rs.push_back(std::move(r));
      }},
@@ -1148,7 +1167,8 @@ std::string Translator::check_words(const VirtualServerConf& vs, const RealServe
     timeout_where = ct->where;
   }
   uint32_t timeout = static_cast<uint32_t>(std::min<uint64_t>((timeout_us + 500) / 1000, 0xffffffffu));
-  if (timeout < kMinCheckMs) fail(timeout_where, timeout_name + " " + seconds_text(timeout_us) + ": drfwd's timeouts start at 50ms");
+  if (timeout < kMinCheckMs)
+    fail(timeout_where, timeout_name + " " + seconds_text(timeout_us) + ": drfwd's timeouts start at 50ms");
   if (timeout > interval) {
     note("timeout>interval", timeout_where,
          timeout_name + " " + seconds_text(timeout_us) + " is longer than the check interval " +
@@ -1179,8 +1199,8 @@ std::string Translator::check_words(const VirtualServerConf& vs, const RealServe
     add("expect " + std::to_string(c.expect ? c.expect->v : 200));
     const At<std::string>* host = c.url_host ? &*c.url_host : inherited(ci.virtualhost, ri.virtualhost, vi.virtualhost);
     if (host) {
-      if (host->v.empty() || host->v.size() > 253 ||
-          std::any_of(host->v.begin(), host->v.end(), [](char ch) { return static_cast<unsigned char>(ch) < 0x21 || ch == 0x7f || ch == '#'; }))
+      const auto unsendable = [](char ch) { return static_cast<unsigned char>(ch) < 0x21 || ch == 0x7f || ch == '#'; };
+      if (host->v.empty() || host->v.size() > 253 || std::any_of(host->v.begin(), host->v.end(), unsendable))
         fail(host->where, "virtualhost " + quote(host->v) + " is not a host name drfwd can send");
       add("host " + host->v);
     }
@@ -1198,117 +1218,141 @@ std::string Translator::check_words(const VirtualServerConf& vs, const RealServe
   return w;
 }
 
-void Translator::emit(const VirtualServerConf& vs) {
+// What keepalived assumes where a virtual_server does not say: the forwarding method
+// (NAT: refused), the protocol (UDP) and the scheduler (wlc).
+void Translator::defaults(VirtualServerConf& vs) {
+  const bool every_server_dr =
+      std::all_of(vs.rs.begin(), vs.rs.end(), [](const RealServerConf& r) { return r.method.has_value(); }) &&
+      (!vs.sorry || vs.sorry->method);
+  if (!vs.method && !every_server_dr)
+    fail(vs.where, "virtual_server without lb_kind (lvs_method): keepalived then forwards by NAT, and drfwd by direct "
+                   "routing only: add 'lb_kind DR' if the real servers hold the VIP (LVS-DR)");
+  if (!vs.proto) {
+    note("no protocol", vs.where, "virtual_server without protocol: UDP, as keepalived (and IPVS) default");
+    vs.proto = At<uint8_t>{net::kProtoUdp, vs.where};
+  }
+  if (!vs.sched) {
+    note("no lb_algo", vs.where, "virtual_server without lb_algo: wlc, as keepalived (and IPVS) default");
+    vs.sched = At<std::string>{"wlc", vs.where};
+  }
+}
+
+// sh-* and mh-* for their own scheduler; flag-1 and flag-2 are the fallback and port
+// flags of sh or mh. Others mean nothing to the scheduler: noted.
+uint32_t Translator::sched_flags(const VirtualServerConf& vs) {
+  const std::string& sched = vs.sched->v;
+  uint32_t flags = 0;
+  for (const FlagSeen& f : vs.flags) {
+    const bool flag_n = f.name.rfind("flag-", 0) == 0;
+    const std::string fam = flag_n ? sched : f.name.substr(0, 2);
+    if ((fam != "sh" && fam != "mh") || fam != sched || f.name == "flag-3") {
+      note("flag " + f.where.str(), f.where, f.name + " ignored: it means nothing to lb_algo " + sched);
+      continue;
+    }
+    flags |= parse_sched_flags(f.name == "flag-1" ? fam + "-fallback" : f.name == "flag-2" ? fam + "-port" : f.name);
+  }
+  return flags;
+}
+
+// keepalived lowers a quorum above the real servers' total weight to it, and a
+// hysteresis of the quorum or more to quorum - 1 (noted). Nothing when neither is named,
+// or a hysteresis alone comes to nothing.
+std::optional<std::pair<uint32_t, uint32_t>> Translator::quorum(const VirtualServerConf& vs) {
+  if (!vs.quorum && !vs.hysteresis) return std::nullopt;
+  uint64_t total = 0;
+  for (const RealServerConf& r : vs.rs) total += r.weight ? r.weight->v : vs.weight ? vs.weight->v : 1;
+  uint32_t q = vs.quorum ? vs.quorum->v : 1, h = vs.hysteresis ? vs.hysteresis->v : 0;
+  if (q > total) {
+    note("quorum " + vs.quorum->where.str(), vs.quorum->where,
+         "quorum " + std::to_string(q) + " is above the real servers' total weight " + std::to_string(total) +
+             ": lowered to it, as keepalived does");
+    q = static_cast<uint32_t>(total);
+  }
+  if (h >= q && h > 0) {
+    const uint32_t lowered = q > 0 ? q - 1 : 0;
+    note("hysteresis " + vs.hysteresis->where.str(), vs.hysteresis->where,
+         "hysteresis " + std::to_string(h) + " is not below the quorum " + std::to_string(q) + ": lowered to " +
+             std::to_string(lowered) + ", as keepalived does");
+    h = lowered;
+  }
+  if (!vs.quorum && h == 0) return std::nullopt;
+  return std::make_pair(q, h);
+}
+
+std::string Translator::vip_line(const VirtualServerConf& vs, const ServiceWords& sw, const std::string& svc,
+                                 const net::IpAddr& vip) {
+  if (vs.ipv6 && vs.ipv6->v != vip.is_v6())
+    fail(vs.ipv6->where, "ip_family " + std::string(vs.ipv6->v ? "inet6" : "inet") + " but the virtual server " +
+                             net::to_string(vip) + " is " + std::string(net::family_name(vip)));
+  std::string l = "vip add " + svc + " sched " + vs.sched->v;
+  if (sw.flags) l += " flags " + sched_flags_to_string(sw.flags);
+  if (vs.persist || vs.granularity) l += " persist " + std::to_string(vs.persist ? vs.persist->v : 360);
+  if (vs.granularity) {
+    const std::string& g = vs.granularity->v;
+    const bool ok = vip.is_v4() ? g.find('.') != std::string::npos && net::parse_netmask(g).has_value()
+                                : net::parse_uint(g, 128).value_or(0) > 0;
+    if (!ok)
+      fail(vs.granularity->where, "persistence_granularity " + quote(g) + ": expected " +
+                                      (vip.is_v4() ? "an IPv4 netmask, e.g. 255.255.255.0" : "a prefix length, 1-128") +
+                                      " for " + net::to_string(vip));
+    l += " netmask " + g;
+  }
+  if (sw.quorum)
+    l += " quorum " + std::to_string(sw.quorum->first) + " hysteresis " + std::to_string(sw.quorum->second);
+  if (vs.inhibit && vs.inhibit->v) l += " on-failure inhibit";
+  return l;
+}
+
+std::string Translator::rs_line(const VirtualServerConf& vs, const RealServerConf& r, const std::string& svc,
+                                const net::IpAddr& vip, uint16_t vport) {
+  if (r.ip.is_v4() != vip.is_v4())
+    fail(r.where, "real server " + net::to_string(r.ip) + " is " + std::string(net::family_name(r.ip)) +
+                      " and the virtual server " + net::to_string(vip) + " " + std::string(net::family_name(vip)) +
+                      ": direct routing keeps the packet as it is");
+  if (r.port && *r.port != vport)
+    fail(r.where, "real server port " + std::to_string(*r.port) + " differs from the service port " +
+                      std::to_string(vport) + ": direct routing forwards to the same port and cannot translate it "
+                      "(keepalived resets it with a warning)");
+  std::string l = "rs add " + svc + " " + net::to_string(r.ip);
+  l += " weight " + std::to_string(r.weight ? r.weight->v : vs.weight ? vs.weight->v : 1);
+  if (r.uthreshold) l += " uthreshold " + std::to_string(r.uthreshold->v);
+  if (r.lthreshold) l += " lthreshold " + std::to_string(r.lthreshold->v);
+  const bool vs_inhibit = vs.inhibit && vs.inhibit->v;
+  if (r.inhibit && r.inhibit->v != vs_inhibit) l += r.inhibit->v ? " on-failure inhibit" : " on-failure reschedule";
+  return l + " " + check_words(vs, r);
+}
+
+std::string Translator::sorry_line(const VirtualServerConf& vs, const std::string& svc, const net::IpAddr& vip,
+                                   uint16_t vport) {
+  const SorryServer& ss = *vs.sorry;
+  if (ss.ip.is_v4() != vip.is_v4())
+    fail(ss.where, "sorry server " + net::to_string(ss.ip) + " is " + std::string(net::family_name(ss.ip)) +
+                       " and the virtual server " + std::string(net::family_name(vip)));
+  if (ss.port && *ss.port != vport)
+    fail(ss.where, "sorry server port " + std::to_string(*ss.port) + " differs from the service port " +
+                       std::to_string(vport) + ": direct routing cannot translate ports");
+  for (const RealServerConf& r : vs.rs)
+    if (r.ip == ss.ip)
+      fail(ss.where,
+           "sorry server " + net::to_string(ss.ip) + " is also a real server of this service (" + r.where.str() + ")");
+  return "rs add " + svc + " " + net::to_string(ss.ip) + " sorry check none";
+}
+
+// One service per address (a group's), its real servers, then its sorry server.
+void Translator::emit(VirtualServerConf& vs) {
   if (vs.rs.empty()) {
     note("no real_server " + vs.where.str(), vs.where,
          "virtual_server without real_server skipped, as keepalived ignores it");
     return;
   }
-  // keepalived's defaults when the block does not say.
-  const bool dr_everywhere = std::all_of(vs.rs.begin(), vs.rs.end(), [](const RealServerConf& r) { return r.method.has_value(); }) &&
-                             (!vs.sorry || vs.sorry->method);
-  if (!vs.method && !dr_everywhere)
-    fail(vs.where, "virtual_server without lb_kind (lvs_method): keepalived then forwards by NAT, and drfwd by direct "
-                   "routing only: add 'lb_kind DR' if the real servers hold the VIP (LVS-DR)");
-  uint8_t proto = net::kProtoUdp;
-  if (vs.proto) proto = vs.proto->v;
-  else note("no protocol", vs.where, "virtual_server without protocol: UDP, as keepalived (and IPVS) default");
-  std::string sched = "wlc";
-  if (vs.sched) sched = vs.sched->v;
-  else note("no lb_algo", vs.where, "virtual_server without lb_algo: wlc, as keepalived (and IPVS) default");
-
-  // Scheduler flags: sh-* and mh-* for their scheduler; flag-1 and flag-2 are the
-  // fallback and port flags of sh or mh.
-  uint32_t flags = 0;
-  for (const FlagSeen& f : vs.flags) {
-    const std::string fam = f.name.rfind("flag-", 0) == 0 ? sched : f.name.substr(0, 2);
-    std::string name = f.name;
-    if (f.name == "flag-1") name = fam + "-fallback";
-    if (f.name == "flag-2") name = fam + "-port";
-    if ((fam != "sh" && fam != "mh") || fam != sched || f.name == "flag-3") {
-      note("flag " + f.where.str(), f.where, f.name + " ignored: it means nothing to lb_algo " + sched);
-      continue;
-    }
-    flags |= parse_sched_flags(name);
-  }
-
-  // Quorum: keepalived lowers a quorum above the real servers' total weight to it, and
-  // a hysteresis of the quorum or more to quorum - 1.
-  std::optional<std::pair<uint32_t, uint32_t>> quorum;
-  if (vs.quorum || vs.hysteresis) {
-    uint64_t total = 0;
-    for (const RealServerConf& r : vs.rs) total += r.weight ? r.weight->v : vs.weight ? vs.weight->v : 1;
-    uint32_t q = vs.quorum ? vs.quorum->v : 1, h = vs.hysteresis ? vs.hysteresis->v : 0;
-    const Where qw = vs.quorum ? vs.quorum->where : vs.hysteresis->where;
-    if (q > total) {
-      note("quorum " + qw.str(), qw, "quorum " + std::to_string(q) + " is above the real servers' total weight " +
-                                         std::to_string(total) + ": lowered to it, as keepalived does");
-      q = static_cast<uint32_t>(total);
-    }
-    if (h >= q && h > 0) {
-      const uint32_t lowered = q > 0 ? q - 1 : 0;
-      note("hysteresis " + qw.str(), vs.hysteresis ? vs.hysteresis->where : qw,
-           "hysteresis " + std::to_string(h) + " is not below the quorum " + std::to_string(q) + ": lowered to " +
-               std::to_string(lowered) + ", as keepalived does");
-      h = lowered;
-    }
-    if (vs.quorum || h > 0) quorum = std::make_pair(q, h);
-  }
-
-  const bool vs_inhibit = vs.inhibit && vs.inhibit->v;
+  defaults(vs);
+  const ServiceWords sw{sched_flags(vs), quorum(vs)};
   for (const auto& [vip, vport] : vs.addrs) {
-    const std::string svc = net::to_string(vip) + " " + std::string(proto_name(proto)) + " " + std::to_string(vport);
-    if (vs.ipv6 && vs.ipv6->v != vip.is_v6())
-      fail(vs.ipv6->where, "ip_family " + std::string(vs.ipv6->v ? "inet6" : "inet") + " but the virtual server " +
-                               net::to_string(vip) + " is " + std::string(net::family_name(vip)));
-    std::string vl = "vip add " + svc + " sched " + sched;
-    if (flags) vl += " flags " + sched_flags_to_string(flags);
-    if (vs.persist || vs.granularity) vl += " persist " + std::to_string(vs.persist ? vs.persist->v : 360);
-    if (vs.granularity) {
-      const std::string& g = vs.granularity->v;
-      const bool ok = vip.is_v4() ? g.find('.') != std::string::npos && net::parse_netmask(g).has_value()
-                                  : net::parse_uint(g, 128).value_or(0) > 0;
-      if (!ok)
-        fail(vs.granularity->where, "persistence_granularity " + quote(g) + ": expected " +
-                                        (vip.is_v4() ? "an IPv4 netmask, e.g. 255.255.255.0" : "a prefix length, 1-128") +
-                                        " for " + net::to_string(vip));
-      vl += " netmask " + g;
-    }
-    if (quorum) vl += " quorum " + std::to_string(quorum->first) + " hysteresis " + std::to_string(quorum->second);
-    if (vs_inhibit) vl += " on-failure inhibit";
-    lines.push_back({vl, vs.where.str()});
-
-    for (const RealServerConf& r : vs.rs) {
-      if (r.ip.is_v4() != vip.is_v4())
-        fail(r.where, "real server " + net::to_string(r.ip) + " is " + std::string(net::family_name(r.ip)) +
-                          " and the virtual server " + net::to_string(vip) + " " + std::string(net::family_name(vip)) +
-                          ": direct routing keeps the packet as it is");
-      if (r.port && *r.port != vport)
-        fail(r.where, "real server port " + std::to_string(*r.port) + " differs from the service port " +
-                          std::to_string(vport) + ": direct routing forwards to the same port and cannot translate it "
-                          "(keepalived resets it with a warning)");
-      std::string rl = "rs add " + svc + " " + net::to_string(r.ip);
-      rl += " weight " + std::to_string(r.weight ? r.weight->v : vs.weight ? vs.weight->v : 1);
-      if (r.uthreshold) rl += " uthreshold " + std::to_string(r.uthreshold->v);
-      if (r.lthreshold) rl += " lthreshold " + std::to_string(r.lthreshold->v);
-      if (r.inhibit && r.inhibit->v != vs_inhibit) rl += r.inhibit->v ? " on-failure inhibit" : " on-failure reschedule";
-      rl += " " + check_words(vs, r);
-      lines.push_back({rl, r.where.str()});
-    }
-    if (vs.sorry) {
-      const SorryServer& ss = *vs.sorry;
-      if (ss.ip.is_v4() != vip.is_v4())
-        fail(ss.where, "sorry server " + net::to_string(ss.ip) + " is " + std::string(net::family_name(ss.ip)) +
-                           " and the virtual server " + std::string(net::family_name(vip)));
-      if (ss.port && *ss.port != vport)
-        fail(ss.where, "sorry server port " + std::to_string(*ss.port) + " differs from the service port " +
-                           std::to_string(vport) + ": direct routing cannot translate ports");
-      for (const RealServerConf& r : vs.rs)
-        if (r.ip == ss.ip)
-          fail(ss.where, "sorry server " + net::to_string(ss.ip) + " is also a real server of this service (" +
-                             r.where.str() + ")");
-      lines.push_back({"rs add " + svc + " " + net::to_string(ss.ip) + " sorry check none", ss.where.str()});
-    }
+    const std::string svc =
+        net::to_string(vip) + " " + std::string(proto_name(vs.proto->v)) + " " + std::to_string(vport);
+    lines.push_back({vip_line(vs, sw, svc, vip), vs.where.str()});
+    for (const RealServerConf& r : vs.rs) lines.push_back({rs_line(vs, r, svc, vip, vport), r.where.str()});
+    if (vs.sorry) lines.push_back({sorry_line(vs, svc, vip, vport), vs.sorry->where.str()});
   }
 }
 
@@ -1322,7 +1366,8 @@ void Translator::run(const std::vector<Stmt>& top) {
       virtual_server(s);
       continue;
     }
-    const auto skipped = std::find_if(std::begin(kSkipped), std::end(kSkipped), [&](const SkippedSection& x) { return x.name == k; });
+    const auto skipped =
+        std::find_if(std::begin(kSkipped), std::end(kSkipped), [&](const SkippedSection& x) { return x.name == k; });
     if (skipped == std::end(kSkipped))
       fail(s.where, "unknown keyword " + quote(k) + " (the import takes virtual_server and virtual_server_group, and "
                     "skips VRRP and global sections: docs/migration.md)");

@@ -1,7 +1,6 @@
 // lib/config/keepalived: keepalived.conf's syntax, every keyword's translation, every
 // refusal with the file:line it names, and docs/migration.md's table and worked example.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <filesystem>
@@ -62,11 +61,11 @@ std::string refusal(const std::vector<std::string>& lines, std::map<std::string,
 }
 
 // The refusal names `at` (the file's line) and says `why`.
-#define EXPECT_REFUSED(lines, at, why)                                                   \
-  do {                                                                                   \
-    const std::string err_ = refusal(lines);                                             \
-    EXPECT_EQ(err_.rfind(std::string(at) + ": ", 0), 0u) << err_;                       \
-    EXPECT_NE(err_.find(why), std::string::npos) << err_;                                \
+#define EXPECT_REFUSED(lines, at, why)                            \
+  do {                                                            \
+    const std::string err_ = refusal(lines);                      \
+    EXPECT_EQ(err_.rfind(std::string(at) + ": ", 0), 0u) << err_; \
+    EXPECT_NE(err_.find(why), std::string::npos) << err_;         \
   } while (0)
 
 std::string at(int line) { return kMain + ":" + std::to_string(line); }
@@ -106,44 +105,44 @@ bool has_note(const KeepalivedConfig& k, const std::string& part) {
 
 TEST(Keepalived, ATypicalLvsDrConfiguration) {
   const auto k = translate({
-      "! Configuration File for keepalived",                  // 1
-      "global_defs {",                                        // 2
-      "   router_id LVS_DEVEL",                               // 3
-      "}",                                                    // 4
-      "vrrp_instance VI_1 {",                                 // 5
-      "    state MASTER",                                     // 6
-      "    interface drfwd0",                                 // 7
-      "    virtual_router_id 51",                             // 8
-      "    virtual_ipaddress {",                              // 9
-      "        198.18.0.10",                                  // 10
-      "    }",                                                // 11
-      "}",                                                    // 12
-      "virtual_server 198.18.0.10 80 {",                      // 13
-      "    delay_loop 6",                                     // 14
-      "    lb_algo wlc",                                      // 15
-      "    lb_kind DR",                                       // 16
-      "    persistence_timeout 50",                           // 17
-      "    protocol TCP",                                     // 18
-      "    sorry_server 198.18.1.9 80",                       // 19
-      "    real_server 198.18.1.2 80 {",                      // 20
-      "        weight 3",                                     // 21
-      "        HTTP_GET {",                                   // 22
-      "            url {",                                    // 23
-      "              path /health",                           // 24
-      "              status_code 200",                        // 25
-      "            }",                                        // 26
-      "            connect_timeout 3",                        // 27
-      "            retry 2",                                  // 28
-      "        }",                                            // 29
-      "    }",                                                // 30
-      "    real_server 198.18.1.3 80 {",                      // 31
-      "        weight 1",                                     // 32
-      "        TCP_CHECK {",                                  // 33
-      "            connect_port 80",                          // 34
-      "            connect_timeout 3",                        // 35
-      "        }",                                            // 36
-      "    }",                                                // 37
-      "}",                                                    // 38
+      "! Configuration File for keepalived",  // 1
+      "global_defs {",                        // 2
+      "   router_id LVS_DEVEL",               // 3
+      "}",                                    // 4
+      "vrrp_instance VI_1 {",                 // 5
+      "    state MASTER",                     // 6
+      "    interface drfwd0",                 // 7
+      "    virtual_router_id 51",             // 8
+      "    virtual_ipaddress {",              // 9
+      "        198.18.0.10",                  // 10
+      "    }",                                // 11
+      "}",                                    // 12
+      "virtual_server 198.18.0.10 80 {",      // 13
+      "    delay_loop 6",                     // 14
+      "    lb_algo wlc",                      // 15
+      "    lb_kind DR",                       // 16
+      "    persistence_timeout 50",           // 17
+      "    protocol TCP",                     // 18
+      "    sorry_server 198.18.1.9 80",       // 19
+      "    real_server 198.18.1.2 80 {",      // 20
+      "        weight 3",                     // 21
+      "        HTTP_GET {",                   // 22
+      "            url {",                    // 23
+      "              path /health",           // 24
+      "              status_code 200",        // 25
+      "            }",                        // 26
+      "            connect_timeout 3",        // 27
+      "            retry 2",                  // 28
+      "        }",                            // 29
+      "    }",                                // 30
+      "    real_server 198.18.1.3 80 {",      // 31
+      "        weight 1",                     // 32
+      "        TCP_CHECK {",                  // 33
+      "            connect_port 80",          // 34
+      "            connect_timeout 3",        // 35
+      "        }",                            // 36
+      "    }",                                // 37
+      "}",                                    // 38
   });
   EXPECT_EQ(texts(k), (std::vector<std::string>{
                           "vip add 198.18.0.10 tcp 80 sched wlc persist 50",
@@ -164,13 +163,14 @@ TEST(Keepalived, ATypicalLvsDrConfiguration) {
 
 TEST(Keepalived, ARealServerWithoutAChecker) {
   // Always up, as in keepalived; without a port it takes the service's.
-  auto k = translate(service({"  real_server 198.18.1.2 80 {", "    weight 2", "  }", "  real_server 198.18.1.3 {",
-                              "  }"}));
+  auto k =
+      translate(service({"  real_server 198.18.1.2 80 {", "    weight 2", "  }", "  real_server 198.18.1.3 {", "  }"}));
   EXPECT_EQ(texts(k), (std::vector<std::string>{kVip, "rs add 198.18.0.10 tcp 80 198.18.1.2 weight 2 check none",
                                                 "rs add 198.18.0.10 tcp 80 198.18.1.3 weight 1 check none"}));
   // Braces anywhere on a line, and the opening brace on the next line.
   k = translate({"virtual_server 198.18.0.10 80", "{", "lb_kind DR", "protocol TCP", "lb_algo rr",
-                 "real_server 198.18.1.2 80 { weight 2 }", "real_server 198.18.1.3 80 {TCP_CHECK {connect_port 81}}", "}"});
+                 "real_server 198.18.1.2 80 { weight 2 }", "real_server 198.18.1.3 80 {TCP_CHECK {connect_port 81}}",
+                 "}"});
   EXPECT_EQ(texts(k), (std::vector<std::string>{
                           kVip, "rs add 198.18.0.10 tcp 80 198.18.1.2 weight 2 check none",
                           "rs add 198.18.0.10 tcp 80 198.18.1.3 weight 1 check tcp port 81 interval 60s timeout 5s "
@@ -193,9 +193,9 @@ TEST(Keepalived, Schedulers) {
   EXPECT_EQ(k.lines[0].text, "vip add 198.18.0.10 tcp 80 sched wlc");
   EXPECT_TRUE(has_note(k, at(1) + ": virtual_server without lb_algo: wlc")) << k.notes[0];
   // The schedulers drfwd does not have, each with its reason.
-  const std::map<std::string, std::string> refused = {
-      {"dh", "cache clusters"}, {"lblc", "cache clusters"}, {"lblcr", "cache clusters"},
-      {"fo", "sorry_server"},   {"ovf", "overflow"},        {"twos", "twos-choice"}};
+  const std::map<std::string, std::string> refused = {{"dh", "cache clusters"},    {"lblc", "cache clusters"},
+                                                      {"lblcr", "cache clusters"}, {"fo", "sorry_server"},
+                                                      {"ovf", "overflow"},         {"twos", "twos-choice"}};
   for (const auto& [s, why] : refused) {
     auto b = with_rs({});
     b[3] = "  lb_algo " + s;
@@ -243,7 +243,8 @@ TEST(Keepalived, ForwardingMethod) {
   for (const std::string m : {"NAT", "TUN"}) {
     b[1] = "  lb_kind " + m;
     EXPECT_REFUSED(b, at(2), "lb_kind " + m + ": drfwd forwards by direct routing only (DR)");
-    EXPECT_REFUSED(with_rs({"    lvs_method " + m}), at(6), "lvs_method " + m + ": drfwd forwards by direct routing only");
+    EXPECT_REFUSED(with_rs({"    lvs_method " + m}), at(6),
+                   "lvs_method " + m + ": drfwd forwards by direct routing only");
     EXPECT_REFUSED(with_rs({}, {"  sorry_server 198.18.1.9 80", "  sorry_server_lvs_method " + m}), at(6),
                    "direct routing only");
   }
@@ -284,8 +285,8 @@ TEST(Keepalived, Persistence) {
             kVip + " persist 360 netmask 255.255.255.0");
   EXPECT_EQ(translate(with_rs({}, {"  persistence_granularity 255.255.0.0", "  persistence_timeout 30"})).lines[0].text,
             kVip + " persist 30 netmask 255.255.0.0");
-  const auto v6 = translate(service({"  persistence_granularity 64", "  real_server 2001:db8::11 443 {", "  }"},
-                                    "2001:db8::10 443"));
+  const auto v6 = translate(
+      service({"  persistence_granularity 64", "  real_server 2001:db8::11 443 {", "  }"}, "2001:db8::10 443"));
   EXPECT_EQ(texts(v6), (std::vector<std::string>{"vip add 2001:db8::10 tcp 443 sched rr persist 360 netmask 64",
                                                  "rs add 2001:db8::10 tcp 443 2001:db8::11 weight 1 check none"}));
   EXPECT_REFUSED(with_rs({}, {"  persistence_granularity 24"}), at(5), "expected an IPv4 netmask");
@@ -332,8 +333,8 @@ TEST(Keepalived, InhibitOnFailure) {
 
 TEST(Keepalived, WeightsAndThresholds) {
   // The virtual server's weight is its real servers' default.
-  auto k = translate(service({"  weight 5", "  real_server 198.18.1.2 80 {", "  }", "  real_server 198.18.1.3 80 {",
-                              "    weight 0", "  }"}));
+  auto k = translate(service(
+      {"  weight 5", "  real_server 198.18.1.2 80 {", "  }", "  real_server 198.18.1.3 80 {", "    weight 0", "  }"}));
   EXPECT_EQ(texts(k), (std::vector<std::string>{kVip, "rs add 198.18.0.10 tcp 80 198.18.1.2 weight 5 check none",
                                                 "rs add 198.18.0.10 tcp 80 198.18.1.3 weight 0 check none"}));
   EXPECT_REFUSED(with_rs({"    weight 70000"}), at(6), "from 0 to 65535");
@@ -352,7 +353,8 @@ TEST(Keepalived, SorryServer) {
   EXPECT_EQ(translate(with_rs({}, {"  sorry_server 198.18.1.9"})).lines[2].text,
             "rs add 198.18.0.10 tcp 80 198.18.1.9 sorry check none");
   // sorry_server_inhibit is what drfwd's sorry server does anyway.
-  k = translate(with_rs({}, {"  sorry_server 198.18.1.9 80", "  sorry_server_inhibit", "  sorry_server_lvs_method DR"}));
+  k = translate(
+      with_rs({}, {"  sorry_server 198.18.1.9 80", "  sorry_server_inhibit", "  sorry_server_lvs_method DR"}));
   EXPECT_EQ(k.lines.size(), 3u);
   EXPECT_TRUE(has_note(k, at(6) + ": sorry_server_inhibit: drfwd's sorry server keeps its connections"));
   EXPECT_REFUSED(with_rs({}, {"  sorry_server 198.18.1.9 8080"}), at(5), "sorry server port 8080 differs");
@@ -366,9 +368,13 @@ TEST(Keepalived, SorryServer) {
 TEST(Keepalived, AcceptedWithANote) {
   // Keywords that change nothing drfwd does: translated without them, and said so.
   const std::map<std::string, std::string> vs_level = {
-      {"ha_suspend", "ha_suspend ignored"}, {"omega", "omega ignored"}, {"smtp_alert", "smtp_alert ignored"},
-      {"snmp_name web", "snmp_name ignored"}, {"warmup 5", "warmup ignored"},
-      {"delay_before_retry 2", "delay_before_retry: drfwd probes at a fixed interval"}, {"ip_family inet", ""}};
+      {"ha_suspend", "ha_suspend ignored"},
+      {"omega", "omega ignored"},
+      {"smtp_alert", "smtp_alert ignored"},
+      {"snmp_name web", "snmp_name ignored"},
+      {"warmup 5", "warmup ignored"},
+      {"delay_before_retry 2", "delay_before_retry: drfwd probes at a fixed interval"},
+      {"ip_family inet", ""}};
   for (const auto& [kw, note] : vs_level) {
     const auto k = translate(with_rs({}, {"  " + kw}));
     EXPECT_EQ(texts(k), (std::vector<std::string>{kVip, kRs + "check none"})) << kw;
@@ -378,7 +384,8 @@ TEST(Keepalived, AcceptedWithANote) {
   }
   for (const std::string kw : {"smtp_alert no", "snmp_name web1", "warmup 1", "delay_before_retry 1", "virtualhost x"})
     EXPECT_EQ(texts(translate(with_rs({"    " + kw}))), (std::vector<std::string>{kVip, kRs + "check none"})) << kw;
-  EXPECT_REFUSED(with_rs({}, {"  ip_family inet6"}), at(5), "ip_family inet6 but the virtual server 198.18.0.10 is IPv4");
+  EXPECT_REFUSED(with_rs({}, {"  ip_family inet6"}), at(5),
+                 "ip_family inet6 but the virtual server 198.18.0.10 is IPv4");
 }
 
 TEST(Keepalived, VirtualServerForms) {
@@ -404,7 +411,8 @@ TEST(Keepalived, VirtualServerForms) {
 TEST(Keepalived, RealServerRefusals) {
   EXPECT_REFUSED(service({"  real_server 198.18.1.2 8080 {", "  }"}), at(5),
                  "real server port 8080 differs from the service port 80");
-  EXPECT_REFUSED(service({"  real_server 2001:db8::2 80 {", "  }"}), at(5), "is IPv6 and the virtual server 198.18.0.10 IPv4");
+  EXPECT_REFUSED(service({"  real_server 2001:db8::2 80 {", "  }"}), at(5),
+                 "is IPv6 and the virtual server 198.18.0.10 IPv4");
   EXPECT_REFUSED(service({"  real_server 198.18.1.2 80 {", "  }", "  real_server 198.18.1.2 80 {", "  }"}), at(7),
                  "listed twice (first at " + at(5) + ")");
   for (const std::string n : {"notify_up", "notify_down"})
@@ -415,10 +423,10 @@ TEST(Keepalived, RealServerRefusals) {
 }
 
 TEST(Keepalived, CheckersDrfwdDoesNotRunAreRefused) {
-  const std::map<std::string, std::string> refused = {
-      {"SSL_GET", "plain HTTP"},       {"SMTP_CHECK", "no SMTP check"},   {"DNS_CHECK", "no DNS check"},
-      {"UDP_CHECK", "MISC_CHECK"},     {"PING_CHECK", "no ICMP checks"},  {"FILE_CHECK", "up or down"},
-      {"BFD_CHECK", "BFD sessions"}};
+  const std::map<std::string, std::string> refused = {{"SSL_GET", "plain HTTP"},        {"SMTP_CHECK", "no SMTP check"},
+                                                      {"DNS_CHECK", "no DNS check"},    {"UDP_CHECK", "MISC_CHECK"},
+                                                      {"PING_CHECK", "no ICMP checks"}, {"FILE_CHECK", "up or down"},
+                                                      {"BFD_CHECK", "BFD sessions"}};
   for (const auto& [kind, why] : refused) {
     EXPECT_REFUSED(with_rs({"    " + kind + " {", "    }"}), at(6), kind + ": drfwd");
     EXPECT_NE(refusal(with_rs({"    " + kind + " {", "    }"})).find(why), std::string::npos) << kind;
@@ -437,8 +445,8 @@ TEST(Keepalived, CheckerDefaults) {
   // once (fall 2), MISC_CHECK not at all (fall 1), its timeout the virtual server's delay_loop.
   EXPECT_EQ(rs_line(translate(with_rs({"    TCP_CHECK {", "    }"}))),
             kRs + "check tcp interval 60s timeout 5s rise 1 fall 2");
-  EXPECT_EQ(rs_line(translate(with_rs({"    HTTP_GET {", "      url {", "        path /", "        status_code 200",
-                                       "      }", "    }"}))),
+  EXPECT_EQ(rs_line(translate(with_rs(
+                {"    HTTP_GET {", "      url {", "        path /", "        status_code 200", "      }", "    }"}))),
             kRs + "check http path / expect 200 interval 60s timeout 5s rise 1 fall 2");
   EXPECT_EQ(rs_line(translate(with_rs({"    MISC_CHECK {", "      misc_path /usr/local/bin/check", "    }"}))),
             kRs + "check exec interval 60s timeout 60s rise 1 fall 1 command /usr/local/bin/check");
@@ -449,8 +457,9 @@ TEST(Keepalived, CheckerTimingInheritance) {
   const std::vector<std::string> vs = {"  delay_loop 10", "  connect_timeout 4", "  retry 3", "  alpha"};
   EXPECT_EQ(rs_line(translate(with_rs({"    TCP_CHECK {", "    }"}, vs))),
             kRs + "check tcp interval 10s timeout 4s rise 1 fall 4 initial down");
-  EXPECT_EQ(rs_line(translate(with_rs({"    delay_loop 8", "    retry 0", "    alpha no", "    TCP_CHECK {", "    }"}, vs))),
-            kRs + "check tcp interval 8s timeout 4s rise 1 fall 1");
+  EXPECT_EQ(
+      rs_line(translate(with_rs({"    delay_loop 8", "    retry 0", "    alpha no", "    TCP_CHECK {", "    }"}, vs))),
+      kRs + "check tcp interval 8s timeout 4s rise 1 fall 1");
   EXPECT_EQ(rs_line(translate(with_rs({"    delay_loop 8", "    TCP_CHECK {", "      delay_loop 2.5",
                                        "      connect_timeout 1.5", "      retry 1", "      alpha", "    }"},
                                       {"  delay_loop 10", "  connect_timeout 4", "  retry 3"}))),
@@ -470,11 +479,13 @@ TEST(Keepalived, CheckTimingLimits) {
   k = translate(with_rs({"    MISC_CHECK {", "      misc_path /bin/true", "      delay_loop 3", "    }"}));
   EXPECT_EQ(rs_line(k), kRs + "check exec interval 3s timeout 3s rise 1 fall 1 command /bin/true");
   EXPECT_TRUE(has_note(k, at(6) + ": misc_timeout (by default the virtual server's delay_loop) 60s is longer"));
-  EXPECT_EQ(rs_line(translate(with_rs({"    MISC_CHECK {", "      misc_path /bin/true", "      misc_timeout 2", "    }"},
-                                      {"  delay_loop 6"}))),
-            kRs + "check exec interval 6s timeout 2s rise 1 fall 1 command /bin/true");
+  EXPECT_EQ(
+      rs_line(translate(with_rs({"    MISC_CHECK {", "      misc_path /bin/true", "      misc_timeout 2", "    }"},
+                                {"  delay_loop 6"}))),
+      kRs + "check exec interval 6s timeout 2s rise 1 fall 1 command /bin/true");
   // drfwd's durations: 50 ms to 3600 s; retry up to 99.
-  EXPECT_REFUSED(with_rs({"    TCP_CHECK {", "    }"}, {"  delay_loop 7200"}), at(5), "drfwd checks every 50ms to 3600s");
+  EXPECT_REFUSED(with_rs({"    TCP_CHECK {", "    }"}, {"  delay_loop 7200"}), at(5),
+                 "drfwd checks every 50ms to 3600s");
   EXPECT_REFUSED(with_rs({"    TCP_CHECK {", "      delay_loop 0.01", "    }"}), at(7), "drfwd checks every 50ms");
   EXPECT_REFUSED(with_rs({"    TCP_CHECK {", "      connect_timeout 0.001", "    }"}), at(7), "timeouts start at 50ms");
   EXPECT_REFUSED(with_rs({"    TCP_CHECK {", "      retry 100", "    }"}), at(7), "fall goes up to 100");
@@ -487,14 +498,15 @@ TEST(Keepalived, TcpCheck) {
                               "      bindto 198.18.0.2", "      bind_port 4000", "      bind_if eth1", "      fwmark 3",
                               "      warmup 2", "      log_all_failures", "      delay_before_retry 2", "    }"}));
   EXPECT_EQ(rs_line(k), kRs + "check tcp port 8080 interval 60s timeout 5s rise 1 fall 2");
-  for (const std::string n : {"bindto ignored: drfwd's checks leave from the port's own address", "bind_port ignored",
-                              "bind_if ignored", "fwmark ignored", "warmup ignored", "log_all_failures ignored",
-                              "delay_before_retry"})
+  for (const std::string n :
+       {"bindto ignored: drfwd's checks leave from the port's own address", "bind_port ignored", "bind_if ignored",
+        "fwmark ignored", "warmup ignored", "log_all_failures ignored", "delay_before_retry"})
     EXPECT_TRUE(has_note(k, n)) << n;
   EXPECT_REFUSED(with_rs({"    TCP_CHECK {", "      connect_ip 198.18.1.3", "    }"}), at(7),
                  "connect_ip 198.18.1.3: drfwd checks the real server's own address (198.18.1.2)");
   EXPECT_REFUSED(with_rs({"    TCP_CHECK {", "      connect_port 0", "    }"}), at(7), "port 0");
-  EXPECT_REFUSED(with_rs({"    TCP_CHECK {", "      url {", "      }", "    }"}), at(7), "unknown keyword 'url' in TCP_CHECK");
+  EXPECT_REFUSED(with_rs({"    TCP_CHECK {", "      url {", "      }", "    }"}), at(7),
+                 "unknown keyword 'url' in TCP_CHECK");
 }
 
 TEST(Keepalived, HttpCheck) {
@@ -520,8 +532,10 @@ TEST(Keepalived, HttpCheck) {
     return h == std::string::npos ? "" : l.substr(h + 6, l.find(' ', h + 6) - h - 6);
   };
   EXPECT_EQ(host_of(translate(http({}, url, {}, {"  virtualhost vs.example"}))), "vs.example");
-  EXPECT_EQ(host_of(translate(http({}, url, {"    virtualhost rs.example"}, {"  virtualhost vs.example"}))), "rs.example");
-  EXPECT_EQ(host_of(translate(http({"      virtualhost chk.example"}, url, {"    virtualhost rs.example"}))), "chk.example");
+  EXPECT_EQ(host_of(translate(http({}, url, {"    virtualhost rs.example"}, {"  virtualhost vs.example"}))),
+            "rs.example");
+  EXPECT_EQ(host_of(translate(http({"      virtualhost chk.example"}, url, {"    virtualhost rs.example"}))),
+            "chk.example");
   auto u = url;
   u.push_back("        virtualhost url.example");
   EXPECT_EQ(host_of(translate(http({"      virtualhost chk.example"}, u))), "url.example");
@@ -560,8 +574,9 @@ TEST(Keepalived, MiscCheck) {
   // drfwd runs the command with /bin/sh -c, so each argument is quoted for sh.
   auto k = translate(misc({"      misc_path \"/usr/local/bin/check.sh 198.18.1.2 'a b' don\\'t !x\"",
                            "      misc_timeout 5", "      user root"}));
-  EXPECT_EQ(rs_line(k), kRs + "check exec interval 6s timeout 5s rise 1 fall 1 command /usr/local/bin/check.sh "
-                              "198.18.1.2 'a b' 'don'\\''t' '!x'");
+  EXPECT_EQ(rs_line(k), kRs +
+                            "check exec interval 6s timeout 5s rise 1 fall 1 command /usr/local/bin/check.sh "
+                            "198.18.1.2 'a b' 'don'\\''t' '!x'");
   EXPECT_TRUE(has_note(k, at(7) + ": MISC_CHECK becomes check exec: drfwd runs the command with /bin/sh -c"));
   EXPECT_EQ(rs_line(translate(misc({"      misc_path /bin/true", "      retry 2", "      alpha"}))),
             kRs + "check exec interval 6s timeout 6s rise 1 fall 3 initial down command /bin/true");
@@ -570,29 +585,31 @@ TEST(Keepalived, MiscCheck) {
   EXPECT_REFUSED(misc({"      misc_path \"/bin/check #1\""}), at(8), "a '#' or a control character");
   EXPECT_REFUSED(misc({"      misc_path \"/bin/check 'a\""}), at(8), "unterminated quote");
   EXPECT_REFUSED(misc({"      misc_path \"/bin/check \\n\""}), at(8), "escapes other than");
-  EXPECT_REFUSED(misc({"      misc_path /bin/true", "      misc_dynamic"}), at(9), "drfwd's exec check is up or down only");
+  EXPECT_REFUSED(misc({"      misc_path /bin/true", "      misc_dynamic"}), at(9),
+                 "drfwd's exec check is up or down only");
   EXPECT_REFUSED(misc({"      misc_path /bin/true", "      user nobody"}), at(9), "runs exec checks as its own user");
   EXPECT_REFUSED(misc({"      misc_timeout 3"}), at(7), "MISC_CHECK without misc_path");
-  EXPECT_REFUSED(misc({"      misc_path /bin/true", "      connect_port 80"}), at(9), "unknown keyword 'connect_port' in MISC_CHECK");
+  EXPECT_REFUSED(misc({"      misc_path /bin/true", "      connect_port 80"}), at(9),
+                 "unknown keyword 'connect_port' in MISC_CHECK");
 }
 
 // ---- virtual_server_group ------------------------------------------------------------------
 
 TEST(Keepalived, VirtualServerGroupsExpand) {
   const auto k = translate({
-      "virtual_server group WEB {",           // 1: used before the group is defined
-      "  lb_kind DR",                         // 2
-      "  protocol TCP",                       // 3
-      "  lb_algo rr",                         // 4
-      "  real_server 198.18.1.2 {",           // 5: no port: each entry's
-      "  }",                                  // 6
-      "}",                                    // 7
-      "virtual_server_group WEB {",           // 8
-      "  198.18.0.10-11 80",                  // 9: the last octet
-      "  198.18.0.20-198.18.0.21 443",        // 10
-      "  198.18.0.30/31 80",                  // 11
-      "  198.18.0.40 80",                     // 12
-      "}",                                    // 13
+      "virtual_server group WEB {",     // 1: used before the group is defined
+      "  lb_kind DR",                   // 2
+      "  protocol TCP",                 // 3
+      "  lb_algo rr",                   // 4
+      "  real_server 198.18.1.2 {",     // 5: no port: each entry's
+      "  }",                            // 6
+      "}",                              // 7
+      "virtual_server_group WEB {",     // 8
+      "  198.18.0.10-11 80",            // 9: the last octet
+      "  198.18.0.20-198.18.0.21 443",  // 10
+      "  198.18.0.30/31 80",            // 11
+      "  198.18.0.40 80",               // 12
+      "}",                              // 13
   });
   std::vector<std::string> expected;
   for (const std::string a : {"198.18.0.10 tcp 80", "198.18.0.11 tcp 80", "198.18.0.20 tcp 443", "198.18.0.21 tcp 443",
@@ -604,8 +621,9 @@ TEST(Keepalived, VirtualServerGroupsExpand) {
   EXPECT_EQ(k.lines[0].where, at(1));
   EXPECT_EQ(k.lines[1].where, at(5));
   // IPv6: the range end is the last group, in hexadecimal.
-  const auto v6 = translate({"virtual_server_group G6 {", "  2001:db8::a-c 80", "}", "virtual_server group G6 {",
-                             "  lb_kind DR", "  protocol TCP", "  lb_algo rr", "  real_server 2001:db8::1:2 80 {", "  }", "}"});
+  const auto v6 =
+      translate({"virtual_server_group G6 {", "  2001:db8::a-c 80", "}", "virtual_server group G6 {", "  lb_kind DR",
+                 "  protocol TCP", "  lb_algo rr", "  real_server 2001:db8::1:2 80 {", "  }", "}"});
   EXPECT_EQ(v6.lines[0].text, "vip add 2001:db8::a tcp 80 sched rr");
   EXPECT_EQ(v6.lines[2].text, "vip add 2001:db8::b tcp 80 sched rr");
   EXPECT_EQ(v6.lines[4].text, "vip add 2001:db8::c tcp 80 sched rr");
@@ -642,22 +660,22 @@ TEST(Keepalived, VirtualServerGroupRefusals) {
 
 TEST(Keepalived, CommentsAndQuotes) {
   const auto k = translate({
-      "# a comment",                                               // 1
-      "! another",                                                 // 2
-      "virtual_server 198.18.0.10 80 {   # the web service",       // 3
-      "  lb_kind DR ! direct routing",                             // 4
-      "  protocol TCP#no space needed",                            // 5
-      "  lb_algo rr",                                              // 6
-      "  real_server 198.18.1.2 80 {",                             // 7
-      "    HTTP_GET {",                                            // 8
-      "      url {",                                               // 9
-      "        path \"/a!b\"   # quoted: kept",                    // 10
-      "        status_code 200",                                   // 11
-      "      }",                                                   // 12
-      "      virtualhost web\\!1",                                 // 13
-      "    }",                                                     // 14
-      "  }",                                                       // 15
-      "}",                                                         // 16
+      "# a comment",                                          // 1
+      "! another",                                            // 2
+      "virtual_server 198.18.0.10 80 {   # the web service",  // 3
+      "  lb_kind DR ! direct routing",                        // 4
+      "  protocol TCP#no space needed",                       // 5
+      "  lb_algo rr",                                         // 6
+      "  real_server 198.18.1.2 80 {",                        // 7
+      "    HTTP_GET {",                                       // 8
+      "      url {",                                          // 9
+      "        path \"/a!b\"   # quoted: kept",               // 10
+      "        status_code 200",                              // 11
+      "      }",                                              // 12
+      "      virtualhost web\\!1",                            // 13
+      "    }",                                                // 14
+      "  }",                                                  // 15
+      "}",                                                    // 16
   });
   EXPECT_EQ(rs_line(k), kRs + "check http path /a!b expect 200 host web!1 interval 60s timeout 5s rise 1 fall 2");
   Model m(1);
@@ -665,8 +683,9 @@ TEST(Keepalived, CommentsAndQuotes) {
   // '#' would start a comment on the native line: it cannot be carried.
   EXPECT_REFUSED(with_rs({"    HTTP_GET {", "      url {", "        path \"/a#b\"", "      }", "    }"}), at(8),
                  "no blanks, quotes or '#'");
-  EXPECT_REFUSED(with_rs({"    HTTP_GET {", "      virtualhost \"web#1\"", "      url {", "        path /", "      }", "    }"}),
-                 at(7), "is not a host name drfwd can send");
+  EXPECT_REFUSED(
+      with_rs({"    HTTP_GET {", "      virtualhost \"web#1\"", "      url {", "        path /", "      }", "    }"}),
+      at(7), "is not a host name drfwd can send");
 }
 
 TEST(Keepalived, SyntaxErrors) {
@@ -685,54 +704,58 @@ TEST(Keepalived, UnknownKeywordsAreRefusedWithTheirLine) {
                  "unknown keyword 'virtual_servers'");
   EXPECT_REFUSED(with_rs({}, {"  delay 6"}), at(5), "unknown keyword 'delay' in virtual_server");
   EXPECT_REFUSED(with_rs({"    wieght 3"}), at(6), "unknown keyword 'wieght' in real_server");
-  EXPECT_REFUSED(with_rs({"    TCP_CHECK {", "      connect_prot 80", "    }"}), at(7), "unknown keyword 'connect_prot' in TCP_CHECK");
-  EXPECT_REFUSED(with_rs({"    HTTP_GET {", "      urls {", "      }", "    }"}), at(7), "unknown keyword 'urls' in HTTP_GET");
+  EXPECT_REFUSED(with_rs({"    TCP_CHECK {", "      connect_prot 80", "    }"}), at(7),
+                 "unknown keyword 'connect_prot' in TCP_CHECK");
+  EXPECT_REFUSED(with_rs({"    HTTP_GET {", "      urls {", "      }", "    }"}), at(7),
+                 "unknown keyword 'urls' in HTTP_GET");
   EXPECT_REFUSED(with_rs({"    HTTP_GET {", "      url {", "        paht /", "      }", "    }"}), at(8),
                  "unknown keyword 'paht' in url");
-  EXPECT_REFUSED(with_rs({"    MISC_CHECK {", "      misc_pth /bin/true", "    }"}), at(7), "unknown keyword 'misc_pth' in MISC_CHECK");
+  EXPECT_REFUSED(with_rs({"    MISC_CHECK {", "      misc_pth /bin/true", "    }"}), at(7),
+                 "unknown keyword 'misc_pth' in MISC_CHECK");
   // Inside an included file: that file's name and line.
-  const std::string err = refusal({"include conf.d/*.conf"},
-                                  {{"/etc/keepalived/conf.d/web.conf", text_of(with_rs({"    wieght 3"}))}});
+  const std::string err =
+      refusal({"include conf.d/*.conf"}, {{"/etc/keepalived/conf.d/web.conf", text_of(with_rs({"    wieght 3"}))}});
   EXPECT_EQ(err.rfind("/etc/keepalived/conf.d/web.conf:6: unknown keyword 'wieght' in real_server", 0), 0u) << err;
 }
 
 TEST(Keepalived, SkippedSectionsGiveOneNoteEach) {
   const auto k = translate({
-      "global_defs {",                          // 1
-      "  router_id lb1",                        // 2
-      "}",                                      // 3
-      "vrrp_script chk_drfwd {",                // 4
-      "  script \"/usr/bin/pgrep drfwd\"",      // 5
-      "}",                                      // 6
-      "vrrp_instance A {",                      // 7
-      "  virtual_ipaddress {",                  // 8
-      "    198.18.0.10/32 dev drfwd0",          // 9
-      "  }",                                    // 10
-      "}",                                      // 11
-      "vrrp_instance B {",                      // 12
-      "}",                                      // 13
-      "vrrp_sync_group G {",                    // 14
-      "  group {",                              // 15
-      "    A",                                  // 16
-      "    B",                                  // 17
-      "  }",                                    // 18
-      "}",                                      // 19
-      "static_ipaddress {",                     // 20
-      "  192.0.2.1/24 dev eth0",                // 21
-      "}",                                      // 22
-      "static_routes {",                        // 23
-      "}",                                      // 24
-      "static_rules {",                         // 25
-      "}",                                      // 26
-      "vrrp_instance C {",                      // 27
-      "}",                                      // 28
+      "global_defs {",                      // 1
+      "  router_id lb1",                    // 2
+      "}",                                  // 3
+      "vrrp_script chk_drfwd {",            // 4
+      "  script \"/usr/bin/pgrep drfwd\"",  // 5
+      "}",                                  // 6
+      "vrrp_instance A {",                  // 7
+      "  virtual_ipaddress {",              // 8
+      "    198.18.0.10/32 dev drfwd0",      // 9
+      "  }",                                // 10
+      "}",                                  // 11
+      "vrrp_instance B {",                  // 12
+      "}",                                  // 13
+      "vrrp_sync_group G {",                // 14
+      "  group {",                          // 15
+      "    A",                              // 16
+      "    B",                              // 17
+      "  }",                                // 18
+      "}",                                  // 19
+      "static_ipaddress {",                 // 20
+      "  192.0.2.1/24 dev eth0",            // 21
+      "}",                                  // 22
+      "static_routes {",                    // 23
+      "}",                                  // 24
+      "static_rules {",                     // 25
+      "}",                                  // 26
+      "vrrp_instance C {",                  // 27
+      "}",                                  // 28
   });
   EXPECT_TRUE(k.lines.empty());
   ASSERT_EQ(k.notes.size(), 7u) << testing::PrintToString(k.notes);
   EXPECT_EQ(k.notes[0].rfind(at(1) + ": global_defs skipped: ", 0), 0u);
   EXPECT_EQ(k.notes[1].rfind(at(4) + ": vrrp_script skipped: VRRP stays in keepalived", 0), 0u);
-  EXPECT_EQ(k.notes[2], at(7) + ": vrrp_instance skipped: VRRP stays in keepalived, running next to drfwd on its "
-                                "kernel interface (docs/redundancy.md) (and 2 more)");
+  EXPECT_EQ(k.notes[2], at(7) +
+                            ": vrrp_instance skipped: VRRP stays in keepalived, running next to drfwd on its "
+                            "kernel interface (docs/redundancy.md) (and 2 more)");
   EXPECT_EQ(k.notes[3].rfind(at(14) + ": vrrp_sync_group skipped: ", 0), 0u);
   EXPECT_EQ(k.notes[4].rfind(at(20) + ": static_ipaddress skipped: keepalived sets these on the host", 0), 0u);
   EXPECT_EQ(k.notes[5].rfind(at(23) + ": static_routes skipped: ", 0), 0u);
@@ -749,13 +772,14 @@ TEST(Keepalived, Includes) {
       {"/etc/keepalived/rs/web-2.conf", "\n\nreal_server 198.18.1.3 80 {\n}\n"},
       {"/etc/keepalived/rs/readme.txt", "not keepalived\n"},
   };
-  const auto k = translate(std::vector<std::string>{"include conf.d/*.conf", "include /etc/keepalived/empty.d/*.conf"}, files);
+  const auto k =
+      translate(std::vector<std::string>{"include conf.d/*.conf", "include /etc/keepalived/empty.d/*.conf"}, files);
   EXPECT_EQ(texts(k), (std::vector<std::string>{"vip add 198.18.0.11 tcp 80 sched rr",
                                                 "rs add 198.18.0.11 tcp 80 198.18.1.2 weight 2 check none",
                                                 "rs add 198.18.0.11 tcp 80 198.18.1.3 weight 1 check none"}));
-  EXPECT_EQ(wheres(k), (std::vector<std::string>{"/etc/keepalived/conf.d/b-web.conf:1",
-                                                 "/etc/keepalived/rs/web-1.conf:1",
-                                                 "/etc/keepalived/rs/web-2.conf:3"}));
+  EXPECT_EQ(wheres(k),
+            (std::vector<std::string>{"/etc/keepalived/conf.d/b-web.conf:1", "/etc/keepalived/rs/web-1.conf:1",
+                                      "/etc/keepalived/rs/web-2.conf:3"}));
   // (What reading the files notes comes before what translating them notes.)
   EXPECT_EQ(k.notes, (std::vector<std::string>{
                          at(2) + ": include /etc/keepalived/empty.d/*.conf: no file matches, nothing included",
@@ -765,8 +789,9 @@ TEST(Keepalived, Includes) {
   EXPECT_REFUSED((std::vector<std::string>{"", "include missing.conf"}), at(2), "include missing.conf: no such file");
   std::string err = refusal({"include a.conf"}, {{"/etc/keepalived/a.conf", "include b.conf\n"},
                                                  {"/etc/keepalived/b.conf", "\ninclude ./a.conf\n"}});
-  EXPECT_EQ(err, "/etc/keepalived/b.conf:2: include ./a.conf: /etc/keepalived/a.conf is already being read (an "
-                 "include loop)");
+  EXPECT_EQ(err,
+            "/etc/keepalived/b.conf:2: include ./a.conf: /etc/keepalived/a.conf is already being read (an "
+            "include loop)");
   err = refusal({"include keepalived.conf"});
   EXPECT_NE(err.find(at(1) + ": include keepalived.conf: "), std::string::npos) << err;
   EXPECT_NE(err.find("include loop"), std::string::npos) << err;
@@ -797,41 +822,41 @@ TEST(Keepalived, ReadsFilesFromDisk) {
 TEST(KeepalivedLoad, TranslatedLinesLoad) {
   // Forms the grammar on this branch already has.
   const auto k = translate({
-      "virtual_server 198.18.0.10 80 {",       // 1
-      "  lb_kind DR",                          // 2
-      "  protocol TCP",                        // 3
-      "  lb_algo wrr",                         // 4
-      "  persistence_timeout 120",             // 5
+      "virtual_server 198.18.0.10 80 {",  // 1
+      "  lb_kind DR",                     // 2
+      "  protocol TCP",                   // 3
+      "  lb_algo wrr",                    // 4
+      "  persistence_timeout 120",        // 5
       "  persistence_granularity 255.255.255.0",
-      "  delay_loop 3",                        // 7
-      "  real_server 198.18.1.2 80 {",         // 8
-      "    weight 3",                          // 9
-      "    HTTP_GET {",                        // 10
-      "      url {",                           // 11
-      "        path /health",                  // 12
-      "        status_code 204",               // 13
-      "        virtualhost www.example",       // 14
-      "      }",                               // 15
-      "      connect_port 8080",               // 16
-      "      connect_timeout 1.5",             // 17
-      "      retry 2",                         // 18
-      "    }",                                 // 19
-      "  }",                                   // 20
-      "  real_server 198.18.1.3 80 {",         // 21
-      "    TCP_CHECK {",                       // 22
-      "    }",                                 // 23
-      "  }",                                   // 24
-      "  real_server 198.18.1.4 80 {",         // 25
-      "  }",                                   // 26
-      "}",                                     // 27
-      "virtual_server 2001:db8::10 443 {",     // 28
-      "  lb_kind DR",                          // 29
-      "  protocol UDP",                        // 30
-      "  lb_algo sh",                          // 31
-      "  sh-port",                             // 32
-      "  real_server 2001:db8::11 443 {",      // 33
-      "  }",                                   // 34
-      "}",                                     // 35
+      "  delay_loop 3",                     // 7
+      "  real_server 198.18.1.2 80 {",      // 8
+      "    weight 3",                       // 9
+      "    HTTP_GET {",                     // 10
+      "      url {",                        // 11
+      "        path /health",               // 12
+      "        status_code 204",            // 13
+      "        virtualhost www.example",    // 14
+      "      }",                            // 15
+      "      connect_port 8080",            // 16
+      "      connect_timeout 1.5",          // 17
+      "      retry 2",                      // 18
+      "    }",                              // 19
+      "  }",                                // 20
+      "  real_server 198.18.1.3 80 {",      // 21
+      "    TCP_CHECK {",                    // 22
+      "    }",                              // 23
+      "  }",                                // 24
+      "  real_server 198.18.1.4 80 {",      // 25
+      "  }",                                // 26
+      "}",                                  // 27
+      "virtual_server 2001:db8::10 443 {",  // 28
+      "  lb_kind DR",                       // 29
+      "  protocol UDP",                     // 30
+      "  lb_algo sh",                       // 31
+      "  sh-port",                          // 32
+      "  real_server 2001:db8::11 443 {",   // 33
+      "  }",                                // 34
+      "}",                                  // 35
   });
   for (const TranslatedLine& l : k.lines) EXPECT_NO_THROW(parse_line(l.text)) << l.text;
   Model m(1);
@@ -928,9 +953,9 @@ TEST(KeepalivedLoad, MiscCheckIsAnExecCheck) {
   GTEST_SKIP() << "needs check exec ... command <the rest of the line>";
   Model m(1);
   ASSERT_NO_THROW(load_translated(
-      translate(with_rs({"    MISC_CHECK {", "      misc_path \"/usr/local/bin/check.sh 'a b'\"", "      misc_timeout 3",
-                         "    }"},
-                        {"  delay_loop 6"})),
+      translate(with_rs(
+          {"    MISC_CHECK {", "      misc_path \"/usr/local/bin/check.sh 'a b'\"", "      misc_timeout 3", "    }"},
+          {"  delay_loop 6"})),
       m));
   EXPECT_NE(model_to_commands(m).find("check exec interval 6s timeout 3s rise 1 fall 1 command "
                                       "/usr/local/bin/check.sh 'a b'"),
@@ -965,7 +990,8 @@ TEST(KeepalivedDocs, TheWorkedExampleIsWhatTheImportGives) {
   const std::string doc = test::read_doc("migration.md");
   const std::string conf = block_after(doc, "<!-- keepalived.conf example -->");
   ASSERT_FALSE(conf.empty());
-  const auto k = translate_keepalived_text("keepalived.conf", conf, keepalived_memory_files({{"keepalived.conf", conf}}));
+  const auto k =
+      translate_keepalived_text("keepalived.conf", conf, keepalived_memory_files({{"keepalived.conf", conf}}));
   std::string lines, notes;
   for (const TranslatedLine& l : k.lines) lines += l.text + "  # " + l.where + "\n";
   for (const std::string& n : k.notes) notes += n + "\n";
