@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "config/keepalived.hpp"
 #include "config/loader.hpp"
 #include "dataplane/port.hpp"
 #include "drfwd/appliance.hpp"
@@ -51,6 +52,13 @@ void load_configuration(const drfwd::app::Options& opt, drfwd::config::Model& mo
   if (!opt.import_ipvsadm.empty()) {
     config::load_ipvsadm_save(opt.import_ipvsadm, model);
     spdlog::info("{}: ipvsadm rules imported ({} service(s) now)", opt.import_ipvsadm, model.services().size());
+  }
+  if (!opt.import_keepalived.empty()) {
+    const config::KeepalivedConfig k = config::translate_keepalived(opt.import_keepalived);
+    for (const std::string& note : k.notes) spdlog::info("{}", note);
+    config::load_translated(k, model);
+    spdlog::info("{}: keepalived configuration imported: {} command(s), {} note(s) ({} service(s) now)",
+                 opt.import_keepalived, k.lines.size(), k.notes.size(), model.services().size());
   }
 }
 

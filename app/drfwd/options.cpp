@@ -34,7 +34,12 @@ po::options_description describe(Options& o) {
        "serve the control socket (drfwdctl) at PATH, mode 0600, root and drfwd's user only "
        "(default /run/drfwd/drfwd.sock; none: no socket)")
       ("import-ipvsadm", po::value(&o.import_ipvsadm)->value_name("FILE"),
-       "load an ipvsadm-save (ipvsadm -S) rules file at start, after --config");
+       "load an ipvsadm-save (ipvsadm -S) rules file at start, after --config")
+      ("import-keepalived", po::value(&o.import_keepalived)->value_name("FILE"),
+       "load keepalived.conf's LVS part (virtual_server, real_server and their checkers) at start, after "
+       "--config and --import-ipvsadm: translated to drfwd's commands, VRRP and global sections skipped "
+       "(keepalived keeps running VRRP); a keyword drfwd cannot honour stops drfwd, naming FILE:LINE "
+       "(docs/migration.md)");
   po::options_description dataplane("Data plane");
   dataplane.add_options()
       ("conn-table-size", po::value(&o.conn_table_size)->value_name("N"),

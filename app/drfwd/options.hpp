@@ -30,6 +30,7 @@ struct Options {
   bool interactive = false;
   std::string socket_path = "/run/drfwd/drfwd.sock";  // "none": no control socket
   std::string import_ipvsadm;
+  std::string import_keepalived;
   std::string log_file;
 };
 

@@ -4,8 +4,10 @@
 //   drfwdctl [-s PATH] -f FILE         each line of FILE in turn; stops at the first refusal
 //   drfwdctl [-s PATH] -b FILE|-       the configuration commands of FILE as one batch (all or none)
 //   drfwdctl [-s PATH] -R              ipvsadm -R: ipvsadm-save rules on stdin, as one batch
+//   drfwdctl [-s PATH] -k FILE         keepalived.conf's LVS part, translated here, as one batch
 //
-// Exit status: 0 done, 1 refused by drfwd, 2 usage or connection error.
+// Exit status: 0 done, 1 refused (by drfwd, or the keepalived file by the import), 2 usage
+// or connection error.
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -18,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "config/keepalived.hpp"
+
 namespace {
 
 constexpr const char* kDefaultSocket = "/run/drfwd/drfwd.sock";
@@ -28,8 +32,10 @@ int usage(int rc) {
          "       drfwdctl [-s PATH] -f FILE        run each line of FILE, stop at the first refusal\n"
          "       drfwdctl [-s PATH] -b FILE|-      apply FILE's configuration commands as one batch\n"
          "       drfwdctl [-s PATH] -R             restore ipvsadm-save rules from stdin (one batch)\n"
+         "       drfwdctl [-s PATH] -k FILE        import keepalived.conf's virtual servers (translated here,\n"
+         "                                         applied as one batch; notes on standard error)\n"
          "  -s PATH   drfwd's control socket (default " << kDefaultSocket << ")\n"
-         "Exit status: 0 done, 1 refused by drfwd, 2 usage or connection error.\n";
+         "Exit status: 0 done, 1 refused (by drfwd, or the keepalived file), 2 usage or connection error.\n";
   return rc;
 }
 
@@ -94,13 +100,54 @@ int print(bool ok, const std::string& text) {
   return ok ? 0 : 1;
 }
 
-int run_batch(Connection& c, const std::vector<std::string>& lines) {
+bool send_batch(Connection& c, const std::vector<std::string>& lines, std::string& text) {
   std::string req = "BATCH " + std::to_string(lines.size()) + "\n";
   for (const std::string& l : lines) req += l + "\n";
   c.send(req);
+  return c.receive(text);
+}
+
+int run_batch(Connection& c, const std::vector<std::string>& lines) {
   std::string text;
-  const bool ok = c.receive(text);
+  const bool ok = send_batch(c, lines, text);
   return print(ok, text);
+}
+
+// drfwd names a refused batch line "line N: ...": name the keepalived line it came from.
+std::string keepalived_refusal(const std::string& text, const std::vector<drfwd::config::TranslatedLine>& lines) {
+  size_t end = 0;
+  unsigned long n = 0;
+  if (text.rfind("line ", 0) == 0) {
+    try {
+      n = std::stoul(text.substr(5), &end);
+    } catch (const std::exception&) {
+      n = 0;
+    }
+  }
+  if (n == 0 || n > lines.size() || text.compare(5 + end, 2, ": ") != 0) return text;
+  std::string rest = text.substr(5 + end + 2);
+  const size_t eol = std::min(rest.find('\n'), rest.size());
+  rest.insert(eol, " (translated to '" + lines[n - 1].text + "')");
+  return lines[n - 1].where + ": " + rest;
+}
+
+// -k: translated here (a refused keyword stops before anything is sent), applied by
+// drfwd as one batch.
+int import_keepalived(const std::string& socket, const std::string& file) {
+  drfwd::config::KeepalivedConfig k;
+  try {
+    k = drfwd::config::translate_keepalived(file);
+  } catch (const drfwd::config::ConfigError& e) {
+    std::cerr << e.what() << "\nnothing was applied\n";
+    return 1;
+  }
+  for (const std::string& note : k.notes) std::cerr << "note: " << note << "\n";
+  std::vector<std::string> lines;
+  for (const auto& l : k.lines) lines.push_back(l.text);
+  Connection c(socket);
+  std::string text;
+  if (!send_batch(c, lines, text)) return print(false, keepalived_refusal(text, k.lines));
+  return print(true, text);
 }
 
 std::vector<std::string> read_lines(std::istream& in) {
@@ -115,7 +162,7 @@ std::vector<std::string> read_lines(std::istream& in) {
 int main(int argc, char** argv) {
   std::string path = kDefaultSocket;
   int i = 1;
-  enum { kCommand, kFile, kBatch, kRestore } mode = kCommand;
+  enum { kCommand, kFile, kBatch, kRestore, kKeepalived } mode = kCommand;
   std::string file;
   for (; i < argc; ++i) {
     const std::string a = argv[i];
@@ -124,6 +171,7 @@ int main(int argc, char** argv) {
     else if (a == "-f" && i + 1 < argc) mode = kFile, file = argv[++i];
     else if (a == "-b" && i + 1 < argc) mode = kBatch, file = argv[++i];
     else if (a == "-R") mode = kRestore;
+    else if (a == "-k" && i + 1 < argc) mode = kKeepalived, file = argv[++i];
     else if (a == "--") {
       ++i;
       break;
@@ -143,6 +191,7 @@ int main(int argc, char** argv) {
       return print(ok, text);
     }
     if (i < argc) return usage(2);
+    if (mode == kKeepalived) return import_keepalived(path, file);
     Connection c(path);
     if (mode == kRestore) {
       std::vector<std::string> lines;
