@@ -920,7 +920,6 @@ TEST(KeepalivedLoad, Thresholds) {
 }
 
 TEST(KeepalivedLoad, SorryServer) {
-  GTEST_SKIP() << "needs rs add ... sorry";
   Model m(1);
   ASSERT_NO_THROW(load_translated(translate(with_rs({}, {"  sorry_server 198.18.1.9 80"})), m));
   ASSERT_EQ(m.services()[0].rs.size(), 2u);
@@ -928,7 +927,6 @@ TEST(KeepalivedLoad, SorryServer) {
 }
 
 TEST(KeepalivedLoad, InhibitOnFailure) {
-  GTEST_SKIP() << "needs vip/rs ... on-failure inhibit|reschedule";
   Model m(1);
   ASSERT_NO_THROW(load_translated(translate(with_rs({"    inhibit_on_failure no"}, {"  inhibit_on_failure"})), m));
   EXPECT_NE(model_to_commands(m).find("on-failure inhibit"), std::string::npos) << model_to_commands(m);
@@ -936,7 +934,6 @@ TEST(KeepalivedLoad, InhibitOnFailure) {
 }
 
 TEST(KeepalivedLoad, QuorumAndHysteresis) {
-  GTEST_SKIP() << "needs vip ... quorum <n> hysteresis <n>";
   Model m(1);
   ASSERT_NO_THROW(load_translated(translate(with_rs({"    weight 4"}, {"  quorum 3", "  hysteresis 1"})), m));
   EXPECT_NE(model_to_commands(m).find("quorum 3 hysteresis 1"), std::string::npos) << model_to_commands(m);
