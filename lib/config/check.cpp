@@ -10,7 +10,7 @@ namespace drfwd::config {
 
 const std::string_view kCheckUsage =
     "check none|tcp|http|default [port <p>] [path </p>] [expect <code>] [host <name>] "
-    "[interval <t>] [timeout <t>] [rise <n>] [fall <n>]   (t: 500ms, 2s or 1.5)";
+    "[interval <t>] [timeout <t>] [rise <n>] [fall <n>] [initial up|down]   (t: 500ms, 2s or 1.5)";
 
 std::string_view check_kind_name(CheckKind k) {
   switch (k) {
@@ -41,6 +41,7 @@ CheckOverride merge(const CheckOverride& base, const CheckOverride& over) {
   if (over.timeout_ms) r.timeout_ms = over.timeout_ms;
   if (over.rise) r.rise = over.rise;
   if (over.fall) r.fall = over.fall;
+  if (over.initial_down) r.initial_down = over.initial_down;
   return r;
 }
 
@@ -55,6 +56,7 @@ CheckSpec resolve(const CheckSpec& base, const CheckOverride& o) {
   if (o.timeout_ms) s.timeout_ms = *o.timeout_ms;
   if (o.rise) s.rise = *o.rise;
   if (o.fall) s.fall = *o.fall;
+  if (o.initial_down) s.initial_down = *o.initial_down;
   return s;
 }
 
@@ -114,6 +116,10 @@ CheckOverride parse_check(const std::vector<std::string_view>& w, size_t& i) {
       else if (key == "timeout") c.timeout_ms = parse_duration(val);
       else if (key == "rise") c.rise = static_cast<uint16_t>(parse_number(val, "rise", 1, 100));
       else if (key == "fall") c.fall = static_cast<uint16_t>(parse_number(val, "fall", 1, 100));
+      else if (key == "initial") {
+        if (val != "up" && val != "down") throw ConfigError("check initial " + quote(val) + ": expected up or down");
+        c.initial_down = val == "down";
+      }
       else throw ConfigError("unknown check setting " + quote(key));
     } catch (const ConfigError& e) {
       throw ConfigError(e.what(), std::string(kCheckUsage));
@@ -129,8 +135,11 @@ void validate(const CheckOverride& c, std::string_view context) {
     throw ConfigError(ctx + "check timeout " + format_duration_ms(*c.timeout_ms) + " must not exceed its interval " +
                           format_duration_ms(*c.interval_ms),
                       std::string(kCheckUsage));
+  if (c.kind == CheckKind::kNone && c.initial_down == true)
+    throw ConfigError(ctx + "check none with initial down: an unchecked real server would never come up",
+                      std::string(kCheckUsage));
   if (c.kind == CheckKind::kNone && (c.port || c.path || c.expect || c.host || c.interval_ms || c.timeout_ms ||
-                                     c.rise || c.fall))
+                                     c.rise || c.fall || c.initial_down))
     throw ConfigError(ctx + "check none takes no settings", std::string(kCheckUsage));
   if (c.kind == CheckKind::kTcp && (c.path || c.expect || c.host))
     throw ConfigError(ctx + "path, expect and host apply to http checks", std::string(kCheckUsage));
@@ -154,6 +163,7 @@ std::string to_string(const CheckOverride& c) {
   if (c.timeout_ms) add("timeout " + format_duration_ms(*c.timeout_ms));
   if (c.rise) add("rise " + std::to_string(*c.rise));
   if (c.fall) add("fall " + std::to_string(*c.fall));
+  if (c.initial_down) add(*c.initial_down ? "initial down" : "initial up");
   return s;
 }
 

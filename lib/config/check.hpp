@@ -24,6 +24,7 @@ struct CheckSpec {
   uint32_t timeout_ms = 400;
   uint16_t rise = 2;         // consecutive successes to come back
   uint16_t fall = 3;         // consecutive failures to go out
+  bool initial_down = false; // starts down, up at its first passing probe (keepalived's alpha)
   bool operator==(const CheckSpec&) const = default;
 };
 
@@ -37,6 +38,7 @@ struct CheckOverride {
   std::optional<uint32_t> timeout_ms;
   std::optional<uint16_t> rise;
   std::optional<uint16_t> fall;
+  std::optional<bool> initial_down;
   bool reset = false;  // "check default": drop this level's settings
   bool operator==(const CheckOverride&) const = default;
   bool empty() const { return *this == CheckOverride{}; }
@@ -47,11 +49,12 @@ CheckOverride merge(const CheckOverride& base, const CheckOverride& over);
 CheckSpec resolve(const CheckSpec& base, const CheckOverride& over);
 
 // Parses the words after "check": [none|tcp|http|default] then key value pairs
-// (port, path, expect, host, interval, timeout, rise, fall). Throws ConfigError.
+// (port, path, expect, host, interval, timeout, rise, fall, initial). Throws ConfigError.
 CheckOverride parse_check(const std::vector<std::string_view>& words, size_t& i);
 
 // Throws ConfigError (message prefixed with context) if c's settings contradict each
-// other: timeout above interval, settings on a none check, http settings on tcp.
+// other: timeout above interval, settings on a none check (initial down among them: it
+// would never come up), http settings on tcp.
 void validate(const CheckOverride& c, std::string_view context);
 
 // "tcp port 8080 interval 1s" (only what is set), for show config.

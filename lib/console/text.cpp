@@ -52,6 +52,7 @@ std::string describe(const config::CheckSpec& c, uint16_t service_port) {
   if (c.kind == config::CheckKind::kHttp) s += " GET " + c.path + " expect " + std::to_string(c.expect) + (c.host.empty() ? "" : " host " + c.host);
   s += " every " + config::format_duration_ms(c.interval_ms) + " timeout " + config::format_duration_ms(c.timeout_ms) + " rise " +
        std::to_string(c.rise) + " fall " + std::to_string(c.fall);
+  if (c.initial_down) s += " initial down";
   return s;
 }
 

@@ -40,6 +40,12 @@ bool HealthChecker::set_targets(const std::vector<HealthTarget>& targets, double
     Tracked tr;
     tr.target = t;
     tr.status.checked = t.spec.kind != config::CheckKind::kNone;
+    // Unchecked is always up: an inherited initial down does not apply to it.
+    if (tr.status.checked && t.spec.initial_down) {
+      tr.status.up = false;
+      tr.status.first_pending = true;
+      tr.status.last = "initial down: its first check is still to pass";
+    }
     tr.status.since = now;
     tr.next = now;
     changed |= health_of(tr.status) != before;
@@ -72,7 +78,8 @@ std::vector<HealthChecker::Change> HealthChecker::run(double now) {
     if (result.ok) {
       ++s.successes;
       s.failures = 0;
-      if (!s.up && s.successes >= spec.rise) {
+      if (!s.up && (s.successes >= spec.rise || s.first_pending)) {
+        s.first_pending = false;
         s.up = true;
         s.since = now;
         changes.push_back({slot, true, tr.target.name, result.detail});

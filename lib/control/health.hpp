@@ -46,7 +46,8 @@ class Prober {
 class HealthChecker {
  public:
   struct Status {
-    bool up = true;             // RSs start up, as under keepalived
+    bool up = true;             // RSs start up, as under keepalived (but with initial down)
+    bool first_pending = false; // initial down, no probe passed yet: the first to pass brings it up
     bool checked = true;        // false: kind none (always up)
     unsigned successes = 0;     // consecutive
     unsigned failures = 0;      // consecutive
@@ -66,8 +67,10 @@ class HealthChecker {
   ~HealthChecker();
 
   // The real servers to check. An RS whose target is unchanged keeps its state; a new
-  // or changed one starts up and is probed at once. Returns true if that changed the
-  // health of a target's slot (a down RS whose check changed is up again, or unchecked).
+  // or changed one starts afresh and is probed at once: up, or down if its check says
+  // initial down (then its first passing probe brings it up, rise or not: keepalived's
+  // alpha). Returns true if that changed the health of a target's slot (a down RS whose
+  // check changed is up again, or unchecked; an up one whose new check starts down).
   bool set_targets(const std::vector<HealthTarget>& targets, double now);
 
   // Starts due probes, collects finished ones, applies rise/fall. Returns the changes.

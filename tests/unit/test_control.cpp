@@ -449,6 +449,44 @@ TEST(Health, UncheckedAndChangedTargets) {
   EXPECT_TRUE(hc.healthy(99)) << "unknown slots are not held back";
 }
 
+// `initial down` (keepalived's alpha): down from the start, up at the first passing
+// probe whatever rise says (failures before it change nothing); after that rise and
+// fall as usual. A changed target starts down again; an unchecked one is always up.
+TEST(Health, InitialDownComesUpAtItsFirstPassingProbe) {
+  auto prober = std::make_unique<FakeProber>();
+  FakeProber* p = prober.get();
+  HealthChecker hc(std::move(prober));
+  auto t = htarget(2);
+  t.spec.initial_down = true;
+  t.spec.rise = 3;
+  EXPECT_TRUE(hc.set_targets({t}, 0)) << "the slot's health changed: down";
+  EXPECT_EQ(hc.health(2), lb::Health::kDown);
+  double now = 0;
+  auto step = [&](bool ok) {
+    p->results.push_back({ok, ok ? "connected" : "refused"});
+    return hc.run(now += 0.5);
+  };
+  hc.run(now);
+  EXPECT_TRUE(step(false).empty());
+  EXPECT_TRUE(step(false).empty());
+  auto up = step(true);
+  ASSERT_EQ(up.size(), 1u);
+  EXPECT_TRUE(up[0].up);
+  EXPECT_TRUE(hc.healthy(2));
+  for (int i = 0; i < 3; ++i) step(false);  // fall 3
+  EXPECT_FALSE(hc.healthy(2));
+  EXPECT_TRUE(step(true).empty());
+  EXPECT_TRUE(step(true).empty());
+  EXPECT_EQ(step(true).size(), 1u) << "rise 3 once it has been up";
+  t.port = 8080;
+  EXPECT_TRUE(hc.set_targets({t}, now));
+  EXPECT_FALSE(hc.healthy(2)) << "a changed check starts down again";
+  auto none = htarget(2, config::CheckKind::kNone);
+  none.spec.initial_down = true;  // inherited from a level that named no kind
+  EXPECT_TRUE(hc.set_targets({none}, now));
+  EXPECT_EQ(hc.health(2), lb::Health::kUnchecked);
+}
+
 TEST(CheckGrammar, FormsAndLevels) {
   using config::CheckKind;
   auto c = config::parse_line("vip add 198.18.1.10 tcp 80 sched rr check http path /health expect 204 host www interval 2s timeout 500ms rise 1 fall 4");
@@ -530,6 +568,38 @@ TEST(CheckGrammar, Refusals) {
         config::ConfigError)
         << bad;
   }
+}
+
+// `initial up|down` (keepalived's alpha): parsed, inherited set check -> vip -> rs,
+// printed back by show config; refused on a none check (it would never come up).
+TEST(CheckGrammar, Initial) {
+  config::Model m(1);
+  m.apply(*config::parse_line("set check initial down"));
+  m.apply(*config::parse_line("vip add 198.18.1.10 tcp 80"));
+  m.apply(*config::parse_line("vip add 198.18.1.10 udp 53"));
+  m.apply(*config::parse_line("rs add 198.18.1.10 tcp 80 198.18.0.11"));
+  m.apply(*config::parse_line("rs add 198.18.1.10 tcp 80 198.18.0.12 check initial up"));
+  m.apply(*config::parse_line("rs add 198.18.1.10 udp 53 198.18.0.11"));
+  const auto& web = m.services()[0];
+  EXPECT_TRUE(m.effective_check(web, web.rs[0]).initial_down) << "set check's initial down inherited";
+  EXPECT_FALSE(m.effective_check(web, web.rs[1]).initial_down) << "the RS's own over it";
+  EXPECT_EQ(m.effective_check(m.services()[1], m.services()[1].rs[0]).kind, config::CheckKind::kNone)
+      << "UDP: unchecked (and so up) unless a kind is named";
+  m.apply(*config::parse_line("vip set 198.18.1.10 tcp 80 check http path /h initial down"));
+  EXPECT_EQ(config::to_string(m.services()[0].check), "http path /h initial down");
+  const std::string shown = config::model_to_commands(m);
+  EXPECT_NE(shown.find("set check initial down\n"), std::string::npos) << shown;
+  EXPECT_NE(shown.find("198.18.0.12 weight 1 check initial up\n"), std::string::npos) << shown;
+  config::Model again(1);
+  config::load_text("show config", shown, again);
+  EXPECT_EQ(config::model_to_commands(again), shown);
+  for (const char* bad : {"vip add 198.18.1.20 tcp 80 check none initial down",  // never up
+                          "vip add 198.18.1.20 tcp 80 check none initial up",    // none takes nothing
+                          "vip add 198.18.1.20 tcp 80 check tcp initial sideways",
+                          "vip add 198.18.1.20 tcp 80 check tcp initial"})
+    EXPECT_THROW(m.apply(*config::parse_line(bad)), config::ConfigError) << bad;
+  m.apply(*config::parse_line("vip add 198.18.1.20 tcp 80 check initial down"));
+  EXPECT_THROW(m.apply(*config::parse_line("vip set 198.18.1.20 tcp 80 check none initial down")), config::ConfigError);
 }
 
 // ---- rtnetlink messages (control/netlink.hpp) ----------------------------------------
