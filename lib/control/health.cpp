@@ -11,6 +11,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "control/exec_prober.hpp"
+
 namespace drfwd::control {
 
 HealthChecker::HealthChecker(std::unique_ptr<Prober> prober) : prober_(std::move(prober)) {}
@@ -72,6 +74,10 @@ std::vector<HealthChecker::Change> HealthChecker::run(double now) {
     Tracked& tr = it->second;
     tr.probe = 0;
     Status& s = tr.status;
+    if (result.skipped) {  // drfwd's limit, not the server's health: tried again next interval
+      ++skipped_;
+      continue;
+    }
     ++s.probes;
     s.last = result.detail;
     const auto& spec = tr.target.spec;
@@ -112,6 +118,32 @@ lb::Health HealthChecker::health(uint32_t slot) const {
 const HealthChecker::Status* HealthChecker::status(uint32_t slot) const {
   auto it = tracked_.find(slot);
   return it == tracked_.end() ? nullptr : &it->second.status;
+}
+
+// ---- CheckProber --------------------------------------------------------------------
+
+CheckProber::CheckProber(std::unique_ptr<Prober> sockets, std::unique_ptr<Prober> exec)
+    : sockets_(std::move(sockets)), exec_(std::move(exec)) {}
+
+CheckProber::CheckProber() : CheckProber(std::make_unique<SocketProber>(), std::make_unique<ExecProber>()) {}
+
+uint64_t CheckProber::start(const HealthTarget& t, double now) {
+  if (t.spec.kind == config::CheckKind::kExec) return exec_->start(t, now) * 2 + 1;
+  return sockets_->start(t, now) * 2;
+}
+
+std::vector<std::pair<uint64_t, ProbeResult>> CheckProber::poll(double now) {
+  std::vector<std::pair<uint64_t, ProbeResult>> out = sockets_->poll(now);
+  for (auto& [id, r] : out) id *= 2;
+  for (auto& [id, r] : exec_->poll(now)) out.emplace_back(id * 2 + 1, std::move(r));
+  return out;
+}
+
+void CheckProber::cancel(uint64_t id) {
+  if (id & 1)
+    exec_->cancel(id / 2);
+  else
+    sockets_->cancel(id / 2);
 }
 
 // ---- SocketProber -------------------------------------------------------------------

@@ -660,6 +660,23 @@ TEST_F(DirectorTest, InitialDownServersWaitForTheirFirstPassingCheck) {
   EXPECT_FALSE(sink.current()->rs_view[first].accepting) << "a changed check starts down again";
 }
 
+// An exec check needs no DIP of drfwd's: it runs where the interface has none (other
+// kinds are not checked there), but not with health checks off.
+TEST_F(DirectorTest, ExecChecksNeedNoDip) {
+  start({"vip add 198.18.0.100 tcp 80 sched rr", "rs add 198.18.0.100 tcp 80 198.18.0.11",
+         "rs add 198.18.0.100 tcp 80 198.18.0.12 check exec command /usr/local/bin/probe 198.18.0.12",
+         "neigh add 198.18.0.11 02:00:00:00:00:11", "neigh add 198.18.0.12 02:00:00:00:00:12"});
+  director->tick(0);
+  ASSERT_EQ(prober->targets.size(), 1u);
+  EXPECT_EQ(prober->targets[0].spec.command, "/usr/local/bin/probe 198.18.0.12");
+  EXPECT_EQ(director->rs_state(rs_of("198.18.0.100", "198.18.0.11")).health, lb::Health::kUnchecked);
+  DirectorSetup off = two_ports();
+  off.health_checks = false;
+  start({"vip add 198.18.0.100 tcp 80 check exec command /bin/true", "rs add 198.18.0.100 tcp 80 198.18.0.12"}, off);
+  director->tick(0);
+  EXPECT_TRUE(prober->targets.empty());
+}
+
 // ---- Claiming VIPs for director redundancy (vip-arp, vip-routes, vip-holddown) ---------
 
 namespace {
