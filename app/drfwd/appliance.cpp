@@ -94,7 +94,7 @@ Appliance::Appliance(const Options& opt, config::Model model, std::vector<dp::Po
   std::vector<const lb::RsCounters*> rs_counters;
   for (const auto& w : workers_->all()) rs_counters.push_back(w->rs_counters());
   director_ = std::make_unique<control::Director>(std::move(model), ds, *publisher_, std::move(rs_counters),
-                                                  std::make_unique<control::SocketProber>());
+                                                  std::make_unique<control::CheckProber>());
   slow_path_ = std::make_unique<control::SlowPath>(
       ports_.info(), workers_->all(), pool_.get(),
       control::SlowPathSetup{opt.kernel_interfaces, opt.kernel_ifname, static_cast<uint16_t>(opt.mtu)}, *director_);

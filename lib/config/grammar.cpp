@@ -465,8 +465,8 @@ const std::vector<CommandForm>& table() {
       {"neigh del", "<ip>", "delete a static neighbour", neigh_del},
       {"set timeout", "[tcp <sec>] [tcpfin <sec>] [udp <sec>]", "connection idle timeouts", set_timeout, 0, {},
        kTimeouts},
-      {"set check", "[none|tcp|http] [port <p>] [path </p>] [expect <code>] [host <name>] [interval <t>] "
-                    "[timeout <t>] [rise <n>] [fall <n>]",
+      {"set check", "[none|tcp|http|exec] [port <p>] [path </p>] [expect <code>] [host <name>] [interval <t>] "
+                    "[timeout <t>] [rise <n>] [fall <n>] [initial up|down] [command <shell command...>]",
        "the health-check settings every service starts from", set_check},
       {"set vip-arp", "always|kernel",
        "claim VIPs by ARP always (default), or only while the kernel interface holds the VIP (VRRP)", set_vip_arp,

@@ -48,10 +48,14 @@ std::string mask_text(uint8_t len, const net::IpAddr& family) {
 
 std::string describe(const config::CheckSpec& c, uint16_t service_port) {
   if (c.kind == config::CheckKind::kNone) return "none";
-  std::string s = std::string(config::check_kind_name(c.kind)) + " :" + std::to_string(c.port ? c.port : service_port);
+  std::string s = c.kind == config::CheckKind::kExec
+                      ? "exec"
+                      : std::string(config::check_kind_name(c.kind)) + " :" + std::to_string(c.port ? c.port : service_port);
   if (c.kind == config::CheckKind::kHttp) s += " GET " + c.path + " expect " + std::to_string(c.expect) + (c.host.empty() ? "" : " host " + c.host);
   s += " every " + config::format_duration_ms(c.interval_ms) + " timeout " + config::format_duration_ms(c.timeout_ms) + " rise " +
        std::to_string(c.rise) + " fall " + std::to_string(c.fall);
+  if (c.initial_down) s += " initial down";
+  if (c.kind == config::CheckKind::kExec) s += " command " + c.command;
   return s;
 }
 

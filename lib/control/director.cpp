@@ -197,7 +197,9 @@ void Director::refresh_targets(double now) {
       h.spec = model_.effective_check(s, r);
       h.port = h.spec.port ? h.spec.port : s.key.port;
       h.src = src;
-      if (!port || !setup_.health_checks || !own) h.spec.kind = config::CheckKind::kNone;
+      // An exec check's command needs no DIP or kernel path of drfwd's own.
+      const bool exec = h.spec.kind == config::CheckKind::kExec;
+      if (!setup_.health_checks || (!exec && (!port || !own))) h.spec.kind = config::CheckKind::kNone;
       h.name = config::to_string(s.key) + " -> " + net::to_string(r.ip);
       checks.push_back(std::move(h));
     }
@@ -386,6 +388,7 @@ Director::Tick Director::tick(double now) {
     else
       spdlog::warn("health: {} is down ({})", c.name, c.detail);
   }
+  counters_.checks_skipped = health_.skipped();
   if (need_publish_) log_quorum(settle_quorum(model_));  // health moves quorums
   // Claims and routes follow usable servers (which change with what the workers get)
   // and convergence (which moves with time while a VIP waits for its hold-down).

@@ -39,6 +39,7 @@ struct DirectorSetup {
 
 #define DRFWD_DIRECTOR_COUNTERS(X)                                         \
   X(health_changes, kCounter, "real servers that went up or down")       \
+  X(checks_skipped, kCounter, "exec check probes not run: 64 commands running already") \
   X(publishes, kCounter, "snapshots published to the workers")
 
 DRFWD_COUNTERS(DirectorCounters, kDirectorFields, DRFWD_DIRECTOR_COUNTERS);

@@ -11,6 +11,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "control/exec_prober.hpp"
+
 namespace drfwd::control {
 
 HealthChecker::HealthChecker(std::unique_ptr<Prober> prober) : prober_(std::move(prober)) {}
@@ -40,6 +42,12 @@ bool HealthChecker::set_targets(const std::vector<HealthTarget>& targets, double
     Tracked tr;
     tr.target = t;
     tr.status.checked = t.spec.kind != config::CheckKind::kNone;
+    // Unchecked is always up: an inherited initial down does not apply to it.
+    if (tr.status.checked && t.spec.initial_down) {
+      tr.status.up = false;
+      tr.status.first_pending = true;
+      tr.status.last = "initial down: its first check is still to pass";
+    }
     tr.status.since = now;
     tr.next = now;
     changed |= health_of(tr.status) != before;
@@ -66,13 +74,18 @@ std::vector<HealthChecker::Change> HealthChecker::run(double now) {
     Tracked& tr = it->second;
     tr.probe = 0;
     Status& s = tr.status;
+    if (result.skipped) {  // drfwd's limit, not the server's health: tried again next interval
+      ++skipped_;
+      continue;
+    }
     ++s.probes;
     s.last = result.detail;
     const auto& spec = tr.target.spec;
     if (result.ok) {
       ++s.successes;
       s.failures = 0;
-      if (!s.up && s.successes >= spec.rise) {
+      if (!s.up && (s.successes >= spec.rise || s.first_pending)) {
+        s.first_pending = false;
         s.up = true;
         s.since = now;
         changes.push_back({slot, true, tr.target.name, result.detail});
@@ -105,6 +118,32 @@ lb::Health HealthChecker::health(uint32_t slot) const {
 const HealthChecker::Status* HealthChecker::status(uint32_t slot) const {
   auto it = tracked_.find(slot);
   return it == tracked_.end() ? nullptr : &it->second.status;
+}
+
+// ---- CheckProber --------------------------------------------------------------------
+
+CheckProber::CheckProber(std::unique_ptr<Prober> sockets, std::unique_ptr<Prober> exec)
+    : sockets_(std::move(sockets)), exec_(std::move(exec)) {}
+
+CheckProber::CheckProber() : CheckProber(std::make_unique<SocketProber>(), std::make_unique<ExecProber>()) {}
+
+uint64_t CheckProber::start(const HealthTarget& t, double now) {
+  if (t.spec.kind == config::CheckKind::kExec) return exec_->start(t, now) * 2 + 1;
+  return sockets_->start(t, now) * 2;
+}
+
+std::vector<std::pair<uint64_t, ProbeResult>> CheckProber::poll(double now) {
+  std::vector<std::pair<uint64_t, ProbeResult>> out = sockets_->poll(now);
+  for (auto& [id, r] : out) id *= 2;
+  for (auto& [id, r] : exec_->poll(now)) out.emplace_back(id * 2 + 1, std::move(r));
+  return out;
+}
+
+void CheckProber::cancel(uint64_t id) {
+  if (id & 1)
+    exec_->cancel(id / 2);
+  else
+    sockets_->cancel(id / 2);
 }
 
 // ---- SocketProber -------------------------------------------------------------------

@@ -3,7 +3,9 @@
 // HealthChecker schedules one probe at a time per real server and applies rise/fall;
 // a Prober runs the probes. SocketProber does TCP connects and HTTP GETs with
 // non-blocking sockets bound to the DIP, so probes leave through the kernel exception
-// interface. Nothing here blocks: run() is called every control-loop round.
+// interface; ExecProber (exec_prober.hpp) runs exec checks' commands; CheckProber hands
+// each probe to the one for its kind. Nothing here blocks: run() is called every
+// control-loop round.
 #pragma once
 
 #include <cstdint>
@@ -30,7 +32,8 @@ struct HealthTarget {
 
 struct ProbeResult {
   bool ok = false;
-  std::string detail;  // "connected", "refused", "timeout", "HTTP 503", ...
+  std::string detail;    // "connected", "refused", "timeout", "HTTP 503", "exit 1", ...
+  bool skipped = false;  // not run (too many exec checks running): neither passes nor fails
 };
 
 class Prober {
@@ -46,7 +49,8 @@ class Prober {
 class HealthChecker {
  public:
   struct Status {
-    bool up = true;             // RSs start up, as under keepalived
+    bool up = true;             // RSs start up, as under keepalived (but with initial down)
+    bool first_pending = false; // initial down, no probe passed yet: the first to pass brings it up
     bool checked = true;        // false: kind none (always up)
     unsigned successes = 0;     // consecutive
     unsigned failures = 0;      // consecutive
@@ -66,8 +70,10 @@ class HealthChecker {
   ~HealthChecker();
 
   // The real servers to check. An RS whose target is unchanged keeps its state; a new
-  // or changed one starts up and is probed at once. Returns true if that changed the
-  // health of a target's slot (a down RS whose check changed is up again, or unchecked).
+  // or changed one starts afresh and is probed at once: up, or down if its check says
+  // initial down (then its first passing probe brings it up, rise or not: keepalived's
+  // alpha). Returns true if that changed the health of a target's slot (a down RS whose
+  // check changed is up again, or unchecked; an up one whose new check starts down).
   bool set_targets(const std::vector<HealthTarget>& targets, double now);
 
   // Starts due probes, collects finished ones, applies rise/fall. Returns the changes.
@@ -77,6 +83,8 @@ class HealthChecker {
   lb::Health health(uint32_t slot) const;
   bool healthy(uint32_t slot) const { return lb::is_healthy(health(slot)); }
   const Status* status(uint32_t slot) const;
+  // Probes the prober did not run (ProbeResult::skipped), since the start.
+  uint64_t skipped() const { return skipped_; }
 
  private:
   struct Tracked {
@@ -88,6 +96,21 @@ class HealthChecker {
   std::unique_ptr<Prober> prober_;
   std::map<uint32_t, Tracked> tracked_;   // by slot
   std::map<uint64_t, uint32_t> running_;  // probe id -> slot
+  uint64_t skipped_ = 0;
+};
+
+// drfwd's prober: tcp and http probes to a SocketProber, exec ones to an ExecProber.
+class CheckProber : public Prober {
+ public:
+  CheckProber(std::unique_ptr<Prober> sockets, std::unique_ptr<Prober> exec);
+  CheckProber();  // a SocketProber and an ExecProber
+  uint64_t start(const HealthTarget& t, double now) override;
+  std::vector<std::pair<uint64_t, ProbeResult>> poll(double now) override;
+  void cancel(uint64_t id) override;
+
+ private:
+  // Ids: the inner prober's, times two, plus one for exec.
+  std::unique_ptr<Prober> sockets_, exec_;
 };
 
 // The real prober: non-blocking sockets, polled with poll(2) at zero timeout.

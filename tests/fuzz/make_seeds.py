@@ -47,6 +47,12 @@ neigh del 198.18.0.11
 port 1 address none
 clear
 """,
+    "native-checks": """set check initial down
+vip add 198.18.1.10 tcp 80 check exec interval 2s timeout 1s fall 2 command /usr/local/bin/probe --host 198.18.0.11 80
+rs add 198.18.1.10 tcp 80 198.18.0.11 check initial up command test -f /run/up
+rs set 198.18.1.10 tcp 80 198.18.0.11 check tcp port 8080 initial down
+vip set 198.18.1.10 tcp 80 check http path /h
+""",
     "ipvsadm-rules": """ipvsadm -A -t 198.18.1.10:80 -s rr
 ipvsadm -a -t 198.18.1.10:80 -r 198.18.0.11:80 -g -w 1
 ipvsadm -a -t 198.18.1.10:80 -r 198.18.0.12 -g

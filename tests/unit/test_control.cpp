@@ -449,6 +449,67 @@ TEST(Health, UncheckedAndChangedTargets) {
   EXPECT_TRUE(hc.healthy(99)) << "unknown slots are not held back";
 }
 
+// `initial down` (keepalived's alpha): down from the start, up at the first passing
+// probe whatever rise says (failures before it change nothing); after that rise and
+// fall as usual. A changed target starts down again; an unchecked one is always up.
+TEST(Health, InitialDownComesUpAtItsFirstPassingProbe) {
+  auto prober = std::make_unique<FakeProber>();
+  FakeProber* p = prober.get();
+  HealthChecker hc(std::move(prober));
+  auto t = htarget(2);
+  t.spec.initial_down = true;
+  t.spec.rise = 3;
+  EXPECT_TRUE(hc.set_targets({t}, 0)) << "the slot's health changed: down";
+  EXPECT_EQ(hc.health(2), lb::Health::kDown);
+  double now = 0;
+  auto step = [&](bool ok) {
+    p->results.push_back({ok, ok ? "connected" : "refused"});
+    return hc.run(now += 0.5);
+  };
+  hc.run(now);
+  EXPECT_TRUE(step(false).empty());
+  EXPECT_TRUE(step(false).empty());
+  auto up = step(true);
+  ASSERT_EQ(up.size(), 1u);
+  EXPECT_TRUE(up[0].up);
+  EXPECT_TRUE(hc.healthy(2));
+  for (int i = 0; i < 3; ++i) step(false);  // fall 3
+  EXPECT_FALSE(hc.healthy(2));
+  EXPECT_TRUE(step(true).empty());
+  EXPECT_TRUE(step(true).empty());
+  EXPECT_EQ(step(true).size(), 1u) << "rise 3 once it has been up";
+  t.port = 8080;
+  EXPECT_TRUE(hc.set_targets({t}, now));
+  EXPECT_FALSE(hc.healthy(2)) << "a changed check starts down again";
+  auto none = htarget(2, config::CheckKind::kNone);
+  none.spec.initial_down = true;  // inherited from a level that named no kind
+  EXPECT_TRUE(hc.set_targets({none}, now));
+  EXPECT_EQ(hc.health(2), lb::Health::kUnchecked);
+}
+
+// A probe the prober did not run (too many exec checks at once) neither passes nor
+// fails; it is counted, and the next one starts at the next interval.
+TEST(Health, SkippedProbesNeitherPassNorFail) {
+  auto prober = std::make_unique<FakeProber>();
+  FakeProber* p = prober.get();
+  HealthChecker hc(std::move(prober));
+  auto t = htarget(1);
+  t.spec.initial_down = true;
+  hc.set_targets({t}, 0);
+  hc.run(0);
+  p->results.push_back({false, "skipped", true});
+  EXPECT_TRUE(hc.run(0.1).empty());
+  EXPECT_EQ(hc.skipped(), 1u);
+  EXPECT_EQ(hc.status(1)->probes, 0u);
+  EXPECT_EQ(hc.status(1)->failures, 0u);
+  EXPECT_EQ(p->started, 1u) << "not before the interval";
+  hc.run(0.5);
+  EXPECT_EQ(p->started, 2u);
+  p->results.push_back({true, "exit 0"});
+  EXPECT_EQ(hc.run(0.6).size(), 1u);
+  EXPECT_TRUE(hc.healthy(1));
+}
+
 TEST(CheckGrammar, FormsAndLevels) {
   using config::CheckKind;
   auto c = config::parse_line("vip add 198.18.1.10 tcp 80 sched rr check http path /health expect 204 host www interval 2s timeout 500ms rise 1 fall 4");
@@ -530,6 +591,114 @@ TEST(CheckGrammar, Refusals) {
         config::ConfigError)
         << bad;
   }
+}
+
+// `initial up|down` (keepalived's alpha): parsed, inherited set check -> vip -> rs,
+// printed back by show config; refused on a none check (it would never come up).
+TEST(CheckGrammar, Initial) {
+  config::Model m(1);
+  m.apply(*config::parse_line("set check initial down"));
+  m.apply(*config::parse_line("vip add 198.18.1.10 tcp 80"));
+  m.apply(*config::parse_line("vip add 198.18.1.10 udp 53"));
+  m.apply(*config::parse_line("rs add 198.18.1.10 tcp 80 198.18.0.11"));
+  m.apply(*config::parse_line("rs add 198.18.1.10 tcp 80 198.18.0.12 check initial up"));
+  m.apply(*config::parse_line("rs add 198.18.1.10 udp 53 198.18.0.11"));
+  const auto& web = m.services()[0];
+  EXPECT_TRUE(m.effective_check(web, web.rs[0]).initial_down) << "set check's initial down inherited";
+  EXPECT_FALSE(m.effective_check(web, web.rs[1]).initial_down) << "the RS's own over it";
+  EXPECT_EQ(m.effective_check(m.services()[1], m.services()[1].rs[0]).kind, config::CheckKind::kNone)
+      << "UDP: unchecked (and so up) unless a kind is named";
+  m.apply(*config::parse_line("vip set 198.18.1.10 tcp 80 check http path /h initial down"));
+  EXPECT_EQ(config::to_string(m.services()[0].check), "http path /h initial down");
+  const std::string shown = config::model_to_commands(m);
+  EXPECT_NE(shown.find("set check initial down\n"), std::string::npos) << shown;
+  EXPECT_NE(shown.find("198.18.0.12 weight 1 check initial up\n"), std::string::npos) << shown;
+  config::Model again(1);
+  config::load_text("show config", shown, again);
+  EXPECT_EQ(config::model_to_commands(again), shown);
+  for (const char* bad : {"vip add 198.18.1.20 tcp 80 check none initial down",  // never up
+                          "vip add 198.18.1.20 tcp 80 check none initial up",    // none takes nothing
+                          "vip add 198.18.1.20 tcp 80 check tcp initial sideways",
+                          "vip add 198.18.1.20 tcp 80 check tcp initial"})
+    EXPECT_THROW(m.apply(*config::parse_line(bad)), config::ConfigError) << bad;
+  m.apply(*config::parse_line("vip add 198.18.1.20 tcp 80 check initial down"));
+  EXPECT_THROW(m.apply(*config::parse_line("vip set 198.18.1.20 tcp 80 check none initial down")), config::ConfigError);
+}
+
+// `exec ... command <the rest of the line>` (keepalived's MISC_CHECK): parsed,
+// inherited set check -> vip -> rs, printed back (command last) by show config.
+TEST(CheckGrammar, Exec) {
+  using config::CheckKind;
+  auto c = config::parse_line(
+      "rs add 198.18.1.10 tcp 80 198.18.0.11 check exec interval 2s timeout 1s fall 2 initial down command "
+      "/usr/local/bin/probe   --host 198.18.0.11\tport 80");
+  const auto& check = *std::get<config::cmd::RsAdd>(*c).check;
+  EXPECT_EQ(*check.kind, CheckKind::kExec);
+  EXPECT_EQ(*check.command, "/usr/local/bin/probe --host 198.18.0.11 port 80") << "words joined by single spaces";
+  EXPECT_EQ(config::to_string(check),
+            "exec interval 2s timeout 1s fall 2 initial down command /usr/local/bin/probe --host 198.18.0.11 port 80");
+  // Keywords after `command` are the command's; '#' ends the line before the grammar sees it.
+  auto tail = config::parse_line("set check exec command test -f /run/up interval 5s # comment");
+  EXPECT_EQ(*std::get<config::cmd::SetCheck>(*tail).check.command, "test -f /run/up interval 5s");
+  EXPECT_FALSE(std::get<config::cmd::SetCheck>(*tail).check.interval_ms);
+
+  config::Model m(1);
+  m.apply(*config::parse_line("set check exec command /bin/true"));
+  m.apply(*config::parse_line("vip add 198.18.1.10 tcp 80"));
+  m.apply(*config::parse_line("vip add 198.18.1.10 tcp 443 check http path /h"));
+  m.apply(*config::parse_line("rs add 198.18.1.10 tcp 80 198.18.0.11"));
+  m.apply(*config::parse_line("rs add 198.18.1.10 tcp 80 198.18.0.12 check initial down command /bin/check 198.18.0.12"));
+  m.apply(*config::parse_line("rs add 198.18.1.10 tcp 443 198.18.0.11"));
+  const auto& web = m.services()[0];
+  const auto e1 = m.effective_check(web, web.rs[0]);
+  EXPECT_EQ(e1.kind, CheckKind::kExec);
+  EXPECT_EQ(e1.command, "/bin/true");
+  EXPECT_EQ(m.effective_check(web, web.rs[1]).command, "/bin/check 198.18.0.12") << "the RS's command over set check's";
+  EXPECT_EQ(m.effective_check(m.services()[1], m.services()[1].rs[0]).kind, CheckKind::kHttp);
+  // A new kind drops what does not apply to it: exec the http settings, tcp the command.
+  m.apply(*config::parse_line("vip set 198.18.1.10 tcp 443 check exec command /bin/false"));
+  EXPECT_EQ(config::to_string(m.services()[1].check), "exec command /bin/false");
+  m.apply(*config::parse_line("vip set 198.18.1.10 tcp 443 check tcp port 8443"));
+  EXPECT_EQ(config::to_string(m.services()[1].check), "tcp port 8443");
+  m.apply(*config::parse_line("vip set 198.18.1.10 tcp 80 check exec command /bin/true"));
+  m.apply(*config::parse_line("vip set 198.18.1.10 tcp 80 check timeout 300ms command /bin/true --again"));
+  EXPECT_EQ(config::to_string(m.services()[0].check), "exec timeout 300ms command /bin/true --again");
+
+  const std::string shown = config::model_to_commands(m);
+  EXPECT_NE(shown.find("set check exec command /bin/true\n"), std::string::npos) << shown;
+  EXPECT_NE(shown.find(" check initial down command /bin/check 198.18.0.12\n"), std::string::npos) << shown;
+  config::Model again(1);
+  config::load_text("show config", shown, again);
+  EXPECT_EQ(config::model_to_commands(again), shown);
+}
+
+TEST(CheckGrammar, ExecRefusals) {
+  for (const char* bad : {
+           "vip add 198.18.1.10 tcp 80 check none command /bin/true",
+           "vip add 198.18.1.10 tcp 80 check exec",                           // no command
+           "vip add 198.18.1.10 tcp 80 check exec interval 2s",               // no command
+           "vip add 198.18.1.10 tcp 80 check exec command",                   // an empty one
+           "vip add 198.18.1.10 tcp 80 check exec command # all comment",
+           "vip add 198.18.1.10 tcp 80 check exec port 80 command /bin/true",
+           "vip add 198.18.1.10 tcp 80 check exec path /h command /bin/true",
+           "vip add 198.18.1.10 tcp 80 check exec expect 200 command /bin/true",
+           "vip add 198.18.1.10 tcp 80 check exec host www command /bin/true",
+           "vip add 198.18.1.10 tcp 80 check exec command /bin/t\x01rue",
+           "vip add 198.18.1.10 tcp 80 check tcp command /bin/true",
+           "vip add 198.18.1.10 tcp 80 check http command /bin/true",
+           "vip add 198.18.1.10 tcp 80 check exec interval 1s timeout 2s command /bin/true",
+           "vip set 198.18.1.20 tcp 80 check port 81",          // exec at this level: port does not apply
+           "vip set 198.18.1.20 tcp 80 check exec interval 1s",  // exec named: its command too
+       }) {
+    config::Model m(1);
+    m.apply(*config::parse_line("vip add 198.18.1.20 tcp 80 check exec command /bin/true"));
+    const std::string before = config::model_to_commands(m);
+    EXPECT_THROW(m.apply(*config::parse_line(bad)), config::ConfigError) << bad;
+    EXPECT_EQ(config::model_to_commands(m), before) << bad;
+  }
+  const std::string longest(config::kMaxCheckCommand, 'x');
+  EXPECT_NO_THROW(config::parse_line("set check exec command " + longest));
+  EXPECT_THROW(config::parse_line("set check exec command " + longest + "x"), config::ConfigError);
 }
 
 // ---- rtnetlink messages (control/netlink.hpp) ----------------------------------------

@@ -630,6 +630,53 @@ TEST_F(DirectorTest, HealthChangesArePublished) {
   EXPECT_EQ(director->counters().health_changes, 2u);
 }
 
+// `check initial down` (keepalived's alpha): a server is down in the first snapshot and
+// in the snapshot of the batch that adds it, until its first passing probe (rise 2
+// notwithstanding); a changed check starts it down again.
+TEST_F(DirectorTest, InitialDownServersWaitForTheirFirstPassingCheck) {
+  start({"port 0 address 198.18.0.2/24", "vip add 198.18.0.100 tcp 80 sched rr check initial down",
+         "rs add 198.18.0.100 tcp 80 198.18.0.11", "neigh add 198.18.0.11 02:00:00:00:00:11",
+         "neigh add 198.18.0.12 02:00:00:00:00:12"});
+  const uint32_t first = rs_of("198.18.0.100", "198.18.0.11").slot;
+  EXPECT_FALSE(sink.current()->rs_view[first].accepting) << "down from the first snapshot";
+  EXPECT_EQ(director->rs_state(rs_of("198.18.0.100", "198.18.0.11")).health, lb::Health::kDown);
+  double now = 0;
+  director->tick(now);  // its first probe starts
+  prober->results.push_back({false, "refused"});
+  director->tick(now += 0.5);
+  EXPECT_FALSE(sink.current()->rs_view[first].accepting);
+  EXPECT_EQ(director->counters().health_changes, 0u);
+  prober->results.push_back({true, "connected"});
+  director->tick(now += 0.5);
+  EXPECT_TRUE(sink.current()->rs_view[first].accepting) << "one passing probe";
+  EXPECT_EQ(director->counters().health_changes, 1u);
+
+  const uint64_t before = sink.published();
+  ASSERT_TRUE(apply({"rs add 198.18.0.100 tcp 80 198.18.0.12"}, now += 0.1).ok);
+  EXPECT_EQ(sink.published(), before + 1) << "one snapshot for the batch";
+  EXPECT_FALSE(sink.current()->rs_view[rs_of("198.18.0.100", "198.18.0.12").slot].accepting);
+  EXPECT_TRUE(sink.current()->rs_view[first].accepting) << "unchanged: keeps its state";
+  ASSERT_TRUE(apply({"rs set 198.18.0.100 tcp 80 198.18.0.11 check interval 1s"}, now += 0.1).ok);
+  EXPECT_FALSE(sink.current()->rs_view[first].accepting) << "a changed check starts down again";
+}
+
+// An exec check needs no DIP of drfwd's: it runs where the interface has none (other
+// kinds are not checked there), but not with health checks off.
+TEST_F(DirectorTest, ExecChecksNeedNoDip) {
+  start({"vip add 198.18.0.100 tcp 80 sched rr", "rs add 198.18.0.100 tcp 80 198.18.0.11",
+         "rs add 198.18.0.100 tcp 80 198.18.0.12 check exec command /usr/local/bin/probe 198.18.0.12",
+         "neigh add 198.18.0.11 02:00:00:00:00:11", "neigh add 198.18.0.12 02:00:00:00:00:12"});
+  director->tick(0);
+  ASSERT_EQ(prober->targets.size(), 1u);
+  EXPECT_EQ(prober->targets[0].spec.command, "/usr/local/bin/probe 198.18.0.12");
+  EXPECT_EQ(director->rs_state(rs_of("198.18.0.100", "198.18.0.11")).health, lb::Health::kUnchecked);
+  DirectorSetup off = two_ports();
+  off.health_checks = false;
+  start({"vip add 198.18.0.100 tcp 80 check exec command /bin/true", "rs add 198.18.0.100 tcp 80 198.18.0.12"}, off);
+  director->tick(0);
+  EXPECT_TRUE(prober->targets.empty());
+}
+
 // ---- Claiming VIPs for director redundancy (vip-arp, vip-routes, vip-holddown) ---------
 
 namespace {
