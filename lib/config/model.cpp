@@ -434,6 +434,8 @@ lb::RsSpec rs_spec(const Model& m, const Runtime& rt, const RealServer& r) {
   rs.gen = r.gen;
   rs.ip = r.ip;
   rs.weight = r.weight;
+  rs.thresholds = r.thresholds;
+  rs.leftover = rt.leftover ? rt.leftover(r.slot) : lb::ConnGauges{};
   rs.health = rt.health ? rt.health(r.slot) : lb::Health::kUnchecked;
   rs.mac = neighbour_mac(m, rt, r.ip);
   if (auto i = m.egress(r.ip)) {

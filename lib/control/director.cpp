@@ -20,6 +20,7 @@ Director::Director(config::Model model, DirectorSetup setup, SnapshotSink& sink,
   runtime_.port_macs = setup_.port_macs;
   runtime_.learned_mac = [this](const net::IpAddr& ip) { return neigh_.mac(ip); };
   runtime_.health = [this](uint32_t slot) { return health_.health(slot); };
+  runtime_.leftover = [this](uint32_t slot) { return rs_stats_.leftover(slot); };
 }
 
 std::optional<net::Ipv4> Director::dip(lb::Iface at) const {
@@ -80,6 +81,11 @@ BatchResult Director::apply(std::span<const config::Command> batch, double now) 
       new_slots.insert(new_slots.end(), a.new_rs_slots.begin(), a.new_rs_slots.end());
       out.summaries.push_back(std::move(a.summary));
     }
+    // A slot handed to a new RS counts from zero for it, from the snapshot below on: its
+    // baseline is taken before that snapshot is built, which carries the gauges the former
+    // occupants left (lb::RsSpec::leftover) to the schedulers that read counts. (A batch
+    // refused after this leaves the slots free; a slot is rebased again when taken.)
+    for (auto [slot, gen] : new_slots) rs_stats_.rebase(slot);
     snap = build(next);
   } catch (const config::ConfigError& e) {
     return BatchResult{false, out.refused, e.what(), e.usage(), {}, {}};
@@ -99,8 +105,6 @@ BatchResult Director::apply(std::span<const config::Command> batch, double now) 
     if (!next.address6(i)) addressed.insert(i);
   out.addressed.assign(addressed.begin(), addressed.end());
   model_ = std::move(next);
-  // Before the workers can count for a new occupant of a slot (the snapshot below).
-  for (auto [slot, gen] : new_slots) rs_stats_.rebase(slot);
   need_publish_ = false;
   // New targets may reset what the snapshot was built with: a changed check restarts a
   // down RS as up (or unchecked), a neighbour no longer resolved takes its MAC away.
