@@ -116,12 +116,14 @@ struct RsAdd {
   net::IpAddr rip;
   std::optional<uint32_t> weight;
   std::optional<CheckOverride> check;
+  std::optional<uint32_t> uthreshold, lthreshold;  // connection thresholds (0: none)
 };
 struct RsEdit {
   ServiceKey svc;
   net::IpAddr rip;
   std::optional<uint32_t> weight;
   std::optional<CheckOverride> check;
+  std::optional<uint32_t> uthreshold, lthreshold;  // connection thresholds (0: none)
 };
 struct RsDel {
   ServiceKey svc;

@@ -73,9 +73,14 @@ constexpr Option<ServiceOptions> kServiceOptions[] = {
 struct RsOptions {
   std::optional<uint32_t> weight;
   std::optional<CheckOverride> check;
+  std::optional<uint32_t> uthreshold, lthreshold;
 };
 constexpr Option<RsOptions> kRsOptions[] = {
     {"weight", [](RsOptions& o, std::string_view v) { o.weight = parse_number(v, "weight", 0, kMaxWeight); }},
+    {"uthreshold", [](RsOptions& o, std::string_view v) {
+       o.uthreshold = parse_number(v, "upper threshold", 0, lb::kMaxThreshold); }},
+    {"lthreshold", [](RsOptions& o, std::string_view v) {
+       o.lthreshold = parse_number(v, "lower threshold", 0, lb::kMaxThreshold); }},
 };
 
 constexpr Option<cmd::SyncStart> kSyncOptions[] = {
@@ -214,7 +219,7 @@ Request vip_del(Words& w) {
   return Command{cmd::VipDel{key}};
 }
 
-// rs add|set: [weight <w>] [check ...]
+// rs add|set: [weight <w>] [uthreshold <n>] [lthreshold <n>] [check ...]
 RsOptions rs_options(Words& w) {
   RsOptions o;
   keyword_options(w, kRsOptions, o, &o.check);
@@ -225,15 +230,15 @@ Request rs_add(Words& w) {
   const ServiceKey key = w.service();
   const net::IpAddr rip = w.real_server(key);
   const RsOptions o = rs_options(w);
-  return Command{cmd::RsAdd{key, rip, o.weight, o.check}};
+  return Command{cmd::RsAdd{key, rip, o.weight, o.check, o.uthreshold, o.lthreshold}};
 }
 
 Request rs_set(Words& w) {
   const ServiceKey key = w.service();
   const net::IpAddr rip = w.real_server(key);
   const RsOptions o = rs_options(w);
-  if (!o.weight && !o.check) w.fail("missing weight or check");
-  return Command{cmd::RsEdit{key, rip, o.weight, o.check}};
+  if (!o.weight && !o.check && !o.uthreshold && !o.lthreshold) w.fail("missing weight, uthreshold, lthreshold or check");
+  return Command{cmd::RsEdit{key, rip, o.weight, o.check, o.uthreshold, o.lthreshold}};
 }
 
 Request rs_del(Words& w) {
@@ -423,17 +428,18 @@ const std::vector<CommandForm>& table() {
       {"port", "<id> [vlan <vid>] address <ip>/<len>|none [ipv4|ipv6]",
        "give a port its address of a family (the DIP: an IPv4 and an IPv6 one), or take them away; with vlan: make "
        "(or remove) an 802.1Q VLAN interface with that address", port_address},
-      {"vip add", "<vip> <tcp|udp> <port> [sched rr|wrr|sh|hash|mh] [persist <sec>] [netmask <mask>] "
+      {"vip add", "<vip> <tcp|udp> <port> [sched rr|wrr|sh|hash|mh|lc|wlc|sed|nq] [persist <sec>] [netmask <mask>] "
                   "[mh-size <prime>] [flags <sh-port,...>] [check ...]",
        "add a service", vip_add, 3, {}, kVipOptions},
       {"vip set", "<vip> <tcp|udp> <port> [sched <s>] [persist <sec>] [netmask <mask>] [mh-size <prime>] "
                   "[flags <f,...>] [check ...]",
        "change a service's options (those not named stay)", vip_set, 3, {}, kVipOptions},
       {"vip del", "<vip> <tcp|udp> <port>", "delete a service and its real servers", vip_del},
-      {"rs add", "<vip> <tcp|udp> <port> <rip>[:<port>] [weight <0-65535>] [check ...]",
+      {"rs add", "<vip> <tcp|udp> <port> <rip>[:<port>] [weight <0-65535>] [uthreshold <n>] [lthreshold <n>] [check ...]",
        "add a real server to a service", rs_add, 4, {}, kRsOptionWords},
-      {"rs set", "<vip> <tcp|udp> <port> <rip>[:<port>] [weight <0-65535>] [check ...]",
-       "change a real server's weight or check (weight 0 drains it)", rs_set, 4, {}, kRsOptionWords},
+      {"rs set", "<vip> <tcp|udp> <port> <rip>[:<port>] [weight <0-65535>] [uthreshold <n>] [lthreshold <n>] [check ...]",
+       "change a real server's weight, connection thresholds or check (weight 0 drains it)", rs_set, 4, {},
+       kRsOptionWords},
       {"rs del", "<vip> <tcp|udp> <port> <rip>[:<port>]", "delete a real server", rs_del},
       {"neigh add", "<ip> <mac> [port <id> [vlan <vid>]]",
        "a static neighbour: this MAC for this address, never resolved (reached on that port's interface, or VLAN "

@@ -271,7 +271,8 @@ std::string random_command(std::mt19937& rng, const config::Model& m) {
     case 4:
     case 5:
     case 6:
-      return "rs add " + svc + " " + net::to_string(any_rs) + " weight " + std::to_string(pick(4));
+      return "rs add " + svc + " " + net::to_string(any_rs) + " weight " + std::to_string(pick(4)) +
+             (pick(3) == 0 ? " uthreshold " + std::to_string(1 + pick(8)) : "");
     case 7: return "rs del " + svc + " " + net::to_string(its_rs);
     case 8: return "rs set " + svc + " " + net::to_string(its_rs) + " weight " + std::to_string(pick(4));
     case 9: return "neigh add " + net::to_string(any_rs) + " " + net::to_string(mac_of(any_rs));
