@@ -127,6 +127,7 @@ struct RsAdd {
   net::IpAddr rip;
   std::optional<uint32_t> weight;
   std::optional<CheckOverride> check;
+  std::optional<uint32_t> uthreshold, lthreshold;  // connection thresholds (0: none)
   std::optional<OnFailure> on_failure;
   bool sorry = false;  // a sorry server (unchecked unless `check` names one)
 };
@@ -135,6 +136,7 @@ struct RsEdit {
   net::IpAddr rip;
   std::optional<uint32_t> weight;
   std::optional<CheckOverride> check;
+  std::optional<uint32_t> uthreshold, lthreshold;  // connection thresholds (0: none)
   std::optional<OnFailure> on_failure;
 };
 struct RsDel {

@@ -83,9 +83,14 @@ struct RsOptions {
   std::optional<uint32_t> weight;
   std::optional<CheckOverride> check;
   std::optional<OnFailure> on_failure;
+  std::optional<uint32_t> uthreshold, lthreshold;
 };
 constexpr Option<RsOptions> kRsOptions[] = {
     {"weight", [](RsOptions& o, std::string_view v) { o.weight = parse_number(v, "weight", 0, kMaxWeight); }},
+    {"uthreshold", [](RsOptions& o, std::string_view v) {
+       o.uthreshold = parse_number(v, "upper threshold", 0, lb::kMaxThreshold); }},
+    {"lthreshold", [](RsOptions& o, std::string_view v) {
+       o.lthreshold = parse_number(v, "lower threshold", 0, lb::kMaxThreshold); }},
     {"on-failure", [](RsOptions& o, std::string_view v) {
        if (v == "inhibit") o.on_failure = OnFailure::kInhibit;
        else if (v == "reschedule") o.on_failure = OnFailure::kReschedule;
@@ -229,7 +234,7 @@ Request vip_del(Words& w) {
   return Command{cmd::VipDel{key}};
 }
 
-// rs add|set: [weight <w>] [check ...]
+// rs add|set: [weight <w>] [uthreshold <n>] [lthreshold <n>] [check ...]
 RsOptions rs_options(Words& w) {
   RsOptions o;
   keyword_options(w, kRsOptions, o, &o.check);
@@ -243,7 +248,7 @@ Request rs_add(Words& w) {
   const bool sorry = !w.done() && w.all()[w.pos()] == "sorry";
   if (sorry) ++w.pos();
   const RsOptions o = rs_options(w);
-  return Command{cmd::RsAdd{key, rip, o.weight, o.check, o.on_failure, sorry}};
+  return Command{cmd::RsAdd{key, rip, o.weight, o.check, o.uthreshold, o.lthreshold, o.on_failure, sorry}};
 }
 
 Request rs_set(Words& w) {
@@ -252,8 +257,9 @@ Request rs_set(Words& w) {
   if (!w.done() && w.all()[w.pos()] == "sorry")
     w.fail("a real server cannot become a sorry server (or stop being one): rs del, then rs add ... sorry");
   const RsOptions o = rs_options(w);
-  if (!o.weight && !o.check && !o.on_failure) w.fail("missing weight, on-failure or check");
-  return Command{cmd::RsEdit{key, rip, o.weight, o.check, o.on_failure}};
+  if (!o.weight && !o.check && !o.on_failure && !o.uthreshold && !o.lthreshold)
+    w.fail("missing weight, uthreshold, lthreshold, on-failure or check");
+  return Command{cmd::RsEdit{key, rip, o.weight, o.check, o.uthreshold, o.lthreshold, o.on_failure}};
 }
 
 Request rs_del(Words& w) {
@@ -443,7 +449,7 @@ const std::vector<CommandForm>& table() {
       {"port", "<id> [vlan <vid>] address <ip>/<len>|none [ipv4|ipv6]",
        "give a port its address of a family (the DIP: an IPv4 and an IPv6 one), or take them away; with vlan: make "
        "(or remove) an 802.1Q VLAN interface with that address", port_address},
-      {"vip add", "<vip> <tcp|udp> <port> [sched rr|wrr|sh|hash|mh] [persist <sec>] [netmask <mask>] "
+      {"vip add", "<vip> <tcp|udp> <port> [sched rr|wrr|sh|hash|mh|lc|wlc|sed|nq] [persist <sec>] [netmask <mask>] "
                   "[mh-size <prime>] [flags <sh-port,...>] [quorum <w> [hysteresis <w>]] "
                   "[on-failure inhibit|reschedule] [check ...]",
        "add a service", vip_add, 3, {}, kVipOptions},
@@ -451,12 +457,14 @@ const std::vector<CommandForm>& table() {
                   "[flags <f,...>] [quorum <w>] [hysteresis <w>] [on-failure inhibit|reschedule] [check ...]",
        "change a service's options (those not named stay)", vip_set, 3, {}, kVipOptions},
       {"vip del", "<vip> <tcp|udp> <port>", "delete a service and its real servers", vip_del},
-      {"rs add", "<vip> <tcp|udp> <port> <rip>[:<port>] [sorry] [weight <0-65535>] "
+      {"rs add", "<vip> <tcp|udp> <port> <rip>[:<port>] [sorry] [weight <0-65535>] [uthreshold <n>] [lthreshold <n>] "
                  "[on-failure inhibit|reschedule|default] [check ...]",
-       "add a real server to a service (sorry: a sorry server, used while no real server can be)", rs_add, 4, {}, kRsOptionWords},
-      {"rs set", "<vip> <tcp|udp> <port> <rip>[:<port>] [weight <0-65535>] "
+       "add a real server to a service (sorry: a sorry server, used while no real server can be)", rs_add, 4, {},
+       kRsOptionWords},
+      {"rs set", "<vip> <tcp|udp> <port> <rip>[:<port>] [weight <0-65535>] [uthreshold <n>] [lthreshold <n>] "
                  "[on-failure inhibit|reschedule|default] [check ...]",
-       "change a real server's weight, on-failure or check (weight 0 drains it)", rs_set, 4, {}, kRsOptionWords},
+       "change a real server's weight, connection thresholds, on-failure or check (weight 0 drains it)", rs_set, 4,
+       {}, kRsOptionWords},
       {"rs del", "<vip> <tcp|udp> <port> <rip>[:<port>]", "delete a real server", rs_del},
       {"neigh add", "<ip> <mac> [port <id> [vlan <vid>]]",
        "a static neighbour: this MAC for this address, never resolved (reached on that port's interface, or VLAN "

@@ -9,9 +9,9 @@
 namespace drfwd::config {
 
 const std::string_view kIpvsadmUsage =
-    "ipvsadm -A|-E -t|-u VIP:PORT [-s rr|wrr|sh|hash|mh] [-p [SEC]] [-M MASK] [-b FLAGS]\n"
+    "ipvsadm -A|-E -t|-u VIP:PORT [-s rr|wrr|sh|hash|mh|lc|wlc|sed|nq] [-p [SEC]] [-M MASK] [-b FLAGS]\n"
     "ipvsadm -D -t|-u VIP:PORT\n"
-    "ipvsadm -a|-e -t|-u VIP:PORT -r RIP[:PORT] [-g] [-w WEIGHT]\n"
+    "ipvsadm -a|-e -t|-u VIP:PORT -r RIP[:PORT] [-g] [-w WEIGHT] [-x UTHRESHOLD] [-y LTHRESHOLD]\n"
     "ipvsadm -d -t|-u VIP:PORT -r RIP[:PORT]\n"
     "ipvsadm -C\n"
     "ipvsadm --set TCP TCPFIN UDP\n"
@@ -25,6 +25,8 @@ const std::string_view kIpvsadmUsage =
     "ipvsadm -L --daemon";
 
 namespace {
+
+constexpr lb::Sched kIpvsadmSched = lb::Sched::kWlc;  // ipvsadm's DEF_SCHED: -A and -E without -s
 
 enum class Arg { kNone, kRequired, kOptional };
 
@@ -40,7 +42,7 @@ enum class Role : uint8_t {
   kSchedFlags,  // -b
   kRealServer,  // -r
   kWeight,      // -w
-  kThreshold,   // -x, -y: only 0 (as ipvsadm-save prints) is accepted
+  kThreshold,   // -x, -y: the upper and lower connection thresholds
   kNotDirect,   // -m, -i, --tun-*: another forwarding method
   kRefused,     // refused with `why`
   kDaemon,      // --start-daemon, --stop-daemon ROLE: the command
@@ -261,7 +263,7 @@ class Line {
       case 'L': case 'Z': case 'S': case 'R': case 'h': case 'v': return query();
       case 's': case 'x': return daemon_command();
       case 'C':
-        if (service_ || real_ || weight_) fail("-C takes no service or server");
+        if (service_ || server_options()) fail("-C takes no service or server");
         no_service_options();
         return Command{cmd::Clear{}};
       case '=': return set_timeouts();
@@ -297,8 +299,8 @@ class Line {
       case Role::kRealServer: real_ = parse_addr_port(*val, "real server"); return;
       case Role::kWeight: weight_ = parse_number(*val, "weight", 0, kMaxWeight); return;
       case Role::kThreshold:
-        if (parse_number(*val, "threshold", 0, 0xffffffffu) != 0)
-          fail("--" + std::string(n) + ": connection thresholds are not supported");
+        (n == "u-threshold" ? uthreshold_ : lthreshold_) =
+            parse_number(*val, n == "u-threshold" ? "upper threshold" : "lower threshold", 0, lb::kMaxThreshold);
         return;
       case Role::kNotDirect:
         fail("--" + std::string(n) + ": only direct routing (-g, --gatewaying) is supported; " +
@@ -330,8 +332,9 @@ class Line {
   void no_service_options() const {
     if (opts_.sched || opts_.persist || opts_.persist_mask || opts_.flags) fail("-s, -p, -M and -b apply to -A and -E only");
   }
+  bool server_options() const { return real_ || weight_ || uthreshold_ || lthreshold_; }
   void no_server_options() const {
-    if (real_ || weight_) fail("-r and -w apply to -a, -e and -d only");
+    if (server_options()) fail("-r, -w, -x and -y apply to -a, -e and -d only");
   }
   net::IpAddr rip(const ServiceKey& k) const {
     if (!real_) fail(std::string(command_name_) + " needs a real server: -r RIP[:PORT]");
@@ -345,8 +348,12 @@ class Line {
     const ServiceKey k = need_service();
     if (command_ == 'D') no_service_options();
     no_server_options();
-    if (command_ == 'A') return Command{cmd::VipAdd{k, opts_}};
-    if (command_ == 'E') return Command{cmd::VipEdit{k, opts_, true}};
+    // Without -s, ipvsadm's own default (DEF_SCHED, wlc), on -E too: ipvsadm sends every
+    // service setting, and fills in the default scheduler when -s is missing.
+    ServiceOptions o = opts_;
+    if (!o.sched) o.sched = kIpvsadmSched;
+    if (command_ == 'A') return Command{cmd::VipAdd{k, o}};
+    if (command_ == 'E') return Command{cmd::VipEdit{k, o, true}};
     return Command{cmd::VipDel{k}};
   }
 
@@ -354,16 +361,18 @@ class Line {
     const ServiceKey k = need_service();
     no_service_options();
     const net::IpAddr ip = rip(k);
-    if (command_ == 'a') return Command{cmd::RsAdd{k, ip, weight_, std::nullopt}};
-    if (command_ == 'e') return Command{cmd::RsEdit{k, ip, weight_.value_or(1), std::nullopt}};
-    if (weight_) fail("-w applies to -a and -e only");
+    if (command_ == 'a') return Command{cmd::RsAdd{k, ip, weight_, std::nullopt, uthreshold_, lthreshold_}};
+    // -e sets everything ipvsadm sends: what it does not name takes ipvsadm's defaults.
+    if (command_ == 'e')
+      return Command{cmd::RsEdit{k, ip, weight_.value_or(1), std::nullopt, uthreshold_.value_or(0), lthreshold_.value_or(0)}};
+    if (weight_ || uthreshold_ || lthreshold_) fail("-w, -x and -y apply to -a and -e only");
     return Command{cmd::RsDel{k, ip}};
   }
 
   Request query() const {  // -L -Z -S -R -h -v
     if (command_ == 'h') return Query{query::Help{"ipvsadm"}};
     if (command_ == 'v') return Query{query::Help{"version"}};
-    if ((command_ == 'S' || command_ == 'R') && (service_ || real_ || weight_))
+    if ((command_ == 'S' || command_ == 'R') && (service_ || server_options()))
       fail(command_ == 'S' ? "-S takes no service" : "-R takes no service: the rules follow on their own lines");
     no_service_options();
     if (command_ == 'S') return Query{query::IpvsSave{list_.numeric}};
@@ -380,14 +389,14 @@ class Line {
   }
 
   Request daemon_command() const {  // --start-daemon, --stop-daemon
-    if (service_ || real_ || weight_) fail(std::string("--") + std::string(command_name_) + " takes no service or server");
+    if (service_ || server_options()) fail(std::string("--") + std::string(command_name_) + " takes no service or server");
     no_service_options();
     if (command_ == 's') return Command{sync_};
     return Command{cmd::SyncStop{sync_.role}};
   }
 
   Request set_timeouts() const {  // --set TCP TCPFIN UDP (0: unchanged)
-    if (service_ || real_ || weight_) fail("--set takes only TCP TCPFIN UDP");
+    if (service_ || server_options()) fail("--set takes only TCP TCPFIN UDP");
     no_service_options();
     if (set_args_.size() != 3) fail("--set needs three values: TCP TCPFIN UDP (seconds, 0 = unchanged)");
     uint32_t v[3];
@@ -406,6 +415,7 @@ class Line {
   ServiceOptions opts_;
   std::optional<std::pair<net::IpAddr, std::optional<uint16_t>>> real_;
   std::optional<uint32_t> weight_;
+  std::optional<uint32_t> uthreshold_, lthreshold_;
   query::IpvsList list_;  // format switches, used by -L
   cmd::SyncStart sync_;   // --start-daemon, --stop-daemon and their settings
   bool daemon_opts_ = false;

@@ -158,6 +158,24 @@ Applied Model::apply(const Command& c) {
 
 namespace {
 std::string port_name(uint16_t p) { return "port " + std::to_string(p); }
+
+// As IPVS (ip_vs_add_dest, ip_vs_edit_dest): the lower threshold never above the upper.
+void set_thresholds(RealServer& r, std::optional<uint32_t> upper, std::optional<uint32_t> lower) {
+  if (upper) r.thresholds.upper = *upper;
+  if (lower) r.thresholds.lower = *lower;
+  if (r.thresholds.lower > r.thresholds.upper)
+    throw ConfigError("real server " + net::to_string(r.ip) + ": lthreshold " + std::to_string(r.thresholds.lower) +
+                      " is above uthreshold " + std::to_string(r.thresholds.upper) +
+                      (r.thresholds.upper ? "" : " (none)") + ": the lower threshold cannot exceed the upper one");
+}
+
+// ", uthreshold 100 lthreshold 50" for a summary, "" without thresholds.
+std::string thresholds_text(const RealServer& r) {
+  std::string out;
+  if (r.thresholds.upper) out += ", uthreshold " + std::to_string(r.thresholds.upper);
+  if (r.thresholds.lower) out += (out.empty() ? ", " : " ") + std::string("lthreshold ") + std::to_string(r.thresholds.lower);
+  return out;
+}
 }  // namespace
 
 Applied Model::apply_impl(const Command& command) {
@@ -287,23 +305,25 @@ Applied Model::on(const cmd::RsAdd& c) {
   r.weight = c.weight.value_or(1);
   r.sorry = c.sorry;
   if (c.sorry && !c.check) r.check.kind = CheckKind::kNone;  // keepalived checks no sorry server
+  set_thresholds(r, c.uthreshold, c.lthreshold);
   if (c.check) update_check(r.check, *c.check);
   if (c.on_failure) set_on_failure(r, *c.on_failure);
   std::tie(r.slot, r.gen) = rs_slots_.take();
   s.rs.push_back(r);
   check_service(s);
   return {"added real server " + net::to_string(c.rip) + " to " + to_string(c.svc) + " (weight " +
-              std::to_string(r.weight) + ")",
+              std::to_string(r.weight) + thresholds_text(r) + ")",
           {{r.slot, r.gen}}};
 }
 
 Applied Model::on(const cmd::RsEdit& c) {
   RealServer& r = *rs_or_throw(service_or_throw(c.svc), c.rip);
   if (c.weight) r.weight = *c.weight;
+  set_thresholds(r, c.uthreshold, c.lthreshold);
   if (c.check) update_check(r.check, *c.check);
   if (c.on_failure) set_on_failure(r, *c.on_failure);
   return {"real server " + net::to_string(c.rip) + " in " + to_string(c.svc) + ": weight " +
-              std::to_string(r.weight) + (c.check ? ", check " + to_string(r.check) : ""),
+              std::to_string(r.weight) + thresholds_text(r) + (c.check ? ", check " + to_string(r.check) : ""),
           {}};
 }
 
@@ -447,6 +467,8 @@ lb::RsSpec rs_spec(const Model& m, const Runtime& rt, const Service& s, const Re
   rs.weight = r.weight;
   rs.inhibit = r.inhibit.value_or(s.params.inhibit);
   rs.sorry = r.sorry;
+  rs.thresholds = r.thresholds;
+  rs.leftover = rt.leftover ? rt.leftover(r.slot) : lb::ConnGauges{};
   rs.health = rt.health ? rt.health(r.slot) : lb::Health::kUnchecked;
   rs.mac = neighbour_mac(m, rt, r.ip);
   if (auto i = m.egress(r.ip)) {

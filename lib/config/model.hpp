@@ -43,6 +43,7 @@ class SlotPool {
 struct RealServer {
   net::IpAddr ip;
   uint32_t weight = 1;
+  lb::RsThresholds thresholds;  // uthreshold, lthreshold (ipvsadm -x, -y)
   uint32_t slot = 0, gen = 0;
   CheckOverride check;  // this RS's own check settings
   std::optional<bool> inhibit;  // on failure keep its connections; none: the service's setting
@@ -212,6 +213,8 @@ struct Runtime {
   std::function<std::optional<net::Mac>(const net::IpAddr&)> learned_mac;
   std::function<lb::Health(uint32_t rs_slot)> health;
   std::function<bool(uint32_t svc_slot)> below_quorum;  // the control core's quorum state
+  // What the slot's former occupants left in its connection gauges (lb::RsSpec::leftover).
+  std::function<lb::ConnGauges(uint32_t rs_slot)> leftover;
   std::vector<net::Mac> port_macs;
   uint32_t workers = 1;
 };

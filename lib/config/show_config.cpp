@@ -50,6 +50,8 @@ std::string model_to_commands(const Model& m) {
     for (const RealServer& r : s.rs) {
       out += "rs add " + key + " " + net::to_string(r.ip) + (r.sorry ? " sorry" : "") + " weight " +
              std::to_string(r.weight);
+      if (r.thresholds.upper) out += " uthreshold " + std::to_string(r.thresholds.upper);
+      if (r.thresholds.lower) out += " lthreshold " + std::to_string(r.thresholds.lower);
       if (r.inhibit) out += *r.inhibit ? " on-failure inhibit" : " on-failure reschedule";
       if (!r.check.empty()) out += " check " + to_string(r.check);
       out += "\n";

@@ -111,7 +111,9 @@ std::string server_line(const RsStatus& r, uint16_t port, const config::query::I
   if (o.rate)
     return cformat("  -> %-28s %8u %8u %8u", d.c_str(), static_cast<unsigned>(r.cps), static_cast<unsigned>(r.pps), 0u) +
            largenum(static_cast<uint64_t>(r.bps), o.exact) + largenum(0, o.exact) + "\n";
-  if (o.thresholds) return cformat("  -> %-28s %-10u %-10u %-10u %-10u\n", d.c_str(), 0u, 0u, active, inactive);
+  if (o.thresholds)
+    return cformat("  -> %-28s %-10u %-10u %-10u %-10u\n", d.c_str(), r.thresholds.upper, r.thresholds.lower, active,
+                   inactive);
   if (o.persistent_conn)
     return cformat("  -> %-28s %-9u %-11u %-10u %-10u\n", d.c_str(), r.weight,
                    static_cast<unsigned>(r.counters.persist), active, inactive);
@@ -154,9 +156,14 @@ std::string ipvsadm_save(std::vector<ServiceStatus> services, bool numeric) {
       if (s.params.persist_mask != s.key.vip.max_len()) out += " -M " + mask_text(s.params.persist_mask, s.key.vip);
     }
     out += "\n";
-    for (const RsStatus& r : s.rs)
-      if (!r.sorry)  // ipvsadm has no sorry server: show config keeps it
-        out += "-a " + svc + " -r " + addr_port(r.ip, s.key.port, numeric) + " -g -w " + std::to_string(r.weight) + "\n";
+    for (const RsStatus& r : s.rs) {
+      if (r.sorry) continue;  // ipvsadm has no sorry server: show config keeps it
+      out += "-a " + svc + " -r " + addr_port(r.ip, s.key.port, numeric) + " -g -w " + std::to_string(r.weight);
+      // ipvsadm -S leaves the thresholds out (ipvsadm -R would lose them); drfwd keeps them.
+      if (r.thresholds.upper) out += " -x " + std::to_string(r.thresholds.upper);
+      if (r.thresholds.lower) out += " -y " + std::to_string(r.thresholds.lower);
+      out += "\n";
+    }
   }
   return out;
 }

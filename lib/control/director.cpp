@@ -21,6 +21,7 @@ Director::Director(config::Model model, DirectorSetup setup, SnapshotSink& sink,
   runtime_.learned_mac = [this](const net::IpAddr& ip) { return neigh_.mac(ip); };
   runtime_.health = [this](uint32_t slot) { return health_.health(slot); };
   runtime_.below_quorum = [this](uint32_t slot) { return quorum_lost_.count(slot) != 0; };
+  runtime_.leftover = [this](uint32_t slot) { return rs_stats_.leftover(slot); };
 }
 
 // keepalived's rule, per service with a quorum: lost when the healthy real servers'
@@ -126,6 +127,11 @@ BatchResult Director::apply(std::span<const config::Command> batch, double now) 
       new_slots.insert(new_slots.end(), a.new_rs_slots.begin(), a.new_rs_slots.end());
       out.summaries.push_back(std::move(a.summary));
     }
+    // A slot handed to a new RS counts from zero for it, from the snapshot below on: its
+    // baseline is taken before that snapshot is built, which carries the gauges the former
+    // occupants left (lb::RsSpec::leftover) to the schedulers that read counts. (A batch
+    // refused after this leaves the slots free; a slot is rebased again when taken.)
+    for (auto [slot, gen] : new_slots) rs_stats_.rebase(slot);
     quorum_changes = settle_quorum(next);
     snap = build(next);
   } catch (const config::ConfigError& e) {
@@ -149,8 +155,6 @@ BatchResult Director::apply(std::span<const config::Command> batch, double now) 
   out.addressed.assign(addressed.begin(), addressed.end());
   model_ = std::move(next);
   log_quorum(quorum_changes);
-  // Before the workers can count for a new occupant of a slot (the snapshot below).
-  for (auto [slot, gen] : new_slots) rs_stats_.rebase(slot);
   need_publish_ = false;
   // New targets may reset what the snapshot was built with: a changed check restarts a
   // down RS as up (or unchecked), a neighbour no longer resolved takes its MAC away.

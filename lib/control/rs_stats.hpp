@@ -26,6 +26,9 @@ class RsStats {
   // The slot was handed to a new real server: everything counts from zero for it (the
   // former occupant's counts, and the gauges its last connections left, are history).
   void rebase(uint32_t slot);
+  // The gauges in the slot's baseline: what its former occupants' connections left in
+  // the workers' arrays when it was handed to the RS it holds now (lb::RsSpec::leftover).
+  lb::ConnGauges leftover(uint32_t slot) const { return {baseline_[slot].active, baseline_[slot].inactive}; }
   // clear stats / ipvsadm -Z: the counters count from zero; the gauges are state and stay.
   void zero(uint32_t slot);
   // Rates from the totals' change since the previous sample (call about once a second).

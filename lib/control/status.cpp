@@ -38,6 +38,7 @@ ServiceStatus status_of(const config::Service& s) {
     rs.gen = r.gen;
     rs.ip = r.ip;
     rs.weight = r.weight;
+    rs.thresholds = r.thresholds;
     st.rs.push_back(std::move(rs));
   }
   return st;

@@ -526,6 +526,11 @@ WorkerSet::WorkerSet(const std::vector<unsigned>& lcores, uint32_t conn_capacity
     conf.tx_queue = static_cast<uint16_t>(i);
     workers_.push_back(std::make_unique<Worker>(static_cast<uint32_t>(i), lcores[i], std::move(conf), conn_capacity, conn6_capacity, shared));
   }
+  // Each Forwarder reads every worker's RS counters (its own included) to count an RS's
+  // connections (lc schedulers, thresholds); it writes only its own.
+  std::vector<const lb::RsCounters*> all;
+  for (const auto& w : workers_) all.push_back(w->rs_counters());
+  for (auto& w : workers_) w->set_peers(all);
 }
 
 void WorkerSet::launch(const std::vector<PortInfo>& ports) {

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -113,6 +114,8 @@ class Worker {
   bool bulk_announcing() const { return bulk_busy_.load(std::memory_order_acquire); }
   const lb::WorkerCounters& counters() const { return *counters_; }
   const lb::RsCounters* rs_counters() const { return rs_counters_.get(); }
+  // Before launch: every worker's RS counters, this one's included (Forwarder::set_peers).
+  void set_peers(std::span<const lb::RsCounters* const> peers) { fwd_->set_peers(peers); }
   lb::FlowTable& conns() { return *conns_; }
   const lb::FlowTable& conns() const { return *conns_; }
   // The IPv6 connection table (the Forwarder holds it). Read only once the workers stopped.

@@ -18,6 +18,8 @@ Forwarder::Forwarder(uint32_t worker, FlowTable& conns, WorkerCounters& counters
                      uint32_t conns6_capacity, FlowMemory mem6)
     : worker_(worker),
       cursors_(std::make_unique<RrCursor[]>(kMaxServiceSlots)),
+      overload_(std::make_unique<uint32_t[]>(kMaxRsSlots)),
+      peers_{rs_counters},
       conns_(conns),
       counters_(counters),
       rs_counters_(rs_counters),
@@ -222,7 +224,7 @@ DRFWD_COLD Verdict Forwarder::schedule(const Frame& f, PortCounters& pc, const P
 
   uint32_t tmpl = kNil;
   const uint32_t slot = svc.params().persist ? pick_persistent(svc, key, h, tmpl) : pick(svc, key, h);
-  if (slot == kNil) return drop(pc, svc.empty_reason);
+  if (slot == kNil) return drop(pc, svc.usable.empty() ? svc.empty_reason : Drop::kRsOverloaded);
 
   const ConnState state = tcp ? tcp_next_state(ConnState::kTcpNone, p.tcp_flags) : ConnState::kUdp;
   const uint32_t idx = conns.insert(key, h, state, snap_->timeouts.get(state), now_, [this](const Entry& v) {
@@ -232,6 +234,7 @@ DRFWD_COLD Verdict Forwarder::schedule(const Frame& f, PortCounters& pc, const P
   Entry& e = conns.at(idx);
   e.tmpl = tmpl;
   bind(e, slot);
+  if (__builtin_expect(svc.any_threshold, 0)) note_bound(svc, slot);
   bump(resched ? counters_.conn_resched : counters_.conn_new);
   if (__builtin_expect(snap_->sync.send, 0) && state_is_active(state)) announce(e);  // UDP (TCP: once established)
   if (p.fragment) frags(key).record(key, datagram_id(p), slot, e.rs_gen, now_);
@@ -254,12 +257,11 @@ DRFWD_COLD Verdict Forwarder::icmp_error(const Frame& f, PortCounters& pc, const
     }
   }
   const ServiceTable& svc = *pend.svc;
-  if (!svc.params().persist && sched_is_hash(svc.params().sched)) {
-    const uint32_t slot = pick(svc, pend.parsed.key, pend.hash);
-    if (slot != kNil) {
-      bump(counters_.icmp_forwarded);
-      return send(f, slot);
-    }
+  const uint32_t n = static_cast<uint32_t>(svc.table.size());
+  if (!svc.params().persist && sched_is_hash(svc.params().sched) && n > 0) {
+    // Where the hash puts the flow, whatever the RS's connection thresholds say now.
+    bump(counters_.icmp_forwarded);
+    return send(f, svc.usable[svc.table[hash_pos(svc, pend.parsed.key, pend.hash, n)]]);
   }
   return drop(pc, Drop::kIcmpNoConn);
 }
@@ -412,31 +414,123 @@ uint64_t source_hash_of(const net::FlowKey& k, uint16_t sport) { return source_h
 uint64_t source_hash_of(const net::FlowKey6& k, uint16_t sport) { return source_hash6(k.src, sport); }
 }  // namespace
 
+DRFWD_HOT Forwarder::RrCursor& Forwarder::cursor(const ServiceTable& svc) {
+  RrCursor& c = cursors_[svc.spec.slot];
+  if (c.table != svc.serial) c = RrCursor{svc.serial, svc.start_for(worker_, snap_->workers)};
+  if (c.pos >= svc.table.size()) c.pos = 0;
+  return c;
+}
+
+template <class Key>
+DRFWD_HOT uint32_t Forwarder::hash_pos(const ServiceTable& svc, const Key& k, uint64_t h, uint32_t n) {
+  if (svc.params().sched == Sched::kSh)
+    return hash_range(source_hash_of(k, (svc.params().flags & kFlagShPort) ? k.sport : 0), n);
+  return hash_range(h, n);  // hash, mh
+}
+
 template <class Key>
 uint32_t Forwarder::pick(const ServiceTable& svc, const Key& k, uint64_t h) {
+  if (__builtin_expect(svc.by_counts, 0)) return pick_by_counts(svc, k, h);
   const uint32_t n = static_cast<uint32_t>(svc.table.size());
   if (n == 0) return kNil;
   uint32_t i;
   switch (svc.params().sched) {
     case Sched::kRr:
     case Sched::kWrr: {
-      RrCursor& c = cursors_[svc.spec.slot];
-      if (c.table != svc.serial) c = RrCursor{svc.serial, svc.start_for(worker_, snap_->workers)};
-      if (c.pos >= n) c.pos = 0;
+      RrCursor& c = cursor(svc);
       i = svc.table[c.pos];
       c.pos = (c.pos + 1 == n) ? 0 : c.pos + 1;
       break;
     }
-    case Sched::kSh:
-      i = svc.table[hash_range(source_hash_of(k, (svc.params().flags & kFlagShPort) ? k.sport : 0), n)];
-      break;
-    case Sched::kHash:
-    case Sched::kMh:
-    default:
-      i = svc.table[hash_range(h, n)];
+    default:  // sh, hash, mh
+      i = svc.table[hash_pos(svc, k, h, n)];
       break;
   }
   return svc.usable[i];
+}
+
+// The schedulers that read connection counts. IPVS's schedulers all skip an overloaded
+// RS: a table scheduler takes its own choice unless that RS is overloaded, else the next
+// entry of its sequence or table whose RS is not (as ipvsadm's sh-fallback and
+// mh-fallback do, which drfwd always does); kNil when every usable RS is overloaded.
+template <class Key>
+DRFWD_COLD uint32_t Forwarder::pick_by_counts(const ServiceTable& svc, const Key& k, uint64_t h) {
+  if (svc.candidates.empty()) return kNil;
+  const Sched s = svc.params().sched;
+  if (sched_is_least(s)) return least_connections(svc);
+  const uint32_t n = static_cast<uint32_t>(svc.table.size());
+  const bool rr = s == Sched::kRr || s == Sched::kWrr;
+  RrCursor* c = rr ? &cursor(svc) : nullptr;
+  uint32_t pos = rr ? c->pos : hash_pos(svc, k, h, n);
+  if (overloaded(svc.candidates[svc.table[pos]])) {
+    // Settle every candidate's flag once (each costs a read of every worker's counters),
+    // then walk the table on the flags alone: at most n steps (a Maglev table may hold
+    // no entry of a light RS).
+    bool any = false;
+    for (const ServiceTable::Candidate& x : svc.candidates) any |= !overloaded(x);
+    if (!any) return kNil;
+    uint32_t step = 1;
+    for (; step < n; ++step) {
+      pos = pos + 1 == n ? 0 : pos + 1;
+      if (overload_[svc.candidates[svc.table[pos]].slot] == 0) break;
+    }
+    if (step == n) return kNil;
+  }
+  if (rr) c->pos = pos + 1 == n ? 0 : pos + 1;
+  return svc.usable[svc.table[pos]];
+}
+
+// IPVS's rules over the candidates in canonical order (the first of equals wins; IPVS
+// walks its servers newest first). Only RSs with weight > 0 are candidates, as every
+// one of these schedulers requires. The comparisons are the kernel's, in 64 bits:
+// overheads stay below 2^40 (connections per RS well under 2^32, times 256) and weights
+// below 2^16.
+uint32_t Forwarder::least_connections(const ServiceTable& svc) {
+  const Sched s = svc.params().sched;
+  const ServiceTable::Candidate* least = nullptr;
+  int64_t loh = 0;
+  for (const ServiceTable::Candidate& c : svc.candidates) {
+    const ConnGauges n = conns_of(c);
+    if (svc.any_threshold && overloaded(c, n.active + n.inactive)) continue;
+    int64_t doh;
+    if (s == Sched::kLc) {  // ip_vs_lc.c: least active * 256 + inactive
+      doh = n.active * 256 + n.inactive;
+      if (!least || doh < loh) least = &c, loh = doh;
+      continue;
+    }
+    if (s == Sched::kNq && n.active == 0) return c.slot;  // ip_vs_nq.c: an idle server at once
+    // ip_vs_wlc.c: overhead as lc; ip_vs_sed.c, ip_vs_nq.c: active + 1. The least
+    // overhead / weight, compared as loh * weight > doh * least's weight.
+    doh = s == Sched::kWlc ? n.active * 256 + n.inactive : n.active + 1;
+    if (!least || loh * c.weight > doh * least->weight) least = &c, loh = doh;
+  }
+  return least ? least->slot : kNil;
+}
+
+// Relaxed loads of lines other workers write: each sees the others' last stores, a
+// connection bound elsewhere an instant ago may be missing (docs/operation.md).
+ConnGauges Forwarder::conns_of(const ServiceTable::Candidate& c) const {
+  ConnGauges g{-c.leftover.active, -c.leftover.inactive};
+  for (const RsCounters* w : peers_) {
+    g.active += read(w[c.slot].active);
+    g.inactive += read(w[c.slot].inactive);
+  }
+  return {g.active > 0 ? g.active : 0, g.inactive > 0 ? g.inactive : 0};
+}
+
+// IPVS (ip_vs_conn.c): an RS is overloaded once its connections reach the upper
+// threshold (set as a connection is bound), and stays so until they fall below the lower
+// one, or below 3/4 of the upper one without a lower one (cleared as one is unbound);
+// ipvsadm -e clears it when the upper threshold is raised or removed. Here evaluated when
+// this worker schedules, with the counts now: the same transitions, as counts only move
+// when connections come and go.
+bool Forwarder::overloaded(const ServiceTable::Candidate& c, int64_t total) {  // templates do not count
+  uint32_t& f = overload_[c.slot];
+  const RsThresholds& t = c.thresholds;
+  f = t.upper == 0 || t.upper > f ? 0 : t.upper;  // removed or raised: cleared; lowered: kept
+  if (f != 0 && (t.lower != 0 ? total < t.lower : total * 4 < int64_t{t.upper} * 3)) f = 0;
+  if (f == 0 && t.upper != 0 && total >= t.upper) f = t.upper;
+  return f != 0;
 }
 
 // ipvsadm -p: the client's (masked) address keeps its RS while the template lives.
@@ -599,6 +693,22 @@ void Forwarder::release(const BasicFlowEntry<Key>& e) {
     bump(rc.persist, -1);
   else
     bump(state_is_active(e.state) ? rc.active : rc.inactive, -1);
+}
+
+// IPVS raises the overload flag as it binds the connection that reaches the threshold;
+// so does this worker for its own connections (its schedulers evaluate the flag
+// otherwise only when they look at the RS, and the count may have dropped back by
+// then). First the unbinds since the last look (count less this connection), then this
+// bind, as IPVS would have seen them. A persistent client's template may bind an
+// overloaded RS: IPVS's persistence does not look at the flag either.
+DRFWD_COLD void Forwarder::note_bound(const ServiceTable& svc, uint32_t slot) {
+  for (const ServiceTable::Candidate& c : svc.candidates) {
+    if (c.slot != slot) continue;
+    const ConnGauges n = conns_of(c);
+    overloaded(c, n.active + n.inactive - 1);
+    overloaded(c, n.active + n.inactive);
+    return;
+  }
 }
 
 uint32_t Forwarder::expire(uint32_t budget) {

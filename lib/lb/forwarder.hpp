@@ -6,7 +6,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <type_traits>
+#include <vector>
 
 #include "lb/counters.hpp"
 #include "lb/flow_table.hpp"
@@ -99,7 +101,7 @@ class Forwarder {
  public:
   static constexpr uint32_t kMaxBurst = kBurst;  // process_burst takes at most this many
   // worker: this worker's index (where its round robin starts). rs_counters: an array
-  // of kMaxRsSlots owned by the caller.
+  // of kMaxRsSlots owned by the caller, which this Forwarder alone writes.
   // conns6_capacity: the IPv6 connection table's entries (128 bytes each), from mem6.
   static constexpr uint32_t kDefaultConns6 = 4096;
   Forwarder(uint32_t worker, FlowTable& conns, WorkerCounters& counters, RsCounters* rs_counters,
@@ -111,6 +113,12 @@ class Forwarder {
     now_ = now;
   }
   const Snapshot* snapshot() const { return snap_; }
+
+  // Every worker's RS counter array, this one's included, for the schedulers that read
+  // connection counts (lc family, thresholds): an RS's count is the sum over workers,
+  // read with relaxed loads, never written here. Before the first frame; the arrays
+  // must outlive the Forwarder. Default: this worker's own array alone (one worker).
+  void set_peers(std::span<const RsCounters* const> peers) { peers_.assign(peers.begin(), peers.end()); }
 
   Verdict process(const Frame& f);
   // The same for a burst (n <= kMaxBurst) received on one port, with the flow-table
@@ -202,6 +210,26 @@ class Forwarder {
   static net::FlowKey6 template_key(const ServiceTable& svc, const net::FlowKey6& k);
   template <class Key>
   uint32_t pick(const ServiceTable& svc, const Key& k, uint64_t h);
+  // pick() for a service whose choice reads connection counts (ServiceTable::by_counts).
+  template <class Key>
+  uint32_t pick_by_counts(const ServiceTable& svc, const Key& k, uint64_t h);  // cold path
+  uint32_t least_connections(const ServiceTable& svc);
+  // A candidate's connections over every worker, less the slot's leftover.
+  ConnGauges conns_of(const ServiceTable::Candidate& c) const;
+  // IPVS's overload flag, evaluated with the RS's connections now (see overload_).
+  bool overloaded(const ServiceTable::Candidate& c, int64_t total);
+  bool overloaded(const ServiceTable::Candidate& c) {
+    const ConnGauges n = conns_of(c);
+    return overloaded(c, n.active + n.inactive);
+  }
+  // After binding a new connection to RS `slot` of a service with thresholds.
+  void note_bound(const ServiceTable& svc, uint32_t slot);  // cold path
+  // Where an rr/wrr service's sequence continues for this worker.
+  struct RrCursor;
+  RrCursor& cursor(const ServiceTable& svc);
+  // The position a hash scheduler (sh, hash, mh) takes in a table of n > 0 entries.
+  template <class Key>
+  static uint32_t hash_pos(const ServiceTable& svc, const Key& k, uint64_t h, uint32_t n);
   template <class Key>
   uint32_t pick_persistent(const ServiceTable& svc, const Key& k, uint64_t h, uint32_t& tmpl);
   // scheduled: counts a new connection to the RS (not for what another director scheduled).
@@ -241,6 +269,12 @@ class Forwarder {
 
   uint32_t worker_;
   std::unique_ptr<RrCursor[]> cursors_;
+  // IPVS's overload flag, this worker's own copy, by RS slot: the upper threshold the RS
+  // was found overloaded under, 0: not overloaded. Every worker evaluates the same
+  // global counts with the same rule (hysteresis) when it schedules, so the copies
+  // agree but for counts read a moment apart.
+  std::unique_ptr<uint32_t[]> overload_;
+  std::vector<const RsCounters*> peers_;
   FlowTable& conns_;
   WorkerCounters& counters_;
   RsCounters* rs_counters_;

@@ -51,6 +51,17 @@ struct ServiceParams {
   bool operator==(const ServiceParams&) const = default;
 };
 
+// A real server's connection thresholds (ipvsadm -x/-y, IPVS's u_threshold and
+// l_threshold); 0 = none. With an upper threshold, an RS whose connections (active and
+// inactive, not templates) reach it is overloaded: it takes no new connections until
+// they fall below the lower threshold (none: below 3/4 of the upper one).
+struct RsThresholds {
+  uint32_t upper = 0;
+  uint32_t lower = 0;
+  bool operator==(const RsThresholds&) const = default;
+};
+constexpr uint32_t kMaxThreshold = 0x7fffffff;  // as ipvsadm's (INT_MAX)
+
 // A real server's health as the checks see it. Only kDown keeps traffic away: an RS
 // starts up (as under keepalived) and an unchecked one is always up.
 enum class Health : uint8_t { kUnchecked, kUp, kDown };

@@ -25,7 +25,8 @@ bool same_schedule(const ServiceSpec& a, const ServiceSpec& b) {
   for (size_t i = 0; i < a.rs.size(); ++i) {
     const RsSpec &x = a.rs[i], &y = b.rs[i];
     if (x.slot != y.slot || x.gen != y.gen || x.ip != y.ip || x.weight != y.weight || x.sorry != y.sorry ||
-        x.accepting() != y.accepting() || x.reachable() != y.reachable())
+        x.accepting() != y.accepting() || x.reachable() != y.reachable() || x.thresholds != y.thresholds ||
+        x.leftover != y.leftover)
       return false;
   }
   return true;
@@ -63,7 +64,12 @@ std::shared_ptr<ServiceTable> build_service_table(const ServiceSpec& spec) {
   }
   std::sort(usable.begin(), usable.end(), [](auto* a, auto* b) { return a->ip < b->ip; });
   t->empty_reason = any_weighted_healthy ? net::Drop::kNoNeighbour : net::Drop::kNoRs;
-  for (const RsSpec* r : usable) t->usable.push_back(r->slot);
+  for (const RsSpec* r : usable) {
+    t->usable.push_back(r->slot);
+    t->candidates.push_back({r->slot, r->weight, r->thresholds, r->leftover});
+    t->any_threshold |= r->thresholds.upper != 0;
+  }
+  t->by_counts = sched_is_least(spec.params.sched) || t->any_threshold;
 
   const size_t n = usable.size();
   if (n > 0) {
@@ -86,6 +92,11 @@ std::shared_ptr<ServiceTable> build_service_table(const ServiceSpec& spec) {
         t->table = maglev_build(b, spec.params.mh_size);
         break;
       }
+      case Sched::kLc:
+      case Sched::kWlc:
+      case Sched::kSed:
+      case Sched::kNq:
+        break;  // no table: each new connection walks the candidates
     }
   }
 

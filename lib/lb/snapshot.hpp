@@ -24,12 +24,30 @@ constexpr uint32_t kMaxServiceSlots = 65536;
 
 // ---- Inputs (control side) ------------------------------------------------------------
 
+// Connection gauges of an RS slot (RsCounters::active, inactive), summed over workers.
+struct ConnGauges {
+  int64_t active = 0;
+  int64_t inactive = 0;
+  bool operator==(const ConnGauges&) const = default;
+};
+
 // A real server as the snapshot needs it: its slot, address and the state that decides
 // whether it takes traffic (RsState: weight, health, neighbour MAC, egress port).
 struct RsSpec : RsState {
   uint32_t slot = 0;  // stable while the RS exists; reused with a new gen
   uint32_t gen = 0;
   net::IpAddr ip;
+  RsThresholds thresholds;
+  // What the slot's former occupants left in its gauges (summed over workers) when it
+  // was handed to this RS. A connection counted for an older generation of the slot is
+  // never subtracted again (release() skips a generation that is gone), so the gauges
+  // keep it until the slot is reused and beyond; the control core takes the sums at
+  // reuse as the slot's baseline (control::RsStats::rebase, before the first snapshot
+  // with the new generation), and the schedulers that read counts (lc family,
+  // thresholds) count this RS's connections as sum(workers) - leftover. Fixed for a
+  // generation: once every worker has left the snapshots that named the old occupant
+  // (slots are held back until then), nothing changes the old connections' share.
+  ConnGauges leftover;
   bool operator==(const RsSpec&) const = default;
 };
 
@@ -119,6 +137,18 @@ struct ServiceTable {
   net::Drop empty_reason = net::Drop::kNoRs;  // why nothing is usable, when nothing is
   std::vector<uint32_t> usable;  // RS slots taking new connections, canonical order
   std::vector<uint16_t> table;   // rr/wrr/hash: sequence; sh/mh: Maglev table (index usable)
+  // What the schedulers that read connection counts need of each usable RS (same index).
+  struct Candidate {
+    uint32_t slot = 0;
+    uint32_t weight = 0;
+    RsThresholds thresholds;
+    ConnGauges leftover;  // RsSpec::leftover: not this RS's connections
+  };
+  std::vector<Candidate> candidates;
+  bool any_threshold = false;  // a usable RS has an upper threshold
+  // The choice reads connection counts (an lc-family scheduler, or thresholds): the
+  // schedulers' common path tests this one flag and is otherwise as without them.
+  bool by_counts = false;
   // Where worker `w` of `workers` starts walking an rr/wrr sequence: spread evenly.
   uint32_t start_for(uint32_t w, uint32_t workers) const {
     return static_cast<uint32_t>((uint64_t{w} * table.size()) / workers);

@@ -38,6 +38,7 @@ enum class Drop : uint8_t {
   kNoService,      // IPv4 not for a configured service nor for the appliance
   kNoRs,           // the service has no real server that can take traffic
   kNoNeighbour,    // the service has real servers, but none with a known MAC
+  kRsOverloaded,   // every real server that could take a new connection is over its upper threshold
   kFragOrphan,     // a non-first fragment whose first fragment was not seen
   kIcmpNoConn,     // an ICMP error about a VIP's connection that is not known here
   kTxFull,         // the TX queue refused the packet
@@ -74,6 +75,7 @@ constexpr std::string_view drop_name(Drop d) {
     case Drop::kNoService: return "no-service";
     case Drop::kNoRs: return "no-rs";
     case Drop::kNoNeighbour: return "no-neighbour";
+    case Drop::kRsOverloaded: return "rs-overloaded";
     case Drop::kFragOrphan: return "frag-orphan";
     case Drop::kIcmpNoConn: return "icmp-no-conn";
     case Drop::kTxFull: return "tx-full";

@@ -54,6 +54,8 @@ struct World {
     lb::ServiceParams persistent64 = test::persistent(300, 64);
     persistent64.mh_size = 251;
     lb::ServiceParams persistent128 = test::persistent(60, 128);
+    RsSpec limited = rs(19, "198.18.0.11", 2);  // connection thresholds: overloaded at 3, back under 1
+    limited.thresholds = {3, 1};
     spec.services = {
         service(0, "198.18.1.10", net::kProtoTcp, 80, Sched::kRr,
                 {rs(0, "198.18.0.11"), rs(1, "198.18.0.12", 0), rs(2, "198.18.0.13", 1, false)}, small),
@@ -74,6 +76,8 @@ struct World {
         service(9, "2001:2::103", net::kProtoUdp, 53, Sched::kHash, {rs(16, "2001:2::15"), rs(17, "2001:2::16", 2)},
                 small),
         service(10, "2001:2::103", net::kProtoTcp, 80, Sched::kRr, {rs(18, "2001:2::17")}, persistent128),
+        // Least connections over counts, with thresholds.
+        service(11, "198.18.1.14", net::kProtoTcp, 80, Sched::kWlc, {limited, rs(20, "198.18.0.12")}, small),
     };
     snap = build_snapshot(spec, nullptr);
     fwd.begin(snap.get(), 0);

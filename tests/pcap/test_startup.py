@@ -34,7 +34,7 @@ def test_ipvsadm_nat_is_refused():
 
 
 def test_unknown_scheduler_lists_the_supported_ones():
-    expect_refusal("ipvsadm -A -t 198.18.1.10:80 -s wlc\n", "supported schedulers are rr, wrr, sh, hash, mh")
+    expect_refusal("ipvsadm -A -t 198.18.1.10:80 -s lblc\n", "supported schedulers are rr, wrr, sh, hash, mh, lc, wlc, sed, nq")
 
 
 def test_port_that_does_not_exist():

@@ -17,9 +17,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <random>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -128,6 +130,8 @@ class Worker {
 
   const lb::WorkerCounters& counters() const { return *counters_; }
   const lb::RsCounters* rs_counters() const { return rs_counters_.get(); }
+  // Before the threads start: every worker's per-RS counters (dp::WorkerSet).
+  void set_peers(std::span<const lb::RsCounters* const> peers) { fwd_.set_peers(peers); }
   const lb::FlowTable& table() const { return table_; }
   const lb::FlowTable6& table6() const { return fwd_.conns6(); }
   lb::ConnDump& dump() { return dump_; }
@@ -241,7 +245,9 @@ net::Ipv4 rs_ip(int r) { return net::Ipv4{ip("198.18.0.0").value + static_cast<u
 // server that is not there), which refuses its whole batch.
 std::string random_command(std::mt19937& rng, const config::Model& m) {
   auto pick = [&](size_t n) { return static_cast<size_t>(rng() % n); };
-  const char* const scheds[] = {"rr", "wrr", "sh", "mh", "hash"};
+  // lc, wlc, sed, nq and thresholds: each worker reads the others' per-RS counters.
+  const char* const scheds[] = {"rr", "wrr", "sh", "mh", "hash", "lc", "wlc", "sed", "nq"};
+  const size_t n_scheds = std::size(scheds);
   const auto& services = m.services();
   std::vector<const config::Service*> v4;  // the IPv6 service is left alone
   for (const config::Service& x : services)
@@ -258,13 +264,15 @@ std::string random_command(std::mt19937& rng, const config::Model& m) {
   switch (pick(12)) {
     case 0:
     case 1:
-      return "vip add " + service_words(static_cast<int>(pick(8))) + " sched " + scheds[pick(5)] + " mh-size 251" +
+      return "vip add " + service_words(static_cast<int>(pick(8))) + " sched " + scheds[pick(n_scheds)] + " mh-size 251" +
              (pick(3) == 0 ? " persist 30" : "");
     case 2: return "vip del " + svc;
-    case 3: return "vip set " + svc + " sched " + scheds[pick(5)];
+    case 3: return "vip set " + svc + " sched " + scheds[pick(n_scheds)];
     case 4:
     case 5:
-    case 6: return "rs add " + svc + " " + net::to_string(any_rs) + " weight " + std::to_string(pick(4));
+    case 6:
+      return "rs add " + svc + " " + net::to_string(any_rs) + " weight " + std::to_string(pick(4)) +
+             (pick(3) == 0 ? " uthreshold " + std::to_string(1 + pick(8)) : "");
     case 7: return "rs del " + svc + " " + net::to_string(its_rs);
     case 8: return "rs set " + svc + " " + net::to_string(its_rs) + " weight " + std::to_string(pick(4));
     case 9: return "neigh add " + net::to_string(any_rs) + " " + net::to_string(mac_of(any_rs));
@@ -308,6 +316,7 @@ TEST(Handoffs, WorkersAndControlCoreUnderThreadSanitizer) {
     rs_counters.push_back(workers.back()->rs_counters());
     dumps.push_back(&workers.back()->dump());
   }
+  for (auto& w : workers) w->set_peers(rs_counters);
 
   config::Model model(2);
   for (const char* line : {"port 0 address 198.18.0.2/24", "port 1 address 198.18.4.2/24",

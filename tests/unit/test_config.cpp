@@ -190,7 +190,7 @@ TEST(Grammar, IpvsadmServerForms) {
   EXPECT_EQ(*s.tcp, 900u);
   EXPECT_FALSE(s.tcp_fin);
   EXPECT_EQ(*s.udp, 60u);
-  // Thresholds of zero (as ipvsadm-save can print) are accepted.
+  // Thresholds of zero (none) are accepted.
   EXPECT_TRUE(std::holds_alternative<cmd::RsAdd>(parse("ipvsadm -a -t 198.18.1.10:80 -r 198.18.0.11 -x 0 -y 0")));
 }
 
@@ -235,7 +235,8 @@ INSTANTIATE_TEST_SUITE_P(
         Refused{"vip add 198.18.1.10 tcp 0", "0 is not allowed"},
         Refused{"vip add 198.18.1.10 tcp 70000", "is not a port"},
         Refused{"vip add 198.18.1.10 tcp", "missing <port>"},
-        Refused{"vip add 198.18.1.11 tcp 80 sched wlc", "unknown scheduler 'wlc': supported schedulers are rr, wrr, sh, hash, mh"},
+        Refused{"vip add 198.18.1.11 tcp 80 sched lblc",
+                "unknown scheduler 'lblc': supported schedulers are rr, wrr, sh, hash, mh, lc, wlc, sed, nq"},
         Refused{"vip add 198.18.1.11 tcp 80 mh-size 65536", "not prime"},
         Refused{"vip add 198.18.1.11 tcp 80 mh-size 3", "expected 7-"},
         Refused{"vip add 198.18.1.11 tcp 80 flags sh-bogus", "unknown scheduler flag"},
@@ -253,7 +254,7 @@ INSTANTIATE_TEST_SUITE_P(
         Refused{"rs add 198.18.1.10 tcp 80 198.18.0.2", "is a port address"},
         Refused{"rs add 198.18.1.99 tcp 80 198.18.0.12", "does not exist"},
         Refused{"rs set 198.18.1.10 tcp 80 198.18.0.12 weight 1", "is not in service"},
-        Refused{"rs set 198.18.1.10 tcp 80 198.18.0.11", "missing weight"},
+        Refused{"rs set 198.18.1.10 tcp 80 198.18.0.11", "missing weight, uthreshold, lthreshold, on-failure or check"},
         Refused{"rs del 198.18.1.10 tcp 80 198.18.0.12", "is not in service"},
         Refused{"neigh add 198.18.0.11 ff:ff:ff:ff:ff:ff", "must be a unicast address"},
         Refused{"neigh add 198.18.0.11 02:00:00:00:00", "is not a MAC address"},
@@ -271,7 +272,7 @@ INSTANTIATE_TEST_SUITE_P(
         Refused{"ipvsadm", "no command given"},
         Refused{"ipvsadm -A", "needs a service"},
         Refused{"ipvsadm -A -t 198.18.1.11", "needs a port"},
-        Refused{"ipvsadm -A -t 198.18.1.11:80 -s lc", "unknown scheduler 'lc'"},
+        Refused{"ipvsadm -A -t 198.18.1.11:80 -s dh", "unknown scheduler 'dh'"},
         Refused{"ipvsadm -A -t 198.18.1.11:80 -u 198.18.1.11:80", "not both"},
         Refused{"ipvsadm -A -f 1", "firewall-mark"},
         Refused{"ipvsadm -A -t 198.18.1.11:80 -A", "given twice"},
@@ -280,7 +281,15 @@ INSTANTIATE_TEST_SUITE_P(
         Refused{"ipvsadm -a -t 198.18.1.10:80 -r 198.18.0.12 -i", "only direct routing"},
         Refused{"ipvsadm -a -t 198.18.1.10:80 -r 198.18.0.12:81", "cannot translate"},
         Refused{"ipvsadm -a -t 198.18.1.10:80", "needs a real server"},
-        Refused{"ipvsadm -a -t 198.18.1.10:80 -r 198.18.0.12 -x 100", "thresholds are not supported"},
+        Refused{"ipvsadm -a -t 198.18.1.10:80 -r 198.18.0.12 -x 5 -y 6", "lthreshold 6 is above uthreshold 5"},
+        Refused{"ipvsadm -a -t 198.18.1.10:80 -r 198.18.0.12 -y 6", "lthreshold 6 is above uthreshold 0 (none)"},
+        Refused{"ipvsadm -a -t 198.18.1.10:80 -r 198.18.0.12 -x 2147483648", "upper threshold"},
+        Refused{"ipvsadm -d -t 198.18.1.10:80 -r 198.18.0.11 -x 5", "-w, -x and -y apply to -a and -e only"},
+        Refused{"ipvsadm -A -t 198.18.1.11:80 -x 5", "-r, -w, -x and -y apply to -a, -e and -d only"},
+        Refused{"rs add 198.18.1.10 tcp 80 198.18.0.12 uthreshold 4 lthreshold 5", "lthreshold 5 is above uthreshold 4"},
+        Refused{"rs set 198.18.1.10 tcp 80 198.18.0.11 lthreshold 1", "lthreshold 1 is above uthreshold 0 (none)"},
+        Refused{"rs add 198.18.1.10 tcp 80 198.18.0.12 uthreshold -1", "upper threshold"},
+        Refused{"rs add 198.18.1.10 tcp 80 198.18.0.12 lthreshold x", "lower threshold"},
         Refused{"ipvsadm -a -t 198.18.1.10:80 -r 198.18.0.12 -s rr", "apply to -A and -E only"},
         Refused{"ipvsadm -A -t 198.18.1.11:80 -w 2", "apply to -a, -e and -d only"},
         Refused{"ipvsadm -A -t 198.18.1.11:80 --frobnicate", "unknown option '--frobnicate'"},
@@ -345,8 +354,49 @@ TEST(Model, EditSemantics) {
   m.apply(parse("ipvsadm -E -t 198.18.1.10:80 -s mh"));  // ipvsadm: the rest to defaults
   EXPECT_EQ(m.find(kWeb)->params.sched, lb::Sched::kMh);
   EXPECT_EQ(m.find(kWeb)->params.persist, 0u);
+  // ipvsadm without -s: its own default, wlc, on -A and on -E (ipvsadm fills in DEF_SCHED
+  // for both); native vip add keeps wrr.
   m.apply(parse("ipvsadm -E -t 198.18.1.10:80"));
-  EXPECT_EQ(m.find(kWeb)->params.sched, Model::kDefaultSched);
+  EXPECT_EQ(m.find(kWeb)->params.sched, lb::Sched::kWlc);
+  m.apply(parse("ipvsadm -A -t 198.18.1.11:80"));
+  EXPECT_EQ(m.find({ip("198.18.1.11"), net::kProtoTcp, 80})->params.sched, lb::Sched::kWlc);
+  m.apply(parse("vip add 198.18.1.12 tcp 80"));
+  EXPECT_EQ(m.find({ip("198.18.1.12"), net::kProtoTcp, 80})->params.sched, lb::Sched::kWrr);
+  EXPECT_EQ(Model::kDefaultSched, lb::Sched::kWrr);
+}
+
+// uthreshold/lthreshold (ipvsadm -x/-y): rs add sets them, rs set changes the ones it
+// names, ipvsadm -e sets both (what it does not name is 0, as ipvsadm sends it).
+TEST(Model, Thresholds) {
+  auto a = std::get<cmd::RsAdd>(parse("rs add 198.18.1.10 tcp 80 198.18.0.11 weight 2 uthreshold 100 lthreshold 50"));
+  EXPECT_EQ(*a.uthreshold, 100u);
+  EXPECT_EQ(*a.lthreshold, 50u);
+  auto b = std::get<cmd::RsAdd>(parse("ipvsadm -a -t 198.18.1.10:80 -r 198.18.0.11 --u-threshold 7 --l-threshold=3"));
+  EXPECT_EQ(*b.uthreshold, 7u);
+  EXPECT_EQ(*b.lthreshold, 3u);
+  EXPECT_FALSE(std::get<cmd::RsAdd>(parse("ipvsadm -a -t 198.18.1.10:80 -r 198.18.0.11")).uthreshold);
+  auto e = std::get<cmd::RsEdit>(parse("ipvsadm -e -t 198.18.1.10:80 -r 198.18.0.11 -x 9"));
+  EXPECT_EQ(*e.uthreshold, 9u);
+  EXPECT_EQ(*e.lthreshold, 0u);
+  EXPECT_TRUE(std::holds_alternative<cmd::RsAdd>(parse("ipvsadm -a -t 198.18.1.10:80 -r 198.18.0.11 -x 2147483647")));
+
+  Model m = model_with({"vip add 198.18.1.10 tcp 80", "rs add 198.18.1.10 tcp 80 198.18.0.11 uthreshold 10 lthreshold 5"});
+  auto th = [&] { return m.find(kWeb)->rs[0].thresholds; };
+  EXPECT_EQ(th(), (lb::RsThresholds{10, 5}));
+  m.apply(parse("rs set 198.18.1.10 tcp 80 198.18.0.11 uthreshold 20"));
+  EXPECT_EQ(th(), (lb::RsThresholds{20, 5}));
+  m.apply(parse("rs set 198.18.1.10 tcp 80 198.18.0.11 weight 3"));
+  EXPECT_EQ(th(), (lb::RsThresholds{20, 5}));
+  EXPECT_NE(refusal("rs set 198.18.1.10 tcp 80 198.18.0.11 uthreshold 4", m).find("lthreshold 5 is above uthreshold 4"),
+            std::string::npos);
+  m.apply(parse("ipvsadm -e -t 198.18.1.10:80 -r 198.18.0.11 -w 2"));
+  EXPECT_EQ(th(), (lb::RsThresholds{}));
+  EXPECT_EQ(m.find(kWeb)->rs[0].weight, 2u);
+  m.apply(parse("ipvsadm -e -t 198.18.1.10:80 -r 198.18.0.11 -x 8 -y 8"));
+  EXPECT_EQ(th(), (lb::RsThresholds{8, 8}));
+  // The workers get them with the RS.
+  const lb::SnapshotSpec spec = make_spec(m, Runtime{});
+  EXPECT_EQ(spec.services[0].rs[0].thresholds, (lb::RsThresholds{8, 8}));
 }
 
 TEST(Model, SlotsAreReusedWithNewGenerations) {

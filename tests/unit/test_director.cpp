@@ -322,6 +322,21 @@ TEST_F(DirectorTest, DeletedRsSlotsWaitForTheWorkers) {
   const config::RealServer reused = rs_of("198.18.0.100", "198.18.0.14");
   ASSERT_EQ(reused.slot, gone.slot);
   EXPECT_NE(reused.gen, gone.gen);
+  // The snapshot that hands the slot out carries the gauges the old occupant left, which
+  // the schedulers that read counts (lc family, thresholds) subtract; a fresh slot none.
+  int found = 0;
+  for (const auto& t : sink.current()->services)
+    for (const lb::RsSpec& r : t->spec.rs) {
+      if (r.ip == ip("198.18.0.14")) {
+        EXPECT_EQ(r.leftover, (lb::ConnGauges{2, 1}));
+        ++found;
+      }
+      if (r.ip == ip("198.18.0.13")) {
+        EXPECT_EQ(r.leftover, lb::ConnGauges{});
+        ++found;
+      }
+    }
+  EXPECT_EQ(found, 2);
   const lb::RsCounters fresh = director->rs_stats().totals(reused.slot);
   for (const auto& f : lb::kRsCounterFields) EXPECT_EQ(fresh.*f.member, 0u) << f.name;
   for (const auto& f : lb::kRsGaugeFields) EXPECT_EQ(fresh.*f.member, 0) << f.name;

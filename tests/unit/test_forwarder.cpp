@@ -61,7 +61,8 @@ namespace {
 const net::Ipv6 kVip6 = ip6("2001:2::100");
 const net::Ipv6 kRouter6 = ip6("2001:db8:ffff::1");
 const net::Mac kClientMac = mac("02:00:00:00:01:01");
-constexpr Sched kAllScheds[] = {Sched::kRr, Sched::kWrr, Sched::kSh, Sched::kHash, Sched::kMh};
+constexpr Sched kAllScheds[] = {Sched::kRr,  Sched::kWrr, Sched::kSh,  Sched::kHash, Sched::kMh,
+                                Sched::kLc, Sched::kWlc, Sched::kSed, Sched::kNq};
 
 class Fwd6 : public ForwarderFixture {
  protected:
@@ -996,7 +997,9 @@ TEST_F(Fwd6, EverySchedulerForwardsRewritingOnlyTheEthernetHeader) {
           EXPECT_EQ(rs_of_last(), r) << what << ": a connection keeps its RS";
         }
       }
-      EXPECT_EQ(per_rs.size(), 3u) << what << ": every RS takes connections";
+      // The lc family balances the connections the earlier schedulers left on these RSs
+      // (still open): it need not give each RS one of these.
+      if (!sched_is_least(sch)) EXPECT_EQ(per_rs.size(), 3u) << what << ": every RS takes connections";
     }
   }
   EXPECT_EQ(counters->conn_new, connections);

@@ -897,11 +897,9 @@ TEST(KeepalivedLoad, AllOrNothingNamingTheKeepalivedLine) {
   EXPECT_EQ(m.services().size(), 1u);
 }
 
-// TODO(issue 13): the tests below load forms the parallel parts of issue 13 add to the
-// grammar; remove each GTEST_SKIP once that part is merged.
+// The forms issue 13 added to the grammar, as the import writes them, load.
 
 TEST(KeepalivedLoad, LeastConnectionSchedulers) {
-  GTEST_SKIP() << "needs sched lc|wlc|sed|nq";
   for (const std::string s : {"lc", "wlc", "sed", "nq"}) {
     auto b = with_rs({});
     b[3] = "  lb_algo " + s;
@@ -912,7 +910,6 @@ TEST(KeepalivedLoad, LeastConnectionSchedulers) {
 }
 
 TEST(KeepalivedLoad, Thresholds) {
-  GTEST_SKIP() << "needs rs add ... uthreshold <n> lthreshold <n>";
   Model m(1);
   ASSERT_NO_THROW(load_translated(translate(with_rs({"    uthreshold 100", "    lthreshold 50"})), m));
   EXPECT_NE(model_to_commands(m).find("uthreshold 100"), std::string::npos) << model_to_commands(m);
@@ -995,7 +992,6 @@ TEST(KeepalivedDocs, TheWorkedExampleIsWhatTheImportGives) {
 }
 
 TEST(KeepalivedDocs, TheWorkedExampleLoads) {
-  GTEST_SKIP() << "needs sched wlc, rs add ... sorry and on-failure (issue 13)";
   const std::string conf = block_after(test::read_doc("migration.md"), "<!-- keepalived.conf example -->");
   Model m(1);
   EXPECT_NO_THROW(load_translated(

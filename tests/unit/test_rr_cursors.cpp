@@ -2,7 +2,9 @@
 // at its share of the sequence, and starts afresh only when the service's table changes.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "lb/forwarder.hpp"
@@ -99,4 +101,60 @@ TEST_F(RrCursors, UnchangedTableKeepsTheCursors) {
   ASSERT_EQ(web(), before);
   EXPECT_EQ(workers[0]->next(2), (Slots{1, 2}));
   EXPECT_EQ(workers[1]->next(2), (Slots{3, 0}));
+}
+
+// Even start (issue 13; DPVS had all workers start at the same RS, fixed in dpvs PR #730):
+// with two workers the first two passes' worth of connections (2 x the sequence: 2N over
+// N RSs for rr) land as one worker's two passes would, each RS its share twice +-1,
+// however the connections split between the workers (RSS decides that).
+TEST(EvenStart, TwoWorkersSplitTheFirstConnectionsEvenly) {
+  struct Case {
+    lb::Sched sched;
+    std::vector<uint32_t> weights;
+  };
+  for (const Case& c : {Case{lb::Sched::kRr, {1, 1, 1, 1}}, Case{lb::Sched::kRr, {1, 1, 1}},
+                        Case{lb::Sched::kRr, {1, 1, 1, 1, 1, 1, 1}}, Case{lb::Sched::kRr, {1, 5}},
+                        Case{lb::Sched::kWrr, {2, 2, 2, 2, 2}}, Case{lb::Sched::kWrr, {1, 2, 3}},
+                        Case{lb::Sched::kWrr, {5, 1, 1, 2}}, Case{lb::Sched::kWrr, {3, 1}},
+                        Case{lb::Sched::kWrr, {4, 3, 2, 1, 1}}}) {
+    lb::SnapshotSpec spec;
+    spec.ports = ports(1);
+    spec.workers = 2;
+    std::vector<lb::RsSpec> servers;
+    for (uint32_t i = 0; i < c.weights.size(); ++i) {
+      const std::string addr = "198.18.0." + std::to_string(11 + i);
+      servers.push_back(rs(i, addr.c_str(), c.weights[i]));
+    }
+    spec.services = {service(0, "198.18.1.10", net::kProtoTcp, 80, c.sched, servers)};
+    Worker a(0), b(1);
+    const std::string what = std::string(lb::sched_name(c.sched)) + " over " + std::to_string(c.weights.size());
+    for (int k = 0;; ++k) {
+      // A table built afresh: both cursors start again at their shares.
+      const auto snap = lb::build_snapshot(spec, nullptr);
+      const lb::ServiceTable* t = snap->find(ip("198.18.1.10").be(), net::hton16(80), net::kProtoTcp);
+      const int pass = static_cast<int>(t->table.size());
+      if (k > 2 * pass) break;
+      std::vector<int> share(c.weights.size(), 0);  // turns per pass of the sequence
+      for (uint16_t i : t->table) ++share[t->usable[i]];
+      for (Worker* w : {&a, &b}) w->fwd.begin(snap.get(), 0);
+      std::vector<int> per_rs(c.weights.size(), 0);
+      for (int r : a.next(k)) ++per_rs[static_cast<size_t>(r)];
+      for (int r : b.next(2 * pass - k)) ++per_rs[static_cast<size_t>(r)];
+      for (size_t r = 0; r < per_rs.size(); ++r)
+        EXPECT_LE(std::abs(per_rs[r] - 2 * share[r]), 1)
+            << what << ", " << k << " of " << 2 * pass << " on worker 0: RS " << r << " got " << per_rs[r];
+      // What +-1 cannot tell from workers that all start at the head: one pass of an even
+      // sequence split evenly is the sequence itself, each RS exactly its share (from the
+      // head, the first half twice and the second half never).
+      if (k == 0 && pass % 2 == 0) {
+        const auto fresh = lb::build_snapshot(spec, nullptr);
+        for (Worker* w : {&a, &b}) w->fwd.begin(fresh.get(), 0);
+        std::vector<int> once(c.weights.size(), 0);
+        for (Worker* w : {&a, &b})
+          for (int r : w->next(pass / 2)) ++once[static_cast<size_t>(r)];
+        EXPECT_EQ(once, share) << what << ": one pass split evenly between the workers";
+        for (Worker* w : {&a, &b}) w->fwd.begin(snap.get(), 0);
+      }
+    }
+  }
 }

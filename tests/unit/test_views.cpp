@@ -258,9 +258,12 @@ TEST(IpvsadmLayout, RateThresholdsPersistentTimeoutConnections) {
   o = {};
   o.numeric = true;
   o.thresholds = true;
+  s[1].rs[0].thresholds = {1000, 750};
   got = lines(ipvsadm_list(s, o, 4096, lb::Timeouts{}, {}));
   EXPECT_EQ(got[1], "Prot LocalAddress:Port            Uthreshold Lthreshold ActiveConn InActConn ");
+  EXPECT_EQ(got[3], "TCP  198.18.0.100:80 rr");  // as ipvsadm: the service line names the scheduler
   EXPECT_EQ(got[4], "  -> 198.18.0.11:80               0          0          10         0         ");
+  EXPECT_EQ(got[5], "  -> 198.18.0.12:80               1000       750        3          7         ");
   o = {};
   o.numeric = true;
   o.persistent_conn = true;
@@ -391,16 +394,21 @@ TEST(IpvsadmLayout, Ipv6Connections) {
 
 // ipvsadm -S: "-A %s -s %s" [-b] [-p [-M]], then "-a %s -r %s %s -w %d".
 TEST(IpvsadmLayout, Save) {
-  auto got = lines(ipvsadm_save(sample(), true));
+  auto services = sample();
+  services[1].rs[0].thresholds = {100, 0};  // 198.18.0.12
+  services[1].rs[1].thresholds = {20, 10};
+  services[1].params.sched = lb::Sched::kWlc;
+  auto got = lines(ipvsadm_save(services, true));
   std::vector<std::string> want = {
-      "-A -t 198.18.0.100:80 -s rr",
-      "-a -t 198.18.0.100:80 -r 198.18.0.11:80 -g -w 2",
-      "-a -t 198.18.0.100:80 -r 198.18.0.12:80 -g -w 1",
+      "-A -t 198.18.0.100:80 -s wlc",
+      "-a -t 198.18.0.100:80 -r 198.18.0.11:80 -g -w 2 -x 20 -y 10",
+      "-a -t 198.18.0.100:80 -r 198.18.0.12:80 -g -w 1 -x 100",
       "-A -u 198.18.0.100:53 -s sh -b sh-port -p 300 -M 255.255.255.0",
       "-a -u 198.18.0.100:53 -r 198.18.0.11:53 -g -w 1",
   };
   EXPECT_EQ(got, want);
   EXPECT_EQ(lines(ipvsadm_save(sample(), false))[0], "-A -t 198.18.0.100:http -s rr");
+  EXPECT_EQ(lines(ipvsadm_save(sample(), false))[1], "-a -t 198.18.0.100:http -r 198.18.0.11:http -g -w 2");
   // What -S prints, -R (ipvsadm lines) restores to the same rules.
   Model m(1);
   std::string restore;
@@ -408,7 +416,11 @@ TEST(IpvsadmLayout, Save) {
   load_text("rules", restore, m);
   ASSERT_EQ(m.services().size(), 2u);
   EXPECT_EQ(m.find({ip("198.18.0.100"), net::kProtoUdp, 53})->params.persist_mask, 24);
-  EXPECT_EQ(m.find({ip("198.18.0.100"), net::kProtoTcp, 80})->rs.size(), 2u);
+  const config::Service* web = m.find({ip("198.18.0.100"), net::kProtoTcp, 80});
+  ASSERT_EQ(web->rs.size(), 2u);
+  EXPECT_EQ(web->params.sched, lb::Sched::kWlc);
+  EXPECT_EQ(web->rs[0].thresholds, (lb::RsThresholds{20, 10}));
+  EXPECT_EQ(web->rs[1].thresholds, (lb::RsThresholds{100, 0}));
 }
 
 TEST(ShowConfig, RebuildsTheModelExactly) {
@@ -421,8 +433,12 @@ neigh add 198.18.1.11 02:00:00:00:00:11 port 1
 vip add 198.18.0.100 tcp 80 sched mh mh-size 251 check http path /health expect 204
 vip add 198.18.0.100 udp 53 sched sh persist 60 netmask 24 flags sh-port,sh-fallback
 rs add 198.18.0.100 tcp 80 198.18.1.11 weight 3 check tcp port 8080 rise 3
-rs add 198.18.0.100 tcp 80 198.18.1.12 weight 0
+rs add 198.18.0.100 tcp 80 198.18.1.12 weight 0 lthreshold 0 uthreshold 40
 rs add 198.18.0.100 udp 53 198.18.1.11
+vip add 198.18.0.102 tcp 80 sched nq
+rs add 198.18.0.102 tcp 80 198.18.1.13 uthreshold 9 lthreshold 3
+ipvsadm -A -t 198.18.0.103:80
+ipvsadm -a -t 198.18.0.103:80 -r 198.18.1.14 -x 5
 ipvsadm -A -t 198.18.0.101:443 -s wrr -p 120
 neigh add 2001:2::11 02:00:00:00:00:21 port 1
 vip add 2001:2::100 tcp 80 sched sh persist 30 netmask 64
@@ -442,6 +458,14 @@ ipvsadm -a -u [2001:2::100]:53 -r [2001:2::12]:53 -w 5
   EXPECT_NE(text.find("vip add 2001:2::100 udp 53 sched rr\nrs add 2001:2::100 udp 53 2001:2::12 weight 5\n"), std::string::npos) << text;
   EXPECT_NE(text.find("neigh add 2001:2::11 02:00:00:00:00:21 port 1\n"), std::string::npos) << text;
   EXPECT_NE(text.find("set timeout tcp 600 tcpfin 120 udp 60"), std::string::npos) << text;
+  EXPECT_NE(text.find("rs add 198.18.0.100 tcp 80 198.18.1.12 weight 0 uthreshold 40\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("vip add 198.18.0.102 tcp 80 sched nq\nrs add 198.18.0.102 tcp 80 198.18.1.13 weight 1 uthreshold 9 "
+                      "lthreshold 3\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("vip add 198.18.0.103 tcp 80 sched wlc\nrs add 198.18.0.103 tcp 80 198.18.1.14 weight 1 uthreshold 5\n"),
+            std::string::npos)
+      << text;
   // Same services, RSs, weights, options and checks.
   ASSERT_EQ(again.services().size(), m.services().size());
   for (size_t i = 0; i < m.services().size(); ++i) {
@@ -457,6 +481,7 @@ ipvsadm -a -u [2001:2::100]:53 -r [2001:2::12]:53 -w 5
     for (size_t r = 0; r < a.rs.size(); ++r) {
       EXPECT_EQ(a.rs[r].ip, b.rs[r].ip);
       EXPECT_EQ(a.rs[r].weight, b.rs[r].weight);
+      EXPECT_EQ(a.rs[r].thresholds, b.rs[r].thresholds);
       EXPECT_EQ(a.rs[r].check, b.rs[r].check);
     }
   }
