@@ -1522,6 +1522,11 @@ class KeepalivedLab(Lab):
     def services(self):
         return "# services: imported from %s (--import-keepalived)\n" % self.KEEPALIVED_CONF
 
+    def _build(self):
+        self.t0 = time.time()
+        super()._build()
+        self.ready_after = time.time() - self.t0
+
     def start_drfwd(self, ifaces):
         """The sorry server first (drfwd resolves it at start like any real server)."""
         if self.ns("sorry") not in self.namespaces:
@@ -1579,8 +1584,10 @@ def demo(args):
                 answers = [curl() or "(no answer)" for _ in range(n)]
                 print("   %s%s" % (label, " ".join(answers)), flush=True)
 
-        requests(10, "10 requests from the client to http://%s/%s (round robin)" %
-                 (lab.vip, " and http://[%s]/" % lab.vip6 if args.ipv6 else ""))
+        wlc = bool(args.keepalived)
+        requests(10, "10 requests from the client to http://%s/%s (%s)" %
+                 (lab.vip, " and http://[%s]/" % lab.vip6 if args.ipv6 else "",
+                  "wlc: equal servers, short connections, each takes its turn" if wlc else "round robin"))
         print("== stopping nginx on RS2", flush=True)
         lab.stop_nginx("rs2")
         time.sleep(2.5)
@@ -1588,7 +1595,9 @@ def demo(args):
         print("== starting nginx on RS2 again", flush=True)
         lab.start_nginx("rs2")
         time.sleep(3)
-        requests(10, "10 requests after the recovery window: round robin again")
+        requests(10, "10 requests after the recovery window: %s" %
+                 ("wlc sends them to RS2 until its connection count catches up with RS1's" if wlc else
+                  "round robin again"))
         if args.keepalived:
             print("== stopping nginx on RS1 and RS2", flush=True)
             lab.stop_nginx("rs1")
@@ -1799,7 +1808,7 @@ def main():
         else:
             lab = Lab(prefix=args.prefix, two_port=args.two_port)
         lab.up()
-        if lab.kind in ("vlan", "ipv6"):
+        if lab.kind in ("vlan", "ipv6", "keepalived"):
             print("built in %.1fs" % lab.ready_after)
             print(lab.status_lines(), end="")
         elif lab.kind != "plain":
