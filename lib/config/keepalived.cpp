@@ -723,6 +723,9 @@ std::vector<std::string> script_words(const Stmt& s, const std::string& cmd) {
     if (w.find('#') != std::string::npos ||
         std::any_of(w.begin(), w.end(), [](char ch) { return static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f; }))
       fail(s.where, "misc_path: a '#' or a control character cannot be carried on a drfwd command line");
+    else if (w.find("  ") != std::string::npos)  // the native line is split on blanks and joined with one
+      fail(s.where, "misc_path: an argument with two blanks in a row cannot be carried on a drfwd command line "
+                    "(drfwd's `check exec command` keeps single blanks)");
   return out;
 }
 

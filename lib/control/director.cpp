@@ -44,10 +44,12 @@ std::vector<std::string> Director::settle_quorum(const config::Model& m) {
     else
       now_lost = w == 0 || w + p.hysteresis < p.quorum;
     if (now_lost) lost.insert(s.slot);
-    if (known != quorum_known_.end() && known->second == s.gen && now_lost != was_lost)
-      changes.push_back("service " + config::to_string(s.key) + ": quorum " + (now_lost ? "lost" : "regained") +
-                        " (healthy weight " + std::to_string(w) + ", quorum " + std::to_string(p.quorum) +
-                        " hysteresis " + std::to_string(p.hysteresis) + ")");
+    const bool fresh = known == quorum_known_.end() || known->second != s.gen;
+    if (fresh ? now_lost : now_lost != was_lost)
+      changes.push_back("service " + config::to_string(s.key) + ": quorum " +
+                        (fresh ? "not reached" : now_lost ? "lost" : "regained") + " (healthy weight " +
+                        std::to_string(w) + ", quorum " + std::to_string(p.quorum) + " hysteresis " +
+                        std::to_string(p.hysteresis) + ")");
   }
   quorum_known_.clear();
   for (const config::Service& s : m.services())
@@ -154,15 +156,22 @@ BatchResult Director::apply(std::span<const config::Command> batch, double now) 
     if (!next.address6(i)) addressed.insert(i);
   out.addressed.assign(addressed.begin(), addressed.end());
   model_ = std::move(next);
-  log_quorum(quorum_changes);
   need_publish_ = false;
   // New targets may reset what the snapshot was built with: a changed check restarts a
   // down RS as up (or unchecked), a neighbour no longer resolved takes its MAC away.
   // The workers get that with this batch, in its one snapshot.
   refresh_targets(now);
+  // The quorums once more from where they were before the batch, with the health the
+  // new targets start with (a server added `initial down` is not up meanwhile): one
+  // transition per batch, from the right side of the hysteresis.
+  const std::set<uint32_t> lost_in_build = quorum_lost_;
+  quorum_known_ = quorum_known;
+  quorum_lost_ = quorum_lost;
+  quorum_changes = settle_quorum(model_);
+  log_quorum(quorum_changes);
+  if (quorum_lost_ != lost_in_build) need_publish_ = true;
   if (need_publish_) {
     try {
-      log_quorum(settle_quorum(model_));
       snap = build(model_);
       need_publish_ = false;
     } catch (const std::exception& e) {  // memory: the batch's snapshot goes out now, the next tick's after

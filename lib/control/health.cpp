@@ -1,5 +1,7 @@
 #include "control/health.hpp"
 
+#include <algorithm>
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -74,8 +76,12 @@ std::vector<HealthChecker::Change> HealthChecker::run(double now) {
     Tracked& tr = it->second;
     tr.probe = 0;
     Status& s = tr.status;
-    if (result.skipped) {  // drfwd's limit, not the server's health: tried again next interval
+    if (result.skipped) {  // drfwd's limit, not the server's health: tried again shortly
       ++skipped_;
+      // Not at its next interval: the targets that did start are not due again before
+      // it, so this one gets the next free place (a fixed phase would starve the same
+      // targets every round, and a skipped probe neither passes nor fails).
+      tr.next = std::min(tr.next, now + kSkippedRetry);
       continue;
     }
     ++s.probes;

@@ -48,6 +48,7 @@ class Prober {
 
 class HealthChecker {
  public:
+  static constexpr double kSkippedRetry = 0.05;  // seconds: a probe skipped at the limit is retried
   struct Status {
     bool up = true;             // RSs start up, as under keepalived (but with initial down)
     bool first_pending = false; // initial down, no probe passed yet: the first to pass brings it up

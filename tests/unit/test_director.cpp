@@ -850,6 +850,30 @@ TEST_F(DirectorTest, QuorumWithHysteresisMovesTheRouteAndTheSorryServer) {
   EXPECT_EQ(director->routes().size(), 1u);
 }
 
+// A server added `initial down` does not count for the quorum until its first check
+// passes (the batch's snapshot is built before its target exists: the quorum is settled
+// again once it does, from the state before the batch).
+TEST_F(DirectorTest, QuorumIgnoresAServerAddedInitialDownUntilItsCheckPasses) {
+  start({"port 0 address 198.18.0.2/24", "vip add 198.18.0.100 tcp 80 sched rr quorum 3 hysteresis 1",
+         "rs add 198.18.0.100 tcp 80 198.18.0.11 weight 2 check none", "rs add 198.18.0.100 tcp 80 198.18.0.19 sorry",
+         "neigh add 198.18.0.11 02:00:00:00:00:11", "neigh add 198.18.0.12 02:00:00:00:00:12",
+         "neigh add 198.18.0.19 02:00:00:00:00:19", "set vip-routes table 100"});
+  const uint32_t sorry = rs_of("198.18.0.100", "198.18.0.19").slot;
+  auto usable = [&] { return table_of(sink.current(), "198.18.0.100", 80)->usable; };
+  EXPECT_EQ(usable(), std::vector<uint32_t>{sorry}) << "2 < 3: not reached at start";
+  ASSERT_TRUE(apply({"rs add 198.18.0.100 tcp 80 198.18.0.12 weight 2 check tcp interval 500ms timeout 400ms initial down"},
+                    0).ok);
+  EXPECT_EQ(usable(), std::vector<uint32_t>{sorry}) << "the new server is down until checked: still 2";
+  EXPECT_TRUE(director->routes().empty());
+  double now = 0;
+  director->tick(now);
+  ASSERT_EQ(prober->running.size(), 1u);
+  prober->results.push_back({true, "connected"});
+  director->tick(now += 0.5);
+  EXPECT_EQ(usable().size(), 2u) << "4 >= 3 + 1: regained";
+  EXPECT_EQ(director->routes().size(), 1u);
+}
+
 // drfwd alone speaks ARP for its VIPs: what the kernel sends for a VIP that is not
 // claimed on that port (keepalived's gratuitous ARP on becoming master, before drfwd has
 // converged) is withheld; the kernel's ARP for anything else passes.

@@ -268,3 +268,31 @@ TEST_F(ExecProberTest, HealthCheckerWithCommands) {
   EXPECT_EQ(hc.status(2)->failed, 2u);
   EXPECT_EQ(hc.status(2)->last, "exit 1");
 }
+
+// More exec checks than the prober runs at once: a skipped probe is retried before the
+// others are due again, so no target is starved (a fixed phase would skip the same ones
+// every round, and a skipped probe neither passes nor fails: a dead server would stay up).
+TEST_F(ExecProberTest, SkippedProbesAreNotStarved) {
+  HealthChecker hc(std::make_unique<CheckProber>(std::make_unique<SocketProber>(), std::make_unique<ExecProber>(2)));
+  std::vector<HealthTarget> targets;
+  for (uint32_t slot = 1; slot <= 5; ++slot) {
+    auto t = exec_target("exit 1", 100);
+    t.slot = slot;
+    t.spec.interval_ms = 200;
+    t.spec.fall = 1;
+    targets.push_back(t);
+  }
+  hc.set_targets(targets, now_s());
+  const double end = now_s() + 3;
+  auto all_down = [&] {
+    for (uint32_t slot = 1; slot <= 5; ++slot)
+      if (hc.healthy(slot)) return false;
+    return true;
+  };
+  while (now_s() < end && !all_down()) {
+    hc.run(now_s());
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  for (uint32_t slot = 1; slot <= 5; ++slot) EXPECT_FALSE(hc.healthy(slot)) << "slot " << slot << " never probed";
+  EXPECT_GT(hc.skipped(), 0u) << "the limit was never reached: the test proves nothing";
+}

@@ -583,6 +583,7 @@ TEST(Keepalived, MiscCheck) {
   EXPECT_REFUSED(misc({"      misc_path /usr/local/bin/check.sh 198.18.1.2"}), at(8),
                  "keepalived runs only '/usr/local/bin/check.sh' and drops the rest");
   EXPECT_REFUSED(misc({"      misc_path \"/bin/check #1\""}), at(8), "a '#' or a control character");
+  EXPECT_REFUSED(misc({"      misc_path \"/bin/check 'a  b'\""}), at(8), "two blanks in a row");
   EXPECT_REFUSED(misc({"      misc_path \"/bin/check 'a\""}), at(8), "unterminated quote");
   EXPECT_REFUSED(misc({"      misc_path \"/bin/check \\n\""}), at(8), "escapes other than");
   EXPECT_REFUSED(misc({"      misc_path /bin/true", "      misc_dynamic"}), at(9),
