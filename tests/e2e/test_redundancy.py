@@ -17,7 +17,9 @@ TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 sys.path.insert(0, os.path.join(TOP, "tools"))
 import lab as L  # noqa: E402
 from drfwdtest import check, drfwd_binary  # noqa: E402
-from directors import forwarding, new_lab, timed, unharmed  # noqa: E402
+from directors import adopt_orphans, forwarding, new_lab, timed, unharmed  # noqa: E402
+
+adopt_orphans()
 
 PY = "/usr/bin/python3"
 MH, SH = 7, 8  # the labs' echo services: tcp 7 mh, tcp 8 sh

@@ -18,7 +18,9 @@ TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 sys.path.insert(0, os.path.join(TOP, "tools"))
 import lab as L  # noqa: E402
 from drfwdtest import check  # noqa: E402
-from directors import forwarding, new_lab, timed, unharmed  # noqa: E402
+from directors import adopt_orphans, forwarding, new_lab, timed, unharmed  # noqa: E402
+
+adopt_orphans()
 
 PY = "/usr/bin/python3"
 RR, PERSIST = 7, 8  # SyncLab's echo services: tcp 7 rr, tcp 8 rr -p 300
