@@ -4,6 +4,7 @@ timing an event, and the verdict on long-lived connections (tools/longlived.py's
 report)."""
 import ctypes
 import os
+import signal
 import sys
 import time
 
@@ -29,10 +30,34 @@ def adopt_orphans():
 
 
 def new_lab(cls, tag="dfr", **kw):
-    """A lab of class `cls` with namespaces named after this process and a counter."""
+    """A lab of class `cls` with namespaces named after this process and a counter; a
+    VRRP lab's teardown starts with quit_keepalived()."""
     _count[0] += 1
+    if issubclass(cls, L.VrrpLab):
+        cls = _quitting_keepalived_first(cls)
     return cls(prefix="%s%d-%d" % (tag, os.getpid() % 100000, _count[0]), drfwd=drfwd_binary(), log=lambda *a: None,
                **kw)
+
+
+def quit_keepalived(lab):
+    """Tells every director's keepalived to go at once, and returns (down() waits for
+    them). Each takes about a second to leave the group in order, and down() would stop
+    one after the other. Where the director's drfwd is no longer running, drfwd0 is gone
+    and there is no group to leave: SIGKILL (keepalived and its VRRP child), because
+    keepalived 2.2.7 then sometimes waits 5 s for its VRRP child before killing it
+    itself ("vrrp process failed to die - forcing termination")."""
+    for role, d in lab.directors.items():
+        running = d.proc is not None and d.proc.poll() is None
+        lab.stop_keepalived(role, signal.SIGTERM if running else signal.SIGKILL, wait=False)
+
+
+def _quitting_keepalived_first(cls):
+    class Lab(cls):
+        def stop_all(self):
+            quit_keepalived(self)
+            super().stop_all()
+    Lab.__name__ = Lab.__qualname__ = cls.__name__
+    return Lab
 
 
 def timed(action, done, timeout=5.0):

@@ -18,18 +18,13 @@ TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 sys.path.insert(0, os.path.join(TOP, "tools"))
 import lab as L  # noqa: E402
 from drfwdtest import check  # noqa: E402
-from directors import adopt_orphans, forwarding, new_lab, timed, unharmed  # noqa: E402
+from directors import adopt_orphans, forwarding, new_lab, quit_keepalived, timed, unharmed  # noqa: E402
 
 adopt_orphans()
 
 PY = "/usr/bin/python3"
 RR, PERSIST = 7, 8  # SyncLab's echo services: tcp 7 rr, tcp 8 rr -p 300
 LOAD_PORT = 9       # the load test's UDP rr service (nothing listens on the real servers)
-def quit_keepalived(lab):
-    """SIGTERM to every keepalived at once: one whose drfwd0 has gone takes 5 s to exit,
-    and down() would wait for each in turn."""
-    for role in lab.directors:
-        lab.stop_keepalived(role, wait=False)
 
 
 def conns(lab, role, port, state="ESTABLISHED"):
