@@ -85,3 +85,25 @@ def forwarding(lab, role, port, seconds=1.0):
     before = lab.packets(role, port) or 0
     time.sleep(seconds)
     return (lab.packets(role, port) or 0) - before
+
+
+def forwards(lab, port, *roles, within=1.0):
+    """Packets each of `roles`' drfwd forwards to VIP:port from now on: {role: count},
+    read until every count is above 0 or `within` seconds passed. What forwarding()
+    over `within` seconds says of "> 0", without waiting out the window."""
+    before = {r: lab.packets(r, port) or 0 for r in roles}
+    got = {}
+
+    def grown():
+        got.update({r: (lab.packets(r, port) or 0) - before[r] for r in roles})
+        return all(v > 0 for v in got.values())
+    L.wait_for(grown, within, 0.05)
+    return got
+
+
+def shares(lab, port, seconds):
+    """Packets each director forwards to VIP:port over the same `seconds`: {role: count}
+    (all counted over one window rather than one window after the other)."""
+    before = {r: lab.packets(r, port) or 0 for r in lab.directors}
+    time.sleep(seconds)
+    return {r: (lab.packets(r, port) or 0) - before[r] for r in lab.directors}
