@@ -108,7 +108,9 @@ def test_udp_balanced_and_sticky():
 def test_exception_path_and_arp():
     with new_lab() as lab:
         lb_mac = lab.run("lb", "cat", "/sys/class/net/eth0/address", check=True).stdout.strip().lower()
-        r = lab.run("client", "ping", "-c", "3", "-W", "2", "198.18.0.2")
+        # echo requests 0.2 s apart, not 1 s: an answer (or a duplicate) comes within
+        # milliseconds
+        r = lab.run("client", "ping", "-c", "3", "-i", "0.2", "-W", "2", "198.18.0.2")
         check(r.returncode == 0 and " 0% packet loss" in r.stdout, "ping DIP:\n" + r.stdout)
         check("duplicates" not in r.stdout, "duplicate ping replies:\n" + r.stdout)
         for target in ("198.18.0.100", "198.18.0.2"):
