@@ -45,10 +45,17 @@ def quit_keepalived(lab):
     one after the other. Where the director's drfwd is no longer running, drfwd0 is gone
     and there is no group to leave: SIGKILL (keepalived and its VRRP child), because
     keepalived 2.2.7 then sometimes waits 5 s for its VRRP child before killing it
-    itself ("vrrp process failed to die - forcing termination")."""
+    itself ("vrrp process failed to die - forcing termination"). Each keepalived is
+    told once: a second call (the teardown's after the test's) does not signal it, or
+    its VRRP child, whose PID may be gone by then, again."""
+    told = lab.__dict__.setdefault("keepalived_told", set())
     for role, d in lab.directors.items():
+        pid = lab.pids.get(role + "-keepalived")
+        if pid is None or pid in told:
+            continue
         running = d.proc is not None and d.proc.poll() is None
         lab.stop_keepalived(role, signal.SIGTERM if running else signal.SIGKILL, wait=False)
+        told.add(pid)
 
 
 def _quitting_keepalived_first(cls):
