@@ -1,7 +1,10 @@
-"""What the redundancy e2e tests share (tests/e2e/test_redundancy.py, test_sync.py): a lab
-per test with a prefix of its own, timing an event, and the verdict on long-lived
-connections (tools/longlived.py's report)."""
+"""What the e2e tests share: adopt_orphans() (all of them), and for the redundancy tests
+(tests/e2e/test_redundancy.py, test_sync.py) a lab per test with a prefix of its own,
+timing an event, and the verdict on long-lived connections (tools/longlived.py's
+report)."""
+import ctypes
 import os
+import signal
 import sys
 import time
 
@@ -11,13 +14,57 @@ import lab as L  # noqa: E402
 from drfwdtest import check, drfwd_binary  # noqa: E402
 
 _count = [0]
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def adopt_orphans():
+    """Makes this process the reaper of its orphaned descendants. nginx daemonizes: its
+    master outlives the process that started it, and when it exits only the process
+    that inherited it can reap it. Here that is init, which reaps every second or two,
+    so tools/lab.py's stop (signal, then wait until the PID is gone) waited 1.2-1.9 s
+    for each nginx to vanish although it had exited within milliseconds. Adopted, it is
+    this process's child, and the lab's stop reaps it at once."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
 
 
 def new_lab(cls, tag="dfr", **kw):
-    """A lab of class `cls` with namespaces named after this process and a counter."""
+    """A lab of class `cls` with namespaces named after this process and a counter; a
+    VRRP lab's teardown starts with quit_keepalived()."""
     _count[0] += 1
+    if issubclass(cls, L.VrrpLab):
+        cls = _quitting_keepalived_first(cls)
     return cls(prefix="%s%d-%d" % (tag, os.getpid() % 100000, _count[0]), drfwd=drfwd_binary(), log=lambda *a: None,
                **kw)
+
+
+def quit_keepalived(lab):
+    """Tells every director's keepalived to go at once, and returns (down() waits for
+    them). Each takes about a second to leave the group in order, and down() would stop
+    one after the other. Where the director's drfwd is no longer running, drfwd0 is gone
+    and there is no group to leave: SIGKILL (keepalived and its VRRP child), because
+    keepalived 2.2.7 then sometimes waits 5 s for its VRRP child before killing it
+    itself ("vrrp process failed to die - forcing termination"). Each keepalived is
+    told once: a second call (the teardown's after the test's) does not signal it, or
+    its VRRP child, whose PID may be gone by then, again."""
+    told = lab.__dict__.setdefault("keepalived_told", set())
+    for role, d in lab.directors.items():
+        pid = lab.pids.get(role + "-keepalived")
+        if pid is None or pid in told:
+            continue
+        running = d.proc is not None and d.proc.poll() is None
+        lab.stop_keepalived(role, signal.SIGTERM if running else signal.SIGKILL, wait=False)
+        told.add(pid)
+
+
+def _quitting_keepalived_first(cls):
+    class Lab(cls):
+        def stop_all(self):
+            quit_keepalived(self)
+            super().stop_all()
+    Lab.__name__ = Lab.__qualname__ = cls.__name__
+    return Lab
 
 
 def timed(action, done, timeout=5.0):
@@ -45,3 +92,25 @@ def forwarding(lab, role, port, seconds=1.0):
     before = lab.packets(role, port) or 0
     time.sleep(seconds)
     return (lab.packets(role, port) or 0) - before
+
+
+def forwards(lab, port, *roles, within=1.0):
+    """Packets each of `roles`' drfwd forwards to VIP:port from now on: {role: count},
+    read until every count is above 0 or `within` seconds passed. What forwarding()
+    over `within` seconds says of "> 0", without waiting out the window."""
+    before = {r: lab.packets(r, port) or 0 for r in roles}
+    got = {}
+
+    def grown():
+        got.update({r: (lab.packets(r, port) or 0) - before[r] for r in roles})
+        return all(v > 0 for v in got.values())
+    L.wait_for(grown, within, 0.05)
+    return got
+
+
+def shares(lab, port, seconds):
+    """Packets each director forwards to VIP:port over the same `seconds`: {role: count}
+    (all counted over one window rather than one window after the other)."""
+    before = {r: lab.packets(r, port) or 0 for r in lab.directors}
+    time.sleep(seconds)
+    return {r: (lab.packets(r, port) or 0) - before[r] for r in lab.directors}

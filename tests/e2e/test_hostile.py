@@ -16,6 +16,9 @@ TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 sys.path.insert(0, os.path.join(TOP, "tools"))
 import lab as L  # noqa: E402
 from drfwdtest import check, drfwd_binary  # noqa: E402
+from directors import adopt_orphans  # noqa: E402
+
+adopt_orphans()  # nginx's stops take milliseconds, not seconds
 
 PY = "/usr/bin/python3"
 VIP = L.VIP

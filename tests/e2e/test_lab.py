@@ -5,13 +5,15 @@ import json
 import os
 import re
 import sys
-import time
 from collections import Counter
 
 TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 sys.path.insert(0, os.path.join(TOP, "tools"))
 import lab as L  # noqa: E402
 from drfwdtest import check, drfwd_binary  # noqa: E402
+from directors import adopt_orphans  # noqa: E402
+
+adopt_orphans()  # nginx's stops take milliseconds, not seconds
 
 _count = [0]
 
@@ -49,15 +51,24 @@ def test_round_robin():
               "neighbours %s" % states)
 
 
+def last_health(lab, rs_ip):
+    """The last health change drfwd logged for rs_ip: "up", "down" or None."""
+    with open(lab.drfwd_log) as f:
+        changes = re.findall(r"health: .*%s is (up|down)" % re.escape(rs_ip), f.read())
+    return changes[-1] if changes else None
+
+
 def test_failover_and_recovery():
     with new_lab() as lab:
         check(set(answers(lab, 4)) == {"RS1", "RS2"}, "not balanced before the test")
         lab.stop_nginx("rs2")
-        time.sleep(2.0)  # the detection window
+        # the detection window: 2 s
+        check(L.wait_for(lambda: last_health(lab, "198.18.0.12") == "down", 2.0), "RS2 not taken out within 2 s")
         got = answers(lab, 20)
         check(got == ["RS1"] * 20, "after RS2 stopped: %s" % Counter(got))
         lab.start_nginx("rs2")
-        time.sleep(3.0)  # the recovery window
+        # the recovery window: 3 s
+        check(L.wait_for(lambda: last_health(lab, "198.18.0.12") == "up", 3.0), "RS2 not back within 3 s")
         got = answers(lab, 20)
         check(Counter(got) == Counter({"RS1": 10, "RS2": 10}), "after RS2 came back: %s" % Counter(got))
         log = lab.tail_log(400)
@@ -97,7 +108,9 @@ def test_udp_balanced_and_sticky():
 def test_exception_path_and_arp():
     with new_lab() as lab:
         lb_mac = lab.run("lb", "cat", "/sys/class/net/eth0/address", check=True).stdout.strip().lower()
-        r = lab.run("client", "ping", "-c", "3", "-W", "2", "198.18.0.2")
+        # echo requests 0.2 s apart, not 1 s: an answer (or a duplicate) comes within
+        # milliseconds
+        r = lab.run("client", "ping", "-c", "3", "-i", "0.2", "-W", "2", "198.18.0.2")
         check(r.returncode == 0 and " 0% packet loss" in r.stdout, "ping DIP:\n" + r.stdout)
         check("duplicates" not in r.stdout, "duplicate ping replies:\n" + r.stdout)
         for target in ("198.18.0.100", "198.18.0.2"):

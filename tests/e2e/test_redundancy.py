@@ -17,7 +17,9 @@ TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 sys.path.insert(0, os.path.join(TOP, "tools"))
 import lab as L  # noqa: E402
 from drfwdtest import check, drfwd_binary  # noqa: E402
-from directors import forwarding, new_lab, timed, unharmed  # noqa: E402
+from directors import adopt_orphans, forwarding, forwards, new_lab, shares, timed, unharmed  # noqa: E402
+
+adopt_orphans()
 
 PY = "/usr/bin/python3"
 MH, SH = 7, 8  # the labs' echo services: tcp 7 mh, tcp 8 sh
@@ -39,12 +41,12 @@ def test_vrrp_master_killed_then_back():
             check(took is not None and took < 1.0, "backup took over after %s s" % took)
             print("VRRP: master's drfwd killed, the backup holds the VIP after %.2fs" % took, flush=True)
             time.sleep(1.5)
-            check(forwarding(lab, "lb2", MH) > 0, "the backup does not forward")
+            check(forwards(lab, MH, "lb2")["lb2"] > 0, "the backup does not forward")
             back = timed(lambda: lab.start_director("lb1"), lambda: lab.masters() == ["lb1"], timeout=10)
             check(back is not None, "the old master did not take the VIP back")
             print("VRRP: old master back, preempted after %.2fs" % back, flush=True)
             time.sleep(1.5)
-            check(forwarding(lab, "lb1", MH) > 0, "the old master does not forward again")
+            check(forwards(lab, MH, "lb1")["lb1"] > 0, "the old master does not forward again")
         finally:
             rep_mh, rep_sh = mh.finish(), sh.finish()
         unharmed(rep_mh, "VRRP, master killed and back (mh)")
@@ -79,14 +81,12 @@ def test_vrrp_a_restarted_master_waits_until_it_has_converged():
     its hold-down (3 s). keepalived preempts within a second of drfwd's start and puts the
     VIP on drfwd0 — but drfwd neither answers for it nor lets keepalived's own gratuitous
     ARPs out until it has converged: the client keeps sending to the backup meanwhile."""
-    with new_lab(L.VrrpLab) as lab:
-        # Both directors get the unanswered server (198.18.0.99) and a 3 s hold-down.
-        lab.mode_lines = lambda: "set vip-arp kernel\nset vip-holddown 3\n"
-        services = lab.services
-        lab.services = lambda: services() + "ipvsadm -a -t %s:%d -r 198.18.0.99:%d -g\n" % (lab.vip, MH, MH)
-        for role in ("lb2", "lb1"):
-            lab.kill_drfwd(role)
-            lab.start_director(role)
+    lab = new_lab(L.VrrpLab)
+    # Both directors start with the unanswered server (198.18.0.99) and a 3 s hold-down.
+    lab.mode_lines = lambda: "set vip-arp kernel\nset vip-holddown 3\n"
+    services = lab.services
+    lab.services = lambda: services() + "ipvsadm -a -t %s:%d -r 198.18.0.99:%d -g\n" % (lab.vip, MH, MH)
+    with lab:
         check(L.wait_for(lambda: lab.masters() == ["lb1"] and lab.announced("lb1") == "arp", 10),
               "lb1 did not become the converged master: %s, %s" % (lab.masters(), lab.announced("lb1")))
         lb_mac = {r: lab.run(r, "cat", "/sys/class/net/eth0/address").stdout.strip() for r in lab.directors}
@@ -131,8 +131,8 @@ def test_ecmp_director_killed_then_back():
         ll = lab.start_longlived(port=MH, conns=30)
         try:
             check(ll.ready(), "long-lived connections did not start")
-            shares = {r: forwarding(lab, r, MH) for r in lab.directors}
-            check(all(v > 0 for v in shares.values()), "both directors should carry flows: %s" % shares)
+            got = forwards(lab, MH, *lab.directors)
+            check(all(v > 0 for v in got.values()), "both directors should carry flows: %s" % got)
             took = timed(lambda: lab.kill_drfwd("lb1", wait=False), lambda: lab.nexthops() == [lab.dip("lb2")])
             check(took is not None and took < 1.0, "the router dropped lb1 after %s s" % took)
             print("ECMP: lb1's drfwd killed, the router drops it after %.2fs" % took, flush=True)
@@ -141,9 +141,9 @@ def test_ecmp_director_killed_then_back():
             check(back is not None, "lb1 not back in the router's route")
             print("ECMP: lb1 back in the route %.2fs after its start" % back, flush=True)
             time.sleep(0.5)
-            shares = {r: forwarding(lab, r, MH, 1.5) for r in lab.directors}
-            share = shares["lb1"] / max(1, sum(shares.values()))
-            check(0.15 < share < 0.85, "lb1 carries %.0f%% of the packets after its return: %s" % (100 * share, shares))
+            got = shares(lab, MH, 1.5)
+            share = got["lb1"] / max(1, sum(got.values()))
+            check(0.15 < share < 0.85, "lb1 carries %.0f%% of the packets after its return: %s" % (100 * share, got))
             print("ECMP: lb1 carries %.0f%% of the packets again" % (100 * share), flush=True)
         finally:
             rep = ll.finish()
@@ -161,9 +161,9 @@ def test_ecmp_a_third_director_then_maintenance():
             lb3 = lab.add_director()
             check(L.wait_for(lambda: len(lab.nexthops()) == 3, 10), "lb3 not in the route: %s" % lab.nexthops())
             time.sleep(0.5)
-            shares = {r: forwarding(lab, r, MH, 1.5) for r in lab.directors}
-            share = shares[lb3] / max(1, sum(shares.values()))
-            check(0.1 < share < 0.6, "lb3 carries %.0f%% of the packets: %s" % (100 * share, shares))
+            got = shares(lab, MH, 1.5)
+            share = got[lb3] / max(1, sum(got.values()))
+            check(0.1 < share < 0.6, "lb3 carries %.0f%% of the packets: %s" % (100 * share, got))
             print("ECMP: a third director joined, it carries %.0f%% of the packets" % (100 * share), flush=True)
             took = timed(lambda: lab.d("lb1").ctl("set", "vip-routes", "off", check=True),
                          lambda: lab.dip("lb1") not in lab.nexthops())

@@ -18,16 +18,13 @@ TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 sys.path.insert(0, os.path.join(TOP, "tools"))
 import lab as L  # noqa: E402
 from drfwdtest import check  # noqa: E402
-from directors import forwarding, new_lab, timed, unharmed  # noqa: E402
+from directors import adopt_orphans, forwards, new_lab, quit_keepalived, shares, timed, unharmed  # noqa: E402
+
+adopt_orphans()
 
 PY = "/usr/bin/python3"
 RR, PERSIST = 7, 8  # SyncLab's echo services: tcp 7 rr, tcp 8 rr -p 300
 LOAD_PORT = 9       # the load test's UDP rr service (nothing listens on the real servers)
-def quit_keepalived(lab):
-    """SIGTERM to every keepalived at once: one whose drfwd0 has gone takes 5 s to exit,
-    and down() would wait for each in turn."""
-    for role in lab.directors:
-        lab.stop_keepalived(role, wait=False)
 
 
 def conns(lab, role, port, state="ESTABLISHED"):
@@ -86,7 +83,7 @@ def test_vrrp_master_killed_rr():
             check(took is not None and took < 1.0, "backup took over after %s s" % took)
             print("VRRP+sync (rr): master's drfwd killed, the backup holds the VIP after %.2fs" % took, flush=True)
             time.sleep(1.5)
-            check(forwarding(lab, "lb2", RR) > 0, "the backup does not forward")
+            check(forwards(lab, RR, "lb2")["lb2"] > 0, "the backup does not forward")
         finally:
             rep = ll.finish()
         unharmed(rep, "VRRP+sync, master killed (rr)")
@@ -111,7 +108,7 @@ def test_vrrp_master_killed_persistence():
             print("VRRP+sync (persistence): master's drfwd killed, the backup holds the VIP after %.2fs" % took,
                   flush=True)
             time.sleep(3)  # 15 new connections through the backup
-            check(forwarding(lab, "lb2", PERSIST) > 0, "the backup does not forward")
+            check(forwards(lab, PERSIST, "lb2")["lb2"] > 0, "the backup does not forward")
         finally:
             rep = ll.finish()
         unharmed(rep, "VRRP+sync, master killed (rr -p 300)")
@@ -139,7 +136,7 @@ def test_vrrp_failover_and_failback():
             check(took is not None and took < 1.0, "backup took over after %s s" % took)
             print("VRRP+sync: master's drfwd killed, the backup holds the VIP after %.2fs" % took, flush=True)
             time.sleep(2)
-            check(forwarding(lab, "lb2", RR) > 0, "the backup does not forward")
+            check(forwards(lab, RR, "lb2")["lb2"] > 0, "the backup does not forward")
             before = lab.sync_counters("lb2")
             started = time.time()
             lab.start_director("lb1")
@@ -166,7 +163,7 @@ def test_vrrp_failover_and_failback():
             n, diff = synced(lab, "lb2", "lb1", RR, 20)
             check(n >= 20 and not diff, "lb1 holds %d of lb2's connections, on another RS: %s" % (n, diff))
             time.sleep(2)
-            check(forwarding(lab, "lb1", RR) > 0, "the old master does not forward again")
+            check(forwards(lab, RR, "lb1")["lb1"] > 0, "the old master does not forward again")
         finally:
             rep_rr, rep_pe = rr.finish(), pe.finish()
         unharmed(rep_rr, "VRRP+sync, fail-over and fail-back (rr)")
@@ -188,12 +185,12 @@ def test_ecmp_director_killed_rr():
         ll = lab.start_longlived(port=RR, conns=30)
         try:
             check(ll.ready(), "long-lived connections did not start")
-            shares = {r: forwarding(lab, r, RR) for r in lab.directors}
-            check(all(v > 0 for v in shares.values()), "both directors should carry flows: %s" % shares)
+            got = shares(lab, RR, 1.0)
+            check(all(v > 0 for v in got.values()), "both directors should carry flows: %s" % got)
             n, diff = synced(lab, "lb1", "lb2", RR, 30)
             check(n >= 30 and not diff, "lb2 holds %d of lb1's connections, on another RS: %s" % (n, diff))
             print("ECMP+sync: packets per director over 1 s %s; each holds all 30 connections, on the same RS"
-                  % shares, flush=True)
+                  % got, flush=True)
             took = timed(lambda: lab.kill_drfwd("lb1", wait=False), lambda: lab.nexthops() == [lab.dip("lb2")])
             check(took is not None and took < 1.0, "the router dropped lb1 after %s s" % took)
             print("ECMP+sync (rr): lb1's drfwd killed, the router drops it after %.2fs" % took, flush=True)

@@ -121,7 +121,7 @@ def run(config, inputs, workers=1, ports=1, extra=(), expect_rx=None, timeout=60
         vdevs += ["--vdev", "net_pcap%d,%s" % (p, ",".join(args))]
     lcores = ["-l", "0,1"] if workers == 1 else ["--lcores", "0@0," + ",".join("%d@1" % (i + 1) for i in range(workers))]
     stats_json = os.path.join(tmp, "stats.json")
-    cmd = [binary] + lcores + EAL + vdevs + ["--", "-f", conf, "--stats-period", "0.2",
+    cmd = [binary] + lcores + EAL + vdevs + ["--", "-f", conf, "--stats-period", "0.05",
                                            "--stats-json", stats_json, "--conn-table-size", "65536",
                                            "--idle-backoff", "200", "--no-kernel-interfaces",
                                            "--socket", os.path.join(tmp, "ctl", "drfwd.sock")] + list(extra)
@@ -292,7 +292,7 @@ class Drfwd:
         self.stats_json = os.path.join(self.tmp, "stats.json")
         self.cmd = [drfwd_binary(), "-l", "0,1"] + EAL + list(eal_extra) + [
             "--vdev", "net_pcap0,rx_pcap=%s,tx_pcap=%s" % (self.rx, self.out), "--",
-            "-f", self.conf, "--stats-period", "0.2", "--stats-json", self.stats_json,
+            "-f", self.conf, "--stats-period", "0.05", "--stats-json", self.stats_json,
             "--conn-table-size", "65536", "--idle-backoff", "200", "--no-kernel-interfaces",
             "--socket", self.socket] + list(extra)
         self.stdin = stdin

@@ -2,6 +2,7 @@
 pseudo-terminal, drfwdctl (a weight changed mid-run with the distribution following,
 refusals, restore, save), ipvsadm's listings on real counters, the socket's access
 control, and DPDK telemetry."""
+import json
 import os
 import pty
 import re
@@ -10,6 +11,7 @@ import shutil
 import signal
 import struct
 import subprocess
+import sys
 import time
 from collections import Counter
 
@@ -220,32 +222,39 @@ def test_console_on_a_terminal_completes():
     if pid == 0:
         os.execv(cmd[0], cmd)
 
-    def read_for(t):
+    def read_for(t, until=lambda out: False, quiet=0.1):
+        """What drfwd writes for t seconds (up to its exit); once until(what came so far)
+        holds, only until nothing more has come for `quiet` seconds."""
         out = b""
         end = time.time() + t
         while time.time() < end:
-            r, _, _ = select.select([fd], [], [], 0.1)
+            done = until(out.decode(errors="replace"))
+            r, _, _ = select.select([fd], [], [], quiet if done else 0.1)
             if r:
                 try:
                     out += os.read(fd, 4096)
                 except OSError:
                     break
+            elif done:
+                break
         return out.decode(errors="replace")
 
+    choices = ("vips", "rs", "stats", "ports", "neigh", "conns", "config")
     try:
-        h.check("drfwd> " in read_for(3), "no prompt")
+        h.check("drfwd> " in read_for(3, lambda o: "drfwd> " in o), "no prompt")
         os.write(fd, b"sh\t")
-        h.check(read_for(0.5).startswith("show "), "sh<TAB> did not complete to 'show '")
+        h.check(read_for(0.5, lambda o: o.startswith("show ")).startswith("show "),
+                "sh<TAB> did not complete to 'show '")
         os.write(fd, b"\t")
-        listing = read_for(0.5)
-        for choice in ("vips", "rs", "stats", "ports", "neigh", "conns", "config"):
+        listing = read_for(0.5, lambda o: all(" %s" % c in o for c in choices) and "drfwd> show " in o)
+        for choice in choices:
             h.check(" %s" % choice in listing, "<TAB> did not list %s:\n%r" % (choice, listing))
         os.write(fd, b"v\t")
-        h.check(read_for(0.5).startswith("vips "), "v<TAB> did not complete to 'vips '")
+        h.check(read_for(0.5, lambda o: o.startswith("vips ")).startswith("vips "), "v<TAB> did not complete to 'vips '")
         os.write(fd, b"\n")
-        h.check("no services" in read_for(1), "show vips did not run")
+        h.check("no services" in read_for(1, lambda o: "no services" in o and "drfwd> " in o), "show vips did not run")
         os.write(fd, b"help\n")
-        h.check("save config" in read_for(1), "help")
+        h.check("save config" in read_for(1, lambda o: "save config" in o and o.endswith("drfwd> ")), "help")
         os.write(fd, b"quit\n")
         read_for(3)
     finally:
@@ -262,15 +271,34 @@ def test_telemetry():
     with h.Drfwd(CONF, rx=syns(6, 35000), eal_extra=["--file-prefix", prefix], name="tel") as d:
         d.wait_rx(6)
         d.wait_socket()
-        time.sleep(1.5)  # telemetry's copy is refreshed every second
-        r = subprocess.run(["dpdk-telemetry.py", "-f", prefix], input="/drfwd/vips\n/drfwd/rs\n/drfwd/stats\n",
-                           capture_output=True, text=True, timeout=30)
-        import json as _json
-        replies = {}
-        for line in r.stdout.splitlines():
-            line = line.strip()
-            if line.startswith("{"):
-                replies.update(_json.loads(line))
+
+        def ask():
+            # dpdk-telemetry.py under this interpreter: through a pyenv shim on PATH, each
+            # start of it would take about a second
+            r = subprocess.run([sys.executable, shutil.which("dpdk-telemetry.py"), "-f", prefix],
+                               input="/drfwd/vips\n/drfwd/rs\n/drfwd/stats\n", capture_output=True, text=True,
+                               timeout=30)
+            replies = {}
+            for line in r.stdout.splitlines():
+                line = line.strip()
+                if line.startswith("{"):
+                    replies.update(json.loads(line))
+            return replies
+
+        def complete(replies):
+            vips = list(replies.get("/drfwd/vips", {}).values())
+            return len(vips) == 1 and vips[0]["conns"] == 6 and len(replies.get("/drfwd/rs", {})) == 2 and \
+                replies.get("/drfwd/stats", {}).get("forwarded") == 6
+
+        # telemetry's copy is refreshed every second: asked until it shows the 6
+        # connections, the last time no earlier than 1.5 s from now
+        deadline = time.time() + 1.5
+        asked = time.time()
+        replies = ask()
+        while not complete(replies) and asked < deadline:
+            time.sleep(max(0.0, min(0.2, deadline - time.time())))
+            asked = time.time()
+            replies = ask()
         vips = list(replies.get("/drfwd/vips", {}).values())
         h.check(len(vips) == 1 and vips[0]["service"] == "198.18.1.10:80/tcp" and vips[0]["conns"] == 6,
                 "vips: %s" % replies)

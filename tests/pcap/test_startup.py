@@ -4,6 +4,8 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
+import tempfile
 import time
 
 import harness as h
@@ -65,14 +67,17 @@ def test_driver_presets():
     presets = subprocess.run([tool, "--list"], capture_output=True, text=True, check=True).stdout.split()
     for want in ("af_packet", "tap", "pcap", "virtio", "mlx5", "ixgbe", "i40e", "ice"):
         h.check(want in presets, "no %s preset" % want)
+    # Run as a script once (above); then under this interpreter: the shebang finds
+    # python3 on PATH, which may be a pyenv shim taking about a second to start it.
+    tool = [sys.executable, tool]
     values = ["IN=a.pcap", "OUT=b.pcap", "IFACE=x", "PCI=0000:00:04.0"]
     for p in presets:
-        r = subprocess.run([tool, p] + values, capture_output=True, text=True)
+        r = subprocess.run(tool + [p] + values, capture_output=True, text=True)
         h.check(r.returncode == 0 and r.stdout.strip(), "preset %s: %s" % (p, r.stderr))
-    r = subprocess.run([tool, "af_packet"], capture_output=True, text=True)
+    r = subprocess.run(tool + ["af_packet"], capture_output=True, text=True)
     h.check(r.returncode == 2 and "IFACE" in r.stderr, "a missing value is not named: " + r.stderr)
     # The null preset starts drfwd for real; it must stop cleanly on SIGINT.
-    eal = subprocess.run([tool, "null"], capture_output=True, text=True, check=True).stdout.split()
+    eal = subprocess.run(tool + ["null"], capture_output=True, text=True, check=True).stdout.split()
     p = subprocess.Popen([h.drfwd_binary()] + eal + ["--", "--idle-backoff", "500", "--no-kernel-interfaces", "--socket", "none"],
                          stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
@@ -84,14 +89,26 @@ def test_driver_presets():
 
 
 def start_stop(cmd, sig=signal.SIGINT, settle=1.5):
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(settle)
-    h.check(p.poll() is None, "exited early: %s" % (p.communicate()[1] if p.poll() is not None else ""))
-    p.send_signal(sig)
-    out, err = p.communicate(timeout=30)
-    h.check(p.returncode == 0, "rc %d after %s: %s" % (p.returncode, signal.Signals(sig).name, err[-2000:]))
-    h.check("Final statistics" in out, "no final statistics")
-    return out, err
+    """Starts drfwd, lets it run until it forwards (it logs "forwarding on"; `settle`
+    seconds at most), checks that it still runs, stops it with `sig` and checks that it
+    stopped cleanly. Returns its output (stdout, stderr)."""
+    with tempfile.TemporaryDirectory(prefix="drfwd-start-stop-") as tmp:
+        log = os.path.join(tmp, "stderr")
+        with open(log, "w") as f:  # a file of its own: read here while drfwd writes it
+            p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=f, text=True)
+
+        def err():
+            with open(log) as f:
+                return f.read()
+        deadline = time.time() + settle
+        while time.time() < deadline and p.poll() is None and "forwarding on" not in err():
+            time.sleep(0.05)
+        h.check(p.poll() is None, "exited early: %s" % (err() if p.poll() is not None else ""))
+        p.send_signal(sig)
+        out, _ = p.communicate(timeout=30)
+        h.check(p.returncode == 0, "rc %d after %s: %s" % (p.returncode, signal.Signals(sig).name, err()[-2000:]))
+        h.check("Final statistics" in out, "no final statistics")
+        return out, err()
 
 
 def test_sigterm_stops_gracefully():
