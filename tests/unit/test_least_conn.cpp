@@ -267,7 +267,7 @@ void random_run(Rig& t, Sched sched, uint32_t workers, bool thresholds, uint32_t
 // Twelve random runs of each scheduler.
 void random_runs(uint32_t workers, bool thresholds, uint32_t first_seed) {
   for (Sched s : kLeastScheds)
-    for (uint32_t seed = first_seed; seed < first_seed + 12; ++seed) {
+    for (uint32_t seed = first_seed; seed < first_seed + 6; ++seed) {
       Rig t;
       random_run(t, s, workers, thresholds, seed);
       if (::testing::Test::HasFatalFailure()) return;
