@@ -8,6 +8,7 @@ packages=(
   build-essential pkg-config meson ninja-build
   dpdk dpdk-dev libdpdk-dev
   libboost-program-options-dev libspdlog-dev libfmt-dev libgtest-dev
+  libsystemd-dev
   # sanitizers and fuzzing
   clang-14 libclang-rt-14-dev libfuzzer-14-dev
   # pcap and e2e tiers, lab, benchmarks
@@ -16,6 +17,9 @@ packages=(
   nginx-light curl socat
   # the redundancy labs: VRRP (keepalived) and BGP + BFD (BIRD 2) on drfwd's kernel interfaces
   keepalived bird2
+  # the appliance: the Debian package (tools/package.sh) and its checks, the metrics'
+  # checks (promtool) and the Prometheus server the e2e lab scrapes drfwd with
+  debhelper dpkg-dev lintian prometheus
 )
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -39,10 +43,11 @@ apt-get update -q
 apt-get install -y -q --no-install-recommends "${missing[@]}"
 
 # nginx-light's package starts a system nginx on :80 in the root namespace, bird2's a
-# system BIRD (keepalived's waits for /etc/keepalived/keepalived.conf). drfwd's labs run
+# system BIRD, prometheus's a server on :9090 (keepalived's waits for
+# /etc/keepalived/keepalived.conf). drfwd's labs run
 # their own instances inside namespaces as plain processes, so keep the system ones stopped.
 if command -v systemctl >/dev/null 2>&1; then
-  for service in nginx bird keepalived; do
+  for service in nginx bird keepalived prometheus; do
     if systemctl is-active --quiet "$service" 2>/dev/null; then
       systemctl stop "$service" || true
     fi
