@@ -8,11 +8,13 @@
 #include <spdlog/spdlog.h>
 
 #include <net/if.h>
+#include <systemd/sd-daemon.h>
 
 #include <cstdio>
 #include <fstream>
 #include <stdexcept>
 
+#include "config/loader.hpp"
 #include "console/json.hpp"
 #include "console/stats_views.hpp"
 #include "console/telemetry.hpp"
@@ -42,13 +44,16 @@ dp::PortSetup port_setup(const Options& opt, size_t workers) {
   return setup;
 }
 
+// A state change for systemd (Type=notify); nothing when not started by it.
+void notify_systemd(const std::string& state) { sd_notify(0, state.c_str()); }
+
 }  // namespace
 
 void Appliance::PoolDeleter::operator()(rte_mempool* p) const { rte_mempool_free(p); }
 
 Appliance::Appliance(const Options& opt, config::Model model, std::vector<dp::PortInfo> ports,
-                     std::vector<unsigned> lcores, std::atomic<bool>& stop)
-    : opt_(opt), stop_(stop), ports_(std::move(ports)) {
+                     std::vector<unsigned> lcores, std::atomic<bool>& stop, std::atomic<bool>& reload)
+    : opt_(opt), stop_(stop), reload_(reload), ports_(std::move(ports)) {
   dp::PortSetup setup = port_setup(opt, lcores.size());
   dp::check_ports(ports_.info(), setup);
 
@@ -119,6 +124,9 @@ Appliance::~Appliance() = default;
 
 void Appliance::add_pollers() {
   loop_->add_poller([this](double now) { operator_->poll(now); });
+  loop_->add_poller([this](double now) {
+    if (reload_.exchange(false, std::memory_order_relaxed)) reload(now);
+  });
   if (socket_) {
     loop_->add_poller([this](double) { socket_->poll(); });
     spdlog::info("control socket {}", socket_->path());
@@ -138,9 +146,41 @@ void Appliance::add_pollers() {
   }
 }
 
+void Appliance::reload(double now) {
+  const config::ConfigFiles files{opt_.config_file, opt_.import_ipvsadm, opt_.import_keepalived};
+  if (files.empty()) {
+    spdlog::info("reload: drfwd was started without configuration files: nothing to read");
+    return;
+  }
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  notify_systemd("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(uint64_t(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000));
+  spdlog::info("reload: reading the configuration files again");
+  try {
+    config::Model wanted = director_->model().blank();
+    std::vector<std::string> notes;
+    config::load_files(files, wanted, notes);
+    const console::Answer a = operator_->reload(wanted, now);
+    const std::string text = a.text.substr(0, a.text.find('\n'));
+    if (a.ok)
+      spdlog::info("reload: {}", text);
+    else
+      spdlog::error("reload refused, nothing changed: {}", text);
+  } catch (const config::ConfigError& e) {
+    spdlog::error("reload refused, nothing changed: {}", e.what());
+  } catch (const std::exception& e) {
+    spdlog::error("reload failed, nothing changed: {}", e.what());
+  }
+  notify_systemd("READY=1");
+}
+
 int Appliance::run() {
   workers_->launch(ports_.info());
   spdlog::info("forwarding on {} port(s) with {} worker(s); Ctrl-C to stop", ports_.size(), workers_->size());
+  // Every port is up and the configuration applied (the first snapshot went out when the
+  // director started): ready, for systemd's Type=notify.
+  notify_systemd("READY=1\nSTATUS=forwarding on " + std::to_string(ports_.size()) + " port(s) with " +
+                 std::to_string(workers_->size()) + " worker(s)");
   if (opt_.interactive) {
     console_ = std::make_unique<console::Console>(
         [this](std::string_view line, console::Reply reply) {
@@ -160,6 +200,7 @@ int Appliance::run() {
 }
 
 int Appliance::finish(int rc) {
+  notify_systemd("STOPPING=1");
   workers_->stop();
   if (workers_->any_failed()) rc = kExitFailure;
   console_.reset();  // the terminal back to normal before the final statistics

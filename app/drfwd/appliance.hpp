@@ -35,9 +35,10 @@ constexpr int kExitAccounting = 3;
 class Appliance {
  public:
   // Builds and starts everything but the workers' loops. Throws std::exception with a
-  // message for the operator; whatever was made is torn down on the way out.
+  // message for the operator; whatever was made is torn down on the way out. `reload`
+  // (SIGHUP) asks for the configuration files to be read again.
   Appliance(const Options& opt, config::Model model, std::vector<dp::PortInfo> ports, std::vector<unsigned> lcores,
-            std::atomic<bool>& stop);
+            std::atomic<bool>& stop, std::atomic<bool>& reload);
   ~Appliance();
 
   // Launches the workers and runs the control loop until `stop`; then stops the
@@ -51,9 +52,13 @@ class Appliance {
   };
   int finish(int rc);
   void add_pollers();
+  // Reads the files given at start again and applies what changed (a file in error
+  // changes nothing); tells systemd it is reloading, then ready again.
+  void reload(double now);
 
   const Options& opt_;
   std::atomic<bool>& stop_;
+  std::atomic<bool>& reload_;
   std::unique_ptr<rte_mempool, PoolDeleter> pool_;
   dp::PortSet ports_;
   std::unique_ptr<control::Publisher> publisher_;

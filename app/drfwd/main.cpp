@@ -1,14 +1,19 @@
 // drfwd: options -> EAL -> ports -> lcores -> configuration -> the appliance (app/drfwd/
-// appliance.hpp), which owns and runs everything else.
+// appliance.hpp), which owns and runs everything else. Or, with --check-config, only the
+// configuration, without EAL.
 #include <malloc.h>
+#include <sys/stat.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_lcore.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <csignal>
 #include <cstring>
 #include <iostream>
@@ -16,7 +21,6 @@
 #include <string>
 #include <vector>
 
-#include "config/keepalived.hpp"
 #include "config/loader.hpp"
 #include "dataplane/port.hpp"
 #include "drfwd/appliance.hpp"
@@ -25,9 +29,71 @@
 namespace {
 
 std::atomic<bool> g_stop{false};
+std::atomic<bool> g_reload{false};
 static_assert(std::atomic<bool>::is_always_lock_free);
 
 void on_signal(int) { g_stop.store(true, std::memory_order_relaxed); }
+void on_hangup(int) { g_reload.store(true, std::memory_order_relaxed); }
+
+drfwd::config::ConfigFiles files_of(const drfwd::app::Options& opt) {
+  return {opt.check_config.empty() ? opt.config_file : opt.check_config, opt.import_ipvsadm, opt.import_keepalived};
+}
+
+// A model with drfwd's kernel settings for `ports` ports.
+drfwd::config::Model blank_model(const drfwd::app::Options& opt, size_t ports) {
+  drfwd::config::Model model(static_cast<uint16_t>(ports));
+  model.set_kernel_ifname(opt.kernel_ifname);  // sync start interface <name>
+  model.set_kernel_interfaces(opt.kernel_interfaces);
+  // DPDK's port slots: the data ports, their TAPs, and one TAP per VLAN interface.
+  const size_t slots = RTE_MAX_ETHPORTS, taken = 2 * ports;
+  model.set_max_kernel_vlans(slots > taken ? slots - taken : 0);
+  return model;
+}
+
+// drfwd --check-config: the files as a start would read them, without EAL. The number of
+// ports is known only at start: every port id drfwd can have (32) is accepted here.
+int check_config(const drfwd::app::Options& opt) {
+  using namespace drfwd;
+  const config::ConfigFiles files = files_of(opt);
+  config::Model model = blank_model(opt, lb::kMaxPorts);
+  model.set_max_kernel_vlans(RTE_MAX_ETHPORTS - 2);  // VLAN interfaces: as many as one port can have
+  std::vector<std::string> notes;
+  const std::vector<std::string> errors = config::check_files(files, model, notes);
+  for (const std::string& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
+  if (!errors.empty()) {
+    std::fprintf(stderr, "drfwd: %zu error(s): configuration refused\n", errors.size());
+    return 1;
+  }
+  size_t rs = 0;
+  for (const config::Service& s : model.services()) rs += s.rs.size();
+  std::string names;
+  for (const std::string* f : {&files.config, &files.ipvsadm, &files.keepalived})
+    if (!f->empty()) names += (names.empty() ? "" : ", ") + *f;
+  std::printf("drfwd: %s: configuration OK: %zu service(s), %zu real server(s)\n", names.c_str(),
+              model.services().size(), rs);
+  return 0;
+}
+
+// Started by systemd with standard error on the journal (JOURNAL_STREAM names it): the
+// journal stamps each line itself and takes its priority from a "<N>" prefix.
+bool stderr_is_journal() {
+  const char* stream = std::getenv("JOURNAL_STREAM");
+  struct stat st {};
+  if (!stream || fstat(2, &st) != 0) return false;
+  unsigned long long dev = 0, ino = 0;
+  return std::sscanf(stream, "%llu:%llu", &dev, &ino) == 2 && dev == st.st_dev && ino == st.st_ino;
+}
+
+// "<N>": the syslog priority of a record's level (sd-daemon(3)).
+class SyslogPriority final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    static constexpr char kPriority[] = {'7', '7', '6', '4', '3', '2', '6'};  // trace .. critical, off
+    const char text[] = {'<', kPriority[std::min<size_t>(msg.level, sizeof kPriority - 1)], '>'};
+    dest.append(text, text + sizeof text);
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<SyslogPriority>(); }
+};
 
 struct EalSession {
   bool active = false;
@@ -41,26 +107,6 @@ int fail(const std::string& msg) {
   return drfwd::app::kExitFailure;
 }
 
-// The configuration files given at start, before any port is touched: a bad file stops
-// everything here, naming the file and line.
-void load_configuration(const drfwd::app::Options& opt, drfwd::config::Model& model) {
-  using namespace drfwd;
-  if (!opt.config_file.empty()) {
-    config::load_file(opt.config_file, model);
-    spdlog::info("{}: {} service(s) loaded", opt.config_file, model.services().size());
-  }
-  if (!opt.import_ipvsadm.empty()) {
-    config::load_ipvsadm_save(opt.import_ipvsadm, model);
-    spdlog::info("{}: ipvsadm rules imported ({} service(s) now)", opt.import_ipvsadm, model.services().size());
-  }
-  if (!opt.import_keepalived.empty()) {
-    const config::KeepalivedConfig k = config::translate_keepalived(opt.import_keepalived);
-    for (const std::string& note : k.notes) spdlog::info("{}", note);
-    config::load_translated(k, model);
-    spdlog::info("{}: keepalived configuration imported: {} command(s), {} note(s) ({} service(s) now)",
-                 opt.import_keepalived, k.lines.size(), k.notes.size(), model.services().size());
-  }
-}
 
 int run(const drfwd::app::Options& opt, int eal_argc, char** eal_argv) {
   // The control core allocates and frees whole tables (a Maglev table is 256 KiB) on
@@ -72,6 +118,7 @@ int run(const drfwd::app::Options& opt, int eal_argc, char** eal_argv) {
   mallopt(M_MMAP_THRESHOLD, 256 << 20);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
   using namespace drfwd;
+  std::signal(SIGHUP, on_hangup);  // before anything: a reload asked for early waits for the loop
   EalSession eal;
   if (rte_eal_init(eal_argc, eal_argv) < 0)
     return fail(std::string("EAL initialisation failed: ") + rte_strerror(rte_errno));
@@ -94,21 +141,20 @@ int run(const drfwd::app::Options& opt, int eal_argc, char** eal_argv) {
     return fail("no worker lcore: the main lcore is the control core, give at least one more (e.g. -l 0,1; "
                 "--lcores 0@0,1@1,2@1 puts two workers on CPU 1)");
 
-  config::Model model(static_cast<uint16_t>(ports.size()));
-  model.set_kernel_ifname(opt.kernel_ifname);  // sync start interface <name>
-  model.set_kernel_interfaces(opt.kernel_interfaces);
-  // DPDK's port slots: the data ports, their TAPs, and one TAP per VLAN interface.
-  const size_t slots = RTE_MAX_ETHPORTS, taken = 2 * ports.size();
-  model.set_max_kernel_vlans(slots > taken ? slots - taken : 0);
+  // The configuration files given at start, before any port is touched: a bad file stops
+  // everything here, naming the file and line.
+  config::Model model = blank_model(opt, ports.size());
   try {
-    load_configuration(opt, model);
+    std::vector<std::string> notes;
+    config::load_files(files_of(opt), model, notes);
+    for (const std::string& note : notes) spdlog::info("{}", note);
   } catch (const config::ConfigError& e) {
     return fail(std::string(e.what()) + (e.usage().empty() ? "" : "\n  usage: " + e.usage()));
   }
 
   int rc;
   try {
-    app::Appliance appliance(opt, std::move(model), std::move(ports), std::move(lcores), g_stop);
+    app::Appliance appliance(opt, std::move(model), std::move(ports), std::move(lcores), g_stop, g_reload);
     rc = appliance.run();
   } catch (const std::exception& e) {
     return fail(e.what());
@@ -131,8 +177,13 @@ int main(int argc, char** argv) {
   if (split >= 0) {
     for (int i = split + 1; i < argc; ++i) app_args.emplace_back(argv[i]);
   } else {
+    // Without "--": a configuration check takes every word (drfwd -t FILE); otherwise
+    // only --help and --version are drfwd's.
+    bool check = false;
     for (int i = 1; i < argc; ++i)
-      if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h") || !std::strcmp(argv[i], "--version"))
+      check = check || !std::strcmp(argv[i], "-t") || !std::strncmp(argv[i], "--check-config", 14);
+    for (int i = 1; i < argc; ++i)
+      if (check || !std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h") || !std::strcmp(argv[i], "--version"))
         app_args.emplace_back(argv[i]);
   }
 
@@ -140,6 +191,14 @@ int main(int argc, char** argv) {
   if (!parsed.options) {
     (parsed.exit_code ? std::cerr : std::cout) << parsed.text;
     return parsed.exit_code;
+  }
+  if (!parsed.options->check_config.empty()) {
+    try {
+      return check_config(*parsed.options);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "drfwd: %s\n", e.what());
+      return 1;
+    }
   }
   if (split < 0 && !app_args.empty()) return 0;
 
@@ -154,7 +213,13 @@ int main(int argc, char** argv) {
   }
   spdlog::set_default_logger(logger);
   spdlog::flush_on(spdlog::level::info);
-  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e [%^%l%$] %v");
+  if (parsed.options->log_file.empty() && stderr_is_journal()) {
+    auto f = std::make_unique<spdlog::pattern_formatter>();
+    f->add_flag<SyslogPriority>('*').set_pattern("%*[%l] %v");
+    spdlog::set_formatter(std::move(f));
+  } else {
+    spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e [%^%l%$] %v");
+  }
   spdlog::set_level(spdlog::level::from_str(parsed.options->log_level));
 
   const int eal_argc = split >= 0 ? split : argc;

@@ -20,7 +20,12 @@ po::options_description describe(Options& o) {
       ("version,V", "print the version and exit")
       ("config,f", po::value(&o.config_file)->value_name("FILE"),
        "run the commands in FILE at start (native or ipvsadm grammar, one per line, # comments); "
-       "an error stops drfwd before any port starts")
+       "an error stops drfwd before any port starts; SIGHUP reads it (and the imports) again and "
+       "applies what changed")
+      ("check-config,t", po::value(&o.check_config)->value_name("FILE"),
+       "check FILE as --config would read it (and the files --import-ipvsadm and --import-keepalived "
+       "name), without EAL or ports: every error as FILE:LINE, exit 1; exit 0 and a one-line summary "
+       "if good (no \"--\" needed: drfwd -t FILE)")
       ("stats-period", po::value(&o.stats_period)->value_name("SEC"),
        "print per-port statistics every SEC seconds (decimals allowed), in dpdk-testpmd's wording")
       ("stats-json", po::value(&o.stats_json)->value_name("FILE"), "write every counter to FILE as JSON at exit")
@@ -82,7 +87,8 @@ po::options_description describe(Options& o) {
 std::string help_text() {
   Options o;
   std::ostringstream s;
-  s << "Usage: drfwd [EAL options] -- [drfwd options]\n\n"
+  s << "Usage: drfwd [EAL options] -- [drfwd options]\n"
+       "       drfwd --check-config FILE [--import-ipvsadm FILE] [--import-keepalived FILE]\n\n"
        "drfwd is a Direct Routing (LVS -g) layer-4 load balancer on DPDK. EAL options come before\n"
        "\"--\" (e.g. -l 0,1 --no-huge -m 1024 --vdev net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap);\n"
        "the main lcore is the control core and every other lcore is a forwarding worker.\n\n"

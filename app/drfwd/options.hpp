@@ -12,6 +12,7 @@ constexpr uint32_t kMbufHeadroom = 128;  // RTE_PKTMBUF_HEADROOM (main.cpp check
 
 struct Options {
   std::string config_file;
+  std::string check_config;  // --check-config/-t FILE: check it (and the imports) and exit
   double stats_period = 0;
   std::string stats_json;
   std::string log_level = "info";

@@ -127,6 +127,15 @@ class Model {
   const SyncSettings& sync() const { return sync_; }
   // Kernel interfaces are named <prefix><port id> (drfwd --kernel-ifname).
   void set_kernel_ifname(std::string prefix) { ifname_prefix_ = std::move(prefix); }
+  // A model with this one's ports and kernel settings and no configuration: what a
+  // reload reads the files into.
+  Model blank() const {
+    Model m(num_ports_);
+    m.ifname_prefix_ = ifname_prefix_;
+    m.kernel_ifs_ = kernel_ifs_;
+    m.max_kernel_vlans_ = max_kernel_vlans_;
+    return m;
+  }
   // drfwd --no-kernel-interfaces: nothing that needs them (connection sync) is accepted.
   void set_kernel_interfaces(bool on) { kernel_ifs_ = on; }
   // With kernel interfaces, each VLAN interface takes a TAP, and DPDK has a fixed number

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "config/reconcile.hpp"
 #include "config/show_config.hpp"
 #include "console/help.hpp"
 #include "console/ipvsadm_views.hpp"
@@ -81,6 +82,16 @@ void Operator::execute(std::string_view line, double now, Reply reply) {
     spdlog::error("command '{}': {}", line, e.what());
     if (reply) reply(Answer{false, std::string("internal error: ") + e.what() + "\n"});
   }
+}
+
+Answer Operator::reload(const config::Model& wanted, double now) {
+  const std::vector<config::Command> batch = config::reconcile(p_.director.model(), wanted);
+  if (batch.empty()) return Answer{true, "configuration unchanged\n"};
+  const control::BatchResult r = p_.director.apply(batch, now);
+  if (!r.ok) return refused(r.error, r.usage);
+  for (const lb::Iface at : r.addressed) p_.slow_path.readdress(at);
+  for (const std::string& s : r.summaries) spdlog::info("reload: {}", s);
+  return Answer{true, std::to_string(batch.size()) + " change(s) applied\n"};
 }
 
 Answer Operator::apply(std::span<const config::Command> batch, double now) {

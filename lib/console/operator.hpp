@@ -40,6 +40,10 @@ class Operator {
   void execute(std::string_view line, double now, Reply reply);
   // Configuration commands applied together: all of them or none.
   void execute_batch(const std::vector<std::string>& lines, double now, Reply reply);
+  // A reload: what differs between the running configuration and `wanted` (the files
+  // read again), applied as one batch (config::reconcile); every change logged. The
+  // answer says how many changes, or why nothing changed.
+  Answer reload(const config::Model& wanted, double now);
   // Each control round: finishes connection listings, samples rates once a second,
   // refreshes the telemetry copy (if `telemetry`).
   void poll(double now);
