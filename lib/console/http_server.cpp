@@ -102,7 +102,7 @@ uint16_t HttpServer::port() const {
 }
 
 void HttpServer::log_error(std::string_view what, int err) {
-  std::string key = std::string(what) + ": " + std::strerror(err);
+  std::string key = err ? std::string(what) + ": " + std::strerror(err) : std::string(what);
   if (std::find(logged_.begin(), logged_.end(), key) != logged_.end()) return;
   spdlog::warn("metrics server{}{}: {} (logged once)", address_.empty() ? "" : " ", address_, key);
   logged_.push_back(std::move(key));

@@ -74,7 +74,7 @@ class HttpServer {
   void accept_new(double now);
   // False once the connection is done with (to close).
   bool serve(Conn& c, double now);
-  void log_error(std::string_view what, int err);
+  void log_error(std::string_view what, int err);  // err 0: no errno
 
   Handler handler_;
   int fd_ = -1;
