@@ -387,6 +387,33 @@ http {{
         self.save()
         return p
 
+    def start_prometheus(self, role, targets, listen="127.0.0.1:9090", interval="1s"):
+        """A Prometheus server in role's namespace scraping `targets` (ADDR:PORT of drfwd
+        --metrics) every `interval`, its TSDB in the lab's directory; a process of the lab
+        (stopped by its PID with the others). Returns its base URL."""
+        d = os.path.join(self.dir, role + "-prometheus")
+        os.makedirs(d, exist_ok=True)
+        conf = os.path.join(d, "prometheus.yml")
+        with open(conf, "w") as f:
+            f.write("global:\n  scrape_interval: %s\n  scrape_timeout: %s\n"
+                    "scrape_configs:\n  - job_name: drfwd\n    static_configs:\n      - targets: [%s]\n"
+                    % (interval, interval, ", ".join('"%s"' % t for t in targets)))
+        self.spawn(role + "-prometheus", role,
+                   ["prometheus", "--config.file=" + conf, "--storage.tsdb.path=" + os.path.join(d, "data"),
+                    "--web.listen-address=" + listen, "--log.level=warn"], log=os.path.join(d, "prometheus.log"))
+        return "http://" + listen
+
+    def prometheus_query(self, role, url, query):
+        """The result list of an instant query to the Prometheus at url (in role's
+        namespace); None while it does not answer."""
+        r = self.run(role, "curl", "-s", "--max-time", "2", "-G", url + "/api/v1/query",
+                     "--data-urlencode", "query=" + query)
+        try:
+            doc = json.loads(r.stdout)
+        except ValueError:
+            return None
+        return doc["data"]["result"] if doc.get("status") == "success" else None
+
     def start_udp_echo(self, role):
         self.spawn(role + "-udp", role, [PY, os.path.join(TOP, "tools", "udp_echo.py"), role.upper(), self.vip, "5353"])
 
@@ -1787,6 +1814,8 @@ def main():
                       help="the one-port lab configured from docs/examples/keepalived.conf, with a sorry server")
     ap.add_argument("--sync", action="store_true",
                     help="with --vrrp or --ecmp: connection sync, rr and persistent echo services")
+    ap.add_argument("--metrics", metavar="ADDR:PORT",
+                    help="up, the one- or two-port lab: drfwd --metrics ADDR:PORT (in the lb namespace)")
     args = ap.parse_args()
     if args.sync and not (args.action in ("up", "demo") and (args.vrrp or args.ecmp)):
         ap.error("--sync goes with up or demo, and --vrrp or --ecmp")
@@ -1806,7 +1835,8 @@ def main():
         elif args.keepalived:
             lab = KeepalivedLab(prefix=args.prefix)
         else:
-            lab = Lab(prefix=args.prefix, two_port=args.two_port)
+            lab = Lab(prefix=args.prefix, two_port=args.two_port,
+                      drfwd_args=["--metrics", args.metrics] if args.metrics else ())
         lab.up()
         if lab.kind in ("vlan", "ipv6", "keepalived"):
             print("built in %.1fs" % lab.ready_after)

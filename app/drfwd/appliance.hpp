@@ -12,6 +12,7 @@
 #include "config/model.hpp"
 #include "console/console.hpp"
 #include "console/ctlsock.hpp"
+#include "console/http_server.hpp"
 #include "console/operator.hpp"
 #include "control/control_loop.hpp"
 #include "control/director.hpp"
@@ -55,6 +56,8 @@ class Appliance {
   // Reads the files given at start again and applies what changed (a file in error
   // changes nothing); tells systemd it is reloading, then ready again.
   void reload(double now);
+  // The /metrics body from the counters now; none until the operator exists.
+  std::optional<std::string> metrics() const;
 
   const Options& opt_;
   std::atomic<bool>& stop_;
@@ -70,6 +73,7 @@ class Appliance {
   std::unique_ptr<control::ControlLoop> loop_;
   std::unique_ptr<console::Operator> operator_;
   std::unique_ptr<console::ControlSocket> socket_;
+  std::unique_ptr<console::HttpServer> metrics_;
   std::unique_ptr<console::Console> console_;
 };
 

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "config/grammar.hpp"
+#include "console/http_server.hpp"
 #include "net/parse.hpp"
 
 namespace po = boost::program_options;
@@ -38,6 +39,9 @@ po::options_description describe(Options& o) {
       ("socket", po::value(&o.socket_path)->value_name("PATH"),
        "serve the control socket (drfwdctl) at PATH, mode 0600, root and drfwd's user only "
        "(default /run/drfwd/drfwd.sock; none: no socket)")
+      ("metrics", po::value(&o.metrics)->value_name("ADDR:PORT"),
+       "serve Prometheus metrics at http://ADDR:PORT/metrics (ADDR an IPv4 address or [IPv6]; "
+       "e.g. 127.0.0.1:9100); off by default")
       ("import-ipvsadm", po::value(&o.import_ipvsadm)->value_name("FILE"),
        "load an ipvsadm-save (ipvsadm -S) rules file at start, after --config")
       ("import-keepalived", po::value(&o.import_keepalived)->value_name("FILE"),
@@ -150,6 +154,10 @@ ParseOutcome parse_options(const std::vector<std::string>& args) {
                "-byte frame does not fit one mbuf of --mbuf-size " + std::to_string(o.mbuf_size) + " (" +
                std::to_string(kMbufHeadroom) + " bytes of headroom): give --mbuf-size " +
                std::to_string(o.mtu + kL2 + kMbufHeadroom) + " or more");
+  if (vm.count("metrics")) {
+    std::string err;
+    if (!console::parse_listen_address(o.metrics, err)) return bad("--metrics " + err);
+  }
   out.options = o;
   return out;
 }

@@ -33,6 +33,7 @@ struct Options {
   std::string import_ipvsadm;
   std::string import_keepalived;
   std::string log_file;
+  std::string metrics;  // --metrics ADDR:PORT (checked at parse time); empty: off
 };
 
 struct ParseOutcome {

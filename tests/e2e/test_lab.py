@@ -5,6 +5,7 @@ import json
 import os
 import re
 import sys
+import time
 from collections import Counter
 
 TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
@@ -16,12 +17,13 @@ from directors import adopt_orphans  # noqa: E402
 adopt_orphans()  # nginx's stops take milliseconds, not seconds
 
 _count = [0]
+METRICS = "127.0.0.1:9100"  # drfwd --metrics, on the loopback of the lab's lb namespace
 
 
 def new_lab(two_port=False):
     _count[0] += 1
     return L.Lab(prefix="dfe%d-%d" % (os.getpid() % 100000, _count[0]), two_port=two_port, drfwd=drfwd_binary(),
-                 log=lambda *a: None)
+                 log=lambda *a: None, drfwd_args=["--metrics", METRICS])
 
 
 def answers(lab, n):
@@ -38,10 +40,35 @@ def stop_and_check_drfwd(lab):
     return stats
 
 
+def prometheus_stores_the_series(lab, url, t0):
+    """A real Prometheus server (Debian's, started at t0 by the caller) scraping drfwd
+    every second in the lb namespace stores every real server's packet counter, with
+    node_exporter's labels."""
+    def series():
+        res = lab.prometheus_query("lb", url, 'drfwd_backend_packets_total{proto="TCP"}') or []
+        return {r["metric"]["remote_address"]: (r["metric"], float(r["value"][1])) for r in res}
+    got = L.wait_for(lambda: (lambda s: s if len(s) == 2 and all(v > 0 for _, v in s.values()) else None)(series()),
+                     20, step=0.2)
+    check(got, "Prometheus has no drfwd_backend_packets_total series: %s\n%s" % (series(), lab.tail_log()))
+    for rs in ("198.18.0.11", "198.18.0.12"):
+        labels = got[rs][0]
+        check(labels["local_address"] == L.VIP and labels["local_port"] == "80" and labels["remote_port"] == "80"
+              and labels["job"] == "drfwd", "series of %s: %s" % (rs, got[rs]))
+    active = lab.prometheus_query("lb", url, "drfwd_ipvs_backend_connections_active") or []
+    check(len(active) == 4, "drfwd_ipvs_backend_connections_active: %s" % active)  # 2 services x 2 RSs
+    print("Prometheus started and stored drfwd's series in %.1f s" % (time.time() - t0))
+
+
 def test_round_robin():
     with new_lab() as lab:
-        got = answers(lab, 40)
-        check(Counter(got) == Counter({"RS1": 20, "RS2": 20}), "40 requests: %s" % Counter(got))
+        t0 = time.time()
+        url = lab.start_prometheus("lb", [METRICS])  # starting while the requests run
+        try:
+            got = answers(lab, 40)
+            check(Counter(got) == Counter({"RS1": 20, "RS2": 20}), "40 requests: %s" % Counter(got))
+            prometheus_stores_the_series(lab, url, t0)
+        finally:
+            lab.stop("lb-prometheus")
         stats = stop_and_check_drfwd(lab)
         svc = [s for s in stats["services"] if s["proto"] == "tcp"][0]
         h = {r["ip"]: r["health"] for r in svc["real_servers"]}
