@@ -4,6 +4,7 @@ nginx and a UDP echo on the real servers (tools/lab.py). Every test builds its o
 import json
 import os
 import re
+import signal
 import sys
 import time
 from collections import Counter
@@ -12,7 +13,7 @@ TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 sys.path.insert(0, os.path.join(TOP, "tools"))
 import lab as L  # noqa: E402
 from drfwdtest import check, drfwd_binary  # noqa: E402
-from directors import adopt_orphans  # noqa: E402
+from directors import adopt_orphans, unharmed  # noqa: E402
 
 adopt_orphans()  # nginx's stops take milliseconds, not seconds
 
@@ -192,3 +193,95 @@ def test_path_mtu_discovery_through_drfwd():
         check(forwarded >= 2, "ICMP errors forwarded: %d" % forwarded)
         drops = stats["totals"]["drops"]
         check(drops.get("icmp-no-conn", 0) == 0, "ICMP errors dropped: %s" % drops)
+
+
+def notifications(sock):
+    """What drfwd told systemd (sd_notify datagrams on our NOTIFY_SOCKET) since last time."""
+    got = []
+    while True:
+        try:
+            got.append(sock.recv(4096).decode())
+        except BlockingIOError:
+            return got
+
+
+def wait_log(lab, pattern, start, timeout=5.0):
+    """The first line matching pattern that drfwd logged after offset `start` of its log."""
+    def find():
+        with open(lab.drfwd_log) as f:
+            f.seek(start)
+            m = re.search(pattern, f.read(), re.M)
+        return m.group(0) if m else None
+    return L.wait_for(find, timeout) and find()
+
+
+def test_reload_under_traffic():
+    """SIGHUP (systemctl reload) under long-lived connections: a new service appears, a
+    changed scheduler and weights take effect, a file in error changes nothing, a reload
+    that changes nothing touches nothing; no connection is reset or moved, no health state
+    is lost (keepalived#1228, #1720), and systemd hears RELOADING=1 / READY=1 around each."""
+    import socket
+    notify_path = os.path.join("/tmp", "drfwd-notify-%d.sock" % os.getpid())
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(notify_path)
+    notify.setblocking(False)
+    os.environ["NOTIFY_SOCKET"] = notify_path  # drfwd (started by the lab) inherits it
+    try:
+        with new_lab() as lab:
+            del os.environ["NOTIFY_SOCKET"]
+            check(any("READY=1" in n for n in notifications(notify)), "no READY=1 from drfwd")
+            for role in ("rs1", "rs2"):
+                lab.spawn(role + "-echo", role, [L.PY, os.path.join(TOP, "tools", "tcp_echo.py"), role.upper(), "7"])
+            with open(lab.config) as f:
+                base = f.read()
+            echo = "ipvsadm -A -t {vip}:7 -s rr\nipvsadm -a -t {vip}:7 -r {rs1}:7 -g\n" \
+                   "ipvsadm -a -t {vip}:7 -r {rs2}:7 -g\n".format(vip=L.VIP, **lab.rs)
+
+            def reload(text, expect):
+                with open(lab.config, "w") as f:
+                    f.write(text)
+                start = os.path.getsize(lab.drfwd_log)
+                lab.lb.proc.send_signal(signal.SIGHUP)
+                line = wait_log(lab, expect, start)
+                check(line, "after SIGHUP, no '%s' in the log:\n%s" % (expect, lab.tail_log()))
+                states = L.wait_for(lambda: (lambda n: n if any("READY=1" in x for x in n) else None)(
+                    notifications(notify)), 2)
+                check(states and states[0].startswith("RELOADING=1"), "systemd heard %s" % states)
+                with open(lab.drfwd_log) as f:
+                    f.seek(start)
+                    return f.read()
+
+            reload(base + echo, r"reload: 3 change\(s\) applied")
+            check(L.wait_for(lambda: "198.18.0.12:7" in lab.ctl("ipvsadm", "-L", "-n").stdout, 2), "no echo service")
+            ll = L.LongLived(lab, 7, 20, 0, 0)
+            check(ll.ready(), "long-lived connections not established")
+            health_before = lab.ctl("show", "rs").stdout
+
+            # The web service goes wrr 3:1 (two changes); the echo service stays.
+            changed = base.replace("-s rr", "-s wrr", 1).replace(
+                "-r %s:80 -g" % lab.rs["rs1"], "-r %s:80 -g -w 3" % lab.rs["rs1"])
+            log = reload(changed + echo, r"reload: 2 change\(s\) applied")
+            check("health:" not in log, "a reload touched health state:\n" + log)
+            got = answers(lab, 40)
+            check(Counter(got) == Counter({"RS1": 30, "RS2": 10}), "wrr 3:1 after the reload: %s" % Counter(got))
+
+            # A file in error: refused with file:line, nothing changes.
+            log = reload(changed + echo + "ipvsadm -a -t %s:80 -r 198.18.0.13:80 -g -w 70000\n" % L.VIP,
+                         r"reload refused, nothing changed: .*drfwd\.conf:\d+: .*")
+            check("applied" not in log, "a refused reload applied something:\n" + log)
+            got = answers(lab, 8)
+            check(Counter(got) == Counter({"RS1": 6, "RS2": 2}), "after the refused reload: %s" % Counter(got))
+
+            # The same file again: nothing applied, nothing re-checked.
+            log = reload(changed + echo, r"reload: configuration unchanged")
+            check("health:" not in log, "an empty reload touched health state:\n" + log)
+            health_after = lab.ctl("show", "rs").stdout
+
+            unharmed(ll.finish(), "20 long-lived connections across four reloads")
+            print("show rs before the reloads:\n%s\nafter:\n%s" % (health_before, health_after))
+            stop_and_check_drfwd(lab)
+            check(any("STOPPING=1" in n for n in notifications(notify)), "no STOPPING=1 from drfwd")
+    finally:
+        os.environ.pop("NOTIFY_SOCKET", None)
+        notify.close()
+        os.unlink(notify_path)
