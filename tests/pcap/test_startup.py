@@ -193,3 +193,54 @@ def test_options():
                       (["--mtu", "9000"], "give --mbuf-size 9146 or more"), (["--mtu", "100"], "--mtu must be")):
         p = run_opts(*bad)
         h.check(p.returncode == 2 and says in p.stderr, "%s: rc %d, %s" % (bad, p.returncode, p.stderr))
+
+
+def check_config(*args):
+    r = subprocess.run([h.drfwd_binary()] + list(args), capture_output=True, text=True, timeout=30)
+    return r.returncode, r.stdout, r.stderr
+
+
+def test_check_config():
+    """drfwd -t / --check-config: no EAL, no port; every error as FILE:LINE (the lines after
+    one in error still checked), exit 1; a one-line summary and exit 0 when good; the
+    imports checked with it."""
+    with tempfile.TemporaryDirectory() as d:
+        good, bad = os.path.join(d, "good.conf"), os.path.join(d, "bad.conf")
+        rules, ka = os.path.join(d, "rules"), os.path.join(d, "keepalived.conf")
+        with open(good, "w") as f:
+            f.write("port 0 address 198.18.0.2/24\n" + GOOD + "rs add 198.18.1.10 tcp 80 198.18.0.11\n"
+                    "port 3 vlan 20 address 198.18.20.2/24\n")  # any port id: the count is known at start
+        with open(bad, "w") as f:
+            f.write("# two errors and a line that depends on a good one\n" + GOOD +
+                    "rs add 198.18.1.10 tcp 80 198.18.0.11 weight heavy\n"
+                    "rs add 198.18.1.10 tcp 80 198.18.0.12\n"
+                    "vip add 198.18.1.11 tcp 80 sched lblc\n")
+        with open(rules, "w") as f:
+            f.write("-A -t 198.18.1.20:80 -s wlc\n-a -t 198.18.1.20:80 -r 198.18.0.21:80 -g -w 2\n")
+        with open(ka, "w") as f:
+            f.write("virtual_server 198.18.1.30 80 {\n  lb_kind NAT\n  real_server 198.18.0.31 80 {\n  }\n}\n")
+
+        for form in (["-t", good], ["--check-config", good], ["--check-config=" + good], ["--", "-t", good]):
+            rc, out, err = check_config(*form)
+            h.check(rc == 0 and out == "drfwd: %s: configuration OK: 1 service(s), 1 real server(s)\n" % good,
+                    "%s: rc %d\n%s%s" % (form, rc, out, err))
+            h.check("EAL" not in err, "EAL started for a check:\n" + err)
+
+        rc, out, err = check_config("-t", bad)
+        h.check(rc == 1 and out == "", "bad file: rc %d\n%s" % (rc, out))
+        lines = err.splitlines()
+        h.check(len(lines) == 3, "expected two errors and the verdict:\n" + err)
+        h.check(lines[0].startswith(bad + ":3: ") and "'heavy' is not a valid weight" in lines[0], err)
+        h.check(lines[1].startswith(bad + ":5: ") and "supported schedulers" in lines[1], err)
+        h.check(lines[2] == "drfwd: 2 error(s): configuration refused", err)
+
+        rc, out, err = check_config("-t", good, "--import-ipvsadm", rules)
+        h.check(rc == 0 and "%s, %s: configuration OK: 2 service(s), 2 real server(s)" % (good, rules) in out,
+                "with --import-ipvsadm: rc %d\n%s%s" % (rc, out, err))
+        rc, out, err = check_config("-t", good, "--import-keepalived", ka)
+        h.check(rc == 1 and (ka + ":2: ") in err and "NAT" in err, "keepalived NAT: rc %d\n%s" % (rc, err))
+
+        rc, out, err = check_config("-t", os.path.join(d, "missing.conf"))
+        h.check(rc == 1 and "missing.conf: cannot open configuration file" in err, err)
+        rc, out, err = check_config("-t")
+        h.check(rc == 2 and "--check-config" in err, "no file: rc %d\n%s" % (rc, err))
