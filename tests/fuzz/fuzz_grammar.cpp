@@ -1,14 +1,16 @@
 // libFuzzer target: the command grammar. Input: text, one command per line, applied to
 // a model as the console would (a refused line changes nothing). Checks, per input:
 // no crash or sanitizer report; a refused command leaves the model untouched; the
-// running configuration printed by show config loads back into an identical model;
-// the views format whatever the model holds.
+// running configuration printed by show config loads back into an identical model; a
+// reload (config::reconcile) from nothing to it, from it to nothing and from it to itself
+// lands exactly there; the views format whatever the model holds.
 #include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <string_view>
 
 #include "config/loader.hpp"
+#include "config/reconcile.hpp"
 #include "config/request.hpp"
 #include "config/show_config.hpp"
 #include "console/help.hpp"
@@ -55,6 +57,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     fail("show config does not load back");
   }
   if (model_to_commands(again) != shown) fail("show config is not a fixed point");
+  // A reload: to this configuration from an empty one, back to empty, to itself.
+  auto reload = [](const Model& from, const Model& to) {
+    Model r = from;
+    try {
+      for (const Command& c : reconcile(from, to)) r.apply(c);
+    } catch (const ConfigError& e) {
+      __builtin_fprintf(stderr, "%s\nfrom:\n%s\nto:\n%s\n", e.what(), model_to_commands(from).c_str(),
+                        model_to_commands(to).c_str());
+      fail("a reload's commands were refused");
+    }
+    if (model_to_commands(r) != model_to_commands(to)) fail("a reload did not reach the configuration");
+  };
+  reload(Model(2), m);
+  reload(m, Model(2));
+  if (!reconcile(m, again).empty()) fail("a reload to the same configuration changes something");
   // Views over what the model holds.
   std::vector<control::ServiceStatus> st;
   for (const Service& s : m.services()) st.push_back(control::status_of(s));

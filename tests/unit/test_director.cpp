@@ -11,6 +11,7 @@
 
 #include "config/command.hpp"
 #include "config/model.hpp"
+#include "config/reconcile.hpp"
 #include "config/show_config.hpp"
 #include "control/director.hpp"
 #include "control/publisher.hpp"
@@ -643,6 +644,64 @@ TEST_F(DirectorTest, HealthChangesArePublished) {
   EXPECT_EQ(round(true), 1u);
   EXPECT_TRUE(sink.current()->rs_view[checked].accepting);
   EXPECT_EQ(director->counters().health_changes, 2u);
+}
+
+// A reload (config::reconcile's batch) keeps what did not change mid-probe: a server
+// found down stays down with its probe running, no probe restarts, the unchanged
+// service's table is shared; only a server whose check changed starts again.
+TEST_F(DirectorTest, AReloadKeepsHealthAndProbesOfWhatDidNotChange) {
+  const std::vector<std::string_view> conf = {
+      "port 0 address 198.18.0.2/24", "vip add 198.18.0.100 tcp 80 sched rr",
+      "rs add 198.18.0.100 tcp 80 198.18.0.11", "rs add 198.18.0.100 tcp 80 198.18.0.12",
+      "vip add 198.18.0.101 tcp 80 sched rr", "rs add 198.18.0.101 tcp 80 198.18.0.12",
+      "neigh add 198.18.0.11 02:00:00:00:00:11", "neigh add 198.18.0.12 02:00:00:00:00:12"};
+  start({});
+  ASSERT_TRUE(apply(conf, 0).ok);
+  auto reload = [&](std::vector<std::string_view> lines, double now) {
+    config::Model wanted = director->model().blank();
+    for (std::string_view l : lines) wanted.apply(*config::parse_line(l));
+    const std::vector<config::Command> batch = config::reconcile(director->model(), wanted);
+    return std::make_pair(batch.size(), director->apply(batch, now).ok);
+  };
+  double now = 0;
+  director->tick(now);
+  ASSERT_EQ(prober->running.size(), 3u);
+  // .11 fails three probes in a row: down. (Probes answer in the order they started.)
+  for (int i = 0; i < 3; ++i) {
+    prober->results.push_back({false, "refused"});
+    prober->results.push_back({true, "connected"});
+    prober->results.push_back({true, "connected"});
+    director->tick(now += 0.5);
+  }
+  const uint32_t down = rs_of("198.18.0.100", "198.18.0.11").slot;
+  ASSERT_EQ(director->rs_state(rs_of("198.18.0.100", "198.18.0.11")).health, lb::Health::kDown);
+  const uint64_t changes = director->counters().health_changes;
+  const unsigned started = prober->started;
+  const lb::ServiceTable* untouched = table_of(sink.current(), "198.18.0.101", 80);
+
+  // The same files: no command at all.
+  EXPECT_EQ(reload(conf, now), std::make_pair(size_t{0}, true));
+  // A weight on the first service and a new service: two commands... and three more.
+  std::vector<std::string_view> next = conf;
+  next[3] = "rs add 198.18.0.100 tcp 80 198.18.0.12 weight 5";
+  next.push_back("vip add 198.18.0.102 tcp 80");
+  next.push_back("rs add 198.18.0.102 tcp 80 198.18.0.13");
+  EXPECT_EQ(reload(next, now += 0.1), std::make_pair(size_t{3}, true));
+  EXPECT_EQ(rs_of("198.18.0.100", "198.18.0.11").slot, down);
+  EXPECT_EQ(director->rs_state(rs_of("198.18.0.100", "198.18.0.11")).health, lb::Health::kDown);
+  EXPECT_FALSE(sink.current()->rs_view[down].accepting);
+  EXPECT_EQ(director->counters().health_changes, changes);
+  EXPECT_EQ(prober->started, started) << "no probe restarted";
+  director->tick(now += 0.1);
+  EXPECT_EQ(prober->started, started + 1) << "one probe for the new server, none restarted";
+  EXPECT_EQ(director->rs_state(rs_of("198.18.0.100", "198.18.0.11")).health, lb::Health::kDown);
+  EXPECT_EQ(table_of(sink.current(), "198.18.0.101", 80), untouched) << "an unchanged service keeps its table";
+
+  // .11's check changes: it starts again (up, as any changed check), the others do not.
+  next[2] = "rs add 198.18.0.100 tcp 80 198.18.0.11 check tcp port 8080";
+  EXPECT_EQ(reload(next, now += 0.1), std::make_pair(size_t{1}, true));
+  EXPECT_EQ(director->rs_state(rs_of("198.18.0.100", "198.18.0.11")).health, lb::Health::kUp);
+  EXPECT_TRUE(sink.current()->rs_view[down].accepting);
 }
 
 // `check initial down` (keepalived's alpha): a server is down in the first snapshot and
