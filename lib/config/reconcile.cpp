@@ -1,6 +1,6 @@
 #include "config/reconcile.hpp"
 
-#include <algorithm>
+#include <type_traits>
 
 namespace drfwd::config {
 
@@ -62,16 +62,18 @@ cmd::SyncStart sync_start(const Model& m, SyncRole role, const SyncDaemonConf& d
   return c;
 }
 
-cmd::RsAdd rs_add(const Service& s, const RealServer& r) {
-  cmd::RsAdd c;
+// An rs add or rs set that gives the real server every setting it has in `r`.
+template <class C>
+C rs_command(const Service& s, const RealServer& r) {
+  C c;
   c.svc = s.key;
   c.rip = r.ip;
   c.weight = r.weight;
   c.check = replacing(r.check);
-  c.uthreshold = r.thresholds.upper;
+  c.uthreshold = r.thresholds.upper;  // both at once: the model checks lower <= upper after both
   c.lthreshold = r.thresholds.lower;
   c.on_failure = on_failure_of(r);
-  c.sorry = r.sorry;
+  if constexpr (std::is_same_v<C, cmd::RsAdd>) c.sorry = r.sorry;
   return c;
 }
 
@@ -138,26 +140,16 @@ std::vector<Command> reconcile(const Model& running, const Model& wanted) {
     const Service* s = running.find(w.key);
     if (!s) {
       out.push_back(cmd::VipAdd{w.key, options_of(w)});
-      for (const RealServer& r : w.rs) out.push_back(rs_add(w, r));
+      for (const RealServer& r : w.rs) out.push_back(rs_command<cmd::RsAdd>(w, r));
       continue;
     }
     if (!same_service_params(*s, w)) out.push_back(cmd::VipEdit{w.key, options_of(w), false});
     for (const RealServer& wr : w.rs) {
       const RealServer* r = s->find(wr.ip);
       if (!r || r->sorry != wr.sorry) {
-        out.push_back(rs_add(w, wr));
+        out.push_back(rs_command<cmd::RsAdd>(w, wr));
       } else if (!same_rs(*r, wr)) {
-        cmd::RsEdit e;
-        e.svc = w.key;
-        e.rip = wr.ip;
-        e.weight = wr.weight;
-        e.check = replacing(wr.check);
-        // Thresholds in the order the model accepts them: the lower one never above
-        // the upper one at any moment (set_thresholds checks after setting both).
-        e.uthreshold = wr.thresholds.upper;
-        e.lthreshold = wr.thresholds.lower;
-        e.on_failure = on_failure_of(wr);
-        out.push_back(e);
+        out.push_back(rs_command<cmd::RsEdit>(w, wr));
       }
     }
   }
