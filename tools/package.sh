@@ -8,14 +8,15 @@
 #   tools/package.sh --prebuilt BUILD_DIR [OUT_DIR]
 #                                                package the binaries of an existing meson
 #                                                build (e.g. build/ of tools/build.sh)
-# Builds with every CPU (dpkg-buildpackage -Jauto); the log is shown when it fails.
+# Builds with every CPU (-Jauto), without the pre-clean (-nc: the copy is fresh); the
+# log is shown when it fails.
 # Then: apt install ./dist/drfwd_*.deb   (docs/install.md)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 prog=package.sh
 
 usage() {
-  sed -n '2,12s/^# \{0,1\}//p' "$0" >&2
+  sed -n '2,13s/^# \{0,1\}//p' "$0" >&2
   exit 2
 }
 
@@ -80,7 +81,7 @@ fi
 
 echo "$prog: building in $src${prebuilt:+ from $prebuilt}"
 start=$SECONDS
-if ! (cd "$src" && DRFWD_PREBUILT="$prebuilt" dpkg-buildpackage -b -us -uc -Jauto) >"$work/build.log" 2>&1; then
+if ! (cd "$src" && DRFWD_PREBUILT="$prebuilt" dpkg-buildpackage -b -us -uc -nc -Jauto) >"$work/build.log" 2>&1; then
   tail -n 40 "$work/build.log" >&2
   echo "$prog: dpkg-buildpackage failed (last 40 lines above)" >&2
   exit 1
