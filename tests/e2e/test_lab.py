@@ -18,7 +18,7 @@ from directors import adopt_orphans, unharmed  # noqa: E402
 adopt_orphans()  # nginx's stops take milliseconds, not seconds
 
 _count = [0]
-METRICS = "127.0.0.1:9100"  # drfwd --metrics, on the loopback of the lab's lb namespace
+METRICS = "127.0.0.1:9520"  # drfwd --metrics, on the loopback of the lab's lb namespace
 
 
 def new_lab(two_port=False):
