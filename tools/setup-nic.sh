@@ -147,7 +147,10 @@ case $hugepages in
   0|none|"") hugepages="" ;;
   *)
     if [ $dry -eq 0 ]; then need "$hugepages_tool"; fi
-    run "$hugepages_tool" --pagesize "$pagesize" --reserve "$hugepages" --mount
+    # The unit's own step (installed, or in the source tree): the right mount for the size.
+    hp=/usr/libexec/drfwd/drfwd-hugepages
+    [ -x "$hp" ] || hp=$(cd "$(dirname "$0")/.." && pwd)/debian/drfwd-hugepages
+    run env DRFWD_HUGEPAGES="$hugepages" DRFWD_HUGEPAGE_SIZE="$pagesize" sh "$hp"
     ;;
 esac
 

@@ -186,6 +186,7 @@ void Appliance::reload(double now) {
     config::Model wanted = director_->model().blank();
     std::vector<std::string> notes;
     config::load_files(files, wanted, notes);
+    for (const std::string& note : notes) spdlog::info("reload: {}", note);
     const console::Answer a = operator_->reload(wanted, now);
     const std::string text = a.text.substr(0, a.text.find('\n'));
     if (a.ok)

@@ -118,7 +118,6 @@ int run(const drfwd::app::Options& opt, int eal_argc, char** eal_argv) {
   mallopt(M_MMAP_THRESHOLD, 256 << 20);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
   using namespace drfwd;
-  std::signal(SIGHUP, on_hangup);  // before anything: a reload asked for early waits for the loop
   EalSession eal;
   if (rte_eal_init(eal_argc, eal_argv) < 0)
     return fail(std::string("EAL initialisation failed: ") + rte_strerror(rte_errno));
@@ -166,6 +165,9 @@ int run(const drfwd::app::Options& opt, int eal_argc, char** eal_argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // First of all: a reload asked for while drfwd starts waits for the control loop
+  // (SIGHUP's default action would end the process).
+  std::signal(SIGHUP, on_hangup);
   // EAL takes the words before "--", drfwd the words after it (as dpdk-testpmd).
   int split = -1;
   for (int i = 1; i < argc; ++i)
@@ -179,9 +181,9 @@ int main(int argc, char** argv) {
   } else {
     // Without "--": a configuration check takes every word (drfwd -t FILE); otherwise
     // only --help and --version are drfwd's.
-    bool check = false;
+    bool check = false;  // -t FILE, -tFILE, --check-config FILE, --check-config=FILE
     for (int i = 1; i < argc; ++i)
-      check = check || !std::strcmp(argv[i], "-t") || !std::strncmp(argv[i], "--check-config", 14);
+      check = check || !std::strncmp(argv[i], "-t", 2) || !std::strncmp(argv[i], "--check-config", 14);
     for (int i = 1; i < argc; ++i)
       if (check || !std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h") || !std::strcmp(argv[i], "--version"))
         app_args.emplace_back(argv[i]);

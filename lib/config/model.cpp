@@ -75,11 +75,26 @@ std::optional<lb::Iface> Model::dip_owner(const net::IpAddr& ip) const {
 
 bool Model::is_dip(const net::IpAddr& ip) const { return dip_owner(ip).has_value(); }
 
-// A new address for interface `at`: neither a VIP nor another interface's address.
+std::optional<ServiceKey> Model::rs_owner(const net::IpAddr& ip) const {
+  for (const Service& s : services_)
+    if (s.find(ip)) return s.key;
+  return std::nullopt;
+}
+
+// A new address for interface `at`: neither a VIP nor another interface's address, nor
+// anything that may not be one (the checks the other commands make, the other way
+// round, so that no order of the same lines is accepted where another is refused).
 void Model::check_new_dip(lb::Iface at, const net::IpAddr& a) const {
   if (is_vip(a)) throw ConfigError(net::to_string(a) + " is a VIP; a port address must differ");
   if (const auto owner = dip_owner(a); owner && *owner != at)
     throw ConfigError(net::to_string(a) + " is already the address of " + iface_name(*owner));
+  if (const auto svc = rs_owner(a))
+    throw ConfigError(net::to_string(a) + " is a real server of " + to_string(*svc) + "; a port address must differ");
+  if (neigh_.count(a)) throw ConfigError(net::to_string(a) + " is a static neighbour; a port address must differ");
+  if (a.is_v4())
+    for (const auto* d : {&sync_.master, &sync_.backup})
+      if (*d && std::find((*d)->peers.begin(), (*d)->peers.end(), a.v4()) != (*d)->peers.end())
+        throw ConfigError(net::to_string(a) + " is a sync peer (another director); a port address must differ");
 }
 
 std::vector<std::pair<uint16_t, net::Prefix>> Model::vlan_interfaces(uint16_t port) const {
@@ -256,6 +271,14 @@ Applied Model::on(const cmd::PortAddress& c) {
 Applied Model::on(const cmd::VipAdd& c) {
   if (find(c.key)) throw ConfigError("service " + to_string(c.key) + " already exists");
   if (is_dip(c.key.vip)) throw ConfigError(net::to_string(c.key.vip) + " is a port address (DIP); a VIP must differ");
+  if (const auto svc = rs_owner(c.key.vip))
+    throw ConfigError(net::to_string(c.key.vip) + " is a real server of " + to_string(*svc) + "; a VIP must differ");
+  if (neigh_.count(c.key.vip))
+    throw ConfigError(net::to_string(c.key.vip) + " is a static neighbour; a VIP must differ");
+  for (const auto* d : {&sync_.master, &sync_.backup})
+    if (*d && c.key.vip.is_v4() &&
+        std::find((*d)->peers.begin(), (*d)->peers.end(), c.key.vip.v4()) != (*d)->peers.end())
+      throw ConfigError(net::to_string(c.key.vip) + " is a sync peer (another director); a VIP must differ");
   Service s;
   s.key = c.key;
   s.params.persist_mask = c.key.vip.max_len();  // the whole client address unless netmask says

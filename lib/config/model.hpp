@@ -153,6 +153,7 @@ class Model {
   const Service* find(const ServiceKey& k) const;
   bool is_vip(const net::IpAddr& ip) const;
   bool is_dip(const net::IpAddr& ip) const;  // any interface's address
+  std::optional<ServiceKey> rs_owner(const net::IpAddr& ip) const;  // a service it is a real server of
   std::optional<lb::Iface> dip_owner(const net::IpAddr& ip) const;  // the interface whose address it is
 
   // Slots released from now on are reusable once reclaim_slots(seen) reports that the

@@ -1,5 +1,7 @@
 #include "config/reconcile.hpp"
 
+#include <map>
+#include <set>
 #include <type_traits>
 
 namespace drfwd::config {
@@ -83,7 +85,41 @@ std::vector<Command> reconcile(const Model& running, const Model& wanted) {
   std::vector<Command> out;
   using Remove = cmd::PortAddress::Remove;
 
-  // 1. What goes: real servers (and those whose role changes), services, neighbours.
+  // The interfaces' addresses, planned first: which must be taken away before the new
+  // ones are set decides which neighbours and sync daemons step aside meanwhile. An
+  // address goes when the files no longer give it, or when another interface is to have
+  // it (a move: set in place, it would be refused as that interface's). A VLAN
+  // interface exists by its IPv4 address: taking that takes the interface (its IPv6
+  // address, and its static neighbours first); it is made again below if it stays.
+  std::map<lb::Iface, net::Prefix> now4 = running.addresses();
+  std::map<lb::Iface, net::Prefix6> now6 = running.addresses6();
+  std::vector<Command> removals6, removals4;
+  std::set<lb::Iface> unmade;  // VLAN interfaces taken away (for their neighbours)
+  std::set<uint16_t> undipped;  // ports whose untagged IPv4 address is taken away (for sync)
+  auto moves = [&](lb::Iface at, const net::IpAddr& a) {
+    const auto owner = wanted.dip_owner(a);
+    return owner && *owner != at;
+  };
+  for (auto& [at, p] : running.addresses()) {
+    const auto w = wanted.address(at);
+    if (w == p || (w && !moves(at, net::IpAddr(p.addr)))) continue;  // kept, or changed in place
+    const bool keep6 = at.vlan == 0 && wanted.address6(at);
+    removals4.push_back(cmd::PortAddress{at.port, at.vlan, {}, {}, keep6 ? Remove::kIpv4 : Remove::kAll});
+    now4.erase(at);
+    if (!keep6) now6.erase(at);
+    if (at.vlan) unmade.insert(at);
+    if (!at.vlan) undipped.insert(at.port);
+  }
+  for (auto& [at, p] : running.addresses6()) {
+    if (!now6.count(at)) continue;  // gone with the IPv4 one
+    const auto w = wanted.address6(at);
+    if (w == p || (w && !moves(at, net::IpAddr(p.addr)))) continue;
+    removals6.push_back(cmd::PortAddress{at.port, at.vlan, {}, {}, Remove::kIpv6});
+    now6.erase(at);
+  }
+
+  // 1. What goes: real servers (and those whose role changes), services, neighbours that
+  // go or change (or whose VLAN interface is taken away: added again in 4).
   for (const Service& s : running.services()) {
     const Service* w = wanted.find(s.key);
     if (!w) {
@@ -95,26 +131,35 @@ std::vector<Command> reconcile(const Model& running, const Model& wanted) {
       if (!wr || wr->sorry != r.sorry) out.push_back(cmd::RsDel{s.key, r.ip});
     }
   }
-  for (auto& [ip, n] : running.neighbours())
-    if (!wanted.neighbours().count(ip)) out.push_back(cmd::NeighDel{ip});
-  // A sync daemon that goes or changes stops first (it holds its port's address).
+  std::set<net::IpAddr> renewed;  // deleted here although the files keep them
+  for (auto& [ip, n] : running.neighbours()) {
+    auto w = wanted.neighbours().find(ip);
+    const bool unmoored = n.port && unmade.count(lb::Iface{*n.port, n.vlan});
+    if (w == wanted.neighbours().end() || !same_neighbour(w->second, n) || unmoored) {
+      out.push_back(cmd::NeighDel{ip});
+      renewed.insert(ip);
+    }
+  }
+  // A sync daemon that goes or changes stops first, and one whose port's address is
+  // taken away (it sends and listens on it) stops and starts again in 6.
   const SyncSettings &rs = running.sync(), &ws = wanted.sync();
-  if (rs.master && rs.master != ws.master) out.push_back(cmd::SyncStop{SyncRole::kMaster});
-  if (rs.backup && rs.backup != ws.backup) out.push_back(cmd::SyncStop{SyncRole::kBackup});
+  const bool restart_master = rs.master && (rs.master != ws.master || undipped.count(rs.master->port));
+  const bool restart_backup = rs.backup && (rs.backup != ws.backup || undipped.count(rs.backup->port));
+  if (restart_master) out.push_back(cmd::SyncStop{SyncRole::kMaster});
+  if (restart_backup) out.push_back(cmd::SyncStop{SyncRole::kBackup});
 
-  // 2. Interface addresses: IPv6 ones that go, IPv4 ones that go (a VLAN interface with
-  // them), IPv4 ones new or changed (a VLAN interface first exists by it), then IPv6.
-  for (auto& [at, p] : running.addresses6())  // the IPv6 address goes, the IPv4 one stays (or never was)
-    if (!wanted.address6(at) && (wanted.address(at) || !running.address(at)))
-      out.push_back(cmd::PortAddress{at.port, at.vlan, {}, {}, Remove::kIpv6});
-  for (auto& [at, p] : running.addresses())  // the IPv4 address goes: the IPv6 one with it unless it stays
-    if (!wanted.address(at))
-      out.push_back(cmd::PortAddress{at.port, at.vlan, {}, {},
-                                     wanted.address6(at) && at.vlan == 0 ? Remove::kIpv4 : Remove::kAll});
-  for (auto& [at, p] : wanted.addresses())
-    if (running.address(at) != p) out.push_back(cmd::PortAddress{at.port, at.vlan, p, {}, Remove::kNone});
-  for (auto& [at, p] : wanted.addresses6())
-    if (running.address6(at) != p) out.push_back(cmd::PortAddress{at.port, at.vlan, {}, p, Remove::kNone});
+  // 2. Interface addresses: those taken away (IPv6, then IPv4), then IPv4 ones new or
+  // changed (a VLAN interface first exists by it), then IPv6 ones.
+  out.insert(out.end(), removals6.begin(), removals6.end());
+  out.insert(out.end(), removals4.begin(), removals4.end());
+  for (auto& [at, p] : wanted.addresses()) {
+    auto it = now4.find(at);
+    if (it == now4.end() || it->second != p) out.push_back(cmd::PortAddress{at.port, at.vlan, p, {}, Remove::kNone});
+  }
+  for (auto& [at, p] : wanted.addresses6()) {
+    auto it = now6.find(at);
+    if (it == now6.end() || it->second != p) out.push_back(cmd::PortAddress{at.port, at.vlan, {}, p, Remove::kNone});
+  }
 
   // 3. Settings.
   const lb::Timeouts &rt = running.timeouts(), &wt = wanted.timeouts();
@@ -128,12 +173,9 @@ std::vector<Command> reconcile(const Model& running, const Model& wanted) {
   if (rs.rate != ws.rate) out.push_back(cmd::SetSyncRate{ws.rate});
   if (rs.refresh != ws.refresh) out.push_back(cmd::SetSyncRefresh{ws.refresh});
 
-  // 4. Neighbours new or changed (their VLAN interfaces exist by now).
-  for (auto& [ip, n] : wanted.neighbours()) {
-    auto it = running.neighbours().find(ip);
-    if (it == running.neighbours().end() || !same_neighbour(it->second, n))
-      out.push_back(cmd::NeighAdd{ip, n.mac, n.port, n.vlan});
-  }
+  // 4. Neighbours new, changed or deleted in 1 (their VLAN interfaces exist by now).
+  for (auto& [ip, n] : wanted.neighbours())
+    if (!running.neighbours().count(ip) || renewed.count(ip)) out.push_back(cmd::NeighAdd{ip, n.mac, n.port, n.vlan});
 
   // 5. Services and real servers: changed in place, or new.
   for (const Service& w : wanted.services()) {
@@ -154,9 +196,11 @@ std::vector<Command> reconcile(const Model& running, const Model& wanted) {
     }
   }
 
-  // 6. Sync daemons new or changed.
-  if (ws.master && ws.master != rs.master) out.push_back(sync_start(wanted, SyncRole::kMaster, *ws.master));
-  if (ws.backup && ws.backup != rs.backup) out.push_back(sync_start(wanted, SyncRole::kBackup, *ws.backup));
+  // 6. Sync daemons new, changed or stopped in 1.
+  if (ws.master && (ws.master != rs.master || restart_master))
+    out.push_back(sync_start(wanted, SyncRole::kMaster, *ws.master));
+  if (ws.backup && (ws.backup != rs.backup || restart_backup))
+    out.push_back(sync_start(wanted, SyncRole::kBackup, *ws.backup));
   return out;
 }
 

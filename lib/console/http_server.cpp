@@ -135,7 +135,7 @@ size_t head_end(const std::string& in) {
 
 }  // namespace
 
-std::string HttpServer::respond(std::string_view request) {
+std::string HttpServer::respond(std::string_view request, const double* now) {
   ++requests_;
   const std::string_view line = request.substr(0, request.find_first_of("\r\n"));
   const size_t sp1 = line.find(' ');
@@ -152,9 +152,18 @@ std::string HttpServer::respond(std::string_view request) {
   if (path == "/") return answer(200, "OK", "text/html; charset=utf-8", kIndex, head);
   if (path != "/metrics") return answer(404, "Not Found", kText, "not found: try /metrics\n", head);
   try {
-    const std::optional<std::string> body = handler_();
-    if (!body) return answer(503, "Service Unavailable", kText, "starting\n", head);
-    return answer(200, "OK", kMetricsContentType, *body, head);
+    if (!now || !body_ || *now - body_at_ >= kFresh) {
+      body_ = handler_();
+      ++renders_;
+      body_at_ = now ? *now : 0;
+      if (!now && body_) {  // not kept for a later request
+        std::string body = std::move(*body_);
+        body_.reset();
+        return answer(200, "OK", kMetricsContentType, body, head);
+      }
+    }
+    if (!body_) return answer(503, "Service Unavailable", kText, "starting\n", head);
+    return answer(200, "OK", kMetricsContentType, *body_, head);
   } catch (const std::exception& e) {
     log_error(std::string("rendering /metrics: ") + e.what(), 0);
     return answer(500, "Internal Server Error", kText, "internal error\n", head);
@@ -220,7 +229,7 @@ bool HttpServer::serve(Conn& c, double now) {
     }
     const size_t end = head_end(c.in);
     if (end != std::string::npos && end <= kMaxRequest) {
-      c.out = respond(std::string_view(c.in).substr(0, end));
+      c.out = respond(std::string_view(c.in).substr(0, end), &now);
       c.answered = true;
     } else if (c.in.size() > kMaxRequest) {
       c.out = answer(431, "Request Header Fields Too Large", kText, "request too large\n", false);

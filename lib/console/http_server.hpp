@@ -5,7 +5,9 @@
 // page linking to it, anything else 404, another method 405. A request larger than
 // kMaxRequest, or a connection that has not finished within kDeadline seconds, is
 // closed; at most kMaxConnections are served at once (the others wait in the listen
-// backlog). An answer the socket cannot take at once is kept and sent as it drains.
+// backlog). An answer the socket cannot take at once is kept and sent as it drains. The
+// body is rendered at most once every kFresh seconds, however many clients ask: what a
+// render costs the control loop is bounded by time, not by the number of scrapers.
 #pragma once
 
 #include <sys/socket.h>
@@ -37,6 +39,7 @@ class HttpServer {
   static constexpr size_t kMaxConnections = 16;
   static constexpr double kDeadline = 10.0;        // seconds for a whole exchange
   static constexpr size_t kReadPerPoll = 16384;    // bytes read from one connection per poll
+  static constexpr double kFresh = 1.0;            // seconds a rendered body is served again
 
   // Listens on `at`. Throws std::runtime_error naming the address and the reason.
   HttpServer(const ListenAddress& at, Handler handler);
@@ -57,9 +60,10 @@ class HttpServer {
   const std::string& address() const { return address_; }
   uint64_t requests() const { return requests_; }
 
-  // The answer to one request (the bytes up to its blank line), `Connection: close`.
-  // Public for tests.
-  std::string respond(std::string_view request);
+  // The answer to one request (the bytes up to its blank line), `Connection: close`,
+  // with a body rendered now. Public for tests.
+  std::string respond(std::string_view request) { return respond(request, nullptr); }
+  uint64_t renders() const { return renders_; }
 
  private:
   struct Conn {
@@ -71,6 +75,8 @@ class HttpServer {
     bool answered = false;  // `out` holds the whole answer
     bool draining = false;  // answer sent, write side shut: reading to the client's close
   };
+  // now: reuse a body rendered less than kFresh seconds before (none: render).
+  std::string respond(std::string_view request, const double* now);
   void accept_new(double now);
   // False once the connection is done with (to close).
   bool serve(Conn& c, double now);
@@ -81,6 +87,9 @@ class HttpServer {
   std::string address_;
   std::vector<Conn> conns_;
   uint64_t requests_ = 0;
+  uint64_t renders_ = 0;
+  std::optional<std::string> body_;  // the last body rendered, and when
+  double body_at_ = 0;
   std::vector<std::string> logged_;  // errors already logged (once each)
 };
 

@@ -234,8 +234,13 @@ def test_reload_under_traffic():
                 lab.spawn(role + "-echo", role, [L.PY, os.path.join(TOP, "tools", "tcp_echo.py"), role.upper(), "7"])
             with open(lab.config) as f:
                 base = f.read()
+            # tcp 7: the line echo, for the long-lived connections; tcp 8: nothing listens,
+            # both servers go down and must stay down (their checks kept) across reloads.
             echo = "ipvsadm -A -t {vip}:7 -s rr\nipvsadm -a -t {vip}:7 -r {rs1}:7 -g\n" \
-                   "ipvsadm -a -t {vip}:7 -r {rs2}:7 -g\n".format(vip=L.VIP, **lab.rs)
+                   "ipvsadm -a -t {vip}:7 -r {rs2}:7 -g\n" \
+                   "ipvsadm -A -t {vip}:8 -s rr\nipvsadm -a -t {vip}:8 -r {rs1}:8 -g\n" \
+                   "ipvsadm -a -t {vip}:8 -r {rs2}:8 -g\n".format(vip=L.VIP, **lab.rs)
+            down = r"health: tcp %s:8 -> (198\.18\.0\.1[12]) is (up|down)" % re.escape(L.VIP)
 
             def reload(text, expect):
                 with open(lab.config, "w") as f:
@@ -251,10 +256,16 @@ def test_reload_under_traffic():
                     f.seek(start)
                     return f.read()
 
-            reload(base + echo, r"reload: 3 change\(s\) applied")
+            reload(base + echo, r"reload: 6 change\(s\) applied")
             check(L.wait_for(lambda: "198.18.0.12:7" in lab.ctl("ipvsadm", "-L", "-n").stdout, 2), "no echo service")
             ll = L.LongLived(lab, 7, 20, 0, 0)
             check(ll.ready(), "long-lived connections not established")
+
+            def port8_changes():
+                with open(lab.drfwd_log) as f:
+                    return re.findall(down, f.read())
+            check(L.wait_for(lambda: sorted(port8_changes()) == [("198.18.0.11", "down"), ("198.18.0.12", "down")], 5),
+                  "the port-8 servers did not go down: %s" % port8_changes())
             health_before = lab.ctl("show", "rs").stdout
 
             # The web service goes wrr 3:1 (two changes); the echo service stays.
@@ -276,6 +287,9 @@ def test_reload_under_traffic():
             log = reload(changed + echo, r"reload: configuration unchanged")
             check("health:" not in log, "an empty reload touched health state:\n" + log)
             health_after = lab.ctl("show", "rs").stdout
+            check(len(port8_changes()) == 2, "a reload restarted the port-8 checks: %s" % port8_changes())
+            rs8 = re.search(r"tcp %s:8 .*?(?=\ntcp |\Z)" % re.escape(L.VIP), health_after, re.S)
+            check(rs8 and len(re.findall(r"\b(down)\b", rs8.group(0))) == 2, "port 8 after the reloads:\n" + health_after)
 
             unharmed(ll.finish(), "20 long-lived connections across four reloads")
             print("show rs before the reloads:\n%s\nafter:\n%s" % (health_before, health_after))

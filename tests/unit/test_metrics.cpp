@@ -539,3 +539,36 @@ TEST(MetricsHttp, ListensOnLoopback) {
   EXPECT_EQ(status_line(got), "HTTP/1.1 200 OK");
   EXPECT_EQ(body_of(got), "x 1\n");
 }
+
+// However many scrapers ask, the body is rendered at most once every kFresh seconds: a
+// render holds the control loop, so its cost must not grow with the number of clients.
+TEST(MetricsHttp, OneRenderServesEveryScraperForASecond) {
+  int rendered = 0;
+  HttpServer server([&] { return std::optional<std::string>("x " + std::to_string(++rendered) + "\n"); });
+  auto ask_all = [&](double now, size_t n) {
+    std::vector<int> fds;
+    for (size_t i = 0; i < n; ++i) {
+      fds.push_back(connect_to(server, now));
+      const std::string req = "GET /metrics HTTP/1.1\r\n\r\n";
+      EXPECT_EQ(::send(fds.back(), req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+    }
+    server.poll(now);
+    std::vector<std::string> bodies;
+    for (int fd : fds) {
+      std::string got;
+      read_some(fd, got);
+      bodies.push_back(body_of(got));
+      ::close(fd);
+    }
+    server.poll(now);
+    return bodies;
+  };
+  const auto first = ask_all(10.0, HttpServer::kMaxConnections);
+  EXPECT_EQ(server.renders(), 1u);
+  EXPECT_EQ(std::set<std::string>(first.begin(), first.end()), std::set<std::string>{"x 1\n"});
+  ask_all(10.0 + HttpServer::kFresh / 2, 3);
+  EXPECT_EQ(server.renders(), 1u) << "a body younger than kFresh is served again";
+  const auto later = ask_all(10.0 + HttpServer::kFresh, 2);
+  EXPECT_EQ(server.renders(), 2u);
+  EXPECT_EQ(later[0], "x 2\n");
+}

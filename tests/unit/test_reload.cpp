@@ -169,6 +169,60 @@ TEST(Reload, InterfacesNeighboursAndSync) {
   expect_reload("", a);
 }
 
+// Addresses that move between interfaces (set in place, the new holder would be refused
+// as the old one's), VLAN interfaces retagged under their static neighbours, a sync
+// daemon whose port's address moves: each in one batch, both ways.
+TEST(Reload, AddressesMoveBetweenInterfaces) {
+  const std::string a =
+      "port 0 address 198.18.0.2/24\n"
+      "port 0 vlan 20 address 198.18.20.2/24\n"
+      "port 1 address 198.18.2.2/24\n"
+      "port 0 address 2001:db8::2/64\n"
+      "port 1 address 2001:db8:1::2/64\n"
+      "neigh add 198.18.20.11 02:00:00:00:00:11 port 0 vlan 20\n"
+      "sync start master interface drfwd0 peers 198.18.0.3\n";
+  const std::string b =
+      "port 0 address 198.18.20.2/24\n"        // vlan 20's address moves to port 0
+      "port 0 vlan 20 address 198.18.30.2/24\n"
+      "port 1 address 198.18.0.2/24\n"         // port 0's to port 1
+      "port 0 address 2001:db8:1::2/64\n"      // the IPv6 ones swap
+      "port 1 address 2001:db8::2/64\n"
+      "neigh add 198.18.20.11 02:00:00:00:00:11 port 0 vlan 20\n"
+      "sync start master interface drfwd0 peers 198.18.0.3\n";
+  expect_reload(a, b);
+  expect_reload(b, a);
+  // The two ports' IPv4 addresses swap.
+  const std::string c = "port 0 address 198.18.0.2/24\nport 1 address 198.18.2.2/24\n";
+  const std::string d = "port 0 address 198.18.2.2/24\nport 1 address 198.18.0.2/24\n";
+  expect_reload(c, d);
+  // A VLAN retag under its static neighbour, and the neighbour unbound.
+  const std::string e = "port 0 address 198.18.0.2/24\nport 0 vlan 20 address 198.18.20.2/24\n"
+                        "neigh add 198.18.20.11 02:00:00:00:00:11 port 0 vlan 20\n";
+  const std::string f = "port 0 address 198.18.0.2/24\nport 0 vlan 120 address 198.18.20.2/24\n"
+                        "neigh add 198.18.20.11 02:00:00:00:00:11 port 0 vlan 120\n";
+  expect_reload(e, f);
+  expect_reload(f, e);
+  expect_reload(e, "port 0 address 198.18.0.2/24\nneigh add 198.18.20.11 02:00:00:00:00:11\n");
+}
+
+// The same lines in any order mean the same thing: an address that is a real server's,
+// a neighbour's or a sync peer's is refused whichever comes first, so that a reload
+// (which sets addresses before services) accepts every file a start accepts.
+TEST(Reload, NoOrderOfTheSameLinesIsAcceptedWhereAnotherIsRefused) {
+  const std::vector<std::pair<std::string, std::string>> pairs = {
+      {"vip add 198.18.1.10 tcp 80\nrs add 198.18.1.10 tcp 80 198.18.0.5", "port 0 address 198.18.0.5/24"},
+      {"neigh add 198.18.0.5 02:00:00:00:00:05", "port 0 address 198.18.0.5/24"},
+      {"port 0 address 198.18.0.2/24\nsync start master peers 198.18.0.5", "port 1 address 198.18.0.5/24"},
+      {"neigh add 198.18.1.10 02:00:00:00:00:05", "vip add 198.18.1.10 tcp 80"},
+      {"port 0 address 198.18.0.2/24\nsync start master peers 198.18.1.10", "vip add 198.18.1.10 tcp 80"},
+      {"vip add 198.18.1.10 tcp 80\nrs add 198.18.1.10 tcp 80 198.18.0.5", "vip add 198.18.0.5 tcp 81"},
+  };
+  for (auto& [first, second] : pairs) {
+    EXPECT_THROW(load(first + "\n" + second + "\n"), ConfigError) << first << " / " << second;
+    EXPECT_THROW(load(second + "\n" + first + "\n"), ConfigError) << second << " / " << first;
+  }
+}
+
 // Random configurations, both ways: whatever the files say, the reload reaches it,
 // keeps what both have and is a fixed point.
 TEST(Reload, RandomConfigurations) {
@@ -178,10 +232,20 @@ TEST(Reload, RandomConfigurations) {
   const char* checks[] = {"", " check none", " check tcp port 81", " check http path /h expect 204",
                           " check exec command /bin/true", " check default interval 2s"};
   auto random_config = [&] {
-    std::string t = "port 0 address 198.18.0.2/24\n";
-    if (pick(2)) t += "port 0 vlan " + std::to_string(20 + pick(2)) + " address 198.18.20.2/24\n";
-    if (pick(2)) t += "port 0 address 2001:db8::2/64\n";
-    if (pick(2)) t += "port 1 address 198.18." + std::to_string(2 + pick(2)) + ".2/24\n";
+    // Interface addresses from a small pool (so that they move between interfaces).
+    const char* pool4[] = {"198.18.0.2/24", "198.18.20.2/24", "198.18.2.2/24", "198.18.3.2/24"};
+    const char* pool6[] = {"2001:db8::2/64", "2001:db8:1::2/64"};
+    int order4[] = {0, 1, 2, 3}, order6[] = {0, 1};
+    std::shuffle(std::begin(order4), std::end(order4), rng);
+    std::shuffle(std::begin(order6), std::end(order6), rng);
+    std::string t = "port 0 address " + std::string(pool4[order4[0]]) + "\n";
+    const int vlan = 20 + pick(2);
+    const bool has_vlan = pick(2);
+    if (has_vlan) t += "port 0 vlan " + std::to_string(vlan) + " address " + pool4[order4[1]] + "\n";
+    if (pick(2)) t += "port 0 address " + std::string(pool6[order6[0]]) + "\n";
+    if (pick(2)) t += "port 1 address " + std::string(pool4[order4[2]]) + "\n";
+    if (pick(3) == 0) t += "port 1 address " + std::string(pool6[order6[1]]) + "\n";
+    if (has_vlan && pick(2)) t += "neigh add 198.18.20.14 02:00:00:00:00:14 port 0 vlan " + std::to_string(vlan) + "\n";
     if (pick(3) == 0) t += "set timeout tcp " + std::to_string(100 + pick(3)) + "\n";
     if (pick(3) == 0) t += "set check" + std::string(checks[1 + pick(5)]).substr(6) + "\n";
     if (pick(4) == 0) t += "set vip-routes table " + std::to_string(100 + pick(2)) + "\n";
