@@ -244,9 +244,12 @@ def test_flapping_server_follows_rise_and_fall():
     check(len(events) >= 6, "too few health changes for a flapping server: %d\n%s" % (len(events), "".join(ev8080)))
     for (t0, e0), (t1, e1) in zip(events, events[1:]):
         check(e0 != e1, "two %s changes in a row" % e0)
+        # Each change comes when a probe completes, and a completion can come late (a
+        # loaded machine: 20 ms seen) while the next probes keep their schedule: allow half
+        # an interval, which still tells rise 2 from rise 1 and fall 3 from fall 2.
         need = (fall if e1 == "down" else rise) * interval
-        check(t1 - t0 >= need * 0.9, "%s after %.3fs of %s: rise/fall allow no less than %.2fs\n%s"
-              % (e1, t1 - t0, e0, need, "".join(ev8080)))
+        check(t1 - t0 >= need - interval / 2, "%s after %.3fs of %s: rise/fall allow no less than %.2fs\n%s"
+              % (e1, t1 - t0, e0, need - interval / 2, "".join(ev8080)))
     gaps = [t1 - t0 for (t0, _), (t1, _) in zip(events, events[1:])]
     print("  flapping RS: %d changes, gaps %.2f-%.2fs" % (len(events), min(gaps), max(gaps)))
 
