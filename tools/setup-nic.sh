@@ -6,7 +6,7 @@
 #
 #   setup-nic.sh [--dry-run] [--hugepages SIZE] [--pagesize SIZE] DEVICE...
 #       DEVICE: a PCI address (0000:03:00.0 or 03:00.0) or an interface name (eth1).
-#       --hugepages SIZE  total to reserve (default 1G; 0: none), --pagesize 2M or 1G
+#       --hugepages SIZE  to reserve on each NUMA node (default 1G; 0: none), --pagesize 2M or 1G
 #   setup-nic.sh [--dry-run] --restore DRIVER DEVICE...
 #       give the devices back to a kernel driver (e.g. ixgbe, i40e, virtio-pci)
 #   setup-nic.sh --status        what is bound to what (dpdk-devbind.py --status-dev net)
@@ -17,7 +17,6 @@
 set -euo pipefail
 prog=setup-nic.sh
 devbind=${DPDK_DEVBIND:-dpdk-devbind.py}
-hugepages_tool=${DPDK_HUGEPAGES:-dpdk-hugepages.py}
 
 usage() {
   sed -n '7,17s/^# \{0,1\}//p' "$0" >&2
@@ -146,8 +145,8 @@ fi
 case $hugepages in
   0|none|"") hugepages="" ;;
   *)
-    if [ $dry -eq 0 ]; then need "$hugepages_tool"; fi
-    # The unit's own step (installed, or in the source tree): the right mount for the size.
+    # The unit's own step (installed, or in the source tree): dpdk-hugepages.py, and the
+    # right mount for the size.
     hp=/usr/libexec/drfwd/drfwd-hugepages
     [ -x "$hp" ] || hp=$(cd "$(dirname "$0")/.." && pwd)/debian/drfwd-hugepages
     run env DRFWD_HUGEPAGES="$hugepages" DRFWD_HUGEPAGE_SIZE="$pagesize" sh "$hp"

@@ -16,7 +16,6 @@
 
 #include "config/loader.hpp"
 #include "console/json.hpp"
-#include "console/metrics.hpp"
 #include "console/stats_views.hpp"
 #include "console/telemetry.hpp"
 #include "control/accounting.hpp"
@@ -73,12 +72,11 @@ Appliance::Appliance(const Options& opt, config::Model model, std::vector<dp::Po
         });
 
   // --metrics likewise: an address in use stops drfwd before any port starts.
-  if (!opt.metrics.empty()) {
-    std::string err;
-    const auto at = console::parse_listen_address(opt.metrics, err);
-    if (!at) throw std::runtime_error("--metrics " + err);
-    metrics_ = std::make_unique<console::HttpServer>(*at, [this] { return metrics(); });
-  }
+  if (opt.metrics_at)
+    metrics_ = std::make_unique<console::HttpServer>(*opt.metrics_at, [this]() -> std::optional<std::string> {
+      if (!operator_) return std::nullopt;
+      return operator_->metrics();
+    });
 
   const uint32_t nb_mbufs = opt.total_num_mbufs ? opt.total_num_mbufs : default_mbufs(ports_.size(), lcores.size(), opt);
   pool_.reset(rte_pktmbuf_pool_create("drfwd_mbufs", nb_mbufs, 256, 0, static_cast<uint16_t>(opt.mbuf_size),
@@ -131,19 +129,6 @@ Appliance::Appliance(const Options& opt, config::Model model, std::vector<dp::Po
 
 Appliance::~Appliance() = default;
 
-std::optional<std::string> Appliance::metrics() const {
-  if (!operator_) return std::nullopt;
-  // As show stats reads them: the workers' counters with relaxed loads, the ports' from
-  // ethdev; nothing on a worker changes.
-  const dp::Totals totals = operator_->totals();
-  const console::ControlReading control = operator_->control_reading();
-  const auto services = control::service_status(*director_);
-  std::vector<uint64_t> capacity;
-  for (const auto& w : workers_->all()) capacity.push_back(uint64_t{w->conns().capacity()} + w->conns6().capacity());
-  return console::render_metrics({ports_.info(), totals, control, services, sync_ ? &sync_->counters() : nullptr,
-                                  std::move(capacity), static_cast<double>(rte_get_tsc_hz())});
-}
-
 void Appliance::add_pollers() {
   loop_->add_poller([this](double now) { operator_->poll(now); });
   loop_->add_poller([this](double now) {
@@ -173,7 +158,7 @@ void Appliance::add_pollers() {
 }
 
 void Appliance::reload(double now) {
-  const config::ConfigFiles files{opt_.config_file, opt_.import_ipvsadm, opt_.import_keepalived};
+  const config::ConfigFiles files = config_files(opt_);
   if (files.empty()) {
     spdlog::info("reload: drfwd was started without configuration files: nothing to read");
     return;

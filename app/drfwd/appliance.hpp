@@ -56,8 +56,6 @@ class Appliance {
   // Reads the files given at start again and applies what changed (a file in error
   // changes nothing); tells systemd it is reloading, then ready again.
   void reload(double now);
-  // The /metrics body from the counters now; none until the operator exists.
-  std::optional<std::string> metrics() const;
 
   const Options& opt_;
   std::atomic<bool>& stop_;

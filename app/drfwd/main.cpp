@@ -35,10 +35,6 @@ static_assert(std::atomic<bool>::is_always_lock_free);
 void on_signal(int) { g_stop.store(true, std::memory_order_relaxed); }
 void on_hangup(int) { g_reload.store(true, std::memory_order_relaxed); }
 
-drfwd::config::ConfigFiles files_of(const drfwd::app::Options& opt) {
-  return {opt.check_config.empty() ? opt.config_file : opt.check_config, opt.import_ipvsadm, opt.import_keepalived};
-}
-
 // A model with drfwd's kernel settings for `ports` ports.
 drfwd::config::Model blank_model(const drfwd::app::Options& opt, size_t ports) {
   drfwd::config::Model model(static_cast<uint16_t>(ports));
@@ -54,7 +50,7 @@ drfwd::config::Model blank_model(const drfwd::app::Options& opt, size_t ports) {
 // ports is known only at start: every port id drfwd can have (32) is accepted here.
 int check_config(const drfwd::app::Options& opt) {
   using namespace drfwd;
-  const config::ConfigFiles files = files_of(opt);
+  const config::ConfigFiles files = app::config_files(opt);
   config::Model model = blank_model(opt, lb::kMaxPorts);
   model.set_max_kernel_vlans(RTE_MAX_ETHPORTS - 2);  // VLAN interfaces: as many as one port can have
   std::vector<std::string> notes;
@@ -145,7 +141,7 @@ int run(const drfwd::app::Options& opt, int eal_argc, char** eal_argv) {
   config::Model model = blank_model(opt, ports.size());
   try {
     std::vector<std::string> notes;
-    config::load_files(files_of(opt), model, notes);
+    config::load_files(app::config_files(opt), model, notes);
     for (const std::string& note : notes) spdlog::info("{}", note);
   } catch (const config::ConfigError& e) {
     return fail(std::string(e.what()) + (e.usage().empty() ? "" : "\n  usage: " + e.usage()));

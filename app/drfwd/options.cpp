@@ -100,6 +100,10 @@ std::string help_text() {
   return s.str();
 }
 
+config::ConfigFiles config_files(const Options& o) {
+  return {o.check_config.empty() ? o.config_file : o.check_config, o.import_ipvsadm, o.import_keepalived};
+}
+
 ParseOutcome parse_options(const std::vector<std::string>& args) {
   ParseOutcome out;
   Options o;
@@ -156,7 +160,8 @@ ParseOutcome parse_options(const std::vector<std::string>& args) {
                std::to_string(o.mtu + kL2 + kMbufHeadroom) + " or more");
   if (vm.count("metrics")) {
     std::string err;
-    if (!console::parse_listen_address(o.metrics, err)) return bad("--metrics " + err);
+    o.metrics_at = console::parse_listen_address(o.metrics, err);
+    if (!o.metrics_at) return bad("--metrics " + err);
   }
   out.options = o;
   return out;

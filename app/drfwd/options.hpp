@@ -6,6 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "config/loader.hpp"
+#include "console/http_server.hpp"
+
 namespace drfwd::app {
 
 constexpr uint32_t kMbufHeadroom = 128;  // RTE_PKTMBUF_HEADROOM (main.cpp checks they agree)
@@ -33,7 +36,8 @@ struct Options {
   std::string import_ipvsadm;
   std::string import_keepalived;
   std::string log_file;
-  std::string metrics;  // --metrics ADDR:PORT (checked at parse time); empty: off
+  std::string metrics;  // --metrics ADDR:PORT as given; empty: off
+  std::optional<console::ListenAddress> metrics_at;  // ... parsed (parse_options)
 };
 
 struct ParseOutcome {
@@ -41,6 +45,10 @@ struct ParseOutcome {
   int exit_code = 0;
   std::string text;
 };
+
+// The configuration files a start, a reload and a check read: -f (or the file
+// --check-config names), --import-ipvsadm, --import-keepalived.
+config::ConfigFiles config_files(const Options& o);
 
 // args: the words after "--". Never throws.
 ParseOutcome parse_options(const std::vector<std::string>& args);

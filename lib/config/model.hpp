@@ -63,6 +63,7 @@ struct Neighbour {
   net::Mac mac;
   std::optional<uint16_t> port;
   uint16_t vlan = 0;  // with port
+  bool operator==(const Neighbour&) const = default;
 };
 
 // What a command changed, for the caller's log line and for deciding what to rebuild.

@@ -34,21 +34,9 @@ OnFailure on_failure_of(const RealServer& r) {
   return !r.inhibit ? OnFailure::kDefault : *r.inhibit ? OnFailure::kInhibit : OnFailure::kReschedule;
 }
 
+// What rs set can change (not the slot, nor the role: see reconcile).
 bool same_rs(const RealServer& a, const RealServer& b) {
-  return a.weight == b.weight && a.thresholds.upper == b.thresholds.upper &&
-         a.thresholds.lower == b.thresholds.lower && a.check == b.check && a.inhibit == b.inhibit &&
-         a.sorry == b.sorry;
-}
-
-bool same_service_params(const Service& a, const Service& b) {
-  const lb::ServiceParams &p = a.params, &q = b.params;
-  return p.sched == q.sched && p.persist == q.persist && p.persist_mask == q.persist_mask &&
-         p.mh_size == q.mh_size && p.flags == q.flags && p.quorum == q.quorum && p.hysteresis == q.hysteresis &&
-         p.inhibit == q.inhibit && a.check == b.check;
-}
-
-bool same_neighbour(const Neighbour& a, const Neighbour& b) {
-  return a.mac == b.mac && a.port == b.port && a.vlan == b.vlan;
+  return a.weight == b.weight && a.thresholds == b.thresholds && a.check == b.check && a.inhibit == b.inhibit;
 }
 
 cmd::SyncStart sync_start(const Model& m, SyncRole role, const SyncDaemonConf& d) {
@@ -135,7 +123,7 @@ std::vector<Command> reconcile(const Model& running, const Model& wanted) {
   for (auto& [ip, n] : running.neighbours()) {
     auto w = wanted.neighbours().find(ip);
     const bool unmoored = n.port && unmade.count(lb::Iface{*n.port, n.vlan});
-    if (w == wanted.neighbours().end() || !same_neighbour(w->second, n) || unmoored) {
+    if (w == wanted.neighbours().end() || w->second != n || unmoored) {
       out.push_back(cmd::NeighDel{ip});
       renewed.insert(ip);
     }
@@ -185,7 +173,7 @@ std::vector<Command> reconcile(const Model& running, const Model& wanted) {
       for (const RealServer& r : w.rs) out.push_back(rs_command<cmd::RsAdd>(w, r));
       continue;
     }
-    if (!same_service_params(*s, w)) out.push_back(cmd::VipEdit{w.key, options_of(w), false});
+    if (s->params != w.params || s->check != w.check) out.push_back(cmd::VipEdit{w.key, options_of(w), false});
     for (const RealServer& wr : w.rs) {
       const RealServer* r = s->find(wr.ip);
       if (!r || r->sorry != wr.sorry) {

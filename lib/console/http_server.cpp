@@ -16,7 +16,7 @@
 namespace drfwd::console {
 
 std::optional<ListenAddress> parse_listen_address(std::string_view s, std::string& error) {
-  const std::string usage = " (expected ADDR:PORT, e.g. 127.0.0.1:9100 or [::1]:9100)";
+  const std::string usage = " (expected ADDR:PORT, e.g. 127.0.0.1:9520 or [::1]:9520)";
   std::string host;
   std::string_view port;
   if (s.starts_with('[')) {
@@ -152,18 +152,19 @@ std::string HttpServer::respond(std::string_view request, const double* now) {
   if (path == "/") return answer(200, "OK", "text/html; charset=utf-8", kIndex, head);
   if (path != "/metrics") return answer(404, "Not Found", kText, "not found: try /metrics\n", head);
   try {
-    if (!now || !body_ || *now - body_at_ >= kFresh) {
-      body_ = handler_();
+    std::optional<std::string> fresh;  // without `now`: rendered for this request alone
+    const std::optional<std::string>* body = &body_;
+    if (!now) {
+      fresh = handler_();
+      body = &fresh;
       ++renders_;
-      body_at_ = now ? *now : 0;
-      if (!now && body_) {  // not kept for a later request
-        std::string body = std::move(*body_);
-        body_.reset();
-        return answer(200, "OK", kMetricsContentType, body, head);
-      }
+    } else if (!body_ || *now - body_at_ >= kFresh) {
+      body_ = handler_();
+      body_at_ = *now;
+      ++renders_;
     }
-    if (!body_) return answer(503, "Service Unavailable", kText, "starting\n", head);
-    return answer(200, "OK", kMetricsContentType, *body_, head);
+    if (!*body) return answer(503, "Service Unavailable", kText, "starting\n", head);
+    return answer(200, "OK", kMetricsContentType, **body, head);
   } catch (const std::exception& e) {
     log_error(std::string("rendering /metrics: ") + e.what(), 0);
     return answer(500, "Internal Server Error", kText, "internal error\n", head);

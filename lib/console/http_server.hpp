@@ -21,7 +21,7 @@
 
 namespace drfwd::console {
 
-// "ADDR:PORT" with ADDR an IPv4 address or a bracketed IPv6 one ("[::1]:9100"), PORT
+// "ADDR:PORT" with ADDR an IPv4 address or a bracketed IPv6 one ("[::1]:9520"), PORT
 // 1 to 65535. Empty on error, with the reason in `error`.
 struct ListenAddress {
   sockaddr_storage addr{};

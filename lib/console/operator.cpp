@@ -12,6 +12,7 @@
 #include "config/show_config.hpp"
 #include "console/help.hpp"
 #include "console/ipvsadm_views.hpp"
+#include "console/metrics.hpp"
 #include "console/sync_views.hpp"
 #include "console/tables.hpp"
 #include "console/telemetry.hpp"
@@ -56,6 +57,14 @@ uint64_t Operator::conn_capacity() const {
   return c;
 }
 
+std::string Operator::metrics() const {
+  std::vector<uint64_t> capacity;
+  for (const auto& w : p_.workers) capacity.push_back(uint64_t{w->conns().capacity()} + w->conns6().capacity());
+  return render_metrics({p_.ports, totals(), control_reading(), control::service_status(p_.director),
+                         p_.sync ? &p_.sync->counters() : nullptr, std::move(capacity),
+                         static_cast<double>(rte_get_tsc_hz())});
+}
+
 std::string Operator::stats_json(const dp::Totals& t, const std::string& extra_fields) const {
   const auto services = control::service_status(p_.director);
   const auto neighbours = control::neighbour_status(p_.director);
@@ -87,17 +96,22 @@ void Operator::execute(std::string_view line, double now, Reply reply) {
 Answer Operator::reload(const config::Model& wanted, double now) {
   const std::vector<config::Command> batch = config::reconcile(p_.director.model(), wanted);
   if (batch.empty()) return Answer{true, "configuration unchanged\n"};
-  const control::BatchResult r = p_.director.apply(batch, now);
+  const control::BatchResult r = commit(batch, now);
   if (!r.ok) return refused(r.error, r.usage);
-  for (const lb::Iface at : r.addressed) p_.slow_path.readdress(at);
   for (const std::string& s : r.summaries) spdlog::info("reload: {}", s);
   return Answer{true, std::to_string(batch.size()) + " change(s) applied\n"};
 }
 
+control::BatchResult Operator::commit(std::span<const config::Command> batch, double now) {
+  control::BatchResult r = p_.director.apply(batch, now);
+  if (r.ok)
+    for (const lb::Iface at : r.addressed) p_.slow_path.readdress(at);
+  return r;
+}
+
 Answer Operator::apply(std::span<const config::Command> batch, double now) {
-  const control::BatchResult r = p_.director.apply(batch, now);
+  const control::BatchResult r = commit(batch, now);
   if (!r.ok) return refused(r.error, r.usage);
-  for (const lb::Iface at : r.addressed) p_.slow_path.readdress(at);
   if (batch.size() == 1) {
     spdlog::info("config: {}", r.summaries[0]);
     return Answer{true, r.summaries[0] + "\n"};
@@ -128,9 +142,8 @@ void Operator::execute_batch(const std::vector<std::string>& lines, double now, 
     }
   }
   if (batch.empty()) return reply(Answer{true, "0 command(s) applied\n"});  // nothing to publish
-  const control::BatchResult r = p_.director.apply(batch, now);
+  const control::BatchResult r = commit(batch, now);
   if (!r.ok) return fail(line_of[std::min(r.refused, line_of.size() - 1)], refused(r.error, r.usage));
-  for (const lb::Iface at : r.addressed) p_.slow_path.readdress(at);
   spdlog::info("config: batch of {} command(s) applied", batch.size());
   reply(Answer{true, std::to_string(batch.size()) + " command(s) applied\n"});
 }

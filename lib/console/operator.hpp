@@ -55,9 +55,15 @@ class Operator {
   uint64_t conn_capacity() const;
   // The --stats-json document from totals read at exit.
   std::string stats_json(const dp::Totals& t, const std::string& extra_fields) const;
+  // The --metrics body (Prometheus' text format) from the counters now, read as show
+  // stats reads them: nothing on a worker changes.
+  std::string metrics() const;
 
  private:
   void query(const config::Query& q, double now, Reply& reply);
+  // The director applies the batch (all or nothing); the kernel interfaces whose address
+  // it changed follow. Every configuration change goes through here.
+  control::BatchResult commit(std::span<const config::Command> batch, double now);
   Answer apply(std::span<const config::Command> batch, double now);
   void list_conns(const config::query::ShowConns& q, double now, Reply& reply);
   void ipvsadm_list(const config::query::IpvsList& q, double now, Reply& reply);
