@@ -49,20 +49,23 @@ constexpr ConnState tcp_next_state_slow(ConnState cur, uint8_t tcp_flags) {
   return CL;
 }
 
-// The same as one table lookup: [state][FIN|SYN|RST|ACK bits of the flags].
+// The same as one table lookup: [state][FIN|SYN|RST|ACK bits of the flags]. A state
+// past SYNACK (UDP, a template: never a TCP connection's) stays what it is, so the
+// lookup needs no range check.
 struct TcpTransitions {
-  ConnState next[11][32];
+  ConnState next[kStateCount][32];
   constexpr TcpTransitions() : next{} {
-    for (int s = 0; s < 11; ++s)
-      for (int f = 0; f < 32; ++f) next[s][f] = tcp_next_state_slow(static_cast<ConnState>(s), static_cast<uint8_t>(f));
+    for (int s = 0; s < kStateCount; ++s)
+      for (int f = 0; f < 32; ++f)
+        next[s][f] = s <= static_cast<int>(ConnState::kTcpSynAck)
+                         ? tcp_next_state_slow(static_cast<ConnState>(s), static_cast<uint8_t>(f))
+                         : static_cast<ConnState>(s);
   }
 };
 inline constexpr TcpTransitions kTcpTransitions{};
 
 inline ConnState tcp_next_state(ConnState cur, uint8_t tcp_flags) {
-  const int c = static_cast<int>(cur);
-  if (__builtin_expect(c > static_cast<int>(ConnState::kTcpSynAck), 0)) return cur;
-  return kTcpTransitions.next[c][tcp_flags & 0x17];  // FIN SYN RST ACK (PSH, URG, ECE, CWR ignored)
+  return kTcpTransitions.next[static_cast<int>(cur)][tcp_flags & 0x17];  // FIN SYN RST ACK (PSH, URG, ECE, CWR ignored)
 }
 
 // Idle timeouts in seconds per state (IPVS defaults). ESTABLISHED, FIN_WAIT and UDP are

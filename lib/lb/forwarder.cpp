@@ -34,11 +34,12 @@ Forwarder::Forwarder(uint32_t worker, FlowTable& conns, WorkerCounters& counters
 // header and no fragmentation, producing the same key (the burst-equivalence unit test
 // holds the two together); everything else returns false.
 template <bool kTagged>
-DRFWD_HOT bool Forwarder::fast_classify(const Frame& f, uint64_t port_mac48, Pending& pend) {
-  using net::load16;
+DRFWD_HOT bool Forwarder::fast_classify(const Frame& f, uint64_t port_mac48, ServiceMemo& memo, Pending& pend) {
   using net::load32;
   using net::load64;
-  constexpr uint32_t kMin = net::kEtherHdrLen + net::kIpv4MinHdrLen + net::kUdpHdrLen;
+  // Ethernet, a 20-byte IPv4 header and 20 bytes of TCP or UDP (every TCP segment; a UDP
+  // datagram in a frame under 54 bytes, which Ethernet pads to 60, takes the general path).
+  constexpr uint32_t kMin = net::kEtherHdrLen + net::kIpv4MinHdrLen + net::kTcpMinHdrLen;
   if (__builtin_expect(f.seg_len != f.pkt_len || f.seg_len < kMin, 0)) return false;
   const uint8_t* d = f.data;
   // Bytes 0-7: destination MAC and the start of the source; bytes 8-15: the rest of
@@ -46,44 +47,58 @@ DRFWD_HOT bool Forwarder::fast_classify(const Frame& f, uint64_t port_mac48, Pen
   // (this port's unicast MAC), the source (not group, not zero), IPv4 and a 20-byte header.
   // (classify() checks the same Ethernet rules byte by byte: a frame there may be as
   // short as an Ethernet header, too short for these loads.)
-  const uint64_t a = load64(d), b = load64(d + 8);
-  if ((a & net::kMac48) != port_mac48) return false;
-  if (kTagged && f.vlan != 0 && !snap_->vlan_known(f.rx_port, f.vlan)) return false;  // rx_port is known now
-  if (((b >> 32) & 0xffffff) != 0x450008) return false;  // 08 00 45: IPv4, version 4, IHL 5
-  if (((a >> 48) & 1) || ((a >> 48) | (b & 0xffffffff)) == 0) return false;
+  // One test for the fixed fields: the destination MAC and the source's group bit (a),
+  // EtherType 08 00 and version/IHL 45 (b), no MF flag or offset (i0: IPv4 bytes 0-7).
   const uint8_t* ip = d + net::kEtherHdrLen;
-  const uint32_t tot_len = net::ntoh16(load16(ip + 2));
-  if (tot_len < net::kIpv4MinHdrLen + net::kUdpHdrLen || tot_len > f.pkt_len - net::kEtherHdrLen) return false;
-  if ((load16(ip + 6) & net::hton16(0x3fff)) != 0) return false;  // a fragment
-  if (f.ip_csum == net::IpCsum::kBad || (f.ip_csum != net::IpCsum::kGood && !net::ipv4_header_checksum_ok(ip, 20, 0x45)))
+  const uint64_t a = load64(d), b = load64(d + 8), i0 = load64(ip);
+  constexpr uint64_t kGroupSrc = uint64_t{1} << 48, kTypeVer = uint64_t{0xffffff} << 32;
+  constexpr uint64_t kFragField = uint64_t{net::hton16(0x3fff)} << 48;
+  if ((((a ^ port_mac48) & (net::kMac48 | kGroupSrc)) | ((b ^ (uint64_t{0x450008} << 32)) & kTypeVer) |
+       (i0 & kFragField)) != 0)
     return false;
-  if (net::martian_source(ip[12])) return false;
+  if (kTagged && f.vlan != 0 && !snap_->vlan_known(f.rx_port, f.vlan)) return false;  // rx_port is known now
+  if (((a >> 48) | (b & 0xffffffff)) == 0) return false;  // a zero source MAC
+  const uint64_t w0 = load64(ip + 12);  // the key's first word: source, destination
+  // Total length within [28, the frame's IPv4 bytes] in one unsigned compare.
+  const uint32_t tot_len = net::ntoh16(static_cast<uint16_t>(i0 >> 16));
+  constexpr uint32_t kLeast = net::kIpv4MinHdrLen + net::kUdpHdrLen;
+  if (tot_len - kLeast > f.pkt_len - net::kEtherHdrLen - kLeast) return false;
+  if (f.ip_csum != net::IpCsum::kGood &&
+      (f.ip_csum == net::IpCsum::kBad || !net::ipv4_header20_sum_ok(i0, load64(ip + 8), load32(ip + 16))))
+    return false;
+  if (net::martian_source(static_cast<uint8_t>(w0))) return false;
   const uint8_t proto = ip[9];
   const uint8_t* l4 = ip + net::kIpv4MinHdrLen;
   const uint32_t l4_len = tot_len - net::kIpv4MinHdrLen;
   uint8_t flags = 0;
   if (proto == net::kProtoTcp) {
-    if (l4_len < net::kTcpMinHdrLen || f.seg_len < net::kEtherHdrLen + 40 || !net::tcp_offset_ok(l4, l4_len))
-      return false;
+    if (!net::tcp_offset_ok(l4, l4_len)) return false;  // (the header is within kMin)
     flags = l4[13];
   } else if (proto == net::kProtoUdp) {
     if (!net::udp_length_ok(l4, l4_len, false)) return false;
   } else {
     return false;
   }
-  // The key's two words straight from the headers: addresses, then ports and protocol.
-  const uint64_t w0 = load64(ip + 12);
+  // The key's second word straight from the header: ports and protocol.
   const uint64_t w1 = uint64_t{load32(l4)} | uint64_t{proto} << 32;
-  const ServiceTable* svc = snap_->find(static_cast<uint32_t>(w0 >> 32), static_cast<uint16_t>(w1 >> 16), proto);
-  if (!svc) return false;
+  // A burst's frames mostly go to the service the frame before went to: the memo's key
+  // is the destination address, protocol and port (w1 >> 16: port, protocol above it).
+  const uint64_t mk = (w0 & 0xffffffff00000000ull) | (w1 >> 16);
+  if (mk != memo.key) {
+    memo.key = mk;
+    memo.svc = snap_->find(static_cast<uint32_t>(w0 >> 32), static_cast<uint16_t>(w1 >> 16), proto);
+  }
+  if (!memo.svc) return false;
   net::Parsed& p = pend.parsed;
+  // kind, drop, tcp_flags, fragment in one store (ip_id is not read on this path).
+  const uint32_t head = uint32_t{static_cast<uint8_t>(FrameKind::kIpv4L4)} | uint32_t{flags} << 16;
+  static_assert(offsetof(net::Parsed, kind) == 0 && offsetof(net::Parsed, drop) == 1 &&
+                offsetof(net::Parsed, tcp_flags) == 2 && offsetof(net::Parsed, fragment) == 3);
+  std::memcpy(&p, &head, 4);
   std::memcpy(&p.key, &w0, 8);
   std::memcpy(reinterpret_cast<uint8_t*>(&p.key) + 8, &w1, 8);
-  p.kind = FrameKind::kIpv4L4;
-  p.tcp_flags = flags;  // drop and ip_id are not read on this path
-  p.fragment = false;
-  pend.svc = svc;
-  pend.hash = flow_hash(p.key);
+  pend.svc = memo.svc;
+  pend.hash = flow_hash(w0, w1);
   return true;
 }
 
@@ -275,9 +290,11 @@ Verdict Forwarder::fragment(const Frame& f, PortCounters& pc, const P& p) {
 }
 
 DRFWD_HOT Verdict Forwarder::send(const Frame& f, uint32_t rs_slot) {
-  const RsView& rv = snap_->rs_view[rs_slot];
+  return send(f, snap_->rs_view[rs_slot], rs_counters_[rs_slot]);
+}
+
+DRFWD_HOT Verdict Forwarder::send(const Frame& f, const RsView& rv, RsCounters& rc) {
   std::memcpy(f.data, rv.l2, 12);
-  RsCounters& rc = rs_counters_[rs_slot];
   bump(rc.packets);
   bump(rc.bytes, f.pkt_len);
   return Verdict{Verdict::Action::kForward, Drop::kNone, rv.port, ExcClass::kOther, rv.vlan};
@@ -286,7 +303,8 @@ DRFWD_HOT Verdict Forwarder::send(const Frame& f, uint32_t rs_slot) {
 // Three passes so the memory behind a lookup is on its way while other packets are
 // worked on: (1) parse, find the service, hash, prefetch the table bucket; (2) read the
 // bucket, prefetch the entry; (3) finish each connection. Pass 3 inserts and erases;
-// when it has, lookups made in pass 2 are redone.
+// when it has, lookups made in pass 2 are redone. Frames are tracked by bit masks over
+// the burst (bit i: frame i), walked lowest first, so pass 3 keeps the burst's order.
 void Forwarder::process_burst(const Frame* frames, Verdict* out, uint32_t n) {
   uint16_t vlans = 0;
   for (uint32_t i = 0; i < n; ++i) {
@@ -303,37 +321,68 @@ template <bool kTagged>
 void Forwarder::process_burst(const Frame* frames, Verdict* out, uint32_t n) {
   if (n == 0) return;
   Pending pend[kMaxBurst];
-  uint8_t todo[kMaxBurst];
-  uint32_t nt = 0;
   const uint16_t rx_port = frames[0].rx_port;
-  // A port the snapshot does not know never matches (its MAC is unset): the general path.
-  const uint64_t port_mac48 = rx_port < snap_->n_ports ? snap_->ports[rx_port].mac48 : ~0ull;
+  // A port the snapshot does not know: the general path (which drops its frames).
+  const bool known = rx_port < snap_->n_ports;
+  const uint64_t port_mac48 = known ? snap_->ports[rx_port].mac48 : 0;
   PortCounters& pc = counters_.port[rx_port < kMaxPorts ? rx_port : 0];
-  for (uint32_t i = 0; i < n; ++i) {
-    if (fast_classify<kTagged>(frames[i], port_mac48, pend[nt]) || classify(frames[i], out[i], pend[nt])) {
-      if (pend[nt].svc) conns_.prefetch_bucket(pend[nt].hash);
-      todo[nt] = static_cast<uint8_t>(i);
-      ++nt;
+  // Pass 1: the common frame first (whole TCP/UDP datagrams to a service), then the rest.
+  uint32_t fast = 0;  // from fast_classify
+  ServiceMemo memo;
+  for (uint32_t i = 0; known && i < n; ++i) {
+    if (fast_classify<kTagged>(frames[i], port_mac48, memo, pend[i])) {
+      conns_.prefetch_bucket(pend[i].hash);
+      fast |= 1u << i;
     }
   }
-  for (uint32_t k = 0; k < nt; ++k) {
-    if (!pend[k].svc) continue;
-    pend[k].idx = conns_.find(pend[k].parsed.key, pend[k].hash);
-    if (pend[k].idx != kNil) conns_.prefetch_entry(pend[k].idx);
+  const uint32_t all = n == 32 ? ~0u : (1u << n) - 1;
+  uint32_t todo = fast;  // frames for pass 3; the others have their verdict
+  for (uint32_t rest = all & ~fast; rest; rest &= rest - 1) {
+    const uint32_t i = static_cast<uint32_t>(__builtin_ctz(rest));
+    if (!classify(frames[i], out[i], pend[i])) continue;
+    todo |= 1u << i;
+    if (pend[i].svc) conns_.prefetch_bucket(pend[i].hash);
   }
+  // Pass 2.
+  for (uint32_t m = todo; m; m &= m - 1) {
+    Pending& pd = pend[__builtin_ctz(m)];
+    if (__builtin_expect(!pd.svc, 0)) continue;
+    pd.idx = conns_.find(pd.parsed.key, pd.hash);
+    if (pd.idx != kNil) conns_.prefetch_entry(pd.idx);
+  }
+  // Pass 3, in the burst's order. First the fast lane, for as long as it lasts (no calls:
+  // everything stays in registers): an established connection already seen this second,
+  // its state unchanged, has nothing to update but its RS's counters.
+  const RsView* const rs_view = snap_->rs_view;
+  const uint32_t rs_count = snap_->rs_count, now = now_;
+  const FlowEntry* const entries = &conns_.at(0);
+  RsCounters* const rs_counters = rs_counters_;
+  uint32_t m = todo;
+  for (; m; m &= m - 1) {
+    const uint32_t i = static_cast<uint32_t>(__builtin_ctz(m));
+    const Pending& pd = pend[i];
+    if (!((fast >> i) & 1) || pd.idx == kNil) break;
+    const FlowEntry& e = entries[pd.idx];
+    const ConnState next =
+        pd.parsed.key.proto == net::kProtoTcp ? tcp_next_state(e.state, pd.parsed.tcp_flags) : ConnState::kUdp;
+    // (Last seen now, with a timeout: not expired.)
+    if (e.last_seen != now || e.timeout == 0 || next != e.state || e.rs_slot >= rs_count ||
+        rs_view[e.rs_slot].live_gen != e.rs_gen)
+      break;
+    out[i] = send(frames[i], rs_view[e.rs_slot], rs_counters[e.rs_slot]);
+  }
+  // Then the rest, one by one. After an insert or erase, the entry numbers found in
+  // pass 2 may be stale: looked up again.
   const uint64_t seen = conns_.mutations();
-  for (uint32_t k = 0; k < nt; ++k) {
-    const uint32_t i = todo[k];
-    if (__builtin_expect(!pend[k].svc, 0)) {
-      out[i] = fragment(frames[i], pc, pend[k].parsed);
+  for (; m; m &= m - 1) {
+    const uint32_t i = static_cast<uint32_t>(__builtin_ctz(m));
+    Pending& pd = pend[i];
+    if (__builtin_expect(!pd.svc, 0)) {
+      out[i] = fragment(frames[i], pc, pd.parsed);
       continue;
     }
-    if (conns_.mutations() != seen) pend[k].idx = conns_.find(pend[k].parsed.key, pend[k].hash);
-    if (__builtin_expect(pend[k].parsed.kind == FrameKind::kIcmpError, 0)) {
-      out[i] = icmp_error(frames[i], pc, pend[k]);
-      continue;
-    }
-    out[i] = connection(frames[i], pc, pend[k]);
+    if (conns_.mutations() != seen) pd.idx = conns_.find(pd.parsed.key, pd.hash);
+    out[i] = pd.parsed.kind == FrameKind::kIcmpError ? icmp_error(frames[i], pc, pd) : connection(frames[i], pc, pd);
   }
 }
 

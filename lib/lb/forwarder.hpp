@@ -165,7 +165,7 @@ class Forwarder {
   // What the first pass learns about a frame headed for a service (P: net::Parsed for
   // IPv4, net::Parsed6 for IPv6).
   template <class P>
-  struct BasicPending {  // trivial: a burst's worth is declared per burst
+  struct alignas(64) BasicPending {  // trivial: a burst's worth is declared per burst; a line each
     P parsed;
     const ServiceTable* svc;  // null: a non-first fragment, decided by the fragment cache
     uint64_t hash;
@@ -181,8 +181,14 @@ class Forwarder {
   // decide (it is the reference and handles every case).
   // kTagged: the burst has frames that came on a VLAN (each is checked against the
   // port's VLANs); a burst of untagged frames does without the check.
+  // The service the previous frame of the burst went to (key ~0: none yet: no frame on
+  // this path has protocol 255).
+  struct ServiceMemo {
+    uint64_t key = ~0ull;
+    const ServiceTable* svc = nullptr;
+  };
   template <bool kTagged>
-  bool fast_classify(const Frame& f, uint64_t port_mac48, Pending& pend);
+  bool fast_classify(const Frame& f, uint64_t port_mac48, ServiceMemo& memo, Pending& pend);
   template <bool kTagged>
   void process_burst(const Frame* frames, Verdict* out, uint32_t n);
   // An IPv6 frame, decided whole at once (classify's first pass: its connections are in
@@ -202,6 +208,7 @@ class Forwarder {
   template <class Pd>
   Verdict icmp_error(const Frame& f, PortCounters& pc, const Pd& pend);  // cold path
   Verdict send(const Frame& f, uint32_t rs_slot);
+  static Verdict send(const Frame& f, const RsView& rv, RsCounters& rc);
 
   bool bound_ok(uint32_t slot, uint32_t gen) const {
     return slot < snap_->rs_count && snap_->rs_view[slot].live_gen == gen;

@@ -39,10 +39,11 @@ inline uint32_t crc32c_u64(uint32_t crc, uint64_t v) {
 #endif
 }
 
-inline uint64_t flow_hash(const net::FlowKey& k) {
-  const uint32_t c = crc32c_u64(crc32c_u64(0x2545f491u, net::key_word0(k)), net::key_word1(k));
+inline uint64_t flow_hash(uint64_t key_word0, uint64_t key_word1) {
+  const uint32_t c = crc32c_u64(crc32c_u64(0x2545f491u, key_word0), key_word1);
   return uint64_t{c} * 0x9e3779b97f4a7c15ULL;
 }
+inline uint64_t flow_hash(const net::FlowKey& k) { return flow_hash(net::key_word0(k), net::key_word1(k)); }
 
 // The IPv6 connection hash: the same, over the key's five words.
 inline uint64_t flow_hash(const net::FlowKey6& k) {

@@ -681,6 +681,9 @@ TEST_F(Fwd, BurstProcessingEqualsOneByOne) {
   tagged.vlan = 20;
   spec.services.push_back(service(1, "2001:2::100", net::kProtoTcp, 80, Sched::kRr,
                                   {rs(2, "2001:2::11"), rs(3, "2001:2::12"), tagged}));
+  // And a UDP service on the IPv4 VIP (the fast path's other protocol).
+  spec.services.push_back(service(2, "198.18.1.10", net::kProtoUdp, 53, Sched::kRr,
+                                  {rs(5, "198.18.0.15"), rs(6, "198.18.0.16")}));
   for (Sched sch : {Sched::kRr, Sched::kMh}) {
     for (ServiceSpec& s : spec.services) {
       s.params.sched = sch;
@@ -751,6 +754,7 @@ TEST_F(Fwd, BurstProcessingEqualsOneByOne) {
             case 8: s.ethertype = net::kEtherArp; break;
             case 9: s.payload = 0; break;                                // smallest TCP
             case 10: icmp = true; break;                                 // ICMP error about it
+            case 11: s.proto = net::kProtoUdp; s.dport = 53; break;     // the UDP service
             default: break;
           }
           f = icmp ? icmp_error(reply_to(s), ip("198.18.9.200"), s.daddr) : build(s);
@@ -804,8 +808,10 @@ TEST_F(Fwd, BurstProcessingEqualsOneByOne) {
     EXPECT_GT(forwarded6, 1000u) << "the test should forward IPv6";
     EXPECT_GT(tagged_frames, 1000u);
     for (int d = 0; d < net::kDropCount; ++d) EXPECT_EQ(ca.port[0].drops[d], cb.port[0].drops[d]) << d;
-    for (uint32_t r = 0; r < 5; ++r) {
+    EXPECT_GT(rb[5].packets + rb[6].packets, 500u) << "the test should forward to the UDP service";
+    for (uint32_t r = 0; r < 7; ++r) {
       EXPECT_EQ(ra[r].packets, rb[r].packets) << r;
+      EXPECT_EQ(ra[r].bytes, rb[r].bytes) << r;
       EXPECT_EQ(ra[r].active, rb[r].active) << r;
       EXPECT_EQ(ra[r].inactive, rb[r].inactive) << r;
       EXPECT_EQ(ra[r].persist, rb[r].persist) << r;
