@@ -93,6 +93,12 @@ Appliance::Appliance(const Options& opt, config::Model model, std::vector<dp::Po
   shared.stop = &stop_;
   shared.n_ports = static_cast<uint16_t>(ports_.size());
   shared.idle_backoff_us = opt.idle_backoff_us;
+  shared.trust_ipv4_checksum = opt.trust_ipv4_checksum;
+  if (opt.trust_ipv4_checksum)
+    spdlog::info("--ipv4-checksum trust: IPv4 header checksums are checked only where the NIC checks them");
+  if (opt.mtu < 1280)
+    spdlog::warn("--mtu {}: below IPv6's minimum of 1280 (RFC 8200): IPv6 frames larger than that are dropped "
+                 "and the kernel interfaces have no IPv6", opt.mtu);
   shared.exception_pps = opt.exception_pps ? std::max<uint32_t>(1, opt.exception_pps / lcores.size()) : 0;
   shared.start_tsc = rte_rdtsc();
   shared.tsc_hz = rte_get_tsc_hz();

@@ -27,6 +27,7 @@ struct Options {
   uint32_t total_num_mbufs = 0;  // 0: computed
   uint32_t mbuf_size = 2176;     // data room incl. headroom, as testpmd's --mbuf-size
   uint32_t mtu = 1500;           // every port's, and the kernel interfaces'
+  bool trust_ipv4_checksum = false;  // --ipv4-checksum trust: not verified where the NIC does not
   bool promiscuous = false;
   bool kernel_interfaces = true;
   std::string kernel_ifname = "drfwd";

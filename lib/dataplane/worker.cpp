@@ -235,6 +235,8 @@ uint16_t Worker::poll(const RxQueue& q) {
 // one); counts what was received. Returns the bytes.
 uint64_t Worker::to_frames(uint16_t port, rte_mbuf** rx, lb::Frame* frames, uint16_t n) const {
   const bool nic_csum = conf_.ip_csum_ports & (1u << port);
+  // What the NIC did not check: verified by the Forwarder, or (--ipv4-checksum trust) not.
+  const net::IpCsum unchecked = shared_.trust_ipv4_checksum ? net::IpCsum::kGood : net::IpCsum::kUnknown;
   // Software strip only where the NIC does not and the port has VLAN interfaces: on any
   // other port a tag stays in the frame and the Forwarder drops it (vlan-unknown) without
   // this loop reading every frame's EtherType (10% of the rate at 4,096 flows).
@@ -253,12 +255,12 @@ uint64_t Worker::to_frames(uint16_t port, rte_mbuf** rx, lb::Frame* frames, uint
     frames[i].seg_len = rte_pktmbuf_data_len(m);
     frames[i].pkt_len = rte_pktmbuf_pkt_len(m);
     frames[i].rx_port = port;
-    frames[i].ip_csum = net::IpCsum::kUnknown;
+    frames[i].ip_csum = unchecked;
     if (nic_csum) {
       const uint64_t ck = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
       frames[i].ip_csum = ck == RTE_MBUF_F_RX_IP_CKSUM_GOOD  ? net::IpCsum::kGood
                           : ck == RTE_MBUF_F_RX_IP_CKSUM_BAD ? net::IpCsum::kBad
-                                                             : net::IpCsum::kUnknown;
+                                                             : unchecked;
     }
     bytes += frames[i].pkt_len;
   }

@@ -31,6 +31,7 @@ struct WorkerShared {
   std::atomic<bool>* stop = nullptr;
   uint16_t n_ports = 0;
   uint32_t idle_backoff_us = 0;  // 0: busy-poll always
+  bool trust_ipv4_checksum = false;  // frames the NIC did not check are taken as correct
   uint32_t exception_pps = 0;    // this worker's share of the exception rate limit; 0: none
   uint64_t start_tsc = 0;
   uint64_t tsc_hz = 0;

@@ -284,3 +284,48 @@ def test_jumbo_frames_with_a_larger_mtu():
             "not one real server: %s" % [o[:6].hex() for o in out])
     drops = {k: v for k, v in res.drops().items() if v}
     h.check(drops == {"oversize": 1}, "drops: %s" % drops)
+
+
+def test_ipv4_checksum_trust():
+    """--ipv4-checksum trust: where the NIC does not check IPv4 header checksums (net_pcap
+    never does) drfwd does not either: a wrong one is forwarded (its real server drops
+    it), on the fast path and the general one (IHL 6) alike. By default the same frames
+    are dropped as ip-bad-checksum; everything else is the same in both runs."""
+    good = E / ip(src="198.18.4.1") / TCP(sport=6200, dport=80, flags="S")
+    bad = [frame(raw_ip(ip(src="198.18.4.2", chksum=0x1234) / TCP(sport=6201, dport=80, flags="S"), fix_checksum=False)),
+           frame(raw_ip(ip(src="198.18.4.3", chksum=0x1234) / UDP(sport=6202, dport=53) / Raw(b"q" * 20),
+                        fix_checksum=False)),
+           frame(raw_ip(ip(src="198.18.4.4", chksum=0x1234, options=b"\x01\x01\x01\x00") /
+                        TCP(sport=6203, dport=80, flags="S"), fix_checksum=False))]
+    runt = bytes(E)[:10]
+    frames = [good] + bad + [runt]
+    for trust in (False, True):
+        res = h.run(CONF, [[frames]], extra=["--ipv4-checksum", "trust"] if trust else [],
+                    name="csum-%s" % ("trust" if trust else "verify"))
+        h.check(res.rc == 0, "exit %d: %s" % (res.rc, res.stderr))
+        out = [bytes(p) for p in res.forwarded()]
+        want = [bytes(good)] + (bad if trust else [])
+        h.check([o[12:] for o in out] == [w[12:] for w in want],
+                "trust=%s: forwarded %d of %d" % (trust, len(out), len(want)))
+        drops = {k: v for k, v in res.drops().items() if v}
+        h.check(drops == ({"runt": 1} if trust else {"runt": 1, "ip-bad-checksum": 3}), "drops: %s" % drops)
+    rc, _, err = h.run_expect_failure(CONF, extra=["--ipv4-checksum", "sometimes"])
+    h.check(rc == 2 and "--ipv4-checksum 'sometimes': verify or trust" in err, "bad mode: exit %d: %s" % (rc, err))
+
+
+def test_small_mbufs_with_a_small_mtu():
+    """--mbuf-size 512 (384 bytes of data after the headroom) with --mtu 366: drfwd starts
+    (warning that IPv6 needs 1280), forwards small frames and drops one that does not fit
+    one mbuf as oversize."""
+    e = E / IP(src="198.18.4.20", dst=VIP)
+    ok = [e / TCP(sport=6300, dport=80, flags="S"), e / TCP(sport=6300, dport=80, flags="A") / Raw(b"s" * 300)]
+    big = e / TCP(sport=6301, dport=80, flags="S") / Raw(b"B" * 400)
+    res = h.run(CONF, [[ok + [big]]], extra=["--mtu", "366", "--mbuf-size", "512"], name="small-mbufs")
+    h.check(res.rc == 0, "exit %d: %s" % (res.rc, res.stderr))
+    h.check("below IPv6's minimum of 1280" in res.stderr, "no IPv6 warning: %s" % res.stderr[-500:])
+    out = [bytes(p) for p in res.forwarded()]
+    h.check([o[12:] for o in out] == [bytes(p)[12:] for p in ok], "forwarded: %s" % [len(o) for o in out])
+    drops = {k: v for k, v in res.drops().items() if v}
+    h.check(drops == {"oversize": 1}, "drops: %s" % drops)
+    rc, _, err = h.run_expect_failure(CONF, extra=["--mtu", "67"])
+    h.check(rc == 2 and "--mtu must be between 68 and 65000" in err, "mtu 67: exit %d: %s" % (rc, err))

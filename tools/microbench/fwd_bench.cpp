@@ -4,6 +4,10 @@
 // measures drfwd against dpdk-testpmd.
 //
 //   fwd-bench [--flows N] [--sched rr|mh|...] [--table N] [--seconds S | --packets N] [--ipv6 1]
+//             [--csum-good 1]
+//
+// --csum-good 1: the frames carry the NIC's "IPv4 checksum good" verdict (as with RX
+// checksum offload, or --ipv4-checksum trust), so the Forwarder does not verify it.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -53,7 +57,7 @@ int main(int argc, char** argv) {
   double seconds = 3;
   uint64_t limit = 0;  // --packets: stop after this many (a multiple of 32768), for callgrind
   lb::Sched sched = lb::Sched::kRr;
-  bool ipv6 = false;
+  bool ipv6 = false, csum_good = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--flows") flows = std::strtoul(argv[i + 1], nullptr, 10);
@@ -62,6 +66,7 @@ int main(int argc, char** argv) {
     else if (a == "--packets") limit = std::strtoull(argv[i + 1], nullptr, 10);
     else if (a == "--sched") sched = *lb::parse_sched(argv[i + 1]);
     else if (a == "--ipv6") ipv6 = std::strtoul(argv[i + 1], nullptr, 10) != 0;
+    else if (a == "--csum-good") csum_good = std::strtoul(argv[i + 1], nullptr, 10) != 0;
   }
   lb::SnapshotSpec spec;
   spec.ports = test::ports(1);
@@ -99,7 +104,7 @@ int main(int argc, char** argv) {
       for (int i = 0; i < 32; ++i) {
         uint8_t* data = &pool[size_t{next} * kStride];
         std::memcpy(data, kPortMac.bytes.data(), 6);  // as a fresh copy from the driver would have it
-        frames[i] = lb::Frame{data, len, len, 0};
+        frames[i] = lb::Frame{data, len, len, 0, 0, csum_good ? net::IpCsum::kGood : net::IpCsum::kUnknown};
         if (++next == flows) next = 0;
       }
       fwd.process_burst(frames, verdicts, 32);
