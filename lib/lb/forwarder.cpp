@@ -760,15 +760,23 @@ DRFWD_COLD void Forwarder::note_bound(const ServiceTable& svc, uint32_t slot) {
   }
 }
 
+// Called between every two bursts. Nothing times out between two calls in the same
+// clock second unless the last call ran out of budget (an entry used at `now` cannot have
+// timed out at `now`: timeouts are at least a second), so those calls return at once
+// instead of looking at every state list's tail of both tables.
 uint32_t Forwarder::expire(uint32_t budget) {
+  if (now_ == expired_at_ && !expire_more_) return 0;
   const uint32_t n = conns_.expire(now_, budget, [this](const FlowEntry& e) {
     release(e);
     bump(counters_.conn_expired);
   });
-  return n + conns6_->expire(now_, budget, [this](const FlowEntry6& e) {
+  const uint32_t n6 = conns6_->expire(now_, budget, [this](const FlowEntry6& e) {
     release(e);
     bump(counters_.conn_expired);
   });
+  expired_at_ = now_;
+  expire_more_ = n == budget || n6 == budget;
+  return n + n6;
 }
 
 }  // namespace drfwd::lb

@@ -287,6 +287,8 @@ class Forwarder {
   RsCounters* rs_counters_;
   const Snapshot* snap_ = nullptr;
   uint32_t now_ = 0;
+  uint32_t expired_at_ = ~0u;  // the clock at expire()'s last look (see expire)
+  bool expire_more_ = false;   // ... which ran out of budget
   std::unique_ptr<FlowTable6> conns6_;
   std::unique_ptr<FragCache<net::FlowKey>> frags_;
   std::unique_ptr<FragCache<net::FlowKey6>> frags6_;

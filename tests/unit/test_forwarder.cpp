@@ -594,6 +594,27 @@ TEST_F(Fwd, ConnectionsExpireAndCountersFollowState) {
   EXPECT_EQ(table->check(), "");
 }
 
+// expire() between bursts: within one clock second it looks again only when its last
+// look ran out of budget; a new second looks again.
+TEST_F(Fwd, ExpiryWithinASecondContinuesOnlyWhereTheBudgetRanOut) {
+  for (uint16_t p = 0; p < 70; ++p) send(syn(static_cast<uint16_t>(2000 + p)));  // SYN_RECV: 60 s
+  at(59);
+  EXPECT_EQ(fwd->expire(32), 0u);
+  send(syn(3000));  // at 59: times out at 119
+  at(60);
+  EXPECT_EQ(fwd->expire(32), 32u);
+  EXPECT_EQ(fwd->expire(32), 32u);  // the same second: the last look was cut short
+  EXPECT_EQ(fwd->expire(32), 6u);
+  EXPECT_EQ(fwd->expire(32), 0u);
+  EXPECT_EQ(table->size(), 1u);
+  at(118);
+  EXPECT_EQ(fwd->expire(32), 0u);
+  at(119);
+  EXPECT_EQ(fwd->expire(32), 1u);
+  EXPECT_EQ(counters->conn_expired, 71u);
+  EXPECT_EQ(table->check(), "");
+}
+
 TEST_F(Fwd, TimeoutsFromTheSnapshotApply) {
   spec.timeouts.udp() = 5;
   spec.services[0].key.proto = net::kProtoUdp;
