@@ -224,8 +224,9 @@ uint16_t Worker::poll(const RxQueue& q) {
   fwd_->begin(shared_.snapshot->load(std::memory_order_acquire), clock_.now());
   lb::Frame frames[kBurst];
   lb::Verdict verdicts[kBurst];
-  const uint64_t bytes = to_frames(q.port, rx, frames, n);
-  fwd_->process_burst(frames, verdicts, n);
+  uint16_t vlans = 0;
+  const uint64_t bytes = to_frames(q.port, rx, frames, n, vlans);
+  fwd_->process_burst(frames, verdicts, n, vlans != 0);
   if (__builtin_expect(fwd_->sync_pending() != 0, 0)) hand_sync();
   dispatch(q.port, rx, frames, verdicts, n, bytes);
   return n;
@@ -233,7 +234,7 @@ uint16_t Worker::poll(const RxQueue& q) {
 
 // The Forwarder's view of each mbuf (and the NIC's checksum verdict, where it gives
 // one); counts what was received. Returns the bytes.
-uint64_t Worker::to_frames(uint16_t port, rte_mbuf** rx, lb::Frame* frames, uint16_t n) const {
+uint64_t Worker::to_frames(uint16_t port, rte_mbuf** rx, lb::Frame* frames, uint16_t n, uint16_t& vlans) const {
   const bool nic_csum = conf_.ip_csum_ports & (1u << port);
   // What the NIC did not check: verified by the Forwarder, or (--ipv4-checksum trust) not.
   const net::IpCsum unchecked = shared_.trust_ipv4_checksum ? net::IpCsum::kGood : net::IpCsum::kUnknown;
@@ -246,12 +247,15 @@ uint64_t Worker::to_frames(uint16_t port, rte_mbuf** rx, lb::Frame* frames, uint
   if (sw_strip)
     for (uint16_t i = 0; i < n; ++i) rte_prefetch0(rte_pktmbuf_mtod(rx[i], void*));
   uint64_t bytes = 0;
+  uint16_t tagged = 0;
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = rx[i];
     frames[i].vlan = nic_strips ? ((m->ol_flags & RTE_MBUF_F_RX_VLAN_STRIPPED) ? m->vlan_tci & net::kVidMask : 0)
                      : sw_strip ? untag(m)
                                 : 0;
+    tagged |= frames[i].vlan;
     frames[i].data = rte_pktmbuf_mtod(m, uint8_t*);
+    rte_prefetch0(frames[i].data);
     frames[i].seg_len = rte_pktmbuf_data_len(m);
     frames[i].pkt_len = rte_pktmbuf_pkt_len(m);
     frames[i].rx_port = port;
@@ -264,6 +268,7 @@ uint64_t Worker::to_frames(uint16_t port, rte_mbuf** rx, lb::Frame* frames, uint
     }
     bytes += frames[i].pkt_len;
   }
+  vlans = tagged;
   lb::PortCounters& in = counters_->port[port];
   lb::bump(in.received, n);
   lb::bump(in.received_bytes, bytes);

@@ -138,7 +138,8 @@ class Worker {
 
   void run();
   uint16_t poll(const RxQueue& q);  // returns frames received
-  uint64_t to_frames(uint16_t port, rte_mbuf** rx, lb::Frame* frames, uint16_t n) const;
+  // vlans: the OR of the frames' VLANs (0: none came tagged).
+  uint64_t to_frames(uint16_t port, rte_mbuf** rx, lb::Frame* frames, uint16_t n, uint16_t& vlans) const;
   static uint16_t untag(rte_mbuf* m);
   void tag(rte_mbuf* m, uint16_t out, uint16_t vlan) const;
 

@@ -311,7 +311,11 @@ void Forwarder::process_burst(const Frame* frames, Verdict* out, uint32_t n) {
     __builtin_prefetch(frames[i].data);
     vlans |= frames[i].vlan;
   }
-  if (__builtin_expect(vlans != 0, 0))
+  process_burst(frames, out, n, vlans != 0);
+}
+
+void Forwarder::process_burst(const Frame* frames, Verdict* out, uint32_t n, bool tagged) {
+  if (__builtin_expect(tagged, 0))
     process_burst<true>(frames, out, n);
   else
     process_burst<false>(frames, out, n);

@@ -125,6 +125,9 @@ class Forwarder {
   // prefetch staged across packets. Verdicts are identical to calling process() on
   // each frame in order.
   void process_burst(const Frame* frames, Verdict* out, uint32_t n);
+  // The same when the caller knows whether any frame came on a VLAN (a vlan != 0) and has
+  // prefetched the frames' data itself (the worker, which looks at every frame anyway).
+  void process_burst(const Frame* frames, Verdict* out, uint32_t n, bool tagged);
 
   // Removes up to `budget` timed-out connections (of each family); returns how many.
   uint32_t expire(uint32_t budget);
