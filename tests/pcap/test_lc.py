@@ -10,7 +10,6 @@ ip_vs_nq.c); with two, each worker sums both workers' counts as last stored, and
 distribution follows the rule within the staleness docs/operation.md states (at most
 one connection per other worker unseen at a decision).
 """
-from collections import Counter
 
 import pytest
 from scapy.all import IP, TCP, Ether, Raw
