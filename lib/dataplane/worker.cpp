@@ -315,17 +315,14 @@ bool push_vlan_tag(rte_mbuf* m, uint16_t vlan) {
 
 void Worker::dispatch(uint16_t port, rte_mbuf** rx, const lb::Frame* frames, const lb::Verdict* v, uint16_t n,
                       uint64_t bytes) {
-  // The common case: the whole burst forwarded out of one port. Send the RX array as is.
+  // The common case: the whole burst forwarded out of one port (on one VLAN, or none):
+  // every verdict equal to the first. Send the RX array as is.
   const uint16_t out = v[0].port;
+  const uint64_t first = v[0].word();
   bool uniform = v[0].action == lb::Verdict::Action::kForward;
-  uint16_t vlans = v[0].vlan;
-  for (uint16_t i = 1; i < n && uniform; ++i) {
-    uniform = v[i].action == lb::Verdict::Action::kForward && v[i].port == out;
-    vlans |= v[i].vlan;
-  }
-  if (__builtin_expect(uniform && vlans != 0, 0))
-    for (uint16_t i = 0; i < n; ++i)
-      if (v[i].vlan) tag(rx[i], out, v[i].vlan);
+  for (uint16_t i = 1; i < n; ++i) uniform &= v[i].word() == first;
+  if (__builtin_expect(uniform && v[0].vlan != 0, 0))
+    for (uint16_t i = 0; i < n; ++i) tag(rx[i], out, v[0].vlan);
   if (__builtin_expect(uniform, 1))
     transmit(out, rx, n, bytes, counters_->port[port]);
   else

@@ -128,7 +128,7 @@ bool routing_protocol(const P& p) {
 
 DRFWD_HOT bool Forwarder::classify(const Frame& f, Verdict& out, Pending& pend) {
   if (__builtin_expect(f.rx_port >= snap_->n_ports, 0)) {
-    out = Verdict{Verdict::Action::kDrop, Drop::kNone, 0, ExcClass::kOther, 0};
+    out = Verdict{Verdict::Action::kDrop, Drop::kNone, 0, ExcClass::kOther, 0, 0};
     return false;
   }
   PortCounters& pc = counters_.port[f.rx_port];
@@ -297,7 +297,7 @@ DRFWD_HOT Verdict Forwarder::send(const Frame& f, const RsView& rv, RsCounters& 
   std::memcpy(f.data, rv.l2, 12);
   bump(rc.packets);
   bump(rc.bytes, f.pkt_len);
-  return Verdict{Verdict::Action::kForward, Drop::kNone, rv.port, ExcClass::kOther, rv.vlan};
+  return Verdict{Verdict::Action::kForward, Drop::kNone, rv.port, ExcClass::kOther, 0, rv.vlan};
 }
 
 // Three passes so the memory behind a lookup is on its way while other packets are

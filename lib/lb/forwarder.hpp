@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <span>
 #include <type_traits>
@@ -30,10 +31,16 @@ struct Verdict {
   net::Drop drop;
   uint16_t port;  // egress port for kForward
   ExcClass exc;  // for kControl (no initialiser: Verdict stays trivial)
+  uint8_t zero;   // always 0: two verdicts are equal exactly when their words are (word())
   uint16_t vlan;  // egress VLAN for kForward (0: untagged); the caller tags the frame
+  uint64_t word() const {
+    uint64_t w;
+    std::memcpy(&w, this, 8);
+    return w;
+  }
 };
 
-static_assert(std::is_trivial_v<Verdict>);
+static_assert(std::is_trivial_v<Verdict> && sizeof(Verdict) == 8);
 
 // A frame as the data path sees it.
 struct Frame {
@@ -161,10 +168,10 @@ class Forwarder {
  private:
   Verdict drop(PortCounters& pc, net::Drop d) {
     bump(pc.drops[static_cast<int>(d)]);
-    return Verdict{Verdict::Action::kDrop, d, 0, ExcClass::kOther, 0};
+    return Verdict{Verdict::Action::kDrop, d, 0, ExcClass::kOther, 0, 0};
   }
   // Counted by the caller once the control core has the packet (its ring may be full).
-  static Verdict to_control(ExcClass c) { return Verdict{Verdict::Action::kControl, net::Drop::kNone, 0, c, 0}; }
+  static Verdict to_control(ExcClass c) { return Verdict{Verdict::Action::kControl, net::Drop::kNone, 0, c, 0, 0}; }
   // What the first pass learns about a frame headed for a service (P: net::Parsed for
   // IPv4, net::Parsed6 for IPv6).
   template <class P>
