@@ -61,7 +61,7 @@ BasicFlowTable<Key>::~BasicFlowTable() {
 template <class Key>
 void BasicFlowTable<Key>::erase(uint32_t idx) {
   Entry& e = entries_[idx];
-  Bucket& b = buckets_[e.bucket];
+  Bucket& b = buckets_[e.hash_lo & mask_];
   for (uint32_t w = 0; w < kWays; ++w) {
     if (b.sig[w] != 0 && b.idx[w] == idx) {
       b.sig[w] = 0;
@@ -123,7 +123,7 @@ std::string BasicFlowTable<Key>::check() const {
       if (static_cast<int>(e.state) != s) return "entry on the wrong state list";
       if (e.prev != prev) return "broken prev link";
       if (prev != kNil && entries_[prev].last_seen < e.last_seen) return "state list out of order";
-      const Bucket& b = buckets_[e.bucket];
+      const Bucket& b = buckets_[e.hash_lo & mask_];
       uint32_t refs = 0;
       for (uint32_t w = 0; w < kWays; ++w)
         if (b.sig[w] != 0 && b.idx[w] == i) ++refs;
@@ -148,7 +148,7 @@ std::string BasicFlowTable<Key>::check() const {
     for (uint32_t w = 0; w < kWays; ++w)
       if (buckets_[bi].sig[w] != 0 &&
           (buckets_[bi].idx[w] >= capacity_ || !entries_[buckets_[bi].idx[w]].in_use ||
-           entries_[buckets_[bi].idx[w]].bucket != bi))
+           (entries_[buckets_[bi].idx[w]].hash_lo & mask_) != bi))
         return "index points at a free or foreign entry";
   return {};
 }

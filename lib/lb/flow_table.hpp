@@ -44,7 +44,7 @@ struct alignas(64) BasicFlowEntry {
   uint32_t timeout = 0;       // idle timeout, seconds
   uint32_t prev = kNil;       // state list links (free list: next only)
   uint32_t next = kNil;
-  uint32_t bucket = 0;        // index bucket holding this entry
+  uint32_t hash_lo = 0;       // low 32 bits of the key's hash: its bucket is hash_lo & mask_
   ConnState state = ConnState::kTcpNone;
   uint8_t in_use = 0;
   uint8_t counted = 0;        // counted in its RS's active/inactive gauges (see Forwarder)
@@ -144,7 +144,7 @@ class BasicFlowTable {
     e.state = state;
     e.timeout = timeout;
     e.last_seen = now;
-    e.bucket = bi;
+    e.hash_lo = static_cast<uint32_t>(hash);
     e.in_use = 1;
     push_head(idx);
     b.sig[way] = signature(hash);
