@@ -1,5 +1,6 @@
 #include "lb/flow_table.hpp"
 
+#include <algorithm>
 #include <new>
 #include <stdexcept>
 #include <vector>
@@ -11,6 +12,8 @@ namespace {
 uint32_t bucket_count(uint32_t capacity) {
   // Two entries per bucket on average at full load: a bucket of 8 overflows with
   // probability ~2e-4 even then, so eviction is almost always the global LRU choice.
+  // (While the index grows, its load is half that: one entry a bucket in the buckets the
+  // split pointer has not reached yet, half in the others.)
   const uint32_t want = (capacity + 1) / 2;
   uint32_t n = 1;
   while (n < want) n <<= 1;
@@ -35,7 +38,7 @@ BasicFlowTable<Key>::BasicFlowTable(uint32_t capacity, Memory mem) : mem_(mem), 
     throw std::invalid_argument("connection table size must be between 1 and 2^30");
   if (!mem_.alloc) mem_ = Memory{default_alloc, default_release, nullptr};
   const uint32_t nb = bucket_count(capacity);
-  mask_ = nb - 1;
+  max_buckets_ = nb;
   buckets_ = static_cast<Bucket*>(mem_.alloc(bucket_bytes(), 64, mem_.ctx));
   entries_ = static_cast<Entry*>(mem_.alloc(entry_bytes(), 64, mem_.ctx));
   if (!buckets_ || !entries_) {
@@ -61,7 +64,7 @@ BasicFlowTable<Key>::~BasicFlowTable() {
 template <class Key>
 void BasicFlowTable<Key>::erase(uint32_t idx) {
   Entry& e = entries_[idx];
-  Bucket& b = buckets_[e.bucket];
+  Bucket& b = buckets_[address(e.hash_lo)];
   for (uint32_t w = 0; w < kWays; ++w) {
     if (b.sig[w] != 0 && b.idx[w] == idx) {
       b.sig[w] = 0;
@@ -74,6 +77,37 @@ void BasicFlowTable<Key>::erase(uint32_t idx) {
   e.next = free_head_;
   free_head_ = idx;
   --size_;
+  ++mutations_;
+}
+
+template <class Key>
+void BasicFlowTable<Key>::grow(uint64_t want) {
+  do split();
+  while (buckets() < want && buckets() < max_buckets_);
+}
+
+// Puts bucket buckets() in use: moves there the entries of the bucket at the split
+// pointer whose next hash bit is set, and advances the pointer (and the level).
+template <class Key>
+void BasicFlowTable<Key>::split() {
+  const uint32_t level = mask_ + 1;
+  Bucket& from = buckets_[split_];
+  Bucket& to = buckets_[split_ + level];  // never in use yet: empty
+  uint32_t n = 0;
+  for (uint32_t w = 0; w < kWays; ++w) {
+    if (from.sig[w] != 0 && (entries_[from.idx[w]].hash_lo & level)) {
+      to.sig[n] = from.sig[w];
+      to.idx[n] = from.idx[w];
+      ++n;
+      from.sig[w] = 0;
+      from.idx[w] = kNil;
+    }
+  }
+  if (++split_ == level) {  // every bucket of this level split: the next level begins
+    mask_ = next_mask_;
+    next_mask_ = next_mask_ << 1 | 1;
+    split_ = 0;
+  }
   ++mutations_;
 }
 
@@ -111,6 +145,11 @@ uint32_t BasicFlowTable<Key>::longest_idle() const {
 
 template <class Key>
 std::string BasicFlowTable<Key>::check() const {
+  if ((mask_ & (mask_ + 1)) != 0 || next_mask_ != (mask_ << 1 | 1) || split_ > mask_)
+    return "bad level or split pointer";
+  if (buckets() > max_buckets_) return "more buckets in use than allocated";
+  if (buckets() < std::min(uint64_t{size_} * kGrowth, uint64_t{max_buckets_}))
+    return "index did not grow with the entries";
   std::vector<uint8_t> seen(capacity_, 0);
   uint32_t listed = 0;
   for (int s = 0; s < kStateCount; ++s) {
@@ -123,7 +162,7 @@ std::string BasicFlowTable<Key>::check() const {
       if (static_cast<int>(e.state) != s) return "entry on the wrong state list";
       if (e.prev != prev) return "broken prev link";
       if (prev != kNil && entries_[prev].last_seen < e.last_seen) return "state list out of order";
-      const Bucket& b = buckets_[e.bucket];
+      const Bucket& b = buckets_[address(e.hash_lo)];
       uint32_t refs = 0;
       for (uint32_t w = 0; w < kWays; ++w)
         if (b.sig[w] != 0 && b.idx[w] == i) ++refs;
@@ -144,12 +183,14 @@ std::string BasicFlowTable<Key>::check() const {
     ++free_n;
   }
   if (listed + free_n != capacity_) return "entries lost: lists + free != capacity";
-  for (uint32_t bi = 0; bi <= mask_; ++bi)
-    for (uint32_t w = 0; w < kWays; ++w)
-      if (buckets_[bi].sig[w] != 0 &&
-          (buckets_[bi].idx[w] >= capacity_ || !entries_[buckets_[bi].idx[w]].in_use ||
-           entries_[buckets_[bi].idx[w]].bucket != bi))
+  for (uint32_t bi = 0; bi < max_buckets_; ++bi)
+    for (uint32_t w = 0; w < kWays; ++w) {
+      if (buckets_[bi].sig[w] == 0) continue;
+      if (bi >= buckets()) return "entry indexed in a bucket not in use";
+      const uint32_t i = buckets_[bi].idx[w];
+      if (i >= capacity_ || !entries_[i].in_use || address(entries_[i].hash_lo) != bi)
         return "index points at a free or foreign entry";
+    }
   return {};
 }
 

@@ -1,9 +1,11 @@
 // The per-worker connection table: lookups, expiry order, eviction of the longest-idle
-// entry, and its invariants under a long random workload checked against a simple model.
+// entry, the index growing with the entries (linear hashing), and its invariants under
+// long random workloads checked against simple models.
 // Every test runs for both keys (FlowTable and FlowTable6); the hashes other directors
 // must agree on are pinned to fixed values.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <random>
 #include <set>
@@ -243,62 +245,257 @@ TYPED_TEST(FlowTable, StateChangesMoveBetweenLists) {
   EXPECT_EQ(t.check(), "");
 }
 
-// A long random mix of inserts, touches, state changes, erasures and expiry, checked
-// against a std::map model: nothing lost, nothing duplicated, every structure intact.
-TYPED_TEST(FlowTable, RandomWorkloadKeepsInvariants) {
-  using Table = BasicFlowTable<TypeParam>;
-  using Entry = BasicFlowEntry<TypeParam>;
-  const auto key = make_key<TypeParam>;
-  const uint32_t cap = 500;
+namespace {
+
+// A long random mix of inserts, touches, state changes, erasures and expiry on a table
+// of `cap` entries, checked against a std::map model at every step (check() every
+// `check_every` steps and at every new level of the index): nothing lost, nothing
+// duplicated, entries where they were, and the index exactly as large as the high-water
+// mark of entries makes it.
+template <class Key>
+void random_against_model(uint32_t cap, uint32_t steps, uint32_t seed, uint32_t check_every) {
+  using Table = BasicFlowTable<Key>;
+  using Entry = BasicFlowEntry<Key>;
+  const auto key = make_key<Key>;
   Table t(cap);
-  std::map<uint32_t, uint32_t> model;  // key id -> last_seen
-  std::mt19937 rng(7);
-  uint32_t now = 0;
-  auto remove_model = [&](const Entry& e) {
-    ASSERT_EQ(model.erase(key_id(e.key)), 1u);
-  };
-  for (int step = 0; step < 200000; ++step) {
-    if (rng() % 50 == 0) ++now;
-    const uint32_t id = rng() % 2000;
+  std::map<uint32_t, uint32_t> model;  // key id -> entry
+  std::mt19937 rng(seed);
+  uint32_t now = 0, high_water = 0, level = 0;
+  const uint32_t ids = 4 * cap + 8;  // the table holds a quarter of the keys at most
+  auto remove_model = [&](const Entry& e) { ASSERT_EQ(model.erase(key_id(e.key)), 1u); };
+  for (uint32_t step = 0; step < steps; ++step) {
+    if (rng() % 64 == 0) ++now;
+    const uint32_t id = rng() % ids;
     const auto k = key(id);
     const uint64_t h = flow_hash(k);
     const uint32_t idx = t.find(k, h);
     ASSERT_EQ(idx != kNil, model.count(id) == 1) << "step " << step;
-    switch (rng() % 5) {
+    if (idx != kNil) ASSERT_EQ(idx, model[id]) << "step " << step;
+    // Mostly inserts while the table fills, so that a large one goes through every level.
+    const uint32_t op = t.size() < cap * 3 / 4 && rng() % 4 ? 0 : rng() % 6;
+    switch (op) {
       case 0:
       case 1:
         if (idx == kNil) {
-          t.insert(k, h, rng() % 2 ? ConnState::kUdp : ConnState::kTcpEstablished, 5 + rng() % 20, now,
-                   remove_model);
-          model[id] = now;
-          ASSERT_LE(t.size(), cap);
+          const uint32_t before = t.buckets();
+          high_water = std::max(high_water, t.size() + 1);
+          const uint32_t at = t.insert(k, h, rng() % 2 ? ConnState::kUdp : ConnState::kTcpSynRecv, 5 + rng() % 20,
+                                       now, remove_model);
+          model[id] = at;
+          ASSERT_LE(t.buckets() - before, Table::kGrowth) << "bounded splits per insert";
         } else {
           t.touch(idx, now);
-          model[id] = now;
         }
         break;
       case 2:
-        if (idx != kNil) {
-          t.set_state(idx, ConnState::kTcpFinWait, 3, now);
-          model[id] = now;
-        }
+        if (idx != kNil) t.set_state(idx, ConnState::kTcpEstablished, 10, now);
         break;
       case 3:
+      case 4:
         if (idx != kNil) {
           t.erase(idx);
           model.erase(id);
         }
         break;
-      case 4:
-        t.expire(now, 8, remove_model);
+      case 5:
+        t.expire(now, 1 + rng() % 8, remove_model);
         break;
     }
-    ASSERT_EQ(t.size(), model.size());
-    if (step % 10000 == 0) {
-      ASSERT_EQ(t.check(), "") << "step " << step;
+    ASSERT_EQ(t.size(), model.size()) << "step " << step;
+    ASSERT_EQ(t.buckets(), std::min(std::max(high_water * Table::kGrowth, 1u), t.max_buckets())) << "step " << step;
+    const bool new_level = (t.buckets() & (t.buckets() - 1)) == 0 && t.buckets() != level;
+    if (new_level) level = t.buckets();
+    if (step % check_every == 0 || new_level) ASSERT_EQ(t.check(), "") << "step " << step;
+  }
+  ASSERT_EQ(t.check(), "");
+  for (const auto& [id, idx] : model) ASSERT_EQ(t.find(key(id), flow_hash(key(id))), idx) << id;
+  EXPECT_EQ(t.buckets(), t.max_buckets()) << "went through every level";
+}
+
+}  // namespace
+
+// A long random workload on a table of 500 entries, checked against a model.
+TYPED_TEST(FlowTable, RandomWorkloadKeepsInvariants) { random_against_model<TypeParam>(500, 200000, 7, 10000); }
+
+// The index grows with the live entries (linear hashing inside the bucket array
+// allocated at construction): one bucket in use at first, then kGrowth per entry of the
+// high-water mark, up to the whole array, and never fewer again. (An insert that evicts
+// from a full bucket still splits first: it counts as one entry more.)
+TYPED_TEST(FlowTable, IndexGrowsWithTheLiveEntries) {
+  using Table = BasicFlowTable<TypeParam>;
+  using Entry = BasicFlowEntry<TypeParam>;
+  const auto key = make_key<TypeParam>;
+  // The whole array is what it always was: capacity / 2 rounded up to a power of two.
+  EXPECT_EQ(Table(1).max_buckets(), 1u);
+  EXPECT_EQ(Table(2).max_buckets(), 1u);
+  EXPECT_EQ(Table(3).max_buckets(), 2u);
+  EXPECT_EQ(Table(1000).max_buckets(), 512u);
+  EXPECT_EQ(Table::memory_bytes(1u << 20), (size_t{1} << 19) * 64 + (size_t{1} << 20) * sizeof(Entry));
+  const uint32_t cap = 65536;
+  Table t(cap);
+  EXPECT_EQ(t.max_buckets(), cap / 2);
+  EXPECT_EQ(t.buckets(), 1u);
+  std::set<uint32_t> evicted;
+  auto rec = [&](const Entry& e) { evicted.insert(key_id(e.key)); };
+  uint32_t high_water = 0;
+  for (uint32_t i = 0; i < cap; ++i) {
+    high_water = std::max(high_water, t.size() + 1);
+    t.insert(key(i), flow_hash(key(i)), ConnState::kUdp, 1000, 0, rec);
+    ASSERT_EQ(t.buckets(), std::min(high_water * Table::kGrowth, cap / 2)) << i;
+    if ((i & (i + 1)) == 0 || i + 1 == cap) {  // at every level: all there, all in place
+      ASSERT_EQ(t.check(), "") << i;
+      for (uint32_t j = 0; j <= i; ++j)
+        ASSERT_EQ(t.find(key(j), flow_hash(key(j))) != kNil, evicted.count(j) == 0) << j;
     }
   }
+  // Only full buckets evict while the pool has room: almost never while the index grows
+  // (at most one entry a bucket on average), rarely at full load (two).
+  EXPECT_LT(evicted.size(), 32u);
+  for (uint32_t i = 0; i < cap; ++i) {
+    const uint32_t idx = t.find(key(i), flow_hash(key(i)));
+    if (idx != kNil) t.erase(idx);
+  }
+  EXPECT_EQ(t.size(), 0u);
+  EXPECT_EQ(t.buckets(), cap / 2);  // never shrinks
   EXPECT_EQ(t.check(), "");
+}
+
+TYPED_TEST(FlowTable, GrowthStopsAtTheArrayAndEvictionIsAsBefore) {
+  using Table = BasicFlowTable<TypeParam>;
+  using Entry = BasicFlowEntry<TypeParam>;
+  const auto key = make_key<TypeParam>;
+  std::vector<uint32_t> evicted;
+  auto rec = [&](const Entry& e) { evicted.push_back(key_id(e.key)); };
+  Table one(1);
+  one.insert(key(1), flow_hash(key(1)), ConnState::kUdp, 100, 1, rec);
+  one.insert(key(2), flow_hash(key(2)), ConnState::kUdp, 100, 2, rec);
+  EXPECT_EQ(evicted, std::vector<uint32_t>{1});
+  EXPECT_EQ(one.buckets(), 1u);
+  EXPECT_NE(one.find(key(2), flow_hash(key(2))), kNil);
+  EXPECT_EQ(one.check(), "");
+  Table three(3);
+  for (uint32_t i = 0; i < 10; ++i) {
+    three.insert(key(i), flow_hash(key(i)), ConnState::kUdp, 100, i, rec);
+    EXPECT_EQ(three.buckets(), std::min((i + 1) * Table::kGrowth, 2u));
+    EXPECT_EQ(three.check(), "");
+  }
+  EXPECT_EQ(three.size(), 3u);
+}
+
+// A bucket splits before the new key chooses its way: the key goes to its bucket after
+// the split, and a bucket that the split half empties takes it without evicting
+// anything. Hashes are forced: 8 entries fill bucket 0 (their low bits below the level
+// L reached after 8 inserts are 0, and every other one has the bit of L set), and the
+// 9th insert splits bucket 0 first.
+TYPED_TEST(FlowTable, SplitComesBeforeTheNewKeysWay) {
+  using Table = BasicFlowTable<TypeParam>;
+  using Entry = BasicFlowEntry<TypeParam>;
+  const auto key = make_key<TypeParam>;
+  auto hash = [](uint32_t id, uint32_t lo) { return uint64_t{id + 1} << 48 | lo; };
+  const uint32_t level = Table::kWays * Table::kGrowth;
+  for (const uint32_t last_lo : {2 * level * 8, level + 2 * level * 8}) {  // stays in bucket 0, goes to L
+    Table t(1024);
+    std::vector<uint32_t> evicted;
+    auto rec = [&](const Entry& e) { evicted.push_back(key_id(e.key)); };
+    std::map<uint32_t, uint64_t> hashes;
+    std::map<uint32_t, uint32_t> where;
+    uint32_t now = 0;
+    auto add = [&](uint32_t id, uint32_t lo) {
+      hashes[id] = hash(id, lo);
+      const uint64_t m = t.mutations();
+      const uint32_t before = t.buckets();
+      where[id] = t.insert(key(id), hashes[id], ConnState::kUdp, 100, ++now, rec);
+      EXPECT_EQ(t.mutations() - m, 1 + t.buckets() - before) << "a split is a mutation";
+    };
+    for (uint32_t i = 0; i < Table::kWays; ++i) add(i, 2 * level * i + (i % 2) * level);
+    ASSERT_EQ(t.buckets(), level);
+    ASSERT_EQ(t.check(), "");
+    add(50, last_lo);
+    EXPECT_EQ(t.buckets(), level + Table::kGrowth);
+    EXPECT_TRUE(evicted.empty());
+    EXPECT_EQ(t.check(), "");
+    EXPECT_EQ(t.size(), Table::kWays + 1);
+    for (const auto& [id, h] : hashes) EXPECT_EQ(t.find(key(id), h), where[id]) << id;  // entries stay put
+  }
+}
+
+TYPED_TEST(FlowTable, RandomWorkloadAcrossLevelsMatchesAModel) {
+  for (const uint32_t cap : {1u, 2u, 3u, 17u, 1000u}) {
+    SCOPED_TRACE(cap);
+    random_against_model<TypeParam>(cap, 10000, cap, 1);
+  }
+  SCOPED_TRACE(65536);
+  random_against_model<TypeParam>(65536, 60000, 65536, 4096);
+}
+
+// At full load the whole array is in use and eviction is what it always was: a full
+// bucket gives up its longest idle way, otherwise a full pool its longest idle entry,
+// half-open entries first in both. Checked exactly against a model that knows each
+// key's bucket; the hashes skip half the buckets (four entries a bucket at full load)
+// so that both kinds of eviction are frequent.
+TYPED_TEST(FlowTable, FullLoadEvictsExactlyAsBefore) {
+  using Table = BasicFlowTable<TypeParam>;
+  using Entry = BasicFlowEntry<TypeParam>;
+  const auto key = make_key<TypeParam>;
+  const uint32_t cap = 1024;
+  Table t(cap);
+  const uint32_t nb = t.max_buckets();
+  auto hash = [&](uint32_t id) { return flow_hash(key(id)) & ~uint64_t{nb / 2}; };
+  struct Live {
+    uint32_t last_seen, bucket;
+    bool expendable;
+  };
+  std::map<uint32_t, Live> live;  // key id -> model entry
+  std::vector<uint32_t> evicted;
+  auto rec = [&](const Entry& e) { evicted.push_back(key_id(e.key)); };
+  std::mt19937 rng(3);
+  uint32_t now = 1, id = 0;
+  auto add = [&] {
+    const ConnState s = rng() % 4 ? ConnState::kTcpEstablished : ConnState::kTcpSynRecv;
+    const uint64_t h = hash(id);
+    t.insert(key(id), h, s, 100000, now, rec);
+    live[id++] = Live{now, static_cast<uint32_t>(h) & (nb - 1), state_is_expendable(s)};
+  };
+  while (t.size() < cap) {
+    add();
+    for (const uint32_t gone : evicted) live.erase(gone);
+    evicted.clear();
+    ++now;
+  }
+  ASSERT_EQ(t.buckets(), nb);
+  // The first to go of a set: expendable before not, then the longest idle.
+  auto before = [&](uint32_t a, uint32_t b) {
+    const Live &x = live.at(a), &y = live.at(b);
+    return x.expendable != y.expendable ? x.expendable : x.last_seen < y.last_seen;
+  };
+  uint32_t bucket_evictions = 0, pool_evictions = 0;
+  for (uint32_t n = 0; n < 4000; ++n, ++now) {
+    if (n % 2) {  // reorder: touch a random live key
+      auto it = std::next(live.begin(), rng() % live.size());
+      t.touch(t.find(key(it->first), hash(it->first)), now);
+      it->second.last_seen = now;
+      continue;
+    }
+    const uint32_t b = static_cast<uint32_t>(hash(id)) & (nb - 1);
+    uint32_t in_bucket = 0, bucket_first = kNil, first = kNil;
+    for (const auto& [k, e] : live) {
+      if (first == kNil || before(k, first)) first = k;
+      if (e.bucket != b) continue;
+      ++in_bucket;
+      if (bucket_first == kNil || before(k, bucket_first)) bucket_first = k;
+    }
+    add();
+    ASSERT_EQ(evicted.size(), 1u) << n;
+    ASSERT_EQ(evicted[0], in_bucket == Table::kWays ? bucket_first : first) << n;
+    ++(in_bucket == Table::kWays ? bucket_evictions : pool_evictions);
+    live.erase(evicted[0]);
+    evicted.clear();
+  }
+  EXPECT_EQ(t.buckets(), nb);
+  EXPECT_EQ(t.size(), cap);
+  EXPECT_EQ(t.check(), "");
+  EXPECT_GT(bucket_evictions, 50u);  // both kinds were checked (~90 and ~1,900)
+  EXPECT_GT(pool_evictions, 50u);
 }
 
 namespace {
