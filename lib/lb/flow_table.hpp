@@ -138,17 +138,47 @@ class BasicFlowTable {
   uint64_t mutations() const { return mutations_; }
 
   // The entry for `key`, or kNil. Does not look at expiry: callers decide.
-  uint32_t find(const Key& key, uint64_t hash) const {
-    const Bucket& b = buckets_[address(hash)];
-    uint32_t m = match(b, signature(hash));
-    while (m) {
-      const uint32_t way = static_cast<uint32_t>(__builtin_ctz(m)) >> 1;
-      m &= ~(3u << (way * 2));
-      const uint32_t idx = b.idx[way];
-      if (entries_[idx].key == key) return idx;
+  uint32_t find(const Key& key, uint64_t hash) const { return lookup().find(key, hash); }
+
+
+ private:
+  struct Bucket;
+
+ public:
+  // The index as it is now, for lookups only (no insert or erase may come between taking
+  // it and using it): a burst's lookups keep its few words in registers instead of
+  // reloading them from the table after every store the burst makes.
+  class Lookup {
+   public:
+    // Linear hashing: the bucket of a hash is its low bits at this level, or at the next
+    // level for the buckets the split pointer has passed. One compare and a select more
+    // than a fixed mask, and no branch: while the split pointer is mid-level the compare
+    // goes either way at random. (Written so that GCC makes it a cmov: with `a` computed
+    // from `h` rather than from `next` it makes a branch.)
+    uint32_t address(uint64_t hash) const {
+      const uint32_t next = static_cast<uint32_t>(hash) & next_mask_;
+      const uint32_t a = next & mask_;
+      return a < split_ ? next : a;
     }
-    return kNil;
-  }
+    void prefetch(uint64_t hash) const { __builtin_prefetch(&buckets_[address(hash)]); }
+    uint32_t find(const Key& key, uint64_t hash) const {
+      const Bucket& b = buckets_[address(hash)];
+      for (uint32_t m = match(b, signature(hash)); m; m &= m - 1) {
+        const uint32_t idx = b.idx[__builtin_ctz(m)];
+        if (entries_[idx].key == key) return idx;
+      }
+      return kNil;
+    }
+
+   private:
+    friend class BasicFlowTable;
+    Lookup(const Bucket* b, const Entry* e, uint32_t mask, uint32_t next_mask, uint32_t split)
+        : buckets_(b), entries_(e), mask_(mask), next_mask_(next_mask), split_(split) {}
+    const Bucket* buckets_;
+    const Entry* entries_;
+    uint32_t mask_, next_mask_, split_;
+  };
+  Lookup lookup() const { return Lookup(buckets_, entries_, mask_, next_mask_, split_); }
 
   static bool expired(const Entry& e, uint32_t now) { return now - e.last_seen >= e.timeout; }
 
@@ -252,32 +282,23 @@ class BasicFlowTable {
   size_t bucket_bytes() const { return size_t{max_buckets_} * sizeof(Bucket); }
   size_t entry_bytes() const { return size_t{capacity_} * sizeof(Entry); }
 
-  // Linear hashing: the bucket of a hash is its low bits at this level, or at the next
-  // level for the buckets the split pointer has passed. One compare and a select more
-  // than a fixed mask, and no branch: while the split pointer is mid-level the compare
-  // goes either way at random. (Written so that GCC makes it a cmov: with `a` computed
-  // from `h` rather than from `next` it makes a branch.)
-  uint32_t address(uint64_t hash) const {
-    const uint32_t next = static_cast<uint32_t>(hash) & next_mask_;
-    const uint32_t a = next & mask_;
-    return a < split_ ? next : a;
-  }
+  uint32_t address(uint64_t hash) const { return lookup().address(hash); }
   // Splits buckets (kGrowth at most) until `want` or the whole array are in use.
   void grow(uint64_t want);
   void split();
 
   static uint16_t signature(uint64_t hash) { return static_cast<uint16_t>(hash >> 48) | 1; }
 
-  // Two bits per matching way (SSE2 byte mask of 16-bit compares).
+  // One bit per matching way (SSE2: 16-bit compares packed to bytes, their sign bits).
   static uint32_t match(const Bucket& b, uint16_t sig) {
 #if defined(__SSE2__)
     const __m128i s = _mm_load_si128(reinterpret_cast<const __m128i*>(b.sig));
-    return static_cast<uint32_t>(
-        _mm_movemask_epi8(_mm_cmpeq_epi16(s, _mm_set1_epi16(static_cast<short>(sig)))));
+    const __m128i eq = _mm_cmpeq_epi16(s, _mm_set1_epi16(static_cast<short>(sig)));
+    return static_cast<uint32_t>(_mm_movemask_epi8(_mm_packs_epi16(eq, _mm_setzero_si128())));
 #else
     uint32_t m = 0;
     for (uint32_t w = 0; w < kWays; ++w)
-      if (b.sig[w] == sig) m |= 3u << (w * 2);
+      if (b.sig[w] == sig) m |= 1u << w;
     return m;
 #endif
   }

@@ -321,39 +321,54 @@ void Forwarder::process_burst(const Frame* frames, Verdict* out, uint32_t n, boo
     process_burst<false>(frames, out, n);
 }
 
+// Pass 1: the common frame first (whole TCP/UDP datagrams to a service), then the rest.
+// Each pass is a function of its own: the compiler allocates registers for each alone.
 template <bool kTagged>
-void Forwarder::process_burst(const Frame* frames, Verdict* out, uint32_t n) {
-  if (n == 0) return;
-  Pending pend[kMaxBurst];
+[[gnu::noinline]] Forwarder::Classified Forwarder::classify_burst(const Frame* frames, Verdict* out, uint32_t n,
+                                                                  Pending* pend) {
   const uint16_t rx_port = frames[0].rx_port;
   // A port the snapshot does not know: the general path (which drops its frames).
   const bool known = rx_port < snap_->n_ports;
   const uint64_t port_mac48 = known ? snap_->ports[rx_port].mac48 : 0;
-  PortCounters& pc = counters_.port[rx_port < kMaxPorts ? rx_port : 0];
-  // Pass 1: the common frame first (whole TCP/UDP datagrams to a service), then the rest.
-  uint32_t fast = 0;  // from fast_classify
+  Classified c{0, 0};
   ServiceMemo memo;
   for (uint32_t i = 0; known && i < n; ++i) {
     if (fast_classify<kTagged>(frames[i], port_mac48, memo, pend[i])) {
       conns_.prefetch_bucket(pend[i].hash);
-      fast |= 1u << i;
+      c.fast |= 1u << i;
     }
   }
   const uint32_t all = n == 32 ? ~0u : (1u << n) - 1;
-  uint32_t todo = fast;  // frames for pass 3; the others have their verdict
-  for (uint32_t rest = all & ~fast; rest; rest &= rest - 1) {
+  c.todo = c.fast;
+  for (uint32_t rest = all & ~c.fast; rest; rest &= rest - 1) {
     const uint32_t i = static_cast<uint32_t>(__builtin_ctz(rest));
     if (!classify(frames[i], out[i], pend[i])) continue;
-    todo |= 1u << i;
+    c.todo |= 1u << i;
     if (pend[i].svc) conns_.prefetch_bucket(pend[i].hash);
   }
-  // Pass 2.
+  return c;
+}
+
+// Pass 2 (changes no entry: one view of the index serves the burst).
+[[gnu::noinline]] void Forwarder::lookup_burst(Pending* pend, uint32_t todo) const {
+  const FlowTable::Lookup index = conns_.lookup();
   for (uint32_t m = todo; m; m &= m - 1) {
     Pending& pd = pend[__builtin_ctz(m)];
     if (__builtin_expect(!pd.svc, 0)) continue;
-    pd.idx = conns_.find(pd.parsed.key, pd.hash);
+    pd.idx = index.find(pd.parsed.key, pd.hash);
     if (pd.idx != kNil) conns_.prefetch_entry(pd.idx);
   }
+}
+
+template <bool kTagged>
+void Forwarder::process_burst(const Frame* frames, Verdict* out, uint32_t n) {
+  if (n == 0) return;
+  Pending pend[kMaxBurst];
+  const Classified c = classify_burst<kTagged>(frames, out, n, pend);
+  const uint32_t fast = c.fast, todo = c.todo;  // todo: frames for pass 3; the others have their verdict
+  lookup_burst(pend, todo);
+  const uint16_t rx_port = frames[0].rx_port;
+  PortCounters& pc = counters_.port[rx_port < kMaxPorts ? rx_port : 0];
   // Pass 3, in the burst's order. First the fast lane, for as long as it lasts (no calls:
   // everything stays in registers): an established connection already seen this second,
   // its state unchanged, has nothing to update but its RS's counters.

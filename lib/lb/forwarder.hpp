@@ -201,6 +201,13 @@ class Forwarder {
   bool fast_classify(const Frame& f, uint64_t port_mac48, ServiceMemo& memo, Pending& pend);
   template <bool kTagged>
   void process_burst(const Frame* frames, Verdict* out, uint32_t n);
+  struct Classified {
+    uint32_t fast;  // bit i: frame i from fast_classify (a whole TCP/UDP datagram to a service)
+    uint32_t todo;  // bit i: frame i goes on to pass 3 (the others have their verdict)
+  };
+  template <bool kTagged>
+  Classified classify_burst(const Frame* frames, Verdict* out, uint32_t n, Pending* pend);
+  void lookup_burst(Pending* pend, uint32_t todo) const;
   // An IPv6 frame, decided whole at once (classify's first pass: its connections are in
   // their own table, so their order against IPv4 frames of the burst does not matter).
   Verdict ipv6(const Frame& f, PortCounters& pc, bool group);
