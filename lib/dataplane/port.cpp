@@ -104,10 +104,13 @@ void configure_and_start(PortInfo& p, const PortSetup& s) {
   rte_eth_conf conf;
   std::memset(&conf, 0, sizeof conf);
   conf.rxmode.mtu = s.mtu;
-  // RSS on the IPv4 addresses and TCP/UDP ports, so a connection always reaches the same
-  // worker (its connection entry lives there). Fragments hash on addresses only.
+  // RSS on the addresses and TCP/UDP ports, IPv4 and IPv6, so a connection always reaches
+  // the same worker (its connection entry lives there). Fragments hash on addresses only.
+  // (Without the IPv6 types every IPv6 frame would reach queue 0's worker.)
   const uint64_t want = RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_FRAG_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_TCP |
-                        RTE_ETH_RSS_NONFRAG_IPV4_UDP | RTE_ETH_RSS_NONFRAG_IPV4_OTHER;
+                        RTE_ETH_RSS_NONFRAG_IPV4_UDP | RTE_ETH_RSS_NONFRAG_IPV4_OTHER | RTE_ETH_RSS_IPV6 |
+                        RTE_ETH_RSS_FRAG_IPV6 | RTE_ETH_RSS_NONFRAG_IPV6_TCP | RTE_ETH_RSS_NONFRAG_IPV6_UDP |
+                        RTE_ETH_RSS_NONFRAG_IPV6_OTHER;
   const uint64_t hf = want & info.flow_type_rss_offloads;
   if (s.queues > 1 && hf != 0) {
     conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
