@@ -154,7 +154,9 @@ ParseOutcome parse_options(const std::vector<std::string>& args) {
     return bad("--kernel-ifname '" + o.kernel_ifname + "': 1 to 12 letters, digits, - or _");
   if (o.mbuf_size < 256 + 128 || o.mbuf_size > 65535)
     return bad("--mbuf-size must be between 384 and 65535 bytes");
-  if (o.mtu < 68 || o.mtu > 65000) return bad("--mtu must be between 68 and 65000 bytes");
+  // 128: IPv4 allows 68, but a connection-sync message of one connection takes 72 (sync
+  // messages larger than the MTU would be fragmented, and fragments lose their class).
+  if (o.mtu < 128 || o.mtu > 65000) return bad("--mtu must be between 128 and 65000 bytes");
   if (vm.count("ipv4-checksum")) {
     const std::string mode = vm["ipv4-checksum"].as<std::string>();
     if (mode != "verify" && mode != "trust") return bad("--ipv4-checksum '" + mode + "': verify or trust");

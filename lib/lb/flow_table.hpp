@@ -136,6 +136,10 @@ class BasicFlowTable {
   // Bumped by every insert, erase and bucket split: an entry number found before may be
   // stale after.
   uint64_t mutations() const { return mutations_; }
+  // Bumped whenever a state list's tail leaves it (touched, moved to another state,
+  // erased): the entry behind it, which may have timed out already (timeouts differ
+  // within a list), is the list's next candidate for expire().
+  uint64_t tail_moves() const { return tail_moves_; }
 
   // The entry for `key`, or kNil. Does not look at expiry: callers decide.
   uint32_t find(const Key& key, uint64_t hash) const { return lookup().find(key, hash); }
@@ -326,7 +330,12 @@ class BasicFlowTable {
     Entry& e = entries_[idx];
     const int s = static_cast<int>(e.state);
     if (e.prev != kNil) entries_[e.prev].next = e.next; else heads_[s] = e.next;
-    if (e.next != kNil) entries_[e.next].prev = e.prev; else tails_[s] = e.prev;
+    if (e.next != kNil) {
+      entries_[e.next].prev = e.prev;
+    } else {
+      tails_[s] = e.prev;
+      ++tail_moves_;
+    }
     e.prev = e.next = kNil;
     --list_len_[s];
   }
@@ -348,6 +357,7 @@ class BasicFlowTable {
   uint32_t tails_[kStateCount];
   uint32_t list_len_[kStateCount] = {};
   uint64_t mutations_ = 0;
+  uint64_t tail_moves_ = 0;
 };
 
 using FlowTable = BasicFlowTable<net::FlowKey>;

@@ -779,12 +779,16 @@ DRFWD_COLD void Forwarder::note_bound(const ServiceTable& svc, uint32_t slot) {
   }
 }
 
-// Called between every two bursts. Nothing times out between two calls in the same
-// clock second unless the last call ran out of budget (an entry used at `now` cannot have
-// timed out at `now`: timeouts are at least a second), so those calls return at once
-// instead of looking at every state list's tail of both tables.
+// Called between every two bursts. expire() stops at each state list's first tail that has
+// not timed out; within the same clock second nothing new can have timed out behind those
+// tails unless one of them left its list since (touched, changed state, erased: timeouts
+// differ within a list, so the entry behind it may be overdue) or the last call ran out
+// of budget. An entry used at `now` has not timed out at `now` (timeouts are at least a
+// second). Otherwise those calls return at once instead of looking at every state list's
+// tail of both tables.
 uint32_t Forwarder::expire(uint32_t budget) {
-  if (now_ == expired_at_ && !expire_more_) return 0;
+  const uint64_t moves = conns_.tail_moves() + conns6_->tail_moves();
+  if (now_ == expired_at_ && !expire_more_ && moves == tail_moves_seen_) return 0;
   const uint32_t n = conns_.expire(now_, budget, [this](const FlowEntry& e) {
     release(e);
     bump(counters_.conn_expired);
@@ -795,6 +799,7 @@ uint32_t Forwarder::expire(uint32_t budget) {
   });
   expired_at_ = now_;
   expire_more_ = n == budget || n6 == budget;
+  tail_moves_seen_ = conns_.tail_moves() + conns6_->tail_moves();
   return n + n6;
 }
 

@@ -306,6 +306,7 @@ class Forwarder {
   uint32_t now_ = 0;
   uint32_t expired_at_ = ~0u;  // the clock at expire()'s last look (see expire)
   bool expire_more_ = false;   // ... which ran out of budget
+  uint64_t tail_moves_seen_ = 0;  // both tables' tail_moves() after it
   std::unique_ptr<FlowTable6> conns6_;
   std::unique_ptr<FragCache<net::FlowKey>> frags_;
   std::unique_ptr<FragCache<net::FlowKey6>> frags6_;

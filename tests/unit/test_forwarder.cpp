@@ -615,6 +615,33 @@ TEST_F(Fwd, ExpiryWithinASecondContinuesOnlyWhereTheBudgetRanOut) {
   EXPECT_EQ(table->check(), "");
 }
 
+// Timeouts differ within a state list (`set timeout` after some connections were made,
+// persistence templates of different services): an overdue entry can sit behind a tail
+// that has not timed out. When that tail leaves its list within the same second, the
+// next look finds the overdue entry, as it did when expiry looked after every burst.
+TEST_F(Fwd, ExpiryLooksAgainWhenATailLeavesItsList) {
+  auto established = [&](uint16_t sport) {
+    send(syn(sport));
+    FrameSpec ack = syn(sport);
+    ack.tcp_flags = net::kTcpAck;
+    send(ack);
+    return ack;
+  };
+  const FrameSpec a = established(4000);  // at 0: 900 s
+  spec.timeouts.tcp() = 10;
+  publish();
+  at(1);
+  established(4001);  // at 1: 10 s
+  at(11);
+  EXPECT_EQ(fwd->expire(32), 0u);  // stops at the first connection, not timed out
+  EXPECT_EQ(fwd->expire(32), 0u);
+  send(a);  // the first connection's next segment, this second: it leaves the tail
+  EXPECT_EQ(fwd->expire(32), 1u);  // the second, overdue behind it
+  EXPECT_EQ(counters->conn_expired, 1u);
+  EXPECT_EQ(table->size(), 1u);
+  EXPECT_EQ(table->check(), "");
+}
+
 TEST_F(Fwd, TimeoutsFromTheSnapshotApply) {
   spec.timeouts.udp() = 5;
   spec.services[0].key.proto = net::kProtoUdp;
