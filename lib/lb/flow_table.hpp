@@ -144,9 +144,13 @@ class BasicFlowTable {
   // The entry for `key`, or kNil. Does not look at expiry: callers decide.
   uint32_t find(const Key& key, uint64_t hash) const { return lookup().find(key, hash); }
 
-
  private:
-  struct Bucket;
+  struct alignas(64) Bucket {
+    uint16_t sig[kWays];  // 0 = empty way
+    uint32_t idx[kWays];
+    uint8_t pad[16];
+  };
+  static_assert(sizeof(Bucket) == 64);
 
  public:
   // The index as it is now, for lookups only (no insert or erase may come between taking
@@ -164,7 +168,6 @@ class BasicFlowTable {
       const uint32_t a = next & mask_;
       return a < split_ ? next : a;
     }
-    void prefetch(uint64_t hash) const { __builtin_prefetch(&buckets_[address(hash)]); }
     uint32_t find(const Key& key, uint64_t hash) const {
       const Bucket& b = buckets_[address(hash)];
       for (uint32_t m = match(b, signature(hash)); m; m &= m - 1) {
@@ -276,13 +279,6 @@ class BasicFlowTable {
   std::string check() const;
 
  private:
-  struct alignas(64) Bucket {
-    uint16_t sig[kWays];  // 0 = empty way
-    uint32_t idx[kWays];
-    uint8_t pad[16];
-  };
-  static_assert(sizeof(Bucket) == 64);
-
   size_t bucket_bytes() const { return size_t{max_buckets_} * sizeof(Bucket); }
   size_t entry_bytes() const { return size_t{capacity_} * sizeof(Entry); }
 

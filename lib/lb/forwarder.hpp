@@ -183,6 +183,12 @@ class Forwarder {
   };
   using Pending = BasicPending<net::Parsed>;
   using Pending6 = BasicPending<net::Parsed6>;
+  // The service the previous frame of the burst went to (key ~0: none yet: no frame on
+  // this path has protocol 255).
+  struct ServiceMemo {
+    uint64_t key = ~0ull;
+    const ServiceTable* svc = nullptr;
+  };
   // Everything that needs no per-worker state; returns true (and fills `pend`) when the
   // frame belongs to a service or is a fragment that may follow one (both decided in
   // order, after the lookups), otherwise sets `out`.
@@ -191,12 +197,6 @@ class Forwarder {
   // decide (it is the reference and handles every case).
   // kTagged: the burst has frames that came on a VLAN (each is checked against the
   // port's VLANs); a burst of untagged frames does without the check.
-  // The service the previous frame of the burst went to (key ~0: none yet: no frame on
-  // this path has protocol 255).
-  struct ServiceMemo {
-    uint64_t key = ~0ull;
-    const ServiceTable* svc = nullptr;
-  };
   template <bool kTagged>
   bool fast_classify(const Frame& f, uint64_t port_mac48, ServiceMemo& memo, Pending& pend);
   template <bool kTagged>
