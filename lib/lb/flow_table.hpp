@@ -123,6 +123,10 @@ class BasicFlowTable {
   const Entry& at(uint32_t idx) const { return entries_[idx]; }
 
   void prefetch_bucket(uint64_t hash) const { __builtin_prefetch(&buckets_[address(hash)]); }
+  // The bucket of `hash` as the index is now (valid until the next insert, erase or
+  // split), and its prefetch: a burst computes it once for the prefetch and the lookup.
+  uint32_t bucket_of(uint64_t hash) const { return address(hash); }
+  void prefetch_bucket_at(uint32_t bucket) const { __builtin_prefetch(&buckets_[bucket]); }
   void prefetch_entry(uint32_t idx) const {
     __builtin_prefetch(&entries_[idx]);
     if constexpr (sizeof(Entry) > 64) __builtin_prefetch(reinterpret_cast<const char*>(&entries_[idx]) + 64);
@@ -168,8 +172,10 @@ class BasicFlowTable {
       const uint32_t a = next & mask_;
       return a < split_ ? next : a;
     }
-    uint32_t find(const Key& key, uint64_t hash) const {
-      const Bucket& b = buckets_[address(hash)];
+    uint32_t find(const Key& key, uint64_t hash) const { return find_in(address(hash), key, hash); }
+    // The same, in the bucket bucket_of(hash) gave (no insert, erase or split since).
+    uint32_t find_in(uint32_t bucket, const Key& key, uint64_t hash) const {
+      const Bucket& b = buckets_[bucket];
       for (uint32_t m = match(b, signature(hash)); m; m &= m - 1) {
         const uint32_t idx = b.idx[__builtin_ctz(m)];
         if (entries_[idx].key == key) return idx;

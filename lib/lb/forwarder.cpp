@@ -34,13 +34,13 @@ Forwarder::Forwarder(uint32_t worker, FlowTable& conns, WorkerCounters& counters
 // header and no fragmentation, producing the same key (the burst-equivalence unit test
 // holds the two together); everything else returns false.
 template <bool kTagged>
-DRFWD_HOT bool Forwarder::fast_classify(const Frame& f, uint64_t port_mac48, ServiceMemo& memo, Pending& pend) {
+DRFWD_HOT Forwarder::Fast Forwarder::fast_classify(const Frame& f, uint64_t port_mac48, ServiceMemo& memo, Pending& pend) {
   using net::load32;
   using net::load64;
   // Ethernet, a 20-byte IPv4 header and 20 bytes of TCP or UDP (every TCP segment; a UDP
   // datagram in a frame under 54 bytes, which Ethernet pads to 60, takes the general path).
   constexpr uint32_t kMin = net::kEtherHdrLen + net::kIpv4MinHdrLen + net::kTcpMinHdrLen;
-  if (__builtin_expect(f.seg_len != f.pkt_len || f.seg_len < kMin, 0)) return false;
+  if (__builtin_expect(f.seg_len != f.pkt_len || f.seg_len < kMin, 0)) return Fast::kNo;
   const uint8_t* d = f.data;
   // Bytes 0-7: destination MAC and the start of the source; bytes 8-15: the rest of
   // the source, EtherType, IPv4 version/IHL and TOS. Two loads check the destination
@@ -55,40 +55,32 @@ DRFWD_HOT bool Forwarder::fast_classify(const Frame& f, uint64_t port_mac48, Ser
   constexpr uint64_t kFragField = uint64_t{net::hton16(0x3fff)} << 48;
   if ((((a ^ port_mac48) & (net::kMac48 | kGroupSrc)) | ((b ^ (uint64_t{0x450008} << 32)) & kTypeVer) |
        (i0 & kFragField)) != 0)
-    return false;
-  if (kTagged && f.vlan != 0 && !snap_->vlan_known(f.rx_port, f.vlan)) return false;  // rx_port is known now
-  if (((a >> 48) | (b & 0xffffffff)) == 0) return false;  // a zero source MAC
+    return Fast::kNo;
+  if (kTagged && f.vlan != 0 && !snap_->vlan_known(f.rx_port, f.vlan)) return Fast::kNo;  // rx_port is known now
+  if (((a >> 48) | (b & 0xffffffff)) == 0) return Fast::kNo;  // a zero source MAC
   const uint64_t w0 = load64(ip + 12);  // the key's first word: source, destination
   // Total length within [28, the frame's IPv4 bytes] in one unsigned compare.
   const uint32_t tot_len = net::ntoh16(static_cast<uint16_t>(i0 >> 16));
   constexpr uint32_t kLeast = net::kIpv4MinHdrLen + net::kUdpHdrLen;
-  if (tot_len - kLeast > f.pkt_len - net::kEtherHdrLen - kLeast) return false;
+  if (tot_len - kLeast > f.pkt_len - net::kEtherHdrLen - kLeast) return Fast::kNo;
   if (f.ip_csum != net::IpCsum::kGood &&
       (f.ip_csum == net::IpCsum::kBad || !net::ipv4_header20_sum_ok(i0, load64(ip + 8), load32(ip + 16))))
-    return false;
-  if (net::martian_source(static_cast<uint8_t>(w0))) return false;
+    return Fast::kNo;
+  if (net::martian_source(static_cast<uint8_t>(w0))) return Fast::kNo;
   const uint8_t proto = ip[9];
   const uint8_t* l4 = ip + net::kIpv4MinHdrLen;
   const uint32_t l4_len = tot_len - net::kIpv4MinHdrLen;
   uint8_t flags = 0;
   if (proto == net::kProtoTcp) {
-    if (!net::tcp_offset_ok(l4, l4_len)) return false;  // (the header is within kMin)
+    if (!net::tcp_offset_ok(l4, l4_len)) return Fast::kNo;  // (the header is within kMin)
     flags = l4[13];
   } else if (proto == net::kProtoUdp) {
-    if (!net::udp_length_ok(l4, l4_len, false)) return false;
+    if (!net::udp_length_ok(l4, l4_len, false)) return Fast::kNo;
   } else {
-    return false;
+    return Fast::kNo;
   }
   // The key's second word straight from the header: ports and protocol.
   const uint64_t w1 = uint64_t{load32(l4)} | uint64_t{proto} << 32;
-  // A burst's frames mostly go to the service the frame before went to: the memo's key
-  // is the destination address, protocol and port (w1 >> 16: port, protocol above it).
-  const uint64_t mk = (w0 & 0xffffffff00000000ull) | (w1 >> 16);
-  if (mk != memo.key) {
-    memo.key = mk;
-    memo.svc = snap_->find(static_cast<uint32_t>(w0 >> 32), static_cast<uint16_t>(w1 >> 16), proto);
-  }
-  if (!memo.svc) return false;
   net::Parsed& p = pend.parsed;
   // kind, drop, tcp_flags, fragment in one store (ip_id is not read on this path).
   const uint32_t head = uint32_t{static_cast<uint8_t>(FrameKind::kIpv4L4)} | uint32_t{flags} << 16;
@@ -97,9 +89,16 @@ DRFWD_HOT bool Forwarder::fast_classify(const Frame& f, uint64_t port_mac48, Ser
   std::memcpy(&p, &head, 4);
   std::memcpy(&p.key, &w0, 8);
   std::memcpy(reinterpret_cast<uint8_t*>(&p.key) + 8, &w1, 8);
-  pend.svc = memo.svc;
   pend.hash = flow_hash(w0, w1);
-  return true;
+  // A burst's frames mostly go to the service the frame before went to: the memo's key
+  // is the destination address, protocol and port (w1 >> 16: port, protocol above it).
+  const uint64_t mk = (w0 & 0xffffffff00000000ull) | (w1 >> 16);
+  if (mk != memo.key) {
+    memo.key = mk;
+    return Fast::kMiss;  // the caller looks the service up
+  }
+  pend.svc = memo.svc;
+  return memo.svc ? Fast::kYes : Fast::kNo;
 }
 
 namespace {
@@ -336,32 +335,50 @@ template <bool kTagged>
   // A port the snapshot does not know: the general path (which drops its frames).
   const bool known = rx_port < snap_->n_ports;
   const uint64_t port_mac48 = known ? snap_->ports[rx_port].mac48 : 0;
-  Classified c{0, 0};
+  Classified c{0, 0, 0};
   ServiceMemo memo;
+  const auto take = [&](uint32_t i) {
+    const uint32_t b = conns_.bucket_of(pend[i].hash);
+    conns_.prefetch_bucket_at(b);
+    pend[i].bucket = b;
+    c.fast |= 1u << i;
+  };
+  // The inner loop makes no call, so GCC keeps its values in registers; a frame whose
+  // service the memo does not hold leaves it for the lookup, then it goes on.
   for (uint32_t i = 0; known && i < n; ++i) {
-    if (fast_classify<kTagged>(frames[i], port_mac48, memo, pend[i])) {
-      conns_.prefetch_bucket(pend[i].hash);
-      c.fast |= 1u << i;
+    for (; i < n; ++i) {
+      const Fast r = fast_classify<kTagged>(frames[i], port_mac48, memo, pend[i]);
+      if (__builtin_expect(r == Fast::kMiss, 0)) break;
+      if (r == Fast::kYes) take(i);
     }
+    if (i == n) break;
+    const net::FlowKey& k = pend[i].parsed.key;
+    memo.svc = snap_->find(k.dst, k.dport, k.proto);
+    pend[i].svc = memo.svc;
+    if (memo.svc) take(i);
   }
   const uint32_t all = n == 32 ? ~0u : (1u << n) - 1;
-  c.todo = c.fast;
+  c.todo = c.look = c.fast;
   for (uint32_t rest = all & ~c.fast; rest; rest &= rest - 1) {
     const uint32_t i = static_cast<uint32_t>(__builtin_ctz(rest));
     if (!classify(frames[i], out[i], pend[i])) continue;
     c.todo |= 1u << i;
-    if (pend[i].svc) conns_.prefetch_bucket(pend[i].hash);
+    if (pend[i].svc) {
+      pend[i].bucket = conns_.bucket_of(pend[i].hash);
+      conns_.prefetch_bucket_at(pend[i].bucket);
+      c.look |= 1u << i;
+    }
   }
   return c;
 }
 
-// Pass 2 (changes no entry: one view of the index serves the burst).
-[[gnu::noinline]] void Forwarder::lookup_burst(Pending* pend, uint32_t todo) const {
+// Pass 2 (changes no entry: one view of the index serves the burst, and the buckets
+// pass 1 found are still the keys' buckets).
+[[gnu::noinline]] void Forwarder::lookup_burst(Pending* pend, uint32_t look) const {
   const FlowTable::Lookup index = conns_.lookup();
-  for (uint32_t m = todo; m; m &= m - 1) {
+  for (uint32_t m = look; m; m &= m - 1) {
     Pending& pd = pend[__builtin_ctz(m)];
-    if (__builtin_expect(!pd.svc, 0)) continue;
-    pd.idx = index.find(pd.parsed.key, pd.hash);
+    pd.idx = index.find_in(pd.bucket, pd.parsed.key, pd.hash);
     if (pd.idx != kNil) conns_.prefetch_entry(pd.idx);
   }
 }
@@ -372,7 +389,7 @@ void Forwarder::process_burst(const Frame* frames, Verdict* out, uint32_t n) {
   Pending pend[kMaxBurst];
   const Classified c = classify_burst<kTagged>(frames, out, n, pend);
   const uint32_t fast = c.fast, todo = c.todo;  // todo: frames for pass 3; the others have their verdict
-  lookup_burst(pend, todo);
+  lookup_burst(pend, c.look);
   const uint16_t rx_port = frames[0].rx_port;
   PortCounters& pc = counters_.port[rx_port < kMaxPorts ? rx_port : 0];
   // Pass 3, in the burst's order. First the fast lane, for as long as it lasts (no calls:

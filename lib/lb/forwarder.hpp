@@ -180,6 +180,7 @@ class Forwarder {
     const ServiceTable* svc;  // null: a non-first fragment, decided by the fragment cache
     uint64_t hash;
     uint32_t idx;
+    uint32_t bucket;  // the flow table's bucket of `hash` as pass 1 found it (IPv4)
   };
   using Pending = BasicPending<net::Parsed>;
   using Pending6 = BasicPending<net::Parsed6>;
@@ -193,21 +194,28 @@ class Forwarder {
   // frame belongs to a service or is a fragment that may follow one (both decided in
   // order, after the lookups), otherwise sets `out`.
   bool classify(const Frame& f, Verdict& out, Pending& pend);
-  // The common frame, checked and keyed with a few wide loads; false: let classify()
-  // decide (it is the reference and handles every case).
+  enum class Fast : uint8_t {
+    kNo,    // for classify() (which also finds that no service has it)
+    kYes,   // to the memo's service: `pend` filled
+    kMiss,  // the memo holds another service: `pend` filled but for its service (the memo's
+            // key is the frame's already), which the caller looks up
+  };
+  // The common frame (a whole TCP/UDP datagram), checked and keyed with a few wide loads;
+  // kNo: let classify() decide (it is the reference and handles every case).
   // kTagged: the burst has frames that came on a VLAN (each is checked against the
   // port's VLANs); a burst of untagged frames does without the check.
   template <bool kTagged>
-  bool fast_classify(const Frame& f, uint64_t port_mac48, ServiceMemo& memo, Pending& pend);
+  Fast fast_classify(const Frame& f, uint64_t port_mac48, ServiceMemo& memo, Pending& pend);
   template <bool kTagged>
   void process_burst(const Frame* frames, Verdict* out, uint32_t n);
   struct Classified {
     uint32_t fast;  // bit i: frame i from fast_classify (a whole TCP/UDP datagram to a service)
     uint32_t todo;  // bit i: frame i goes on to pass 3 (the others have their verdict)
+    uint32_t look;  // bit i: frame i has a service: its connection is looked up in pass 2
   };
   template <bool kTagged>
   Classified classify_burst(const Frame* frames, Verdict* out, uint32_t n, Pending* pend);
-  void lookup_burst(Pending* pend, uint32_t todo) const;
+  void lookup_burst(Pending* pend, uint32_t look) const;
   // An IPv6 frame, decided whole at once (classify's first pass: its connections are in
   // their own table, so their order against IPv4 frames of the burst does not matter).
   Verdict ipv6(const Frame& f, PortCounters& pc, bool group);
