@@ -64,9 +64,23 @@ struct TcpTransitions {
 };
 inline constexpr TcpTransitions kTcpTransitions{};
 
+// The flags that move a TCP connection: FIN SYN RST ACK (PSH, URG, ECE, CWR ignored).
+constexpr uint8_t kTcpStateFlags = 0x17;
 inline ConnState tcp_next_state(ConnState cur, uint8_t tcp_flags) {
-  return kTcpTransitions.next[static_cast<int>(cur)][tcp_flags & 0x17];  // FIN SYN RST ACK (PSH, URG, ECE, CWR ignored)
+  return kTcpTransitions.next[static_cast<int>(cur)][tcp_flags & kTcpStateFlags];
 }
+// The states a segment with these flags leaves as they are: bit s for state s.
+struct TcpUnmoved {
+  uint16_t states[32];
+  constexpr TcpUnmoved() : states{} {
+    for (int f = 0; f < 32; ++f)
+      for (int s = 0; s < kStateCount; ++s)
+        if (kTcpTransitions.next[s][f] == static_cast<ConnState>(s)) states[f] |= static_cast<uint16_t>(1u << s);
+  }
+};
+inline constexpr TcpUnmoved kTcpUnmoved{};
+static_assert(kStateCount <= 16);
+inline uint16_t tcp_unmoved(uint8_t tcp_flags) { return kTcpUnmoved.states[tcp_flags & kTcpStateFlags]; }
 
 // Idle timeouts in seconds per state (IPVS defaults). ESTABLISHED, FIN_WAIT and UDP are
 // the three `ipvsadm --set tcp tcpfin udp` changes; the template entry is unused (each

@@ -149,6 +149,14 @@ TEST(ConnState, InputOnlyTcpTransitions) {
       ASSERT_EQ(tcp_next_state(static_cast<S>(st), static_cast<uint8_t>(f)),
                 tcp_next_state_slow(static_cast<S>(st), static_cast<uint8_t>(f)))
           << "state " << st << " flags " << f;
+  // The Forwarder's fast lane: the states a segment leaves as they are, by its flags.
+  for (int st = 0; st < kStateCount; ++st)
+    for (int f = 0; f < 256; ++f) {
+      const bool unmoved = tcp_next_state(static_cast<S>(st), static_cast<uint8_t>(f)) == static_cast<S>(st);
+      ASSERT_EQ((tcp_unmoved(static_cast<uint8_t>(f)) >> st) & 1, unmoved ? 1 : 0) << "state " << st << " flags " << f;
+    }
+  EXPECT_TRUE((tcp_unmoved(drfwd::net::kTcpAck | 0x08) >> static_cast<int>(S::kTcpEstablished)) & 1);
+  EXPECT_FALSE((tcp_unmoved(drfwd::net::kTcpAck | drfwd::net::kTcpFin) >> static_cast<int>(S::kTcpEstablished)) & 1);
   Timeouts t;
   EXPECT_EQ(t.tcp(), 900u);
   EXPECT_EQ(t.tcp_fin(), 120u);
