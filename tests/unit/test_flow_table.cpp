@@ -270,7 +270,9 @@ void random_against_model(uint32_t cap, uint32_t steps, uint32_t seed, uint32_t 
     const uint64_t h = flow_hash(k);
     const uint32_t idx = t.find(k, h);
     ASSERT_EQ(idx != kNil, model.count(id) == 1) << "step " << step;
-    if (idx != kNil) ASSERT_EQ(idx, model[id]) << "step " << step;
+    if (idx != kNil) {
+      ASSERT_EQ(idx, model[id]) << "step " << step;
+    }
     // Mostly inserts while the table fills, so that a large one goes through every level.
     const uint32_t op = t.size() < cap * 3 / 4 && rng() % 4 ? 0 : rng() % 6;
     switch (op) {
@@ -305,7 +307,9 @@ void random_against_model(uint32_t cap, uint32_t steps, uint32_t seed, uint32_t 
     ASSERT_EQ(t.buckets(), std::min(std::max(high_water * Table::kGrowth, 1u), t.max_buckets())) << "step " << step;
     const bool new_level = (t.buckets() & (t.buckets() - 1)) == 0 && t.buckets() != level;
     if (new_level) level = t.buckets();
-    if (step % check_every == 0 || new_level) ASSERT_EQ(t.check(), "") << "step " << step;
+    if (step % check_every == 0 || new_level) {
+      ASSERT_EQ(t.check(), "") << "step " << step;
+    }
   }
   ASSERT_EQ(t.check(), "");
   for (const auto& [id, idx] : model) ASSERT_EQ(t.find(key(id), flow_hash(key(id))), idx) << id;

@@ -1068,7 +1068,9 @@ TEST_F(Fwd6, EverySchedulerForwardsRewritingOnlyTheEthernetHeader) {
       }
       // The lc family balances the connections the earlier schedulers left on these RSs
       // (still open): it need not give each RS one of these.
-      if (!sched_is_least(sch)) EXPECT_EQ(per_rs.size(), 3u) << what << ": every RS takes connections";
+      if (!sched_is_least(sch)) {
+        EXPECT_EQ(per_rs.size(), 3u) << what << ": every RS takes connections";
+      }
     }
   }
   EXPECT_EQ(counters->conn_new, connections);

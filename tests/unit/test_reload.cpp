@@ -54,7 +54,9 @@ void expect_reload(const std::string& a, const std::string& b, size_t expected_c
   Model m;
   ASSERT_NO_THROW(m = reloaded(running, wanted, &n)) << "from:\n" << a << "to:\n" << b;
   EXPECT_EQ(lines_of(m), lines_of(wanted)) << "from:\n" << a << "to:\n" << b;
-  if (expected_commands != SIZE_MAX) EXPECT_EQ(n, expected_commands) << "from:\n" << a << "to:\n" << b;
+  if (expected_commands != SIZE_MAX) {
+    EXPECT_EQ(n, expected_commands) << "from:\n" << a << "to:\n" << b;
+  }
   for (const Service& s : running.services()) {
     const Service* after = m.find(s.key);
     if (!after) continue;

@@ -624,8 +624,9 @@ TEST(SyncRss, ReceivedRecordsGoToTheWorkerTheFlowReaches) {
   EXPECT_EQ(control::sync_owners({four}, k, 1), ~uint64_t{0});
   EXPECT_EQ(control::sync_owners({}, k, 4), ~uint64_t{0});
   const control::RssView eight{key, {0, 1, 2, 3, 4, 5, 6, 7}, true, true};
-  if (control::rss_queue(eight, k) >= 4)
+  if (control::rss_queue(eight, k) >= 4) {
     EXPECT_EQ(control::sync_owners({eight}, k, 4), ~uint64_t{0}) << "a queue no worker polls";
+  }
   k.kind = net::FlowKind::kTemplate;
   EXPECT_EQ(control::sync_owners({four}, k, 4), ~uint64_t{0}) << "templates: every worker";
 }
@@ -649,7 +650,9 @@ TEST(SyncViews, ShowSyncAndIpvsadmListDaemon) {
   EXPECT_NE(text.find("rate cap 100000 records/s, refresh every 60 s"), std::string::npos) << text;
   for (const auto& f : control::kSyncFields) EXPECT_NE(text.find(std::string(f.name)), std::string::npos) << f.name;
   for (const auto& f : lb::kWorkerFields)
-    if (std::string_view(f.name).starts_with("sync_")) EXPECT_NE(text.find(std::string(f.name)), std::string::npos) << f.name;
+    if (std::string_view(f.name).starts_with("sync_")) {
+      EXPECT_NE(text.find(std::string(f.name)), std::string::npos) << f.name;
+    }
   m.apply(*config::parse_line("ipvsadm --start-daemon backup --syncid 1 --mcast-interface drfwd0"));
   d.configure(m, 0);
   EXPECT_EQ(console::ipvsadm_daemons(d),
