@@ -122,7 +122,6 @@ class BasicFlowTable {
   Entry& at(uint32_t idx) { return entries_[idx]; }
   const Entry& at(uint32_t idx) const { return entries_[idx]; }
 
-  void prefetch_bucket(uint64_t hash) const { __builtin_prefetch(&buckets_[address(hash)]); }
   // The bucket of `hash` as the index is now (valid until the next insert, erase or
   // split), and its prefetch: a burst computes it once for the prefetch and the lookup.
   uint32_t bucket_of(uint64_t hash) const { return address(hash); }

@@ -96,8 +96,11 @@ DRFWD_HOT Forwarder::Fast Forwarder::fast_classify(const Frame& f, uint64_t port
   // is the destination address, protocol and port (w1 >> 16: port, protocol above it).
   const uint64_t mk = (w0 & 0xffffffff00000000ull) | (w1 >> 16);
   if (mk != memo.key) {
+    // The caller looks the service up. Until it does the memo holds no service for this
+    // key (frames to it would take the general path, never another service).
     memo.key = mk;
-    return Fast::kMiss;  // the caller looks the service up
+    memo.svc = nullptr;
+    return Fast::kMiss;
   }
   pend.svc = memo.svc;
   return memo.svc ? Fast::kYes : Fast::kNo;
