@@ -18,19 +18,21 @@ inline uint16_t ones_sum(const uint8_t* p, uint32_t len, uint32_t seed = 0) {
 }
 
 // The common 20-byte IPv4 header's checksum is right: its three words (bytes 0-7, 8-15,
-// 16-19, as loaded little-endian) summed with end-around carries, folded 64 -> 32 -> 16
-// bits by adding each value to itself rotated (the carry out of the low half lands in
-// the high half, which is the folded sum: RFC 1071's fold without a loop). About a dozen
-// instructions, against some thirty for five 32-bit words folded twice.
+// 16-19, as loaded little-endian) summed with end-around carries, then one test instead
+// of RFC 1071's fold. The header's ones' complement sum is 0xffff exactly when the sum of
+// its 16-bit words is a non-zero multiple of 65535. A 64-bit word is congruent to the sum
+// of its four 16-bit words modulo 65535 (2^16 = 1 there), and the end-around carries keep
+// the sum congruent modulo 2^64 - 1, of which 65535 is a factor: so the sum's remainder by
+// 65535 is the words'. (GCC makes the remainder test a multiply and a compare.) The sum is
+// zero only for an all-zero header. Byte order does not matter: a ones' complement sum of
+// byte-swapped words is the byte-swapped sum, and 0xffff is its own swap.
 inline bool ipv4_header20_sum_ok(uint64_t w0, uint64_t w1, uint32_t w2) {
   uint64_t s;
   const bool c1 = __builtin_add_overflow(w0, w1, &s);
   s += c1;  // cannot overflow again: w0 + w1 - 2^64 + 1 < 2^64 - 1
   const bool c2 = __builtin_add_overflow(s, uint64_t{w2}, &s);
   s += c2;
-  const uint32_t x = static_cast<uint32_t>((s + (s >> 32 | s << 32)) >> 32);
-  const uint32_t y = (x + (x >> 16 | x << 16)) >> 16;
-  return y == 0xffff;
+  return s % 0xffff == 0 && s != 0;
 }
 
 // True when an IPv4 header of `ihl` bytes carries a correct checksum.
