@@ -97,7 +97,9 @@ TEST(Addr, Ipv6AgreesWithTheCLibrary) {
     ASSERT_NE(inet_ntop(AF_INET6, b, text, sizeof text), nullptr);
     net::Ipv6 mine;
     std::memcpy(mine.bytes.data(), b, 16);
-    if (std::strchr(text, '.') == nullptr || mine.is_v4_mapped()) EXPECT_EQ(net::to_string(mine), text);
+    if (std::strchr(text, '.') == nullptr || mine.is_v4_mapped()) {
+      EXPECT_EQ(net::to_string(mine), text);
+    }
     const auto back = net::parse_ipv6(text);
     ASSERT_TRUE(back) << text;
     EXPECT_EQ(*back, mine) << text;
