@@ -126,10 +126,6 @@ class BasicFlowTable {
   // split), and its prefetch: a burst computes it once for the prefetch and the lookup.
   uint32_t bucket_of(uint64_t hash) const { return address(hash); }
   void prefetch_bucket_at(uint32_t bucket) const { __builtin_prefetch(&buckets_[bucket]); }
-  void prefetch_entry(uint32_t idx) const {
-    __builtin_prefetch(&entries_[idx]);
-    if constexpr (sizeof(Entry) > 64) __builtin_prefetch(reinterpret_cast<const char*>(&entries_[idx]) + 64);
-  }
 
   // Buckets of the index in use (grows with the live entries up to max_buckets(), never
   // shrinks), and the size of the whole bucket array.
@@ -172,6 +168,11 @@ class BasicFlowTable {
       return a < split_ ? next : a;
     }
     uint32_t find(const Key& key, uint64_t hash) const { return find_in(address(hash), key, hash); }
+    // (From the view: its entry array is in a register already.)
+    void prefetch_entry(uint32_t idx) const {
+      __builtin_prefetch(&entries_[idx]);
+      if constexpr (sizeof(Entry) > 64) __builtin_prefetch(reinterpret_cast<const char*>(&entries_[idx]) + 64);
+    }
     // The same, in the bucket bucket_of(hash) gave (no insert, erase or split since).
     uint32_t find_in(uint32_t bucket, const Key& key, uint64_t hash) const {
       const Bucket& b = buckets_[bucket];

@@ -384,7 +384,7 @@ template <bool kTagged>
   for (uint32_t m = look; m; m &= m - 1) {
     Pending& pd = pend[__builtin_ctz(m)];
     pd.idx = index.find_in(pd.bucket, pd.parsed.key, pd.hash);
-    if (pd.idx != kNil) conns_.prefetch_entry(pd.idx);
+    if (pd.idx != kNil) index.prefetch_entry(pd.idx);
   }
 }
 
