@@ -340,13 +340,14 @@ template <bool kTagged>
   // A port the snapshot does not know: the general path (which drops its frames).
   const bool known = rx_port < snap_->n_ports;
   const uint64_t port_mac48 = known ? snap_->ports[rx_port].mac48 : 0;
-  Classified c{0, 0, 0};
   ServiceMemo memo;
-  const auto take = [&](uint32_t i) {
-    const uint32_t b = conns_.bucket_of(pend[i].hash);
-    conns_.prefetch_bucket_at(b);
-    pend[i].bucket = b;
-    c.fast |= 1u << i;
+  const FlowTable& table = conns_;  // (a reference member GCC would reload after each store)
+  uint32_t fast = 0;
+  // A fast frame's bucket: computed once, for the prefetch here and the lookup in pass 2.
+  const auto bucket = [&](Pending& pd) {
+    const uint32_t b = table.bucket_of(pd.hash);
+    table.prefetch_bucket_at(b);
+    pd.bucket = b;
   };
   // The inner loop makes no call, so GCC keeps its values in registers; a frame whose
   // service the memo does not hold leaves it for the lookup, then it goes on.
@@ -354,16 +355,22 @@ template <bool kTagged>
     for (; i < n; ++i) {
       const Fast r = fast_classify<kTagged>(frames[i], port_mac48, memo, pend[i]);
       if (__builtin_expect(r == Fast::kMiss, 0)) break;
-      if (r == Fast::kYes) take(i);
+      if (r == Fast::kYes) {
+        bucket(pend[i]);
+        fast |= 1u << i;
+      }
     }
     if (i == n) break;
     const net::FlowKey& k = pend[i].parsed.key;
     memo.svc = snap_->find(k.dst, k.dport, k.proto);
     pend[i].svc = memo.svc;
-    if (memo.svc) take(i);
+    if (memo.svc) {
+      bucket(pend[i]);
+      fast |= 1u << i;
+    }
   }
+  Classified c{fast, fast, fast};
   const uint32_t all = n == 32 ? ~0u : (1u << n) - 1;
-  c.todo = c.look = c.fast;
   for (uint32_t rest = all & ~c.fast; rest; rest &= rest - 1) {
     const uint32_t i = static_cast<uint32_t>(__builtin_ctz(rest));
     if (!classify(frames[i], out[i], pend[i])) continue;
