@@ -411,11 +411,14 @@ void Forwarder::process_burst(const Frame* frames, Verdict* out, uint32_t n) {
   const uint32_t rs_count = snap_->rs_count, now = now_;
   const FlowEntry* const entries = &conns_.at(0);
   RsCounters* const rs_counters = rs_counters_;
-  uint32_t m = todo;
+  // The lane's frames: those of pass 3 before its first frame fast_classify did not take.
+  const uint32_t slow = todo & ~fast;
+  const uint32_t lane = todo & (slow ? (slow & (0u - slow)) - 1 : ~0u);
+  uint32_t m = lane;
   for (; m; m &= m - 1) {
     const uint32_t i = static_cast<uint32_t>(__builtin_ctz(m));
     const Pending& pd = pend[i];
-    if (!((fast >> i) & 1) || pd.idx == kNil) break;
+    if (pd.idx == kNil) break;
     const FlowEntry& e = entries[pd.idx];
     // (Last seen now, with a timeout: not expired. The frame leaves its state as it is.)
     if (e.last_seen != now || e.timeout == 0 || !((pd.unmoved >> static_cast<int>(e.state)) & 1) ||
@@ -427,7 +430,7 @@ void Forwarder::process_burst(const Frame* frames, Verdict* out, uint32_t n) {
   // Then the rest, one by one. After an insert or erase, the entry numbers found in
   // pass 2 may be stale: looked up again.
   const uint64_t seen = conns_.mutations();
-  for (; m; m &= m - 1) {
+  for (m |= todo & ~lane; m; m &= m - 1) {
     const uint32_t i = static_cast<uint32_t>(__builtin_ctz(m));
     Pending& pd = pend[i];
     if (__builtin_expect(!pd.svc, 0)) {
