@@ -307,7 +307,14 @@ DRFWD_HOT Verdict Forwarder::send(const Frame& f, const RsView& rv, RsCounters& 
   std::memcpy(f.data, rv.l2, 12);
   bump(rc.packets);
   bump(rc.bytes, f.pkt_len);
-  return Verdict{Verdict::Action::kForward, Drop::kNone, rv.port, ExcClass::kOther, 0, rv.vlan};
+  static_assert(offsetof(Verdict, action) == 0 && offsetof(Verdict, drop) == 1 && offsetof(Verdict, port) == 2 &&
+                offsetof(Verdict, exc) == 4 && offsetof(Verdict, zero) == 5 && offsetof(Verdict, vlan) == 6 &&
+                static_cast<int>(Verdict::Action::kForward) == 0 && static_cast<int>(Drop::kNone) == 0 &&
+                static_cast<int>(ExcClass::kOther) == 0,
+                "RsView::forward_word() makes Verdict{kForward, kNone, port, kOther, 0, vlan}");
+  Verdict v;
+  std::memcpy(&v, &rv.forward, 8);
+  return v;
 }
 
 // Three passes so the memory behind a lookup is on its way while other packets are

@@ -184,6 +184,7 @@ void add_real_servers(Snapshot& snap, const ServiceSpec& s) {
     const bool reachable = r.reachable() && known;
     v.accepting = s.takes_new(r, sorry) && reachable ? 1 : 0;
     v.live_gen = reachable ? r.gen : 0;
+    v.forward = RsView::forward_word(v.port, v.vlan);
   }
 }
 

@@ -119,10 +119,17 @@ struct RsView {
   uint32_t live_gen = 0;    // gen while reachable, else 0 (generations start at 1): one compare
   uint32_t ip_be = 0;
   uint32_t service = kNil32;
+  // The verdict of a frame forwarded to this RS, as lb::Verdict's 8-byte word (forward,
+  // no drop, `port`, exception class 0, `vlan`: forward_word()), made once here so the
+  // data path copies it whole. (The Forwarder asserts Verdict's layout against it.)
+  uint64_t forward = 0;
   static constexpr uint32_t kNil32 = 0xffffffffu;
   const uint8_t* mac() const { return l2; }
+  static constexpr uint64_t forward_word(uint16_t port, uint16_t vlan) {
+    return uint64_t{port} << 16 | uint64_t{vlan} << 48;
+  }
 };
-static_assert(sizeof(RsView) == 32);
+static_assert(sizeof(RsView) == 40);
 
 struct ServiceTable {
   ServiceSpec spec;  // what this table was built from: identity, parameters, real servers

@@ -891,6 +891,7 @@ TEST_F(Fwd, EgressPortFromTheRs) {
   Verdict v = send(f, 0);
   ASSERT_EQ(v.action, Action::kForward);
   EXPECT_EQ(v.port, 1);
+  EXPECT_EQ(v.word(), (Verdict{Action::kForward, net::Drop::kNone, 1, ExcClass::kOther, 0, 0}.word()));
   EXPECT_EQ(std::vector<uint8_t>(f.begin() + 6, f.begin() + 12),
             std::vector<uint8_t>(kPort1Mac.bytes.begin(), kPort1Mac.bytes.end()));
   // A frame for port 0's MAC arriving on port 1 is not ours.
@@ -1331,6 +1332,10 @@ TEST_F(Fwd6, EgressPortAndVlanFromTheRs) {
     const int r = rs_of_mac(f.data());
     EXPECT_EQ(v.port, r == 0 ? 0 : 1);
     EXPECT_EQ(v.vlan, r == 0 ? 20 : 0);
+    // The whole verdict (the worker compares verdicts as words): nothing else set.
+    const Verdict want{Action::kForward, net::Drop::kNone, static_cast<uint16_t>(r == 0 ? 0 : 1), ExcClass::kOther, 0,
+                       static_cast<uint16_t>(r == 0 ? 20 : 0)};
+    EXPECT_EQ(v.word(), want.word());
     EXPECT_EQ(head(f, 6, 12), bytes_of(r == 0 ? kPortMac : kPort1Mac));
     EXPECT_EQ(tail(f), tail(in));
     ++seen[r];
