@@ -32,7 +32,7 @@ Forwarder::Forwarder(uint32_t worker, FlowTable& conns, WorkerCounters& counters
 
 // Accepts exactly the frames classify() would send to connection() with a 20-byte IPv4
 // header and no fragmentation, producing the same key (the burst-equivalence unit test
-// holds the two together); everything else returns false.
+// holds the two together); everything else returns kNo.
 template <bool kTagged>
 DRFWD_HOT Forwarder::Fast Forwarder::fast_classify(const Frame& f, uint64_t port_mac48, ServiceMemo& memo, Pending& pend) {
   using net::load32;
@@ -350,7 +350,7 @@ template <bool kTagged>
   ServiceMemo memo;
   const FlowTable& table = conns_;  // (a reference member GCC would reload after each store)
   uint32_t fast = 0;
-  // A fast frame's bucket: computed once, for the prefetch here and the lookup in pass 2.
+  // A frame's bucket: computed once, for the prefetch here and the lookup in pass 2.
   const auto bucket = [&](Pending& pd) {
     const uint32_t b = table.bucket_of(pd.hash);
     table.prefetch_bucket_at(b);
@@ -383,8 +383,7 @@ template <bool kTagged>
     if (!classify(frames[i], out[i], pend[i])) continue;
     c.todo |= 1u << i;
     if (pend[i].svc) {
-      pend[i].bucket = conns_.bucket_of(pend[i].hash);
-      conns_.prefetch_bucket_at(pend[i].bucket);
+      bucket(pend[i]);
       c.look |= 1u << i;
     }
   }
