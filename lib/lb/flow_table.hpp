@@ -173,6 +173,16 @@ class BasicFlowTable {
       __builtin_prefetch(&entries_[idx]);
       if constexpr (sizeof(Entry) > 64) __builtin_prefetch(reinterpret_cast<const char*>(&entries_[idx]) + 64);
     }
+    // The entry in bucket `bucket` (bucket_of(hash), no insert, erase or split since)
+    // whose signature is the hash's, the first of them, its key not compared: kNil when
+    // none is. The caller compares the key once the entry's line is in (and on a
+    // mismatch, a signature shared by another key, rare, looks up with find()): a burst
+    // reads each bucket and prefetches the entry without waiting for the entry's line.
+    uint32_t candidate_in(uint32_t bucket, uint64_t hash) const {
+      const Bucket& b = buckets_[bucket];
+      const uint32_t m = match(b, signature(hash));
+      return m ? b.idx[__builtin_ctz(m)] : kNil;
+    }
     // The same, in the bucket bucket_of(hash) gave (no insert, erase or split since).
     uint32_t find_in(uint32_t bucket, const Key& key, uint64_t hash) const {
       const Bucket& b = buckets_[bucket];

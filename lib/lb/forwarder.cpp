@@ -391,12 +391,14 @@ template <bool kTagged>
 }
 
 // Pass 2 (changes no entry: one view of the index serves the burst, and the buckets
-// pass 1 found are still the keys' buckets).
+// pass 1 found are still the keys' buckets). It reads the buckets only: each frame's
+// candidate entry (its signature's) is prefetched, and pass 3 compares the key when it
+// reads the entry anyway. Comparing here would wait for every entry's line in turn.
 [[gnu::noinline]] void Forwarder::lookup_burst(Pending* pend, uint32_t look) const {
   const FlowTable::Lookup index = conns_.lookup();
   for (uint32_t m = look; m; m &= m - 1) {
     Pending& pd = pend[__builtin_ctz(m)];
-    pd.idx = index.find_in(pd.bucket, pd.parsed.key, pd.hash);
+    pd.idx = index.candidate_in(pd.bucket, pd.hash);
     if (pd.idx != kNil) index.prefetch_entry(pd.idx);
   }
 }
@@ -426,15 +428,18 @@ void Forwarder::process_burst(const Frame* frames, Verdict* out, uint32_t n) {
     const Pending& pd = pend[i];
     if (pd.idx == kNil) break;
     const FlowEntry& e = entries[pd.idx];
-    // (Last seen now, with a timeout: not expired. The frame leaves its state as it is.)
-    if (e.last_seen != now || e.timeout == 0 || !((pd.unmoved >> static_cast<int>(e.state)) & 1) ||
+    // Its key (pass 2 went by the signature). Last seen now, with a timeout: not
+    // expired. The frame leaves its state as it is.
+    if (!(e.key == pd.parsed.key) || e.last_seen != now || e.timeout == 0 ||
+        !((pd.unmoved >> static_cast<int>(e.state)) & 1) ||
         e.rs_slot >= rs_count ||
         rs_view[e.rs_slot].live_gen != e.rs_gen)
       break;
     out[i] = send(frames[i], rs_view[e.rs_slot], rs_counters[e.rs_slot]);
   }
   // Then the rest, one by one. After an insert or erase, the entry numbers found in
-  // pass 2 may be stale: looked up again.
+  // pass 2 may be stale, and a candidate whose key is another's was the wrong one:
+  // looked up again.
   const uint64_t seen = conns_.mutations();
   for (m |= todo & ~lane; m; m &= m - 1) {
     const uint32_t i = static_cast<uint32_t>(__builtin_ctz(m));
@@ -443,7 +448,8 @@ void Forwarder::process_burst(const Frame* frames, Verdict* out, uint32_t n) {
       out[i] = fragment(frames[i], pc, pd.parsed);
       continue;
     }
-    if (conns_.mutations() != seen) pd.idx = conns_.find(pd.parsed.key, pd.hash);
+    if (conns_.mutations() != seen || (pd.idx != kNil && !(conns_.at(pd.idx).key == pd.parsed.key)))
+      pd.idx = conns_.find(pd.parsed.key, pd.hash);
     out[i] = pd.parsed.kind == FrameKind::kIcmpError ? icmp_error(frames[i], pc, pd) : connection(frames[i], pc, pd);
   }
 }

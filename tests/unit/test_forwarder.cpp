@@ -715,6 +715,67 @@ TEST_F(Fwd, TablePressureEvictsButNeverFails) {
   EXPECT_EQ(table->check(), "");
 }
 
+// Pass 2 goes by the buckets' 16-bit signatures and pass 3 compares the key: a frame
+// whose key shares its bucket and signature with another connection's is its own
+// connection, in the fast lane (the other connection established and seen this second,
+// the frame an ACK) and after it, first way or second.
+TEST_F(Fwd, BurstTellsKeysWithOneSignatureApart) {
+  table = std::make_unique<FlowTable>(16);  // 8 buckets at most: the low 3 bits pick one
+  fwd = std::make_unique<Forwarder>(0, *table, *counters, rs_counters.get());
+  fwd->begin(snap.get(), 0);
+  // Two clients whose keys agree in the hash's top 15 bits (the signature) and low 3.
+  const auto key_of = [](const FrameSpec& s) {
+    const auto f = build(s);
+    const auto n = static_cast<uint32_t>(f.size());
+    return net::parse_frame(f.data(), n, n, net::IpCsum::kUnknown).key;
+  };
+  std::map<uint64_t, FrameSpec> seen;
+  FrameSpec a, b;
+  for (uint16_t port = 1024;; ++port) {
+    FrameSpec s = syn(port);
+    s.tcp_flags = net::kTcpAck;
+    const uint64_t h = flow_hash(key_of(s));
+    const auto [it, added] = seen.emplace((h >> 49) << 3 | (h & 7), s);
+    if (!added) {
+      a = it->second, b = s;
+      break;
+    }
+  }
+  const net::FlowKey ka = key_of(a), kb = key_of(b);
+  ASSERT_FALSE(ka == kb);
+  const auto burst = [&](std::vector<FrameSpec> specs) {
+    std::vector<std::vector<uint8_t>> bytes;
+    std::vector<Frame> frames;
+    for (const FrameSpec& s : specs) bytes.push_back(build(s));
+    for (auto& f : bytes) frames.push_back(frame_of(f));
+    std::vector<Verdict> out(frames.size());
+    fwd->process_burst(frames.data(), out.data(), static_cast<uint32_t>(frames.size()));
+    std::vector<int> to;
+    for (size_t i = 0; i < out.size(); ++i) to.push_back(out[i].action == Action::kForward ? rs_of_mac(bytes[i].data()) : -1);
+    return to;
+  };
+  // a: established on one RS, seen this second. b's ACK in the fast lane: a new connection
+  // on the other RS (rr), not a's.
+  EXPECT_EQ(burst({a, a}), (std::vector<int>{0, 0}));
+  const FlowTable::Lookup index = table->lookup();
+  ASSERT_EQ(table->bucket_of(flow_hash(ka)), table->bucket_of(flow_hash(kb)));
+  EXPECT_EQ(index.candidate_in(table->bucket_of(flow_hash(kb)), flow_hash(kb)), table->find(ka, flow_hash(ka)));
+  EXPECT_EQ(table->find(kb, flow_hash(kb)), kNil);
+  EXPECT_EQ(burst({b}), (std::vector<int>{1}));
+  ASSERT_NE(table->find(kb, flow_hash(kb)), kNil);
+  EXPECT_EQ(table->size(), 2u);
+  EXPECT_EQ(counters->conn_new, 2u);
+  // Both in the table (a's way first): each frame to its own connection's RS, in the
+  // fast lane and after a frame that leaves it.
+  EXPECT_EQ(burst({b, a, b, a}), (std::vector<int>{1, 0, 1, 0}));
+  FrameSpec c = syn(9);  // a new connection: the frames after it take the slow path
+  EXPECT_EQ(burst({c, b, a, b}), (std::vector<int>{0, 1, 0, 1}));
+  at(1);  // not seen this second: no fast lane
+  EXPECT_EQ(burst({b, a}), (std::vector<int>{1, 0}));
+  EXPECT_EQ(counters->conn_new, 3u);
+  EXPECT_EQ(table->check(), "");
+}
+
 // The staged burst path must decide exactly as frame-by-frame processing: same verdicts,
 // same bytes, same tables. Bursts repeat flows (a new flow's second packet in the same
 // burst must find the entry the first created) and the tiny tables force evictions.

@@ -4,8 +4,14 @@
 // measures drfwd against dpdk-testpmd.
 //
 //   fwd-bench [--flows N] [--sched rr|mh|...] [--table N] [--seconds S | --packets N] [--ipv6 1]
-//             [--csum-good 1]
+//             [--csum-good 1] [--buffers N]
 //
+// --buffers N: each packet is copied from a packed array of the flows' frames into the
+// next of N 2-KiB buffers, as a driver copies into its mbufs (net_pcap does): the frame
+// is in cache when the Forwarder reads it, whatever the number of flows, so a large
+// --flows measures the connection table's misses, not the frames'. Without it (as the
+// figures in docs/benchmarks.md before 2026-12-06 were measured) every flow has a
+// buffer of its own, and 1M flows put 2 GiB of frames between a flow's packets.
 // --csum-good 1: the frames carry the NIC's "IPv4 checksum good" verdict (as with RX
 // checksum offload, or --ipv4-checksum trust), so the Forwarder does not verify it.
 #include <chrono>
@@ -53,7 +59,7 @@ std::vector<uint8_t> frame6(uint32_t i) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  uint32_t flows = 4096, table = 1u << 20;
+  uint32_t flows = 4096, table = 1u << 20, buffers = 0;
   double seconds = 3;
   uint64_t limit = 0;  // --packets: stop after this many (a multiple of 32768), for callgrind
   lb::Sched sched = lb::Sched::kRr;
@@ -67,6 +73,7 @@ int main(int argc, char** argv) {
     else if (a == "--sched") sched = *lb::parse_sched(argv[i + 1]);
     else if (a == "--ipv6") ipv6 = std::strtoul(argv[i + 1], nullptr, 10) != 0;
     else if (a == "--csum-good") csum_good = std::strtoul(argv[i + 1], nullptr, 10) != 0;
+    else if (a == "--buffers") buffers = std::strtoul(argv[i + 1], nullptr, 10);
   }
   lb::SnapshotSpec spec;
   spec.ports = test::ports(1);
@@ -83,15 +90,20 @@ int main(int argc, char** argv) {
   auto rs_counters = std::make_unique<lb::RsCounters[]>(lb::kMaxRsSlots);
   lb::Forwarder fwd(0, conns, counters, rs_counters.get(), ipv6 ? table : 1024);
 
-  // Frames laid out like mbuf data: one per 2 KiB buffer.
-  constexpr size_t kStride = 2048;
-  std::vector<uint8_t> pool(size_t{flows} * kStride);
+  // Frames laid out like mbuf data: one per 2 KiB buffer, a buffer per flow; with
+  // --buffers, packed 128 bytes apart (each is copied into a buffer as it is sent).
+  constexpr size_t kStride = 2048, kPacked = 128;
+  const bool copy = buffers != 0;
+  std::vector<uint8_t> pool(copy ? size_t{buffers} * kStride : size_t{flows} * kStride);
+  std::vector<uint8_t> packed(copy ? size_t{flows} * kPacked : 0);
   uint32_t len = 0;
   for (uint32_t i = 0; i < flows; ++i) {
     auto f = ipv6 ? frame6(i) : frame(i);
     len = static_cast<uint32_t>(f.size());
-    std::memcpy(&pool[size_t{i} * kStride], f.data(), f.size());
+    std::memcpy(copy ? &packed[size_t{i} * kPacked] : &pool[size_t{i} * kStride], f.data(), f.size());
   }
+  if (len > kPacked) return 1;
+  uint32_t buf = 0;
   lb::Frame frames[32];
   lb::Verdict verdicts[32];
   uint64_t packets = 0, forwarded = 0;
@@ -102,8 +114,15 @@ int main(int argc, char** argv) {
   while (limit ? packets < limit : std::chrono::steady_clock::now() < until) {
     for (int rep = 0; rep < 1024; ++rep) {
       for (int i = 0; i < 32; ++i) {
-        uint8_t* data = &pool[size_t{next} * kStride];
-        std::memcpy(data, kPortMac.bytes.data(), 6);  // as a fresh copy from the driver would have it
+        uint8_t* data;
+        if (copy) {
+          data = &pool[size_t{buf} * kStride];
+          if (++buf == buffers) buf = 0;
+          std::memcpy(data, &packed[size_t{next} * kPacked], kPacked);
+        } else {
+          data = &pool[size_t{next} * kStride];
+          std::memcpy(data, kPortMac.bytes.data(), 6);  // as a fresh copy from the driver would have it
+        }
         frames[i] = lb::Frame{data, len, len, 0, 0, csum_good ? net::IpCsum::kGood : net::IpCsum::kUnknown};
         if (++next == flows) next = 0;
       }
