@@ -106,6 +106,67 @@ DRFWD_HOT Forwarder::Fast Forwarder::fast_classify(const Frame& f, uint64_t port
   return memo.svc ? Fast::kYes : Fast::kNo;
 }
 
+template <bool kTagged>
+[[gnu::noinline]] bool Forwarder::fast_ipv6(const Frame& f, uint64_t port_mac48, Verdict& out) {
+  using net::load64;
+  // Ethernet, the fixed IPv6 header and 20 bytes of TCP or UDP (every TCP segment; a UDP
+  // datagram in a shorter frame takes the general path).
+  constexpr uint32_t kMin = net::kEtherHdrLen + net::kIpv6HdrLen + net::kTcpMinHdrLen;
+  if (f.seg_len != f.pkt_len || f.seg_len < kMin) return false;
+  const uint8_t* d = f.data;
+  const uint8_t* ip = d + net::kEtherHdrLen;
+  // The destination MAC (this port's unicast MAC) and the source's group bit (a);
+  // EtherType 86 dd and version 6, the high nibble of byte 14 (b).
+  const uint64_t a = load64(d), b = load64(d + 8);
+  constexpr uint64_t kGroupSrc = uint64_t{1} << 48, kTypeVer = uint64_t{0xf0ffff} << 32;
+  if ((((a ^ port_mac48) & (net::kMac48 | kGroupSrc)) | ((b ^ (uint64_t{0x60dd86} << 32)) & kTypeVer)) != 0)
+    return false;
+  if (kTagged && f.vlan != 0 && !snap_->vlan_known(f.rx_port, f.vlan)) return false;
+  if (((a >> 48) | (b & 0xffffffff)) == 0) return false;  // a zero source MAC
+  // A source in ::/64 (::, ::1 and ::ffff:0:0/96 are there) or multicast: classify()
+  // decides. The datagram within the frame; TCP or UDP right after the fixed header.
+  const uint64_t src_hi = load64(ip + 8);
+  if (ip[8] == 0xff || src_hi == 0) return false;
+  const uint32_t payload = net::ntoh16(net::load16(ip + 4));
+  if (net::kIpv6HdrLen + payload > f.pkt_len - net::kEtherHdrLen) return false;
+  const uint8_t proto = ip[6];
+  const uint8_t* l4 = ip + net::kIpv6HdrLen;
+  uint8_t flags = 0;
+  // (A data offset of at least 20 within the payload, or a UDP length of at least 8
+  // within it, is a payload of at least the header, which the frame holds: kMin.)
+  if (proto == net::kProtoTcp) {
+    if (!net::tcp_offset_ok(l4, payload)) return false;
+    flags = l4[13];
+  } else if (proto == net::kProtoUdp) {
+    if (!net::udp_length_ok(l4, payload, false)) return false;
+  } else {
+    return false;
+  }
+  const uint16_t dport = net::load16(l4 + 2);
+  const ServiceTable* svc = snap_->find6(ip + 24, dport, proto);
+  if (!svc) return false;
+  Pending6 pend;
+  net::Parsed6& p = pend.parsed;
+  p.kind = net::Kind6::kL4;
+  p.drop = Drop::kNone;
+  p.tcp_flags = flags;
+  p.fragment = false;
+  p.icmp_type = 0;
+  p.frag_id = 0;
+  p.l4 = net::kIpv6HdrLen;
+  std::memcpy(p.key.src, ip + 8, 32);  // source and destination
+  p.key.sport = net::load16(l4);
+  p.key.dport = dport;
+  p.key.proto = proto;
+  p.key.kind = net::FlowKind::kConnection;
+  p.key.pad = 0;
+  pend.svc = svc;
+  pend.hash = flow_hash(p.key);
+  pend.idx = conns6_->find(p.key, pend.hash);
+  out = connection(f, counters_.port[f.rx_port], pend);
+  return true;
+}
+
 namespace {
 
 // The state a frame moves its connection, in state `cur`, to: TCP's transition, or UDP's
@@ -380,6 +441,10 @@ template <bool kTagged>
   const uint32_t all = n == 32 ? ~0u : (1u << n) - 1;
   for (uint32_t rest = all & ~c.fast; rest; rest &= rest - 1) {
     const uint32_t i = static_cast<uint32_t>(__builtin_ctz(rest));
+    const Frame& f = frames[i];
+    if (known && f.seg_len >= net::kEtherHdrLen && net::load16(f.data + net::kEthType) == net::hton16(net::kEtherIpv6) &&
+        fast_ipv6<kTagged>(f, port_mac48, out[i]))
+      continue;
     if (!classify(frames[i], out[i], pend[i])) continue;
     c.todo |= 1u << i;
     if (pend[i].svc) {

@@ -223,6 +223,12 @@ class Forwarder {
   // An IPv6 frame, decided whole at once (classify's first pass: its connections are in
   // their own table, so their order against IPv4 frames of the burst does not matter).
   Verdict ipv6(const Frame& f, PortCounters& pc, bool group);
+  // The common IPv6 frame (TCP or UDP right after the fixed header, a whole datagram, to
+  // a service), checked and keyed with a few wide loads and decided as ipv6() decides it;
+  // false: let classify() decide (ipv6() is the reference and handles every case). The
+  // burst path only: the burst-equals-one-by-one test holds the two together.
+  template <bool kTagged>
+  bool fast_ipv6(const Frame& f, uint64_t port_mac48, Verdict& out);
   // The connection table, fragment cache of a key's family.
   FlowTable& table(const net::FlowKey&) { return conns_; }
   FlowTable6& table(const net::FlowKey6&) { return *conns6_; }

@@ -117,6 +117,29 @@ Frame frame_of(std::vector<uint8_t>& f, uint16_t port = 0, uint16_t vlan = 0) {
                net::IpCsum::kUnknown};
 }
 
+// Two forwarders over one spec, each with its own snapshot (scheduler cursors), tables
+// and counters: `one` fed frame by frame (the reference), `burst` in bursts.
+struct ForwarderPair {
+  ForwarderPair(const SnapshotSpec& spec, uint32_t capacity)
+      : sa(build_snapshot(spec, nullptr)),
+        sb(build_snapshot(spec, nullptr)),
+        ta(capacity),
+        tb(capacity),
+        ra(std::make_unique<RsCounters[]>(kMaxRsSlots)),
+        rb(std::make_unique<RsCounters[]>(kMaxRsSlots)),
+        one(0, ta, ca, ra.get(), capacity),
+        burst(0, tb, cb, rb.get(), capacity) {}
+  void begin(uint32_t now) {
+    one.begin(sa.get(), now);
+    burst.begin(sb.get(), now);
+  }
+  std::shared_ptr<Snapshot> sa, sb;
+  FlowTable ta, tb;
+  WorkerCounters ca, cb;
+  std::unique_ptr<RsCounters[]> ra, rb;
+  Forwarder one, burst;
+};
+
 std::vector<uint8_t> bytes_of(const net::Mac& m) { return {m.bytes.begin(), m.bytes.end()}; }
 std::vector<uint8_t> head(const std::vector<uint8_t>& f, size_t from, size_t to) {
   return {f.begin() + static_cast<long>(from), f.begin() + static_cast<long>(to)};
@@ -799,17 +822,14 @@ TEST_F(Fwd, BurstProcessingEqualsOneByOne) {
       s.params.persist = sch == Sched::kRr ? 60 : 0;
       s.params.persist_mask = s.key.vip.max_len();
     }
-    // Separate snapshots: each forwarder needs its own scheduler cursors.
-    auto sa = build_snapshot(spec, nullptr), sb = build_snapshot(spec, nullptr);
-    FlowTable ta(24), tb(24);
-    WorkerCounters ca, cb;
-    auto ra = std::make_unique<RsCounters[]>(kMaxRsSlots);
-    auto rb = std::make_unique<RsCounters[]>(kMaxRsSlots);
-    Forwarder one(0, ta, ca, ra.get(), 24), burst(0, tb, cb, rb.get(), 24);
+    ForwarderPair pair(spec, 24);
+    Forwarder &one = pair.one, &burst = pair.burst;
+    const FlowTable &ta = pair.ta, &tb = pair.tb;
+    const WorkerCounters &ca = pair.ca, &cb = pair.cb;
+    const RsCounters *ra = pair.ra.get(), *rb = pair.rb.get();
     uint64_t forwarded6 = 0, tagged_frames = 0;
     for (uint32_t round = 0; round < 3000; ++round) {
-      one.begin(sa.get(), round / 200);
-      burst.begin(sb.get(), round / 200);
+      pair.begin(round / 200);
       const uint32_t n = 1 + rng() % Forwarder::kMaxBurst;
       const bool tagged_burst = rng() % 4 == 0;
       std::vector<std::vector<uint8_t>> a, b;
@@ -1094,6 +1114,127 @@ TEST_F(Fwd, ConnectionGaugesEqualTheTableUnderChurn) {
 
 // Every scheduler, TCP and UDP: the frame leaves for the RS's MAC from the port's, its
 // IPv6 header and payload untouched; the connection's later packets follow it.
+// The burst path decides the common IPv6 frame on a fast path of its own (TCP or UDP
+// right after the fixed header, to a service); every frame it must leave to the general
+// path, and the frames it takes, are decided as one by one (ipv6(), the reference):
+// each case alone and all in one burst, untagged and tagged.
+TEST_F(Fwd6, BurstDecidesEveryIpv6CaseAsOneByOne) {
+  spec.ports[0].vlans = {{20, net::Prefix{ip("198.18.20.2"), 24}}};
+  spec.services.push_back(service(1, "2001:2::100", net::kProtoUdp, 53, Sched::kRr, {rs(2, "2001:2::13")}));
+  using Bytes = std::vector<uint8_t>;
+  const auto with = [](Frame6Spec s, auto&& change) {
+    change(s);
+    return build6(s);
+  };
+  const auto poke = [](Bytes f, size_t at, std::initializer_list<uint8_t> v) {
+    for (uint8_t b : v) f.at(at++) = b;
+    return f;
+  };
+  const Frame6Spec ack = ack6(40000);
+  const Bytes good = build6(ack);
+  constexpr size_t kIp = net::kEtherHdrLen, kSrc = kIp + 8, kL4 = kIp + net::kIpv6HdrLen;
+  Frame6Spec udp = ack;
+  udp.proto = net::kProtoUdp;
+  udp.dport = 53;
+  udp.payload = 20;  // 82 bytes: the fast path's
+  const Bytes good_udp = build6(udp);
+  Bytes padded = good;  // a datagram shorter than its frame
+  padded.resize(good.size() + 6);
+  std::vector<std::pair<const char*, Bytes>> cases = {
+      {"TCP", good},
+      {"UDP", good_udp},
+      {"small UDP", with(udp, [](Frame6Spec& s) { s.payload = 0; })},
+      {"SYN", with(ack, [](Frame6Spec& s) { s.tcp_flags = net::kTcpSyn; })},
+      {"FIN", with(ack, [](Frame6Spec& s) { s.tcp_flags = net::kTcpFin | net::kTcpAck; })},
+      {"RST", with(ack, [](Frame6Spec& s) { s.tcp_flags = net::kTcpRst; })},
+      {"another client", with(ack, [](Frame6Spec& s) { s.saddr = ip6("2001:db8:2::7"); })},
+      {"client in a /64 of its own", with(ack, [](Frame6Spec& s) { s.saddr = ip6("2001:db8:2:0:1::"); })},
+      {"source ::1", with(ack, [](Frame6Spec& s) { s.saddr = ip6("::1"); })},
+      {"source ::", with(ack, [](Frame6Spec& s) { s.saddr = ip6("::"); })},
+      {"source ::ffff:198.18.0.1", with(ack, [](Frame6Spec& s) { s.saddr = ip6("::ffff:c612:1"); })},
+      {"source ::2", with(ack, [](Frame6Spec& s) { s.saddr = ip6("::2"); })},
+      {"source multicast", with(ack, [](Frame6Spec& s) { s.saddr = ip6("ff02::1"); })},
+      {"no service port", with(ack, [](Frame6Spec& s) { s.dport = 81; })},
+      {"not a VIP", with(ack, [](Frame6Spec& s) { s.daddr = ip6("2001:2::200"); })},
+      {"multicast destination", with(ack, [](Frame6Spec& s) { s.daddr = ip6("ff02::1"); })},
+      {"UDP to the TCP port", with(ack, [](Frame6Spec& s) { s.proto = net::kProtoUdp; s.payload = 20; })},
+      {"first fragment", with(ack, [](Frame6Spec& s) { s.frag = Frag6{0, true, 7}; })},
+      {"atomic fragment", with(ack, [](Frame6Spec& s) { s.frag = Frag6{0, false, 7}; })},
+      {"later fragment", with(ack, [](Frame6Spec& s) { s.frag = Frag6{9, false, 7}; })},
+      {"ICMPv6 error", icmp6_error(reply_to(ack), kRouter6, ack.daddr)},
+      {"hop-by-hop header", poke(good, kIp + 6, {net::kNhHopByHop})},
+      {"version 4", poke(good, kIp, {0x40})},
+      {"version 7", poke(good, kIp, {0x70})},
+      {"traffic class and flow label", poke(good, kIp, {0x6f, 0xff, 0xff, 0xff})},
+      {"payload length past the frame", poke(good, kIp + 4, {0, static_cast<uint8_t>(good.size() - kL4 + 1)})},
+      {"payload length 19", poke(padded, kIp + 4, {0, 19})},
+      {"payload length 0", poke(padded, kIp + 4, {0, 0})},
+      {"datagram shorter than the frame", poke(padded, kIp + 4, {0, static_cast<uint8_t>(good.size() - kL4)})},
+      {"TCP data offset 4", poke(good, kL4 + 12, {0x40})},
+      {"TCP data offset past the datagram", poke(good, kL4 + 12, {0xf0})},
+      {"UDP length 7", poke(good_udp, kL4 + 4, {0, 7})},
+      {"UDP length past the datagram", poke(good_udp, kL4 + 4, {0, 29})},
+      {"UDP length short of the datagram", poke(good_udp, kL4 + 4, {0, 27})},
+      {"another protocol", poke(good, kIp + 6, {net::kProtoIcmp6})},
+      {"another MAC", poke(good, 0, {0x02, 0x70, 0x63, 0x61, 0x70, 0x09})},
+      {"multicast MAC", poke(good, 0, {0x33, 0x33, 0, 0, 0, 1})},
+      {"zero source MAC", poke(good, 6, {0, 0, 0, 0, 0, 0})},
+      {"group source MAC", poke(good, 6, {0x03, 0, 0, 0, 1, 1})},
+      {"IPv4 EtherType", poke(good, 12, {0x08, 0x00})},
+      {"VLAN EtherType", poke(good, 12, {0x81, 0x00})},
+      {"cut to 73 bytes", Bytes(good.begin(), good.begin() + 73)},
+      {"cut in the source", Bytes(good.begin(), good.begin() + kSrc + 4)},
+  };
+  ASSERT_LE(cases.size(), 2 * Forwarder::kMaxBurst);
+  ForwarderPair pair(spec, 64);
+  Forwarder &one = pair.one, &burst = pair.burst;
+  // Each frame alone, then in bursts of up to 32 (the second time the connections exist
+  // and were seen this second), untagged, on VLAN 20, on the unknown VLAN 30; then a
+  // second later.
+  const auto run = [&](size_t from, size_t to, uint16_t vlan, uint32_t pkt_extra) {
+    std::vector<Bytes> a, b;
+    for (size_t i = from; i < to; ++i) a.push_back(cases[i].second);
+    b = a;
+    std::vector<Frame> fb;
+    for (auto& f : b) {
+      fb.push_back(frame_of(f, 0, vlan));
+      fb.back().pkt_len += pkt_extra;  // more segments than the first: refused whole
+    }
+    std::vector<Verdict> vb(fb.size());
+    burst.process_burst(fb.data(), vb.data(), static_cast<uint32_t>(fb.size()));
+    for (size_t i = 0; i < a.size(); ++i) {
+      Frame fa = frame_of(a[i], 0, vlan);
+      fa.pkt_len += pkt_extra;
+      const Verdict va = one.process(fa);
+      const std::string what = std::string(cases[from + i].first) + " on VLAN " + std::to_string(vlan);
+      EXPECT_EQ(va.word(), vb[i].word()) << what << ": one by one " << net::drop_name(va.drop) << ", burst "
+                                         << net::drop_name(vb[i].drop);
+      EXPECT_EQ(a[i], b[i]) << what;
+    }
+  };
+  uint64_t forwarded = 0;
+  for (uint32_t second : {0u, 1u}) {
+    pair.begin(second);
+    for (uint16_t vlan : {0, 20, 30}) {
+      for (uint32_t extra : {0u, 4u}) {
+        for (size_t i = 0; i < cases.size(); ++i) run(i, i + 1, vlan, extra);
+        for (size_t i = 0; i < cases.size(); i += Forwarder::kMaxBurst)
+          run(i, std::min(cases.size(), i + Forwarder::kMaxBurst), vlan, extra);
+      }
+    }
+  }
+  for (uint32_t r = 0; r < 3; ++r) {
+    EXPECT_EQ(pair.ra[r].packets, pair.rb[r].packets) << r;
+    forwarded += pair.rb[r].packets;
+  }
+  EXPECT_GT(pair.rb[2].packets, 0u) << "the test should forward to the UDP service";
+  EXPECT_GT(forwarded, 100u);
+  EXPECT_EQ(one.conns6().size(), burst.conns6().size());
+  EXPECT_EQ(pair.ca.conn_new, pair.cb.conn_new);
+  for (int d = 0; d < net::kDropCount; ++d)
+    EXPECT_EQ(pair.ca.port[0].drops[d], pair.cb.port[0].drops[d]) << net::drop_name(static_cast<net::Drop>(d));
+}
+
 TEST_F(Fwd6, EverySchedulerForwardsRewritingOnlyTheEthernetHeader) {
   uint16_t sport = 1000;
   uint64_t connections = 0;
