@@ -56,7 +56,8 @@ DRFWD_HOT Forwarder::Fast Forwarder::fast_classify(const Frame& f, uint64_t port
   if ((((a ^ port_mac48) & (net::kMac48 | kGroupSrc)) | ((b ^ (uint64_t{0x450008} << 32)) & kTypeVer) |
        (i0 & kFragField)) != 0)
     return Fast::kNo;
-  if (kTagged && f.vlan != 0 && !snap_->vlan_known(f.rx_port, f.vlan)) return Fast::kNo;  // rx_port is known now
+  // (rx_port is known now; a VID above 4094 never comes from the worker, which masks it)
+  if (kTagged && f.vlan != 0 && (f.vlan > net::kMaxVid || !snap_->vlan_known(f.rx_port, f.vlan))) return Fast::kNo;
   if (((a >> 48) | (b & 0xffffffff)) == 0) return Fast::kNo;  // a zero source MAC
   const uint64_t w0 = load64(ip + 12);  // the key's first word: source, destination
   // Total length within [28, the frame's IPv4 bytes] in one unsigned compare.
@@ -121,7 +122,7 @@ template <bool kTagged>
   constexpr uint64_t kGroupSrc = uint64_t{1} << 48, kTypeVer = uint64_t{0xf0ffff} << 32;
   if ((((a ^ port_mac48) & (net::kMac48 | kGroupSrc)) | ((b ^ (uint64_t{0x60dd86} << 32)) & kTypeVer)) != 0)
     return false;
-  if (kTagged && f.vlan != 0 && !snap_->vlan_known(f.rx_port, f.vlan)) return false;
+  if (kTagged && f.vlan != 0 && (f.vlan > net::kMaxVid || !snap_->vlan_known(f.rx_port, f.vlan))) return false;
   if (((a >> 48) | (b & 0xffffffff)) == 0) return false;  // a zero source MAC
   // A source in ::/64 (::, ::1 and ::ffff:0:0/96 are there) or multicast: classify()
   // decides. The datagram within the frame; TCP or UDP right after the fixed header.

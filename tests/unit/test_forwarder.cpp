@@ -117,6 +117,27 @@ Frame frame_of(std::vector<uint8_t>& f, uint16_t port = 0, uint16_t vlan = 0) {
                net::IpCsum::kUnknown};
 }
 
+// The same connections in both tables (either family), each in the same state on the
+// same RS with the same timeout and last use; "" or the first difference.
+template <class Table>
+std::string table_difference(const Table& a, const Table& b) {
+  if (a.size() != b.size()) return "sizes " + std::to_string(a.size()) + " and " + std::to_string(b.size());
+  for (uint32_t idx = 0; idx < a.capacity(); ++idx) {
+    const auto& e = a.at(idx);
+    if (!e.in_use) continue;
+    const uint32_t j = b.find(e.key, flow_hash(e.key));
+    if (j == kNil) return "entry " + std::to_string(idx) + " missing";
+    const auto& f = b.at(j);
+    if (e.state != f.state || e.rs_slot != f.rs_slot || e.timeout != f.timeout || e.last_seen != f.last_seen)
+      return "entry " + std::to_string(idx) + ": state " + std::string(state_name(e.state)) + " and " +
+             std::string(state_name(f.state)) + ", RS " + std::to_string(e.rs_slot) + " and " +
+             std::to_string(f.rs_slot) + ", timeout " + std::to_string(e.timeout) + " and " +
+             std::to_string(f.timeout) + ", last seen " + std::to_string(e.last_seen) + " and " +
+             std::to_string(f.last_seen);
+  }
+  return b.check();
+}
+
 // Two forwarders over one spec, each with its own snapshot (scheduler cursors), tables
 // and counters: `one` fed frame by frame (the reference), `burst` in bursts.
 struct ForwarderPair {
@@ -791,6 +812,7 @@ TEST_F(Fwd, BurstTellsKeysWithOneSignatureApart) {
   // Both in the table (a's way first): each frame to its own connection's RS, in the
   // fast lane and after a frame that leaves it.
   EXPECT_EQ(burst({b, a, b, a}), (std::vector<int>{1, 0, 1, 0}));
+  EXPECT_EQ(burst({a, b, a}), (std::vector<int>{0, 1, 0}));  // the lane takes a, then stops at b
   FrameSpec c = syn(9);  // a new connection: the frames after it take the slow path
   EXPECT_EQ(burst({c, b, a, b}), (std::vector<int>{0, 1, 0, 1}));
   at(1);  // not seen this second: no fast lane
@@ -840,7 +862,9 @@ TEST_F(Fwd, BurstProcessingEqualsOneByOne) {
         if (rng() % 3 == 0) {
           Frame6Spec s = syn6(static_cast<uint16_t>(rng() % 40));
           s.saddr.bytes[15] = static_cast<uint8_t>(1 + rng() % 3);
-          s.tcp_flags = rng() % 3 ? net::kTcpAck : net::kTcpSyn;
+          constexpr uint8_t kFlags6[] = {net::kTcpAck, net::kTcpAck, net::kTcpAck | 0x08, net::kTcpSyn,
+                                         net::kTcpFin | net::kTcpAck, net::kTcpRst};
+          s.tcp_flags = kFlags6[rng() % std::size(kFlags6)];
           bool icmp = false, ns = false;
           switch (rng() % 14) {
             case 0: s.dport = 81; break;                                      // not a service
@@ -927,18 +951,8 @@ TEST_F(Fwd, BurstProcessingEqualsOneByOne) {
       ASSERT_EQ(ta.size(), tb.size());
       ASSERT_EQ(tb.check(), "");
       // The same connections, each in the same state on the same RS.
-      for (uint32_t idx = 0; idx < ta.capacity(); ++idx) {
-        const FlowEntry& e = ta.at(idx);
-        if (!e.in_use) continue;
-        const uint32_t j = tb.find(e.key, flow_hash(e.key));
-        ASSERT_NE(j, kNil) << "round " << round;
-        ASSERT_EQ(e.state, tb.at(j).state) << "round " << round;
-        ASSERT_EQ(e.rs_slot, tb.at(j).rs_slot) << "round " << round;
-        ASSERT_EQ(e.timeout, tb.at(j).timeout) << "round " << round;
-        ASSERT_EQ(e.last_seen, tb.at(j).last_seen) << "round " << round;
-      }
-      ASSERT_EQ(one.conns6().size(), burst.conns6().size());
-      ASSERT_EQ(burst.conns6().check(), "");
+      ASSERT_EQ(table_difference(ta, tb), "") << "round " << round;
+      ASSERT_EQ(table_difference(one.conns6(), burst.conns6()), "") << "IPv6, round " << round;
     }
     EXPECT_GT(cb.conn_evicted, 0u) << "the test should exercise eviction";
     EXPECT_EQ(ca.conn_evicted, cb.conn_evicted);
@@ -1112,8 +1126,6 @@ TEST_F(Fwd, ConnectionGaugesEqualTheTableUnderChurn) {
 // 2001:2::11, ...) and clients in 2001:db8::/32.
 
 
-// Every scheduler, TCP and UDP: the frame leaves for the RS's MAC from the port's, its
-// IPv6 header and payload untouched; the connection's later packets follow it.
 // The burst path decides the common IPv6 frame on a fast path of its own (TCP or UDP
 // right after the fixed header, to a service); every frame it must leave to the general
 // path, and the frames it takes, are decided as one by one (ipv6(), the reference):
@@ -1211,6 +1223,7 @@ TEST_F(Fwd6, BurstDecidesEveryIpv6CaseAsOneByOne) {
                                          << net::drop_name(vb[i].drop);
       EXPECT_EQ(a[i], b[i]) << what;
     }
+    EXPECT_EQ(table_difference(one.conns6(), burst.conns6()), "") << cases[from].first << " on VLAN " << vlan;
   };
   uint64_t forwarded = 0;
   for (uint32_t second : {0u, 1u}) {
@@ -1225,16 +1238,24 @@ TEST_F(Fwd6, BurstDecidesEveryIpv6CaseAsOneByOne) {
   }
   for (uint32_t r = 0; r < 3; ++r) {
     EXPECT_EQ(pair.ra[r].packets, pair.rb[r].packets) << r;
+    EXPECT_EQ(pair.ra[r].bytes, pair.rb[r].bytes) << r;
+    EXPECT_EQ(pair.ra[r].active, pair.rb[r].active) << r;
+    EXPECT_EQ(pair.ra[r].inactive, pair.rb[r].inactive) << r;
     forwarded += pair.rb[r].packets;
   }
   EXPECT_GT(pair.rb[2].packets, 0u) << "the test should forward to the UDP service";
   EXPECT_GT(forwarded, 100u);
-  EXPECT_EQ(one.conns6().size(), burst.conns6().size());
-  EXPECT_EQ(pair.ca.conn_new, pair.cb.conn_new);
+  EXPECT_GT(pair.cb.icmp_forwarded, 0u);
+  EXPECT_GT(pair.cb.frag_forwarded, 0u);
+  for (auto field : {&WorkerCounters::conn_new, &WorkerCounters::conn_resched, &WorkerCounters::conn_evicted,
+                     &WorkerCounters::icmp_forwarded, &WorkerCounters::frag_forwarded})
+    EXPECT_EQ(pair.ca.*field, pair.cb.*field);
   for (int d = 0; d < net::kDropCount; ++d)
     EXPECT_EQ(pair.ca.port[0].drops[d], pair.cb.port[0].drops[d]) << net::drop_name(static_cast<net::Drop>(d));
 }
 
+// Every scheduler, TCP and UDP: the frame leaves for the RS's MAC from the port's, its
+// IPv6 header and payload untouched; the connection's later packets follow it.
 TEST_F(Fwd6, EverySchedulerForwardsRewritingOnlyTheEthernetHeader) {
   uint16_t sport = 1000;
   uint64_t connections = 0;

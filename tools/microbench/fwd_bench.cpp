@@ -75,6 +75,10 @@ int main(int argc, char** argv) {
     else if (a == "--csum-good") csum_good = std::strtoul(argv[i + 1], nullptr, 10) != 0;
     else if (a == "--buffers") buffers = std::strtoul(argv[i + 1], nullptr, 10);
   }
+  if (buffers != 0 && buffers < 32) {  // a burst's frames would share buffers
+    std::fprintf(stderr, "fwd-bench: --buffers must be 0 or at least 32 (a burst), not %u\n", buffers);
+    return 2;
+  }
   lb::SnapshotSpec spec;
   spec.ports = test::ports(1);
   spec.services = {ipv6 ? test::service(0, "2001:2::100", net::kProtoTcp, 80, sched,
@@ -100,9 +104,9 @@ int main(int argc, char** argv) {
   for (uint32_t i = 0; i < flows; ++i) {
     auto f = ipv6 ? frame6(i) : frame(i);
     len = static_cast<uint32_t>(f.size());
+    if (copy && len > kPacked) return 1;
     std::memcpy(copy ? &packed[size_t{i} * kPacked] : &pool[size_t{i} * kStride], f.data(), f.size());
   }
-  if (len > kPacked) return 1;
   uint32_t buf = 0;
   lb::Frame frames[32];
   lb::Verdict verdicts[32];
