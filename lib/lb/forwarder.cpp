@@ -108,7 +108,7 @@ DRFWD_HOT Forwarder::Fast Forwarder::fast_classify(const Frame& f, uint64_t port
 }
 
 template <bool kTagged>
-[[gnu::noinline]] bool Forwarder::fast_ipv6(const Frame& f, uint64_t port_mac48, Verdict& out) {
+[[gnu::noinline]] bool Forwarder::fast_ipv6(const Frame& f, uint64_t port_mac48, Pending6& pend) {
   using net::load64;
   // Ethernet, the fixed IPv6 header and 20 bytes of TCP or UDP (every TCP segment; a UDP
   // datagram in a shorter frame takes the general path).
@@ -146,7 +146,6 @@ template <bool kTagged>
   const uint16_t dport = net::load16(l4 + 2);
   const ServiceTable* svc = snap_->find6(ip + 24, dport, proto);
   if (!svc) return false;
-  Pending6 pend;
   net::Parsed6& p = pend.parsed;
   p.kind = net::Kind6::kL4;
   p.drop = Drop::kNone;
@@ -163,8 +162,6 @@ template <bool kTagged>
   p.key.pad = 0;
   pend.svc = svc;
   pend.hash = flow_hash(p.key);
-  pend.idx = conns6_->find(p.key, pend.hash);
-  out = connection(f, counters_.port[f.rx_port], pend);
   return true;
 }
 
@@ -199,7 +196,7 @@ bool routing_protocol(const P& p) {
 
 }  // namespace
 
-DRFWD_HOT bool Forwarder::classify(const Frame& f, Verdict& out, Pending& pend) {
+DRFWD_HOT bool Forwarder::classify(const Frame& f, Verdict& out, Pending& pend, Pending6* pend6) {
   if (__builtin_expect(f.rx_port >= snap_->n_ports, 0)) {
     out = Verdict{Verdict::Action::kDrop, Drop::kNone, 0, ExcClass::kOther, 0, 0};
     return false;
@@ -217,7 +214,8 @@ DRFWD_HOT bool Forwarder::classify(const Frame& f, Verdict& out, Pending& pend) 
     return (out = drop(pc, Drop::kBadSrcMac)), false;
   if (__builtin_expect(f.vlan != 0, 0) && (f.vlan > net::kMaxVid || !snap_->vlan_known(f.rx_port, f.vlan)))
     return (out = drop(pc, Drop::kVlanUnknown)), false;
-  if (net::load16(d + net::kEthType) == net::hton16(net::kEtherIpv6)) return (out = ipv6(f, pc, group)), false;
+  if (net::load16(d + net::kEthType) == net::hton16(net::kEtherIpv6))
+    return pend6 ? classify6(f, out, *pend6, pc, group) : ((out = ipv6(f, pc, group)), false);
 
   pend.parsed = net::parse_frame(d, f.seg_len, f.pkt_len, f.ip_csum);
   const net::Parsed& p = pend.parsed;
@@ -404,7 +402,7 @@ void Forwarder::process_burst(const Frame* frames, Verdict* out, uint32_t n, boo
 // Each pass is a function of its own: the compiler allocates registers for each alone.
 template <bool kTagged>
 [[gnu::noinline]] Forwarder::Classified Forwarder::classify_burst(const Frame* frames, Verdict* out, uint32_t n,
-                                                                  Pending* pend) {
+                                                                  Pending* pend, Pending6* pend6) {
   const uint16_t rx_port = frames[0].rx_port;
   // A port the snapshot does not know: the general path (which drops its frames).
   const bool known = rx_port < snap_->n_ports;
@@ -438,22 +436,51 @@ template <bool kTagged>
       fast |= 1u << i;
     }
   }
-  Classified c{fast, fast, fast};
+  Classified c{fast, fast, fast, 0, 0};
   const uint32_t all = n == 32 ? ~0u : (1u << n) - 1;
-  for (uint32_t rest = all & ~c.fast; rest; rest &= rest - 1) {
+  if (all & ~fast) classify_rest<kTagged>(frames, out, all & ~fast, pend, pend6, c);
+  return c;
+}
+
+// Pass 1 for the frames the fast loop did not take: IPv6, and the general path.
+template <bool kTagged>
+[[gnu::noinline]] void Forwarder::classify_rest(const Frame* frames, Verdict* out, uint32_t rest, Pending* pend,
+                                                Pending6* pend6, Classified& c) {
+  const uint16_t rx_port = frames[0].rx_port;
+  const bool known = rx_port < snap_->n_ports;
+  const uint64_t port_mac48 = known ? snap_->ports[rx_port].mac48 : 0;
+  // An IPv6 frame for a service: staged in pend6 (its bucket in the IPv6 table).
+  const auto staged6 = [&](uint32_t i) {
+    c.todo |= 1u << i;
+    c.v6 |= 1u << i;
+    Pending6& pd = pend6[i];
+    if (!pd.svc) return;  // a later fragment
+    const FlowTable6& table6 = *conns6_;
+    pd.bucket = table6.bucket_of(pd.hash);
+    table6.prefetch_bucket_at(pd.bucket);
+    c.look6 |= 1u << i;
+  };
+  for (; rest; rest &= rest - 1) {
     const uint32_t i = static_cast<uint32_t>(__builtin_ctz(rest));
     const Frame& f = frames[i];
-    if (known && f.seg_len >= net::kEtherHdrLen && net::load16(f.data + net::kEthType) == net::hton16(net::kEtherIpv6) &&
-        fast_ipv6<kTagged>(f, port_mac48, out[i]))
+    const bool v6 = f.seg_len >= net::kEtherHdrLen && net::load16(f.data + net::kEthType) == net::hton16(net::kEtherIpv6);
+    if (v6 && known && fast_ipv6<kTagged>(f, port_mac48, pend6[i])) {
+      staged6(i);
       continue;
-    if (!classify(frames[i], out[i], pend[i])) continue;
+    }
+    if (!classify(f, out[i], pend[i], &pend6[i])) continue;
+    if (v6) {
+      staged6(i);
+      continue;
+    }
     c.todo |= 1u << i;
     if (pend[i].svc) {
-      bucket(pend[i]);
+      const FlowTable& table = conns_;
+      pend[i].bucket = table.bucket_of(pend[i].hash);
+      table.prefetch_bucket_at(pend[i].bucket);
       c.look |= 1u << i;
     }
   }
-  return c;
 }
 
 // Pass 2 (changes no entry: one view of the index serves the burst, and the buckets
@@ -469,25 +496,68 @@ template <bool kTagged>
   }
 }
 
+void Forwarder::lookup_burst6(Pending6* pend, uint32_t look) const {
+  const FlowTable6::Lookup index = conns6_->lookup();
+  for (uint32_t m = look; m; m &= m - 1) {
+    Pending6& pd = pend[__builtin_ctz(m)];
+    pd.idx = index.candidate_in(pd.bucket, pd.hash);
+    if (pd.idx != kNil) index.prefetch_entry(pd.idx);
+  }
+}
+
+Verdict Forwarder::finish6(const Frame& f, PortCounters& pc, Pending6& pd, uint64_t seen6) {
+  if (!pd.svc) return fragment(f, pc, pd.parsed);
+  if (conns6_->mutations() != seen6 || (pd.idx != kNil && !(conns6_->at(pd.idx).key == pd.parsed.key)))
+    pd.idx = conns6_->find(pd.parsed.key, pd.hash);
+  return pd.parsed.kind == net::Kind6::kIcmpError ? icmp_error(f, pc, pd) : connection(f, pc, pd);
+}
+
 template <bool kTagged>
 void Forwarder::process_burst(const Frame* frames, Verdict* out, uint32_t n) {
   if (n == 0) return;
   Pending pend[kMaxBurst];
-  const Classified c = classify_burst<kTagged>(frames, out, n, pend);
+  Pending6 pend6[kMaxBurst];  // (IPv6 frames only)
+  const Classified c = classify_burst<kTagged>(frames, out, n, pend, pend6);
   const uint32_t fast = c.fast, todo = c.todo;  // todo: frames for pass 3; the others have their verdict
   lookup_burst(pend, c.look);
+  if (__builtin_expect(c.look6 != 0, 0)) lookup_burst6(pend6, c.look6);
   const uint16_t rx_port = frames[0].rx_port;
   PortCounters& pc = counters_.port[rx_port < kMaxPorts ? rx_port : 0];
-  // Pass 3, in the burst's order. First the fast lane, for as long as it lasts (no calls:
-  // everything stays in registers): an established connection already seen this second,
-  // its state unchanged, has nothing to update but its RS's counters.
+  // Pass 3, in the burst's order. First the fast lane: the frames of pass 3 before its
+  // first frame fast_classify did not take, for as long as it lasts.
+  const uint32_t slow = todo & ~fast;
+  const uint32_t lane = todo & (slow ? (slow & (0u - slow)) - 1 : ~0u);
+  uint32_t m = lane ? fast_lane(frames, out, pend, lane) : 0;
+  // Then the rest, one by one. After an insert or erase, the entry numbers found in
+  // pass 2 may be stale, and a candidate whose key is another's was the wrong one:
+  // looked up again.
+  const uint64_t seen = conns_.mutations(), seen6 = conns6_->mutations();
+  for (m |= todo & ~lane; m; m &= m - 1) {
+    const uint32_t i = static_cast<uint32_t>(__builtin_ctz(m));
+    if (__builtin_expect((c.v6 >> i) & 1, 0)) {
+      out[i] = finish6(frames[i], pc, pend6[i], seen6);
+      continue;
+    }
+    Pending& pd = pend[i];
+    if (__builtin_expect(!pd.svc, 0)) {
+      out[i] = fragment(frames[i], pc, pd.parsed);
+      continue;
+    }
+    if (conns_.mutations() != seen || (pd.idx != kNil && !(conns_.at(pd.idx).key == pd.parsed.key)))
+      pd.idx = conns_.find(pd.parsed.key, pd.hash);
+    out[i] = pd.parsed.kind == FrameKind::kIcmpError ? icmp_error(frames[i], pc, pd) : connection(frames[i], pc, pd);
+  }
+}
+
+// Pass 3's fast lane over `lane` (no calls: everything stays in registers, in a function
+// of its own without the burst's arrays): an established connection already seen this
+// second, its state unchanged, has nothing to update but its RS's counters. Returns the
+// lane's frames from the first that needs more.
+[[gnu::noinline]] uint32_t Forwarder::fast_lane(const Frame* frames, Verdict* out, const Pending* pend, uint32_t lane) {
   const RsView* const rs_view = snap_->rs_view;
   const uint32_t rs_count = snap_->rs_count, now = now_;
   const FlowEntry* const entries = &conns_.at(0);
   RsCounters* const rs_counters = rs_counters_;
-  // The lane's frames: those of pass 3 before its first frame fast_classify did not take.
-  const uint32_t slow = todo & ~fast;
-  const uint32_t lane = todo & (slow ? (slow & (0u - slow)) - 1 : ~0u);
   uint32_t m = lane;
   for (; m; m &= m - 1) {
     const uint32_t i = static_cast<uint32_t>(__builtin_ctz(m));
@@ -503,21 +573,7 @@ void Forwarder::process_burst(const Frame* frames, Verdict* out, uint32_t n) {
       break;
     out[i] = send(frames[i], rs_view[e.rs_slot], rs_counters[e.rs_slot]);
   }
-  // Then the rest, one by one. After an insert or erase, the entry numbers found in
-  // pass 2 may be stale, and a candidate whose key is another's was the wrong one:
-  // looked up again.
-  const uint64_t seen = conns_.mutations();
-  for (m |= todo & ~lane; m; m &= m - 1) {
-    const uint32_t i = static_cast<uint32_t>(__builtin_ctz(m));
-    Pending& pd = pend[i];
-    if (__builtin_expect(!pd.svc, 0)) {
-      out[i] = fragment(frames[i], pc, pd.parsed);
-      continue;
-    }
-    if (conns_.mutations() != seen || (pd.idx != kNil && !(conns_.at(pd.idx).key == pd.parsed.key)))
-      pd.idx = conns_.find(pd.parsed.key, pd.hash);
-    out[i] = pd.parsed.kind == FrameKind::kIcmpError ? icmp_error(frames[i], pc, pd) : connection(frames[i], pc, pd);
-  }
+  return m;
 }
 
 Verdict Forwarder::process(const Frame& f) {
@@ -532,26 +588,36 @@ Verdict Forwarder::process(const Frame& f) {
 
 DRFWD_COLD Verdict Forwarder::ipv6(const Frame& f, PortCounters& pc, bool group) {
   Pending6 pend;
+  Verdict out;
+  if (!classify6(f, out, pend, pc, group)) return out;
+  if (!pend.svc) return fragment(f, pc, pend.parsed);
+  pend.idx = conns6_->find(pend.parsed.key, pend.hash);
+  return pend.parsed.kind == net::Kind6::kIcmpError ? icmp_error(f, pc, pend) : connection(f, pc, pend);
+}
+
+DRFWD_COLD bool Forwarder::classify6(const Frame& f, Verdict& out, Pending6& pend, PortCounters& pc, bool group) {
   pend.parsed = net::parse_ipv6(f.data + net::kEtherHdrLen, f.seg_len - net::kEtherHdrLen, f.pkt_len - net::kEtherHdrLen);
   const net::Parsed6& p = pend.parsed;
   switch (p.kind) {
     case net::Kind6::kDrop:
-      return drop(pc, p.drop);
+      return (out = drop(pc, p.drop)), false;
     case net::Kind6::kNdp:  // IPv6's ARP: the control core validates and answers; a server's in its own class
-      return to_control(snap_->is_server6(p.key.src) ? ExcClass::kServer : ExcClass::kArp);
+      return (out = to_control(snap_->is_server6(p.key.src) ? ExcClass::kServer : ExcClass::kArp)), false;
     case net::Kind6::kL4:
-    case net::Kind6::kIcmpError:
+    case net::Kind6::kIcmpError:  // keyed as its connection; pass 3 sends it to icmp_error()
       if (!group) {
         if (const ServiceTable* svc = snap_->find6(p.key.dst, p.key.dport, p.key.proto)) {
           pend.svc = svc;
           pend.hash = flow_hash(p.key);
-          pend.idx = conns6_->find(p.key, pend.hash);
-          return p.kind == net::Kind6::kIcmpError ? icmp_error(f, pc, pend) : connection(f, pc, pend);
+          return true;
         }
       }
       break;
     case net::Kind6::kFrag:
-      if (!group && snap_->has_v6 && !snap_->is_local6(p.key.dst)) return fragment(f, pc, p);
+      if (!group && snap_->has_v6 && !snap_->is_local6(p.key.dst)) {
+        pend.svc = nullptr;  // fragment(): after any first fragment earlier in the burst
+        return true;
+      }
       break;
     case net::Kind6::kOther:
       break;
@@ -560,11 +626,12 @@ DRFWD_COLD Verdict Forwarder::ipv6(const Frame& f, PortCounters& pc, bool group)
   // address) goes to the control core, routing protocols in their own class as IPv4's;
   // anything else is dropped.
   if (group || snap_->is_local6(p.key.dst)) {
-    return to_control(routing_protocol(p)               ? ExcClass::kRouting
-                      : snap_->is_server6(p.key.src)    ? ExcClass::kServer
-                                                        : ExcClass::kOther);
+    out = to_control(routing_protocol(p)               ? ExcClass::kRouting
+                     : snap_->is_server6(p.key.src)    ? ExcClass::kServer
+                                                       : ExcClass::kOther);
+    return false;
   }
-  return drop(pc, Drop::kNoService);
+  return (out = drop(pc, Drop::kNoService)), false;
 }
 
 // A client's persistence template for the service: its masked address, the VIP and port.

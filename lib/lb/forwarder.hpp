@@ -180,7 +180,7 @@ class Forwarder {
     const ServiceTable* svc;  // null: a non-first fragment, decided by the fragment cache
     uint64_t hash;
     uint32_t idx;
-    uint32_t bucket;  // the flow table's bucket of `hash` as pass 1 found it (IPv4)
+    uint32_t bucket;  // the flow table's bucket of `hash` as pass 1 found it
     // fast_classify's frames: bit s set for each state s this frame leaves as it is
     // (tcp_unmoved() of its flags; UDP: its one state). Pass 3's fast lane takes a
     // connection only in one of these.
@@ -196,8 +196,10 @@ class Forwarder {
   };
   // Everything that needs no per-worker state; returns true (and fills `pend`) when the
   // frame belongs to a service or is a fragment that may follow one (both decided in
-  // order, after the lookups), otherwise sets `out`.
-  bool classify(const Frame& f, Verdict& out, Pending& pend);
+  // order, after the lookups), otherwise sets `out`. An IPv6 frame: with `pend6` (the
+  // burst), staged there as an IPv4 frame is in `pend` (classify6()); without (process()),
+  // decided at once (ipv6()).
+  bool classify(const Frame& f, Verdict& out, Pending& pend, Pending6* pend6 = nullptr);
   enum class Fast : uint8_t {
     kNo,    // for classify() (which also finds that no service has it)
     kYes,   // to the memo's service: `pend` filled
@@ -216,19 +218,29 @@ class Forwarder {
     uint32_t fast;  // bit i: frame i from fast_classify (a whole TCP/UDP datagram to a service)
     uint32_t todo;  // bit i: frame i goes on to pass 3 (the others have their verdict)
     uint32_t look;  // bit i: frame i has a service: its connection is looked up in pass 2
+    uint32_t v6;    // bit i: frame i (in todo) is IPv6: staged in the burst's Pending6
+    uint32_t look6;  // the same as look, for those
   };
   template <bool kTagged>
-  Classified classify_burst(const Frame* frames, Verdict* out, uint32_t n, Pending* pend);
-  void lookup_burst(Pending* pend, uint32_t look) const;
-  // An IPv6 frame, decided whole at once (classify's first pass: its connections are in
-  // their own table, so their order against IPv4 frames of the burst does not matter).
-  Verdict ipv6(const Frame& f, PortCounters& pc, bool group);
-  // The common IPv6 frame (TCP or UDP right after the fixed header, a whole datagram, to
-  // a service), checked and keyed with a few wide loads and decided as ipv6() decides it;
-  // false: let classify() decide (ipv6() is the reference and handles every case). The
-  // burst path only: the burst-equals-one-by-one test holds the two together.
+  Classified classify_burst(const Frame* frames, Verdict* out, uint32_t n, Pending* pend, Pending6* pend6);
   template <bool kTagged>
-  bool fast_ipv6(const Frame& f, uint64_t port_mac48, Verdict& out);
+  void classify_rest(const Frame* frames, Verdict* out, uint32_t rest, Pending* pend, Pending6* pend6, Classified& c);
+  void lookup_burst(Pending* pend, uint32_t look) const;
+  void lookup_burst6(Pending6* pend, uint32_t look) const;
+  uint32_t fast_lane(const Frame* frames, Verdict* out, const Pending* pend, uint32_t lane);
+  // Pass 3 for an IPv6 frame pass 1 staged (seen6: the IPv6 table's mutations() then).
+  Verdict finish6(const Frame& f, PortCounters& pc, Pending6& pd, uint64_t seen6);
+  // An IPv6 frame, decided whole at once: classify6(), then its connection (process()).
+  Verdict ipv6(const Frame& f, PortCounters& pc, bool group);
+  // classify() for an IPv6 frame (the general parser: the reference): true with `pend`
+  // filled for a service or a later fragment, else `out` set.
+  bool classify6(const Frame& f, Verdict& out, Pending6& pend, PortCounters& pc, bool group);
+  // The common IPv6 frame (TCP or UDP right after the fixed header, a whole datagram, to
+  // a service), checked and keyed with a few wide loads; true: `pend` filled as
+  // classify6() fills it, false: let classify() decide. The burst path only: the
+  // burst-equals-one-by-one tests hold the two together.
+  template <bool kTagged>
+  bool fast_ipv6(const Frame& f, uint64_t port_mac48, Pending6& pend);
   // The connection table, fragment cache of a key's family.
   FlowTable& table(const net::FlowKey&) { return conns_; }
   FlowTable6& table(const net::FlowKey6&) { return *conns6_; }

@@ -824,8 +824,8 @@ TEST_F(Fwd, BurstTellsKeysWithOneSignatureApart) {
 // The staged burst path must decide exactly as frame-by-frame processing: same verdicts,
 // same bytes, same tables. Bursts repeat flows (a new flow's second packet in the same
 // burst must find the entry the first created) and the tiny tables force evictions.
-// IPv4 and IPv6 frames mix in a burst (IPv6 is decided in the first pass, IPv4 in the
-// third), some bursts with tagged frames.
+// IPv4 and IPv6 frames mix in a burst (each family staged through the passes with its
+// own table), some bursts with tagged frames.
 TEST_F(Fwd, BurstProcessingEqualsOneByOne) {
   std::mt19937 rng(3);
   // IPv6 frames in the same bursts, to an IPv6 service (one of its servers behind a
@@ -1252,6 +1252,47 @@ TEST_F(Fwd6, BurstDecidesEveryIpv6CaseAsOneByOne) {
     EXPECT_EQ(pair.ca.*field, pair.cb.*field);
   for (int d = 0; d < net::kDropCount; ++d)
     EXPECT_EQ(pair.ca.port[0].drops[d], pair.cb.port[0].drops[d]) << net::drop_name(static_cast<net::Drop>(d));
+}
+
+// IPv6 frames are staged through the passes as IPv4's: pass 2 goes by the signature, pass
+// 3 compares the key. Two IPv6 keys with one bucket and signature are two connections.
+TEST_F(Fwd6, BurstTellsKeysWithOneSignatureApart) {
+  fwd = std::make_unique<Forwarder>(0, *table, *counters, rs_counters.get(), 16);  // 8 IPv6 buckets at most
+  fwd->begin(snap.get(), 0);
+  std::map<uint64_t, Frame6Spec> seen;
+  Frame6Spec a, b;
+  for (uint32_t n = 1;; ++n) {
+    const Frame6Spec s = flagged(syn6(40000, client6(n)), net::kTcpAck);
+    const uint64_t h = flow_hash(parse6(build6(s)).key);
+    const auto [it, added] = seen.emplace((h >> 49) << 3 | (h & 7), s);
+    if (!added) {
+      a = it->second, b = s;
+      break;
+    }
+  }
+  const net::FlowKey6 ka = parse6(build6(a)).key, kb = parse6(build6(b)).key;
+  ASSERT_FALSE(ka == kb);
+  const auto burst = [&](const std::vector<Frame6Spec>& specs) {
+    std::vector<std::vector<uint8_t>> bytes;
+    for (const Frame6Spec& s : specs) bytes.push_back(build6(s));
+    std::vector<Frame> frames;
+    for (auto& f : bytes) frames.push_back(frame_of(f));
+    std::vector<Verdict> out(frames.size());
+    fwd->process_burst(frames.data(), out.data(), static_cast<uint32_t>(frames.size()));
+    std::vector<int> to;
+    for (size_t i = 0; i < out.size(); ++i) to.push_back(out[i].action == Action::kForward ? rs_of_mac(bytes[i].data()) : -1);
+    return to;
+  };
+  EXPECT_EQ(burst({a, a}), (std::vector<int>{0, 0}));
+  const FlowTable6& t = table6();
+  ASSERT_EQ(t.bucket_of(flow_hash(ka)), t.bucket_of(flow_hash(kb)));
+  EXPECT_EQ(t.lookup().candidate_in(t.bucket_of(flow_hash(kb)), flow_hash(kb)), t.find(ka, flow_hash(ka)));
+  EXPECT_EQ(burst({b}), (std::vector<int>{1}));
+  EXPECT_EQ(t.size(), 2u);
+  EXPECT_EQ(burst({b, a, b, a}), (std::vector<int>{1, 0, 1, 0}));
+  EXPECT_EQ(burst({ack6(9), b, a, b}), (std::vector<int>{0, 1, 0, 1}));  // after an insert
+  EXPECT_EQ(counters->conn_new, 3u);
+  EXPECT_EQ(t.check(), "");
 }
 
 // Every scheduler, TCP and UDP: the frame leaves for the RS's MAC from the port's, its
