@@ -117,6 +117,26 @@ Frame frame_of(std::vector<uint8_t>& f, uint16_t port = 0, uint16_t vlan = 0) {
                net::IpCsum::kUnknown};
 }
 
+// The frames of `specs` (FrameSpec or Frame6Spec) through process_burst as one burst;
+// the RS each went to (-1: not forwarded).
+template <class Spec>
+std::vector<int> burst_to_rs(Forwarder& fwd, const std::vector<Spec>& specs) {
+  std::vector<std::vector<uint8_t>> bytes;
+  for (const Spec& s : specs) {
+    if constexpr (std::is_same_v<Spec, FrameSpec>)
+      bytes.push_back(build(s));
+    else
+      bytes.push_back(build6(s));
+  }
+  std::vector<Frame> frames;
+  for (auto& f : bytes) frames.push_back(frame_of(f));
+  std::vector<Verdict> out(frames.size());
+  fwd.process_burst(frames.data(), out.data(), static_cast<uint32_t>(frames.size()));
+  std::vector<int> to;
+  for (size_t i = 0; i < out.size(); ++i) to.push_back(out[i].action == Action::kForward ? rs_of_mac(bytes[i].data()) : -1);
+  return to;
+}
+
 // The same connections in both tables (either family), each in the same state on the
 // same RS with the same timeout and last use; "" or the first difference.
 template <class Table>
@@ -787,17 +807,7 @@ TEST_F(Fwd, BurstTellsKeysWithOneSignatureApart) {
   }
   const net::FlowKey ka = key_of(a), kb = key_of(b);
   ASSERT_FALSE(ka == kb);
-  const auto burst = [&](std::vector<FrameSpec> specs) {
-    std::vector<std::vector<uint8_t>> bytes;
-    std::vector<Frame> frames;
-    for (const FrameSpec& s : specs) bytes.push_back(build(s));
-    for (auto& f : bytes) frames.push_back(frame_of(f));
-    std::vector<Verdict> out(frames.size());
-    fwd->process_burst(frames.data(), out.data(), static_cast<uint32_t>(frames.size()));
-    std::vector<int> to;
-    for (size_t i = 0; i < out.size(); ++i) to.push_back(out[i].action == Action::kForward ? rs_of_mac(bytes[i].data()) : -1);
-    return to;
-  };
+  const auto burst = [&](const std::vector<FrameSpec>& specs) { return burst_to_rs(*fwd, specs); };
   // a: established on one RS, seen this second. b's ACK in the fast lane: a new connection
   // on the other RS (rr), not a's.
   EXPECT_EQ(burst({a, a}), (std::vector<int>{0, 0}));
@@ -1272,17 +1282,7 @@ TEST_F(Fwd6, BurstTellsKeysWithOneSignatureApart) {
   }
   const net::FlowKey6 ka = parse6(build6(a)).key, kb = parse6(build6(b)).key;
   ASSERT_FALSE(ka == kb);
-  const auto burst = [&](const std::vector<Frame6Spec>& specs) {
-    std::vector<std::vector<uint8_t>> bytes;
-    for (const Frame6Spec& s : specs) bytes.push_back(build6(s));
-    std::vector<Frame> frames;
-    for (auto& f : bytes) frames.push_back(frame_of(f));
-    std::vector<Verdict> out(frames.size());
-    fwd->process_burst(frames.data(), out.data(), static_cast<uint32_t>(frames.size()));
-    std::vector<int> to;
-    for (size_t i = 0; i < out.size(); ++i) to.push_back(out[i].action == Action::kForward ? rs_of_mac(bytes[i].data()) : -1);
-    return to;
-  };
+  const auto burst = [&](const std::vector<Frame6Spec>& specs) { return burst_to_rs(*fwd, specs); };
   EXPECT_EQ(burst({a, a}), (std::vector<int>{0, 0}));
   const FlowTable6& t = table6();
   ASSERT_EQ(t.bucket_of(flow_hash(ka)), t.bucket_of(flow_hash(kb)));
