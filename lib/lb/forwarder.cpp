@@ -523,10 +523,12 @@ void Forwarder::process_burst(const Frame* frames, Verdict* out, uint32_t n) {
   if (__builtin_expect(c.look6 != 0, 0)) lookup_burst6(pend6, c.look6);
   const uint16_t rx_port = frames[0].rx_port;
   PortCounters& pc = counters_.port[rx_port < kMaxPorts ? rx_port : 0];
-  // Pass 3, in the burst's order. First the fast lane: the frames of pass 3 before its
-  // first frame fast_classify did not take, for as long as it lasts.
-  const uint32_t slow = todo & ~fast;
-  const uint32_t lane = todo & (slow ? (slow & (0u - slow)) - 1 : ~0u);
+  // Pass 3, in the burst's order. First the fast lane: the IPv4 frames of pass 3 before
+  // its first IPv4 frame fast_classify did not take, for as long as it lasts. (It may
+  // go ahead of IPv6 frames: it reads only the IPv4 table and the snapshot and writes
+  // only RS packet and byte counters, which no IPv6 frame's decision reads.)
+  const uint32_t todo4 = todo & ~c.v6, slow = todo4 & ~fast;
+  const uint32_t lane = todo4 & (slow ? (slow & (0u - slow)) - 1 : ~0u);
   uint32_t m = lane ? fast_lane(frames, out, pend, lane) : 0;
   // Then the rest, one by one. After an insert or erase, the entry numbers found in
   // pass 2 may be stale, and a candidate whose key is another's was the wrong one:
