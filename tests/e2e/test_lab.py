@@ -5,6 +5,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -232,6 +233,13 @@ def test_reload_under_traffic():
             check(any("READY=1" in n for n in notifications(notify)), "no READY=1 from drfwd")
             for role in ("rs1", "rs2"):
                 lab.spawn(role + "-echo", role, [L.PY, os.path.join(TOP, "tools", "tcp_echo.py"), role.upper(), "7"])
+            # Until both listen (Python starts in some 0.1 s, longer on a busy machine: a
+            # connection scheduled to a server not yet listening is refused).
+            def listens(role):
+                return subprocess.run(["ip", "netns", "exec", lab.ns(role), "ss", "-Hltn", "sport = :7"],
+                                      capture_output=True, text=True).stdout.strip()
+            for role in ("rs1", "rs2"):
+                check(L.wait_for(lambda: listens(role), 10), "%s's line echo does not listen on port 7" % role)
             with open(lab.config) as f:
                 base = f.read()
             # tcp 7: the line echo, for the long-lived connections; tcp 8: nothing listens,
