@@ -167,6 +167,9 @@ template <bool kTagged>
 
 namespace {
 
+bool is_icmp_error(const net::Parsed& p) { return p.kind == FrameKind::kIcmpError; }
+bool is_icmp_error(const net::Parsed6& p) { return p.kind == net::Kind6::kIcmpError; }
+
 // The state a frame moves its connection, in state `cur`, to: TCP's transition, or UDP's
 // one state. P: net::Parsed or net::Parsed6.
 template <class P>
@@ -487,29 +490,34 @@ template <bool kTagged>
 // pass 1 found are still the keys' buckets). It reads the buckets only: each frame's
 // candidate entry (its signature's) is prefetched, and pass 3 compares the key when it
 // reads the entry anyway. Comparing here would wait for every entry's line in turn.
-[[gnu::noinline]] void Forwarder::lookup_burst(Pending* pend, uint32_t look) const {
-  const FlowTable::Lookup index = conns_.lookup();
+// (Either family: Table is FlowTable or FlowTable6, Pd Pending or Pending6.)
+template <class Table, class Pd>
+DRFWD_HOT void lookup_staged(const Table& t, Pd* pend, uint32_t look) {
+  const typename Table::Lookup index = t.lookup();
   for (uint32_t m = look; m; m &= m - 1) {
-    Pending& pd = pend[__builtin_ctz(m)];
+    Pd& pd = pend[__builtin_ctz(m)];
     pd.idx = index.candidate_in(pd.bucket, pd.hash);
     if (pd.idx != kNil) index.prefetch_entry(pd.idx);
   }
 }
 
-void Forwarder::lookup_burst6(Pending6* pend, uint32_t look) const {
-  const FlowTable6::Lookup index = conns6_->lookup();
-  for (uint32_t m = look; m; m &= m - 1) {
-    Pending6& pd = pend[__builtin_ctz(m)];
-    pd.idx = index.candidate_in(pd.bucket, pd.hash);
-    if (pd.idx != kNil) index.prefetch_entry(pd.idx);
-  }
+[[gnu::noinline]] void Forwarder::lookup_burst(Pending* pend, uint32_t look) const { lookup_staged(conns_, pend, look); }
+void Forwarder::lookup_burst6(Pending6* pend, uint32_t look) const { lookup_staged(*conns6_, pend, look); }
+
+// Pass 3 for a frame pass 1 staged, either family (seen: its table's mutations() before
+// pass 3): a later fragment by the fragment cache; else its connection, looked up again
+// after an insert or erase, or when the candidate's key is another's.
+template <class Pd>
+DRFWD_HOT Verdict Forwarder::finish(const Frame& f, PortCounters& pc, Pd& pd, uint64_t seen) {
+  if (__builtin_expect(!pd.svc, 0)) return fragment(f, pc, pd.parsed);
+  const auto& t = table(pd.parsed.key);
+  if (t.mutations() != seen || (pd.idx != kNil && !(t.at(pd.idx).key == pd.parsed.key)))
+    pd.idx = t.find(pd.parsed.key, pd.hash);
+  return is_icmp_error(pd.parsed) ? icmp_error(f, pc, pd) : connection(f, pc, pd);
 }
 
 Verdict Forwarder::finish6(const Frame& f, PortCounters& pc, Pending6& pd, uint64_t seen6) {
-  if (!pd.svc) return fragment(f, pc, pd.parsed);
-  if (conns6_->mutations() != seen6 || (pd.idx != kNil && !(conns6_->at(pd.idx).key == pd.parsed.key)))
-    pd.idx = conns6_->find(pd.parsed.key, pd.hash);
-  return pd.parsed.kind == net::Kind6::kIcmpError ? icmp_error(f, pc, pd) : connection(f, pc, pd);
+  return finish(f, pc, pd, seen6);
 }
 
 template <bool kTagged>
@@ -540,14 +548,7 @@ void Forwarder::process_burst(const Frame* frames, Verdict* out, uint32_t n) {
       out[i] = finish6(frames[i], pc, pend6[i], seen6);
       continue;
     }
-    Pending& pd = pend[i];
-    if (__builtin_expect(!pd.svc, 0)) {
-      out[i] = fragment(frames[i], pc, pd.parsed);
-      continue;
-    }
-    if (conns_.mutations() != seen || (pd.idx != kNil && !(conns_.at(pd.idx).key == pd.parsed.key)))
-      pd.idx = conns_.find(pd.parsed.key, pd.hash);
-    out[i] = pd.parsed.kind == FrameKind::kIcmpError ? icmp_error(frames[i], pc, pd) : connection(frames[i], pc, pd);
+    out[i] = finish(frames[i], pc, pend[i], seen);
   }
 }
 

@@ -228,7 +228,10 @@ class Forwarder {
   void lookup_burst(Pending* pend, uint32_t look) const;
   void lookup_burst6(Pending6* pend, uint32_t look) const;
   uint32_t fast_lane(const Frame* frames, Verdict* out, const Pending* pend, uint32_t lane);
-  // Pass 3 for an IPv6 frame pass 1 staged (seen6: the IPv6 table's mutations() then).
+  // Pass 3 for a frame pass 1 staged (seen: its table's mutations() before pass 3);
+  // finish6: IPv6's, out of line.
+  template <class Pd>
+  Verdict finish(const Frame& f, PortCounters& pc, Pd& pd, uint64_t seen);
   Verdict finish6(const Frame& f, PortCounters& pc, Pending6& pd, uint64_t seen6);
   // An IPv6 frame, decided whole at once: classify6(), then its connection (process()).
   Verdict ipv6(const Frame& f, PortCounters& pc, bool group);
