@@ -2,6 +2,7 @@
 // in, a verdict and (when forwarded) the rewritten frame out.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -831,6 +832,34 @@ TEST_F(Fwd, BurstTellsKeysWithOneSignatureApart) {
   EXPECT_EQ(table->check(), "");
 }
 
+// The fast lane takes a connection seen this second only while its RS is still usable
+// (its view's generation): one whose RS went down, or was removed, within the second
+// moves at once, as it does frame by frame. `a`: an ACK to the fixture's service (RSs 0
+// and 1), either family; t: its family's table. (publish: the fixture's.)
+template <class Spec, class Table>
+void rs_leaves_within_the_second(Forwarder& fwd, SnapshotSpec& spec, const std::function<void()>& publish,
+                                 const Spec& a, const Table& t, const WorkerCounters& counters) {
+  const auto burst = [&](const std::vector<Spec>& specs) { return burst_to_rs(fwd, specs); };
+  EXPECT_EQ(burst({a, a}), (std::vector<int>{0, 0}));  // on RS 0, seen this second
+  spec.services[0].rs[0].health = lb::Health::kDown;
+  publish();
+  EXPECT_EQ(burst({a, a}), (std::vector<int>{1, 1}));
+  EXPECT_EQ(counters.conn_resched, 1u);
+  spec.services[0].rs[0].health = lb::Health::kUp;
+  spec.services[0].rs.erase(spec.services[0].rs.begin() + 1);
+  publish();
+  EXPECT_EQ(burst({a, a}), (std::vector<int>{0, 0}));
+  EXPECT_EQ(counters.conn_resched, 2u);
+  EXPECT_EQ(t.size(), 1u);
+  EXPECT_EQ(t.check(), "");
+}
+
+TEST_F(Fwd, BurstMovesAConnectionWhoseRsLeftThisSecond) {
+  FrameSpec a = syn(1000);
+  a.tcp_flags = net::kTcpAck;
+  rs_leaves_within_the_second(*fwd, spec, [this] { publish(); }, a, *table, *counters);
+}
+
 // The staged burst path must decide exactly as frame-by-frame processing: same verdicts,
 // same bytes, same tables. Bursts repeat flows (a new flow's second packet in the same
 // burst must find the entry the first created) and the tiny tables force evictions.
@@ -1297,6 +1326,10 @@ TEST_F(Fwd6, BurstTellsKeysWithOneSignatureApart) {
 
 // Every scheduler, TCP and UDP: the frame leaves for the RS's MAC from the port's, its
 // IPv6 header and payload untouched; the connection's later packets follow it.
+TEST_F(Fwd6, BurstMovesAConnectionWhoseRsLeftThisSecond) {
+  rs_leaves_within_the_second(*fwd, spec, [this] { publish(); }, ack6(1000), table6(), *counters);
+}
+
 TEST_F(Fwd6, EverySchedulerForwardsRewritingOnlyTheEthernetHeader) {
   uint16_t sport = 1000;
   uint64_t connections = 0;
