@@ -138,8 +138,10 @@ template <bool kTagged>
   if (proto == net::kProtoTcp) {
     if (!net::tcp_offset_ok(l4, payload)) return false;
     flags = l4[13];
+    pend.unmoved = tcp_unmoved(flags);
   } else if (proto == net::kProtoUdp) {
     if (!net::udp_length_ok(l4, payload, false)) return false;
+    pend.unmoved = uint16_t{1} << static_cast<int>(ConnState::kUdp);
   } else {
     return false;
   }
@@ -439,7 +441,7 @@ template <bool kTagged>
       fast |= 1u << i;
     }
   }
-  Classified c{fast, fast, fast, 0, 0};
+  Classified c{fast, fast, fast, 0, 0, 0};
   const uint32_t all = n == 32 ? ~0u : (1u << n) - 1;
   if (all & ~fast) classify_rest<kTagged>(frames, out, all & ~fast, pend, pend6, c);
   return c;
@@ -469,6 +471,7 @@ template <bool kTagged>
     const bool v6 = f.seg_len >= net::kEtherHdrLen && net::load16(f.data + net::kEthType) == net::hton16(net::kEtherIpv6);
     if (v6 && known && fast_ipv6<kTagged>(f, port_mac48, pend6[i])) {
       staged6(i);
+      c.fast6 |= 1u << i;
       continue;
     }
     if (!classify(f, out[i], pend[i], &pend6[i])) continue;
@@ -534,10 +537,18 @@ void Forwarder::process_burst(const Frame* frames, Verdict* out, uint32_t n) {
   // Pass 3, in the burst's order. First the fast lane: the IPv4 frames of pass 3 before
   // its first IPv4 frame fast_classify did not take, for as long as it lasts. (It may
   // go ahead of IPv6 frames: it reads only the IPv4 table and the snapshot and writes
-  // only RS packet and byte counters, which no IPv6 frame's decision reads.)
+  // only RS packet and byte counters, which no IPv6 frame's decision reads.) Then
+  // IPv6's lane, the same over the IPv6 frames before the first fast_ipv6 did not take:
+  // it may go ahead of IPv4 frames for the same reason the other way round.
   const uint32_t todo4 = todo & ~c.v6, slow = todo4 & ~fast;
-  const uint32_t lane = todo4 & (slow ? (slow & (0u - slow)) - 1 : ~0u);
+  uint32_t lane = todo4 & (slow ? (slow & (0u - slow)) - 1 : ~0u);
   uint32_t m = lane ? fast_lane(frames, out, pend, lane) : 0;
+  if (__builtin_expect(c.v6 != 0, 0)) {
+    const uint32_t slow6 = c.v6 & ~c.fast6;
+    const uint32_t lane6 = c.v6 & (slow6 ? (slow6 & (0u - slow6)) - 1 : ~0u);
+    if (lane6) m |= fast_lane(frames, out, pend6, lane6);
+    lane |= lane6;
+  }
   // Then the rest, one by one. After an insert or erase, the entry numbers found in
   // pass 2 may be stale, and a candidate whose key is another's was the wrong one:
   // looked up again.
@@ -556,17 +567,18 @@ void Forwarder::process_burst(const Frame* frames, Verdict* out, uint32_t n) {
 // of its own without the burst's arrays): an established connection already seen this
 // second, its state unchanged, has nothing to update but its RS's counters. Returns the
 // lane's frames from the first that needs more.
-[[gnu::noinline]] uint32_t Forwarder::fast_lane(const Frame* frames, Verdict* out, const Pending* pend, uint32_t lane) {
+template <class Pd>
+[[gnu::noinline]] uint32_t Forwarder::fast_lane(const Frame* frames, Verdict* out, const Pd* pend, uint32_t lane) {
   const RsView* const rs_view = snap_->rs_view;
   const uint32_t rs_count = snap_->rs_count, now = now_;
-  const FlowEntry* const entries = &conns_.at(0);
+  const auto* const entries = &table(pend->parsed.key).at(0);
   RsCounters* const rs_counters = rs_counters_;
   uint32_t m = lane;
   for (; m; m &= m - 1) {
     const uint32_t i = static_cast<uint32_t>(__builtin_ctz(m));
-    const Pending& pd = pend[i];
+    const Pd& pd = pend[i];
     if (pd.idx == kNil) break;
-    const FlowEntry& e = entries[pd.idx];
+    const auto& e = entries[pd.idx];
     // Its key (pass 2 went by the signature). Last seen now, with a timeout: not
     // expired. The frame leaves its state as it is.
     if (!(e.key == pd.parsed.key) || e.last_seen != now || e.timeout == 0 ||

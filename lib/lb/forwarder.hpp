@@ -220,6 +220,7 @@ class Forwarder {
     uint32_t look;  // bit i: frame i has a service: its connection is looked up in pass 2
     uint32_t v6;    // bit i: frame i (in todo) is IPv6: staged in the burst's Pending6
     uint32_t look6;  // the same as look, for those
+    uint32_t fast6;  // bit i: frame i from fast_ipv6 (the same as fast, for IPv6)
   };
   template <bool kTagged>
   Classified classify_burst(const Frame* frames, Verdict* out, uint32_t n, Pending* pend, Pending6* pend6);
@@ -227,7 +228,9 @@ class Forwarder {
   void classify_rest(const Frame* frames, Verdict* out, uint32_t rest, Pending* pend, Pending6* pend6, Classified& c);
   void lookup_burst(Pending* pend, uint32_t look) const;
   void lookup_burst6(Pending6* pend, uint32_t look) const;
-  uint32_t fast_lane(const Frame* frames, Verdict* out, const Pending* pend, uint32_t lane);
+  // Pass 3's fast lane for either family (Pd: Pending or Pending6).
+  template <class Pd>
+  uint32_t fast_lane(const Frame* frames, Verdict* out, const Pd* pend, uint32_t lane);
   // Pass 3 for a frame pass 1 staged (seen: its table's mutations() before pass 3);
   // finish6: IPv6's, out of line.
   template <class Pd>
@@ -247,6 +250,8 @@ class Forwarder {
   // The connection table, fragment cache of a key's family.
   FlowTable& table(const net::FlowKey&) { return conns_; }
   FlowTable6& table(const net::FlowKey6&) { return *conns6_; }
+  const FlowTable& table(const net::FlowKey&) const { return conns_; }
+  const FlowTable6& table(const net::FlowKey6&) const { return *conns6_; }
   FragCache<net::FlowKey>& frags(const net::FlowKey&) { return *frags_; }
   FragCache<net::FlowKey6>& frags(const net::FlowKey6&) { return *frags6_; }
   template <class Pd>
