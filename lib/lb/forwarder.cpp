@@ -108,7 +108,7 @@ DRFWD_HOT Forwarder::Fast Forwarder::fast_classify(const Frame& f, uint64_t port
 }
 
 template <bool kTagged>
-[[gnu::noinline]] bool Forwarder::fast_ipv6(const Frame& f, uint64_t port_mac48, Pending6& pend) {
+[[gnu::noinline]] bool Forwarder::fast_ipv6(const Frame& f, uint64_t port_mac48, ServiceMemo6& memo, Pending6& pend) {
   using net::load64;
   // Ethernet, the fixed IPv6 header and 20 bytes of TCP or UDP (every TCP segment; a UDP
   // datagram in a shorter frame takes the general path).
@@ -146,7 +146,11 @@ template <bool kTagged>
     return false;
   }
   const uint16_t dport = net::load16(l4 + 2);
-  const ServiceTable* svc = snap_->find6(ip + 24, dport, proto);
+  // The service: the memo's when the frame before went to the same one.
+  const uint64_t hi = load64(ip + 24), lo = load64(ip + 32);
+  const uint32_t pp = uint32_t{dport} << 8 | proto;
+  if (((hi ^ memo.hi) | (lo ^ memo.lo) | (pp ^ memo.pp)) != 0) memo = {hi, lo, pp, snap_->find6(ip + 24, dport, proto)};
+  const ServiceTable* svc = memo.svc;
   if (!svc) return false;
   net::Parsed6& p = pend.parsed;
   p.kind = net::Kind6::kL4;
@@ -454,39 +458,46 @@ template <bool kTagged>
   const uint16_t rx_port = frames[0].rx_port;
   const bool known = rx_port < snap_->n_ports;
   const uint64_t port_mac48 = known ? snap_->ports[rx_port].mac48 : 0;
-  // An IPv6 frame for a service: staged in pend6 (its bucket in the IPv6 table).
-  const auto staged6 = [&](uint32_t i) {
-    c.todo |= 1u << i;
-    c.v6 |= 1u << i;
-    Pending6& pd = pend6[i];
-    if (!pd.svc) return;  // a later fragment
+  ServiceMemo6 memo6;
+  // The masks in locals (GCC keeps a reference's in memory), into c at the end.
+  uint32_t todo = 0, v6s = 0, look = 0, look6 = 0, fast6 = 0;
+  // An IPv6 frame for a service: its bucket in the IPv6 table, prefetched.
+  const auto bucket6 = [&](Pending6& pd) {
     const FlowTable6& table6 = *conns6_;
     pd.bucket = table6.bucket_of(pd.hash);
     table6.prefetch_bucket_at(pd.bucket);
-    c.look6 |= 1u << i;
   };
   for (; rest; rest &= rest - 1) {
-    const uint32_t i = static_cast<uint32_t>(__builtin_ctz(rest));
+    const uint32_t i = static_cast<uint32_t>(__builtin_ctz(rest)), bit = 1u << i;
     const Frame& f = frames[i];
     const bool v6 = f.seg_len >= net::kEtherHdrLen && net::load16(f.data + net::kEthType) == net::hton16(net::kEtherIpv6);
-    if (v6 && known && fast_ipv6<kTagged>(f, port_mac48, pend6[i])) {
-      staged6(i);
-      c.fast6 |= 1u << i;
+    if (v6 && known && fast_ipv6<kTagged>(f, port_mac48, memo6, pend6[i])) {
+      bucket6(pend6[i]);
+      fast6 |= bit;
       continue;
     }
     if (!classify(f, out[i], pend[i], &pend6[i])) continue;
-    if (v6) {
-      staged6(i);
+    todo |= bit;
+    if (v6) {  // staged in pend6
+      v6s |= bit;
+      if (pend6[i].svc) {  // (not a later fragment)
+        bucket6(pend6[i]);
+        look6 |= bit;
+      }
       continue;
     }
-    c.todo |= 1u << i;
     if (pend[i].svc) {
       const FlowTable& table = conns_;
       pend[i].bucket = table.bucket_of(pend[i].hash);
       table.prefetch_bucket_at(pend[i].bucket);
-      c.look |= 1u << i;
+      look |= bit;
     }
   }
+  c.todo |= todo | fast6;
+  c.look |= look;
+  c.v6 = v6s | fast6;
+  c.look6 = look6 | fast6;
+  c.fast6 = fast6;
 }
 
 // Pass 2 (changes no entry: one view of the index serves the burst, and the buckets

@@ -194,6 +194,13 @@ class Forwarder {
     uint64_t key = ~0ull;
     const ServiceTable* svc = nullptr;
   };
+  // IPv6's: the destination address (hi, lo), port and protocol (pp: port << 8 |
+  // protocol; ~0: none yet).
+  struct ServiceMemo6 {
+    uint64_t hi = 0, lo = 0;
+    uint32_t pp = ~0u;
+    const ServiceTable* svc = nullptr;
+  };
   // Everything that needs no per-worker state; returns true (and fills `pend`) when the
   // frame belongs to a service or is a fragment that may follow one (both decided in
   // order, after the lookups), otherwise sets `out`. An IPv6 frame: with `pend6` (the
@@ -246,7 +253,7 @@ class Forwarder {
   // classify6() fills it, false: let classify() decide. The burst path only: the
   // burst-equals-one-by-one tests hold the two together.
   template <bool kTagged>
-  bool fast_ipv6(const Frame& f, uint64_t port_mac48, Pending6& pend);
+  bool fast_ipv6(const Frame& f, uint64_t port_mac48, ServiceMemo6& memo, Pending6& pend);
   // The connection table, fragment cache of a key's family.
   FlowTable& table(const net::FlowKey&) { return conns_; }
   FlowTable6& table(const net::FlowKey6&) { return *conns6_; }
