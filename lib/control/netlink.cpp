@@ -57,8 +57,9 @@ std::optional<AddrEvent> address(const nlmsghdr* h) {
   ev.ifindex = static_cast<int>(ifa->ifa_index);
   ev.len = ifa->ifa_prefixlen;
   bool have = false;
-  int len = static_cast<int>(IFA_PAYLOAD(h));
-  for (const rtattr* a = IFA_RTA(ifa); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+  for (Walk<rtattr> w{reinterpret_cast<const uint8_t*>(ifa) + NLMSG_ALIGN(sizeof(ifaddrmsg)), IFA_PAYLOAD(h)}; w.ok();
+       w.next()) {
+    const rtattr* a = w.get();
     // IFA_LOCAL is the interface's own address (IFA_ADDRESS the peer's, on a point-to-
     // point link); a broadcast interface has both the same.
     if ((a->rta_type == IFA_LOCAL || (a->rta_type == IFA_ADDRESS && !have)) && RTA_PAYLOAD(a) == size) {
@@ -114,8 +115,8 @@ std::vector<uint8_t> route(bool add, uint32_t seq, const net::IpAddr& dst, int i
 
 std::vector<Event> parse(const uint8_t* data, size_t len) {
   std::vector<Event> out;
-  auto left = static_cast<int>(len);
-  for (auto* h = reinterpret_cast<const nlmsghdr*>(data); NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+  for (Walk<nlmsghdr> w{data, len}; w.ok(); w.next()) {
+    const nlmsghdr* h = w.get();
     switch (h->nlmsg_type) {
       case NLMSG_ERROR:
         if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(nlmsgerr)))

@@ -4,9 +4,13 @@
 // bytes); NetlinkSocket sends and receives them without blocking.
 #pragma once
 
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -44,6 +48,33 @@ std::vector<uint8_t> addr_dump(uint32_t seq);
 std::vector<uint8_t> route(bool add, uint32_t seq, const net::IpAddr& dst, int ifindex, uint32_t table);
 // The messages in one datagram; unknown ones are skipped, a malformed one ends it.
 std::vector<Event> parse(const uint8_t* data, size_t len);
+
+// A walk over netlink messages (T: nlmsghdr) or attributes (rtattr) as the kernel's
+// NLMSG_OK/NLMSG_NEXT and RTA_OK/RTA_NEXT walk them, without their casts from char *
+// (clang's -Wcast-align) and int/unsigned compares (-Wsign-compare): `at`, the next
+// item; `left`, the bytes from it on.
+template <class T>
+struct Walk {
+  const uint8_t* at;
+  size_t left;
+  const T* get() const { return static_cast<const T*>(static_cast<const void*>(at)); }
+  // A whole item: its length at least its header's, and within the bytes left.
+  bool ok() const { return left >= sizeof(T) && size() >= sizeof(T) && size() <= left; }
+  // Over it, to the next 4-byte boundary.
+  void next() {
+    const size_t step = (size() + 3u) & ~size_t{3};
+    at += step;
+    left = step < left ? left - step : 0;
+  }
+
+ private:
+  size_t size() const {
+    if constexpr (std::is_same_v<T, nlmsghdr>)
+      return get()->nlmsg_len;
+    else
+      return get()->rta_len;
+  }
+};
 
 // A NETLINK_ROUTE socket, non-blocking, listening to IPv4 address changes.
 class Socket {

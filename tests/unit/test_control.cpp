@@ -781,8 +781,9 @@ TEST(Netlink, RouteMessagesCarryDrfwdsProtocolAndTable) {
     EXPECT_EQ(r->rtm_dst_len, 32);
     EXPECT_EQ(r->rtm_table, table < 256 ? table : RT_TABLE_UNSPEC);
     std::map<int, uint32_t> attrs;
-    int len = static_cast<int>(RTM_PAYLOAD(h));
-    for (const rtattr* a = RTM_RTA(r); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+    for (netlink::Walk<rtattr> w{reinterpret_cast<const uint8_t*>(r) + NLMSG_ALIGN(sizeof(rtmsg)), RTM_PAYLOAD(h)};
+         w.ok(); w.next()) {
+      const rtattr* a = w.get();
       uint32_t v;
       std::memcpy(&v, RTA_DATA(a), 4);
       attrs[a->rta_type] = v;
