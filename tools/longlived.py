@@ -21,8 +21,10 @@ Summary fields: connected, reset (ECONNRESET), failed (any error, end of stream 
 answer never received), rs_changed, max_latency (longest time between a line sent and
 its answer, unanswered lines counted until the end), max_answer_gap, per_rs, and for
 the probes ok, failed, slowest (the longest a served probe took: a SYN lost during a
-fail-over is sent again after 1 s) and longest_outage (from the first failed probe to
-the next good one). Times are seconds; "at" fields count from the start of the run.
+fail-over is sent again after 1 s), longest_outage (from the first failed probe to
+the next good one) and failures (each failed probe's start and end, wall-clock seconds
+since the epoch, for a test to set beside the moment it broke something). Times are
+seconds; "at" fields count from the start of the run.
 """
 import argparse
 import asyncio
@@ -78,7 +80,8 @@ class Run:
         self.conns = [Conn(i) for i in range(args.conns)]
         self.stop = asyncio.Event()
         self.t0 = time.monotonic()
-        self.probes = {"ok": 0, "failed": 0, "slowest": 0.0, "longest_outage": 0.0, "outage_at": None, "per_rs": {}}
+        self.probes = {"ok": 0, "failed": 0, "slowest": 0.0, "longest_outage": 0.0, "outage_at": None, "per_rs": {},
+                       "failures": []}
 
     # ---- one connection ------------------------------------------------------------
     async def open(self, c):
@@ -173,7 +176,7 @@ class Run:
         down_since = None
         p = self.probes
         while not self.stop.is_set():
-            started = time.monotonic()
+            started, wall = time.monotonic(), time.time()
             name = await self.probe_once()
             if name:
                 p["ok"] += 1
@@ -184,6 +187,7 @@ class Run:
                 down_since = None
             else:
                 p["failed"] += 1
+                p["failures"].append([round(wall, 3), round(time.time(), 3)])
                 down_since = started if down_since is None else down_since
             try:
                 await asyncio.wait_for(self.stop.wait(), max(0.0, started + self.a.probe_interval - time.monotonic()))

@@ -79,6 +79,7 @@ def test_vrrp_master_killed_rr():
             print("sync: lb1 %s" % sync_figures(lab, "lb1"), flush=True)
             print("sync: lb2 %s; lb2 holds %d of lb1's established connections, on the same RS"
                   % (sync_figures(lab, "lb2"), n), flush=True)
+            killed_at = time.time()
             took = timed(lambda: lab.kill_drfwd("lb1", wait=False), lambda: lab.masters() == ["lb2"])
             check(took is not None and took < 1.0, "backup took over after %s s" % took)
             print("VRRP+sync (rr): master's drfwd killed, the backup holds the VIP after %.2fs" % took, flush=True)
@@ -86,7 +87,7 @@ def test_vrrp_master_killed_rr():
             check(forwards(lab, RR, "lb2")["lb2"] > 0, "the backup does not forward")
         finally:
             rep = ll.finish()
-        unharmed(rep, "VRRP+sync, master killed (rr)")
+        unharmed(rep, "VRRP+sync, master killed (rr)", killed_at)
         check(not refused(lab.sync_counters("lb2")), "lb2 refused: %s" % refused(lab.sync_counters("lb2")))
         quit_keepalived(lab)
         check(lab.d("lb2").stop() == 0, "lb2's drfwd exit status")
@@ -132,6 +133,7 @@ def test_vrrp_failover_and_failback():
             check(rr.ready() and pe.ready(), "long-lived connections did not start")
             n, diff = synced(lab, "lb1", "lb2", RR, 20)
             check(n >= 20 and not diff, "lb2 holds %d of lb1's connections, on another RS: %s" % (n, diff))
+            killed_at = time.time()
             took = timed(lambda: lab.kill_drfwd("lb1", wait=False), lambda: lab.masters() == ["lb2"])
             check(took is not None and took < 1.0, "backup took over after %s s" % took)
             print("VRRP+sync: master's drfwd killed, the backup holds the VIP after %.2fs" % took, flush=True)
@@ -166,7 +168,7 @@ def test_vrrp_failover_and_failback():
             check(forwards(lab, RR, "lb1")["lb1"] > 0, "the old master does not forward again")
         finally:
             rep_rr, rep_pe = rr.finish(), pe.finish()
-        unharmed(rep_rr, "VRRP+sync, fail-over and fail-back (rr)")
+        unharmed(rep_rr, "VRRP+sync, fail-over and fail-back (rr)", killed_at)
         unharmed(rep_pe, "VRRP+sync, fail-over and fail-back (rr -p 300)")
         check(len(rep_pe["probes"]["per_rs"]) == 1, "persistence broken: new connections on %s" %
               rep_pe["probes"]["per_rs"])
@@ -191,13 +193,14 @@ def test_ecmp_director_killed_rr():
             check(n >= 30 and not diff, "lb2 holds %d of lb1's connections, on another RS: %s" % (n, diff))
             print("ECMP+sync: packets per director over 1 s %s; each holds all 30 connections, on the same RS"
                   % got, flush=True)
+            killed_at = time.time()
             took = timed(lambda: lab.kill_drfwd("lb1", wait=False), lambda: lab.nexthops() == [lab.dip("lb2")])
             check(took is not None and took < 1.0, "the router dropped lb1 after %s s" % took)
             print("ECMP+sync (rr): lb1's drfwd killed, the router drops it after %.2fs" % took, flush=True)
             time.sleep(2)
         finally:
             rep = ll.finish()
-        unharmed(rep, "ECMP+sync, director killed (rr)")
+        unharmed(rep, "ECMP+sync, director killed (rr)", killed_at)
         check(lab.d("lb2").stop() == 0, "lb2's drfwd exit status")
 
 
