@@ -60,11 +60,15 @@ struct Walk {
   const T* get() const { return static_cast<const T*>(static_cast<const void*>(at)); }
   // A whole item: its length at least its header's, and within the bytes left.
   bool ok() const { return left >= sizeof(T) && size() >= sizeof(T) && size() <= left; }
-  // Over it, to the next 4-byte boundary.
+  // Over it, to the next 4-byte boundary (nothing left: `at` stays, never past the end).
   void next() {
     const size_t step = (size() + 3u) & ~size_t{3};
+    if (step >= left) {
+      left = 0;
+      return;
+    }
     at += step;
-    left = step < left ? left - step : 0;
+    left -= step;
   }
 
  private:

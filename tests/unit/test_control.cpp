@@ -767,6 +767,36 @@ TEST(Netlink, AddressesAcksAndDumpEndsAreParsed) {
   EXPECT_TRUE(netlink::parse(d.data(), 10).empty()) << "a message cut short is not read";
 }
 
+// Garbled lengths end the walk where the kernel's macros would, with nothing read past
+// the bytes given (the ASan build runs this): a message or attribute shorter than its
+// header, or longer than what is there.
+TEST(Netlink, GarbledLengthsEndTheWalk) {
+  const auto good = addr_message(RTM_NEWADDR, 0, 7, "198.18.0.100", 32);
+  ASSERT_EQ(netlink::parse(good.data(), good.size()).size(), 1u);
+  for (const uint32_t len : {0u, 8u, static_cast<uint32_t>(good.size() + 1)}) {
+    auto m = good;
+    std::memcpy(&m[0], &len, 4);
+    EXPECT_TRUE(netlink::parse(m.data(), m.size()).empty()) << "message length " << len;
+  }
+  auto two = good;
+  two.resize(good.size() + NLMSG_HDRLEN, 0);  // then a message of length 0
+  EXPECT_EQ(netlink::parse(two.data(), two.size()).size(), 1u);
+  // The first attribute's (IFA_ADDRESS) length: the walk stops there, IFA_LOCAL unread,
+  // so the message has no address and is skipped.
+  constexpr size_t kAttr = NLMSG_LENGTH(sizeof(ifaddrmsg));
+  for (const uint16_t len : {uint16_t{0}, uint16_t{3}, static_cast<uint16_t>(good.size() - kAttr + 1)}) {
+    auto m = good;
+    std::memcpy(&m[kAttr], &len, 2);
+    EXPECT_TRUE(netlink::parse(m.data(), m.size()).empty()) << "attribute length " << len;
+  }
+  // An item filling the bytes left is read; then the walk ends without moving past them.
+  netlink::Walk<rtattr> w{good.data() + kAttr, RTA_LENGTH(4)};
+  ASSERT_TRUE(w.ok());
+  w.next();
+  EXPECT_FALSE(w.ok());
+  EXPECT_EQ(w.at, good.data() + kAttr);
+}
+
 TEST(Netlink, RouteMessagesCarryDrfwdsProtocolAndTable) {
   for (uint32_t table : {100u, 1000u}) {
     const auto m = netlink::route(true, 5, ip("198.18.0.100"), 9, table);
