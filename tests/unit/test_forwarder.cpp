@@ -1324,12 +1324,12 @@ TEST_F(Fwd6, BurstTellsKeysWithOneSignatureApart) {
   EXPECT_EQ(t.check(), "");
 }
 
-// Every scheduler, TCP and UDP: the frame leaves for the RS's MAC from the port's, its
-// IPv6 header and payload untouched; the connection's later packets follow it.
 TEST_F(Fwd6, BurstMovesAConnectionWhoseRsLeftThisSecond) {
   rs_leaves_within_the_second(*fwd, spec, [this] { publish(); }, ack6(1000), table6(), *counters);
 }
 
+// Every scheduler, TCP and UDP: the frame leaves for the RS's MAC from the port's, its
+// IPv6 header and payload untouched; the connection's later packets follow it.
 TEST_F(Fwd6, EverySchedulerForwardsRewritingOnlyTheEthernetHeader) {
   uint16_t sport = 1000;
   uint64_t connections = 0;
