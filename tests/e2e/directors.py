@@ -74,25 +74,38 @@ def timed(action, done, timeout=5.0):
     return time.time() - t if L.wait_for(done, timeout, 0.02) else None
 
 
-def unharmed(rep, what, killed_at=None):
+# How long after the moment a director died (or took the VIP back) the one probe open
+# across it may still be failing: its retransmission reaches the survivor within the
+# fail-over (under a second) plus TCP's retransmission timeout. A longer failure is an
+# outage, not that race.
+ACROSS_SECONDS = 2.5
+
+
+def unharmed(rep, what, *moments):
     """Every long-lived connection answered throughout: none reset, failed or moved; every
-    new connection (probe) served. killed_at: when a test killed a director (time.time()).
-    One probe open across that moment may fail: its SYN reached the director that died,
-    which syncs a TCP connection only once established (as IPVS does), and the survivor
-    schedules its next segment afresh, maybe to the other real server. Any other failed
-    probe fails the test."""
+    new connection (probe) served. moments: when a test killed a director, or one took
+    the VIP back (time.time(), as seen: within 0.1 s). One probe open across each may
+    fail, ending within ACROSS_SECONDS of it: its SYN reached one director and its next
+    segment the other, which had not learned the connection (TCP is synced only once
+    established, as IPVS does) and scheduled it afresh, maybe to the other real server.
+    Any other failed probe fails the test."""
     s = rep["summary"]
     check(s["connected"] == len(rep["connections"]), "%s: not every connection started: %s" % (what, s))
     check(s["reset"] == 0 and s["failed"] == 0, "%s: connections reset or failed: %s" % (what, s))
     check(s["rs_changed"] == 0, "%s: connections moved to another real server: %s" % (what, s))
     probes = rep.get("probes", {})
     failures = probes.get("failures", [])
-    across = [f for f in failures if killed_at is not None and f[0] <= killed_at <= f[1]][:1]
-    check(probes.get("ok", 1) > 0 and probes.get("failed", 0) == len(across),
+    excused = {}  # moment: the probe failing across it
+    for t in moments:
+        across = [f for f in failures if f[0] <= t + 0.1 and t - 0.1 <= f[1] <= t + ACROSS_SECONDS
+                  and f not in excused.values()]
+        if across:
+            excused[t] = across[0]
+    check(probes.get("ok", 1) > 0 and probes.get("failed", 0) == len(excused),
           "%s: new connections refused: %s" % (what, probes))
-    if across:
-        print("%s: the one new connection open across the kill failed (%.3fs before it to %.3fs after)" %
-              (what, killed_at - across[0][0], across[0][1] - killed_at), flush=True)
+    for t, f in excused.items():
+        print("%s: the new connection open across a fail-over failed (from %.3fs before it to %.3fs after)" %
+              (what, t - f[0], f[1] - t), flush=True)
     print("%s: %d connections (per RS %s), 0 reset, 0 moved; longest wait for an answer %.2fs, "
           "slowest new connection %.2fs" % (what, s["connected"], s.get("per_rs"), s["max_latency"],
                                             probes.get("slowest", 0)), flush=True)

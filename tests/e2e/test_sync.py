@@ -168,7 +168,7 @@ def test_vrrp_failover_and_failback():
             check(forwards(lab, RR, "lb1")["lb1"] > 0, "the old master does not forward again")
         finally:
             rep_rr, rep_pe = rr.finish(), pe.finish()
-        unharmed(rep_rr, "VRRP+sync, fail-over and fail-back (rr)", killed_at)
+        unharmed(rep_rr, "VRRP+sync, fail-over and fail-back (rr)", killed_at, started + seen["preempted"])
         unharmed(rep_pe, "VRRP+sync, fail-over and fail-back (rr -p 300)")
         check(len(rep_pe["probes"]["per_rs"]) == 1, "persistence broken: new connections on %s" %
               rep_pe["probes"]["per_rs"])
