@@ -173,6 +173,17 @@ template <bool kTagged>
 
 namespace {
 
+// A staged frame's bucket in table t (either family): computed once, for the prefetch
+// here and the lookup in pass 2.
+template <class Table, class Pd>
+DRFWD_HOT void stage_bucket(const Table& t, Pd& pd) {
+  pd.bucket = t.bucket_of(pd.hash);
+  t.prefetch_bucket_at(pd.bucket);
+}
+
+// Frames of `mask` before the first frame of `stop` (all of them if there is none).
+uint32_t before_first(uint32_t mask, uint32_t stop) { return mask & (stop ? (stop & (0u - stop)) - 1 : ~0u); }
+
 bool is_icmp_error(const net::Parsed& p) { return p.kind == FrameKind::kIcmpError; }
 bool is_icmp_error(const net::Parsed6& p) { return p.kind == net::Kind6::kIcmpError; }
 
@@ -419,12 +430,6 @@ template <bool kTagged>
   ServiceMemo memo;
   const FlowTable& table = conns_;  // (a reference member GCC would reload after each store)
   uint32_t fast = 0;
-  // A frame's bucket: computed once, for the prefetch here and the lookup in pass 2.
-  const auto bucket = [&](Pending& pd) {
-    const uint32_t b = table.bucket_of(pd.hash);
-    table.prefetch_bucket_at(b);
-    pd.bucket = b;
-  };
   // The inner loop makes no call, so GCC keeps its values in registers; a frame whose
   // service the memo does not hold leaves it for the lookup, then it goes on.
   for (uint32_t i = 0; known && i < n; ++i) {
@@ -432,7 +437,7 @@ template <bool kTagged>
       const Fast r = fast_classify<kTagged>(frames[i], port_mac48, memo, pend[i]);
       if (__builtin_expect(r == Fast::kMiss, 0)) break;
       if (r == Fast::kYes) {
-        bucket(pend[i]);
+        stage_bucket(table, pend[i]);
         fast |= 1u << i;
       }
     }
@@ -441,38 +446,29 @@ template <bool kTagged>
     memo.svc = snap_->find(k.dst, k.dport, k.proto);
     pend[i].svc = memo.svc;
     if (memo.svc) {
-      bucket(pend[i]);
+      stage_bucket(table, pend[i]);
       fast |= 1u << i;
     }
   }
   Classified c{fast, fast, fast, 0, 0, 0};
   const uint32_t all = n == 32 ? ~0u : (1u << n) - 1;
-  if (all & ~fast) classify_rest<kTagged>(frames, out, all & ~fast, pend, pend6, c);
+  if (all & ~fast) classify_rest<kTagged>(frames, out, all & ~fast, pend, pend6, known, port_mac48, c);
   return c;
 }
 
 // Pass 1 for the frames the fast loop did not take: IPv6, and the general path.
 template <bool kTagged>
 [[gnu::noinline]] void Forwarder::classify_rest(const Frame* frames, Verdict* out, uint32_t rest, Pending* pend,
-                                                Pending6* pend6, Classified& c) {
-  const uint16_t rx_port = frames[0].rx_port;
-  const bool known = rx_port < snap_->n_ports;
-  const uint64_t port_mac48 = known ? snap_->ports[rx_port].mac48 : 0;
+                                                Pending6* pend6, bool known, uint64_t port_mac48, Classified& c) {
   ServiceMemo6 memo6;
   // The masks in locals (GCC keeps a reference's in memory), into c at the end.
   uint32_t todo = 0, v6s = 0, look = 0, look6 = 0, fast6 = 0;
-  // An IPv6 frame for a service: its bucket in the IPv6 table, prefetched.
-  const auto bucket6 = [&](Pending6& pd) {
-    const FlowTable6& table6 = *conns6_;
-    pd.bucket = table6.bucket_of(pd.hash);
-    table6.prefetch_bucket_at(pd.bucket);
-  };
   for (; rest; rest &= rest - 1) {
     const uint32_t i = static_cast<uint32_t>(__builtin_ctz(rest)), bit = 1u << i;
     const Frame& f = frames[i];
     const bool v6 = f.seg_len >= net::kEtherHdrLen && net::load16(f.data + net::kEthType) == net::hton16(net::kEtherIpv6);
     if (v6 && known && fast_ipv6<kTagged>(f, port_mac48, memo6, pend6[i])) {
-      bucket6(pend6[i]);
+      stage_bucket(*conns6_, pend6[i]);
       fast6 |= bit;
       continue;
     }
@@ -481,15 +477,13 @@ template <bool kTagged>
     if (v6) {  // staged in pend6
       v6s |= bit;
       if (pend6[i].svc) {  // (not a later fragment)
-        bucket6(pend6[i]);
+        stage_bucket(*conns6_, pend6[i]);
         look6 |= bit;
       }
       continue;
     }
     if (pend[i].svc) {
-      const FlowTable& table = conns_;
-      pend[i].bucket = table.bucket_of(pend[i].hash);
-      table.prefetch_bucket_at(pend[i].bucket);
+      stage_bucket(conns_, pend[i]);
       look |= bit;
     }
   }
@@ -551,12 +545,11 @@ void Forwarder::process_burst(const Frame* frames, Verdict* out, uint32_t n) {
   // only RS packet and byte counters, which no IPv6 frame's decision reads.) Then
   // IPv6's lane, the same over the IPv6 frames before the first fast_ipv6 did not take:
   // it may go ahead of IPv4 frames for the same reason the other way round.
-  const uint32_t todo4 = todo & ~c.v6, slow = todo4 & ~fast;
-  uint32_t lane = todo4 & (slow ? (slow & (0u - slow)) - 1 : ~0u);
+  const uint32_t todo4 = todo & ~c.v6;
+  uint32_t lane = before_first(todo4, todo4 & ~fast);
   uint32_t m = lane ? fast_lane(frames, out, pend, lane) : 0;
   if (__builtin_expect(c.v6 != 0, 0)) {
-    const uint32_t slow6 = c.v6 & ~c.fast6;
-    const uint32_t lane6 = c.v6 & (slow6 ? (slow6 & (0u - slow6)) - 1 : ~0u);
+    const uint32_t lane6 = before_first(c.v6, c.v6 & ~c.fast6);
     if (lane6) m |= fast_lane(frames, out, pend6, lane6);
     lane |= lane6;
   }
@@ -606,19 +599,23 @@ Verdict Forwarder::process(const Frame& f) {
   Verdict v;
   Pending pend;
   if (!classify(f, v, pend)) return v;
-  if (!pend.svc) return fragment(f, counters_.port[f.rx_port], pend.parsed);
-  pend.idx = conns_.find(pend.parsed.key, pend.hash);
-  if (pend.parsed.kind == FrameKind::kIcmpError) return icmp_error(f, counters_.port[f.rx_port], pend);
-  return connection(f, counters_.port[f.rx_port], pend);
+  return decide(f, counters_.port[f.rx_port], pend);
+}
+
+// A frame classify() staged, decided at once (frame by frame): a later fragment by the
+// fragment cache; else its connection, looked up now. Either family.
+template <class Pd>
+Verdict Forwarder::decide(const Frame& f, PortCounters& pc, Pd& pd) {
+  if (!pd.svc) return fragment(f, pc, pd.parsed);
+  pd.idx = table(pd.parsed.key).find(pd.parsed.key, pd.hash);
+  return is_icmp_error(pd.parsed) ? icmp_error(f, pc, pd) : connection(f, pc, pd);
 }
 
 DRFWD_COLD Verdict Forwarder::ipv6(const Frame& f, PortCounters& pc, bool group) {
   Pending6 pend;
   Verdict out;
   if (!classify6(f, out, pend, pc, group)) return out;
-  if (!pend.svc) return fragment(f, pc, pend.parsed);
-  pend.idx = conns6_->find(pend.parsed.key, pend.hash);
-  return pend.parsed.kind == net::Kind6::kIcmpError ? icmp_error(f, pc, pend) : connection(f, pc, pend);
+  return decide(f, pc, pend);
 }
 
 DRFWD_COLD bool Forwarder::classify6(const Frame& f, Verdict& out, Pending6& pend, PortCounters& pc, bool group) {

@@ -232,7 +232,9 @@ class Forwarder {
   template <bool kTagged>
   Classified classify_burst(const Frame* frames, Verdict* out, uint32_t n, Pending* pend, Pending6* pend6);
   template <bool kTagged>
-  void classify_rest(const Frame* frames, Verdict* out, uint32_t rest, Pending* pend, Pending6* pend6, Classified& c);
+  // (known, port_mac48: the burst's port, as classify_burst found them)
+  void classify_rest(const Frame* frames, Verdict* out, uint32_t rest, Pending* pend, Pending6* pend6, bool known,
+                     uint64_t port_mac48, Classified& c);
   void lookup_burst(Pending* pend, uint32_t look) const;
   void lookup_burst6(Pending6* pend, uint32_t look) const;
   // Pass 3's fast lane for either family (Pd: Pending or Pending6).
@@ -243,6 +245,9 @@ class Forwarder {
   template <class Pd>
   Verdict finish(const Frame& f, PortCounters& pc, Pd& pd, uint64_t seen);
   Verdict finish6(const Frame& f, PortCounters& pc, Pending6& pd, uint64_t seen6);
+  // A frame classify() staged, decided at once (process(), ipv6()).
+  template <class Pd>
+  Verdict decide(const Frame& f, PortCounters& pc, Pd& pd);
   // An IPv6 frame, decided whole at once: classify6(), then its connection (process()).
   Verdict ipv6(const Frame& f, PortCounters& pc, bool group);
   // classify() for an IPv6 frame (the general parser: the reference): true with `pend`
@@ -257,8 +262,6 @@ class Forwarder {
   // The connection table, fragment cache of a key's family.
   FlowTable& table(const net::FlowKey&) { return conns_; }
   FlowTable6& table(const net::FlowKey6&) { return *conns6_; }
-  const FlowTable& table(const net::FlowKey&) const { return conns_; }
-  const FlowTable6& table(const net::FlowKey6&) const { return *conns6_; }
   FragCache<net::FlowKey>& frags(const net::FlowKey&) { return *frags_; }
   FragCache<net::FlowKey6>& frags(const net::FlowKey6&) { return *frags6_; }
   template <class Pd>
