@@ -9,6 +9,9 @@ namespace drfwd::lb {
 
 namespace {
 
+// The no-entry's key kind: no FlowKind, so no key compares equal to it.
+constexpr net::FlowKind kNoKind = static_cast<net::FlowKind>(0xff);
+
 uint32_t bucket_count(uint32_t capacity) {
   // Two entries per bucket on average at full load: a bucket of 8 overflows with
   // probability ~2e-4 even then, so eviction is almost always the global LRU choice.
@@ -29,7 +32,7 @@ void default_release(void* p, size_t, void*) { ::operator delete(p, std::align_v
 
 template <class Key>
 size_t BasicFlowTable<Key>::memory_bytes(uint32_t capacity) {
-  return size_t{bucket_count(capacity)} * sizeof(Bucket) + size_t{capacity} * sizeof(Entry);
+  return size_t{bucket_count(capacity)} * sizeof(Bucket) + (size_t{capacity} + 1) * sizeof(Entry);
 }
 
 template <class Key>
@@ -46,11 +49,16 @@ BasicFlowTable<Key>::BasicFlowTable(uint32_t capacity, Memory mem) : mem_(mem), 
     if (entries_) mem_.release(entries_, entry_bytes(), mem_.ctx);
     throw std::bad_alloc();
   }
-  for (uint32_t i = 0; i < nb; ++i) new (&buckets_[i]) Bucket{};
+  for (uint32_t i = 0; i < nb; ++i) {
+    new (&buckets_[i]) Bucket{};
+    buckets_[i].idx[kWays] = no_entry();
+  }
   for (uint32_t i = 0; i < capacity; ++i) {
     new (&entries_[i]) Entry{};
     entries_[i].next = (i + 1 < capacity) ? i + 1 : kNil;
   }
+  new (&entries_[no_entry()]) Entry{};
+  entries_[no_entry()].key.kind = kNoKind;
   free_head_ = 0;
   for (int s = 0; s < kStateCount; ++s) heads_[s] = tails_[s] = kNil;
 }
@@ -183,7 +191,10 @@ std::string BasicFlowTable<Key>::check() const {
     ++free_n;
   }
   if (listed + free_n != capacity_) return "entries lost: lists + free != capacity";
-  for (uint32_t bi = 0; bi < max_buckets_; ++bi)
+  const Entry& none = entries_[no_entry()];
+  if (none.in_use || none.key.kind != kNoKind) return "the no-entry was changed";
+  for (uint32_t bi = 0; bi < max_buckets_; ++bi) {
+    if (buckets_[bi].idx[kWays] != no_entry()) return "a bucket lost its no-entry";
     for (uint32_t w = 0; w < kWays; ++w) {
       if (buckets_[bi].sig[w] == 0) continue;
       if (bi >= buckets()) return "entry indexed in a bucket not in use";
@@ -191,6 +202,7 @@ std::string BasicFlowTable<Key>::check() const {
       if (i >= capacity_ || !entries_[i].in_use || address(entries_[i].hash_lo) != bi)
         return "index points at a free or foreign entry";
     }
+  }
   return {};
 }
 

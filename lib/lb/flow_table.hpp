@@ -6,7 +6,10 @@
 //
 // Layout: an index of 64-byte buckets (8 ways: 16-bit signatures + entry numbers) over
 // a pool of entries of whole cache lines, taken from a free list that starts at entry 0
-// (live entries are dense). The bucket array is allocated whole (capacity/2 rounded up
+// (live entries are dense). One entry more than the capacity, never in use, is the
+// no-entry: its key's kind is no FlowKind, so no key is ever equal to it, and every
+// bucket names it after its ways, so a burst's lookup always yields an entry to
+// prefetch and compare, with no test for "none" on the way (candidate_in). The bucket array is allocated whole (capacity/2 rounded up
 // to a power of two: two entries per bucket at full load) but only a prefix of it is in
 // use, and that prefix grows with the live entries by linear hashing: it starts at one
 // bucket, and an insert that would leave fewer than kGrowth buckets per entry first
@@ -143,11 +146,15 @@ class BasicFlowTable {
   // The entry for `key`, or kNil. Does not look at expiry: callers decide.
   uint32_t find(const Key& key, uint64_t hash) const { return lookup().find(key, hash); }
 
+  // What candidate_in() yields when no way has the signature: an entry number (at() is
+  // valid) whose key no key is equal to, never in use.
+  uint32_t no_entry() const { return capacity_; }
+
  private:
   struct alignas(64) Bucket {
-    uint16_t sig[kWays];  // 0 = empty way
-    uint32_t idx[kWays];
-    uint8_t pad[16];
+    uint16_t sig[kWays];    // 0 = empty way
+    uint32_t idx[kWays + 1];  // [kWays]: the table's no_entry(), what no signature finds
+    uint8_t pad[12];
   };
   static_assert(sizeof(Bucket) == 64);
 
@@ -174,14 +181,14 @@ class BasicFlowTable {
       if constexpr (sizeof(Entry) > 64) __builtin_prefetch(reinterpret_cast<const char*>(&entries_[idx]) + 64);
     }
     // The entry in bucket `bucket` (bucket_of(hash), no insert, erase or split since)
-    // whose signature is the hash's, the first of them, its key not compared: kNil when
-    // none is. The caller compares the key once the entry's line is in (and on a
-    // mismatch, a signature shared by another key, rare, looks up with find()): a burst
-    // reads each bucket and prefetches the entry without waiting for the entry's line.
+    // whose signature is the hash's, the first of them, its key not compared: no_entry()
+    // when none is (the bucket's way after the last). The caller compares the key once
+    // the entry's line is in (and on a mismatch, a signature shared by another key, rare,
+    // looks up with find()): a burst reads each bucket and prefetches the entry without
+    // waiting for the entry's line.
     uint32_t candidate_in(uint32_t bucket, uint64_t hash) const {
       const Bucket& b = buckets_[bucket];
-      const uint32_t m = match(b, signature(hash));
-      return m ? b.idx[__builtin_ctz(m)] : kNil;
+      return b.idx[__builtin_ctz(match(b, signature(hash)) | 1u << kWays)];
     }
     // The same, in the bucket bucket_of(hash) gave (no insert, erase or split since).
     uint32_t find_in(uint32_t bucket, const Key& key, uint64_t hash) const {
@@ -296,7 +303,7 @@ class BasicFlowTable {
 
  private:
   size_t bucket_bytes() const { return size_t{max_buckets_} * sizeof(Bucket); }
-  size_t entry_bytes() const { return size_t{capacity_} * sizeof(Entry); }
+  size_t entry_bytes() const { return (size_t{capacity_} + 1) * sizeof(Entry); }  // (+ no_entry())
 
   uint32_t address(uint64_t hash) const { return lookup().address(hash); }
   // Splits buckets (kGrowth at most) until `want` or the whole array are in use.

@@ -504,8 +504,8 @@ DRFWD_HOT void lookup_staged(const Table& t, Pd* pend, uint32_t look) {
   const typename Table::Lookup index = t.lookup();
   for (uint32_t m = look; m; m &= m - 1) {
     Pd& pd = pend[__builtin_ctz(m)];
-    pd.idx = index.candidate_in(pd.bucket, pd.hash);
-    if (pd.idx != kNil) index.prefetch_entry(pd.idx);
+    pd.idx = index.candidate_in(pd.bucket, pd.hash);  // (the no-entry when none)
+    index.prefetch_entry(pd.idx);
   }
 }
 
@@ -514,13 +514,16 @@ void Forwarder::lookup_burst6(Pending6* pend, uint32_t look) const { lookup_stag
 
 // Pass 3 for a frame pass 1 staged, either family (seen: its table's mutations() before
 // pass 3): a later fragment by the fragment cache; else its connection, looked up again
-// after an insert or erase, or when the candidate's key is another's.
+// after an insert or erase, or when the candidate's key is another's; none (kNil) when
+// pass 2 found no candidate and nothing changed since.
 template <class Pd>
 DRFWD_HOT Verdict Forwarder::finish(const Frame& f, PortCounters& pc, Pd& pd, uint64_t seen) {
   if (__builtin_expect(!pd.svc, 0)) return fragment(f, pc, pd.parsed);
   const auto& t = table(pd.parsed.key);
-  if (t.mutations() != seen || (pd.idx != kNil && !(t.at(pd.idx).key == pd.parsed.key)))
+  if (t.mutations() != seen || (pd.idx != t.no_entry() && !(t.at(pd.idx).key == pd.parsed.key)))
     pd.idx = t.find(pd.parsed.key, pd.hash);
+  else if (pd.idx == t.no_entry())
+    pd.idx = kNil;
   return is_icmp_error(pd.parsed) ? icmp_error(f, pc, pd) : connection(f, pc, pd);
 }
 
@@ -581,10 +584,10 @@ template <class Pd>
   for (; m; m &= m - 1) {
     const uint32_t i = static_cast<uint32_t>(__builtin_ctz(m));
     const Pd& pd = pend[i];
-    if (pd.idx == kNil) break;
     const auto& e = entries[pd.idx];
-    // Its key (pass 2 went by the signature). Last seen now, with a timeout: not
-    // expired. The frame leaves its state as it is.
+    // Its key (pass 2 went by the signature; no key is the no-entry's, which pass 2
+    // yields for a new connection). Last seen now, with a timeout: not expired. The
+    // frame leaves its state as it is.
     if (!(e.key == pd.parsed.key) || e.last_seen != now || e.timeout == 0 ||
         !((pd.unmoved >> static_cast<int>(e.state)) & 1) ||
         e.rs_slot >= rs_count ||

@@ -96,6 +96,36 @@ TYPED_TEST(FlowTable, InsertFindErase) {
   EXPECT_THROW(Table(0), std::invalid_argument);
 }
 
+// A burst's lookup by signature yields the entry of a key present (or one sharing its
+// signature), and for an absent key the no-entry: an entry number past the capacity,
+// never in use, whose key no key is equal to (a zero key, a template's included), and
+// which insert, erase, splits and eviction leave as it is.
+TYPED_TEST(FlowTable, LookupOfAnAbsentKeyYieldsTheNoEntry) {
+  using Table = BasicFlowTable<TypeParam>;
+  const auto key = make_key<TypeParam>;
+  Table t(8);
+  EXPECT_EQ(t.no_entry(), 8u);
+  const auto candidate = [&](const TypeParam& k) { return t.lookup().candidate_in(t.bucket_of(flow_hash(k)), flow_hash(k)); };
+  EXPECT_EQ(candidate(key(1)), t.no_entry());
+  for (uint32_t i = 0; i < 20; ++i) t.insert(key(i), flow_hash(key(i)), ConnState::kUdp, 60, i, nop);  // splits, evicts
+  for (uint32_t i = 12; i < 20; ++i) EXPECT_EQ(candidate(key(i)), t.find(key(i), flow_hash(key(i))));
+  t.erase(t.find(key(15), flow_hash(key(15))));
+  EXPECT_EQ(candidate(key(15)), t.no_entry());
+  const auto& none = t.at(t.no_entry());
+  EXPECT_FALSE(none.in_use);
+  TypeParam zero{};
+  EXPECT_FALSE(none.key == zero);
+  zero.kind = net::FlowKind::kTemplate;
+  EXPECT_FALSE(none.key == zero);
+  for (uint32_t i = 0; i < 20; ++i) EXPECT_FALSE(none.key == key(i));
+  EXPECT_EQ(t.check(), "");
+  // check() sees a no-entry that was written to
+  t.at(t.no_entry()).in_use = 1;
+  EXPECT_EQ(t.check(), "the no-entry was changed");
+  t.at(t.no_entry()).in_use = 0;
+  EXPECT_EQ(t.check(), "");
+}
+
 TYPED_TEST(FlowTable, ExpiresPerStateTimeoutOldestFirst) {
   using Table = BasicFlowTable<TypeParam>;
   using Entry = BasicFlowEntry<TypeParam>;
@@ -334,7 +364,7 @@ TYPED_TEST(FlowTable, IndexGrowsWithTheLiveEntries) {
   EXPECT_EQ(Table(2).max_buckets(), 1u);
   EXPECT_EQ(Table(3).max_buckets(), 2u);
   EXPECT_EQ(Table(1000).max_buckets(), 512u);
-  EXPECT_EQ(Table::memory_bytes(1u << 20), (size_t{1} << 19) * 64 + (size_t{1} << 20) * sizeof(Entry));
+  EXPECT_EQ(Table::memory_bytes(1u << 20), (size_t{1} << 19) * 64 + ((size_t{1} << 20) + 1) * sizeof(Entry));
   const uint32_t cap = 65536;
   Table t(cap);
   EXPECT_EQ(t.max_buckets(), cap / 2);
