@@ -57,6 +57,19 @@ namespace drfwd::lb {
 
 constexpr uint32_t kNil = 0xffffffffu;
 
+// The number of the lowest set bit of m (not 0), as an index: on x86 a 32-bit BSF, which
+// clears the register's upper half, declared 64-bit so GCC adds no sign extension before
+// using it as one (__builtin_ctz's int costs a movslq at each use: a burst's mask walks).
+inline size_t lowest(uint32_t m) {
+#if defined(__x86_64__)
+  uint64_t i;
+  asm("bsfl %1, %k0" : "=r"(i) : "rm"(m) : "cc");
+  return i;
+#else
+  return static_cast<size_t>(__builtin_ctz(m));
+#endif
+}
+
 // The fields after the key take 40 bytes; the pad makes the entry whole cache lines.
 template <class Key>
 constexpr size_t kFlowEntryPad = (sizeof(Key) + 40 + 63) / 64 * 64 - sizeof(Key) - 40;
@@ -188,7 +201,7 @@ class BasicFlowTable {
     // waiting for the entry's line.
     uint32_t candidate_in(uint32_t bucket, uint64_t hash) const {
       const Bucket& b = buckets_[bucket];
-      return b.idx[__builtin_ctz(match(b, signature(hash)) | 1u << kWays)];
+      return b.idx[lowest(match(b, signature(hash)) | 1u << kWays)];
     }
     // The same, in the bucket bucket_of(hash) gave (no insert, erase or split since).
     uint32_t find_in(uint32_t bucket, const Key& key, uint64_t hash) const {

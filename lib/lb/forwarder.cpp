@@ -503,7 +503,7 @@ template <class Table, class Pd>
 DRFWD_HOT void lookup_staged(const Table& t, Pd* pend, uint32_t look) {
   const typename Table::Lookup index = t.lookup();
   for (uint32_t m = look; m; m &= m - 1) {
-    Pd& pd = pend[__builtin_ctz(m)];
+    Pd& pd = pend[lowest(m)];
     pd.idx = index.candidate_in(pd.bucket, pd.hash);  // (the no-entry when none)
     index.prefetch_entry(pd.idx);
   }
@@ -561,7 +561,7 @@ void Forwarder::process_burst(const Frame* frames, Verdict* out, uint32_t n) {
   // looked up again.
   const uint64_t seen = conns_.mutations(), seen6 = conns6_->mutations();
   for (m |= todo & ~lane; m; m &= m - 1) {
-    const uint32_t i = static_cast<uint32_t>(__builtin_ctz(m));
+    const size_t i = lowest(m);
     if (__builtin_expect((c.v6 >> i) & 1, 0)) {
       out[i] = finish6(frames[i], pc, pend6[i], seen6);
       continue;
@@ -582,7 +582,7 @@ template <class Pd>
   RsCounters* const rs_counters = rs_counters_;
   uint32_t m = lane;
   for (; m; m &= m - 1) {
-    const uint32_t i = static_cast<uint32_t>(__builtin_ctz(m));
+    const size_t i = lowest(m);
     const Pd& pd = pend[i];
     const auto& e = entries[pd.idx];
     // Its key (pass 2 went by the signature; no key is the no-entry's, which pass 2
