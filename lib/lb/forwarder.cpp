@@ -586,9 +586,10 @@ template <class Pd>
     const Pd& pd = pend[i];
     const auto& e = entries[pd.idx];
     // Its key (pass 2 went by the signature; no key is the no-entry's, which pass 2
-    // yields for a new connection). Last seen now, with a timeout: not expired. The
-    // frame leaves its state as it is.
-    if (!(e.key == pd.parsed.key) || e.last_seen != now || e.timeout == 0 ||
+    // yields for a new connection). Last seen now: not expired (an entry's timeout is at
+    // least a second: every timeout drfwd takes is, sync refuses 0, check() holds it).
+    // The frame leaves its state as it is.
+    if (!(e.key == pd.parsed.key) || e.last_seen != now ||
         !((pd.unmoved >> static_cast<int>(e.state)) & 1) ||
         e.rs_slot >= rs_count ||
         rs_view[e.rs_slot].live_gen != e.rs_gen)

@@ -93,6 +93,12 @@ TYPED_TEST(FlowTable, InsertFindErase) {
   EXPECT_EQ(t.find(key(7), flow_hash(key(7))), kNil);
   EXPECT_EQ(t.size(), 49u);
   EXPECT_EQ(t.check(), "");
+  // Every entry has a timeout of a second or more (the Forwarder's fast lane relies on it).
+  const uint32_t some = t.find(key(3), flow_hash(key(3)));
+  t.at(some).timeout = 0;
+  EXPECT_EQ(t.check(), "entry without a timeout");
+  t.at(some).timeout = 60;
+  EXPECT_EQ(t.check(), "");
   EXPECT_THROW(Table(0), std::invalid_argument);
 }
 
