@@ -39,17 +39,26 @@ inline uint32_t crc32c_u64(uint32_t crc, uint64_t v) {
 #endif
 }
 
+// The same CRC step with the CRC held in a 64-bit word (upper half zero, as SSE4.2's
+// CRC32 leaves it): a chain of steps then needs no zero extension between them.
+inline uint64_t crc32c_step(uint64_t crc, uint64_t v) {
+#if defined(__SSE4_2__)
+  return _mm_crc32_u64(crc, v);
+#else
+  return crc32c_u64(static_cast<uint32_t>(crc), v);
+#endif
+}
+
 inline uint64_t flow_hash(uint64_t key_word0, uint64_t key_word1) {
-  const uint32_t c = crc32c_u64(crc32c_u64(0x2545f491u, key_word0), key_word1);
-  return uint64_t{c} * 0x9e3779b97f4a7c15ULL;
+  return crc32c_step(crc32c_step(0x2545f491u, key_word0), key_word1) * 0x9e3779b97f4a7c15ULL;
 }
 inline uint64_t flow_hash(const net::FlowKey& k) { return flow_hash(net::key_word0(k), net::key_word1(k)); }
 
 // The IPv6 connection hash: the same, over the key's five words.
 inline uint64_t flow_hash(const net::FlowKey6& k) {
-  uint32_t c = 0x2545f491u;
-  for (uint32_t i = 0; i < net::kKey6Words; ++i) c = crc32c_u64(c, net::key_word(k, i));
-  return uint64_t{c} * 0x9e3779b97f4a7c15ULL;
+  uint64_t c = 0x2545f491u;
+  for (uint32_t i = 0; i < net::kKey6Words; ++i) c = crc32c_step(c, net::key_word(k, i));
+  return c * 0x9e3779b97f4a7c15ULL;
 }
 
 // Source-address (and optionally source-port) hash for the sh scheduler.
