@@ -26,7 +26,7 @@ enum class FlowKind : uint8_t { kConnection = 0, kTemplate = 1 };
 
 // The TCP data offset: at least the fixed header, within the segment.
 inline bool tcp_offset_ok(const uint8_t* tcp, uint32_t l4_len) {
-  const uint32_t doff = (tcp[12] >> 4) * 4u;
+  const uint32_t doff = (tcp[12] >> 2) & 0x3cu;  // (the high nibble, times 4)
   return doff >= kTcpMinHdrLen && doff <= l4_len;
 }
 // The UDP length: at least the header; within the datagram unless this is a first

@@ -120,6 +120,23 @@ TEST(Parse, TcpSyn) {
   EXPECT_FALSE(p.fragment);
 }
 
+// The data offset is byte 12's high nibble alone: the low nibble (reserved bits and
+// AccECN's AE flag) is not part of it, a segment without payload has offset = length.
+TEST(Parse, TcpDataOffsetIsTheHighNibble) {
+  uint8_t tcp[60] = {};
+  tcp[12] = 0x5f;
+  EXPECT_TRUE(net::tcp_offset_ok(tcp, 20));
+  EXPECT_FALSE(net::tcp_offset_ok(tcp, 19));
+  tcp[12] = 0xff;
+  EXPECT_TRUE(net::tcp_offset_ok(tcp, 60));
+  EXPECT_FALSE(net::tcp_offset_ok(tcp, 59));
+  tcp[12] = 0x4f;
+  EXPECT_FALSE(net::tcp_offset_ok(tcp, 60));
+  auto f = build({});  // a SYN without options or payload: offset 20, the segment's length
+  f[14 + 20 + 12] |= 0x0f;
+  EXPECT_EQ(parse(f).kind, FrameKind::kIpv4L4) << net::drop_name(parse(f).drop);
+}
+
 TEST(Parse, UdpAndOptionsAndPadding) {
   FrameSpec s;
   s.proto = net::kProtoUdp;
