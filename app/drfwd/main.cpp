@@ -121,6 +121,10 @@ int run(const drfwd::app::Options& opt, int eal_argc, char** eal_argv) {
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
 
+#ifdef DRFWD_FORWARDER_BYPASS
+  spdlog::warn("built with -Dforwarder_bypass=true: every frame of a burst takes the first frame's verdict; "
+               "this drfwd does not load-balance (benchmarks only)");
+#endif
   std::vector<dp::PortInfo> ports;
   try {
     ports = dp::discover_ports();
