@@ -375,9 +375,11 @@ Applied Model::on(const cmd::NeighDel& c) {
 }
 
 Applied Model::on(const cmd::SetTimeouts& c) {
-  if (c.tcp) timeouts_.tcp() = *c.tcp;
-  if (c.tcp_fin) timeouts_.tcp_fin() = *c.tcp_fin;
-  if (c.udp) timeouts_.udp() = *c.udp;
+  // (0 is "unchanged", never a timeout: the data path's fast lane takes every
+  // connection's timeout to be a second or more.)
+  if (c.tcp && *c.tcp) timeouts_.tcp() = *c.tcp;
+  if (c.tcp_fin && *c.tcp_fin) timeouts_.tcp_fin() = *c.tcp_fin;
+  if (c.udp && *c.udp) timeouts_.udp() = *c.udp;
   return {"timeouts tcp " + std::to_string(timeouts_.tcp()) + " tcpfin " + std::to_string(timeouts_.tcp_fin()) +
               " udp " + std::to_string(timeouts_.udp()),
           {}};

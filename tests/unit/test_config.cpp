@@ -190,6 +190,14 @@ TEST(Grammar, IpvsadmServerForms) {
   EXPECT_EQ(*s.tcp, 900u);
   EXPECT_FALSE(s.tcp_fin);
   EXPECT_EQ(*s.udp, 60u);
+  // A timeout of 0 given as such is "unchanged" in the model too, never a timeout (the
+  // data path's fast lane relies on every connection's timeout being a second or more).
+  Model m(1);
+  m.apply(cmd::SetTimeouts{0, 0, 0});
+  EXPECT_EQ(m.timeouts(), lb::Timeouts{});
+  m.apply(cmd::SetTimeouts{0, 30, std::nullopt});
+  EXPECT_EQ(m.timeouts().tcp(), lb::Timeouts{}.tcp());
+  EXPECT_EQ(m.timeouts().tcp_fin(), 30u);
   // Thresholds of zero (none) are accepted.
   EXPECT_TRUE(std::holds_alternative<cmd::RsAdd>(parse("ipvsadm -a -t 198.18.1.10:80 -r 198.18.0.11 -x 0 -y 0")));
 }
