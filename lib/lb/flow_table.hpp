@@ -9,11 +9,13 @@
 // (live entries are dense). One entry more than the capacity, never in use, is the
 // no-entry: its key's kind is no FlowKind, so no key is ever equal to it, and every
 // bucket names it after its ways, so a burst's lookup always yields an entry to
-// prefetch and compare, with no test for "none" on the way (candidate_in). The bucket array is allocated whole (capacity/2 rounded up
-// to a power of two: two entries per bucket at full load) but only a prefix of it is in
-// use, and that prefix grows with the live entries by linear hashing: it starts at one
-// bucket, and an insert that would leave fewer than kGrowth buckets per entry first
-// splits buckets (kGrowth at most), until the whole array is in use; then the load rises
+// prefetch and compare, with no test for "none" on the way (candidate_in). (With 2-MiB
+// pages it can cost the pool one page more: 1M entries are 64 MiB and 64 bytes.)
+// The bucket array is allocated whole (capacity/2 rounded up to a power of two: two
+// entries per bucket at full load) but only a prefix of it is in use, and that prefix
+// grows with the live entries by linear hashing: it starts at one bucket, and an insert
+// that would leave fewer than kGrowth buckets per entry first splits buckets (kGrowth at
+// most), until the whole array is in use; then the load rises
 // to two per bucket at full capacity, as it always did. A split moves the entries of
 // the bucket at the split pointer whose next hash bit is set to the bucket one level
 // above: two buckets of at most 8 ways. An entry's bucket is a function of the low 32
@@ -63,7 +65,7 @@ constexpr uint32_t kNil = 0xffffffffu;
 inline size_t lowest(uint32_t m) {
 #if defined(__x86_64__)
   uint64_t i;
-  asm("bsfl %1, %k0" : "=r"(i) : "rm"(m) : "cc");
+  asm("bsfl %1, %k0" : "=r"(i) : "r"(m) : "cc");  // ("r": clang spills an "rm" operand)
   return i;
 #else
   return static_cast<size_t>(__builtin_ctz(m));

@@ -132,7 +132,9 @@ TEST(Parse, TcpDataOffsetIsTheHighNibble) {
   EXPECT_FALSE(net::tcp_offset_ok(tcp, 59));
   tcp[12] = 0x4f;
   EXPECT_FALSE(net::tcp_offset_ok(tcp, 60));
-  auto f = build({});  // a SYN without options or payload: offset 20, the segment's length
+  FrameSpec s;  // a SYN without options or payload: offset 20, the segment's length
+  s.payload = 0;
+  auto f = build(s);
   f[14 + 20 + 12] |= 0x0f;
   EXPECT_EQ(parse(f).kind, FrameKind::kIpv4L4) << net::drop_name(parse(f).drop);
 }
