@@ -15,10 +15,9 @@
 // entries per bucket at full load) but only a prefix of it is in use, and that prefix
 // grows with the live entries by linear hashing: it starts at one bucket, and an insert
 // that would leave fewer than kGrowth buckets per entry first splits buckets (kGrowth at
-// most), until the whole array is in use; then the load rises
-// to two per bucket at full capacity, as it always did. A split moves the entries of
-// the bucket at the split pointer whose next hash bit is set to the bucket one level
-// above: two buckets of at most 8 ways. An entry's bucket is a function of the low 32
+// most), until the whole array is in use; then the load rises to two per bucket at full
+// capacity, as it always did. A split moves the entries of the bucket at the split
+// pointer whose next hash bit is set to the bucket one level above: two buckets of at most 8 ways. An entry's bucket is a function of the low 32
 // bits of its hash, the level and the split pointer (address()): each entry keeps those
 // bits, so a split needs no key and no rehash.
 // Why: memory touched follows the high-water mark of live entries, not the capacity.

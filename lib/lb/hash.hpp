@@ -22,33 +22,25 @@ constexpr uint64_t mix64(uint64_t x) {
   return x;
 }
 
-// The connection hash: indexes the flow table and drives the hash and mh schedulers.
-// CRC32C of the key's two words (one instruction each on SSE4.2), spread over 64 bits
-// by a multiply. Low bits pick the flow-table bucket, the top 16 its signature, the
-// high half the scheduler slot. Portable builds use the same CRC in software, so every
-// instance maps a flow to the same slot whatever it runs on.
-inline uint32_t crc32c_u64(uint32_t crc, uint64_t v) {
+// One CRC32C step, the CRC held in a 64-bit word whose upper half is zero (as SSE4.2's
+// CRC32 leaves it), so a chain of steps needs no zero extension between them.
+inline uint64_t crc32c_step(uint64_t crc, uint64_t v) {
 #if defined(__SSE4_2__)
-  return static_cast<uint32_t>(_mm_crc32_u64(crc, v));
+  return _mm_crc32_u64(crc, v);
 #else
   for (int i = 0; i < 64; ++i) {
-    const uint32_t bit = (crc ^ static_cast<uint32_t>(v >> i)) & 1;
+    const uint64_t bit = (crc ^ (v >> i)) & 1;
     crc = (crc >> 1) ^ (bit ? 0x82f63b78u : 0);
   }
   return crc;
 #endif
 }
 
-// The same CRC step with the CRC held in a 64-bit word (upper half zero, as SSE4.2's
-// CRC32 leaves it): a chain of steps then needs no zero extension between them.
-inline uint64_t crc32c_step(uint64_t crc, uint64_t v) {
-#if defined(__SSE4_2__)
-  return _mm_crc32_u64(crc, v);
-#else
-  return crc32c_u64(static_cast<uint32_t>(crc), v);
-#endif
-}
-
+// The connection hash: indexes the flow table and drives the hash and mh schedulers.
+// CRC32C of the key's two words (one instruction each on SSE4.2), spread over 64 bits
+// by a multiply. Low bits pick the flow-table bucket, the top 16 its signature, the
+// high half the scheduler slot. Portable builds use the same CRC in software, so every
+// instance maps a flow to the same slot whatever it runs on.
 inline uint64_t flow_hash(uint64_t key_word0, uint64_t key_word1) {
   return crc32c_step(crc32c_step(0x2545f491u, key_word0), key_word1) * 0x9e3779b97f4a7c15ULL;
 }
