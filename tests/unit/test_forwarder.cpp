@@ -182,6 +182,75 @@ struct ForwarderPair {
   Forwarder one, burst;
 };
 
+using Bytes = std::vector<uint8_t>;
+using Cases = std::vector<std::pair<const char*, Bytes>>;
+
+// Each case alone, then in bursts of up to 32 (the second time the connections exist and
+// were seen this second): untagged, on VLAN 20 and on the unknown VLAN 30; in one
+// segment and in more (refused whole); with each IPv4 checksum verdict a port gives
+// (none, good, bad); then a second later. process_burst (pair.burst) decides each frame
+// as process() (pair.one) does, and leaves the same frames and the same tables.
+void expect_burst_decides_as_one_by_one(ForwarderPair& pair, const Cases& cases) {
+  const auto run = [&](size_t from, size_t to, uint16_t vlan, uint32_t pkt_extra, net::IpCsum csum) {
+    std::vector<Bytes> a, b;
+    for (size_t i = from; i < to; ++i) a.push_back(cases[i].second);
+    b = a;
+    const auto frame = [&](Bytes& f) {
+      Frame x{f.data(), static_cast<uint32_t>(f.size()), static_cast<uint32_t>(f.size()), 0, vlan, csum};
+      x.pkt_len += pkt_extra;  // more segments than the first
+      return x;
+    };
+    std::vector<Frame> fb;
+    for (auto& f : b) fb.push_back(frame(f));
+    std::vector<Verdict> vb(fb.size());
+    pair.burst.process_burst(fb.data(), vb.data(), static_cast<uint32_t>(fb.size()));
+    for (size_t i = 0; i < a.size(); ++i) {
+      const Verdict va = pair.one.process(frame(a[i]));
+      const std::string what = std::string(cases[from + i].first) + " on VLAN " + std::to_string(vlan) +
+                               ", checksum verdict " + std::to_string(static_cast<int>(csum)) +
+                               (pkt_extra ? ", more segments" : "");
+      EXPECT_EQ(va.word(), vb[i].word()) << what << ": one by one " << net::drop_name(va.drop) << ", burst "
+                                         << net::drop_name(vb[i].drop);
+      EXPECT_EQ(a[i], b[i]) << what;
+    }
+    EXPECT_EQ(table_difference(pair.ta, pair.tb), "") << cases[from].first << " on VLAN " << vlan;
+    EXPECT_EQ(table_difference(pair.one.conns6(), pair.burst.conns6()), "") << cases[from].first << " on VLAN " << vlan;
+  };
+  for (uint32_t second : {0u, 1u}) {
+    pair.begin(second);
+    for (uint16_t vlan : {0, 20, 30})
+      for (uint32_t extra : {0u, 4u})
+        for (net::IpCsum csum : {net::IpCsum::kUnknown, net::IpCsum::kGood, net::IpCsum::kBad}) {
+          for (size_t i = 0; i < cases.size(); ++i) run(i, i + 1, vlan, extra, csum);
+          for (size_t i = 0; i < cases.size(); i += Forwarder::kMaxBurst)
+            run(i, std::min(cases.size(), i + Forwarder::kMaxBurst), vlan, extra, csum);
+        }
+  }
+}
+
+// After expect_burst_decides_as_one_by_one: both Forwarders counted the same for RSs
+// 0..n_rs-1 (RS 2: a UDP service's, which forwarded) and the worker, and forwarded to
+// every kind of destination the cases have (connections, ICMP errors, later fragments).
+void expect_same_counts(const ForwarderPair& pair, uint32_t n_rs) {
+  uint64_t forwarded = 0;
+  for (uint32_t r = 0; r < n_rs; ++r) {
+    EXPECT_EQ(pair.ra[r].packets, pair.rb[r].packets) << r;
+    EXPECT_EQ(pair.ra[r].bytes, pair.rb[r].bytes) << r;
+    EXPECT_EQ(pair.ra[r].active, pair.rb[r].active) << r;
+    EXPECT_EQ(pair.ra[r].inactive, pair.rb[r].inactive) << r;
+    forwarded += pair.rb[r].packets;
+  }
+  EXPECT_GT(pair.rb[2].packets, 0u) << "the test should forward to the UDP service";
+  EXPECT_GT(forwarded, 100u);
+  EXPECT_GT(pair.cb.icmp_forwarded, 0u);
+  EXPECT_GT(pair.cb.frag_forwarded, 0u);
+  for (auto field : {&WorkerCounters::conn_new, &WorkerCounters::conn_resched, &WorkerCounters::conn_evicted,
+                     &WorkerCounters::icmp_forwarded, &WorkerCounters::frag_forwarded})
+    EXPECT_EQ(pair.ca.*field, pair.cb.*field);
+  for (int d = 0; d < net::kDropCount; ++d)
+    EXPECT_EQ(pair.ca.port[0].drops[d], pair.cb.port[0].drops[d]) << net::drop_name(static_cast<net::Drop>(d));
+}
+
 std::vector<uint8_t> bytes_of(const net::Mac& m) { return {m.bytes.begin(), m.bytes.end()}; }
 std::vector<uint8_t> head(const std::vector<uint8_t>& f, size_t from, size_t to) {
   return {f.begin() + static_cast<long>(from), f.begin() + static_cast<long>(to)};
@@ -1016,6 +1085,117 @@ TEST_F(Fwd, BurstProcessingEqualsOneByOne) {
   }
 }
 
+// The IPv4 frames fast_classify takes and each test it makes (and what it leaves to the
+// general path), decided in bursts as one by one: each case differs from a frame the fast
+// path takes in one respect, its header checksum right unless the case is about it.
+TEST_F(Fwd, BurstDecidesEveryIpv4CaseAsOneByOne) {
+  spec.ports[0].vlans = {{20, net::Prefix{ip("198.18.20.2"), 24}}};
+  spec.services.push_back(service(1, "198.18.1.10", net::kProtoUdp, 53, Sched::kRr, {rs(2, "198.18.0.13")}));
+  const auto with = [](FrameSpec s, auto&& change) {
+    change(s);
+    return build(s);
+  };
+  constexpr size_t kIp = net::kEtherHdrLen, kL4 = kIp + net::kIpv4MinHdrLen;
+  // Bytes at `at`, then the header checksum made right again (pokes of the IPv4 header).
+  const auto poke = [](Bytes f, size_t at, std::initializer_list<uint8_t> v) {
+    for (uint8_t b : v) f.at(at++) = b;
+    return f;
+  };
+  const auto poke_ip = [&](Bytes f, size_t at, std::initializer_list<uint8_t> v) {
+    f = poke(std::move(f), at, v);
+    f[kIp + 10] = f[kIp + 11] = 0;
+    const uint16_t ck = net::checksum_finish(&f[kIp], net::kIpv4MinHdrLen);
+    std::memcpy(&f[kIp + 10], &ck, 2);
+    return f;
+  };
+  FrameSpec ack = syn(40000);
+  ack.tcp_flags = net::kTcpAck;
+  const Bytes good = build(ack);
+  FrameSpec udp = ack;
+  udp.proto = net::kProtoUdp;
+  udp.dport = 53;
+  udp.payload = 20;  // 62 bytes: the fast path's
+  const Bytes good_udp = build(udp);
+  Bytes padded = good;  // a datagram shorter than its frame
+  padded.resize(good.size() + 6);
+  const auto tot_len = [&](const Bytes& f, size_t n) {
+    return poke_ip(f, kIp + 2, {static_cast<uint8_t>(n >> 8), static_cast<uint8_t>(n)});
+  };
+  const size_t datagram = good.size() - kIp;
+  Cases cases = {
+      {"TCP", good},
+      {"UDP", good_udp},
+      {"small UDP", with(udp, [](FrameSpec& s) { s.payload = 0; })},
+      {"SYN", with(ack, [](FrameSpec& s) { s.tcp_flags = net::kTcpSyn; })},
+      {"FIN", with(ack, [](FrameSpec& s) { s.tcp_flags = net::kTcpFin | net::kTcpAck; })},
+      {"RST", with(ack, [](FrameSpec& s) { s.tcp_flags = net::kTcpRst; })},
+      {"another client", with(ack, [](FrameSpec& s) { s.saddr = ip("198.18.2.7"); })},
+      {"source 0.1.2.3", with(ack, [](FrameSpec& s) { s.saddr = ip("0.1.2.3"); })},
+      {"source 1.0.0.1", with(ack, [](FrameSpec& s) { s.saddr = ip("1.0.0.1"); })},
+      {"source 126.0.0.1", with(ack, [](FrameSpec& s) { s.saddr = ip("126.0.0.1"); })},
+      {"source 127.0.0.1", with(ack, [](FrameSpec& s) { s.saddr = ip("127.0.0.1"); })},
+      {"source 128.0.0.1", with(ack, [](FrameSpec& s) { s.saddr = ip("128.0.0.1"); })},
+      {"source 223.255.255.254", with(ack, [](FrameSpec& s) { s.saddr = ip("223.255.255.254"); })},
+      {"source 224.0.0.1", with(ack, [](FrameSpec& s) { s.saddr = ip("224.0.0.1"); })},
+      {"source 240.0.0.1", with(ack, [](FrameSpec& s) { s.saddr = ip("240.0.0.1"); })},
+      {"source 255.255.255.255", with(ack, [](FrameSpec& s) { s.saddr = ip("255.255.255.255"); })},
+      {"no service port", with(ack, [](FrameSpec& s) { s.dport = 81; })},
+      {"not a VIP", with(ack, [](FrameSpec& s) { s.daddr = ip("198.18.1.11"); })},
+      {"the DIP", with(ack, [](FrameSpec& s) { s.daddr = ip("198.18.0.2"); })},
+      {"UDP to the TCP port", with(ack, [](FrameSpec& s) { s.proto = net::kProtoUdp; })},
+      {"first fragment", with(ack, [](FrameSpec& s) { s.frag = 0x2000; })},
+      {"later fragment", with(ack, [](FrameSpec& s) { s.frag = 0x0003; })},
+      {"last fragment", with(ack, [](FrameSpec& s) { s.frag = 0x0100; })},
+      {"don't fragment", with(ack, [](FrameSpec& s) { s.frag = 0x4000; })},
+      {"reserved flag", with(ack, [](FrameSpec& s) { s.frag = 0x8000; })},
+      {"ICMP error", icmp_error(reply_to(ack), ip("198.18.9.200"), ack.daddr)},
+      {"IP options", with(ack, [](FrameSpec& s) { s.ip_options = {1, 1, 1, 0}; })},
+      {"another protocol", poke_ip(good, kIp + 9, {47})},
+      {"version 6", poke_ip(good, kIp, {0x65})},
+      {"IHL 4", poke_ip(good, kIp, {0x44})},
+      {"TOS", poke_ip(good, kIp + 1, {0xb8})},
+      {"TTL 1", poke_ip(good, kIp + 8, {1})},
+      {"bad checksum", poke(good, kIp + 10, {static_cast<uint8_t>(good[kIp + 10] ^ 1)})},
+      {"total length past the frame", tot_len(good, datagram + 1)},
+      {"total length 27", tot_len(padded, 27)},
+      {"total length 28", tot_len(padded, 28)},
+      {"total length 39", tot_len(padded, 39)},
+      {"datagram shorter than the frame", tot_len(padded, datagram)},
+      {"TCP data offset 4", poke(good, kL4 + 12, {0x40})},
+      {"TCP data offset past the datagram", poke(good, kL4 + 12, {0xf0})},
+      {"TCP data offset and AE", poke(good, kL4 + 12, {0x51})},
+      {"UDP length 7", poke(good_udp, kL4 + 4, {0, 7})},
+      {"UDP length past the datagram", poke(good_udp, kL4 + 4, {0, 29})},
+      {"UDP length short of the datagram", poke(good_udp, kL4 + 4, {0, 27})},
+      {"another MAC", poke(good, 0, {0x02, 0x70, 0x63, 0x61, 0x70, 0x09})},
+      {"another MAC's last byte", poke(good, 5, {0x01})},
+      {"multicast MAC", poke(good, 0, {0x01, 0x00, 0x5e, 0, 0, 1})},
+      {"broadcast MAC", poke(good, 0, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff})},
+      {"zero source MAC", poke(good, 6, {0, 0, 0, 0, 0, 0})},
+      {"group source MAC", poke(good, 6, {0x03, 0, 0, 0, 1, 1})},
+      {"IPv6 EtherType", poke(good, 12, {0x86, 0xdd})},
+      {"VLAN EtherType", poke(good, 12, {0x81, 0x00})},
+      {"ARP EtherType", poke(good, 12, {0x08, 0x06})},
+      {"cut to 53 bytes", Bytes(good.begin(), good.begin() + 53)},
+      {"cut in the source", Bytes(good.begin(), good.begin() + kIp + 14)},
+      {"cut in the Ethernet header", Bytes(good.begin(), good.begin() + 10)},
+  };
+  // A source MAC of zeros but one bit of one byte, each byte (in one word or the other).
+  static constexpr const char* kOneBit[] = {"source MAC 10:00:00:00:00:00", "source MAC 00:10:00:00:00:00",
+                                            "source MAC 00:00:01:00:00:00", "source MAC 00:00:00:80:00:00",
+                                            "source MAC 00:00:00:00:04:00", "source MAC 00:00:00:00:00:01"};
+  constexpr uint8_t kBit[] = {0x10, 0x10, 0x01, 0x80, 0x04, 0x01};
+  for (size_t k = 0; k < 6; ++k) {
+    Bytes f = poke(good, 6, {0, 0, 0, 0, 0, 0});
+    f[6 + k] = kBit[k];
+    cases.emplace_back(kOneBit[k], f);
+  }
+  ASSERT_LE(cases.size(), 2 * Forwarder::kMaxBurst);
+  ForwarderPair pair(spec, 64);
+  expect_burst_decides_as_one_by_one(pair, cases);
+  expect_same_counts(pair, 3);
+}
+
 TEST_F(Fwd, EgressPortFromTheRs) {
   spec.ports.push_back(PortSpec{kPort1Mac, net::Prefix{ip("198.18.8.2"), 24}});
   spec.services[0].rs = {rs(0, "198.18.8.11")};
@@ -1238,59 +1418,8 @@ TEST_F(Fwd6, BurstDecidesEveryIpv6CaseAsOneByOne) {
   };
   ASSERT_LE(cases.size(), 2 * Forwarder::kMaxBurst);
   ForwarderPair pair(spec, 64);
-  Forwarder &one = pair.one, &burst = pair.burst;
-  // Each frame alone, then in bursts of up to 32 (the second time the connections exist
-  // and were seen this second), untagged, on VLAN 20, on the unknown VLAN 30; then a
-  // second later.
-  const auto run = [&](size_t from, size_t to, uint16_t vlan, uint32_t pkt_extra) {
-    std::vector<Bytes> a, b;
-    for (size_t i = from; i < to; ++i) a.push_back(cases[i].second);
-    b = a;
-    std::vector<Frame> fb;
-    for (auto& f : b) {
-      fb.push_back(frame_of(f, 0, vlan));
-      fb.back().pkt_len += pkt_extra;  // more segments than the first: refused whole
-    }
-    std::vector<Verdict> vb(fb.size());
-    burst.process_burst(fb.data(), vb.data(), static_cast<uint32_t>(fb.size()));
-    for (size_t i = 0; i < a.size(); ++i) {
-      Frame fa = frame_of(a[i], 0, vlan);
-      fa.pkt_len += pkt_extra;
-      const Verdict va = one.process(fa);
-      const std::string what = std::string(cases[from + i].first) + " on VLAN " + std::to_string(vlan);
-      EXPECT_EQ(va.word(), vb[i].word()) << what << ": one by one " << net::drop_name(va.drop) << ", burst "
-                                         << net::drop_name(vb[i].drop);
-      EXPECT_EQ(a[i], b[i]) << what;
-    }
-    EXPECT_EQ(table_difference(one.conns6(), burst.conns6()), "") << cases[from].first << " on VLAN " << vlan;
-  };
-  uint64_t forwarded = 0;
-  for (uint32_t second : {0u, 1u}) {
-    pair.begin(second);
-    for (uint16_t vlan : {0, 20, 30}) {
-      for (uint32_t extra : {0u, 4u}) {
-        for (size_t i = 0; i < cases.size(); ++i) run(i, i + 1, vlan, extra);
-        for (size_t i = 0; i < cases.size(); i += Forwarder::kMaxBurst)
-          run(i, std::min(cases.size(), i + Forwarder::kMaxBurst), vlan, extra);
-      }
-    }
-  }
-  for (uint32_t r = 0; r < 3; ++r) {
-    EXPECT_EQ(pair.ra[r].packets, pair.rb[r].packets) << r;
-    EXPECT_EQ(pair.ra[r].bytes, pair.rb[r].bytes) << r;
-    EXPECT_EQ(pair.ra[r].active, pair.rb[r].active) << r;
-    EXPECT_EQ(pair.ra[r].inactive, pair.rb[r].inactive) << r;
-    forwarded += pair.rb[r].packets;
-  }
-  EXPECT_GT(pair.rb[2].packets, 0u) << "the test should forward to the UDP service";
-  EXPECT_GT(forwarded, 100u);
-  EXPECT_GT(pair.cb.icmp_forwarded, 0u);
-  EXPECT_GT(pair.cb.frag_forwarded, 0u);
-  for (auto field : {&WorkerCounters::conn_new, &WorkerCounters::conn_resched, &WorkerCounters::conn_evicted,
-                     &WorkerCounters::icmp_forwarded, &WorkerCounters::frag_forwarded})
-    EXPECT_EQ(pair.ca.*field, pair.cb.*field);
-  for (int d = 0; d < net::kDropCount; ++d)
-    EXPECT_EQ(pair.ca.port[0].drops[d], pair.cb.port[0].drops[d]) << net::drop_name(static_cast<net::Drop>(d));
+  expect_burst_decides_as_one_by_one(pair, cases);
+  expect_same_counts(pair, 3);
 }
 
 // IPv6 frames are staged through the passes as IPv4's: pass 2 goes by the signature, pass
