@@ -23,16 +23,21 @@ inline uint16_t ones_sum(const uint8_t* p, uint32_t len, uint32_t seed = 0) {
 // its 16-bit words is a non-zero multiple of 65535. A 64-bit word is congruent to the sum
 // of its four 16-bit words modulo 65535 (2^16 = 1 there), and the end-around carries keep
 // the sum congruent modulo 2^64 - 1, of which 65535 is a factor: so the sum's remainder by
-// 65535 is the words'. (GCC makes the remainder test a multiply and a compare.) The sum is
-// zero only for an all-zero header. Byte order does not matter: a ones' complement sum of
-// byte-swapped words is the byte-swapped sum, and 0xffff is its own swap.
+// 65535 is the words'. The sum is zero only for an all-zero header. Byte order does not
+// matter: a ones' complement sum of byte-swapped words is the byte-swapped sum, and 0xffff
+// is its own swap. Both tests in one multiply and one compare: times 65535's inverse
+// modulo 2^64, a multiple of 65535 becomes its quotient (0 to kMaxQuotient) and anything
+// else a number above kMaxQuotient; less one, zero wraps above it too.
 inline bool ipv4_header20_sum_ok(uint64_t w0, uint64_t w1, uint32_t w2) {
   uint64_t s;
   const bool c1 = __builtin_add_overflow(w0, w1, &s);
   s += c1;  // cannot overflow again: w0 + w1 - 2^64 + 1 < 2^64 - 1
   const bool c2 = __builtin_add_overflow(s, uint64_t{w2}, &s);
   s += c2;
-  return s % 0xffff == 0 && s != 0;
+  constexpr uint64_t kInverse = 0xfffefffefffeffffull;
+  constexpr uint64_t kMaxQuotient = ~uint64_t{0} / 0xffff;
+  static_assert(uint64_t{0xffff} * kInverse == 1, "65535's inverse modulo 2^64");
+  return s * kInverse - 1 < kMaxQuotient;  // s % 65535 == 0 && s != 0
 }
 
 // True when an IPv4 header of `ihl` bytes carries a correct checksum.
