@@ -43,6 +43,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <string>
 #include <utility>
@@ -100,6 +101,16 @@ static_assert(sizeof(FlowEntry6) == 128, "two cache lines per IPv6 entry");
 static_assert(offsetof(FlowEntry, rs_slot) == 16 && offsetof(FlowEntry6, rs_slot) == 40,
               "the fields follow the key");
 
+// One line of a flow table's index: up to eight entries' signatures and numbers (either
+// family's table: the bucket does not depend on the key).
+constexpr uint32_t kFlowWays = 8;
+struct alignas(64) FlowBucket {
+  uint16_t sig[kFlowWays];      // 0 = empty way
+  uint32_t idx[kFlowWays + 1];  // [kFlowWays]: the table's no_entry(), what no signature finds
+  uint8_t pad[12];
+};
+static_assert(sizeof(FlowBucket) == 64 && offsetof(FlowBucket, idx) == 2 * kFlowWays);
+
 // Where a table's memory comes from (rte_zmalloc on the dataplane, new in tests).
 struct FlowMemory {
   void* (*alloc)(size_t bytes, size_t align, void* ctx) = nullptr;  // zeroed memory
@@ -113,7 +124,7 @@ class BasicFlowTable {
   using KeyType = Key;
   using Entry = BasicFlowEntry<Key>;
 
-  static constexpr uint32_t kWays = 8;
+  static constexpr uint32_t kWays = kFlowWays;
   // Buckets in use per entry while the index grows. Two: a bucket the split pointer has
   // not reached holds one entry on average, and a full bucket evicting a live entry
   // stays rare: churning a 1M table at 6,144 to 100,000 live entries, once in 400,000
@@ -141,8 +152,8 @@ class BasicFlowTable {
 
   // The bucket of `hash` as the index is now (valid until the next insert, erase or
   // split), and its prefetch: a burst computes it once for the prefetch and the lookup.
-  uint32_t bucket_of(uint64_t hash) const { return address(hash); }
-  void prefetch_bucket_at(uint32_t bucket) const { __builtin_prefetch(&buckets_[bucket]); }
+  const FlowBucket* bucket_of(uint64_t hash) const { return &buckets_[address(hash)]; }
+  static void prefetch_bucket(const FlowBucket* b) { __builtin_prefetch(b); }
 
   // Buckets of the index in use (grows with the live entries up to max_buckets(), never
   // shrinks), and the size of the whole bucket array.
@@ -165,12 +176,7 @@ class BasicFlowTable {
   uint32_t no_entry() const { return capacity_; }
 
  private:
-  struct alignas(64) Bucket {
-    uint16_t sig[kWays];    // 0 = empty way
-    uint32_t idx[kWays + 1];  // [kWays]: the table's no_entry(), what no signature finds
-    uint8_t pad[12];
-  };
-  static_assert(sizeof(Bucket) == 64);
+  using Bucket = FlowBucket;
 
  public:
   // The index as it is now, for lookups only (no insert or erase may come between taking
@@ -200,9 +206,18 @@ class BasicFlowTable {
     // the entry's line is in (and on a mismatch, a signature shared by another key, rare,
     // looks up with find()): a burst reads each bucket and prefetches the entry without
     // waiting for the entry's line.
-    uint32_t candidate_in(uint32_t bucket, uint64_t hash) const {
-      const Bucket& b = buckets_[bucket];
+    uint32_t candidate_in(const FlowBucket* bucket, uint64_t hash) const {
+      const Bucket& b = *bucket;
+#if defined(__SSE2__)
+      // The compare's mask as it comes, two bits a way: its lowest bit is twice the way,
+      // half the byte offset of the way's entry number (and of the no-entry's, after).
+      const uint32_t m = static_cast<uint32_t>(_mm_movemask_epi8(matches(b, signature(hash))));
+      uint32_t idx;
+      std::memcpy(&idx, reinterpret_cast<const char*>(b.idx) + 2 * lowest(m | 1u << (2 * kWays)), 4);
+      return idx;
+#else
       return b.idx[lowest(match(b, signature(hash)) | 1u << kWays)];
+#endif
     }
     // The same, in the bucket bucket_of(hash) gave (no insert, erase or split since).
     uint32_t find_in(uint32_t bucket, const Key& key, uint64_t hash) const {
@@ -327,11 +342,16 @@ class BasicFlowTable {
   static uint16_t signature(uint64_t hash) { return static_cast<uint16_t>(hash >> 48) | 1; }
 
   // One bit per matching way (SSE2: 16-bit compares packed to bytes, their sign bits).
+#if defined(__SSE2__)
+  // Each way's 16 bits all ones where its signature is sig.
+  static __m128i matches(const Bucket& b, uint16_t sig) {
+    const __m128i s = _mm_load_si128(reinterpret_cast<const __m128i*>(b.sig));
+    return _mm_cmpeq_epi16(s, _mm_set1_epi16(static_cast<short>(sig)));
+  }
+#endif
   static uint32_t match(const Bucket& b, uint16_t sig) {
 #if defined(__SSE2__)
-    const __m128i s = _mm_load_si128(reinterpret_cast<const __m128i*>(b.sig));
-    const __m128i eq = _mm_cmpeq_epi16(s, _mm_set1_epi16(static_cast<short>(sig)));
-    return static_cast<uint32_t>(_mm_movemask_epi8(_mm_packs_epi16(eq, _mm_setzero_si128())));
+    return static_cast<uint32_t>(_mm_movemask_epi8(_mm_packs_epi16(matches(b, sig), _mm_setzero_si128())));
 #else
     uint32_t m = 0;
     for (uint32_t w = 0; w < kWays; ++w)

@@ -226,7 +226,7 @@ namespace {
 template <class Table, class Pd>
 DRFWD_HOT void stage_bucket(const Table& t, Pd& pd) {
   pd.bucket = t.bucket_of(pd.hash);
-  t.prefetch_bucket_at(pd.bucket);
+  t.prefetch_bucket(pd.bucket);
 }
 
 // Sets bit i (< 32) of m: on x86 one BTS (GCC makes `m |= 1u << i` a move, a shift and an

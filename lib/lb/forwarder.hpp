@@ -180,7 +180,7 @@ class Forwarder {
     const ServiceTable* svc;  // null: a non-first fragment, decided by the fragment cache
     uint64_t hash;
     uint32_t idx;
-    uint32_t bucket;  // the flow table's bucket of `hash` as pass 1 found it
+    const FlowBucket* bucket;  // the flow table's bucket of `hash` as pass 1 found it
     // fast_classify's frames: bit s set for each state s this frame leaves as it is
     // (tcp_unmoved() of its flags; UDP: its one state). Pass 3's fast lane takes a
     // connection only in one of these.
