@@ -239,6 +239,19 @@ inline void set_bit(uint32_t& m, uint32_t i) {
 #endif
 }
 
+// The entry's key is k (the fast lane's compare): for IPv4, one 16-byte XOR and PTEST,
+// the entry's key read aligned (an entry is a whole line).
+bool entry_has_key(const FlowEntry& e, const net::FlowKey& k) {
+#if defined(__SSE4_1__)
+  const __m128i x = _mm_xor_si128(_mm_load_si128(reinterpret_cast<const __m128i*>(&e.key)),
+                                  _mm_loadu_si128(reinterpret_cast<const __m128i*>(&k)));
+  return _mm_testz_si128(x, x);
+#else
+  return e.key == k;
+#endif
+}
+bool entry_has_key(const FlowEntry6& e, const net::FlowKey6& k) { return e.key == k; }
+
 // Frames of `mask` before the first frame of `stop` (all of them if there is none).
 uint32_t before_first(uint32_t mask, uint32_t stop) { return mask & (stop ? (stop & (0u - stop)) - 1 : ~0u); }
 
@@ -647,7 +660,7 @@ template <class Pd>
     // yields for a new connection). Last seen now: not expired (an entry's timeout is at
     // least a second: every timeout drfwd takes is, sync refuses 0, check() holds it).
     // The frame leaves its state as it is.
-    if (!(e.key == pd.parsed.key) || e.last_seen != now ||
+    if (!entry_has_key(e, pd.parsed.key) || e.last_seen != now ||
         !((pd.unmoved >> static_cast<int>(e.state)) & 1) ||
         e.rs_slot >= rs_count ||
         rs_view[e.rs_slot].live_gen != e.rs_gen)
