@@ -1196,6 +1196,46 @@ TEST_F(Fwd, BurstDecidesEveryIpv4CaseAsOneByOne) {
   expect_same_counts(pair, 3);
 }
 
+// A burst's frames after one to a service reuse its lookup only when they are to the same
+// address, port and protocol: a frame whose destination differs in any one bit of the
+// address or of the port, right after one to the service, is decided as it is alone.
+// (The frames are built in memory and go nowhere: some of these addresses are outside
+// the lab's range.)
+TEST_F(Fwd, BurstReusesAServiceLookupOnlyForItsAddressPortAndProtocol) {
+  FrameSpec to_service = syn(40000);
+  to_service.tcp_flags = net::kTcpAck;
+  Cases cases;
+  std::vector<std::string> names;
+  names.reserve(48);
+  for (uint32_t bit = 0; bit < 48; ++bit) {
+    FrameSpec x = to_service;
+    if (bit < 32)
+      x.daddr.value ^= 1u << bit;
+    else
+      x.dport = static_cast<uint16_t>(x.dport ^ (1u << (bit - 32)));
+    names.push_back((bit < 32 ? "address bit " : "port bit ") + std::to_string(bit < 32 ? bit : bit - 32));
+    cases.emplace_back("to the service", build(to_service));
+    cases.emplace_back(names.back().c_str(), build(x));
+  }
+  // UDP to the TCP service's port, and TCP to a UDP service's.
+  spec.services.push_back(service(1, "198.18.1.10", net::kProtoUdp, 53, Sched::kRr, {rs(2, "198.18.0.13")}));
+  FrameSpec udp = to_service;
+  udp.proto = net::kProtoUdp;
+  cases.emplace_back("to the service", build(to_service));
+  cases.emplace_back("UDP to its port", build(udp));
+  udp.dport = 53;
+  FrameSpec tcp53 = to_service;
+  tcp53.dport = 53;
+  cases.emplace_back("to the UDP service", build(udp));
+  cases.emplace_back("TCP to its port", build(tcp53));
+  ForwarderPair pair(spec, 64);
+  expect_burst_decides_as_one_by_one(pair, cases);
+  EXPECT_GT(pair.rb[0].packets + pair.rb[1].packets, 0u);
+  EXPECT_GT(pair.rb[2].packets, 0u);
+  EXPECT_EQ(pair.ca.port[0].drops[static_cast<int>(net::Drop::kNoService)],
+            pair.cb.port[0].drops[static_cast<int>(net::Drop::kNoService)]);
+}
+
 TEST_F(Fwd, EgressPortFromTheRs) {
   spec.ports.push_back(PortSpec{kPort1Mac, net::Prefix{ip("198.18.8.2"), 24}});
   spec.services[0].rs = {rs(0, "198.18.8.11")};
