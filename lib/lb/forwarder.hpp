@@ -188,10 +188,10 @@ class Forwarder {
   };
   using Pending = BasicPending<net::Parsed>;
   using Pending6 = BasicPending<net::Parsed6>;
-  // The service the previous frame of the burst went to (key ~0: none yet: no frame on
-  // this path has protocol 255).
+  // The service the previous frame of the burst went to, and that frame's key as two
+  // words (all ones: none yet: no frame on this path has protocol 255).
   struct ServiceMemo {
-    uint64_t key = ~0ull;
+    alignas(16) uint64_t key[2] = {~0ull, ~0ull};
     const ServiceTable* svc = nullptr;
   };
   // IPv6's: the destination address (hi, lo), port and protocol (pp: port << 8 |
