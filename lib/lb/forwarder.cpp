@@ -268,6 +268,10 @@ bool entry_has_key(const FlowEntry& e, const net::FlowKey& k) {
 }
 bool entry_has_key(const FlowEntry6& e, const net::FlowKey6& k) { return e.key == k; }
 
+// `mask` is frames 0 to n - 1 (n = its popcount, 0 to 32), with no frame missing: a pass
+// walks them by a counted loop, with no bit to find and clear for each.
+bool from_first(uint32_t mask) { return (mask & (mask + 1)) == 0; }
+
 // Frames of `mask` before the first frame of `stop` (all of them if there is none).
 uint32_t before_first(uint32_t mask, uint32_t stop) { return mask & (stop ? (stop & (0u - stop)) - 1 : ~0u); }
 
@@ -589,11 +593,15 @@ template <bool kTagged>
 template <class Table, class Pd>
 DRFWD_HOT void lookup_staged(const Table& t, Pd* pend, uint32_t look) {
   const typename Table::Lookup index = t.lookup();
-  for (uint32_t m = look; m; m &= m - 1) {
-    Pd& pd = pend[lowest(m)];
+  const auto candidate = [&](Pd& pd) DRFWD_LAMBDA_HOT {
     pd.idx = index.candidate_in(pd.bucket, pd.hash);  // (the no-entry when none)
     index.prefetch_entry(pd.idx);
+  };
+  if (from_first(look)) {  // every frame looked up, the usual burst: counted
+    for (Pd *pd = pend, *end = pend + __builtin_popcount(look); pd != end; ++pd) candidate(*pd);
+    return;
   }
+  for (uint32_t m = look; m; m &= m - 1) candidate(pend[lowest(m)]);
 }
 
 [[gnu::noinline]] void Forwarder::lookup_burst(Pending* pend, uint32_t look) const { lookup_staged(conns_, pend, look); }
@@ -683,7 +691,7 @@ template <class Pd>
     out[i] = send(frames[i], rs_view[e.rs_slot], rs_counters[e.rs_slot]);
     return true;
   };
-  if ((lane & (lane + 1)) == 0) {  // frames 0 to n - 1 (a burst all on the fast path): counted
+  if (from_first(lane)) {  // a burst all on the fast path, the usual one: counted
     const uint32_t n = static_cast<uint32_t>(__builtin_popcount(lane));
     for (uint32_t i = 0; i < n; ++i)
       if (!take(i)) return lane & ~((1u << i) - 1);
