@@ -145,10 +145,8 @@ DRFWD_HOT Forwarder::Fast Forwarder::fast_classify(const Frame& f, uint64_t port
   if (proto == net::kProtoTcp) {
     if (!net::tcp_offset_ok(l4, l4_len)) return Fast::kNo;  // (the header is within kMin)
     flags = l4[13];
-    pend.unmoved = tcp_unmoved(flags);
   } else if (proto == net::kProtoUdp) {
     if (!net::udp_length_ok(l4, l4_len, false)) return Fast::kNo;
-    pend.unmoved = uint16_t{1} << static_cast<int>(ConnState::kUdp);
   } else {
     return Fast::kNo;
   }
@@ -202,10 +200,8 @@ template <bool kTagged>
   if (proto == net::kProtoTcp) {
     if (!net::tcp_offset_ok(l4, payload)) return false;
     flags = l4[13];
-    pend.unmoved = tcp_unmoved(flags);
   } else if (proto == net::kProtoUdp) {
     if (!net::udp_length_ok(l4, payload, false)) return false;
-    pend.unmoved = uint16_t{1} << static_cast<int>(ConnState::kUdp);
   } else {
     return false;
   }
@@ -675,6 +671,10 @@ template <class Pd>
   const uint32_t rs_count = snap_->rs_count, now = now_;
   const auto* const entries = &table(pend->parsed.key).at(0);
   RsCounters* const rs_counters = rs_counters_;
+  // The states the frame's flags leave as they are (a UDP frame's flags are 0: kUdp is
+  // among them, and a UDP frame only ever finds a UDP connection).
+  const uint16_t* const unmoved = kTcpUnmoved.states;
+  static_assert(kTcpUnmoved.states[0] & (1u << static_cast<int>(ConnState::kUdp)));
   // Frame i forwarded, or false when it needs more.
   const auto take = [&](size_t i) DRFWD_LAMBDA_HOT {
     const Pd& pd = pend[i];
@@ -684,7 +684,7 @@ template <class Pd>
     // least a second: every timeout drfwd takes is, sync refuses 0, check() holds it).
     // The frame leaves its state as it is.
     if (!entry_has_key(e, pd.parsed.key) || e.last_seen != now ||
-        !((pd.unmoved >> static_cast<int>(e.state)) & 1) ||
+        !((unmoved[pd.parsed.tcp_flags & kTcpStateFlags] >> static_cast<int>(e.state)) & 1) ||
         e.rs_slot >= rs_count ||
         rs_view[e.rs_slot].live_gen != e.rs_gen)
       return false;

@@ -181,10 +181,6 @@ class Forwarder {
     uint64_t hash;
     uint32_t idx;
     const FlowBucket* bucket;  // the flow table's bucket of `hash` as pass 1 found it
-    // fast_classify's frames: bit s set for each state s this frame leaves as it is
-    // (tcp_unmoved() of its flags; UDP: its one state). Pass 3's fast lane takes a
-    // connection only in one of these.
-    uint16_t unmoved;
   };
   using Pending = BasicPending<net::Parsed>;
   using Pending6 = BasicPending<net::Parsed6>;
