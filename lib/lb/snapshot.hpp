@@ -108,8 +108,9 @@ struct SnapshotSpec {
 // ---- What the workers read ------------------------------------------------------------
 
 // One per RS slot. A connection bound to (slot, gen) may keep using the RS while
-// `reachable`; new connections also need `accepting` (weight > 0).
-struct RsView {
+// `reachable`; new connections also need `accepting` (weight > 0). A cache line each, as
+// an RS's counters are: the data path finds both at slot * 64 from their arrays' starts.
+struct alignas(64) RsView {
   static constexpr uint8_t kNoPort8 = 0xff;
   uint8_t l2[12] = {};      // the Ethernet addresses to write: RS MAC, then egress port MAC
   uint8_t port = kNoPort8;  // egress port (< kMaxPorts)
@@ -129,7 +130,7 @@ struct RsView {
     return uint64_t{port} << 16 | uint64_t{vlan} << 48;
   }
 };
-static_assert(sizeof(RsView) == 40);
+static_assert(sizeof(RsView) == 64);
 
 struct ServiceTable {
   ServiceSpec spec;  // what this table was built from: identity, parameters, real servers
