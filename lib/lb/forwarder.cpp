@@ -641,10 +641,15 @@ void Forwarder::process_burst(const Frame* frames, Verdict* out, uint32_t n) {
   // it may go ahead of IPv4 frames for the same reason the other way round.
   const uint32_t todo4 = todo & ~c.v6;
   uint32_t lane = before_first(todo4, todo4 & ~fast);
-  uint32_t m = lane ? fast_lane(frames, out, pend, lane) : 0;
+  // (Every connection's RS slot has a view in this snapshot: the usual case.)
+  const bool in_view = snap_->rs_count >= rs_slots_seen_;
+  const auto lane_of = [&](const auto* pd, uint32_t frames_in) {
+    return in_view ? fast_lane<true>(frames, out, pd, frames_in) : fast_lane<false>(frames, out, pd, frames_in);
+  };
+  uint32_t m = lane ? lane_of(pend, lane) : 0;
   if (__builtin_expect(c.v6 != 0, 0)) {
     const uint32_t lane6 = before_first(c.v6, c.v6 & ~c.fast6);
-    if (lane6) m |= fast_lane(frames, out, pend6, lane6);
+    if (lane6) m |= lane_of(pend6, lane6);
     lane |= lane6;
   }
   // Then the rest, one by one. After an insert or erase, the entry numbers found in
@@ -665,7 +670,7 @@ void Forwarder::process_burst(const Frame* frames, Verdict* out, uint32_t n) {
 // of its own without the burst's arrays): an established connection already seen this
 // second, its state unchanged, has nothing to update but its RS's counters. Returns the
 // lane's frames from the first that needs more.
-template <class Pd>
+template <bool kInView, class Pd>
 [[gnu::noinline]] uint32_t Forwarder::fast_lane(const Frame* frames, Verdict* out, const Pd* pend, uint32_t lane) {
   const RsView* const rs_view = snap_->rs_view;
   const uint32_t rs_count = snap_->rs_count, now = now_;
@@ -685,7 +690,7 @@ template <class Pd>
     // The frame leaves its state as it is.
     if (!entry_has_key(e, pd.parsed.key) || e.last_seen != now ||
         !((unmoved[pd.parsed.tcp_flags & kTcpStateFlags] >> static_cast<int>(e.state)) & 1) ||
-        e.rs_slot >= rs_count ||
+        (!kInView && e.rs_slot >= rs_count) ||
         rs_view[e.rs_slot].live_gen != e.rs_gen)
       return false;
     out[i] = send(frames[i], rs_view[e.rs_slot], rs_counters[e.rs_slot]);

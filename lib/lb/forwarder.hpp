@@ -118,6 +118,7 @@ class Forwarder {
   void begin(const Snapshot* snap, uint32_t now) {
     snap_ = snap;
     now_ = now;
+    if (snap && snap->rs_count > rs_slots_seen_) rs_slots_seen_ = snap->rs_count;
   }
   const Snapshot* snapshot() const { return snap_; }
 
@@ -233,8 +234,9 @@ class Forwarder {
                      uint64_t port_mac48, Classified& c);
   void lookup_burst(Pending* pend, uint32_t look) const;
   void lookup_burst6(Pending6* pend, uint32_t look) const;
-  // Pass 3's fast lane for either family (Pd: Pending or Pending6).
-  template <class Pd>
+  // Pass 3's fast lane for either family (Pd: Pending or Pending6). kInView: every
+  // connection's RS slot is below the snapshot's rs_count (no bound check per frame).
+  template <bool kInView, class Pd>
   uint32_t fast_lane(const Frame* frames, Verdict* out, const Pd* pend, uint32_t lane);
   // Pass 3 for a frame pass 1 staged (seen: its table's mutations() before pass 3);
   // finish6: IPv6's, out of line.
@@ -348,6 +350,12 @@ class Forwarder {
   RsCounters* rs_counters_;
   const Snapshot* snap_ = nullptr;
   uint32_t now_ = 0;
+  // The most RS slots a snapshot given to begin() had: every connection's slot is below
+  // (a connection is bound to a slot of the snapshot of the time, and sync's adopt()
+  // checks the same). Snapshots never have fewer slots than the one before them
+  // (build_snapshot), so it is the current snapshot's count but after a build without
+  // its predecessor.
+  uint32_t rs_slots_seen_ = 0;
   uint32_t expired_at_ = ~0u;  // the clock at expire()'s last look (see expire)
   bool expire_more_ = false;   // ... which ran out of budget
   uint64_t tail_moves_seen_ = 0;  // both tables' tail_moves() after it

@@ -219,7 +219,10 @@ std::shared_ptr<Snapshot> build_snapshot(const SnapshotSpec& spec, const Snapsho
   for (const ServiceSpec& s : spec.services)
     for (const RsSpec& r : s.rs) max_rs_slot = std::max(max_rs_slot, r.slot + 1);
   if (max_rs_slot > kMaxRsSlots) throw std::invalid_argument("RS slot out of range");
-  snap->rs.resize(max_rs_slot);
+  // Never fewer slots than the snapshot before (a slot no RS has now is an empty view):
+  // every connection the workers hold names a slot of a snapshot they had, so its view
+  // is there, and the data path reads it without a bound check (Forwarder::begin()).
+  snap->rs.resize(std::max<size_t>(max_rs_slot, prev ? prev->rs.size() : 0));
   const auto [index_size, bits] = half_full(spec.services.size());
   snap->index.resize(index_size);
   snap->index_mask = index_size - 1;
