@@ -134,8 +134,11 @@ DRFWD_HOT Forwarder::Fast Forwarder::fast_classify(const Frame& f, uint64_t port
   const uint32_t tot_len = net::ntoh16(net::load16(ip + 2));
   constexpr uint32_t kLeast = net::kIpv4MinHdrLen + net::kUdpHdrLen;
   if (tot_len - kLeast > f.pkt_len - net::kEtherHdrLen - kLeast) return Fast::kNo;
-  if (f.ip_csum != net::IpCsum::kGood &&
-      (f.ip_csum == net::IpCsum::kBad || !net::ipv4_header20_sum_ok(i0, load64(ip + 8), load32(ip + 16))))
+  // The header checksum: the NIC's verdict (kBad above kGood, so one compare serves
+  // both), else checked here.
+  static_assert(net::IpCsum::kUnknown < net::IpCsum::kGood && net::IpCsum::kGood < net::IpCsum::kBad);
+  if (f.ip_csum > net::IpCsum::kGood ||
+      (f.ip_csum != net::IpCsum::kGood && !net::ipv4_header20_sum_ok(i0, load64(ip + 8), load32(ip + 16))))
     return Fast::kNo;
   if (net::martian_source(static_cast<uint8_t>(w0))) return Fast::kNo;
   const uint8_t proto = ip[9];
