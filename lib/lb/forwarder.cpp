@@ -83,12 +83,18 @@ class EthernetHead {
 #endif
 };
 
+// The destination address (in the first word), the port and the protocol (in the
+// second) of the key w0, w1 are those of memo_key, which name a service.
+constexpr uint64_t kServiceLo = 0xffffffff00000000ull, kServiceHi = 0xffffffff0000ull;
+DRFWD_HOT bool same_service(uint64_t w0, uint64_t w1, const uint64_t (&memo_key)[2]) {
+  return (((w0 ^ memo_key[0]) & kServiceLo) | ((w1 ^ memo_key[1]) & kServiceHi)) == 0;
+}
+
 // Stores the key (its two words) at `key`; true when the destination address (in the
 // first word), the port and the protocol (in the second) are those of memo_key, which
 // name a service. With SSE4.1 the key is one register, stored whole and compared under
 // the mask.
 DRFWD_HOT bool store_key_same_service(net::FlowKey& key, uint64_t w0, uint64_t w1, const uint64_t (&memo_key)[2]) {
-  constexpr uint64_t kServiceLo = 0xffffffff00000000ull, kServiceHi = 0xffffffff0000ull;
 #if defined(__SSE4_1__)
   const __m128i k = _mm_set_epi64x(static_cast<int64_t>(w1), static_cast<int64_t>(w0));
   _mm_storeu_si128(reinterpret_cast<__m128i*>(&key), k);
@@ -97,7 +103,7 @@ DRFWD_HOT bool store_key_same_service(net::FlowKey& key, uint64_t w0, uint64_t w
 #else
   std::memcpy(&key, &w0, 8);
   std::memcpy(reinterpret_cast<uint8_t*>(&key) + 8, &w1, 8);
-  return (((w0 ^ memo_key[0]) & kServiceLo) | ((w1 ^ memo_key[1]) & kServiceHi)) == 0;
+  return same_service(w0, w1, memo_key);
 #endif
 }
 
@@ -164,15 +170,13 @@ DRFWD_HOT Forwarder::Fast Forwarder::fast_classify(const Frame& f, uint64_t port
   pend.hash = flow_hash(w0, w1);
   // A burst's frames mostly go to the service the frame before went to (the memo's).
   if (!store_key_same_service(p.key, w0, w1, memo.key)) {
-    // The caller looks the service up. Until it does the memo holds no service for this
-    // key (frames to it would take the general path, never another service).
-    memo.key[0] = w0;
-    memo.key[1] = w1;
-    memo.svc = nullptr;
+    // To what the memo knows goes to no service: classify() decides. Else the caller
+    // looks the service up.
+    if (same_service(w0, w1, memo.none)) return Fast::kNo;
     return Fast::kMiss;
   }
   pend.svc = memo.svc;
-  return memo.svc ? Fast::kYes : Fast::kNo;
+  return Fast::kYes;
 }
 
 template <bool kTagged>
@@ -533,11 +537,14 @@ template <bool kTagged>
     }
     if (i == n) break;
     const net::FlowKey& k = pend[i].parsed.key;
-    memo.svc = snap_->find(k.dst, k.dport, k.proto);
-    pend[i].svc = memo.svc;
-    if (memo.svc) {
+    if (const ServiceTable* svc = snap_->find(k.dst, k.dport, k.proto)) {
+      std::memcpy(memo.key, &k, sizeof memo.key);
+      memo.svc = svc;
+      pend[i].svc = svc;
       stage_bucket(table, pend[i]);
       set_bit(fast, i);
+    } else {
+      std::memcpy(memo.none, &k, sizeof memo.none);
     }
   }
   Classified c{fast, fast, fast, 0, 0, 0};

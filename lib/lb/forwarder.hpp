@@ -185,11 +185,13 @@ class Forwarder {
   };
   using Pending = BasicPending<net::Parsed>;
   using Pending6 = BasicPending<net::Parsed6>;
-  // The service the previous frame of the burst went to, and that frame's key as two
-  // words (all ones: none yet: no frame on this path has protocol 255).
+  // The last service a frame of the burst was found to go to (never null once set), and
+  // that frame's key as two words; the key of the last frame found to go to no service
+  // (all ones: none yet: no frame on this path has protocol 255).
   struct ServiceMemo {
     alignas(16) uint64_t key[2] = {~0ull, ~0ull};
     const ServiceTable* svc = nullptr;
+    uint64_t none[2] = {~0ull, ~0ull};
   };
   // IPv6's: the destination address (hi, lo), port and protocol (pp: port << 8 |
   // protocol; ~0: none yet).
@@ -207,8 +209,8 @@ class Forwarder {
   enum class Fast : uint8_t {
     kNo,    // for classify() (which also finds that no service has it)
     kYes,   // to the memo's service: `pend` filled
-    kMiss,  // the memo holds another service: `pend` filled but for its service (the memo's
-            // key is the frame's already), which the caller looks up
+    kMiss,  // the memo holds another service: `pend` filled but for its service, which the
+            // caller looks up (and notes in the memo)
   };
   // The common frame (a whole TCP/UDP datagram), checked and keyed with a few wide loads;
   // kNo: let classify() decide (it is the reference and handles every case).

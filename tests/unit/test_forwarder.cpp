@@ -1264,6 +1264,13 @@ TEST_F(Fwd, BurstReusesAServiceLookupOnlyForItsAddressPortAndProtocol) {
   tcp53.dport = 53;
   cases.emplace_back("to the UDP service", build(udp));
   cases.emplace_back("TCP to its port", build(tcp53));
+  // Twice in a row to no service after a service: neither takes the service's lookup.
+  FrameSpec nowhere = to_service;
+  nowhere.dport = 81;
+  cases.emplace_back("to the service", build(to_service));
+  cases.emplace_back("to no service", build(nowhere));
+  cases.emplace_back("to no service again", build(nowhere));
+  cases.emplace_back("to the service again", build(to_service));
   ForwarderPair pair(spec, 64);
   expect_burst_decides_as_one_by_one(pair, cases);
   EXPECT_GT(pair.rb[0].packets + pair.rb[1].packets, 0u);
