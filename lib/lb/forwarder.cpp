@@ -144,7 +144,7 @@ DRFWD_HOT Forwarder::Fast Forwarder::fast_classify(const Frame& f, uint64_t port
   // both), else checked here.
   static_assert(net::IpCsum::kUnknown < net::IpCsum::kGood && net::IpCsum::kGood < net::IpCsum::kBad);
   if (f.ip_csum > net::IpCsum::kGood ||
-      (f.ip_csum != net::IpCsum::kGood && !net::ipv4_header20_sum_ok(i0, load64(ip + 8), load32(ip + 16))))
+      (f.ip_csum != net::IpCsum::kGood && !header20_.ok(i0, load64(ip + 8), load32(ip + 16))))
     return Fast::kNo;
   if (net::martian_source(static_cast<uint8_t>(w0))) return Fast::kNo;
   const uint8_t proto = ip[9];

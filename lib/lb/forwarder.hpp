@@ -15,6 +15,7 @@
 #include "lb/flow_table.hpp"
 #include "lb/handoff.hpp"
 #include "lb/snapshot.hpp"
+#include "net/checksum.hpp"
 #include "net/parse.hpp"
 
 namespace drfwd::lb {
@@ -358,6 +359,7 @@ class Forwarder {
   // (build_snapshot), so it is the current snapshot's count but after a build without
   // its predecessor.
   uint32_t rs_slots_seen_ = 0;
+  const net::Header20Test header20_{};  // the fast path's IPv4 header checksum test
   uint32_t expired_at_ = ~0u;  // the clock at expire()'s last look (see expire)
   bool expire_more_ = false;   // ... which ran out of budget
   uint64_t tail_moves_seen_ = 0;  // both tables' tail_moves() after it
