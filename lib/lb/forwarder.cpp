@@ -167,7 +167,7 @@ DRFWD_HOT Forwarder::Fast Forwarder::fast_classify(const Frame& f, uint64_t port
   static_assert(offsetof(net::Parsed, kind) == 0 && offsetof(net::Parsed, drop) == 1 &&
                 offsetof(net::Parsed, tcp_flags) == 2 && offsetof(net::Parsed, fragment) == 3);
   std::memcpy(&p, &head, 4);
-  pend.hash = flow_hash(w0, w1);
+  pend.hash = flow_hash(w0, w1, flow_hash_multiplier_);
   // A burst's frames mostly go to the service the frame before went to (the memo's).
   if (!store_key_same_service(p.key, w0, w1, memo.key)) {
     // To what the memo knows goes to no service: classify() decides. Else the caller

@@ -14,6 +14,7 @@
 #include "lb/counters.hpp"
 #include "lb/flow_table.hpp"
 #include "lb/handoff.hpp"
+#include "lb/hash.hpp"
 #include "lb/snapshot.hpp"
 #include "net/checksum.hpp"
 #include "net/parse.hpp"
@@ -360,6 +361,7 @@ class Forwarder {
   // its predecessor.
   uint32_t rs_slots_seen_ = 0;
   const net::Header20Test header20_{};  // the fast path's IPv4 header checksum test
+  const uint64_t flow_hash_multiplier_ = kFlowHashMultiplier;  // (as data: see flow_hash())
   uint32_t expired_at_ = ~0u;  // the clock at expire()'s last look (see expire)
   bool expire_more_ = false;   // ... which ran out of budget
   uint64_t tail_moves_seen_ = 0;  // both tables' tail_moves() after it

@@ -41,8 +41,14 @@ inline uint64_t crc32c_step(uint64_t crc, uint64_t v) {
 // by a multiply. Low bits pick the flow-table bucket, the top 16 its signature, the
 // high half the scheduler slot. Portable builds use the same CRC in software, so every
 // instance maps a flow to the same slot whatever it runs on.
+constexpr uint64_t kFlowHashMultiplier = 0x9e3779b97f4a7c15ULL;
+// The same, the multiplier given: a per-packet loop that keeps it as data (the Forwarder)
+// multiplies by a memory operand instead of loading it with a 10-byte move each frame.
+inline uint64_t flow_hash(uint64_t key_word0, uint64_t key_word1, uint64_t multiplier) {
+  return crc32c_step(crc32c_step(0x2545f491u, key_word0), key_word1) * multiplier;
+}
 inline uint64_t flow_hash(uint64_t key_word0, uint64_t key_word1) {
-  return crc32c_step(crc32c_step(0x2545f491u, key_word0), key_word1) * 0x9e3779b97f4a7c15ULL;
+  return flow_hash(key_word0, key_word1, kFlowHashMultiplier);
 }
 inline uint64_t flow_hash(const net::FlowKey& k) { return flow_hash(net::key_word0(k), net::key_word1(k)); }
 
