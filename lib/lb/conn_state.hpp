@@ -79,6 +79,15 @@ struct TcpUnmoved {
   }
 };
 inline constexpr TcpUnmoved kTcpUnmoved{};
+// The same for every value of the flags byte (the flags that do not move a connection
+// ignored): one load from the byte as it is, without masking it first.
+struct TcpUnmovedByByte {
+  uint16_t states[256];
+  constexpr TcpUnmovedByByte() : states{} {
+    for (int f = 0; f < 256; ++f) states[f] = kTcpUnmoved.states[f & kTcpStateFlags];
+  }
+};
+inline constexpr TcpUnmovedByByte kTcpUnmovedByByte{};
 static_assert(kStateCount <= 16);
 inline uint16_t tcp_unmoved(uint8_t tcp_flags) { return kTcpUnmoved.states[tcp_flags & kTcpStateFlags]; }
 

@@ -688,8 +688,8 @@ template <bool kInView, class Pd>
   RsCounters* const rs_counters = rs_counters_;
   // The states the frame's flags leave as they are (a UDP frame's flags are 0: kUdp is
   // among them, and a UDP frame only ever finds a UDP connection).
-  const uint16_t* unmoved = kTcpUnmoved.states;
-  static_assert(kTcpUnmoved.states[0] & (1u << static_cast<int>(ConnState::kUdp)));
+  const uint16_t* unmoved = kTcpUnmovedByByte.states;
+  static_assert(kTcpUnmovedByByte.states[0] & (1u << static_cast<int>(ConnState::kUdp)));
   asm("" : "+r"(unmoved));  // (in a register: GCC would make its address again for each frame)
   // Frame i forwarded, or false when it needs more.
   const auto take = [&](size_t i) DRFWD_LAMBDA_HOT {
@@ -700,7 +700,7 @@ template <bool kInView, class Pd>
     // least a second: every timeout drfwd takes is, sync refuses 0, check() holds it).
     // The frame leaves its state as it is.
     if (!entry_has_key(e, pd.parsed.key) || e.last_seen != now ||
-        !((unmoved[pd.parsed.tcp_flags & kTcpStateFlags] >> static_cast<int>(e.state)) & 1) ||
+        !((unmoved[pd.parsed.tcp_flags] >> static_cast<int>(e.state)) & 1) ||
         (!kInView && e.rs_slot >= rs_count) ||
         rs_view[e.rs_slot].live_gen != e.rs_gen)
       return false;
