@@ -168,6 +168,7 @@ std::string BasicFlowTable<Key>::check() const {
       const Entry& e = entries_[i];
       if (!e.in_use) return "free entry on a state list";
       if (e.timeout == 0) return "entry without a timeout";  // (the fast lane relies on it)
+      if (e.rs_slot != kNil && e.rs_offset != e.rs_slot * 64) return "RS offset is not its slot's";
       if (static_cast<int>(e.state) != s) return "entry on the wrong state list";
       if (e.prev != prev) return "broken prev link";
       if (prev != kNil && entries_[prev].last_seen < e.last_seen) return "state list out of order";

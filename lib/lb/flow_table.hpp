@@ -72,9 +72,9 @@ inline size_t lowest(uint32_t m) {
 #endif
 }
 
-// The fields after the key take 40 bytes; the pad makes the entry whole cache lines.
+// The fields after the key take 44 bytes; the pad makes the entry whole cache lines.
 template <class Key>
-constexpr size_t kFlowEntryPad = (sizeof(Key) + 40 + 63) / 64 * 64 - sizeof(Key) - 40;
+constexpr size_t kFlowEntryPad = (sizeof(Key) + 44 + 63) / 64 * 64 - sizeof(Key) - 44;
 
 template <class Key>
 struct alignas(64) BasicFlowEntry {
@@ -92,6 +92,7 @@ struct alignas(64) BasicFlowEntry {
   uint8_t counted = 0;        // counted in its RS's active/inactive gauges (see Forwarder)
   uint8_t announced = 0;      // told the other directors about (connection sync): changes and refreshes follow
   uint32_t synced = 0;        // worker clock when last announced to (or received from) the other directors
+  uint32_t rs_offset = 0;     // rs_slot * 64: the byte offset of its RS's view and counters (set with rs_slot)
   uint8_t pad[kFlowEntryPad<Key>] = {};
 };
 using FlowEntry = BasicFlowEntry<net::FlowKey>;

@@ -701,10 +701,12 @@ template <bool kInView, class Pd>
     // The frame leaves its state as it is.
     if (!entry_has_key(e, pd.parsed.key) || e.last_seen != now ||
         !((unmoved[pd.parsed.tcp_flags] >> static_cast<int>(e.state)) & 1) ||
-        (!kInView && e.rs_slot >= rs_count) ||
-        rs_view[e.rs_slot].live_gen != e.rs_gen)
+        (!kInView && e.rs_slot >= rs_count))
       return false;
-    out[i] = send(frames[i], rs_view[e.rs_slot], rs_counters[e.rs_slot]);
+    // Its RS's view and counters at the entry's byte offset (no multiply by the size).
+    const RsView& rv = *reinterpret_cast<const RsView*>(reinterpret_cast<const char*>(rs_view) + e.rs_offset);
+    if (rv.live_gen != e.rs_gen) return false;
+    out[i] = send(frames[i], rv, *reinterpret_cast<RsCounters*>(reinterpret_cast<char*>(rs_counters) + e.rs_offset));
     return true;
   };
   if (from_first(lane)) {  // a burst all on the fast path, the usual one: counted
@@ -1069,6 +1071,8 @@ Forwarder::Adopt Forwarder::adopt(const SyncRecord& r) {
 template <class Key>
 void Forwarder::bind(BasicFlowEntry<Key>& e, uint32_t slot, bool scheduled) {
   e.rs_slot = slot;
+  e.rs_offset = slot * 64;  // (RsView and RsCounters are a line each)
+  static_assert(sizeof(RsView) == 64 && sizeof(RsCounters) == 64);
   e.rs_gen = snap_->rs_view[slot].gen;
   e.counted = 1;
   RsCounters& rc = rs_counters_[slot];

@@ -80,6 +80,7 @@ TYPED_TEST(FlowTable, InsertFindErase) {
     auto k = key(i);
     uint32_t idx = t.insert(k, flow_hash(k), ConnState::kTcpSynRecv, 60, 1, nop);
     t.at(idx).rs_slot = i;
+    t.at(idx).rs_offset = i * 64;  // (as the Forwarder binds it)
   }
   EXPECT_EQ(t.size(), 50u);
   for (uint32_t i = 0; i < 50; ++i) {
@@ -98,6 +99,11 @@ TYPED_TEST(FlowTable, InsertFindErase) {
   t.at(some).timeout = 0;
   EXPECT_EQ(t.check(), "entry without a timeout");
   t.at(some).timeout = 60;
+  EXPECT_EQ(t.check(), "");
+  // An RS offset is its slot's (the fast lane reads the RS's view and counters there).
+  t.at(some).rs_offset += 64;
+  EXPECT_EQ(t.check(), "RS offset is not its slot's");
+  t.at(some).rs_offset -= 64;
   EXPECT_EQ(t.check(), "");
   EXPECT_THROW(Table(0), std::invalid_argument);
 }
@@ -613,6 +619,7 @@ TEST(FlowTableHash, CountBoundReadsIpv6Tables) {
   auto add = [&](const net::FlowKey6& k, ConnState s, uint32_t slot, bool counted) {
     const uint32_t idx = t.insert(k, flow_hash(k), s, 60, 0, nop);
     t.at(idx).rs_slot = slot;
+    t.at(idx).rs_offset = slot * 64;
     t.at(idx).rs_gen = 3;
     t.at(idx).counted = counted;
   };
