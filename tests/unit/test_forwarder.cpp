@@ -1435,7 +1435,6 @@ TEST_F(Fwd, ConnectionGaugesEqualTheTableUnderChurn) {
 TEST_F(Fwd6, BurstDecidesEveryIpv6CaseAsOneByOne) {
   spec.ports[0].vlans = {{20, net::Prefix{ip("198.18.20.2"), 24}}};
   spec.services.push_back(service(1, "2001:2::100", net::kProtoUdp, 53, Sched::kRr, {rs(2, "2001:2::13")}));
-  using Bytes = std::vector<uint8_t>;
   const auto with = [](Frame6Spec s, auto&& change) {
     change(s);
     return build6(s);
