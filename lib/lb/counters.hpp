@@ -131,6 +131,7 @@ inline constexpr int kExcClasses = 5;
   X(tmpl_new, kCounter, "persistence templates created")                                             \
   X(frag_forwarded, kCounter, "non-first fragments sent after their first fragment")                 \
   X(icmp_forwarded, kCounter, "ICMP errors sent to the real server of their connection")             \
+  X(fast_path, kCounter, "frames forwarded on the fast path: a known connection, seen this second, its state unchanged") \
   X(exception_limited_other, kCounter, "frames for the control core over the limit: DIP and group") \
   X(exception_limited_arp, kCounter, "frames for the control core over the limit: ARP")              \
   X(exception_limited_server, kCounter, "frames for the control core over the limit: from a real server") \

@@ -1279,6 +1279,118 @@ TEST_F(Fwd, BurstReusesAServiceLookupOnlyForItsAddressPortAndProtocol) {
             pair.cb.port[0].drops[static_cast<int>(net::Drop::kNoService)]);
 }
 
+// The fast path's share, which no verdict shows: every frame of a known connection seen
+// this second that leaves its state as it is goes on the fast path (counted in
+// fast_path), whatever else about it the full path would forward the same way; a frame
+// that needs more does not, nor do the frames behind it in its burst. A fast-path check
+// that refuses more than it must (a source MAC byte read wrong, a checksum inverse off)
+// changes no verdict, so the burst-against-one-by-one tests cannot see it: this one can.
+TEST_F(Fwd, FastPathTakesEveryFrameOfAKnownConnectionThatChangesNothing) {
+  spec.ports[0].vlans = {{20, net::Prefix{ip("198.18.20.2"), 24}}};
+  spec.services.push_back(service(1, "198.18.1.10", net::kProtoUdp, 53, Sched::kRr, {rs(2, "198.18.0.13")}));
+  publish();
+  // `copies` copies of f as one burst, all forwarded; how many went on the fast path.
+  const auto fast = [&](const Bytes& f, uint32_t copies, uint16_t vlan = 0, net::IpCsum csum = net::IpCsum::kUnknown,
+                        uint32_t pkt_extra = 0) {
+    std::vector<Bytes> b(copies, f);
+    std::vector<Frame> frames;
+    for (Bytes& x : b)
+      frames.push_back(Frame{x.data(), static_cast<uint32_t>(x.size()), static_cast<uint32_t>(x.size()) + pkt_extra,
+                             0, vlan, csum});
+    std::vector<Verdict> out(copies);
+    const uint64_t before = counters->fast_path;
+    fwd->process_burst(frames.data(), out.data(), copies);
+    for (const Verdict& v : out) EXPECT_EQ(v.action, pkt_extra ? Action::kDrop : Action::kForward);
+    return counters->fast_path - before;
+  };
+  const auto with = [](FrameSpec s, auto&& change) {
+    change(s);
+    return build(s);
+  };
+  FrameSpec ack = syn(41000);
+  ack.tcp_flags = net::kTcpAck;
+  FrameSpec udp = ack;
+  udp.proto = net::kProtoUdp;
+  udp.dport = 53;
+  constexpr size_t kIp = net::kEtherHdrLen;
+  const auto poke = [](Bytes f, size_t at, std::initializer_list<uint8_t> v) {
+    for (uint8_t x : v) f.at(at++) = x;
+    return f;
+  };
+  // The connections: a TCP one established (SYN, then ACK), a UDP one.
+  ASSERT_EQ(send(syn(41000)).action, Action::kForward);
+  ASSERT_EQ(send(ack).action, Action::kForward);
+  ASSERT_EQ(send(udp).action, Action::kForward);
+  EXPECT_EQ(counters->fast_path, 0u) << "process() is the full path";
+  Bytes padded = build(ack);  // a datagram shorter than its frame (Ethernet padding)
+  padded.resize(padded.size() + 6);
+  // (An unpadded 42-byte one is shorter than the fast path's least frame, 54 bytes: the
+  // full path takes it. Every NIC pads to 60.)
+  Bytes padded_udp = with(udp, [](FrameSpec& s) { s.payload = 0; });
+  padded_udp.resize(60);
+  std::vector<std::pair<std::string, Bytes>> frames = {
+      {"TCP ACK", build(ack)},
+      {"no payload", with(ack, [](FrameSpec& s) { s.payload = 0; })},
+      {"1,400 bytes of payload", with(ack, [](FrameSpec& s) { s.payload = 1400; })},
+      {"PSH ACK", with(ack, [](FrameSpec& s) { s.tcp_flags = net::kTcpAck | 0x08; })},
+      {"don't fragment", with(ack, [](FrameSpec& s) { s.frag = 0x4000; })},
+      {"TTL 1", with(ack, [](FrameSpec& s) { s.ttl = 1; })},
+      {"another IP ID", with(ack, [](FrameSpec& s) { s.ip_id = 0xffff; })},
+      {"Ethernet padding", padded},
+      {"UDP", build(udp)},
+      {"UDP, no payload, padded to Ethernet's 60 bytes", padded_udp},
+  };
+  // A source MAC of zeros but one bit of one byte, each byte.
+  constexpr uint8_t kBit[] = {0x10, 0x10, 0x01, 0x80, 0x04, 0x01};
+  for (size_t k = 0; k < 6; ++k) {
+    Bytes f = poke(build(ack), 6, {0, 0, 0, 0, 0, 0});
+    f[6 + k] = kBit[k];
+    frames.emplace_back("source MAC with only byte " + std::to_string(k) + " set", f);
+  }
+  // TOS, checksums across the range of the one's complement sum: the IP header's
+  // checksum made right again for each.
+  for (uint8_t tos : {0x00, 0x01, 0x10, 0xb8, 0xfc, 0xff}) {
+    Bytes f = poke(build(ack), kIp + 1, {tos});
+    f[kIp + 10] = f[kIp + 11] = 0;
+    const uint16_t ck = net::checksum_finish(&f[kIp], net::kIpv4MinHdrLen);
+    std::memcpy(&f[kIp + 10], &ck, 2);
+    frames.emplace_back("TOS " + std::to_string(tos), f);
+  }
+  for (const auto& [what, f] : frames)
+    for (uint16_t vlan : {0, 20})
+      for (net::IpCsum csum : {net::IpCsum::kUnknown, net::IpCsum::kGood}) {
+        const std::string how = what + " on VLAN " + std::to_string(vlan) + ", checksum verdict " +
+                                std::to_string(static_cast<int>(csum));
+        EXPECT_EQ(fast(f, 1, vlan, csum), 1u) << how;
+        EXPECT_EQ(fast(f, 32, vlan, csum), 32u) << how;
+      }
+  // What needs more: frames that move the connection's state, that open one, that the
+  // fast path does not parse; and every frame behind one of them in its burst.
+  const Bytes good = build(ack);
+  EXPECT_EQ(fast(good, 1, 0, net::IpCsum::kUnknown, 4), 0u) << "more than one segment (dropped)";
+  for (const auto& [what, f] : std::vector<std::pair<std::string, Bytes>>{
+           {"a new connection", with(ack, [](FrameSpec& s) { s.sport = 41001; })},
+           {"IP options", with(ack, [](FrameSpec& s) { s.ip_options = {1, 1, 1, 0}; })},
+           {"first fragment", with(ack, [](FrameSpec& s) { s.frag = 0x2000; })}}) {
+    std::vector<Bytes> b = {good, good, f, good, good};
+    std::vector<Frame> fr;
+    for (Bytes& x : b) fr.push_back(frame_of(x));
+    std::vector<Verdict> out(b.size());
+    const uint64_t before = counters->fast_path;
+    fwd->process_burst(fr.data(), out.data(), static_cast<uint32_t>(fr.size()));
+    EXPECT_EQ(counters->fast_path - before, 2u) << what << " third in a burst of five";
+    for (size_t i = 0; i < out.size(); ++i) EXPECT_EQ(out[i].action, Action::kForward) << what << ", frame " << i;
+  }
+  // A FIN moves the connection (then the frames after it in the burst are no longer
+  // the fast path's either).
+  EXPECT_EQ(fast(with(ack, [](FrameSpec& s) { s.tcp_flags = net::kTcpFin | net::kTcpAck; }), 3), 0u);
+  // A second later, each connection's first frame (which marks it used) takes the full
+  // path: a burst of its frames, none; the next burst, all.
+  at(1);
+  EXPECT_EQ(fast(build(udp), 32), 0u);
+  EXPECT_EQ(fast(build(udp), 32), 32u);
+}
+
 TEST_F(Fwd, EgressPortFromTheRs) {
   spec.ports.push_back(PortSpec{kPort1Mac, net::Prefix{ip("198.18.8.2"), 24}});
   spec.services[0].rs = {rs(0, "198.18.8.11")};
@@ -1652,6 +1764,24 @@ TEST_F(Fwd6, HashSchedulersAgreeWhateverTheOrderTheServersWereAdded) {
     }
     for (const char* r : addrs) EXPECT_GT(per_rs[r], 120) << what << " " << r;
   }
+}
+
+// IPv6's fast path counts in the same counter: a burst of an established connection's
+// frames, all of them; a burst behind a SYN that opens another connection, none.
+TEST_F(Fwd6, FastPathTakesEveryFrameOfAKnownConnectionThatChangesNothing) {
+  ASSERT_EQ(send(syn6(41000)).action, Action::kForward);
+  ASSERT_EQ(send(ack6(41000)).action, Action::kForward);
+  const auto fast = [&](const std::vector<Frame6Spec>& specs) {
+    const uint64_t before = counters->fast_path;
+    for (int to : burst_to_rs(*fwd, specs)) EXPECT_GE(to, 0);
+    return counters->fast_path - before;
+  };
+  EXPECT_EQ(fast(std::vector<Frame6Spec>(32, ack6(41000))), 32u);
+  std::vector<Frame6Spec> behind(8, ack6(41000));
+  behind[0] = syn6(41001);
+  EXPECT_EQ(fast(behind), 0u);
+  EXPECT_EQ(fast(std::vector<Frame6Spec>(8, ack6(41001))), 0u) << "its SYN_RECV becomes ESTABLISHED";
+  EXPECT_EQ(fast(std::vector<Frame6Spec>(8, ack6(41001))), 8u);
 }
 
 TEST_F(Fwd6, SourceHashKeepsAClientOnOneRsAndShPortSpreadsItsPorts) {
