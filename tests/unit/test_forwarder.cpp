@@ -1317,11 +1317,20 @@ TEST_F(Fwd, FastPathTakesEveryFrameOfAKnownConnectionThatChangesNothing) {
     for (uint8_t x : v) f.at(at++) = x;
     return f;
   };
-  // The connections: a TCP one established (SYN, then ACK), a UDP one.
-  ASSERT_EQ(send(syn(41000)).action, Action::kForward);
-  ASSERT_EQ(send(ack).action, Action::kForward);
+  // The connections: a TCP one established (SYN, then ACK), a UDP one; and one from the
+  // top of the lab's range with DF set, whose header's 64-bit words carry when summed.
+  FrameSpec carry = ack;
+  carry.saddr = ip("198.19.255.255");
+  carry.frag = 0x4000;
+  for (FrameSpec s : {ack, carry}) {
+    s.tcp_flags = net::kTcpSyn;
+    ASSERT_EQ(send(s).action, Action::kForward);
+    s.tcp_flags = net::kTcpAck;
+    ASSERT_EQ(send(s).action, Action::kForward);
+  }
   ASSERT_EQ(send(udp).action, Action::kForward);
-  EXPECT_EQ(counters->fast_path, 0u) << "process() is the full path";
+  ASSERT_EQ(send(ack).action, Action::kForward);  // established, seen this second
+  EXPECT_EQ(counters->fast_path, 0u) << "process() is the full path, even for the fast path's frames";
   Bytes padded = build(ack);  // a datagram shorter than its frame (Ethernet padding)
   padded.resize(padded.size() + 6);
   // (An unpadded 42-byte one is shorter than the fast path's least frame, 54 bytes: the
@@ -1335,7 +1344,6 @@ TEST_F(Fwd, FastPathTakesEveryFrameOfAKnownConnectionThatChangesNothing) {
       {"PSH ACK", with(ack, [](FrameSpec& s) { s.tcp_flags = net::kTcpAck | 0x08; })},
       {"don't fragment", with(ack, [](FrameSpec& s) { s.frag = 0x4000; })},
       {"TTL 1", with(ack, [](FrameSpec& s) { s.ttl = 1; })},
-      {"another IP ID", with(ack, [](FrameSpec& s) { s.ip_id = 0xffff; })},
       {"Ethernet padding", padded},
       {"UDP", build(udp)},
       {"UDP, no payload, padded to Ethernet's 60 bytes", padded_udp},
@@ -1347,14 +1355,28 @@ TEST_F(Fwd, FastPathTakesEveryFrameOfAKnownConnectionThatChangesNothing) {
     f[6 + k] = kBit[k];
     frames.emplace_back("source MAC with only byte " + std::to_string(k) + " set", f);
   }
-  // TOS, checksums across the range of the one's complement sum: the IP header's
-  // checksum made right again for each.
-  for (uint8_t tos : {0x00, 0x01, 0x10, 0xb8, 0xfc, 0xff}) {
+  // TOS (the IP header's checksum made right again for each).
+  for (uint8_t tos : {0x01, 0x10, 0xb8, 0xfc, 0xff}) {
     Bytes f = poke(build(ack), kIp + 1, {tos});
     f[kIp + 10] = f[kIp + 11] = 0;
     const uint16_t ck = net::checksum_finish(&f[kIp], net::kIpv4MinHdrLen);
     std::memcpy(&f[kIp + 10], &ck, 2);
     frames.emplace_back("TOS " + std::to_string(tos), f);
+  }
+  // The checksum field across its range, on both connections (the other's words carry
+  // out of 64 bits when summed): the IP ID moves it, and the ID that makes it 0x0000 is
+  // the checksum with ID 0 (one's complement: the sum and its complement make 0xffff).
+  for (const FrameSpec& s : {ack, carry}) {
+    const Bytes zero = with(s, [](FrameSpec& x) { x.ip_id = 0; });
+    const uint32_t ck0 = uint32_t{zero[kIp + 10]} << 8 | zero[kIp + 11];
+    std::vector<uint32_t> ids = {ck0 - 1, ck0, ck0 + 1};
+    for (uint32_t id = 0; id <= 0xffff; id += 0x0fff) ids.push_back(id);
+    for (uint32_t id : ids) {
+      Bytes f = with(s, [&](FrameSpec& x) { x.ip_id = static_cast<uint16_t>(id); });
+      frames.emplace_back("IP ID " + std::to_string(id & 0xffff) + " from " + std::to_string(s.saddr.value) +
+                              ", checksum " + std::to_string(f[kIp + 10] << 8 | f[kIp + 11]),
+                          f);
+    }
   }
   for (const auto& [what, f] : frames)
     for (uint16_t vlan : {0, 20})
@@ -1364,10 +1386,11 @@ TEST_F(Fwd, FastPathTakesEveryFrameOfAKnownConnectionThatChangesNothing) {
         EXPECT_EQ(fast(f, 1, vlan, csum), 1u) << how;
         EXPECT_EQ(fast(f, 32, vlan, csum), 32u) << how;
       }
-  // What needs more: frames that move the connection's state, that open one, that the
-  // fast path does not parse; and every frame behind one of them in its burst.
+  // A frame in more than one segment is dropped before (not forwarded, not counted).
   const Bytes good = build(ack);
   EXPECT_EQ(fast(good, 1, 0, net::IpCsum::kUnknown, 4), 0u) << "more than one segment (dropped)";
+  // What needs more: frames that open a connection, that the fast path does not parse;
+  // and every frame of their family behind one of them in its burst.
   for (const auto& [what, f] : std::vector<std::pair<std::string, Bytes>>{
            {"a new connection", with(ack, [](FrameSpec& s) { s.sport = 41001; })},
            {"IP options", with(ack, [](FrameSpec& s) { s.ip_options = {1, 1, 1, 0}; })},
@@ -1766,8 +1789,9 @@ TEST_F(Fwd6, HashSchedulersAgreeWhateverTheOrderTheServersWereAdded) {
   }
 }
 
-// IPv6's fast path counts in the same counter: a burst of an established connection's
-// frames, all of them; a burst behind a SYN that opens another connection, none.
+// IPv6's fast path counts in the same counter: bursts of an established connection's
+// frames (payload sizes, hop limit 1, a source MAC with one bit in each byte), all of
+// them; a burst behind a SYN that opens another connection, none.
 TEST_F(Fwd6, FastPathTakesEveryFrameOfAKnownConnectionThatChangesNothing) {
   ASSERT_EQ(send(syn6(41000)).action, Action::kForward);
   ASSERT_EQ(send(ack6(41000)).action, Action::kForward);
@@ -1776,7 +1800,26 @@ TEST_F(Fwd6, FastPathTakesEveryFrameOfAKnownConnectionThatChangesNothing) {
     for (int to : burst_to_rs(*fwd, specs)) EXPECT_GE(to, 0);
     return counters->fast_path - before;
   };
-  EXPECT_EQ(fast(std::vector<Frame6Spec>(32, ack6(41000))), 32u);
+  std::vector<std::pair<std::string, Frame6Spec>> frames = {{"TCP ACK", ack6(41000)}};
+  for (size_t payload : {0, 1, 1400}) {
+    Frame6Spec s = ack6(41000);
+    s.payload = payload;
+    frames.emplace_back("payload " + std::to_string(payload), s);
+  }
+  Frame6Spec hop1 = ack6(41000);
+  hop1.hop_limit = 1;
+  frames.emplace_back("hop limit 1", hop1);
+  constexpr uint8_t kBit[] = {0x10, 0x10, 0x01, 0x80, 0x04, 0x01};
+  for (size_t k = 0; k < 6; ++k) {
+    Frame6Spec s = ack6(41000);
+    s.src = net::Mac{};
+    s.src.bytes[k] = kBit[k];
+    frames.emplace_back("source MAC with only byte " + std::to_string(k) + " set", s);
+  }
+  for (const auto& [what, s] : frames) {
+    EXPECT_EQ(fast({s}), 1u) << what;
+    EXPECT_EQ(fast(std::vector<Frame6Spec>(32, s)), 32u) << what;
+  }
   std::vector<Frame6Spec> behind(8, ack6(41000));
   behind[0] = syn6(41001);
   EXPECT_EQ(fast(behind), 0u);
