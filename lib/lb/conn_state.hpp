@@ -69,27 +69,21 @@ constexpr uint8_t kTcpStateFlags = 0x17;
 inline ConnState tcp_next_state(ConnState cur, uint8_t tcp_flags) {
   return kTcpTransitions.next[static_cast<int>(cur)][tcp_flags & kTcpStateFlags];
 }
-// The states a segment with these flags leaves as they are: bit s for state s.
+// The states a segment with these flags leaves as they are: bit s for state s, for every
+// value of the flags byte (the flags that do not move a connection ignored), so the data
+// path indexes it by the byte as it is, with no mask first.
 struct TcpUnmoved {
-  uint16_t states[32];
+  uint16_t states[256];
   constexpr TcpUnmoved() : states{} {
-    for (int f = 0; f < 32; ++f)
+    for (int f = 0; f < 256; ++f)
       for (int s = 0; s < kStateCount; ++s)
-        if (kTcpTransitions.next[s][f] == static_cast<ConnState>(s)) states[f] |= static_cast<uint16_t>(1u << s);
+        if (kTcpTransitions.next[s][f & kTcpStateFlags] == static_cast<ConnState>(s))
+          states[f] |= static_cast<uint16_t>(1u << s);
   }
 };
 inline constexpr TcpUnmoved kTcpUnmoved{};
-// The same for every value of the flags byte (the flags that do not move a connection
-// ignored): one load from the byte as it is, without masking it first.
-struct TcpUnmovedByByte {
-  uint16_t states[256];
-  constexpr TcpUnmovedByByte() : states{} {
-    for (int f = 0; f < 256; ++f) states[f] = kTcpUnmoved.states[f & kTcpStateFlags];
-  }
-};
-inline constexpr TcpUnmovedByByte kTcpUnmovedByByte{};
 static_assert(kStateCount <= 16);
-inline uint16_t tcp_unmoved(uint8_t tcp_flags) { return kTcpUnmoved.states[tcp_flags & kTcpStateFlags]; }
+inline uint16_t tcp_unmoved(uint8_t tcp_flags) { return kTcpUnmoved.states[tcp_flags]; }
 
 // Idle timeouts in seconds per state (IPVS defaults). ESTABLISHED, FIN_WAIT and UDP are
 // the three `ipvsadm --set tcp tcpfin udp` changes; the template entry is unused (each

@@ -690,8 +690,8 @@ template <bool kInView, class Pd>
   RsCounters* const rs_counters = rs_counters_;
   // The states the frame's flags leave as they are (a UDP frame's flags are 0: kUdp is
   // among them, and a UDP frame only ever finds a UDP connection).
-  const uint16_t* unmoved = kTcpUnmovedByByte.states;
-  static_assert(kTcpUnmovedByByte.states[0] & (1u << static_cast<int>(ConnState::kUdp)));
+  const uint16_t* unmoved = kTcpUnmoved.states;
+  static_assert(kTcpUnmoved.states[0] & (1u << static_cast<int>(ConnState::kUdp)));
   asm("" : "+r"(unmoved));  // (in a register: GCC would make its address again for each frame)
   // Frame i forwarded, or false when it needs more.
   const auto take = [&](size_t i) DRFWD_LAMBDA_HOT {
