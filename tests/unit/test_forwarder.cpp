@@ -2,6 +2,8 @@
 // in, a verdict and (when forwarded) the rewritten frame out.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <array>
 #include <functional>
 #include <map>
 #include <memory>
@@ -257,6 +259,29 @@ std::vector<uint8_t> head(const std::vector<uint8_t>& f, size_t from, size_t to)
 }
 std::vector<uint8_t> tail(const std::vector<uint8_t>& f, size_t from = 12) {
   return {f.begin() + static_cast<long>(from), f.end()};
+}
+
+// f with the bytes v written from `at`.
+Bytes poke(Bytes f, size_t at, std::initializer_list<uint8_t> v) {
+  for (uint8_t b : v) f.at(at++) = b;
+  return f;
+}
+// The same in an IPv4 frame's header (at: a frame offset), its checksum made right again.
+Bytes poke_ip(Bytes f, size_t at, std::initializer_list<uint8_t> v) {
+  constexpr size_t kIp = net::kEtherHdrLen;
+  f = poke(std::move(f), at, v);
+  f[kIp + 10] = f[kIp + 11] = 0;
+  const uint16_t ck = net::checksum_finish(&f[kIp], net::kIpv4MinHdrLen);
+  std::memcpy(&f[kIp + 10], &ck, 2);
+  return f;
+}
+// Source MACs of zeros but one bit of one byte, one for each byte (the fast path loads
+// them in two words: each byte in one or the other).
+std::array<net::Mac, 6> one_bit_source_macs() {
+  constexpr uint8_t kBit[] = {0x10, 0x10, 0x01, 0x80, 0x04, 0x01};
+  std::array<net::Mac, 6> macs{};
+  for (size_t k = 0; k < 6; ++k) macs[k].bytes[k] = kBit[k];
+  return macs;
 }
 
 }  // namespace
@@ -1132,18 +1157,6 @@ TEST_F(Fwd, BurstDecidesEveryIpv4CaseAsOneByOne) {
     return build(s);
   };
   constexpr size_t kIp = net::kEtherHdrLen, kL4 = kIp + net::kIpv4MinHdrLen;
-  // Bytes at `at`, then the header checksum made right again (pokes of the IPv4 header).
-  const auto poke = [](Bytes f, size_t at, std::initializer_list<uint8_t> v) {
-    for (uint8_t b : v) f.at(at++) = b;
-    return f;
-  };
-  const auto poke_ip = [&](Bytes f, size_t at, std::initializer_list<uint8_t> v) {
-    f = poke(std::move(f), at, v);
-    f[kIp + 10] = f[kIp + 11] = 0;
-    const uint16_t ck = net::checksum_finish(&f[kIp], net::kIpv4MinHdrLen);
-    std::memcpy(&f[kIp + 10], &ck, 2);
-    return f;
-  };
   FrameSpec ack = syn(40000);
   ack.tcp_flags = net::kTcpAck;
   const Bytes good = build(ack);
@@ -1220,10 +1233,10 @@ TEST_F(Fwd, BurstDecidesEveryIpv4CaseAsOneByOne) {
   static constexpr const char* kOneBit[] = {"source MAC 10:00:00:00:00:00", "source MAC 00:10:00:00:00:00",
                                             "source MAC 00:00:01:00:00:00", "source MAC 00:00:00:80:00:00",
                                             "source MAC 00:00:00:00:04:00", "source MAC 00:00:00:00:00:01"};
-  constexpr uint8_t kBit[] = {0x10, 0x10, 0x01, 0x80, 0x04, 0x01};
+  const auto one_bit = one_bit_source_macs();
   for (size_t k = 0; k < 6; ++k) {
-    Bytes f = poke(good, 6, {0, 0, 0, 0, 0, 0});
-    f[6 + k] = kBit[k];
+    Bytes f = good;
+    std::copy(one_bit[k].bytes.begin(), one_bit[k].bytes.end(), f.begin() + 6);
     cases.emplace_back(kOneBit[k], f);
   }
   ASSERT_LE(cases.size(), 2 * Forwarder::kMaxBurst);
@@ -1313,10 +1326,6 @@ TEST_F(Fwd, FastPathTakesEveryFrameOfAKnownConnectionThatChangesNothing) {
   udp.proto = net::kProtoUdp;
   udp.dport = 53;
   constexpr size_t kIp = net::kEtherHdrLen;
-  const auto poke = [](Bytes f, size_t at, std::initializer_list<uint8_t> v) {
-    for (uint8_t x : v) f.at(at++) = x;
-    return f;
-  };
   // The connections: a TCP one established (SYN, then ACK), a UDP one; and one from the
   // top of the lab's range with DF set, whose header's 64-bit words carry when summed.
   FrameSpec carry = ack;
@@ -1348,21 +1357,12 @@ TEST_F(Fwd, FastPathTakesEveryFrameOfAKnownConnectionThatChangesNothing) {
       {"UDP", build(udp)},
       {"UDP, no payload, padded to Ethernet's 60 bytes", padded_udp},
   };
-  // A source MAC of zeros but one bit of one byte, each byte.
-  constexpr uint8_t kBit[] = {0x10, 0x10, 0x01, 0x80, 0x04, 0x01};
-  for (size_t k = 0; k < 6; ++k) {
-    Bytes f = poke(build(ack), 6, {0, 0, 0, 0, 0, 0});
-    f[6 + k] = kBit[k];
-    frames.emplace_back("source MAC with only byte " + std::to_string(k) + " set", f);
-  }
-  // TOS (the IP header's checksum made right again for each).
-  for (uint8_t tos : {0x01, 0x10, 0xb8, 0xfc, 0xff}) {
-    Bytes f = poke(build(ack), kIp + 1, {tos});
-    f[kIp + 10] = f[kIp + 11] = 0;
-    const uint16_t ck = net::checksum_finish(&f[kIp], net::kIpv4MinHdrLen);
-    std::memcpy(&f[kIp + 10], &ck, 2);
-    frames.emplace_back("TOS " + std::to_string(tos), f);
-  }
+  const auto one_bit = one_bit_source_macs();
+  for (size_t k = 0; k < 6; ++k)
+    frames.emplace_back("source MAC with only byte " + std::to_string(k) + " set",
+                        with(ack, [&](FrameSpec& s) { s.src = one_bit[k]; }));
+  for (uint8_t tos : {0x01, 0x10, 0xb8, 0xfc, 0xff})
+    frames.emplace_back("TOS " + std::to_string(tos), poke_ip(build(ack), kIp + 1, {tos}));
   // The checksum field across its range, on both connections (the other's words carry
   // out of 64 bits when summed): the IP ID moves it, and the ID that makes it 0x0000 is
   // the checksum with ID 0 (one's complement: the sum and its complement make 0xffff).
@@ -1573,10 +1573,6 @@ TEST_F(Fwd6, BurstDecidesEveryIpv6CaseAsOneByOne) {
   const auto with = [](Frame6Spec s, auto&& change) {
     change(s);
     return build6(s);
-  };
-  const auto poke = [](Bytes f, size_t at, std::initializer_list<uint8_t> v) {
-    for (uint8_t b : v) f.at(at++) = b;
-    return f;
   };
   const Frame6Spec ack = ack6(40000);
   const Bytes good = build6(ack);
@@ -1809,11 +1805,10 @@ TEST_F(Fwd6, FastPathTakesEveryFrameOfAKnownConnectionThatChangesNothing) {
   Frame6Spec hop1 = ack6(41000);
   hop1.hop_limit = 1;
   frames.emplace_back("hop limit 1", hop1);
-  constexpr uint8_t kBit[] = {0x10, 0x10, 0x01, 0x80, 0x04, 0x01};
+  const auto one_bit = one_bit_source_macs();
   for (size_t k = 0; k < 6; ++k) {
     Frame6Spec s = ack6(41000);
-    s.src = net::Mac{};
-    s.src.bytes[k] = kBit[k];
+    s.src = one_bit[k];
     frames.emplace_back("source MAC with only byte " + std::to_string(k) + " set", s);
   }
   for (const auto& [what, s] : frames) {
